@@ -1,0 +1,47 @@
+"""credshare web application: the one place where configuration, storage and the web layer meet.
+
+``create_app(config)`` builds a Flask app (Flask application-factory pattern). ``config``
+may override any environment variable named in :mod:`credshare.config` (for example
+``{"MONGODB_URI": "mongomock://", "CREDSHARE_DATA_DIR": tmpdir}``); other keys go to
+``app.config`` as they are.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from flask import Flask
+
+from credshare.config import ENV_VARS, load_settings
+from sharing import errors, hardening, health, home, request_log
+from sharing.context import EXTENSION_KEY, AppServices
+from storage import open_store
+
+_ROOT = Path(__file__).resolve().parent
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    config = dict(config or {})
+    settings = load_settings({**os.environ, **{k: str(config[k]) for k in ENV_VARS if k in config}})
+    store = open_store(settings.mongodb_uri, settings.data_dir)
+    health.record_instance(store)
+
+    app = Flask(__name__, template_folder=str(_ROOT / "templates"), static_folder=str(_ROOT / "static"))
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update({k: v for k, v in config.items() if k.isupper()})
+    app.extensions[EXTENSION_KEY] = AppServices(settings=settings, store=store)
+
+    request_log.install(app)
+    hardening.install(app)
+    errors.install(app)
+    app.register_blueprint(home.bp)
+    app.register_blueprint(health.bp)
+    return app

@@ -1,0 +1,3 @@
+from credshare.cli import main
+
+main()

@@ -1,0 +1,55 @@
+"""The ``credshare`` command line. Errors print ``{"error": code, "detail": ...}`` and exit 1."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import click
+
+from credshare.errors import CredshareError
+
+
+def _fail(exc: CredshareError) -> None:
+    click.echo(json.dumps(exc.to_dict()), err=True)
+    sys.exit(1)
+
+
+@click.group()
+def cli() -> None:
+    """credshare: verifiable physician credentials, shared field by field."""
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to bind (default CREDSHARE_HOST or 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port to bind (default CREDSHARE_PORT or 8080).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="gunicorn worker processes.")
+@click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True, help="Threads per worker.")
+def serve(host: str | None, port: int | None, workers: int, threads: int) -> None:
+    """Run the server (gunicorn) and print its URL once it is listening."""
+    from app import create_app
+    from credshare import server
+    from credshare.config import load_settings
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+        store = create_app().extensions["credshare"].store  # fail now on bad config, before forking
+        where = f"{store.backend} store at {store.location()}"
+        store.close()
+    except CredshareError as exc:
+        _fail(exc)
+    host = host or settings.host
+    port = port or settings.port
+    shown = f"[{host}]" if ":" in host else host
+    banner = f"credshare is running at http://{shown}:{port}/ ({where})"
+    server.run(create_app, host=host, port=port, workers=workers, threads=threads, banner=banner)
+
+
+def main() -> None:
+    cli(prog_name="credshare")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,396 @@
+"""The storage adapter: one pymongo-style Collection API over three backends.
+
+Backends, chosen by URI (see :func:`open_store`):
+
+* ``mongodb://`` / ``mongodb+srv://`` — pymongo to a real MongoDB, the production path.
+  Replication and sharding are MongoDB's job, configured in the URI.
+* no URI — the embedded store: a neosqlite (SQLite, WAL journal) file in the data
+  directory. One connection per thread and per process, so it is safe under several
+  gunicorn workers; SQLite's locking serializes writers.
+* ``mongomock://`` — in-memory mongomock, for fast unit tests only.
+
+Every backend goes through :mod:`storage.documents`, so the same calls give the same
+results everywhere, and every backend error becomes a :class:`credshare.errors.StoreError`
+(a unique-index violation is always :class:`credshare.errors.DuplicateKeyError`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Literal, Mapping, Protocol
+
+import pymongo
+import pymongo.errors
+from pymongo import ReturnDocument
+
+from credshare.errors import ConfigError, DuplicateKeyError, StoreError, StoreUnavailableError
+from storage import documents as D
+
+EMBEDDED_FILENAME = "credshare.sqlite3"
+_COLLECTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_SQLITE_BUSY_TIMEOUT_S = 30.0
+
+
+def new_id() -> str:
+    """A 24-hex-digit id: 4 bytes of Unix seconds (so ids sort by creation) + 8 random bytes."""
+    return int(time.time()).to_bytes(4, "big").hex() + secrets.token_hex(8)
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    matched: int
+    modified: int
+    upserted_id: str | None = None
+
+
+class _Backend(Protocol):
+    name: str
+
+    def collection(self, name: str) -> Any: ...
+    def ping(self) -> None: ...
+    def close(self) -> None: ...
+    def location(self) -> str: ...
+
+
+@contextmanager
+def _translated_errors() -> Iterator[None]:
+    """Turn each backend's exceptions into the project's StoreError family."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except pymongo.errors.DuplicateKeyError as exc:
+        raise DuplicateKeyError("a unique index already holds this value") from exc
+    except sqlite3.IntegrityError as exc:
+        if "UNIQUE" in str(exc):
+            raise DuplicateKeyError("a unique index already holds this value") from exc
+        raise StoreError(f"integrity error: {exc}") from exc
+    except (pymongo.errors.ConnectionFailure, pymongo.errors.ServerSelectionTimeoutError) as exc:
+        raise StoreUnavailableError("the MongoDB server cannot be reached") from exc
+    except sqlite3.OperationalError as exc:
+        raise StoreUnavailableError(f"the embedded store is unavailable: {exc}") from exc
+    except pymongo.errors.PyMongoError as exc:
+        raise StoreError(f"store operation failed: {type(exc).__name__}") from exc
+
+
+class _MongoBackend:
+    """pymongo to a MongoDB deployment. One client per process (pymongo is not fork-safe)."""
+
+    name = "mongodb"
+
+    def __init__(self, uri: str) -> None:
+        try:
+            parsed = pymongo.uri_parser.parse_uri(uri)
+        except (pymongo.errors.InvalidURI, pymongo.errors.ConfigurationError, ValueError) as exc:
+            raise ConfigError(f"MONGODB_URI is not a valid MongoDB URI: {exc}") from exc
+        self._uri = uri
+        self._database = parsed.get("database") or "credshare"
+        self._hosts = ",".join(f"{h}:{p}" for h, p in parsed["nodelist"]) or "srv"
+        self._client: pymongo.MongoClient | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def _db(self) -> Any:
+        with self._lock:
+            if self._client is None or self._pid != os.getpid():
+                self._client = pymongo.MongoClient(
+                    self._uri, tz_aware=True, connect=False, serverSelectionTimeoutMS=10_000
+                )
+                self._pid = os.getpid()
+            return self._client[self._database]
+
+    def collection(self, name: str) -> Any:
+        return self._db()[name]
+
+    def ping(self) -> None:
+        self._db().command("ping")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None and self._pid == os.getpid():
+                self._client.close()
+            self._client = None
+
+    def location(self) -> str:
+        return f"{self._hosts}/{self._database}"  # never the credentials in the URI
+
+
+class _MockBackend:
+    """mongomock, in memory: for unit tests only; nothing survives the process."""
+
+    name = "mongomock"
+
+    def __init__(self, uri: str) -> None:
+        try:
+            import mongomock
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise ConfigError("mongomock:// needs the test extra (pip install -e '.[test]')") from exc
+        self._database = uri.split("://", 1)[1].split("/", 1)[-1].split("?")[0] or "credshare"
+        self._client = mongomock.MongoClient(tz_aware=True)
+
+    def collection(self, name: str) -> Any:
+        return self._client[self._database][name]
+
+    def ping(self) -> None:
+        self._client[self._database].command("ping")
+
+    def close(self) -> None:
+        self._client.close()
+
+    def location(self) -> str:
+        return f"memory/{self._database}"
+
+
+class _EmbeddedBackend:
+    """neosqlite on one SQLite file, a connection per thread and per process.
+
+    ``synchronous=FULL`` makes every commit durable against power loss, not only
+    against a killed process; the busy timeout lets concurrent writers queue.
+    """
+
+    name = "embedded"
+
+    def __init__(self, path: Path) -> None:
+        import neosqlite
+
+        self._neosqlite = neosqlite
+        self._path = path
+        self._local = threading.local()
+        self._open: list[Any] = []
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the data directory {path.parent}: {exc}") from exc
+        self._connection()  # fail now, not on the first request, if the file is unusable
+
+    def _connection(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():
+            with _translated_errors():
+                conn = self._neosqlite.Connection(
+                    str(self._path), timeout=_SQLITE_BUSY_TIMEOUT_S, check_same_thread=False
+                )
+                conn.db.execute("PRAGMA synchronous=FULL")
+            self._local.conn, self._local.pid = conn, os.getpid()
+            with self._lock:
+                self._open.append(conn)
+        return conn
+
+    def collection(self, name: str) -> Any:
+        return self._connection()[name]
+
+    def ping(self) -> None:
+        self._connection().db.execute("SELECT 1").fetchone()
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._open = self._open, []
+        for conn in conns:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+        self._local = threading.local()
+
+    def location(self) -> str:
+        return str(self._path)
+
+
+class Collection:
+    """The pymongo Collection subset the product uses, with uniform results and errors."""
+
+    def __init__(self, backend: _Backend, name: str) -> None:
+        self._backend = backend
+        self.name = name
+
+    def _raw(self) -> Any:
+        return self._backend.collection(self.name)
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def insert_one(self, doc: Mapping[str, Any]) -> str:
+        """Insert one document; a missing ``_id`` is generated. Returns the ``_id``."""
+        stored = D.document(doc)
+        stored.setdefault("_id", new_id())
+        with _translated_errors():
+            self._raw().insert_one(stored)
+        return stored["_id"]
+
+    def insert_many(self, docs: list[Mapping[str, Any]]) -> list[str]:
+        """Insert in order, stopping at the first error (earlier documents stay written)."""
+        stored = [D.document(doc) for doc in docs]
+        if not stored:
+            return []
+        for doc in stored:
+            doc.setdefault("_id", new_id())
+        with _translated_errors():
+            self._raw().insert_many(stored, ordered=True)
+        return [doc["_id"] for doc in stored]
+
+    def update_one(
+        self, flt: Mapping[str, Any], update: Mapping[str, Any], *, upsert: bool = False
+    ) -> UpdateResult:
+        spec = self._update(flt, update, upsert)
+        with _translated_errors():
+            res = self._raw().update_one(D.query_filter(flt), spec, upsert=upsert)
+        return self._result(res)
+
+    def update_many(self, flt: Mapping[str, Any], update: Mapping[str, Any]) -> UpdateResult:
+        spec = self._update(flt, update, upsert=False)
+        with _translated_errors():
+            res = self._raw().update_many(D.query_filter(flt), spec)
+        return self._result(res)
+
+    def find_one_and_update(
+        self,
+        flt: Mapping[str, Any],
+        update: Mapping[str, Any],
+        *,
+        sort: list[tuple[str, int]] | None = None,
+        upsert: bool = False,
+        return_document: Literal["before", "after"] = "after",
+    ) -> dict[str, Any] | None:
+        """Atomically update the first match and return it as it was before or after."""
+        spec = self._update(flt, update, upsert)
+        which = ReturnDocument.AFTER if return_document == "after" else ReturnDocument.BEFORE
+        with _translated_errors():
+            doc = self._raw().find_one_and_update(
+                D.query_filter(flt), spec, sort=D.sort_spec(sort), upsert=upsert, return_document=which
+            )
+        return None if doc is None else D.from_store(doc)
+
+    def delete_one(self, flt: Mapping[str, Any]) -> int:
+        with _translated_errors():
+            return self._raw().delete_one(D.query_filter(flt)).deleted_count
+
+    def delete_many(self, flt: Mapping[str, Any]) -> int:
+        with _translated_errors():
+            return self._raw().delete_many(D.query_filter(flt)).deleted_count
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def find_one(
+        self,
+        flt: Mapping[str, Any] | None = None,
+        *,
+        sort: list[tuple[str, int]] | None = None,
+        fields: list[str] | None = None,
+    ) -> dict[str, Any] | None:
+        found = self.find(flt, sort=sort, limit=1, fields=fields)
+        return found[0] if found else None
+
+    def find(
+        self,
+        flt: Mapping[str, Any] | None = None,
+        *,
+        sort: list[tuple[str, int]] | None = None,
+        limit: int = 0,
+        skip: int = 0,
+        fields: list[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Matching documents; ``fields`` restricts them to those fields plus ``_id``."""
+        if limit < 0 or skip < 0:
+            raise D.InvalidQueryError("limit and skip must not be negative")
+        with _translated_errors():
+            cursor = self._raw().find(D.query_filter(flt), D.projection_spec(fields))
+            order = D.sort_spec(sort)
+            if order:
+                cursor = cursor.sort(order)
+            if skip:
+                cursor = cursor.skip(skip)
+            if limit:
+                cursor = cursor.limit(limit)
+            return [D.from_store(doc) for doc in cursor]
+
+    def count(self, flt: Mapping[str, Any] | None = None) -> int:
+        with _translated_errors():
+            return self._raw().count_documents(D.query_filter(flt))
+
+    # -- indexes --------------------------------------------------------------------------
+
+    def create_index(
+        self,
+        keys: str | list[tuple[str, int]],
+        *,
+        unique: bool = False,
+        expire_after_seconds: int | None = None,
+    ) -> None:
+        """Create an index if it is missing. A TTL index (``expire_after_seconds``) deletes a
+        document once its datetime field is that many seconds in the past; deletion is
+        eventual (MongoDB sweeps every 60 s), so code must still check expiry itself."""
+        spec = [(keys, 1)] if isinstance(keys, str) else D.sort_spec(keys)
+        if not spec:
+            raise D.InvalidQueryError("an index needs at least one field")
+        options: dict[str, Any] = {"unique": unique}
+        if expire_after_seconds is not None:
+            if len(spec) != 1 or expire_after_seconds < 0:
+                raise D.InvalidQueryError("a TTL index has one field and a non-negative expiry")
+            options["expireAfterSeconds"] = int(expire_after_seconds)
+        with _translated_errors():
+            self._raw().create_index(spec if len(spec) > 1 else spec[0][0], **options)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    @staticmethod
+    def _update(flt: Mapping[str, Any], update: Mapping[str, Any], upsert: bool) -> dict[str, Any]:
+        spec = D.update_spec(update)
+        if upsert and "_id" not in (flt or {}):
+            on_insert = spec.setdefault("$setOnInsert", {})
+            on_insert.setdefault("_id", new_id())
+        return spec
+
+    @staticmethod
+    def _result(res: Any) -> UpdateResult:
+        upserted = res.upserted_id
+        return UpdateResult(res.matched_count, res.modified_count, None if upserted is None else str(upserted))
+
+
+class Store:
+    """A handle on one database; cheap to share across threads."""
+
+    def __init__(self, backend: _Backend) -> None:
+        self._backend = backend
+        self._collections: dict[str, Collection] = {}
+
+    @property
+    def backend(self) -> str:
+        return self._backend.name
+
+    def location(self) -> str:
+        return self._backend.location()
+
+    def collection(self, name: str) -> Collection:
+        if not _COLLECTION_NAME.match(name):
+            raise D.InvalidQueryError(f"invalid collection name {name!r}")
+        found = self._collections.get(name)
+        if found is None:
+            found = self._collections.setdefault(name, Collection(self._backend, name))
+        return found
+
+    def ping(self) -> None:
+        with _translated_errors():
+            self._backend.ping()
+
+    def close(self) -> None:
+        self._backend.close()
+
+
+def open_store(uri: str | None, data_dir: Path) -> Store:
+    """Open the store a URI names; no URI means the embedded store in ``data_dir``."""
+    if not uri:
+        return Store(_EmbeddedBackend(Path(data_dir) / EMBEDDED_FILENAME))
+    scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
+    if scheme in ("mongodb", "mongodb+srv"):
+        return Store(_MongoBackend(uri))
+    if scheme == "mongomock":
+        return Store(_MockBackend(uri))
+    raise ConfigError("MONGODB_URI must start with mongodb://, mongodb+srv:// or mongomock://")
