@@ -37,6 +37,7 @@ from storage import documents as D
 EMBEDDED_FILENAME = "credshare.sqlite3"
 _COLLECTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _SQLITE_BUSY_TIMEOUT_S = 30.0
+_MONGO_DUPLICATE_KEY = 11000
 
 
 def new_id() -> str:
@@ -69,6 +70,11 @@ def _translated_errors() -> Iterator[None]:
         raise
     except pymongo.errors.DuplicateKeyError as exc:
         raise DuplicateKeyError("a unique index already holds this value") from exc
+    except pymongo.errors.BulkWriteError as exc:
+        codes = {err.get("code") for err in exc.details.get("writeErrors", [])}
+        if _MONGO_DUPLICATE_KEY in codes:
+            raise DuplicateKeyError("a unique index already holds this value") from exc
+        raise StoreError("bulk write failed") from exc
     except sqlite3.IntegrityError as exc:
         if "UNIQUE" in str(exc):
             raise DuplicateKeyError("a unique index already holds this value") from exc

@@ -1,0 +1,112 @@
+"""`credshare serve` as a real process: URL banner, /healthz over HTTP, kill -9 and restart,
+several gunicorn workers, and logs free of tokens."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.conftest import ROOT, free_port
+
+pytestmark = pytest.mark.slow
+
+
+class Server:
+    def __init__(self, data_dir: Path, *extra: str) -> None:
+        self.port = free_port()
+        exe = shutil.which("credshare", path=str(Path(sys.executable).parent))
+        assert exe, "credshare console script missing: pip install -e ."
+        env = {**os.environ, "CREDSHARE_DATA_DIR": str(data_dir)}
+        env.pop("MONGODB_URI", None)
+        self.stderr_path = data_dir.parent / f"server-{self.port}.log"
+        self._stderr = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(
+            [exe, "serve", "--port", str(self.port), *extra],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self._stderr, text=True, start_new_session=True,
+        )
+        assert self.proc.stdout is not None
+        self.banner = self.proc.stdout.readline().strip()
+
+    def get(self, path: str) -> tuple[int, dict]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as res:
+                return res.status, json.loads(res.read() or b"{}") if "json" in res.headers.get("Content-Type", "") else {}
+        except urllib.error.HTTPError as err:
+            return err.code, {}
+
+    def kill_9(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)  # master and workers, as an OOM killer or power cut would
+        self.proc.wait(timeout=10)
+        self._stderr.close()
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=30)
+        self._stderr.close()
+        return self.stderr_path.read_text()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "instance"
+
+
+@pytest.fixture
+def server(data_dir: Path) -> Iterator[Server]:
+    srv = Server(data_dir)
+    yield srv
+    srv.stop()
+
+
+def test_serve_prints_its_url_and_answers_healthz(server: Server) -> None:
+    assert server.banner.startswith(f"credshare is running at http://127.0.0.1:{server.port}/")
+    assert "embedded store" in server.banner
+    status, body = server.get("/healthz")
+    assert status == 200
+    assert body["status"] == "ok" and body["store"]["backend"] == "embedded"
+    status, _ = server.get("/")
+    assert status == 200
+
+
+def test_store_keeps_its_data_through_kill_9(data_dir: Path) -> None:
+    first = Server(data_dir)
+    _, before = first.get("/healthz")
+    first.kill_9()
+    second = Server(data_dir)
+    try:
+        status, after = second.get("/healthz")
+        assert status == 200
+        assert after["instance_id"] == before["instance_id"]
+    finally:
+        second.stop()
+
+
+def test_several_workers_share_one_embedded_store(data_dir: Path) -> None:
+    srv = Server(data_dir, "--workers", "3")
+    try:
+        ids = {srv.get("/healthz")[1]["instance_id"] for _ in range(30)}
+        assert len(ids) == 1
+    finally:
+        log = srv.stop()
+    assert log.count("Booting worker") == 3
+
+
+def test_logs_never_show_tokens_or_query_strings(server: Server) -> None:
+    token = "Zk9" * 15
+    server.get(f"/s/{token}?passcode=445566")
+    server.get(f"/api/v1/shares/{token}")
+    server.get(f"/healthz?token={token}")
+    log = server.stop()
+    assert "GET /healthz 200" in log
+    assert token not in log and "445566" not in log
