@@ -170,7 +170,7 @@ class _EmbeddedBackend:
         self._neosqlite = neosqlite
         self._path = path
         self._local = threading.local()
-        self._open: list[Any] = []
+        self._open: list[tuple[int, Any]] = []
         self._lock = threading.Lock()
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -188,7 +188,7 @@ class _EmbeddedBackend:
                 conn.db.execute("PRAGMA synchronous=FULL")
             self._local.conn, self._local.pid = conn, os.getpid()
             with self._lock:
-                self._open.append(conn)
+                self._open.append((os.getpid(), conn))
         return conn
 
     def collection(self, name: str) -> Any:
@@ -199,8 +199,10 @@ class _EmbeddedBackend:
 
     def close(self) -> None:
         with self._lock:
-            conns, self._open = self._open, []
-        for conn in conns:
+            opened, self._open = self._open, []
+        for pid, conn in opened:
+            if pid != os.getpid():
+                continue  # inherited across fork: closing it here would drop the parent's locks
             try:
                 conn.close()
             except sqlite3.Error:
