@@ -1,0 +1,210 @@
+"""Compact JWS (RFC 7515) signing and verification with an algorithm allowlist bound to each key.
+
+jwcrypto handles JWK parsing and generation (RFC 7517) and thumbprints (RFC 7638); the signature
+hot path calls OpenSSL (via ``cryptography``) for ECDSA and libsodium (PyNaCl) for Ed25519
+directly, several times faster than a full JOSE round trip.
+
+Allowed: ES256 (P-256), ES384 (P-384), ES512 (P-521), EdDSA / Ed25519 (RFC 8037, RFC 9864).
+Refused: ``none``, every HMAC algorithm, RSA, and any algorithm that does not fit the key.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import nacl.exceptions
+import nacl.signing
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+from jwcrypto import jwk as jwcrypto_jwk
+from jwcrypto.common import JWException
+
+from disclosure.encoding import b64url_decode, b64url_encode, json_dumps, json_loads
+from disclosure.errors import SDJWTError
+
+# alg -> (kty, crv, hash, signature bytes per coordinate)
+_EC_ALGS = {
+    "ES256": ("P-256", hashes.SHA256, 32),
+    "ES384": ("P-384", hashes.SHA384, 48),
+    "ES512": ("P-521", hashes.SHA512, 66),
+}
+_EDDSA_ALGS = ("EdDSA", "Ed25519")
+ALLOWED_ALGS = frozenset(_EC_ALGS) | frozenset(_EDDSA_ALGS)
+_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+
+
+def _algs_for(jwk: Mapping[str, Any]) -> frozenset[str]:
+    kty, crv = jwk.get("kty"), jwk.get("crv")
+    if kty == "EC":
+        return frozenset(alg for alg, spec in _EC_ALGS.items() if spec[0] == crv)
+    if kty == "OKP" and crv == "Ed25519":
+        return frozenset(_EDDSA_ALGS)
+    return frozenset()
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    """A verification key and the algorithms it may verify (fixed by its type and curve, and
+    narrowed by the JWK's own ``alg`` member when present)."""
+
+    jwk: dict[str, Any]
+    algs: frozenset[str]
+    _impl: Any = field(repr=False, compare=False)
+
+    @property
+    def kid(self) -> str | None:
+        return self.jwk.get("kid")
+
+    @classmethod
+    def from_jwk(cls, jwk: Mapping[str, Any]) -> PublicKey:
+        if not isinstance(jwk, Mapping):
+            raise SDJWTError("key_invalid", "a JWK must be a JSON object")
+        if _PRIVATE_MEMBERS & set(jwk):
+            raise SDJWTError("key_invalid", "private key material where a public key was expected")
+        algs = _algs_for(jwk)
+        if "alg" in jwk:
+            algs = algs & {jwk["alg"]}
+        if not algs:
+            raise SDJWTError("key_invalid", "key type/curve not supported (EC P-256/384/521 or OKP Ed25519)")
+        try:
+            parsed = jwcrypto_jwk.JWK(**dict(jwk))
+            if jwk["kty"] == "OKP":
+                impl: Any = nacl.signing.VerifyKey(b64url_decode(jwk["x"], "key_invalid"))
+            else:
+                impl = parsed.get_op_key("verify")
+        except (JWException, ValueError, TypeError, KeyError, nacl.exceptions.CryptoError) as exc:
+            raise SDJWTError("key_invalid", f"unusable JWK: {type(exc).__name__}") from exc
+        return cls(dict(jwk), frozenset(algs), impl)
+
+    def verify(self, alg: str, signing_input: bytes, signature: bytes) -> bool:
+        if alg not in self.algs:
+            return False
+        if alg in _EDDSA_ALGS:
+            try:
+                self._impl.verify(signing_input, signature)
+                return True
+            except nacl.exceptions.BadSignatureError:
+                return False
+        _, hash_cls, size = _EC_ALGS[alg]
+        if len(signature) != 2 * size:
+            return False
+        der = encode_dss_signature(int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big"))
+        try:
+            self._impl.verify(der, signing_input, ec.ECDSA(hash_cls()))
+            return True
+        except InvalidSignature:
+            return False
+
+    def thumbprint(self) -> str:
+        """RFC 7638 JWK thumbprint (SHA-256)."""
+        return jwcrypto_jwk.JWK(**self.jwk).thumbprint()
+
+
+@dataclass(frozen=True)
+class Signer:
+    """A private signing key with its algorithm and ``kid``."""
+
+    alg: str
+    kid: str | None
+    private_jwk: dict[str, Any] = field(repr=False)
+    _impl: Any = field(repr=False, compare=False)
+
+    @classmethod
+    def generate(cls, alg: str = "EdDSA", kid: str | None = None) -> Signer:
+        if alg in _EDDSA_ALGS:
+            key = jwcrypto_jwk.JWK.generate(kty="OKP", crv="Ed25519")
+        elif alg in _EC_ALGS:
+            key = jwcrypto_jwk.JWK.generate(kty="EC", crv=_EC_ALGS[alg][0])
+        else:
+            raise SDJWTError("alg_not_allowed", f"cannot sign with {alg!r}")
+        private = json.loads(key.export_private())
+        if kid is None:
+            kid = key.thumbprint()
+        return cls.from_jwk({**private, "kid": kid}, alg)
+
+    @classmethod
+    def from_jwk(cls, jwk: Mapping[str, Any], alg: str | None = None) -> Signer:
+        if not isinstance(jwk, Mapping) or "d" not in jwk:
+            raise SDJWTError("key_invalid", "a signing key must be a private JWK")
+        algs = _algs_for(jwk)
+        alg = alg or jwk.get("alg") or ("EdDSA" if "EdDSA" in algs else next(iter(algs), None))
+        if alg not in algs or ("alg" in jwk and jwk["alg"] != alg):
+            raise SDJWTError("alg_not_allowed", f"algorithm {alg!r} does not fit this key")
+        try:
+            if jwk["kty"] == "OKP":
+                impl: Any = nacl.signing.SigningKey(b64url_decode(jwk["d"], "key_invalid"))
+            else:
+                impl = jwcrypto_jwk.JWK(**dict(jwk)).get_op_key("sign")
+        except (JWException, ValueError, TypeError, KeyError, nacl.exceptions.CryptoError) as exc:
+            raise SDJWTError("key_invalid", f"unusable private JWK: {type(exc).__name__}") from exc
+        return cls(alg, jwk.get("kid"), dict(jwk), impl)
+
+    @property
+    def public_jwk(self) -> dict[str, Any]:
+        return {k: v for k, v in self.private_jwk.items() if k not in _PRIVATE_MEMBERS}
+
+    def sign(self, signing_input: bytes) -> bytes:
+        if self.alg in _EDDSA_ALGS:
+            return self._impl.sign(signing_input).signature
+        curve, hash_cls, size = _EC_ALGS[self.alg]
+        r, s = decode_dss_signature(self._impl.sign(signing_input, ec.ECDSA(hash_cls())))
+        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+
+@dataclass(frozen=True)
+class CompactJWS:
+    """A parsed, not yet verified, compact JWS."""
+
+    header: dict[str, Any]
+    payload: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+    text: str
+
+    @property
+    def alg(self) -> str:
+        return self.header.get("alg", "")
+
+    def verify_with(self, keys: list[PublicKey]) -> bool:
+        return any(key.verify(self.alg, self.signing_input, self.signature) for key in keys)
+
+
+def sign_compact(header: Mapping[str, Any], payload: Mapping[str, Any], signer: Signer) -> str:
+    full_header = {**header, "alg": signer.alg}
+    if signer.kid is not None and "kid" not in full_header:
+        full_header["kid"] = signer.kid
+    signing_input = (b64url_encode(json_dumps(full_header)) + "." + b64url_encode(json_dumps(payload))).encode("ascii")
+    return signing_input.decode("ascii") + "." + b64url_encode(signer.sign(signing_input))
+
+
+def parse_compact(token: str) -> CompactJWS:
+    """Split and decode a compact JWS; check the algorithm is allowed. Does not verify."""
+    if not isinstance(token, str):
+        raise SDJWTError("jws_malformed", "a JWS must be a string")
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise SDJWTError("jws_malformed", "a compact JWS has three parts")
+    return parse_parts(parts[0], parts[1], parts[2])
+
+
+def parse_parts(protected: str, payload: str, signature: str) -> CompactJWS:
+    header = json_loads(b64url_decode(protected))
+    body = json_loads(b64url_decode(payload))
+    if not isinstance(header, dict) or not isinstance(body, dict):
+        raise SDJWTError("jws_malformed", "JWS header and payload must be JSON objects")
+    alg = header.get("alg")
+    if alg not in ALLOWED_ALGS:
+        raise SDJWTError("alg_not_allowed", f"algorithm {alg!r} is not allowed")
+    if "crit" in header:
+        raise SDJWTError("jws_malformed", "no critical header extensions are understood")
+    signing_input = f"{protected}.{payload}".encode("ascii")
+    return CompactJWS(header, body, signing_input, b64url_decode(signature), f"{protected}.{payload}.{signature}")
+
+
+def constant_time_equal(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
