@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 
 import click
 
+from credshare.cli_sdjwt import fail, sdjwt
 from credshare.errors import CredshareError
-
-
-def _fail(exc: CredshareError) -> None:
-    click.echo(json.dumps(exc.to_dict()), err=True)
-    sys.exit(1)
 
 
 @click.group()
 def cli() -> None:
     """credshare: verifiable physician credentials, shared field by field."""
+
+
+cli.add_command(sdjwt)
 
 
 @cli.command()
@@ -39,7 +37,7 @@ def serve(host: str | None, port: int | None, workers: int, threads: int) -> Non
         where = f"{store.backend} store at {store.location()}"
         store.close()
     except CredshareError as exc:
-        _fail(exc)
+        fail(exc)
     host = host or settings.host
     port = port or settings.port
     shown = f"[{host}]" if ":" in host else host

@@ -14,8 +14,8 @@ from typing import Any, Iterable
 
 from disclosure.errors import SDJWTError
 from disclosure.format import ARRAY_DIGEST_KEY, SD_ALG_KEY, SD_KEY, Disclosure
+from disclosure.paths import ClaimPath
 
-ClaimPath = tuple[str | int, ...]
 MAX_DEPTH = 64
 
 

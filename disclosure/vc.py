@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from disclosure.errors import SDJWTError
-from disclosure.processing import ClaimPath
+from disclosure.paths import ClaimPath
 
 VC_TYP = "dc+sd-jwt"
 KB_TYP = "kb+jwt"

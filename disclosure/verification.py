@@ -20,7 +20,8 @@ from disclosure.format import DEFAULT_SD_ALG, SD_ALG_KEY, Disclosure, ParsedSDJW
 from disclosure.format import parse_compact as parse_sd_jwt_compact
 from disclosure.format import parse_json as parse_sd_jwt_json
 from disclosure.jws import CompactJWS, PublicKey, constant_time_equal, parse_compact
-from disclosure.processing import ClaimPath, process
+from disclosure.paths import ClaimPath
+from disclosure.processing import process
 from disclosure.vc import KB_TYP, VC_TYP, check_vc_claims
 
 KeyResolver = Callable[[Any, Any], list[PublicKey]]

@@ -1,0 +1,144 @@
+"""Issuing SD-JWTs (RFC 9901 §4.1, §4.2, §5) in the SD-JWT VC profile.
+
+Which claims are selectively disclosable is data: a list of claim paths. A path is a tuple
+of object member names (``str``), array indices (``int``) and ``None`` for "every element of
+this array". Marking both a claim and something inside it gives recursive disclosures
+(§4.2.6). Every ``_sd`` array is padded with decoy digests (§4.2.5) and sorted, so neither
+the order nor, up to the padding size, the number of hidden claims leaks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from disclosure.errors import SDJWTError
+from disclosure.format import (
+    ARRAY_DIGEST_KEY,
+    DEFAULT_SD_ALG,
+    SD_ALG_KEY,
+    SD_KEY,
+    Disclosure,
+    decoy_digest,
+    hash_function,
+    serialize_compact,
+)
+from disclosure.jws import PublicKey, Signer, sign_compact
+from disclosure.paths import ClaimPath, PathPattern
+from disclosure.vc import NEVER_DISCLOSABLE, VC_TYP
+
+DEFAULT_SD_BUCKET = 8  # without a per-type size, pad each _sd array up to a multiple of this
+
+
+@dataclass(frozen=True)
+class IssuedSDJWT:
+    jwt: str
+    disclosures: tuple[Disclosure, ...]
+
+    def serialize(self) -> str:
+        """The SD-JWT with every disclosure, as the issuer hands it to the holder."""
+        return serialize_compact(self.jwt, [d.encoded for d in self.disclosures])
+
+
+def _matches(pattern: PathPattern, path: ClaimPath) -> bool:
+    return len(pattern) == len(path) and all(
+        p == c or (p is None and isinstance(c, int)) for p, c in zip(pattern, path)
+    )
+
+
+class _Builder:
+    def __init__(self, patterns: list[PathPattern], sd_alg: str, sd_array_size: int | None) -> None:
+        self.patterns = patterns
+        self.used = [False] * len(patterns)
+        self.sd_alg = sd_alg
+        self.sd_array_size = sd_array_size
+        self.disclosures: list[Disclosure] = []
+
+    def is_sd(self, path: ClaimPath) -> bool:
+        hit = False
+        for i, pattern in enumerate(self.patterns):
+            if _matches(pattern, path):
+                self.used[i] = hit = True
+        return hit
+
+    def disclose(self, name: str | None, value: Any) -> str:
+        disclosure = Disclosure.create(name, value, self.sd_alg)
+        self.disclosures.append(disclosure)
+        return disclosure.digest
+
+    def value(self, value: Any, path: ClaimPath) -> Any:
+        if isinstance(value, Mapping):
+            return self.object(value, path)
+        if isinstance(value, list):
+            out = []
+            for index, item in enumerate(value):
+                built = self.value(item, path + (index,))
+                out.append({ARRAY_DIGEST_KEY: self.disclose(None, built)} if self.is_sd(path + (index,)) else built)
+            return out
+        if value is None or isinstance(value, (str, bool, int, float)):
+            if isinstance(value, float) and not math.isfinite(value):
+                raise SDJWTError("claims_invalid", "claims must be finite numbers")
+            return value
+        raise SDJWTError("claims_invalid", f"{type(value).__name__} is not a JSON value")
+
+    def object(self, obj: Mapping[str, Any], path: ClaimPath) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        digests: list[str] = []
+        for name, item in obj.items():
+            if not isinstance(name, str) or name in (SD_KEY, ARRAY_DIGEST_KEY, SD_ALG_KEY):
+                raise SDJWTError("claims_invalid", f"claim name {name!r} is reserved or not a string")
+            built = self.value(item, path + (name,))
+            if self.is_sd(path + (name,)):
+                digests.append(self.disclose(name, built))
+            else:
+                out[name] = built
+        if digests:
+            target = self.sd_array_size or 0
+            if len(digests) > target:
+                target = -(-len(digests) // DEFAULT_SD_BUCKET) * DEFAULT_SD_BUCKET
+            digests.extend(decoy_digest(self.sd_alg) for _ in range(target - len(digests)))
+            out[SD_KEY] = sorted(digests)
+        return out
+
+
+def issue(
+    claims: Mapping[str, Any],
+    *,
+    signer: Signer,
+    disclosable: Iterable[PathPattern],
+    holder_jwk: Mapping[str, Any] | None = None,
+    typ: str = VC_TYP,
+    sd_alg: str = DEFAULT_SD_ALG,
+    sd_array_size: int | None = None,
+) -> IssuedSDJWT:
+    """Sign ``claims`` with the ``disclosable`` paths made selectively disclosable.
+
+    ``holder_jwk`` (a public JWK) goes into ``cnf.jwk`` for key binding. With ``typ``
+    ``dc+sd-jwt`` (the default) the claims must carry a ``vct``. ``sd_array_size`` fixes the
+    length every ``_sd`` array is padded to (a credential type sets it to its claim count).
+    """
+    hash_function(sd_alg)
+    if not isinstance(claims, Mapping):
+        raise SDJWTError("claims_invalid", "claims must be a JSON object")
+    patterns = [tuple(p) for p in disclosable]
+    if any(len(p) == 0 for p in patterns):
+        raise SDJWTError("sd_path_unknown", "an empty path names no claim")
+    payload_claims = dict(claims)
+    if holder_jwk is not None:
+        if "cnf" in payload_claims:
+            raise SDJWTError("claims_invalid", "give the holder key either as holder_jwk or in cnf, not both")
+        payload_claims["cnf"] = {"jwk": PublicKey.from_jwk(holder_jwk).jwk}
+    if typ == VC_TYP and not isinstance(payload_claims.get("vct"), str):
+        raise SDJWTError("vct_missing")
+    if any(p and p[0] in NEVER_DISCLOSABLE for p in patterns):
+        raise SDJWTError("claim_not_disclosable", "iss, exp, nbf, cnf, vct and status stay visible")
+
+    builder = _Builder(patterns, sd_alg, sd_array_size)
+    payload = builder.object(payload_claims, ())
+    unused = [p for p, hit in zip(patterns, builder.used) if not hit]
+    if unused:
+        raise SDJWTError("sd_path_unknown", f"no claim at {list(unused[0])}")
+    payload[SD_ALG_KEY] = sd_alg
+    jwt = sign_compact({"typ": typ}, payload, signer)
+    return IssuedSDJWT(jwt, tuple(builder.disclosures))
