@@ -1,0 +1,142 @@
+"""Token Status List (draft-ietf-oauth-status-list): compact revocation and suspension.
+
+A status list is a byte array of ``bits``-wide entries (1, 2, 4 or 8), entry ``i`` in byte
+``i * bits // 8`` starting at bit ``(i * bits) % 8``, least significant bit first; ``lst`` is
+base64url(zlib(bytes)). It travels in a JWT with ``typ`` ``statuslist+jwt`` whose ``sub`` is
+the list's URI, with ``iat`` and optional ``exp`` and ``ttl``. A credential points at its
+entry with ``status.status_list = {"idx": i, "uri": ...}``.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from disclosure.encoding import b64url_decode, b64url_encode
+from disclosure.errors import SDJWTError
+from disclosure.jws import PublicKey, Signer, parse_compact, sign_compact
+
+STATUS_LIST_TYP = "statuslist+jwt"
+VALID, INVALID, SUSPENDED = 0x00, 0x01, 0x02
+ALLOWED_BITS = (1, 2, 4, 8)
+MAX_LIST_BYTES = 16 * 1024 * 1024  # refuse zlib bombs: 128 Mi one-bit entries is plenty
+
+
+class StatusList:
+    def __init__(self, bits: int, data: bytes | bytearray) -> None:
+        if bits not in ALLOWED_BITS:
+            raise SDJWTError("status_bits_invalid")
+        self.bits = bits
+        self.data = bytearray(data)
+
+    @classmethod
+    def empty(cls, size: int, bits: int = 1) -> StatusList:
+        if bits not in ALLOWED_BITS:
+            raise SDJWTError("status_bits_invalid")
+        if size <= 0:
+            raise SDJWTError("status_list_malformed", "a status list holds at least one entry")
+        return cls(bits, bytes(-(-size * bits // 8)))
+
+    @property
+    def size(self) -> int:
+        return len(self.data) * 8 // self.bits
+
+    def _locate(self, index: int) -> tuple[int, int]:
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < self.size:
+            raise SDJWTError("status_index_out_of_range", f"index {index!r} outside 0..{self.size - 1}")
+        bit = index * self.bits
+        return bit // 8, bit % 8
+
+    def get(self, index: int) -> int:
+        byte, shift = self._locate(index)
+        return (self.data[byte] >> shift) & ((1 << self.bits) - 1)
+
+    def set(self, index: int, value: int) -> None:
+        mask = (1 << self.bits) - 1
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= mask:
+            raise SDJWTError("status_value_invalid")
+        byte, shift = self._locate(index)
+        self.data[byte] = (self.data[byte] & ~(mask << shift)) | (value << shift)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"bits": self.bits, "lst": b64url_encode(zlib.compress(bytes(self.data), 9))}
+
+    @classmethod
+    def from_json(cls, obj: Any) -> StatusList:
+        if not isinstance(obj, Mapping) or not isinstance(obj.get("lst"), str):
+            raise SDJWTError("status_list_malformed", "a status list is {\"bits\": n, \"lst\": \"...\"}")
+        bits = obj.get("bits")
+        if bits not in ALLOWED_BITS or isinstance(bits, bool):
+            raise SDJWTError("status_bits_invalid")
+        compressed = b64url_decode(obj["lst"], "status_list_malformed")
+        inflater = zlib.decompressobj()
+        try:
+            data = inflater.decompress(compressed, MAX_LIST_BYTES)
+        except zlib.error as exc:
+            raise SDJWTError("status_list_malformed", "lst is not zlib data") from exc
+        if inflater.unconsumed_tail or not inflater.eof:
+            raise SDJWTError("status_list_malformed", "lst is truncated or larger than allowed")
+        if not data:
+            raise SDJWTError("status_list_malformed", "empty status list")
+        return cls(bits, data)
+
+
+@dataclass(frozen=True)
+class StatusListToken:
+    uri: str
+    status_list: StatusList
+    iat: int
+    exp: int | None
+    ttl: int | None
+    payload: dict[str, Any]
+
+
+def sign_status_list(
+    status_list: StatusList, *, uri: str, signer: Signer, iat: int,
+    exp: int | None = None, ttl: int | None = None, iss: str | None = None,
+) -> str:
+    payload: dict[str, Any] = {"sub": uri, "iat": iat, "status_list": status_list.to_json()}
+    if iss is not None:
+        payload["iss"] = iss
+    if exp is not None:
+        payload["exp"] = exp
+    if ttl is not None:
+        payload["ttl"] = ttl
+    return sign_compact({"typ": STATUS_LIST_TYP}, payload, signer)
+
+
+def read_status_list(token: str, *, keys: list[PublicKey], uri: str, now: int, skew_seconds: int = 30) -> StatusListToken:
+    """Verify a ``statuslist+jwt`` for ``uri`` and decode its list."""
+    jws = parse_compact(token)
+    if jws.header.get("typ") != STATUS_LIST_TYP:
+        raise SDJWTError("typ_mismatch", f"a status list token has typ {STATUS_LIST_TYP}")
+    candidates = [k for k in keys if jws.header.get("kid") is None or k.kid in (None, jws.header.get("kid"))]
+    if not candidates:
+        raise SDJWTError("issuer_key_unknown")
+    if not jws.verify_with(candidates):
+        raise SDJWTError("signature_invalid")
+    body = jws.payload
+    if body.get("sub") != uri:
+        raise SDJWTError("status_list_sub_mismatch")
+    iat, exp, ttl = body.get("iat"), body.get("exp"), body.get("ttl")
+    for name, value in (("iat", iat), ("exp", exp), ("ttl", ttl)):
+        if (value is not None or name == "iat") and (isinstance(value, bool) or not isinstance(value, int)):
+            raise SDJWTError("status_list_malformed", f"{name} must be an integer")
+    if exp is not None and now >= exp + skew_seconds:
+        raise SDJWTError("status_list_expired")
+    return StatusListToken(uri, StatusList.from_json(body.get("status_list")), iat, exp, ttl, body)
+
+
+def status_reference(claims: Mapping[str, Any]) -> tuple[int, str] | None:
+    """The ``(idx, uri)`` a credential's ``status.status_list`` claim points at, if any."""
+    status = claims.get("status")
+    if status is None:
+        return None
+    ref = status.get("status_list") if isinstance(status, Mapping) else None
+    if not isinstance(ref, Mapping):
+        raise SDJWTError("status_list_malformed", "status.status_list must be an object")
+    idx, uri = ref.get("idx"), ref.get("uri")
+    if isinstance(idx, bool) or not isinstance(idx, int) or idx < 0 or not isinstance(uri, str) or not uri:
+        raise SDJWTError("status_list_malformed", "status.status_list needs idx and uri")
+    return idx, uri
