@@ -5,29 +5,38 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from typing import Any
 
 from disclosure.errors import SDJWTError
 
-_B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
 
 
 def b64url_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# For a final group of 2 or 3 characters, the bits of the last character that carry no data.
+_UNUSED_BITS_MASK = {2: 0x0F, 3: 0x03}
+_URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+
+
 def b64url_decode(text: str, code: str = "jws_malformed") -> bytes:
-    """Decode unpadded base64url; refuse padding, other alphabets and non-canonical forms."""
-    if not isinstance(text, str) or not _B64URL.match(text) or len(text) % 4 == 1:
+    """Decode unpadded base64url; refuse padding, other alphabets and non-canonical forms
+    (non-zero unused bits in the last character), so each byte string has one encoding."""
+    if not isinstance(text, str) or "+" in text or "/" in text or "=" in text:
         raise SDJWTError(code, "not unpadded base64url")
+    tail = len(text) % 4
     try:
-        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise SDJWTError(code, "not unpadded base64url") from exc
-    if b64url_encode(data) != text:
-        raise SDJWTError(code, "non-canonical base64url")
-    return data
+        if tail == 1 or (tail and _ALPHABET.index(text[-1]) & _UNUSED_BITS_MASK[tail]):
+            raise ValueError("non-canonical final character")
+        raw = text.encode("ascii")
+        if tail:
+            raw += b"==" if tail == 2 else b"="
+        # strict mode refuses every character outside the (translated) alphabet
+        return binascii.a2b_base64(raw.translate(_URLSAFE_TO_STANDARD), strict_mode=True)
+    except (binascii.Error, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+        raise SDJWTError(code, "not canonical unpadded base64url") from exc
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -41,10 +50,17 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+
+
 def json_loads(data: bytes | str, code: str = "jws_malformed") -> Any:
     """Parse UTF-8 JSON, refusing duplicate member names and NaN/Infinity."""
     try:
-        return json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        text = (data.decode("utf-8") if isinstance(data, bytes) else data).strip(" \t\n\r")
+        value, end = _DECODER.raw_decode(text)
+        if end != len(text):
+            raise ValueError("trailing data after the JSON value")
+        return value
     except SDJWTError:
         raise
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:

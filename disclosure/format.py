@@ -59,7 +59,8 @@ class Disclosure:
 
     @classmethod
     def decode(cls, encoded: str, sd_alg: str) -> Disclosure:
-        """Decode a disclosure; refuse anything but a JSON array of 2 or 3 well-typed elements."""
+        """Decode a disclosure; refuse anything but a JSON array of 2 or 3 well-typed elements.
+        ``sd_alg`` must already be known good (see :func:`hash_function`)."""
         raw = b64url_decode(encoded, "disclosure_malformed")
         array = json_loads(raw, "disclosure_malformed")
         if not isinstance(array, list) or len(array) not in (2, 3) or not isinstance(array[0], str):
@@ -69,7 +70,7 @@ class Disclosure:
             name = array[1]
             if not isinstance(name, str):
                 raise SDJWTError("disclosure_malformed", "a disclosure's claim name must be a string")
-        return cls(encoded, b64_digest(encoded, sd_alg), array[0], name, array[-1])
+        return cls(encoded, b64url_encode(HASH_ALGS[sd_alg](encoded.encode("ascii")).digest()), array[0], name, array[-1])
 
 
 def decoy_digest(sd_alg: str) -> str:

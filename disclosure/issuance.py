@@ -9,9 +9,10 @@ the order nor, up to the padding size, the number of hidden claims leaks.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from disclosure.errors import SDJWTError
 from disclosure.format import (
@@ -41,25 +42,25 @@ class IssuedSDJWT:
         return serialize_compact(self.jwt, [d.encoded for d in self.disclosures])
 
 
-def _matches(pattern: PathPattern, path: ClaimPath) -> bool:
-    return len(pattern) == len(path) and all(
-        p == c or (p is None and isinstance(c, int)) for p, c in zip(pattern, path)
-    )
+def _pattern_forms(path: ClaimPath) -> Iterator[PathPattern]:
+    """Every pattern that matches ``path``: each array index either as itself or as ``None``."""
+    return itertools.product(*(((step, None) if isinstance(step, int) else (step,)) for step in path))
 
 
 class _Builder:
     def __init__(self, patterns: list[PathPattern], sd_alg: str, sd_array_size: int | None) -> None:
-        self.patterns = patterns
-        self.used = [False] * len(patterns)
+        self.patterns = frozenset(patterns)
+        self.unused = set(patterns)
         self.sd_alg = sd_alg
         self.sd_array_size = sd_array_size
         self.disclosures: list[Disclosure] = []
 
     def is_sd(self, path: ClaimPath) -> bool:
         hit = False
-        for i, pattern in enumerate(self.patterns):
-            if _matches(pattern, path):
-                self.used[i] = hit = True
+        for form in _pattern_forms(path):
+            if form in self.patterns:
+                self.unused.discard(form)
+                hit = True
         return hit
 
     def disclose(self, name: str | None, value: Any) -> str:
@@ -128,7 +129,7 @@ def issue(
     if holder_jwk is not None:
         if "cnf" in payload_claims:
             raise SDJWTError("claims_invalid", "give the holder key either as holder_jwk or in cnf, not both")
-        payload_claims["cnf"] = {"jwk": PublicKey.from_jwk(holder_jwk).jwk}
+        payload_claims["cnf"] = {"jwk": dict(PublicKey.from_jwk(holder_jwk).jwk)}
     if typ == VC_TYP and not isinstance(payload_claims.get("vct"), str):
         raise SDJWTError("vct_missing")
     if any(p and p[0] in NEVER_DISCLOSABLE for p in patterns):
@@ -136,9 +137,8 @@ def issue(
 
     builder = _Builder(patterns, sd_alg, sd_array_size)
     payload = builder.object(payload_claims, ())
-    unused = [p for p, hit in zip(patterns, builder.used) if not hit]
-    if unused:
-        raise SDJWTError("sd_path_unknown", f"no claim at {list(unused[0])}")
+    if builder.unused:
+        raise SDJWTError("sd_path_unknown", f"no claim at {list(min(builder.unused, key=str))}")
     payload[SD_ALG_KEY] = sd_alg
     jwt = sign_compact({"typ": typ}, payload, signer)
     return IssuedSDJWT(jwt, tuple(builder.disclosures))

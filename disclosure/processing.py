@@ -74,7 +74,7 @@ class _Walker:
                 continue
             if name == SD_ALG_KEY:
                 raise SDJWTError("sd_invalid", "_sd_alg is allowed only at the top level")
-            out[name] = self.value(item, path + (name,))
+            out[name] = self.value(item, path + (name,)) if isinstance(item, (dict, list)) else item
         digests = obj.get(SD_KEY, [])
         if not isinstance(digests, list):
             raise SDJWTError("sd_invalid", "_sd must be an array of digests")
