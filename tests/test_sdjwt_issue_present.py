@@ -290,3 +290,23 @@ _TAMPER_BASE = present(
     [("degree",), ("school", "city"), ("former_names", 1)],
     KeyBindingRequest(HOLDER, "https://cvo.example", "n-1", NOW),
 )
+
+
+@pytest.mark.parametrize("alg", ["EdDSA", "ES256", "ES384"])
+def test_our_jws_and_jwcrypto_verify_each_other(alg: str) -> None:
+    from jwcrypto.jwk import JWK
+    from jwcrypto.jws import JWS
+
+    from disclosure.jws import sign_compact
+
+    signer = Signer.generate(alg, kid="x")
+    token = sign_compact({"typ": "JWT"}, {"sub": "a"}, signer)
+    theirs = JWS()
+    theirs.deserialize(token)
+    theirs.verify(JWK(**signer.public_jwk), alg=alg)
+    assert json.loads(theirs.payload) == {"sub": "a"}
+
+    made = JWS(payload=json.dumps({"sub": "b"}))
+    made.add_signature(JWK(**signer.private_jwk), alg=alg, protected=json.dumps({"alg": alg, "kid": "x"}))
+    parsed = parse_compact(made.serialize(compact=True))
+    assert parsed.verify_with([PublicKey.from_jwk(signer.public_jwk)]) and parsed.payload == {"sub": "b"}
