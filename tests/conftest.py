@@ -3,7 +3,6 @@ store factories for the storage contract suite."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import socket
