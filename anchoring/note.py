@@ -1,0 +1,156 @@
+"""C2SP signed notes (c2sp.org/signed-note) with Ed25519 keys, and C2SP checkpoints
+(c2sp.org/tlog-checkpoint).
+
+A note is UTF-8 text ending in a newline, a blank line, then signature lines
+``— <key name> <base64(key ID || signature)>``. An Ed25519 key ID is the first 4 bytes of
+SHA-256(key name || 0x0A || 0x01 || public key); a verifier key is written
+``<name>+<hex key ID>+<base64(0x01 || public key)>``. A checkpoint's note text is the
+origin line, the tree size in decimal and the standard-base64 root hash, each on its own
+line, optionally followed by extension lines.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from dataclasses import dataclass
+
+import nacl.exceptions
+import nacl.signing
+
+from anchoring.errors import AnchoringError
+
+ED25519_ALG = 0x01
+SIGNATURE_PREFIX = "\u2014 "  # em dash, space
+_KEY_NAME = re.compile(r"^[^\s+]+$")
+_DECIMAL = re.compile(r"^(0|[1-9][0-9]{0,19})$")
+
+
+def key_id(name: str, public_key: bytes) -> bytes:
+    return hashlib.sha256(name.encode("utf-8") + b"\n" + bytes([ED25519_ALG]) + public_key).digest()[:4]
+
+
+def _b64decode(text: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise AnchoringError("note_malformed", f"{what} is not base64") from exc
+
+
+@dataclass(frozen=True)
+class NoteSigner:
+    name: str
+    signing_key: nacl.signing.SigningKey
+
+    @classmethod
+    def from_seed(cls, name: str, seed: bytes) -> NoteSigner:
+        if not _KEY_NAME.match(name):
+            raise AnchoringError("note_key_invalid", "a key name has no spaces and no '+'")
+        return cls(name, nacl.signing.SigningKey(seed))
+
+    @property
+    def verifier(self) -> NoteVerifier:
+        return NoteVerifier(self.name, bytes(self.signing_key.verify_key))
+
+    def sign(self, text: str) -> str:
+        """The note ``text`` with this key's signature line."""
+        body = _check_text(text)
+        signature = self.signing_key.sign(body.encode("utf-8")).signature
+        tag = base64.b64encode(key_id(self.name, bytes(self.signing_key.verify_key)) + signature).decode()
+        return f"{body}\n{SIGNATURE_PREFIX}{self.name} {tag}\n"
+
+
+@dataclass(frozen=True)
+class NoteVerifier:
+    name: str
+    public_key: bytes
+
+    @property
+    def key_id(self) -> bytes:
+        return key_id(self.name, self.public_key)
+
+    def encode(self) -> str:
+        return f"{self.name}+{self.key_id.hex()}+{base64.b64encode(bytes([ED25519_ALG]) + self.public_key).decode()}"
+
+    @classmethod
+    def decode(cls, text: str) -> NoteVerifier:
+        parts = text.strip().split("+")
+        if len(parts) != 3 or not _KEY_NAME.match(parts[0]) or not re.fullmatch(r"[0-9a-f]{8}", parts[1]):
+            raise AnchoringError("note_key_invalid", "a verifier key is <name>+<hex key id>+<base64 key>")
+        raw = _b64decode(parts[2], "the verifier key")
+        if len(raw) != 33 or raw[0] != ED25519_ALG:
+            raise AnchoringError("note_key_invalid", "only Ed25519 verifier keys are supported")
+        verifier = cls(parts[0], raw[1:])
+        if verifier.key_id.hex() != parts[1]:
+            raise AnchoringError("note_key_invalid", "the key id does not match the key")
+        return verifier
+
+
+def _check_text(text: str) -> str:
+    if not text.endswith("\n") or "\n\n" in text or not text.strip():
+        raise AnchoringError("note_malformed", "note text is non-empty lines, each ending in a newline")
+    return text
+
+
+def split_note(note: str) -> tuple[str, list[tuple[str, bytes, bytes]]]:
+    """(text, [(key name, key id, signature)]) of a signed note; structure only."""
+    text, sep, sigs = note.partition("\n\n")
+    if not sep or not sigs.endswith("\n"):
+        raise AnchoringError("note_malformed", "a signed note is text, a blank line and signature lines")
+    text = _check_text(text + "\n")
+    lines = []
+    for line in sigs[:-1].split("\n"):
+        if not line.startswith(SIGNATURE_PREFIX):
+            raise AnchoringError("note_malformed", "signature lines start with an em dash and a space")
+        name, _, tag = line[len(SIGNATURE_PREFIX):].partition(" ")
+        raw = _b64decode(tag, "a signature")
+        if len(raw) < 5 or not name:
+            raise AnchoringError("note_malformed", "a signature line is '— <name> <base64>'")
+        lines.append((name, raw[:4], raw[4:]))
+    return text, lines
+
+
+def verify_note(note: str, verifier: NoteVerifier) -> str:
+    """The note's text if ``verifier`` signed it; otherwise ``note_signature_invalid``.
+    Signatures by other keys are ignored, as the format intends."""
+    text, signatures = split_note(note)
+    for name, kid, signature in signatures:
+        if name == verifier.name and kid == verifier.key_id:
+            try:
+                nacl.signing.VerifyKey(verifier.public_key).verify(text.encode("utf-8"), signature)
+                return text
+            except nacl.exceptions.BadSignatureError:
+                break
+    raise AnchoringError("note_signature_invalid", f"no valid signature by {verifier.name}")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    origin: str
+    size: int
+    root: bytes
+    extensions: tuple[str, ...] = ()
+
+    def text(self) -> str:
+        lines = [self.origin, str(self.size), base64.b64encode(self.root).decode(), *self.extensions]
+        return "".join(line + "\n" for line in lines)
+
+    @classmethod
+    def parse(cls, text: str) -> Checkpoint:
+        lines = _check_text(text)[:-1].split("\n")
+        if len(lines) < 3 or not lines[0] or not _DECIMAL.match(lines[1]):
+            raise AnchoringError("checkpoint_malformed", "origin, decimal tree size and root hash lines")
+        root = _b64decode(lines[2], "the root hash")
+        if len(root) != 32:
+            raise AnchoringError("checkpoint_malformed", "the root hash is 32 bytes")
+        return cls(lines[0], int(lines[1]), root, tuple(lines[3:]))
+
+
+def open_checkpoint(note: str, verifier: NoteVerifier, origin: str | None = None) -> Checkpoint:
+    """Verify a signed checkpoint note and parse it; the origin must match when given."""
+    checkpoint = Checkpoint.parse(verify_note(note, verifier))
+    if origin is not None and checkpoint.origin != origin:
+        raise AnchoringError("checkpoint_origin_mismatch", f"checkpoint is for {checkpoint.origin!r}")
+    return checkpoint

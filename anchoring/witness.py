@@ -1,0 +1,176 @@
+"""Witness co-signatures on checkpoints, aggregated with BLS (see :mod:`anchoring.bls`).
+
+Each witness signs ``COSIGNATURE_CONTEXT || checkpoint text`` (the note text, signatures
+excluded). The cosignatures of those who signed are aggregated into one 96-byte signature
+plus a bitmap over the witness set's order. A verifier's policy names the witness set (public
+keys with proofs of possession, which stop rogue-key attacks on aggregation) and a quorum.
+Verdicts are cached by (checkpoint hash, signers, signature): py-ecc pairings are slow.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from anchoring import bls
+from anchoring.errors import AnchoringError
+
+COSIGNATURE_CONTEXT = b"credshare/witness-cosignature/v1\n"
+_VERDICT_CACHE_SIZE = 4096
+
+
+def cosignature_message(checkpoint_text: str) -> bytes:
+    return COSIGNATURE_CONTEXT + checkpoint_text.encode("utf-8")
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _unb64(text: Any, size: int, what: str) -> bytes:
+    try:
+        raw = base64.b64decode(text, validate=True) if isinstance(text, str) else b""
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != size:
+        raise AnchoringError("witness_malformed", f"{what} must be {size} bytes of base64")
+    return raw
+
+
+@dataclass(frozen=True)
+class WitnessKey:
+    name: str
+    public_key: bytes
+    proof_of_possession: bytes
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "public_key": _b64(self.public_key), "proof_of_possession": _b64(self.proof_of_possession)}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> WitnessKey:
+        if not isinstance(obj, Mapping) or not isinstance(obj.get("name"), str) or not obj["name"]:
+            raise AnchoringError("witness_malformed", "a witness key has a name")
+        return cls(obj["name"], _unb64(obj.get("public_key"), bls.PUBLIC_KEY_SIZE, "public_key"),
+                   _unb64(obj.get("proof_of_possession"), bls.SIGNATURE_SIZE, "proof_of_possession"))
+
+
+@dataclass(frozen=True)
+class WitnessSigner:
+    name: str
+    secret_key: int
+
+    @classmethod
+    def generate(cls, name: str) -> WitnessSigner:
+        return cls(name, bls.new_secret_key())
+
+    @property
+    def key(self) -> WitnessKey:
+        backend = bls.backend()
+        return WitnessKey(self.name, backend.public_key(self.secret_key), backend.prove_possession(self.secret_key))
+
+    def cosign(self, checkpoint_text: str) -> bytes:
+        return bls.backend().sign(self.secret_key, cosignature_message(checkpoint_text))
+
+
+@dataclass(frozen=True)
+class WitnessAggregate:
+    signers: tuple[bool, ...]  # one flag per key of the witness set, in its order
+    signature: bytes
+
+    @property
+    def count(self) -> int:
+        return sum(self.signers)
+
+    def to_json(self) -> dict[str, Any]:
+        bits = bytearray((len(self.signers) + 7) // 8)
+        for i, signed in enumerate(self.signers):
+            if signed:
+                bits[i // 8] |= 1 << (i % 8)
+        return {"witnesses": len(self.signers), "bitmap": _b64(bytes(bits)), "signature": _b64(self.signature)}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> WitnessAggregate:
+        if not isinstance(obj, Mapping) or not isinstance(obj.get("witnesses"), int) or obj["witnesses"] < 1:
+            raise AnchoringError("witness_malformed", "an aggregate names the witness count")
+        n = obj["witnesses"]
+        bits = _unb64(obj.get("bitmap"), (n + 7) // 8, "bitmap")
+        return cls(tuple(bool(bits[i // 8] >> (i % 8) & 1) for i in range(n)),
+                   _unb64(obj.get("signature"), bls.SIGNATURE_SIZE, "signature"))
+
+
+def aggregate(witnesses: Sequence[WitnessKey], cosignatures: Mapping[str, bytes]) -> WitnessAggregate:
+    """Aggregate the cosignatures (by witness name) of members of ``witnesses``."""
+    names = [w.name for w in witnesses]
+    unknown = set(cosignatures) - set(names)
+    if unknown:
+        raise AnchoringError("witness_unknown", f"not in the witness set: {sorted(unknown)}")
+    if not cosignatures:
+        raise AnchoringError("witness_quorum_not_met", "no cosignatures to aggregate")
+    signers = tuple(name in cosignatures for name in names)
+    return WitnessAggregate(signers, bls.backend().aggregate([cosignatures[n] for n in names if n in cosignatures]))
+
+
+class _VerdictCache:
+    def __init__(self, size: int) -> None:
+        self._items: OrderedDict[bytes, bool] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: bytes) -> bool | None:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            return None
+
+    def put(self, key: bytes, verdict: bool) -> None:
+        with self._lock:
+            self._items[key] = verdict
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+_aggregate_verdicts = _VerdictCache(_VERDICT_CACHE_SIZE)
+_possession_verdicts = _VerdictCache(_VERDICT_CACHE_SIZE)
+
+
+def check_witness_set(witnesses: Sequence[WitnessKey]) -> None:
+    """Every key must prove possession of its secret key; names must be unique."""
+    if len({w.name for w in witnesses}) != len(witnesses):
+        raise AnchoringError("witness_malformed", "witness names must be unique")
+    for w in witnesses:
+        key = hashlib.sha256(w.public_key + w.proof_of_possession).digest()
+        verdict = _possession_verdicts.get(key)
+        if verdict is None:
+            verdict = bls.backend().verify_possession(w.public_key, w.proof_of_possession)
+            _possession_verdicts.put(key, verdict)
+        if not verdict:
+            raise AnchoringError("witness_key_invalid", f"{w.name}: invalid key or proof of possession")
+
+
+def verify_aggregate(checkpoint_text: str, agg: WitnessAggregate, witnesses: Sequence[WitnessKey], quorum: int) -> list[str]:
+    """Names of the witnesses whose aggregate cosignature verifies; raises unless at least
+    ``quorum`` of ``witnesses`` signed."""
+    if quorum < 1 or quorum > len(witnesses):
+        raise AnchoringError("witness_policy_invalid", f"quorum {quorum} of {len(witnesses)} witnesses")
+    if len(agg.signers) != len(witnesses):
+        raise AnchoringError("witness_set_mismatch", "the aggregate was made over a different witness set")
+    check_witness_set(witnesses)
+    if agg.count < quorum:
+        raise AnchoringError("witness_quorum_not_met", f"{agg.count} of {len(witnesses)} signed; {quorum} required")
+    keys = [w.public_key for w, signed in zip(witnesses, agg.signers) if signed]
+    message = cosignature_message(checkpoint_text)
+    cache_key = hashlib.sha256(hashlib.sha256(message).digest() + b"".join(keys) + agg.signature).digest()
+    verdict = _aggregate_verdicts.get(cache_key)
+    if verdict is None:
+        verdict = bls.backend().fast_aggregate_verify(keys, message, agg.signature)
+        _aggregate_verdicts.put(cache_key, verdict)
+    if not verdict:
+        raise AnchoringError("witness_signature_invalid", "the aggregate cosignature does not verify")
+    return [w.name for w, signed in zip(witnesses, agg.signers) if signed]

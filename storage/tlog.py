@@ -1,0 +1,325 @@
+"""The transparency log's persistence: an append-only RFC 9162 Merkle log on the store.
+
+Layout (collections):
+
+* ``tlog_heads``: one document per log origin: committed ``size`` and ``root``. Moving
+  it with a compare-and-set on ``size`` is the single commit point of a batch.
+* ``tlog_hashes``: complete-subtree hashes, one document per (level, run of 256 nodes).
+  Node ``(level, i)`` is ``MTH`` of leaves ``[i * 2^level, (i + 1) * 2^level)``; level 0
+  holds the leaf hashes. Any proof needs O(log n) of them and hashes only along the edge.
+* ``tlog_checkpoints``: every published checkpoint: signed note, witness cosignatures and
+  their aggregate, chain anchors.
+* ``tlog_locks``: a lease that serializes appenders across threads and processes.
+
+Crash safety without multi-document transactions: an appender takes the lease, removes
+what an earlier crashed appender left beyond the committed head, writes hashes (only at
+positions past the head, which no reader looks at), inserts the checkpoint, and commits by
+moving the head. A crash at any instant leaves either the old head with its checkpoint or
+the new one with its checkpoint. An appender whose lease ran out stops before committing;
+a lease held by a dead process on this host is taken over at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import socket
+import threading
+import time
+from collections import OrderedDict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator, Sequence
+
+from anchoring import merkle
+from anchoring.errors import AnchoringError
+from anchoring.note import Checkpoint, NoteSigner
+from anchoring.witness import WitnessAggregate, WitnessKey, WitnessSigner, aggregate
+from credshare.errors import DuplicateKeyError
+from storage.store import Store
+
+CHUNK = 256
+_FULL_CHUNK_CACHE = 4096
+HEADS, HASHES, CHECKPOINTS, LOCKS = "tlog_heads", "tlog_hashes", "tlog_checkpoints", "tlog_locks"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    first_index: int
+    size: int
+    root: bytes
+    checkpoint: str  # the signed note
+
+
+@dataclass
+class _Overlay:
+    """Node hashes computed by the append in progress, by level, from index ``start[level]``."""
+
+    start: dict[int, int] = field(default_factory=dict)
+    nodes: dict[int, list[bytes]] = field(default_factory=dict)
+
+    def get(self, level: int, index: int) -> bytes | None:
+        start = self.start.get(level)
+        if start is None or index < start:
+            return None
+        return self.nodes[level][index - start]
+
+
+class TransparencyLog:
+    def __init__(
+        self,
+        store: Store,
+        signer: NoteSigner,
+        witnesses: Sequence[WitnessSigner] = (),
+        *,
+        lease_seconds: float = 120.0,
+    ) -> None:
+        self.origin = signer.name
+        self.signer = signer
+        self.witness_signers = list(witnesses)
+        self.lease = lease_seconds
+        self._heads = store.collection(HEADS)
+        self._hashes = store.collection(HASHES)
+        self._checkpoints = store.collection(CHECKPOINTS)
+        self._locks = store.collection(LOCKS)
+        # chunks that are full and committed never change: an LRU of them (~32 MB at most)
+        self._full_chunks: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._checkpoints.create_index([("origin", 1), ("size", 1)], unique=True)
+        self._heads.update_one(
+            {"_id": self.origin},
+            {"$setOnInsert": {"size": 0, "root": _b64(merkle.EMPTY_ROOT)}},
+            upsert=True,
+        )
+
+    @property
+    def witness_keys(self) -> list[WitnessKey]:
+        return [w.key for w in self.witness_signers]
+
+    # -- reading --------------------------------------------------------------------------
+
+    def head(self) -> tuple[int, bytes]:
+        doc = self._heads.find_one({"_id": self.origin})
+        if doc is None:
+            raise AnchoringError("log_missing", f"no log {self.origin!r}")
+        return doc["size"], base64.b64decode(doc["root"])
+
+    def checkpoint(self, size: int | None = None) -> dict[str, Any]:
+        """The stored checkpoint for ``size`` (default: the latest committed one)."""
+        head_size, _ = self.head()
+        size = head_size if size is None else size
+        if not 0 < size <= head_size:
+            raise AnchoringError("checkpoint_unknown", f"no committed checkpoint of size {size}")
+        doc = self._checkpoints.find_one({"origin": self.origin, "size": size})
+        if doc is None:
+            raise AnchoringError("checkpoint_unknown", f"no checkpoint of size {size}")
+        return doc
+
+    def checkpoints(self) -> list[dict[str, Any]]:
+        head_size, _ = self.head()
+        return self._checkpoints.find({"origin": self.origin, "size": {"$lte": head_size}}, sort=[("size", 1)])
+
+    def _chunk(self, level: int, chunk: int) -> bytes:
+        with self._cache_lock:
+            cached = self._full_chunks.get((level, chunk))
+            if cached is not None:
+                self._full_chunks.move_to_end((level, chunk))
+                return cached
+        doc = self._hashes.find_one({"_id": f"{self.origin}|{level}|{chunk}"})
+        data = base64.b64decode(doc["h"]) if doc else b""
+        return data
+
+    def _node(self, level: int, index: int, size: int, overlay: _Overlay | None = None) -> bytes:
+        if overlay is not None:
+            found = overlay.get(level, index)
+            if found is not None:
+                return found
+        if (index + 1) << level > size:
+            raise AnchoringError("log_inconsistent", f"node {level}/{index} is not complete at size {size}")
+        chunk, offset = divmod(index, CHUNK)
+        data = self._chunk(level, chunk)
+        entry = data[offset * 32:(offset + 1) * 32]
+        if len(entry) != 32:
+            raise AnchoringError("log_inconsistent", f"node {level}/{index} is missing from the store")
+        if len(data) == CHUNK * 32 and ((chunk + 1) * CHUNK) << level <= size:
+            with self._cache_lock:
+                self._full_chunks[(level, chunk)] = data
+                if len(self._full_chunks) > _FULL_CHUNK_CACHE:
+                    self._full_chunks.popitem(last=False)
+        return entry
+
+    def subtree_hash(self, size: int, overlay: _Overlay | None = None) -> merkle.SubtreeHash:
+        def subtree(start: int, end: int) -> bytes:
+            width = end - start
+            if width & (width - 1) == 0 and start % width == 0:
+                level = width.bit_length() - 1
+                return self._node(level, start >> level, size, overlay)
+            k = merkle.split_point(width)
+            return merkle.node_hash(subtree(start, start + k), subtree(start + k, end))
+
+        return subtree
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        committed, _ = self.head()
+        size = committed if size is None else size
+        if size > committed:
+            raise AnchoringError("proof_unavailable", f"size {size} is beyond the committed {committed}")
+        return merkle.inclusion_proof(index, size, self.subtree_hash(size))
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
+        committed, _ = self.head()
+        new_size = committed if new_size is None else new_size
+        if new_size > committed:
+            raise AnchoringError("proof_unavailable", f"size {new_size} is beyond the committed {committed}")
+        return merkle.consistency_proof(old_size, new_size, self.subtree_hash(new_size))
+
+    def leaf_hashes(self, start: int, end: int) -> Iterator[bytes]:
+        """Stored leaf hashes of ``[start, end)`` (for audits that recompute the tree)."""
+        for index in range(start, end):
+            yield self._node(0, index, end)
+
+    # -- appending ------------------------------------------------------------------------
+
+    def append(self, leaves: Sequence[bytes], *, timeout: float = 60.0) -> AppendResult:
+        """Append leaf *data* (hashed here) as one batch with one checkpoint; atomic."""
+        return self.append_hashes([merkle.leaf_hash(leaf) for leaf in leaves], timeout=timeout)
+
+    def append_hashes(self, leaf_hashes: Sequence[bytes], *, timeout: float = 60.0) -> AppendResult:
+        if not leaf_hashes:
+            raise AnchoringError("batch_empty", "a batch has at least one leaf")
+        if any(len(h) != 32 for h in leaf_hashes):
+            raise AnchoringError("leaf_hash_invalid", "leaf hashes are 32 bytes")
+        with self._lease(timeout) as deadline:
+            old_size, _ = self.head()
+            self._checkpoints.delete_many({"origin": self.origin, "size": {"$gt": old_size}})  # a crashed batch
+            new_size = old_size + len(leaf_hashes)
+            overlay = self._compute_nodes(old_size, new_size, list(leaf_hashes))
+            self._write_nodes(old_size, overlay)
+            root = self.subtree_hash(new_size, overlay)(0, new_size)
+            text = Checkpoint(self.origin, new_size, root).text()
+            note = self.signer.sign(text)
+            cosignatures = {w.name: w.cosign(text) for w in self.witness_signers}
+            doc: dict[str, Any] = {
+                "origin": self.origin, "size": new_size, "root": _b64(root), "note": note,
+                "cosignatures": {name: _b64(sig) for name, sig in cosignatures.items()},
+                "anchors": [], "created_at": datetime.now(timezone.utc),
+            }
+            if cosignatures:
+                doc["witness_aggregate"] = aggregate(self.witness_keys, cosignatures).to_json()
+            self._checkpoints.insert_one(doc)
+            if time.monotonic() > deadline:
+                raise AnchoringError("log_lease_expired", "the append took longer than its lease; nothing was committed")
+            moved = self._heads.update_one(
+                {"_id": self.origin, "size": old_size},
+                {"$set": {"size": new_size, "root": _b64(root), "updated_at": datetime.now(timezone.utc)}},
+            )
+            if moved.matched != 1:
+                raise AnchoringError("log_conflict", "the log head moved during the append; nothing was committed")
+        return AppendResult(old_size, new_size, root, note)
+
+    def _compute_nodes(self, old_size: int, new_size: int, leaf_hashes: list[bytes]) -> _Overlay:
+        overlay = _Overlay({0: old_size}, {0: leaf_hashes})
+        level = 1
+        while True:
+            start, end = old_size >> level, new_size >> level
+            if start == end:
+                return overlay
+            below = level - 1
+            nodes = []
+            for index in range(start, end):
+                left = self._node(below, 2 * index, old_size, overlay)
+                right = self._node(below, 2 * index + 1, new_size, overlay)
+                nodes.append(merkle.node_hash(left, right))
+            overlay.start[level], overlay.nodes[level] = start, nodes
+            level += 1
+
+    def _write_nodes(self, old_size: int, overlay: _Overlay) -> None:
+        for level, start in overlay.start.items():
+            nodes = overlay.nodes[level]
+            end = start + len(nodes)
+            for chunk in range(start // CHUNK, (end - 1) // CHUNK + 1):
+                first = chunk * CHUNK
+                keep = b""
+                if first < start:  # the committed head of this chunk stays as it is
+                    keep = self._chunk(level, chunk)[: (start - first) * 32]
+                    if len(keep) != (start - first) * 32:
+                        raise AnchoringError("log_inconsistent", f"chunk {level}/{chunk} is short")
+                lo, hi = max(first, start), min(first + CHUNK, end)
+                data = keep + b"".join(nodes[lo - start:hi - start])
+                self._hashes.update_one(
+                    {"_id": f"{self.origin}|{level}|{chunk}"},
+                    {"$set": {"origin": self.origin, "level": level, "chunk": chunk, "h": _b64(data)}},
+                    upsert=True,
+                )
+
+    # -- checkpoints after the fact -------------------------------------------------------
+
+    def add_cosignature(self, size: int, witness: WitnessKey, signature: bytes, witness_set: Sequence[WitnessKey]) -> None:
+        """Record a remote witness's cosignature and refresh the aggregate."""
+        doc = self.checkpoint(size)
+        cosignatures = {k: base64.b64decode(v) for k, v in doc.get("cosignatures", {}).items()}
+        cosignatures[witness.name] = signature
+        agg: WitnessAggregate = aggregate(witness_set, cosignatures)
+        self._checkpoints.update_one(
+            {"_id": doc["_id"]},
+            {"$set": {f"cosignatures.{witness.name}": _b64(signature), "witness_aggregate": agg.to_json()}},
+        )
+
+    def add_chain_anchor(self, size: int, anchor: dict[str, Any]) -> None:
+        doc = self.checkpoint(size)
+        self._checkpoints.update_one({"_id": doc["_id"]}, {"$push": {"anchors": anchor}})
+
+    # -- the lease ------------------------------------------------------------------------
+
+    @contextmanager
+    def _lease(self, timeout: float) -> Iterator[float]:
+        """Hold the append lease; yields the monotonic deadline for committing."""
+        token = self._acquire(timeout)
+        try:
+            yield time.monotonic() + self.lease * 0.8  # stop well before another may take over
+        finally:
+            self._locks.update_one({"_id": self.origin, "owner": token}, {"$set": {"owner": None}})
+
+    def _acquire(self, timeout: float) -> str:
+        token = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}:{secrets.token_hex(4)}"
+        deadline = time.monotonic() + timeout
+        while True:
+            now = datetime.now(timezone.utc)
+            try:
+                doc = self._locks.find_one_and_update(
+                    {"_id": self.origin, "$or": [{"owner": None}, {"expires_at": {"$lt": now}}]},
+                    {"$set": {"owner": token, "expires_at": now + timedelta(seconds=self.lease)}},
+                    upsert=True,
+                )
+            except DuplicateKeyError:
+                doc = None  # held by someone else
+            if doc is not None and doc.get("owner") == token:
+                return token
+            holder = self._locks.find_one({"_id": self.origin})
+            owner = (holder or {}).get("owner")
+            if owner and _dead_local_process(owner):
+                self._locks.update_one({"_id": self.origin, "owner": owner}, {"$set": {"owner": None}})
+                continue
+            if time.monotonic() > deadline:
+                raise AnchoringError("log_busy", "another appender holds the log; try again")
+            time.sleep(0.02 + secrets.randbelow(30) / 1000)
+
+
+def _dead_local_process(owner: str) -> bool:
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
