@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from flask import Flask
 
 from credshare.config import ENV_VARS, load_settings
-from sharing import errors, hardening, health, home, request_log
+from sharing import errors, hardening, health, home, log_api, request_log
 from sharing.context import EXTENSION_KEY, AppServices
 from storage import open_store
 
@@ -44,4 +44,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     errors.install(app)
     app.register_blueprint(home.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(log_api.bp)
     return app

@@ -13,14 +13,19 @@ from __future__ import annotations
 import hashlib
 from typing import Callable, Sequence
 
+from anchoring.errors import AnchoringError
+
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 SubtreeHash = Callable[[int, int], bytes]
 
 
-class MerkleError(ValueError):
+class MerkleError(AnchoringError):
     """A proof was asked for impossible indices or sizes."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("proof_unavailable", detail)
 
 
 def leaf_hash(data: bytes) -> bytes:

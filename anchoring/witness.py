@@ -10,11 +10,12 @@ Verdicts are cached by (checkpoint hash, signers, signature): py-ecc pairings ar
 from __future__ import annotations
 
 import base64
+import functools
 import binascii
 import hashlib
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from anchoring import bls
@@ -62,14 +63,18 @@ class WitnessKey:
 @dataclass(frozen=True)
 class WitnessSigner:
     name: str
-    secret_key: int
+    secret_key: int = field(repr=False)
+    known_key: WitnessKey | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def generate(cls, name: str) -> WitnessSigner:
         return cls(name, bls.new_secret_key())
 
-    @property
+    @functools.cached_property
     def key(self) -> WitnessKey:
+        """The public key with its proof of possession (computed once: ~0.2 s with py-ecc)."""
+        if self.known_key is not None:
+            return self.known_key
         backend = bls.backend()
         return WitnessKey(self.name, backend.public_key(self.secret_key), backend.prove_possession(self.secret_key))
 

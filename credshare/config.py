@@ -8,6 +8,9 @@
 |                        |                | dir (mode 0600) on first run when unset           |
 | CREDSHARE_HOST         | 127.0.0.1      | address `credshare serve` binds                   |
 | CREDSHARE_PORT         | 8080           | port `credshare serve` binds                      |
+| CREDSHARE_LOG_ORIGIN   | (from log key) | the transparency log's origin line                |
+| CREDSHARE_LOCAL_WITNESSES | 3           | local BLS witnesses co-signing each checkpoint    |
+| CREDSHARE_WITNESS_QUORUM | majority     | cosignatures a checkpoint needs                   |
 """
 
 from __future__ import annotations
@@ -16,12 +19,15 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 from credshare.errors import ConfigError
 
 SECRET_KEY_FILENAME = "secret_key"
-ENV_VARS = ("CREDSHARE_DATA_DIR", "MONGODB_URI", "CREDSHARE_SECRET_KEY", "CREDSHARE_HOST", "CREDSHARE_PORT")
+ENV_VARS = (
+    "CREDSHARE_DATA_DIR", "MONGODB_URI", "CREDSHARE_SECRET_KEY", "CREDSHARE_HOST", "CREDSHARE_PORT",
+    "CREDSHARE_LOG_ORIGIN", "CREDSHARE_LOCAL_WITNESSES", "CREDSHARE_WITNESS_QUORUM",
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,9 @@ class Settings:
     secret_key: str = field(repr=False)
     host: str = "127.0.0.1"
     port: int = 8080
+    log_origin: str | None = None
+    local_witnesses: int = 3
+    witness_quorum: int = 2
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -42,30 +51,44 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     secret = env.get("CREDSHARE_SECRET_KEY") or load_or_create_secret(data_dir)
     if len(secret) < 32:
         raise ConfigError("CREDSHARE_SECRET_KEY must be at least 32 characters")
+    witnesses = _small_int(env, "CREDSHARE_LOCAL_WITNESSES", 3, 0, 16)
+    quorum = _small_int(env, "CREDSHARE_WITNESS_QUORUM", witnesses // 2 + 1 if witnesses else 0, 0, witnesses)
     return Settings(
         data_dir=data_dir,
         mongodb_uri=env.get("MONGODB_URI") or None,
         secret_key=secret,
         host=env.get("CREDSHARE_HOST") or "127.0.0.1",
         port=int(port_text),
+        log_origin=env.get("CREDSHARE_LOG_ORIGIN") or None,
+        local_witnesses=witnesses,
+        witness_quorum=quorum,
     )
 
 
-def load_or_create_secret(data_dir: Path) -> str:
-    """Read the data dir's secret, creating it (mode 0600) if absent.
+def _small_int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    text = env.get(name)
+    if not text:
+        return default
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise ConfigError(f"{name} must be a whole number from {low} to {high}, got {text!r}")
+    return int(text)
 
-    Creation is race-free across worker processes: the secret is written to a private
+
+def load_or_create_private_file(path: Path, make: Callable[[], bytes]) -> bytes:
+    """Read a private file (mode 0600), creating it with ``make()`` if absent.
+
+    Creation is race-free across worker processes: the content is written to a private
     temporary file and published with ``link``, which fails if another process won.
+    A file readable by other users is refused.
     """
-    path = data_dir / SECRET_KEY_FILENAME
     try:
-        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not path.exists():
-            tmp = data_dir / f".{SECRET_KEY_FILENAME}.{os.getpid()}.{secrets.token_hex(4)}"
+            tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
-                with os.fdopen(fd, "w") as fh:
-                    fh.write(secrets.token_urlsafe(48))
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(make())
                     fh.flush()
                     os.fsync(fh.fileno())
                 try:
@@ -76,9 +99,14 @@ def load_or_create_secret(data_dir: Path) -> str:
                 tmp.unlink(missing_ok=True)
         if path.stat().st_mode & 0o077:
             raise ConfigError(f"{path} is readable by other users; run: chmod 600 {path}")
-        secret = path.read_text().strip()
+        content = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read or create {path}: {exc.strerror}") from exc
-    if not secret:
-        raise ConfigError(f"{path} is empty; delete it to generate a new secret")
-    return secret
+    if not content.strip():
+        raise ConfigError(f"{path} is empty; delete it to generate a new one")
+    return content
+
+
+def load_or_create_secret(data_dir: Path) -> str:
+    """The data dir's session secret, generated on first use."""
+    return load_or_create_private_file(data_dir / SECRET_KEY_FILENAME, lambda: secrets.token_urlsafe(48).encode()).decode().strip()

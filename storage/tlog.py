@@ -36,6 +36,7 @@ from typing import Any, Iterator, Sequence
 from anchoring import merkle
 from anchoring.errors import AnchoringError
 from anchoring.note import Checkpoint, NoteSigner
+from anchoring.proof import build_anchor_proof
 from anchoring.witness import WitnessAggregate, WitnessKey, WitnessSigner, aggregate
 from credshare.errors import DuplicateKeyError
 from storage.store import Store
@@ -178,6 +179,16 @@ class TransparencyLog:
         if new_size > committed:
             raise AnchoringError("proof_unavailable", f"size {new_size} is beyond the committed {committed}")
         return merkle.consistency_proof(old_size, new_size, self.subtree_hash(new_size))
+
+    def anchor_proof(self, index: int, size: int | None = None) -> dict[str, Any]:
+        """The anchor proof (docs/anchor-proof.md) of leaf ``index`` at checkpoint ``size``
+        (default: the latest)."""
+        doc = self.checkpoint(size)
+        return build_anchor_proof(
+            origin=self.origin, leaf_index=index, tree_size=doc["size"],
+            inclusion=self.inclusion_proof(index, doc["size"]), checkpoint_note=doc["note"],
+            witness_aggregate=doc.get("witness_aggregate"), chain_anchors=doc.get("anchors", []),
+        )
 
     def leaf_hashes(self, start: int, end: int) -> Iterator[bytes]:
         """Stored leaf hashes of ``[start, end)`` (for audits that recompute the tree)."""

@@ -1,0 +1,135 @@
+"""Anchor proofs: what a credential carries so anyone can check, offline and years later,
+that it was logged (schema: docs/anchor-proof.md).
+
+Checking one needs only the log's public key (a C2SP verifier key), the witnesses' public
+keys and a quorum, plus JSON-RPC endpoints for chain anchors. Each check is reported as
+``passed``, ``failed`` or ``unchecked``; the proof is verified when none failed and the
+log signature, inclusion and (when a witness policy is given) the quorum passed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Sequence
+
+from anchoring import merkle
+from anchoring.errors import AnchoringError
+from anchoring.note import Checkpoint, NoteVerifier, open_checkpoint
+from anchoring.witness import WitnessAggregate, WitnessKey, verify_aggregate
+
+PROOF_TYPE = "credshare-anchor-proof/v1"
+Status = Literal["passed", "failed", "unchecked"]
+ChainCheck = Callable[[dict[str, Any], Checkpoint], tuple[Status, str]]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    detail: str = ""
+
+
+@dataclass
+class Verdict:
+    origin: str | None
+    leaf_index: int | None
+    tree_size: int | None
+    checks: list[Check] = field(default_factory=list)
+    witness_policy: bool = False  # a witness set was given, so the quorum check is required
+
+    @property
+    def verified(self) -> bool:
+        required = {"checkpoint_signature", "inclusion"} | ({"witness_quorum"} if self.witness_policy else set())
+        by_name = {c.name: c.status for c in self.checks}
+        return all(c.status != "failed" for c in self.checks) and all(by_name.get(n) == "passed" for n in required)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "verified": self.verified, "origin": self.origin, "leaf_index": self.leaf_index, "tree_size": self.tree_size,
+            "checks": [{"check": c.name, "status": c.status, "detail": c.detail} for c in self.checks],
+        }
+
+
+def build_anchor_proof(
+    *, origin: str, leaf_index: int, tree_size: int, inclusion: Sequence[bytes], checkpoint_note: str,
+    witness_aggregate: dict[str, Any] | None = None, chain_anchors: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    return {
+        "type": PROOF_TYPE,
+        "log_origin": origin,
+        "leaf_index": leaf_index,
+        "tree_size": tree_size,
+        "inclusion_proof": [base64.b64encode(h).decode() for h in inclusion],
+        "checkpoint": checkpoint_note,
+        "witness_aggregate": witness_aggregate,
+        "chain_anchors": list(chain_anchors),
+    }
+
+
+def _parse(proof: Any) -> tuple[str, int, int, list[bytes], str]:
+    if not isinstance(proof, dict) or proof.get("type") != PROOF_TYPE:
+        raise AnchoringError("proof_malformed", f"not a {PROOF_TYPE} document")
+    origin, index, size, path, note = (proof.get(k) for k in ("log_origin", "leaf_index", "tree_size", "inclusion_proof", "checkpoint"))
+    if not isinstance(origin, str) or not isinstance(note, str) or not isinstance(path, list):
+        raise AnchoringError("proof_malformed", "log_origin, checkpoint and inclusion_proof are required")
+    if isinstance(index, bool) or isinstance(size, bool) or not isinstance(index, int) or not isinstance(size, int):
+        raise AnchoringError("proof_malformed", "leaf_index and tree_size are integers")
+    try:
+        hashes = [base64.b64decode(h, validate=True) for h in path]
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise AnchoringError("proof_malformed", "inclusion_proof holds base64 hashes") from exc
+    return origin, index, size, hashes, note
+
+
+def verify_anchor_proof(
+    proof: Any,
+    leaf_data: bytes,
+    *,
+    log_key: NoteVerifier,
+    witness_keys: Sequence[WitnessKey] | None = None,
+    quorum: int | None = None,
+    chain_check: ChainCheck | None = None,
+) -> Verdict:
+    """Check every part of an anchor proof for ``leaf_data`` (the issuer-signed JWT's bytes)."""
+    try:
+        origin, index, size, path, note = _parse(proof)
+    except AnchoringError as exc:
+        return Verdict(None, None, None, [Check("proof_format", "failed", exc.detail)])
+    verdict = Verdict(origin, index, size, [Check("proof_format", "passed")], witness_keys is not None)
+    try:
+        checkpoint = open_checkpoint(note, log_key, origin)
+    except AnchoringError as exc:
+        verdict.checks.append(Check("checkpoint_signature", "failed", exc.detail))
+        return verdict
+    verdict.checks.append(Check("checkpoint_signature", "passed", f"signed by {log_key.name}"))
+    if checkpoint.size != size:
+        verdict.checks.append(Check("inclusion", "failed", f"proof is for size {size}, checkpoint for {checkpoint.size}"))
+    elif merkle.verify_inclusion(merkle.leaf_hash(leaf_data), index, size, path, checkpoint.root):
+        verdict.checks.append(Check("inclusion", "passed", f"leaf {index} of {size}"))
+    else:
+        verdict.checks.append(Check("inclusion", "failed", "the inclusion proof does not lead to the checkpoint root"))
+
+    if witness_keys is not None:
+        verdict.checks.append(_witness_check(proof.get("witness_aggregate"), checkpoint, witness_keys, quorum))
+    anchors = proof.get("chain_anchors") or []
+    for anchor in anchors if isinstance(anchors, list) else [None]:
+        if chain_check is None or not isinstance(anchor, dict):
+            verdict.checks.append(Check("chain_anchor", "unchecked" if isinstance(anchor, dict) else "failed",
+                                        "no RPC endpoints configured" if isinstance(anchor, dict) else "malformed anchor"))
+            continue
+        status, detail = chain_check(anchor, checkpoint)
+        verdict.checks.append(Check("chain_anchor", status, detail))
+    return verdict
+
+
+def _witness_check(raw: Any, checkpoint: Checkpoint, keys: Sequence[WitnessKey], quorum: int | None) -> Check:
+    if raw is None:
+        return Check("witness_quorum", "failed", "the proof carries no witness cosignatures")
+    try:
+        agg = WitnessAggregate.from_json(raw)
+        signed = verify_aggregate(checkpoint.text(), agg, keys, quorum or len(keys))
+    except AnchoringError as exc:
+        return Check("witness_quorum", "failed", exc.detail)
+    return Check("witness_quorum", "passed", f"{len(signed)} of {len(keys)} witnesses: {', '.join(signed)}")

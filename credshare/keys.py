@@ -1,0 +1,59 @@
+"""The deployment's own keys, kept in the data directory (mode 0600, made on first run):
+
+* ``log_ed25519.seed`` — the transparency log's Ed25519 key (C2SP signed notes);
+* ``witnesses.json`` — the local witnesses' BLS keys, used when no outside organization
+  runs a witness (the embedded default).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+from pathlib import Path
+
+import nacl.signing
+
+from anchoring.note import NoteSigner
+from anchoring.witness import WitnessKey, WitnessSigner
+from credshare.config import load_or_create_private_file
+from credshare.errors import ConfigError
+
+LOG_KEY_FILE = "log_ed25519.seed"
+WITNESS_FILE = "witnesses.json"
+
+
+def default_origin(seed: bytes) -> str:
+    public = bytes(nacl.signing.SigningKey(seed).verify_key)
+    return f"credshare.local/log/{hashlib.sha256(public).hexdigest()[:16]}"
+
+
+def load_log_signer(data_dir: Path, origin: str | None = None) -> NoteSigner:
+    raw = load_or_create_private_file(data_dir / LOG_KEY_FILE, lambda: base64.b64encode(secrets.token_bytes(32)))
+    try:
+        seed = base64.b64decode(raw.strip(), validate=True)
+    except ValueError as exc:
+        raise ConfigError(f"{data_dir / LOG_KEY_FILE} is not a base64 Ed25519 seed") from exc
+    if len(seed) != 32:
+        raise ConfigError(f"{data_dir / LOG_KEY_FILE} must hold a 32-byte seed")
+    return NoteSigner.from_seed(origin or default_origin(seed), seed)
+
+
+def _witness_file(count: int) -> bytes:
+    signers = [WitnessSigner.generate(f"local-witness-{i + 1}") for i in range(count)]
+    return json.dumps([{"secret_key": hex(s.secret_key), **s.key.to_json()} for s in signers], indent=2).encode()
+
+
+def load_local_witnesses(data_dir: Path, count: int) -> list[WitnessSigner]:
+    if count == 0:
+        return []
+    raw = load_or_create_private_file(data_dir / WITNESS_FILE, lambda: _witness_file(count))
+    try:
+        entries = json.loads(raw)
+        signers = [WitnessSigner(e["name"], int(e["secret_key"], 16), WitnessKey.from_json(e)) for e in entries]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{data_dir / WITNESS_FILE} is not a witness key file") from exc
+    if len(signers) != count:
+        raise ConfigError(f"{data_dir / WITNESS_FILE} holds {len(signers)} witnesses, configured {count}")
+    return signers

@@ -1,0 +1,65 @@
+"""Public transparency-log endpoints: the log's key, its checkpoints, witnesses and proofs.
+
+Everything here is public by design (hashes, signatures, keys): verifiers fetch the key and
+witness set once and keep them, so later checks need no server.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, jsonify, request
+
+from sharing.context import services
+
+bp = Blueprint("log", __name__, url_prefix="/log")
+
+
+def _text(body: str) -> Response:
+    return Response(body, mimetype="text/plain; charset=utf-8")
+
+
+@bp.get("")
+def status() -> Response:
+    log = services().log
+    size, root = log.head()
+    return jsonify(log_status(size, root))
+
+
+def log_status(size: int, root: bytes) -> dict[str, object]:
+    import base64
+
+    svc = services()
+    log = svc.log
+    return {
+        "origin": log.origin,
+        "tree_size": size,
+        "root_hash": base64.b64encode(root).decode(),
+        "log_key": log.signer.verifier.encode(),
+        "witnesses": [w.to_json() for w in log.witness_keys],
+        "witness_quorum": svc.settings.witness_quorum,
+    }
+
+
+@bp.get("/key")
+def key() -> Response:
+    return _text(services().log.signer.verifier.encode() + "\n")
+
+
+@bp.get("/witnesses")
+def witnesses() -> Response:
+    svc = services()
+    return jsonify({"witnesses": [w.to_json() for w in svc.log.witness_keys], "quorum": svc.settings.witness_quorum})
+
+
+@bp.get("/checkpoint")
+def checkpoint() -> Response:
+    log = services().log
+    if log.head()[0] == 0:
+        abort(404, "the log is empty")
+    return _text(log.checkpoint()["note"])
+
+
+@bp.get("/proof/<int:index>")
+def proof(index: int) -> Response:
+    log = services().log
+    size = request.args.get("size", type=int)
+    return jsonify(log.anchor_proof(index, size))
