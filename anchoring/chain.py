@@ -93,7 +93,7 @@ def anchor_payload(origin: str, tree_size: int, root_hash: bytes) -> bytes:
     """
     _check_checkpoint_fields(origin, tree_size, root_hash)
     root_b64 = base64.standard_b64encode(bytes(root_hash)).decode("ascii")
-    return f"{origin}\n{tree_size}\n{root_b64}\n".encode("utf-8")
+    return f"{origin}\n{tree_size}\n{root_b64}\n".encode()
 
 
 def _strict_b64decode(text: str) -> bytes:

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from credshare.cli_log import log_group, witness_group
 from credshare.cli_sdjwt import fail, sdjwt
 from credshare.errors import CredshareError
 
@@ -17,6 +18,8 @@ def cli() -> None:
 
 
 cli.add_command(sdjwt)
+cli.add_command(log_group)
+cli.add_command(witness_group)
 
 
 @cli.command()

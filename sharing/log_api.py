@@ -19,24 +19,8 @@ def _text(body: str) -> Response:
 
 @bp.get("")
 def status() -> Response:
-    log = services().log
-    size, root = log.head()
-    return jsonify(log_status(size, root))
-
-
-def log_status(size: int, root: bytes) -> dict[str, object]:
-    import base64
-
     svc = services()
-    log = svc.log
-    return {
-        "origin": log.origin,
-        "tree_size": size,
-        "root_hash": base64.b64encode(root).decode(),
-        "log_key": log.signer.verifier.encode(),
-        "witnesses": [w.to_json() for w in log.witness_keys],
-        "witness_quorum": svc.settings.witness_quorum,
-    }
+    return jsonify({**svc.log.status(), "witness_quorum": svc.settings.witness_quorum})
 
 
 @bp.get("/key")

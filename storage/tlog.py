@@ -111,6 +111,17 @@ class TransparencyLog:
             raise AnchoringError("log_missing", f"no log {self.origin!r}")
         return doc["size"], base64.b64decode(doc["root"])
 
+    def status(self) -> dict[str, Any]:
+        """What a verifier needs to know about this log, all public."""
+        size, root = self.head()
+        return {
+            "origin": self.origin,
+            "tree_size": size,
+            "root_hash": _b64(root),
+            "log_key": self.signer.verifier.encode(),
+            "witnesses": [w.to_json() for w in self.witness_keys],
+        }
+
     def checkpoint(self, size: int | None = None) -> dict[str, Any]:
         """The stored checkpoint for ``size`` (default: the latest committed one)."""
         head_size, _ = self.head()

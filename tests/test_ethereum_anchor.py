@@ -14,14 +14,15 @@ import json
 import os
 import subprocess
 import time
-import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from eth_account import Account
 from web3 import EthereumTesterProvider, Web3
+from web3.middleware.base import Web3Middleware
 
 from anchoring.chain import (
     DEV_CHAIN_IDS,
@@ -273,6 +274,67 @@ def test_tampered_block_fails(chain: AnchoredChain, change: dict[str, int], reas
     assert reason in verdict.detail
 
 
+def lying_view(chain: AnchoredChain, method: str, patch: Callable[[dict[str, Any]], dict[str, Any]]) -> EthereumTesterProvider:
+    """A provider on the same chain whose answers to ``method`` pass through ``patch``:
+    a node that lies, or is broken, in one specific way."""
+
+    class Lie(Web3Middleware):
+        def response_processor(self, called: str, response: Any) -> Any:
+            return patch(dict(response)) if called == method else response
+
+    provider = EthereumTesterProvider(ethereum_tester=chain.provider.ethereum_tester)
+    provider._middleware = (Lie, *EthereumTesterProvider._middleware)
+    return provider
+
+
+def _result(**changes: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    return lambda response: {**response, "result": {**response["result"], **changes}}
+
+
+OTHER_HASH = "0x" + "22" * 32
+
+
+@pytest.mark.parametrize(
+    ("method", "patch", "reason"),
+    [
+        ("eth_getTransactionByHash", _result(blockNumber=None, blockHash=None), "is still pending"),
+        ("eth_getTransactionByHash", _result(hash=OTHER_HASH), "returned another transaction"),
+        ("eth_getTransactionByHash", _result(chainId=1), "signed for chain 1"),
+        ("eth_getTransactionByHash", _result(input="0x"), "transaction data is not the checkpoint body"),
+        ("eth_getTransactionByHash", _result(blockHash=OTHER_HASH), "not in the canonical block"),
+        ("eth_getTransactionReceipt", _result(status=0), "receipt status 0"),
+        ("eth_getTransactionReceipt", _result(blockNumber=0), "receipt is in block 0"),
+        ("eth_getTransactionReceipt", _result(blockHash=OTHER_HASH), "not in the canonical block"),
+        ("eth_getTransactionReceipt", lambda r: {**r, "result": None}, "has no receipt"),
+        ("eth_getBlockByNumber", _result(number=0), "returned block 0"),
+        ("eth_getBlockByNumber", _result(hash=OTHER_HASH), "not in the canonical block"),
+        ("eth_getBlockByNumber", _result(transactions=[]), "does not list transaction"),
+        ("eth_getBlockByNumber", _result(timestamp=7), "has timestamp 7"),
+        ("eth_blockNumber", lambda r: {**r, "result": 0}, "beyond the node's latest block 0"),
+        ("eth_chainId", lambda r: {**r, "result": 1}, "node is on chain 1"),
+    ],
+)
+def test_every_node_answer_is_checked(
+    chain: AnchoredChain, method: str, patch: Callable[[dict[str, Any]], dict[str, Any]], reason: str
+) -> None:
+    honest = verify(chain.anchor, [chain.provider])
+    assert honest.passed, honest.detail
+    verdict = verify(chain.anchor, [chain.provider, lying_view(chain, method, patch)])
+    assert verdict.status == "failed"
+    assert reason in verdict.detail
+    assert [e["outcome"] for e in verdict.endpoints] == ["passed", "failed"]
+
+
+def test_error_answers_make_unchecked(chain: AnchoredChain) -> None:
+    def overloaded(response: dict[str, Any]) -> dict[str, Any]:
+        return {"jsonrpc": "2.0", "id": response["id"], "error": {"code": -32005, "message": "backend overloaded"}}
+
+    verdict = verify(chain.anchor, [chain.provider, lying_view(chain, "eth_getTransactionByHash", overloaded)])
+    assert verdict.status == "unchecked"
+    assert [e["outcome"] for e in verdict.endpoints] == ["passed", "error"]
+    assert "backend overloaded" in verdict.endpoints[1]["detail"]
+
+
 def test_no_endpoints_is_unchecked(chain: AnchoredChain) -> None:
     verdict = verify(chain.anchor, [])
     assert verdict.status == "unchecked"
@@ -392,6 +454,24 @@ class Ganache:
     address: str
 
 
+def _await_chain_id(url: str, port: int, proc: subprocess.Popen, log_path: Path) -> None:
+    """Wait until the node answers eth_chainId (ganache's default, 1337); fail with its log otherwise."""
+    try:
+        wait_for_port(port, proc, timeout=90)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                chain_id = int(_rpc(url, "eth_chainId"), 16)
+                break
+            except (OSError, ValueError, RuntimeError):
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"ganache did not come up ({exc}); log:\n{log_path.read_text(errors='replace')[-2000:]}")
+    assert chain_id == 1337, chain_id
+
+
 @pytest.fixture(scope="session")
 def ganache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ganache]:
     """ganache 7 on 127.0.0.1 with the deterministic wallet. The first account's key is read
@@ -403,44 +483,30 @@ def ganache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ganache]:
     keys_file = workdir / "keys.json"
     port = free_port()
     log_path = workdir / "ganache.log"
-    log = open(log_path, "wb")
-    proc = subprocess.Popen(
-        [str(GANACHE), "--server.host", "127.0.0.1", "--server.port", str(port), "--server.ws", "false",
-         "--wallet.deterministic", "--wallet.accountKeysPath", str(keys_file),
-         "--database.dbPath", str(workdir / "db"), "--logging.quiet"],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [str(GANACHE), "--server.host", "127.0.0.1", "--server.port", str(port), "--server.ws", "false",
+             "--wallet.deterministic", "--wallet.accountKeysPath", str(keys_file),
+             "--database.dbPath", str(workdir / "db"), "--logging.quiet"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir,
+        )
+        url = f"http://127.0.0.1:{port}"
         try:
-            wait_for_port(port, proc, timeout=90)
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    chain_id = int(_rpc(url, "eth_chainId"), 16)
-                    break
-                except (OSError, urllib.error.URLError, ValueError, RuntimeError):
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        raise
-                    time.sleep(0.2)
-        except Exception as exc:  # noqa: BLE001
-            pytest.fail(f"ganache did not come up ({exc}); log:\n{Path(log_path).read_text(errors='replace')[-2000:]}")
-        assert chain_id == 1337
-        first = _rpc(url, "eth_accounts")[0]
-        key = json.loads(keys_file.read_text())["private_keys"][first.lower()]
-        assert Account.from_key(key).address.lower() == first.lower()
-        assert _rpc(url, "personal_lockAccount", [first]) is True
-        with pytest.raises(RuntimeError, match="authentication needed"):
-            _rpc(url, "eth_sendTransaction", [{"from": first, "to": first, "value": "0x0"}])
-        yield Ganache(url, key, Web3.to_checksum_address(first))
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+            _await_chain_id(url, port, proc, log_path)
+            first = _rpc(url, "eth_accounts")[0]
+            key = json.loads(keys_file.read_text())["private_keys"][first.lower()]
+            assert Account.from_key(key).address.lower() == first.lower()
+            assert _rpc(url, "personal_lockAccount", [first]) is True
+            with pytest.raises(RuntimeError, match="authentication needed"):
+                _rpc(url, "eth_sendTransaction", [{"from": first, "to": first, "value": "0x0"}])
+            yield Ganache(url, key, Web3.to_checksum_address(first))
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 @pytest.mark.slow

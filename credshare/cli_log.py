@@ -1,0 +1,128 @@
+"""``credshare log`` and ``credshare witness``: inspect the transparency log, check anchor
+proofs offline, and run a witness on another organization's machine."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from typing import Any
+
+import click
+
+from anchoring.errors import AnchoringError
+from anchoring.note import Checkpoint, NoteVerifier, open_checkpoint
+from anchoring.proof import verify_anchor_proof
+from anchoring.witness import WitnessKey, WitnessSigner
+from credshare.cli_sdjwt import fail
+from credshare.errors import CredshareError
+
+
+def _read_text(path: str) -> str:
+    with click.open_file(path, "r", encoding="utf-8") as fh:
+        return fh.read()
+
+
+def _read_json(path: str, what: str) -> Any:
+    try:
+        return json.loads(_read_text(path))
+    except ValueError as exc:
+        raise AnchoringError("proof_malformed", f"{what} is not JSON") from exc
+
+
+def load_witness_keys(path: str) -> list[WitnessKey]:
+    """A JSON list of witness keys, or ``{"witnesses": [...]}`` as served at /log/witnesses."""
+    doc = _read_json(path, "the witness key file")
+    keys = doc.get("witnesses") if isinstance(doc, dict) else doc
+    if not isinstance(keys, list) or not keys:
+        raise AnchoringError("witness_malformed", "the witness key file lists witness keys")
+    return [WitnessKey.from_json(k) for k in keys]
+
+
+@click.group("log")
+def log_group() -> None:
+    """The transparency log."""
+
+
+@log_group.command("status")
+def status() -> None:
+    """Print the log's origin, size, root, key and witnesses as JSON."""
+    from app import create_app
+
+    try:
+        svc = create_app().extensions["credshare"]
+        click.echo(json.dumps({**svc.log.status(), "witness_quorum": svc.settings.witness_quorum,
+                               "store": svc.store.backend}, indent=2))
+    except CredshareError as exc:
+        fail(exc)
+
+
+@log_group.command("verify-proof")
+@click.argument("proof_file")
+@click.option("--leaf-file", required=True, help="The logged bytes: the credential's issuer-signed JWT.")
+@click.option("--log-key", "log_key_file", required=True, help="File with the log's verifier key (GET /log/key).")
+@click.option("--witness-keys", "witness_file", default=None, help="Witness keys (GET /log/witnesses).")
+@click.option("--quorum", type=click.IntRange(1), default=None, help="Cosignatures required (default: all).")
+@click.option("--rpc", "rpc_urls", multiple=True, help="Ethereum JSON-RPC endpoint for chain anchors (repeat).")
+def verify_proof(proof_file: str, leaf_file: str, log_key_file: str, witness_file: str | None,
+                 quorum: int | None, rpc_urls: tuple[str, ...]) -> None:
+    """Check an anchor proof with no server; print the verdict, exit 0 only if verified."""
+    try:
+        proof = _read_json(proof_file, "the proof")
+        with click.open_file(leaf_file, "rb") as fh:
+            leaf = fh.read().strip()
+        log_key = NoteVerifier.decode(_read_text(log_key_file))
+        witnesses = load_witness_keys(witness_file) if witness_file else None
+        verdict = verify_anchor_proof(proof, leaf, log_key=log_key, witness_keys=witnesses, quorum=quorum,
+                                      chain_check=_chain_check(list(rpc_urls)) if rpc_urls else None)
+    except CredshareError as exc:
+        fail(exc)
+    click.echo(json.dumps(verdict.to_json(), indent=2))
+    sys.exit(0 if verdict.verified else 1)
+
+
+def _chain_check(endpoints: list[str]):
+    def check(anchor_json: dict[str, Any], checkpoint: Checkpoint) -> tuple[str, str]:
+        from anchoring.chain import ChainAnchor
+        from anchoring.ethereum import verify_chain_anchor
+
+        try:
+            anchor = ChainAnchor.from_json(anchor_json)
+        except CredshareError as exc:
+            return "failed", exc.detail
+        verdict = verify_chain_anchor(anchor, origin=checkpoint.origin, tree_size=checkpoint.size,
+                                      root_hash=checkpoint.root, endpoints=endpoints)
+        return verdict.status, verdict.detail
+
+    return check
+
+
+@click.group("witness")
+def witness_group() -> None:
+    """Run a witness: co-sign checkpoints of a log you watch."""
+
+
+@witness_group.command("keygen")
+@click.option("--name", required=True, help="The witness's name, e.g. your organization's domain.")
+def witness_keygen(name: str) -> None:
+    """Print a new witness key file (keep it private: it holds the BLS secret key)."""
+    signer = WitnessSigner.generate(name)
+    click.echo(json.dumps({"secret_key": hex(signer.secret_key), **signer.key.to_json()}, indent=2))
+
+
+@witness_group.command("cosign")
+@click.option("--key", "key_file", required=True, help="The witness key file from `witness keygen`.")
+@click.option("--log-key", "log_key_file", required=True, help="The log's verifier key.")
+def witness_cosign(key_file: str, log_key_file: str) -> None:
+    """Read a signed checkpoint on stdin; print this witness's cosignature as JSON."""
+    try:
+        entry = _read_json(key_file, "the witness key file")
+        signer = WitnessSigner(entry["name"], int(entry["secret_key"], 16), WitnessKey.from_json(entry))
+        checkpoint = open_checkpoint(sys.stdin.read(), NoteVerifier.decode(_read_text(log_key_file)))
+    except (KeyError, TypeError, ValueError) as exc:
+        fail(AnchoringError("witness_malformed", f"unusable witness key file: {type(exc).__name__}"))
+    except CredshareError as exc:
+        fail(exc)
+    signature = signer.cosign(checkpoint.text())
+    click.echo(json.dumps({"witness": signer.name, "origin": checkpoint.origin, "tree_size": checkpoint.size,
+                           "signature": base64.b64encode(signature).decode()}))

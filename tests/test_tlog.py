@@ -1,0 +1,245 @@
+"""The persistent transparency log on every backend: batches, proofs, signed and witnessed
+checkpoints, anchor proofs (library and CLI), concurrent appenders, and SIGKILL crash safety."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from anchoring import merkle
+from anchoring.errors import AnchoringError
+from anchoring.note import NoteSigner, open_checkpoint
+from anchoring.proof import verify_anchor_proof
+from anchoring.witness import WitnessAggregate, WitnessSigner, verify_aggregate
+from credshare.cli import cli
+from storage import Store, open_store
+from storage.tlog import TransparencyLog
+from tests.conftest import BACKENDS, ROOT
+
+ALL = pytest.mark.parametrize("store_location", BACKENDS, indirect=True)
+PERSISTENT = pytest.mark.parametrize("store_location", ["embedded", "mongodb"], indirect=True)
+SEED = bytes(range(32))
+SIGNER = NoteSigner.from_seed("test.example/log", SEED)
+
+
+@pytest.fixture(scope="module")
+def witnesses() -> list[WitnessSigner]:
+    return [WitnessSigner.generate(f"w{i}") for i in range(3)]
+
+
+@ALL
+def test_batches_roots_proofs_and_checkpoints(store: Store, witnesses) -> None:
+    log = TransparencyLog(store, SIGNER, witnesses[:2])
+    data: list[bytes] = []
+    notes = []
+    for batch in (1, 1, 2, 5, 250, 300, 7):
+        leaves = [f"cred-{len(data) + i}".encode() for i in range(batch)]
+        result = log.append(leaves)
+        assert result.first_index == len(data)
+        data += leaves
+        hashes = [merkle.leaf_hash(d) for d in data]
+        assert result.root == merkle.root_of(hashes) and result.size == len(data)
+        checkpoint = open_checkpoint(result.checkpoint, SIGNER.verifier, "test.example/log")
+        assert (checkpoint.size, checkpoint.root) == (len(data), result.root)
+        notes.append(checkpoint)
+    n, root = log.head()
+    assert n == len(data) == 566
+    for index in [0, 1, 2, 255, 256, 511, 565]:
+        assert merkle.verify_inclusion(hashes[index], index, n, log.inclusion_proof(index), root)
+    for earlier in notes:
+        assert merkle.verify_consistency(earlier.size, n, earlier.root, root, log.consistency_proof(earlier.size))
+    assert [c["size"] for c in log.checkpoints()] == [c.size for c in notes]
+    latest = log.checkpoint()
+    agg = WitnessAggregate.from_json(latest["witness_aggregate"])
+    assert verify_aggregate(notes[-1].text(), agg, [w.key for w in witnesses[:2]], 2) == ["w0", "w1"]
+
+
+@ALL
+def test_anchor_proof_verifies_and_every_tampering_fails(store: Store, witnesses) -> None:
+    log = TransparencyLog(store, SIGNER, witnesses)
+    leaves = [f"jwt-{i}".encode() for i in range(37)]
+    log.append(leaves)
+    proof = log.anchor_proof(11)
+    keys = [w.key for w in witnesses]
+    good = verify_anchor_proof(proof, leaves[11], log_key=SIGNER.verifier, witness_keys=keys, quorum=2)
+    assert good.verified, good.to_json()
+    assert {c.name: c.status for c in good.checks} == {
+        "proof_format": "passed", "checkpoint_signature": "passed", "inclusion": "passed", "witness_quorum": "passed"}
+
+    def failed(p, leaf=leaves[11], **kw) -> set[str]:
+        verdict = verify_anchor_proof(p, leaf, log_key=kw.pop("log_key", SIGNER.verifier), witness_keys=keys, quorum=kw.pop("quorum", 2))
+        assert not verdict.verified
+        return {c.name for c in verdict.checks if c.status == "failed"}
+
+    assert failed(proof, leaf=leaves[12]) == {"inclusion"}
+    assert failed({**proof, "leaf_index": 12}) == {"inclusion"}
+    assert failed({**proof, "tree_size": 36}) == {"inclusion"}
+    bad_path = list(proof["inclusion_proof"])
+    bad_path[0] = base64.b64encode(bytes(32)).decode()
+    assert failed({**proof, "inclusion_proof": bad_path}) == {"inclusion"}
+    assert failed({**proof, "checkpoint": proof["checkpoint"].replace("\n37\n", "\n38\n")}) == {"checkpoint_signature"}
+    assert failed(proof, log_key=NoteSigner.from_seed("test.example/log", bytes(32)).verifier) == {"checkpoint_signature"}
+    assert failed({**proof, "witness_aggregate": None}) == {"witness_quorum"}
+    assert failed({**proof, "type": "other"}) == {"proof_format"}
+    one_signer = WitnessSigner.generate("w0")  # same name, different key: not the configured witness
+    other_agg = dict(proof["witness_aggregate"], signature=base64.b64encode(one_signer.cosign("x\n")).decode())
+    assert failed({**proof, "witness_aggregate": other_agg}) == {"witness_quorum"}
+
+
+@ALL
+def test_an_append_that_outlives_its_lease_commits_nothing(store: Store) -> None:
+    log = TransparencyLog(store, SIGNER, lease_seconds=0.000001)
+    log_ok = TransparencyLog(store, SIGNER)
+    log_ok.append([b"a"])
+    with pytest.raises(AnchoringError) as err:
+        log.append([b"b", b"c"])
+    assert err.value.code == "log_lease_expired"
+    assert log_ok.head()[0] == 1
+    result = log_ok.append([b"d"])
+    assert result.size == 2 and result.root == merkle.root_of([merkle.leaf_hash(b"a"), merkle.leaf_hash(b"d")])
+    assert [c["size"] for c in log_ok.checkpoints()] == [1, 2]
+
+
+@ALL
+def test_bad_requests(store: Store) -> None:
+    log = TransparencyLog(store, SIGNER)
+    with pytest.raises(AnchoringError) as err:
+        log.append([])
+    assert err.value.code == "batch_empty"
+    log.append([b"x"])
+    for call in (lambda: log.inclusion_proof(1), lambda: log.inclusion_proof(0, 5), lambda: log.checkpoint(2)):
+        with pytest.raises(AnchoringError):
+            call()
+
+
+_APPENDER = """
+import sys
+from pathlib import Path
+from anchoring.note import NoteSigner
+from anchoring.witness import WitnessSigner
+from storage import open_store
+from storage.tlog import TransparencyLog
+uri, data_dir, tag, batches, size = sys.argv[1] or None, Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+witnesses = [WitnessSigner("w", int(sys.argv[6], 16))] if len(sys.argv) > 6 else []
+log = TransparencyLog(open_store(uri, data_dir), NoteSigner.from_seed("test.example/log", bytes(range(32))), witnesses)
+for b in range(batches):
+    start = log.head()[0] if tag == "seq" else None
+    leaves = [(f"leaf-{start + i}" if tag == "seq" else f"{tag}-{b}-{i}").encode() for i in range(size)]
+    log.append(leaves, timeout=120)
+    print(b, flush=True)
+"""
+
+
+@PERSISTENT
+def test_concurrent_appenders_serialize(store_location, store: Store) -> None:
+    uri, data_dir = store_location
+    TransparencyLog(store, SIGNER)
+    procs = [subprocess.Popen([sys.executable, "-c", _APPENDER, uri or "", str(data_dir), tag, "12", "50"],
+                              cwd=ROOT, stdout=subprocess.DEVNULL) for tag in ("p", "q")]
+    for proc in procs:
+        assert proc.wait(timeout=300) == 0
+    log = TransparencyLog(store, SIGNER)
+    size, root = log.head()
+    assert size == 1200
+    stored = list(log.leaf_hashes(0, size))
+    expected = {merkle.leaf_hash(f"{t}-{b}-{i}".encode()) for t in "pq" for b in range(12) for i in range(50)}
+    assert set(stored) == expected and len(stored) == 1200
+    assert merkle.root_of(stored) == root
+    checkpoints = log.checkpoints()
+    assert [c["size"] for c in checkpoints] == list(range(50, 1201, 50))
+    for c in checkpoints:
+        cp = open_checkpoint(c["note"], SIGNER.verifier)
+        assert cp.root == merkle.root_of(stored[: cp.size])
+
+
+def test_sigkill_during_batch_appends_never_corrupts_the_log(tmp_path: Path) -> None:
+    """20 times: a writer appending 10,000-leaf batches (with a witness) is killed with SIGKILL
+    at a random moment; the log must stay consistent and every checkpoint must verify."""
+    rng = random.Random(20)
+    witness = WitnessSigner.generate("w")
+    expected_hashes: list[bytes] = []
+    roots: dict[int, bytes] = {}
+    batch = 10_000
+    for run in range(20):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _APPENDER, "", str(tmp_path), "seq", "1000", str(batch), hex(witness.secret_key)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        )
+        time.sleep(rng.uniform(0.3, 2.5))
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        store = open_store(None, tmp_path)
+        try:
+            log = TransparencyLog(store, SIGNER)
+            size, root = log.head()
+            assert size % batch == 0, f"run {run}: a partial batch is visible ({size})"
+            while len(expected_hashes) < size:
+                expected_hashes.append(merkle.leaf_hash(f"leaf-{len(expected_hashes)}".encode()))
+                if len(expected_hashes) % batch == 0:
+                    roots[len(expected_hashes)] = merkle.root_of(expected_hashes)
+            assert size == 0 or root == roots[size], f"run {run}: root differs from the leaves appended"
+            sizes = [c["size"] for c in log.checkpoints()]
+            assert sizes == list(range(batch, size + 1, batch)), f"run {run}: checkpoints {sizes}"
+            for c in log.checkpoints():
+                cp = open_checkpoint(c["note"], SIGNER.verifier, "test.example/log")
+                assert cp.root == roots[cp.size]
+                assert merkle.verify_consistency(cp.size, size, cp.root, root, log.consistency_proof(cp.size))
+            if size:
+                index = rng.randrange(size)
+                assert merkle.verify_inclusion(expected_hashes[index], index, size, log.inclusion_proof(index), root)
+                latest = log.checkpoint()
+                agg = WitnessAggregate.from_json(latest["witness_aggregate"])
+                assert verify_aggregate(open_checkpoint(latest["note"], SIGNER.verifier).text(), agg, [witness.key], 1)
+        finally:
+            store.close()
+    assert len(expected_hashes) > 0, "the writer never completed a batch"
+    # after all the crashes, a clean append still works and removes what crashed batches left
+    store = open_store(None, tmp_path)
+    log = TransparencyLog(store, SIGNER)
+    size, _ = log.head()
+    assert log.append([b"after"]).size == size + 1
+    store.close()
+
+
+def test_cli_verify_proof_and_witness_cosign(tmp_path: Path, witnesses) -> None:
+    store = open_store("mongomock://localhost/cli", tmp_path)
+    log = TransparencyLog(store, SIGNER, witnesses)
+    leaves = [f"jwt-{i}".encode() for i in range(5)]
+    log.append(leaves)
+    (tmp_path / "proof.json").write_text(json.dumps(log.anchor_proof(3)))
+    (tmp_path / "leaf").write_bytes(leaves[3])
+    (tmp_path / "other").write_bytes(leaves[2])
+    (tmp_path / "log.key").write_text(SIGNER.verifier.encode() + "\n")
+    (tmp_path / "witnesses.json").write_text(json.dumps({"witnesses": [w.key.to_json() for w in witnesses], "quorum": 2}))
+    runner = CliRunner()
+    base = ["log", "verify-proof", str(tmp_path / "proof.json"), "--log-key", str(tmp_path / "log.key"),
+            "--witness-keys", str(tmp_path / "witnesses.json"), "--quorum", "3"]
+    ok = runner.invoke(cli, [*base, "--leaf-file", str(tmp_path / "leaf")])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)["verified"] is True
+    bad = runner.invoke(cli, [*base, "--leaf-file", str(tmp_path / "other")])
+    assert bad.exit_code == 1
+    assert {c["check"]: c["status"] for c in json.loads(bad.stdout)["checks"]}["inclusion"] == "failed"
+    garbage = runner.invoke(cli, [*base[:3], "--log-key", str(tmp_path / "leaf"), "--leaf-file", str(tmp_path / "leaf")])
+    assert garbage.exit_code == 1 and json.loads(garbage.stdout)["error"] == "note_key_invalid"
+
+    keyfile = tmp_path / "witness.json"
+    keyfile.write_text(runner.invoke(cli, ["witness", "keygen", "--name", "hospital.example"]).stdout)
+    cosigned = runner.invoke(cli, ["witness", "cosign", "--key", str(keyfile), "--log-key", str(tmp_path / "log.key")],
+                             input=log.checkpoint()["note"])
+    assert cosigned.exit_code == 0, cosigned.output
+    body = json.loads(cosigned.stdout)
+    assert (body["witness"], body["tree_size"]) == ("hospital.example", 5)
+    tampered = runner.invoke(cli, ["witness", "cosign", "--key", str(keyfile), "--log-key", str(tmp_path / "log.key")],
+                             input=log.checkpoint()["note"].replace("\n5\n", "\n6\n"))
+    assert tampered.exit_code == 1 and json.loads(tampered.stdout)["error"] == "note_signature_invalid"
