@@ -328,7 +328,7 @@ def _check_endpoint(w3: Web3, anchor: ChainAnchor, payload: bytes) -> tuple[str,
         raise _Contradiction(f"block {anchor.block_number} is not on this chain") from None
     if int(block["number"]) != anchor.block_number:
         raise _Contradiction(f"node returned block {int(block['number'])} for {anchor.block_number}")
-    if False:
+    if int(block["timestamp"]) != anchor.block_time:
         raise _Contradiction(
             f"block {anchor.block_number} has timestamp {int(block['timestamp'])}, "
             f"the anchor says {anchor.block_time}"
