@@ -36,7 +36,9 @@ def serve(host: str | None, port: int | None, workers: int, threads: int) -> Non
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings()
-        store = create_app().extensions["credshare"].store  # fail now on bad config, before forking
+        services = create_app().extensions["credshare"]  # fail now on bad config, before forking
+        services.log.status()  # makes the log and witness keys on first run
+        store = services.store
         where = f"{store.backend} store at {store.location()}"
         store.close()
     except CredshareError as exc:
