@@ -120,3 +120,26 @@ def test_world_readable_secret_is_refused(tmp_path: Path) -> None:
     os.chmod(tmp_path / SECRET_KEY_FILENAME, 0o644)
     with pytest.raises(ConfigError, match="chmod 600"):
         load_settings({"CREDSHARE_DATA_DIR": str(tmp_path)})
+
+
+def test_log_endpoints_publish_what_offline_verification_needs(tmp_path: Path) -> None:
+    from anchoring.note import NoteVerifier
+    from anchoring.proof import verify_anchor_proof
+    from anchoring.witness import WitnessKey
+
+    app = create_app({"MONGODB_URI": "mongomock://localhost/logtest", "CREDSHARE_DATA_DIR": str(tmp_path),
+                      "CREDSHARE_LOCAL_WITNESSES": "2", "CREDSHARE_WITNESS_QUORUM": "2"})
+    client = app.test_client()
+    assert client.get("/log/checkpoint").status_code == 404
+    assert client.get("/log").get_json()["tree_size"] == 0
+    app.extensions["credshare"].log.append([b"jwt-a", b"jwt-b", b"jwt-c"])
+    log_key = NoteVerifier.decode(client.get("/log/key").get_data(as_text=True))
+    served = client.get("/log/witnesses").get_json()
+    keys = [WitnessKey.from_json(k) for k in served["witnesses"]]
+    proof = client.get("/log/proof/2").get_json()
+    assert client.get("/log/checkpoint").get_data(as_text=True) == proof["checkpoint"]
+    verdict = verify_anchor_proof(proof, b"jwt-c", log_key=log_key, witness_keys=keys, quorum=served["quorum"])
+    assert verdict.verified, verdict.to_json()
+    assert (tmp_path / "log_ed25519.seed").stat().st_mode & 0o777 == 0o600
+    bad = client.get("/log/proof/9")
+    assert bad.status_code == 400 and bad.get_json()["error"] == "proof_unavailable"
