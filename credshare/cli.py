@@ -8,7 +8,8 @@ import sys
 import click
 
 from credshare.cli_log import log_group, witness_group
-from credshare.cli_sdjwt import fail, sdjwt
+from credshare.cli_io import fail
+from credshare.cli_sdjwt import sdjwt
 from credshare.errors import CredshareError
 
 

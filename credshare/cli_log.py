@@ -14,20 +14,12 @@ from anchoring.errors import AnchoringError
 from anchoring.note import Checkpoint, NoteVerifier, open_checkpoint
 from anchoring.proof import verify_anchor_proof
 from anchoring.witness import WitnessKey, WitnessSigner
-from credshare.cli_sdjwt import fail
+from credshare.cli_io import fail, read_json, read_text
 from credshare.errors import CredshareError
 
 
-def _read_text(path: str) -> str:
-    with click.open_file(path, "r", encoding="utf-8") as fh:
-        return fh.read()
-
-
 def _read_json(path: str, what: str) -> Any:
-    try:
-        return json.loads(_read_text(path))
-    except ValueError as exc:
-        raise AnchoringError("proof_malformed", f"{what} is not JSON") from exc
+    return read_json(path, what, "proof_malformed")
 
 
 def load_witness_keys(path: str) -> list[WitnessKey]:
@@ -71,7 +63,7 @@ def verify_proof(proof_file: str, leaf_file: str, log_key_file: str, witness_fil
         proof = _read_json(proof_file, "the proof")
         with click.open_file(leaf_file, "rb") as fh:
             leaf = fh.read().strip()
-        log_key = NoteVerifier.decode(_read_text(log_key_file))
+        log_key = NoteVerifier.decode(read_text(log_key_file))
         witnesses = load_witness_keys(witness_file) if witness_file else None
         verdict = verify_anchor_proof(proof, leaf, log_key=log_key, witness_keys=witnesses, quorum=quorum,
                                       chain_check=_chain_check(list(rpc_urls)) if rpc_urls else None)
@@ -118,7 +110,7 @@ def witness_cosign(key_file: str, log_key_file: str) -> None:
     try:
         entry = _read_json(key_file, "the witness key file")
         signer = WitnessSigner(entry["name"], int(entry["secret_key"], 16), WitnessKey.from_json(entry))
-        checkpoint = open_checkpoint(sys.stdin.read(), NoteVerifier.decode(_read_text(log_key_file)))
+        checkpoint = open_checkpoint(sys.stdin.read(), NoteVerifier.decode(read_text(log_key_file)))
     except (KeyError, TypeError, ValueError) as exc:
         fail(AnchoringError("witness_malformed", f"unusable witness key file: {type(exc).__name__}"))
     except CredshareError as exc:

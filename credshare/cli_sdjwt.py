@@ -7,12 +7,12 @@ on stdout and exits 1.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from typing import Any
 
 import click
 
+from credshare.cli_io import fail, read_json, read_text
 from credshare.errors import CredshareError
 from disclosure.errors import SDJWTError
 from disclosure.issuance import issue
@@ -22,21 +22,8 @@ from disclosure.presentation import KeyBindingRequest, present
 from disclosure.verification import KeyBindingPolicy, jwks_resolver, verify_presentation
 
 
-def fail(exc: CredshareError) -> None:
-    click.echo(json.dumps(exc.to_dict()))
-    sys.exit(1)
-
-
-def _read(path: str) -> str:
-    with click.open_file(path, "r", encoding="utf-8") as fh:
-        return fh.read()
-
-
 def _read_json(path: str, what: str) -> Any:
-    try:
-        return json.loads(_read(path))
-    except ValueError as exc:
-        raise SDJWTError("key_invalid" if "key" in what else "claims_invalid", f"{what} is not JSON") from exc
+    return read_json(path, what, "key_invalid" if "key" in what else "claims_invalid")
 
 
 def load_public_keys(path: str) -> list[PublicKey]:
@@ -100,7 +87,7 @@ def present_cmd(sd_jwt_file: str, paths: tuple[str, ...], holder_key_file: str |
         if holder_key_file:
             signer = Signer.from_jwk(_read_json(holder_key_file, "the holder key"))
             kb = KeyBindingRequest(signer, aud or "", nonce or "", iat if iat is not None else int(time.time()))
-        presentation = present(_read(sd_jwt_file), [parse_claim_path(p) for p in paths], kb)  # type: ignore[misc]
+        presentation = present(read_text(sd_jwt_file), [parse_claim_path(p) for p in paths], kb)  # type: ignore[misc]
     except CredshareError as exc:
         fail(exc)
     click.echo(presentation)
@@ -124,7 +111,7 @@ def verify_cmd(presentation_file: str, jwks_file: str, serialization: str, requi
     try:
         policy = KeyBindingPolicy(require_kb, aud, nonce, kb_max_age)
         result = verify_presentation(
-            _read(presentation_file), issuer_keys=jwks_resolver(load_public_keys(jwks_file)),
+            read_text(presentation_file), issuer_keys=jwks_resolver(load_public_keys(jwks_file)),
             now=int(time.time()) if now is None else now, serialization=serialization,  # type: ignore[arg-type]
             key_binding=policy, expected_typ=typ,
         )

@@ -1,0 +1,33 @@
+"""Input and failure handling shared by the ``credshare`` commands.
+
+A failing command prints ``{"error": code, "detail": ...}`` on stdout and exits 1, so
+scripts read one JSON document whatever happened.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, NoReturn
+
+import click
+
+from credshare.errors import CredshareError
+
+
+def fail(exc: CredshareError) -> NoReturn:
+    click.echo(json.dumps(exc.to_dict()))
+    sys.exit(1)
+
+
+def read_text(path: str) -> str:
+    """A UTF-8 file's text; ``-`` reads standard input."""
+    with click.open_file(path, "r", encoding="utf-8") as fh:
+        return fh.read()
+
+
+def read_json(path: str, what: str, code: str) -> Any:
+    try:
+        return json.loads(read_text(path))
+    except ValueError as exc:
+        raise CredshareError(f"{what} is not JSON", code=code) from exc
