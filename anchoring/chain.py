@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from anchoring.errors import AnchoringError
 from credshare.errors import CredshareError
 
 #: Chain id of py-evm's chain as served by eth-tester (``EthereumTesterProvider``).
@@ -41,7 +42,7 @@ _TX_HASH = re.compile(r"^0x[0-9a-f]{64}$")
 _ANCHOR_FIELDS = ("chain_id", "tx_hash", "block_number", "block_time", "origin", "tree_size", "root_hash")
 
 
-class AnchorError(CredshareError):
+class AnchorError(AnchoringError):
     """A malformed anchor or payload input, or a chain anchor that could not be published.
 
     The code is refined per instance: ``anchor_malformed`` (default) for bad input or a bad
@@ -54,7 +55,7 @@ class AnchorError(CredshareError):
     http_status = 400
 
     def __init__(self, detail: str = "", *, code: str | None = None) -> None:
-        super().__init__(detail, code=code or type(self).code)
+        CredshareError.__init__(self, detail, code=code or type(self).code)
 
 
 class AnchorPublishError(AnchorError):

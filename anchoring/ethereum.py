@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from anchoring.chain import (
-    DEV_CHAIN_IDS,
     AnchorError,
     AnchorPublishError,
     ChainAnchor,
@@ -186,9 +185,13 @@ class EthereumAnchorer:
         root_hash: bytes,
         *,
         timeout: float = DEFAULT_RECEIPT_TIMEOUT,
-        poll_interval: float = 0.2,
+        poll_interval: float = 1.0,
     ) -> ChainAnchor:
         """Anchor one checkpoint and wait (up to ``timeout`` seconds) until it is mined.
+
+        The receipt is asked for at once and then every ``poll_interval`` seconds. The
+        anchor records the block that first included the transaction; on a public chain,
+        wait for enough confirmations before relying on it (a reorganisation moves it).
 
         Raises :class:`AnchorError` for bad input and :class:`AnchorPublishError` when the
         node cannot be reached, rejects the transaction (``anchor_publish_failed``), the
@@ -445,4 +448,4 @@ def verify_chain_anchor(
     )
 
 
-__all__ = ["DEV_CHAIN_IDS", "EthereumAnchorer", "verify_chain_anchor"]
+__all__ = ["EthereumAnchorer", "verify_chain_anchor"]

@@ -49,6 +49,28 @@ def status() -> None:
         fail(exc)
 
 
+@log_group.command("anchor")
+@click.option("--rpc", "rpc_url", required=True, help="Ethereum JSON-RPC endpoint to publish through.")
+@click.option("--key-file", required=True, help="File with the anchoring account's private key (hex).")
+@click.option("--size", type=click.IntRange(1), default=None, help="Checkpoint to anchor (default: latest).")
+def anchor(rpc_url: str, key_file: str, size: int | None) -> None:
+    """Publish a checkpoint's root on Ethereum and record the anchor (extra [ethereum])."""
+    from anchoring.ethereum import EthereumAnchorer
+    from anchoring.note import Checkpoint
+    from app import create_app
+
+    try:
+        log = create_app().extensions["credshare"].log
+        doc = log.checkpoint(size)
+        checkpoint = Checkpoint.parse(doc["note"].partition("\n\n")[0] + "\n")
+        anchored = EthereumAnchorer(rpc_url, read_text(key_file).strip()).publish(
+            checkpoint.origin, checkpoint.size, checkpoint.root)
+        log.add_chain_anchor(checkpoint.size, anchored.to_json())
+    except CredshareError as exc:
+        fail(exc)
+    click.echo(json.dumps(anchored.to_json(), indent=2))
+
+
 @log_group.command("verify-proof")
 @click.argument("proof_file")
 @click.option("--leaf-file", required=True, help="The logged bytes: the credential's issuer-signed JWT.")

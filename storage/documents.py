@@ -19,6 +19,7 @@ from credshare.errors import InvalidQueryError
 FILTER_OPERATORS = frozenset({"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists"})
 LOGICAL_OPERATORS = frozenset({"$and", "$or"})
 UPDATE_OPERATORS = frozenset({"$set", "$unset", "$inc", "$push", "$pull", "$setOnInsert"})
+# $push and $pull take one scalar value (no documents, arrays or operators such as $each).
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
@@ -133,10 +134,14 @@ def update_spec(update: Mapping[str, Any]) -> dict[str, Any]:
                 raise InvalidQueryError("update: _id cannot change")
             if op == "$inc" and (isinstance(value, bool) or not isinstance(value, (int, float))):
                 raise InvalidQueryError(f"update: $inc of {path!r} needs a number")
+            if op in ("$push", "$pull") and isinstance(value, (Mapping, list, tuple)):
+                # neosqlite 1.17 stores pushed documents as JSON strings: keep arrays to scalars
+                # everywhere (model lists of documents as their own collection or a keyed object)
+                raise InvalidQueryError(f"update: {op} takes a single scalar value")
             if op == "$unset":
                 converted[path] = ""
             elif op == "$pull":
-                converted[path] = _condition(value)
+                converted[path] = to_store(value, "update")
             else:
                 converted[path] = to_store(value, "update")
         out[op] = converted

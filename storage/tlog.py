@@ -198,7 +198,7 @@ class TransparencyLog:
         return build_anchor_proof(
             origin=self.origin, leaf_index=index, tree_size=doc["size"],
             inclusion=self.inclusion_proof(index, doc["size"]), checkpoint_note=doc["note"],
-            witness_aggregate=doc.get("witness_aggregate"), chain_anchors=doc.get("anchors", []),
+            witness_aggregate=doc.get("witness_aggregate"), chain_anchors=list(doc.get("anchors", {}).values()),
         )
 
     def leaf_hashes(self, start: int, end: int) -> Iterator[bytes]:
@@ -230,7 +230,7 @@ class TransparencyLog:
             doc: dict[str, Any] = {
                 "origin": self.origin, "size": new_size, "root": _b64(root), "note": note,
                 "cosignatures": {name: _b64(sig) for name, sig in cosignatures.items()},
-                "anchors": [], "created_at": datetime.now(timezone.utc),
+                "anchors": {}, "created_at": datetime.now(timezone.utc),
             }
             if cosignatures:
                 doc["witness_aggregate"] = aggregate(self.witness_keys, cosignatures).to_json()
@@ -294,8 +294,12 @@ class TransparencyLog:
         )
 
     def add_chain_anchor(self, size: int, anchor: dict[str, Any]) -> None:
+        """Record a chain anchor (``anchoring.chain.ChainAnchor.to_json()``), keyed by its tx."""
         doc = self.checkpoint(size)
-        self._checkpoints.update_one({"_id": doc["_id"]}, {"$push": {"anchors": anchor}})
+        tx_hash = anchor.get("tx_hash")
+        if not isinstance(tx_hash, str) or not tx_hash.startswith("0x") or "." in tx_hash:
+            raise AnchoringError("anchor_malformed", "a chain anchor names its 0x transaction hash")
+        self._checkpoints.update_one({"_id": doc["_id"]}, {"$set": {f"anchors.{tx_hash}": anchor}})
 
     # -- the lease ------------------------------------------------------------------------
 

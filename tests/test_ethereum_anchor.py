@@ -11,12 +11,8 @@ import base64
 import dataclasses
 import hashlib
 import json
-import os
-import subprocess
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -34,13 +30,12 @@ from anchoring.chain import (
     redact_endpoint_url,
 )
 from anchoring.ethereum import EthereumAnchorer, verify_chain_anchor
-from tests.conftest import ROOT, free_port, wait_for_port
+from tests.conftest import Ganache, free_port
 
 ORIGIN = "credshare.example/log"
 SIZE = 42
 ROOT_HASH = hashlib.sha256(b"credshare test root").digest()
 OTHER_ROOT = hashlib.sha256(b"another root").digest()
-GANACHE = ROOT / "node_modules" / ".bin" / "ganache"
 
 
 def funded_key(provider: EthereumTesterProvider) -> str:
@@ -62,7 +57,7 @@ class AnchoredChain:
 
 @pytest.fixture(scope="module")
 def chain() -> AnchoredChain:
-    """One eth-tester chain with one published anchor; tests only read it."""
+    """One eth-tester chain with one published anchor; tests may add transactions, never change it."""
     provider = EthereumTesterProvider()
     anchorer = EthereumAnchorer(provider, funded_key(provider))
     anchor = anchorer.publish(ORIGIN, SIZE, ROOT_HASH)
@@ -435,78 +430,6 @@ def test_unfunded_account_is_rejected(chain: AnchoredChain) -> None:
 
 
 # -- ganache 7 over HTTP ----------------------------------------------------------------
-
-
-def _rpc(url: str, method: str, params: list[Any] | None = None, timeout: float = 2.0) -> Any:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
-    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        answer = json.loads(response.read())
-    if "error" in answer:
-        raise RuntimeError(f"{method}: {answer['error']}")
-    return answer["result"]
-
-
-@dataclasses.dataclass
-class Ganache:
-    url: str
-    private_key: str
-    address: str
-
-
-def _await_chain_id(url: str, port: int, proc: subprocess.Popen, log_path: Path) -> None:
-    """Wait until the node answers eth_chainId (ganache's default, 1337); fail with its log otherwise."""
-    try:
-        wait_for_port(port, proc, timeout=90)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                chain_id = int(_rpc(url, "eth_chainId"), 16)
-                break
-            except (OSError, ValueError, RuntimeError):
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.2)
-    except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"ganache did not come up ({exc}); log:\n{log_path.read_text(errors='replace')[-2000:]}")
-    assert chain_id == 1337, chain_id
-
-
-@pytest.fixture(scope="session")
-def ganache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ganache]:
-    """ganache 7 on 127.0.0.1 with the deterministic wallet. The first account's key is read
-    from the file ganache writes (--wallet.accountKeysPath) and checked against eth_accounts;
-    the account is then locked in the node, so only locally signed transactions get in."""
-    if not os.access(GANACHE, os.X_OK):
-        pytest.fail(f"{GANACHE.relative_to(ROOT)} is missing: run `npm ci` in {ROOT} to install ganache")
-    workdir = tmp_path_factory.mktemp("ganache")
-    keys_file = workdir / "keys.json"
-    port = free_port()
-    log_path = workdir / "ganache.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [str(GANACHE), "--server.host", "127.0.0.1", "--server.port", str(port), "--server.ws", "false",
-             "--wallet.deterministic", "--wallet.accountKeysPath", str(keys_file),
-             "--database.dbPath", str(workdir / "db"), "--logging.quiet"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _await_chain_id(url, port, proc, log_path)
-            first = _rpc(url, "eth_accounts")[0]
-            key = json.loads(keys_file.read_text())["private_keys"][first.lower()]
-            assert Account.from_key(key).address.lower() == first.lower()
-            assert _rpc(url, "personal_lockAccount", [first]) is True
-            with pytest.raises(RuntimeError, match="authentication needed"):
-                _rpc(url, "eth_sendTransaction", [{"from": first, "to": first, "value": "0x0"}])
-            yield Ganache(url, key, Web3.to_checksum_address(first))
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 @pytest.mark.slow

@@ -236,7 +236,8 @@ class TestRefusals:
 
     @pytest.mark.parametrize(
         "bad_update",
-        [{"name": "replacement"}, {"$rename": {"a": "b"}}, {"$set": {"_id": "new"}}, {"$inc": {"age": "1"}}, {}],
+        [{"name": "replacement"}, {"$rename": {"a": "b"}}, {"$set": {"_id": "new"}}, {"$inc": {"age": "1"}}, {},
+         {"$push": {"tags": {"k": 1}}}, {"$push": {"tags": {"$each": ["a"]}}}, {"$pull": {"tags": {"$in": ["md"]}}}],
     )
     def test_unsupported_updates_are_refused_and_nothing_changes(self, store: Store, bad_update) -> None:
         people = _people(store)

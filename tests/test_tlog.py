@@ -243,3 +243,37 @@ def test_cli_verify_proof_and_witness_cosign(tmp_path: Path, witnesses) -> None:
     tampered = runner.invoke(cli, ["witness", "cosign", "--key", str(keyfile), "--log-key", str(tmp_path / "log.key")],
                              input=log.checkpoint()["note"].replace("\n5\n", "\n6\n"))
     assert tampered.exit_code == 1 and json.loads(tampered.stdout)["error"] == "note_signature_invalid"
+
+
+def test_ethereum_anchor_round_trip_through_the_log_and_the_cli(tmp_path: Path, ganache) -> None:
+    """Append, anchor the checkpoint on ganache over HTTP with `credshare log anchor`, then
+    check the anchor proof with `credshare log verify-proof --rpc`."""
+    env = {"CREDSHARE_DATA_DIR": str(tmp_path / "data"), "CREDSHARE_LOCAL_WITNESSES": "0"}
+    from app import create_app
+
+    app = create_app(env)
+    log = app.extensions["credshare"].log
+    log.append([b"jwt-0", b"jwt-1"])
+    (tmp_path / "eth.key").write_text(ganache.private_key)
+    runner = CliRunner(env=env)
+    anchored = runner.invoke(cli, ["log", "anchor", "--rpc", ganache.url, "--key-file", str(tmp_path / "eth.key")])
+    assert anchored.exit_code == 0, anchored.output
+    assert json.loads(anchored.stdout)["test_anchor"] is True
+    proof = log.anchor_proof(1)
+    assert len(proof["chain_anchors"]) == 1
+    (tmp_path / "proof.json").write_text(json.dumps(proof))
+    (tmp_path / "leaf").write_bytes(b"jwt-1")
+    (tmp_path / "log.key").write_text(log.signer.verifier.encode())
+    args = ["log", "verify-proof", str(tmp_path / "proof.json"), "--leaf-file", str(tmp_path / "leaf"),
+            "--log-key", str(tmp_path / "log.key")]
+    checked = runner.invoke(cli, [*args, "--rpc", ganache.url])
+    assert checked.exit_code == 0, checked.output
+    chain = [c for c in json.loads(checked.stdout)["checks"] if c["check"] == "chain_anchor"]
+    assert chain[0]["status"] == "passed" and "test anchor" in chain[0]["detail"]
+    unchecked = json.loads(runner.invoke(cli, args).stdout)["checks"]
+    assert [c["status"] for c in unchecked if c["check"] == "chain_anchor"] == ["unchecked"]
+    forged = dict(proof, chain_anchors=[dict(proof["chain_anchors"][0], block_number=proof["chain_anchors"][0]["block_number"] + 1)])
+    (tmp_path / "forged.json").write_text(json.dumps(forged))
+    refused = runner.invoke(cli, ["log", "verify-proof", str(tmp_path / "forged.json"), *args[3:], "--rpc", ganache.url])
+    assert refused.exit_code == 1
+
