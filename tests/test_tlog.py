@@ -277,3 +277,14 @@ def test_ethereum_anchor_round_trip_through_the_log_and_the_cli(tmp_path: Path, 
     refused = runner.invoke(cli, ["log", "verify-proof", str(tmp_path / "forged.json"), *args[3:], "--rpc", ganache.url])
     assert refused.exit_code == 1
 
+
+
+def test_cli_log_status(tmp_path: Path) -> None:
+    env = {"CREDSHARE_DATA_DIR": str(tmp_path), "CREDSHARE_LOCAL_WITNESSES": "1", "CREDSHARE_LOG_ORIGIN": "cvo.example/log"}
+    out = CliRunner(env=env).invoke(cli, ["log", "status"])
+    assert out.exit_code == 0, out.output
+    status = json.loads(out.stdout)
+    assert (status["origin"], status["tree_size"], status["store"], status["witness_quorum"]) == ("cvo.example/log", 0, "embedded", 1)
+    assert status["log_key"].startswith("cvo.example/log+") and len(status["witnesses"]) == 1
+    bad = CliRunner(env={**env, "CREDSHARE_WITNESS_QUORUM": "5"}).invoke(cli, ["log", "status"])
+    assert bad.exit_code == 1 and json.loads(bad.stdout)["error"] == "config_invalid"
