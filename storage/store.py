@@ -22,7 +22,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Literal, Mapping, Protocol
@@ -56,6 +56,7 @@ class _Backend(Protocol):
     name: str
 
     def collection(self, name: str) -> Any: ...
+    def bulk(self) -> AbstractContextManager[None]: ...
     def ping(self) -> None: ...
     def close(self) -> None: ...
     def location(self) -> str: ...
@@ -128,6 +129,9 @@ class _MongoBackend:
     def location(self) -> str:
         return f"{self._hosts}/{self._database}"  # never the credentials in the URI
 
+    def bulk(self) -> AbstractContextManager[None]:
+        return nullcontext()
+
 
 class _MockBackend:
     """mongomock, in memory: for unit tests only; nothing survives the process."""
@@ -153,6 +157,9 @@ class _MockBackend:
 
     def location(self) -> str:
         return f"memory/{self._database}"
+
+    def bulk(self) -> AbstractContextManager[None]:
+        return nullcontext()
 
 
 class _EmbeddedBackend:
@@ -212,6 +219,24 @@ class _EmbeddedBackend:
     def location(self) -> str:
         return str(self._path)
 
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """One SQLite transaction (one fsync) for a bulk write, unless one is already open.
+        BEGIN IMMEDIATE takes the write lock up front (waiting up to the busy timeout): a
+        deferred transaction that reads first could not upgrade under WAL once another
+        process has committed, and would fail at once with "database is locked"."""
+        db = self._connection().db
+        if db.in_transaction:
+            yield
+            return
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            db.rollback()
+            raise
+        db.commit()
+
 
 class Collection:
     """The pymongo Collection subset the product uses, with uniform results and errors."""
@@ -234,13 +259,14 @@ class Collection:
         return stored["_id"]
 
     def insert_many(self, docs: list[Mapping[str, Any]]) -> list[str]:
-        """Insert in order, stopping at the first error (earlier documents stay written)."""
+        """Insert in order. On a duplicate key it raises DuplicateKeyError; the embedded store
+        then keeps none of the batch (one transaction), MongoDB keeps those before the failure."""
         stored = [D.document(doc) for doc in docs]
         if not stored:
             return []
         for doc in stored:
             doc.setdefault("_id", new_id())
-        with _translated_errors():
+        with _translated_errors(), self._backend.bulk():
             self._raw().insert_many(stored, ordered=True)
         return [doc["_id"] for doc in stored]
 
@@ -387,6 +413,13 @@ class Store:
     def ping(self) -> None:
         with _translated_errors():
             self._backend.ping()
+
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Group many writes of this thread: one transaction on the embedded store (much
+        faster, all or nothing); no grouping on MongoDB, where each write stands alone."""
+        with _translated_errors(), self._backend.bulk():
+            yield
 
     def close(self) -> None:
         self._backend.close()

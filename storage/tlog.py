@@ -42,6 +42,7 @@ from credshare.errors import DuplicateKeyError
 from storage.store import Store
 
 CHUNK = 256
+TIME_EXTENSION = "credshare-time"  # checkpoint extension line: when the log signed it (Unix seconds)
 _FULL_CHUNK_CACHE = 4096
 HEADS, HASHES, CHECKPOINTS, LOCKS = "tlog_heads", "tlog_hashes", "tlog_checkpoints", "tlog_locks"
 
@@ -85,6 +86,7 @@ class TransparencyLog:
         self.signer = signer
         self.witness_signers = list(witnesses)
         self.lease = lease_seconds
+        self._store = store
         self._heads = store.collection(HEADS)
         self._hashes = store.collection(HASHES)
         self._checkpoints = store.collection(CHECKPOINTS)
@@ -224,13 +226,14 @@ class TransparencyLog:
             overlay = self._compute_nodes(old_size, new_size, list(leaf_hashes))
             self._write_nodes(old_size, overlay)
             root = self.subtree_hash(new_size, overlay)(0, new_size)
-            text = Checkpoint(self.origin, new_size, root).text()
+            signed_at = int(time.time())
+            text = Checkpoint(self.origin, new_size, root, (f"{TIME_EXTENSION} {signed_at}",)).text()
             note = self.signer.sign(text)
             cosignatures = {w.name: w.cosign(text) for w in self.witness_signers}
             doc: dict[str, Any] = {
                 "origin": self.origin, "size": new_size, "root": _b64(root), "note": note,
                 "cosignatures": {name: _b64(sig) for name, sig in cosignatures.items()},
-                "anchors": {}, "created_at": datetime.now(timezone.utc),
+                "anchors": {}, "signed_at": signed_at, "created_at": datetime.now(timezone.utc),
             }
             if cosignatures:
                 doc["witness_aggregate"] = aggregate(self.witness_keys, cosignatures).to_json()
@@ -262,6 +265,10 @@ class TransparencyLog:
             level += 1
 
     def _write_nodes(self, old_size: int, overlay: _Overlay) -> None:
+        with self._store.bulk():
+            self._write_node_chunks(overlay)
+
+    def _write_node_chunks(self, overlay: _Overlay) -> None:
         for level, start in overlay.start.items():
             nodes = overlay.nodes[level]
             end = start + len(nodes)

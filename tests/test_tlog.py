@@ -145,9 +145,9 @@ def test_concurrent_appenders_serialize(store_location, store: Store) -> None:
     uri, data_dir = store_location
     TransparencyLog(store, SIGNER)
     procs = [subprocess.Popen([sys.executable, "-c", _APPENDER, uri or "", str(data_dir), tag, "12", "50"],
-                              cwd=ROOT, stdout=subprocess.DEVNULL) for tag in ("p", "q")]
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for tag in ("p", "q")]
     for proc in procs:
-        assert proc.wait(timeout=300) == 0
+        assert proc.wait(timeout=300) == 0, proc.stderr.read().decode()[-3000:]
     log = TransparencyLog(store, SIGNER)
     size, root = log.head()
     assert size == 1200

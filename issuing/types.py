@@ -1,0 +1,203 @@
+"""Credential types as data: SD-JWT VC type metadata (draft-ietf-oauth-sd-jwt-vc §6) files.
+
+Each file in ``credential_types/`` names a ``vct``, display names and its ``claims``: a
+claim path, display labels and ``sd`` (``always``, ``allowed`` or ``never``, as in the
+draft). credshare's roster rules ride along under ``x-credshare``: the roster column that
+fills the claim, its value type and whether it is required. Adding a type is adding a file.
+
+Value types: ``string``, ``date`` (YYYY-MM-DD), ``date_or_lifetime``, ``integer``,
+``boolean`` (yes/no/true/false), ``enum``, ``list`` (``;``-separated), ``country`` (ISO
+3166-1 alpha-2), ``npi`` (10 digits with the Luhn check over ``80840`` + digits) and ``dea``
+(2 letters, 7 digits, DEA check digit).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, Mapping
+
+from credshare.errors import CredshareError
+
+TYPES_DIR = Path(__file__).resolve().parent.parent / "credential_types"
+MAX_VALUE_LENGTH = 1000
+_TRUE, _FALSE = {"yes", "y", "true", "1"}, {"no", "n", "false", "0"}
+
+
+class CredentialTypeError(CredshareError):
+    code = "credential_type_invalid"
+    http_status = 400
+
+
+@dataclass(frozen=True)
+class ClaimSpec:
+    path: tuple[str, ...]
+    label: str
+    sd: str
+    column: str | None
+    kind: str
+    required: bool
+    values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CredentialType:
+    slug: str
+    vct: str
+    name: str
+    claims: tuple[ClaimSpec, ...]
+    sd_array_size: int
+    metadata: dict[str, Any]
+
+    @property
+    def columns(self) -> list[str]:
+        return [c.column for c in self.claims if c.column]
+
+    def disclosable_paths(self, claims: Mapping[str, Any]) -> list[tuple[str, ...]]:
+        """The ``sd: always`` paths that are present in ``claims``."""
+        return [c.path for c in self.claims if c.sd == "always" and _present(claims, c.path)]
+
+    def label(self, path: tuple[str | int, ...]) -> str:
+        for claim in self.claims:
+            if claim.path == tuple(path):
+                return claim.label
+        return " / ".join(str(p) for p in path)
+
+    def claims_from_row(self, row: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """Claims built from one roster row, and every problem found in it."""
+        problems: list[str] = []
+        claims: dict[str, Any] = {}
+        known = set(self.columns) | EXTRA_COLUMNS
+        unknown = sorted(k for k in row if k not in known)
+        if unknown:
+            problems.append(f"unknown column(s): {', '.join(unknown)}")
+        for spec in self.claims:
+            if spec.column is None:
+                continue
+            raw = row.get(spec.column)
+            text = "" if raw is None else str(raw).strip()
+            if not text:
+                if spec.required:
+                    problems.append(f"{spec.column}: required")
+                continue
+            try:
+                value = _convert(spec, text)
+            except ValueError as exc:
+                problems.append(f"{spec.column}: {exc}")
+                continue
+            node = claims
+            for step in spec.path[:-1]:
+                node = node.setdefault(step, {})
+            node[spec.path[-1]] = value
+        return claims, problems
+
+
+# Columns a roster may carry besides the claims: delivery and holder binding.
+EXTRA_COLUMNS = frozenset({"email", "holder_jwk", "credential_id"})
+
+
+def _present(claims: Mapping[str, Any], path: tuple[str, ...]) -> bool:
+    node: Any = claims
+    for step in path:
+        if not isinstance(node, Mapping) or step not in node:
+            return False
+        node = node[step]
+    return True
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _convert(spec: ClaimSpec, text: str) -> Any:
+    if len(text) > MAX_VALUE_LENGTH:
+        raise ValueError(f"longer than {MAX_VALUE_LENGTH} characters")
+    kind = spec.kind
+    if kind == "string":
+        return text
+    if kind in ("date", "date_or_lifetime"):
+        if kind == "date_or_lifetime" and text.lower() == "lifetime":
+            return "lifetime"
+        problem = f"{text!r} is not a date (YYYY-MM-DD)"
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            raise ValueError(problem)
+        try:
+            return date.fromisoformat(text).isoformat()
+        except ValueError:
+            raise ValueError(problem) from None
+    if kind == "integer":
+        if not re.fullmatch(r"-?\d{1,9}", text):
+            raise ValueError(f"{text!r} is not a whole number")
+        return int(text)
+    if kind == "boolean":
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise ValueError(f"{text!r} is not yes or no")
+    if kind == "enum":
+        if text not in spec.values:
+            raise ValueError(f"{text!r} is not one of {', '.join(spec.values)}")
+        return text
+    if kind == "list":
+        items = [item.strip() for item in text.split(";") if item.strip()]
+        if not items:
+            raise ValueError("empty list")
+        return items
+    if kind == "country":
+        if not re.fullmatch(r"[A-Z]{2}", text):
+            raise ValueError(f"{text!r} is not an ISO 3166-1 alpha-2 country code")
+        return text
+    if kind == "npi":
+        if not re.fullmatch(r"\d{10}", text) or not _luhn_ok("80840" + text):
+            raise ValueError(f"{text!r} is not a valid NPI (10 digits, check digit)")
+        return text
+    if kind == "dea":
+        if not re.fullmatch(r"[A-Z]{2}\d{7}", text) or not _dea_ok(text):
+            raise ValueError(f"{text!r} is not a valid DEA number (2 letters, 7 digits, check digit)")
+        return text
+    raise ValueError(f"unknown value type {kind!r}")
+
+
+def _dea_ok(number: str) -> bool:
+    d = [int(c) for c in number[2:]]
+    return (d[0] + d[2] + d[4] + 2 * (d[1] + d[3] + d[5])) % 10 == d[6]
+
+
+def _parse(slug: str, doc: Any) -> CredentialType:
+    if not isinstance(doc, dict) or not isinstance(doc.get("vct"), str) or not isinstance(doc.get("claims"), list):
+        raise CredentialTypeError(f"{slug}: type metadata needs vct and claims")
+    claims = []
+    for entry in doc["claims"]:
+        ext = entry.get("x-credshare") or {}
+        path = tuple(entry.get("path") or ())
+        if not path or not all(isinstance(p, str) for p in path):
+            raise CredentialTypeError(f"{slug}: claim paths are lists of names")
+        if entry.get("sd", "allowed") not in ("always", "allowed", "never"):
+            raise CredentialTypeError(f"{slug}: sd is always, allowed or never")
+        label = (entry.get("display") or [{}])[0].get("label") or ".".join(path)
+        claims.append(ClaimSpec(path, label, entry.get("sd", "allowed"), ext.get("column"), ext.get("type", "string"),
+                                bool(ext.get("required")), tuple(ext.get("values", ()))))
+    ext = doc.get("x-credshare") or {}
+    return CredentialType(slug, doc["vct"], doc.get("name", slug), tuple(claims), int(ext.get("sd_array_size", 0)), doc)
+
+
+def load_types(directory: Path = TYPES_DIR) -> dict[str, CredentialType]:
+    """Every ``*.json`` type in ``directory``, by slug (the file name)."""
+    types = {}
+    for path in sorted(directory.glob("*.json")):
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise CredentialTypeError(f"{path.name} is not JSON") from exc
+        types[path.stem] = _parse(path.stem, doc)
+    return types
