@@ -16,7 +16,8 @@ from flask import Flask
 
 from credshare.config import ENV_VARS, load_settings
 from sharing import errors, hardening, health, home, log_api, request_log
-from sharing.context import EXTENSION_KEY, AppServices
+from credshare.services import AppServices
+from sharing.context import EXTENSION_KEY
 from storage import open_store
 
 _ROOT = Path(__file__).resolve().parent

@@ -7,6 +7,13 @@ import sys
 
 import click
 
+from credshare.cli_issue import (
+    issue_command,
+    issuer_group,
+    reinstate_command,
+    revoke_command,
+    suspend_command,
+)
 from credshare.cli_log import log_group, witness_group
 from credshare.cli_io import fail
 from credshare.cli_sdjwt import sdjwt
@@ -21,6 +28,11 @@ def cli() -> None:
 cli.add_command(sdjwt)
 cli.add_command(log_group)
 cli.add_command(witness_group)
+cli.add_command(issuer_group)
+cli.add_command(issue_command)
+cli.add_command(revoke_command)
+cli.add_command(suspend_command)
+cli.add_command(reinstate_command)
 
 
 @cli.command()

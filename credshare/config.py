@@ -11,6 +11,7 @@
 | CREDSHARE_LOG_ORIGIN   | (from log key) | the transparency log's origin line                |
 | CREDSHARE_LOCAL_WITNESSES | 3           | local BLS witnesses co-signing each checkpoint    |
 | CREDSHARE_WITNESS_QUORUM | majority     | cosignatures a checkpoint needs                   |
+| CREDSHARE_PUBLIC_URL   | http://host:port | base URL of issuer ids, status lists and links  |
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from credshare.errors import ConfigError
 SECRET_KEY_FILENAME = "secret_key"
 ENV_VARS = (
     "CREDSHARE_DATA_DIR", "MONGODB_URI", "CREDSHARE_SECRET_KEY", "CREDSHARE_HOST", "CREDSHARE_PORT",
-    "CREDSHARE_LOG_ORIGIN", "CREDSHARE_LOCAL_WITNESSES", "CREDSHARE_WITNESS_QUORUM",
+    "CREDSHARE_LOG_ORIGIN", "CREDSHARE_LOCAL_WITNESSES", "CREDSHARE_WITNESS_QUORUM", "CREDSHARE_PUBLIC_URL",
 )
 
 
@@ -40,6 +41,7 @@ class Settings:
     log_origin: str | None = None
     local_witnesses: int = 3
     witness_quorum: int = 2
+    public_url: str = "http://127.0.0.1:8080"
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -62,7 +64,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_origin=env.get("CREDSHARE_LOG_ORIGIN") or None,
         local_witnesses=witnesses,
         witness_quorum=quorum,
+        public_url=_public_url(env.get("CREDSHARE_PUBLIC_URL"), env.get("CREDSHARE_HOST") or "127.0.0.1", int(port_text)),
     )
+
+
+def _public_url(value: str | None, host: str, port: int) -> str:
+    """The base URL issuers, status lists and share links are published under."""
+    if not value:
+        return f"http://{host}:{port}"
+    if not value.startswith(("https://", "http://")) or any(c in value for c in " ?#"):
+        raise ConfigError(f"CREDSHARE_PUBLIC_URL must be an http(s) URL without query, got {value!r}")
+    return value.rstrip("/")
 
 
 def _small_int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

@@ -31,7 +31,7 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from anchoring import merkle
 from anchoring.errors import AnchoringError
@@ -149,7 +149,8 @@ class TransparencyLog:
         data = base64.b64decode(doc["h"]) if doc else b""
         return data
 
-    def _node(self, level: int, index: int, size: int, overlay: _Overlay | None = None) -> bytes:
+    def _node(self, level: int, index: int, size: int, overlay: _Overlay | None = None,
+              scoped: dict[tuple[int, int], bytes] | None = None) -> bytes:
         if overlay is not None:
             found = overlay.get(level, index)
             if found is not None:
@@ -157,7 +158,10 @@ class TransparencyLog:
         if (index + 1) << level > size:
             raise AnchoringError("log_inconsistent", f"node {level}/{index} is not complete at size {size}")
         chunk, offset = divmod(index, CHUNK)
-        data = self._chunk(level, chunk)
+        if scoped is not None:
+            data = scoped.get((level, chunk)) or scoped.setdefault((level, chunk), self._chunk(level, chunk))
+        else:
+            data = self._chunk(level, chunk)
         entry = data[offset * 32:(offset + 1) * 32]
         if len(entry) != 32:
             raise AnchoringError("log_inconsistent", f"node {level}/{index} is missing from the store")
@@ -168,12 +172,13 @@ class TransparencyLog:
                     self._full_chunks.popitem(last=False)
         return entry
 
-    def subtree_hash(self, size: int, overlay: _Overlay | None = None) -> merkle.SubtreeHash:
+    def subtree_hash(self, size: int, overlay: _Overlay | None = None,
+                     scoped: dict[tuple[int, int], bytes] | None = None) -> merkle.SubtreeHash:
         def subtree(start: int, end: int) -> bytes:
             width = end - start
             if width & (width - 1) == 0 and start % width == 0:
                 level = width.bit_length() - 1
-                return self._node(level, start >> level, size, overlay)
+                return self._node(level, start >> level, size, overlay, scoped)
             k = merkle.split_point(width)
             return merkle.node_hash(subtree(start, start + k), subtree(start + k, end))
 
@@ -185,6 +190,15 @@ class TransparencyLog:
         if size > committed:
             raise AnchoringError("proof_unavailable", f"size {size} is beyond the committed {committed}")
         return merkle.inclusion_proof(index, size, self.subtree_hash(size))
+
+    def prover(self, size: int) -> Callable[[int], list[bytes]]:
+        """Inclusion proofs at a committed ``size`` that keep every stored chunk they read
+        (nodes below a committed size never change): for proving a whole batch at once."""
+        committed, _ = self.head()
+        if size > committed:
+            raise AnchoringError("proof_unavailable", f"size {size} is beyond the committed {committed}")
+        subtree = self.subtree_hash(size, scoped={})
+        return lambda index: merkle.inclusion_proof(index, size, subtree)
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
         committed, _ = self.head()

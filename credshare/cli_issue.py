@@ -1,0 +1,175 @@
+"""``credshare issuer``, ``credshare issue`` and ``credshare revoke|suspend|reinstate``:
+an issuer's IT team runs these on the server."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+
+from credshare.cli_io import fail
+from credshare.errors import CredshareError
+from issuing.batch import RosterRejected
+from issuing.roster import read_roster
+
+
+def _services() -> Any:
+    from app import create_app
+
+    return create_app().extensions["credshare"]
+
+
+def _unix_time(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if text.isdigit():
+        return int(text)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter("a Unix time or an ISO 8601 date/time") from None
+    return int((parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp())
+
+
+@click.group("issuer")
+def issuer_group() -> None:
+    """Issuer accounts and their signing keys."""
+
+
+@issuer_group.command("create")
+@click.argument("issuer_id")
+@click.option("--name", required=True, help="Display name, e.g. 'St. Mary School of Medicine'.")
+@click.option("--alg", type=click.Choice(["EdDSA", "ES256"]), default="EdDSA", show_default=True)
+def issuer_create(issuer_id: str, name: str, alg: str) -> None:
+    """Create an issuer with its first key; prints its API token once."""
+    try:
+        doc, token = _services().issuers.create(issuer_id, name, alg)
+    except CredshareError as exc:
+        fail(exc)
+    click.echo(json.dumps({**doc, "api_token": token}, indent=2))
+
+
+@issuer_group.command("list")
+def issuer_list() -> None:
+    click.echo(json.dumps(_services().issuers.list(), indent=2))
+
+
+@issuer_group.command("keys")
+@click.argument("issuer_id")
+def issuer_keys(issuer_id: str) -> None:
+    """The issuer's key history."""
+    try:
+        records = _services().issuers.records(issuer_id)
+    except CredshareError as exc:
+        fail(exc)
+    click.echo(json.dumps([{**r.to_json(), "state": r.state} for r in records], indent=2))
+
+
+@issuer_group.command("rotate-key")
+@click.argument("issuer_id")
+@click.option("--alg", type=click.Choice(["EdDSA", "ES256"]), default=None)
+def issuer_rotate(issuer_id: str, alg: str | None) -> None:
+    """Make a new active key and retire the current one."""
+    try:
+        kid = _services().issuers.rotate(issuer_id, alg)
+    except CredshareError as exc:
+        fail(exc)
+    click.echo(json.dumps({"issuer": issuer_id, "active_kid": kid}))
+
+
+@issuer_group.command("revoke-key")
+@click.argument("issuer_id")
+@click.argument("kid")
+@click.option("--reason", required=True)
+@click.option("--compromised-at", default=None, help="When the key was compromised (Unix time or ISO 8601).")
+def issuer_revoke_key(issuer_id: str, kid: str, reason: str, compromised_at: str | None) -> None:
+    """Revoke a key; with --compromised-at, what was anchored from then on is invalid."""
+    try:
+        _services().issuers.revoke(issuer_id, kid, reason, _unix_time(compromised_at))
+    except CredshareError as exc:
+        fail(exc)
+    click.echo(json.dumps({"issuer": issuer_id, "revoked": kid}))
+
+
+@issuer_group.command("new-token")
+@click.argument("issuer_id")
+def issuer_token(issuer_id: str) -> None:
+    """Make another API token for the issuer (printed once, stored hashed)."""
+    try:
+        token = _services().issuers.new_token(issuer_id)
+    except CredshareError as exc:
+        fail(exc)
+    click.echo(json.dumps({"issuer": issuer_id, "api_token": token}))
+
+
+class DirectorySink:
+    """One JSON file per credential: ``<out>/<credential id>.json``."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+
+    def write(self, credential: dict[str, Any]) -> None:
+        path = self.out / f"{credential['credential_id']}.json"
+        path.write_text(json.dumps(credential, indent=1), encoding="utf-8")
+
+
+@click.command("issue")
+@click.option("--issuer", "issuer_id", required=True)
+@click.option("--type", "type_slug", required=True, help="Credential type, e.g. medical-degree.")
+@click.argument("roster", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+def issue_command(issuer_id: str, type_slug: str, roster: Path, out: Path) -> None:
+    """Issue one credential per roster row (CSV or JSON), anchored as one log batch."""
+    services = _services()
+    try:
+        ctype = services.types.get(type_slug)
+        if ctype is None:
+            raise CredshareError(f"unknown type {type_slug!r}; known: {', '.join(services.types)}",
+                                 code="credential_type_unknown")
+        out.mkdir(parents=True, exist_ok=True)
+        rows = lambda: read_roster(roster)  # noqa: E731
+        total = sum(1 for _ in rows())
+        with click.progressbar(length=total, label=f"issuing {type_slug}", file=sys.stderr) as bar:
+            result = services.batches.issue(issuer_id, ctype, rows, DirectorySink(out), progress=bar.update)
+    except RosterRejected as exc:
+        click.echo(json.dumps(exc.to_dict(), indent=1))
+        for row in exc.problems:
+            click.echo(f"line {row[0]}: {'; '.join(row[1])}", err=True)
+        sys.exit(1)
+    except CredshareError as exc:
+        fail(exc)
+    click.echo(json.dumps(result.summary(), indent=2))
+    click.echo(f"issued {result.count} credential(s) into {out} in {result.seconds:.1f} s; "
+               f"log checkpoint {result.tree_size}", err=True)
+
+
+def _status_command(status: str) -> click.Command:
+    @click.command(status if status != "valid" else "reinstate")
+    @click.option("--issuer", "issuer_id", required=True)
+    @click.argument("credential_id")
+    def command(issuer_id: str, credential_id: str) -> None:
+        services = _services()
+        try:
+            record = services.store.collection("credentials").find_one({"_id": credential_id, "issuer": issuer_id})
+            if record is None:
+                raise CredshareError(f"issuer {issuer_id!r} has no credential {credential_id!r}",
+                                     code="credential_unknown")
+            services.status.set_status(issuer_id, record["status_list"], record["status_idx"], status)
+        except CredshareError as exc:
+            fail(exc)
+        click.echo(json.dumps({"credential_id": credential_id, "status": status}))
+
+    command.help = {"revoked": "Revoke a credential.", "suspended": "Suspend a credential.",
+                    "valid": "Reinstate a suspended credential."}[status]
+    return command
+
+
+revoke_command = _status_command("revoked")
+revoke_command.name = "revoke"
+suspend_command = _status_command("suspended")
+suspend_command.name = "suspend"
+reinstate_command = _status_command("valid")

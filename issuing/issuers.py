@@ -1,0 +1,187 @@
+"""Issuer accounts and their signing keys, kept in the store.
+
+Private keys are made on the server and sealed at rest with XSalsa20-Poly1305 (NaCl
+SecretBox) under a key derived from the data directory's secret (BLAKE2b, personalised);
+the sealed box binds the issuer and ``kid``. API tokens are 256-bit random strings of which
+only the SHA-256 is stored. Every change to an issuer's keys publishes a new signed key
+history whose bytes are appended to the transparency log, so the history stays provable
+after the issuer is gone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+from typing import Any
+
+import nacl.exceptions
+import nacl.hash
+import nacl.secret
+import nacl.encoding
+
+from disclosure.jws import Signer, sign_compact
+from issuing.key_history import HISTORY_TYP, KeyRecord, history_payload
+from credshare.errors import CredshareError, DuplicateKeyError
+from storage import Store
+from storage.tlog import TransparencyLog
+
+ISSUERS, KEYS, HISTORIES = "issuers", "issuer_keys", "key_histories"
+_ISSUER_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+TOKEN_PREFIX = "csi_"
+
+
+class IssuerError(CredshareError):
+    code = "issuer_invalid"
+    http_status = 400
+
+
+def _kek(secret_key: str) -> bytes:
+    return nacl.hash.blake2b(b"issuer-keys/v1", key=hashlib.sha256(secret_key.encode()).digest(),
+                             person=b"credshare-kek", digest_size=32, encoder=nacl.encoding.RawEncoder)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class IssuerRegistry:
+    def __init__(self, store: Store, secret_key: str, log: TransparencyLog, public_url: str) -> None:
+        self._issuers = store.collection(ISSUERS)
+        self._keys = store.collection(KEYS)
+        self._histories = store.collection(HISTORIES)
+        self._box = nacl.secret.SecretBox(_kek(secret_key))
+        self._log = log
+        self.public_url = public_url.rstrip("/")
+        self._keys.create_index("issuer")
+        self._issuers.create_index("token_hashes")
+
+    # -- issuers --------------------------------------------------------------------------
+
+    def issuer_url(self, issuer_id: str) -> str:
+        return f"{self.public_url}/issuers/{issuer_id}"
+
+    def create(self, issuer_id: str, name: str, alg: str = "EdDSA") -> tuple[dict[str, Any], str]:
+        """A new issuer with its first key; returns it and its first API token (shown once)."""
+        if not _ISSUER_ID.match(issuer_id):
+            raise IssuerError("an issuer id is 2-63 lowercase letters, digits and hyphens", code="issuer_id_invalid")
+        if not name.strip():
+            raise IssuerError("an issuer needs a display name", code="issuer_name_missing")
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        try:
+            self._issuers.insert_one({"_id": issuer_id, "name": name.strip(), "iss": self.issuer_url(issuer_id),
+                                      "created_at": int(time.time()), "token_hashes": [token_hash(token)]})
+        except DuplicateKeyError:
+            raise IssuerError(f"issuer {issuer_id!r} already exists", code="issuer_exists") from None
+        self._new_key(issuer_id, alg)
+        self.publish_history(issuer_id)
+        return self.get(issuer_id), token
+
+    def get(self, issuer_id: str) -> dict[str, Any]:
+        doc = self._issuers.find_one({"_id": issuer_id})
+        if doc is None:
+            raise IssuerError(f"no issuer {issuer_id!r}", code="issuer_unknown")
+        doc.pop("token_hashes", None)
+        return doc
+
+    def list(self) -> list[dict[str, Any]]:
+        return self._issuers.find({}, sort=[("_id", 1)], fields=["name", "iss", "created_at"])
+
+    def new_token(self, issuer_id: str) -> str:
+        self.get(issuer_id)
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        self._issuers.update_one({"_id": issuer_id}, {"$push": {"token_hashes": token_hash(token)}})
+        return token
+
+    def authenticate(self, issuer_id: str, token: str) -> bool:
+        """Is ``token`` one of the issuer's API tokens? Only hashes are compared."""
+        doc = self._issuers.find_one({"_id": issuer_id}, fields=["token_hashes"])
+        if doc is None or not token:
+            return False
+        presented = token_hash(token)
+        return any(hmac.compare_digest(presented, stored) for stored in doc.get("token_hashes", []))
+
+    # -- keys -----------------------------------------------------------------------------
+
+    def _new_key(self, issuer_id: str, alg: str) -> str:
+        signer = Signer.generate(alg)
+        kid = signer.kid or ""
+        sealed = self._box.encrypt(json.dumps({"issuer": issuer_id, "kid": kid, "jwk": signer.private_jwk}).encode())
+        self._keys.insert_one({
+            "_id": kid, "issuer": issuer_id, "alg": signer.alg, "public_jwk": signer.public_jwk,
+            "sealed": nacl.encoding.Base64Encoder.encode(bytes(sealed)).decode(), "created_at": int(time.time()),
+        })
+        return kid
+
+    def records(self, issuer_id: str) -> list[KeyRecord]:
+        docs = self._keys.find({"issuer": issuer_id}, sort=[("created_at", 1), ("_id", 1)])
+        return [KeyRecord(d["_id"], d["alg"], d["public_jwk"], d["created_at"], d.get("retired_at"),
+                          d.get("revoked_at"), d.get("compromised_at"), d.get("reason")) for d in docs]
+
+    def active_signer(self, issuer_id: str) -> Signer:
+        active = [r for r in self.records(issuer_id) if r.state == "active"]
+        if not active:
+            raise IssuerError(f"issuer {issuer_id!r} has no active key; rotate to make one", code="issuer_no_active_key")
+        doc = self._keys.find_one({"_id": active[-1].kid})
+        try:
+            opened = json.loads(self._box.decrypt(nacl.encoding.Base64Encoder.decode(doc["sealed"].encode())))
+        except (nacl.exceptions.CryptoError, ValueError) as exc:
+            raise IssuerError("the issuer key cannot be unsealed: wrong CREDSHARE_SECRET_KEY?", code="issuer_key_sealed") from exc
+        if opened.get("issuer") != issuer_id or opened.get("kid") != doc["_id"]:
+            raise IssuerError("a sealed key belongs to another issuer or kid", code="issuer_key_sealed")
+        return Signer.from_jwk(opened["jwk"], doc["alg"])
+
+    def rotate(self, issuer_id: str, alg: str | None = None) -> str:
+        """Make a new active key; the current one is retired (it stays valid for what it signed)."""
+        current = [r for r in self.records(issuer_id) if r.state == "active"]
+        kid = self._new_key(issuer_id, alg or (current[-1].alg if current else "EdDSA"))
+        now = int(time.time())
+        for record in current:
+            self._keys.update_one({"_id": record.kid, "retired_at": {"$exists": False}}, {"$set": {"retired_at": now}})
+        self.publish_history(issuer_id)
+        return kid
+
+    def revoke(self, issuer_id: str, kid: str, reason: str, compromised_at: int | None) -> None:
+        """Revoke a key. With ``compromised_at``, credentials anchored from then on are invalid."""
+        record = next((r for r in self.records(issuer_id) if r.kid == kid), None)
+        if record is None:
+            raise IssuerError(f"issuer {issuer_id!r} has no key {kid!r}", code="issuer_key_unknown")
+        if not reason.strip():
+            raise IssuerError("a revocation needs a reason", code="issuer_revocation_reason_missing")
+        now = int(time.time())
+        if compromised_at is not None and compromised_at > now:
+            raise IssuerError("the compromise date is in the future", code="issuer_compromise_date_invalid")
+        fields: dict[str, Any] = {"revoked_at": now, "reason": reason.strip()}
+        if compromised_at is not None:
+            fields["compromised_at"] = compromised_at
+        self._keys.update_one({"_id": kid}, {"$set": fields})
+        if record.state == "active" and not any(r.state == "active" for r in self.records(issuer_id)):
+            self._new_key(issuer_id, record.alg)
+        self.publish_history(issuer_id)
+
+    def jwks(self, issuer_id: str) -> dict[str, Any]:
+        """Public keys for SD-JWT VC issuer metadata: every key except compromised ones."""
+        return {"keys": [{**r.jwk, "kid": r.kid, "alg": r.alg} for r in self.records(issuer_id) if r.compromised_at is None]}
+
+    # -- key history ----------------------------------------------------------------------
+
+    def publish_history(self, issuer_id: str) -> dict[str, Any]:
+        """Sign the full key history (with the active key), store it and append it to the log."""
+        latest = self._histories.find_one({"issuer": issuer_id}, sort=[("version", -1)])
+        version = (latest or {}).get("version", 0) + 1
+        payload = history_payload(self.issuer_url(issuer_id), version, self.records(issuer_id), int(time.time()))
+        jws = sign_compact({"typ": HISTORY_TYP}, payload, self.active_signer(issuer_id))
+        appended = self._log.append([jws.encode("ascii")])
+        doc = {"_id": f"{issuer_id}|{version:08d}", "issuer": issuer_id, "version": version, "jws": jws,
+               "log_index": appended.first_index, "tree_size": appended.size}
+        self._histories.insert_one(doc)
+        return doc
+
+    def latest_history(self, issuer_id: str) -> dict[str, Any]:
+        doc = self._histories.find_one({"issuer": issuer_id}, sort=[("version", -1)])
+        if doc is None:
+            raise IssuerError(f"no key history for {issuer_id!r}", code="issuer_unknown")
+        return doc

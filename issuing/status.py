@@ -1,0 +1,144 @@
+"""Issuer status lists (draft-ietf-oauth-status-list) kept in the store.
+
+Each issuer has numbered lists of 2^20 two-bit entries (valid, revoked, suspended). Every
+credential gets a random index that is never handed out again: a second bitmap records
+which indices were ever allocated. Changes are compare-and-set on the list's ``version``,
+so concurrent workers never lose one. Each change publishes a newly signed
+``statuslist+jwt`` and appends its bytes to the transparency log, so the list's whole
+history is provable.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+import zlib
+from typing import Any
+
+from credshare.errors import CredshareError
+from disclosure.status_list import INVALID, SUSPENDED, VALID, StatusList, sign_status_list
+from issuing.issuers import IssuerRegistry
+from storage import Store
+from storage.tlog import TransparencyLog
+
+LISTS = "status_lists"
+LIST_SIZE = 1 << 20
+BITS = 2
+FILL_LIMIT = LIST_SIZE // 2  # past half full, a new list is opened so random picks stay cheap
+TOKEN_TTL = 300  # seconds a verifier may cache the list (the token's ttl)
+TOKEN_LIFETIME = 24 * 3600
+STATUS_NAMES = {"valid": VALID, "revoked": INVALID, "suspended": SUSPENDED}
+
+
+class StatusError(CredshareError):
+    code = "status_invalid"
+    http_status = 400
+
+
+def _pack(data: bytes | bytearray) -> str:
+    return base64.b64encode(zlib.compress(bytes(data), 6)).decode()
+
+
+def _unpack(text: str) -> bytearray:
+    return bytearray(zlib.decompress(base64.b64decode(text)))
+
+
+class StatusService:
+    def __init__(self, store: Store, issuers: IssuerRegistry, log: TransparencyLog) -> None:
+        self._lists = store.collection(LISTS)
+        self._issuers = issuers
+        self._log = log
+
+    def uri(self, issuer_id: str, number: int) -> str:
+        return f"{self._issuers.public_url}/status/{issuer_id}/{number}"
+
+    def _open_list(self, issuer_id: str) -> dict[str, Any]:
+        doc = self._lists.find_one({"issuer": issuer_id, "full": False}, sort=[("number", -1)])
+        if doc is not None:
+            return doc
+        last = self._lists.find_one({"issuer": issuer_id}, sort=[("number", -1)])
+        number = (last or {}).get("number", 0) + 1
+        empty = bytes(LIST_SIZE * BITS // 8)
+        self._lists.update_one(
+            {"_id": f"{issuer_id}|{number}"},
+            {"$setOnInsert": {"issuer": issuer_id, "number": number, "values": _pack(empty),
+                              "allocated": _pack(bytes(LIST_SIZE // 8)), "count": 0, "version": 0,
+                              "values_version": 0, "full": False}},
+            upsert=True,
+        )
+        return self._lists.find_one({"_id": f"{issuer_id}|{number}"})  # type: ignore[return-value]
+
+    def allocate(self, issuer_id: str, count: int) -> list[tuple[str, int]]:
+        """``count`` fresh random indices as ``(status list uri, index)``."""
+        out: list[tuple[str, int]] = []
+        while len(out) < count:
+            doc = self._open_list(issuer_id)
+            allocated = _unpack(doc["allocated"])
+            room = FILL_LIMIT - doc["count"]
+            want = min(count - len(out), max(room, 0))
+            picked: list[int] = []
+            while len(picked) < want:
+                index = secrets.randbelow(LIST_SIZE)
+                byte, bit = divmod(index, 8)
+                if not allocated[byte] >> bit & 1:
+                    allocated[byte] |= 1 << bit
+                    picked.append(index)
+            changes: dict[str, Any] = {"allocated": _pack(allocated), "count": doc["count"] + want}
+            if doc["count"] + want >= FILL_LIMIT:
+                changes["full"] = True
+            moved = self._lists.update_one({"_id": doc["_id"], "version": doc["version"]},
+                                           {"$set": changes, "$inc": {"version": 1}})
+            if moved.matched:
+                uri = self.uri(issuer_id, doc["number"])
+                out += [(uri, index) for index in picked]
+        return out
+
+    def set_status(self, issuer_id: str, number: int, index: int, status: str) -> str:
+        """Set one entry and publish the list; returns the new signed token."""
+        if status not in STATUS_NAMES:
+            raise StatusError(f"status is one of {', '.join(STATUS_NAMES)}", code="status_name_invalid")
+        for _ in range(50):
+            doc = self._get(issuer_id, number)
+            allocated = _unpack(doc["allocated"])
+            if not 0 <= index < LIST_SIZE or not allocated[index // 8] >> (index % 8) & 1:
+                raise StatusError(f"index {index} was never allocated in list {number}", code="status_index_unknown")
+            status_list = StatusList(BITS, _unpack(doc["values"]))
+            status_list.set(index, STATUS_NAMES[status])
+            moved = self._lists.update_one({"_id": doc["_id"], "version": doc["version"]},
+                                           {"$set": {"values": _pack(status_list.data)},
+                                            "$inc": {"version": 1, "values_version": 1}})
+            if moved.matched:
+                return self.publish(issuer_id, number)
+        raise StatusError("the status list is too busy; try again", code="status_list_busy")
+
+    def _get(self, issuer_id: str, number: int) -> dict[str, Any]:
+        doc = self._lists.find_one({"_id": f"{issuer_id}|{number}"})
+        if doc is None:
+            raise StatusError(f"issuer {issuer_id!r} has no status list {number}", code="status_list_unknown")
+        return doc
+
+    def status_of(self, issuer_id: str, number: int, index: int) -> int:
+        return StatusList(BITS, _unpack(self._get(issuer_id, number)["values"])).get(index)
+
+    def publish(self, issuer_id: str, number: int) -> str:
+        """Sign the list as it is now, keep the token, and append it to the log."""
+        doc = self._get(issuer_id, number)
+        now = int(time.time())
+        token = sign_status_list(
+            StatusList(BITS, _unpack(doc["values"])), uri=self.uri(issuer_id, number),
+            signer=self._issuers.active_signer(issuer_id), iat=now, exp=now + TOKEN_LIFETIME, ttl=TOKEN_TTL,
+            iss=self._issuers.issuer_url(issuer_id),
+        )
+        appended = self._log.append([token.encode("ascii")])
+        self._lists.update_one({"_id": doc["_id"]}, {"$set": {
+            "token": token, "token_iat": now, "token_values_version": doc["values_version"],
+            "token_log_index": appended.first_index}})
+        return token
+
+    def token(self, issuer_id: str, number: int) -> str:
+        """The served token: re-signed when the list changed or the token is half-way to expiry."""
+        doc = self._get(issuer_id, number)
+        fresh = (doc.get("token_values_version") == doc["values_version"]
+                 and time.time() - doc.get("token_iat", 0) < TOKEN_LIFETIME / 2)
+        return doc["token"] if fresh and doc.get("token") else self.publish(issuer_id, number)
