@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from flask import Flask
 
 from credshare.config import ENV_VARS, load_settings
-from sharing import errors, hardening, health, home, log_api, request_log
+from sharing import errors, hardening, health, home, issuer_api, log_api, request_log
 from credshare.services import AppServices
 from sharing.context import EXTENSION_KEY
 from storage import open_store
@@ -46,4 +46,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(home.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(log_api.bp)
+    app.register_blueprint(issuer_api.bp)
     return app

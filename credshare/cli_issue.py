@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from credshare.cli_io import fail
-from credshare.errors import CredshareError
+from credshare.errors import CredshareError, InputError, NotFoundError
 from issuing.batch import RosterRejected
 from issuing.roster import read_roster
 
@@ -128,7 +128,7 @@ def issue_command(issuer_id: str, type_slug: str, roster: Path, out: Path) -> No
     try:
         ctype = services.types.get(type_slug)
         if ctype is None:
-            raise CredshareError(f"unknown type {type_slug!r}; known: {', '.join(services.types)}",
+            raise InputError(f"unknown type {type_slug!r}; known: {', '.join(services.types)}",
                                  code="credential_type_unknown")
         out.mkdir(parents=True, exist_ok=True)
         rows = lambda: read_roster(roster)  # noqa: E731
@@ -156,8 +156,8 @@ def _status_command(status: str) -> click.Command:
         try:
             record = services.store.collection("credentials").find_one({"_id": credential_id, "issuer": issuer_id})
             if record is None:
-                raise CredshareError(f"issuer {issuer_id!r} has no credential {credential_id!r}",
-                                     code="credential_unknown")
+                raise NotFoundError(f"issuer {issuer_id!r} has no credential {credential_id!r}",
+                                    code="credential_unknown")
             services.status.set_status(issuer_id, record["status_list"], record["status_idx"], status)
         except CredshareError as exc:
             fail(exc)

@@ -57,3 +57,17 @@ class StoreUnavailableError(StoreError):
 
     code = "store_unavailable"
     http_status = 503
+
+
+class InputError(CredshareError):
+    """A request or command input is unusable; nothing was changed."""
+
+    code = "input_invalid"
+    http_status = 400
+
+
+class NotFoundError(CredshareError):
+    """What the request names does not exist (or is not the caller's)."""
+
+    code = "not_found"
+    http_status = 404

@@ -39,6 +39,10 @@ class IssuerError(CredshareError):
     http_status = 400
 
 
+class IssuerNotFound(IssuerError):
+    http_status = 404
+
+
 def _kek(secret_key: str) -> bytes:
     return nacl.hash.blake2b(b"issuer-keys/v1", key=hashlib.sha256(secret_key.encode()).digest(),
                              person=b"credshare-kek", digest_size=32, encoder=nacl.encoding.RawEncoder)
@@ -83,7 +87,7 @@ class IssuerRegistry:
     def get(self, issuer_id: str) -> dict[str, Any]:
         doc = self._issuers.find_one({"_id": issuer_id})
         if doc is None:
-            raise IssuerError(f"no issuer {issuer_id!r}", code="issuer_unknown")
+            raise IssuerNotFound(f"no issuer {issuer_id!r}", code="issuer_unknown")
         doc.pop("token_hashes", None)
         return doc
 

@@ -1,0 +1,99 @@
+"""Issuer-facing HTTP: SD-JWT VC issuer metadata, status lists, key histories, and the JSON
+API issuer systems call with their API token (``Authorization: Bearer csi_...``).
+
+* ``GET /.well-known/jwt-vc-issuer/issuers/<id>`` — ``{"issuer", "jwks"}`` (SD-JWT VC §5)
+* ``GET /status/<id>/<n>`` — the signed ``statuslist+jwt``, cacheable for its ``ttl``
+* ``GET /issuers/<id>/key-history`` — the latest signed key history and where it is logged
+* ``POST /api/v1/issuers/<id>/batches`` — ``{"type", "rows": [...]}`` → the credentials
+* ``POST /api/v1/issuers/<id>/credentials/<cid>/status`` — ``{"status": "revoked"|...}``
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from credshare.errors import CredshareError, InputError, NotFoundError
+from issuing.status import TOKEN_TTL
+from sharing.context import services
+
+bp = Blueprint("issuers", __name__)
+MAX_API_ROWS = 10_000
+
+
+class ApiAuthError(CredshareError):
+    code = "issuer_token_invalid"
+    http_status = 401
+
+
+@bp.get("/.well-known/jwt-vc-issuer/issuers/<issuer_id>")
+def issuer_metadata(issuer_id: str) -> Response:
+    registry = services().issuers
+    issuer = registry.get(issuer_id)
+    return jsonify({"issuer": issuer["iss"], "jwks": registry.jwks(issuer_id)})
+
+
+@bp.get("/status/<issuer_id>/<int:number>")
+def status_list(issuer_id: str, number: int) -> Response:
+    token = services().status.token(issuer_id, number)
+    response = Response(token, mimetype="application/statuslist+jwt")
+    response.headers["Cache-Control"] = f"public, max-age={TOKEN_TTL}"
+    return response
+
+
+@bp.get("/issuers/<issuer_id>/key-history")
+def key_history(issuer_id: str) -> Response:
+    svc = services()
+    doc = svc.issuers.latest_history(issuer_id)
+    return jsonify({"version": doc["version"], "jws": doc["jws"],
+                    "anchor_proof": svc.log.anchor_proof(doc["log_index"])})
+
+
+def _authenticate(issuer_id: str) -> None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not services().issuers.authenticate(issuer_id, token.strip()):
+        raise ApiAuthError("a valid issuer API token is required (Authorization: Bearer ...)")
+
+
+class _ListSink:
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+    def write(self, credential: dict[str, Any]) -> None:
+        self.items.append(credential)
+
+
+@bp.post("/api/v1/issuers/<issuer_id>/batches")
+def issue_batch(issuer_id: str) -> tuple[Response, int]:
+    _authenticate(issuer_id)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("rows"), list) or not isinstance(body.get("type"), str):
+        raise InputError('the body is {"type": "<credential type>", "rows": [{...}, ...]}', code="request_invalid")
+    rows = body["rows"]
+    if len(rows) > MAX_API_ROWS:
+        raise InputError(f"at most {MAX_API_ROWS} rows per request; use the CLI for larger rosters",
+                             code="request_too_large")
+    if not all(isinstance(row, dict) for row in rows):
+        raise InputError("each row is a JSON object", code="request_invalid")
+    svc = services()
+    ctype = svc.types.get(body["type"])
+    if ctype is None:
+        raise InputError(f"unknown type {body['type']!r}", code="credential_type_unknown")
+    sink = _ListSink()
+    result = svc.batches.issue(issuer_id, ctype, lambda: enumerate(rows, start=1), sink)
+    return jsonify({**result.summary(), "credentials": sink.items}), 201
+
+
+@bp.post("/api/v1/issuers/<issuer_id>/credentials/<credential_id>/status")
+def set_status(issuer_id: str, credential_id: str) -> Response:
+    _authenticate(issuer_id)
+    body = request.get_json(silent=True) or {}
+    svc = services()
+    record = svc.store.collection("credentials").find_one({"_id": credential_id, "issuer": issuer_id})
+    if record is None:
+        raise NotFoundError(f"no credential {credential_id!r}", code="credential_unknown")
+    record_status = body.get("status")
+    svc.status.set_status(issuer_id, record["status_list"], record["status_idx"], str(record_status))
+    return jsonify({"credential_id": credential_id, "status": record_status})

@@ -1,0 +1,282 @@
+"""Issuing end to end: issuers and sealed keys, roster validation, batch issuance that anchors
+and verifies, status lists served and changed, key rotation and compromise, the issuer API."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from anchoring.note import NoteVerifier, open_checkpoint
+from anchoring.proof import verify_anchor_proof
+from anchoring.witness import WitnessKey
+from app import create_app
+from credshare.cli import cli
+from disclosure.jws import PublicKey, parse_compact
+from disclosure.presentation import present
+from disclosure.status_list import INVALID, SUSPENDED, VALID, read_status_list, status_reference
+from disclosure.verification import jwks_resolver, verify_presentation
+from issuing.key_history import KeyRecord, key_valid_at
+from issuing.types import load_types
+from storage.tlog import TIME_EXTENSION
+
+TYPES = load_types()
+
+
+def degree_row(i: int, **changes: Any) -> dict[str, Any]:
+    row = {
+        "legal_name": f"Avery {i} Quinn", "given_name": "Avery", "family_name": f"Quinn{i}", "date_of_birth": "1991-04-12",
+        "former_names": "Avery Smith", "medical_school.name": "Example University School of Medicine",
+        "medical_school.city": "Boston", "medical_school.country": "US", "medical_school.identifier": "F0001234",
+        "degree": "MD", "program": "MD/PhD", "attendance_start": "2012-08-01", "attendance_end": "2018-05-20",
+        "conferral_date": "2018-05-20", "accreditation": "LCME", "ecfmg_certificate_number": "",
+        "npi": "1234567893", "diploma_number": f"D-{i:06d}", "honors": "", "email": f"avery{i}@example.org",
+    }
+    row.update(changes)
+    return row
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(dict.fromkeys(k for row in rows for k in row)))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"CREDSHARE_DATA_DIR": str(tmp_path / "data"), "CREDSHARE_LOCAL_WITNESSES": "2",
+            "CREDSHARE_PUBLIC_URL": "https://credshare.test"}
+
+
+@pytest.fixture
+def app(env):
+    return create_app(env)
+
+
+@pytest.fixture
+def svc(app):
+    return app.extensions["credshare"]
+
+
+@pytest.fixture
+def issuer(svc) -> str:
+    svc.issuers.create("example-med", "Example University School of Medicine")
+    return "example-med"
+
+
+def run(env: dict[str, str], *args: str):
+    return CliRunner(env=env).invoke(cli, list(args))
+
+
+def test_bad_rows_refuse_the_whole_roster_and_store_nothing(tmp_path: Path, env, svc, issuer) -> None:
+    size_before = svc.log.head()[0]
+    rows = [degree_row(0), degree_row(1, npi="1234567890"), degree_row(2),
+            degree_row(3, conferral_date="2018-02-30", degree="PhD"), degree_row(4, legal_name="")]
+    roster = write_csv(tmp_path / "roster.csv", rows)
+    result = run(env, "issue", "--issuer", issuer, "--type", "medical-degree", str(roster), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    body = json.loads(result.stdout)
+    assert body["error"] == "roster_rejected"
+    assert [r["line"] for r in body["rows"]] == [3, 5, 6]
+    assert any("degree" in p for p in body["rows"][1]["problems"]) and any("conferral_date" in p for p in body["rows"][1]["problems"])
+    assert "line 5:" in result.stderr
+    assert svc.log.head()[0] == size_before
+    assert svc.store.collection("credentials").count() == 0
+    assert not list((tmp_path / "out").glob("*.json"))
+
+
+def test_json_roster_with_unknown_column_and_bad_holder_key(tmp_path: Path, env, issuer) -> None:
+    roster = tmp_path / "roster.json"
+    roster.write_text(json.dumps([degree_row(0), {**degree_row(1), "shoe_size": "9"}, {**degree_row(2), "holder_jwk": "{\"kty\": \"RSA\"}"}], indent=1))
+    result = run(env, "issue", "--issuer", issuer, "--type", "medical-degree", str(roster), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    rows = json.loads(result.stdout)["rows"]
+    assert [r["line"] for r in rows] == [24, 47]  # where each object starts in the file
+    assert "shoe_size" in rows[0]["problems"][0] and "holder_jwk" in rows[1]["problems"][0]
+
+
+def test_issued_credentials_anchor_and_verify_end_to_end(tmp_path: Path, env, app, svc, issuer) -> None:
+    holder = json.loads(run(env, "sdjwt", "keygen").stdout)
+    holder_pub = {k: v for k, v in holder.items() if k != "d"}
+    rows = [degree_row(i) for i in range(30)] + [degree_row(30, holder_jwk=json.dumps(holder_pub), email="")]
+    roster = write_csv(tmp_path / "roster.csv", rows)
+    out = tmp_path / "out"
+    result = run(env, "issue", "--issuer", issuer, "--type", "medical-degree", str(roster), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["count"] == 31 and summary["offered"] == 30
+    files = sorted(out.glob("*.json"))
+    assert len(files) == 31
+
+    client = app.test_client()
+    metadata = client.get("/.well-known/jwt-vc-issuer/issuers/example-med").get_json()
+    assert metadata["issuer"] == "https://credshare.test/issuers/example-med"
+    trust = jwks_resolver([PublicKey.from_jwk(k) for k in metadata["jwks"]["keys"]])
+    log_key = NoteVerifier.decode(client.get("/log/key").get_data(as_text=True))
+    witnesses = client.get("/log/witnesses").get_json()
+    keys = [WitnessKey.from_json(k) for k in witnesses["witnesses"]]
+    now = int(time.time())
+    for path in files:
+        credential = json.loads(path.read_text())
+        jwt = credential["sd_jwt"].split("~")[0]
+        verdict = verify_anchor_proof(credential["anchor_proof"], jwt.encode(), log_key=log_key, witness_keys=keys,
+                                      quorum=witnesses["quorum"])
+        assert verdict.verified, verdict.to_json()
+        full = verify_presentation(credential["sd_jwt"], issuer_keys=trust, now=now, expected_typ="dc+sd-jwt")
+        assert full.claims["vct"] == "urn:credshare:vct:medical-degree:1"
+        assert len(full.disclosed_paths) == 18  # 20 disclosable claims, of which ecfmg number and honors are empty
+    payload = parse_compact(jwt).payload
+    assert len(payload["_sd"]) == 24, "_sd arrays are padded to the type's size"
+    shared = verify_presentation(present(credential["sd_jwt"], [("degree",), ("medical_school", "name")]),
+                                 issuer_keys=trust, now=now)
+    assert set(shared.claims) == {"iss", "vct", "iat", "status", "degree", "medical_school", "cnf"} - {"cnf"}
+    bound = [json.loads(p.read_text()) for p in files]
+    assert sum("cnf" in parse_compact(c["sd_jwt"].split("~")[0]).payload for c in bound) == 1
+
+    # the served status list says valid; revoke and suspend through the CLI and read it again
+    credential = json.loads(files[0].read_text())
+    idx, uri = status_reference(parse_compact(credential["sd_jwt"].split("~")[0]).payload)
+    path = uri.removeprefix("https://credshare.test")
+
+    def served_status() -> int:
+        token = client.get(path).get_data(as_text=True)
+        assert client.get(path).headers["Content-Type"] == "application/statuslist+jwt"
+        return read_status_list(token, keys=[PublicKey.from_jwk(k) for k in metadata["jwks"]["keys"]],
+                                uri=uri, now=int(time.time())).status_list.get(idx)
+
+    assert served_status() == VALID
+    assert run(env, "revoke", "--issuer", issuer, credential["credential_id"]).exit_code == 0
+    assert served_status() == INVALID
+    assert run(env, "reinstate", "--issuer", issuer, credential["credential_id"]).exit_code == 0
+    assert served_status() == VALID
+    assert run(env, "suspend", "--issuer", issuer, credential["credential_id"]).exit_code == 0
+    assert served_status() == SUSPENDED
+    other = json.loads(files[1].read_text())
+    other_idx, _ = status_reference(parse_compact(other["sd_jwt"].split("~")[0]).payload)
+    assert other_idx != idx
+    unknown = run(env, "revoke", "--issuer", issuer, "nope")
+    assert unknown.exit_code == 1 and json.loads(unknown.stdout)["error"] == "credential_unknown"
+
+
+def test_status_indices_are_random_and_never_reused(svc, issuer) -> None:
+    first = svc.status.allocate(issuer, 2000)
+    second = svc.status.allocate(issuer, 2000)
+    indices = [i for _, i in first + second]
+    assert len(set(indices)) == 4000
+    assert indices != sorted(indices)
+
+
+def test_key_retired_after_issuance_leaves_earlier_credentials_valid(tmp_path: Path, env, svc, issuer) -> None:
+    out = tmp_path / "out"
+    roster = write_csv(tmp_path / "a.csv", [degree_row(1)])
+    assert run(env, "issue", "--issuer", issuer, "--type", "medical-degree", str(roster), "--out", str(out)).exit_code == 0
+    early = json.loads(next(out.glob("*.json")).read_text())
+    early_kid = parse_compact(early["sd_jwt"].split("~")[0]).header["kid"]
+    time.sleep(1.1)
+    assert run(env, "issuer", "rotate-key", issuer).exit_code == 0
+    records = svc.issuers.records(issuer)
+    anchored_at = _anchor_time(early)
+    assert key_valid_at(records, early_kid, anchored_at)[0]
+    assert [r.state for r in records].count("active") == 1
+    late_out = tmp_path / "late"
+    time.sleep(1.1)
+    assert run(env, "issue", "--issuer", issuer, "--type", "medical-degree", str(roster), "--out", str(late_out)).exit_code == 0
+    late = json.loads(next(late_out.glob("*.json")).read_text())
+    late_kid = parse_compact(late["sd_jwt"].split("~")[0]).header["kid"]
+    assert late_kid != early_kid
+    # the retired key does not vouch for anything anchored after its retirement
+    assert not key_valid_at(svc.issuers.records(issuer), early_kid, _anchor_time(late))[0]
+    # compromise of the new key, dated after the early credential and before the late one
+    compromised = _anchor_time(late)
+    result = run(env, "issuer", "revoke-key", issuer, late_kid, "--reason", "HSM exported", "--compromised-at", str(compromised))
+    assert result.exit_code == 0, result.output
+    records = svc.issuers.records(issuer)
+    assert not key_valid_at(records, late_kid, _anchor_time(late))[0]
+    assert key_valid_at(records, late_kid, compromised - 1)[0]
+    assert key_valid_at(records, early_kid, anchored_at)[0]
+    assert late_kid not in {k["kid"] for k in svc.issuers.jwks(issuer)["keys"]}
+
+
+def _anchor_time(credential: dict[str, Any]) -> int:
+    text = credential["anchor_proof"]["checkpoint"].split("\n\n")[0]
+    line = next(line for line in text.split("\n") if line.startswith(TIME_EXTENSION + " "))
+    return int(line.split(" ")[1])
+
+
+def test_key_history_is_signed_and_logged(app, svc, issuer) -> None:
+    svc.issuers.rotate(issuer)
+    client = app.test_client()
+    body = client.get(f"/issuers/{issuer}/key-history").get_json()
+    jws = parse_compact(body["jws"])
+    assert jws.header["typ"] == "key-history+jwt" and jws.payload["version"] == 2
+    records = [KeyRecord.from_json(k) for k in jws.payload["keys"]]
+    active = [r for r in records if r.state == "active"]
+    assert jws.verify_with([PublicKey.from_jwk({**active[0].jwk})])
+    verdict = verify_anchor_proof(body["anchor_proof"], body["jws"].encode(), log_key=svc.log.signer.verifier)
+    assert verdict.verified
+    assert open_checkpoint(body["anchor_proof"]["checkpoint"], svc.log.signer.verifier).size >= 2
+
+
+def test_private_keys_are_sealed_at_rest(env, svc, issuer) -> None:
+    docs = svc.store.collection("issuer_keys").find()
+    assert docs and all('"d"' not in json.dumps(d) and "d" not in d["public_jwk"] for d in docs)
+    tokens = svc.store.collection("issuers").find_one({"_id": issuer})["token_hashes"]
+    assert all(len(t) == 64 for t in tokens)
+    wrong = create_app({**env, "CREDSHARE_SECRET_KEY": "another-secret-that-is-long-enough-0123456789"})
+    with pytest.raises(Exception) as err:
+        wrong.extensions["credshare"].issuers.active_signer(issuer)
+    assert getattr(err.value, "code", "") == "issuer_key_sealed"
+
+
+def test_issuer_api_with_token(app, svc) -> None:
+    _, token = svc.issuers.create("state-board", "State Board of Medicine")
+    client = app.test_client()
+    url = "/api/v1/issuers/state-board/batches"
+    license_row = {"licensee_name": "Avery Quinn", "jurisdiction": "MA", "license_number": "MD12345", "license_type": "full",
+                   "license_status": "active", "issue_date": "2019-07-01", "expiration_date": "2027-06-30",
+                   "disciplinary_actions": "no"}
+    assert client.post(url, json={"type": "medical-license", "rows": [license_row]}).status_code == 401
+    wrong = client.post(url, json={"type": "medical-license", "rows": [license_row]}, headers={"Authorization": "Bearer csi_wrong"})
+    assert wrong.status_code == 401 and wrong.get_json()["error"] == "issuer_token_invalid"
+    auth = {"Authorization": f"Bearer {token}"}
+    bad = client.post(url, json={"type": "medical-license", "rows": [license_row, {**license_row, "license_type": "forever"}]}, headers=auth)
+    assert bad.status_code == 422 and bad.get_json()["rows"][0]["line"] == 2
+    assert client.post(url, json={"type": "nope", "rows": [license_row]}, headers=auth).get_json()["error"] == "credential_type_unknown"
+    made = client.post(url, json={"type": "medical-license", "rows": [license_row]}, headers=auth)
+    assert made.status_code == 201, made.get_json()
+    credential = made.get_json()["credentials"][0]
+    assert verify_anchor_proof(credential["anchor_proof"], credential["sd_jwt"].split("~")[0].encode(),
+                               log_key=svc.log.signer.verifier).verified
+    status_url = f"/api/v1/issuers/state-board/credentials/{credential['credential_id']}/status"
+    assert client.post(status_url, json={"status": "revoked"}, headers=auth).status_code == 200
+    assert client.post(status_url, json={"status": "gone"}, headers=auth).get_json()["error"] == "status_name_invalid"
+    assert client.post("/api/v1/issuers/state-board/credentials/none/status", json={"status": "revoked"},
+                       headers=auth).status_code == 404
+
+
+@pytest.mark.parametrize("slug, column, good, bad", [
+    ("medical-degree", "npi", "1234567893", "1234567890"),
+    ("dea-registration", "dea_number", "AB1234563", "AB1234567"),
+    ("medical-degree", "medical_school.country", "US", "USA"),
+    ("board-certification", "expiration_date", "lifetime", "forever"),
+    ("graduate-medical-education", "completed_successfully", "yes", "maybe"),
+])
+def test_field_validators(slug: str, column: str, good: str, bad: str) -> None:
+    ctype = TYPES[slug]
+    assert not [p for p in ctype.claims_from_row({column: good})[1] if p.startswith(column)]
+    assert [p for p in ctype.claims_from_row({column: bad})[1] if p.startswith(column)]
+
+
+def test_all_five_types_load_with_vct_and_labels() -> None:
+    assert set(TYPES) == {"medical-degree", "graduate-medical-education", "medical-license", "board-certification", "dea-registration"}
+    for ctype in TYPES.values():
+        assert ctype.vct.startswith("urn:credshare:vct:") and ctype.sd_array_size >= sum(c.sd == "always" for c in ctype.claims)
+        assert all(c.label for c in ctype.claims)
+    assert sum(c.sd == "always" for c in TYPES["medical-degree"].claims) == 20
