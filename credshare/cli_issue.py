@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -107,14 +109,27 @@ def issuer_token(issuer_id: str) -> None:
 
 
 class DirectorySink:
-    """One JSON file per credential: ``<out>/<credential id>.json``."""
+    """One JSON file per credential, ``<out>/<credential id>.json``, written by a few threads
+    (creating files costs ~0.1 ms each here, and file I/O runs outside the GIL)."""
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, threads: int = 4) -> None:
         self.out = out
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="credential-writer")
+        self._pending: deque[Future[None]] = deque()
 
     def write(self, credential: dict[str, Any]) -> None:
         path = self.out / f"{credential['credential_id']}.json"
-        path.write_text(json.dumps(credential, indent=1), encoding="utf-8")
+        self._pending.append(self._pool.submit(path.write_bytes, json.dumps(credential).encode("utf-8")))
+        while len(self._pending) > 256 or (self._pending and self._pending[0].done()):
+            self._pending.popleft().result()  # surfaces write errors; bounds memory
+
+    def __enter__(self) -> DirectorySink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        while self._pending:
+            self._pending.popleft().result()
+        self._pool.shutdown()
 
 
 @click.command("issue")
@@ -134,7 +149,8 @@ def issue_command(issuer_id: str, type_slug: str, roster: Path, out: Path) -> No
         rows = lambda: read_roster(roster)  # noqa: E731
         total = sum(1 for _ in rows())
         with click.progressbar(length=total, label=f"issuing {type_slug}", file=sys.stderr) as bar:
-            result = services.batches.issue(issuer_id, ctype, rows, DirectorySink(out), progress=bar.update)
+            with DirectorySink(out) as sink:
+                result = services.batches.issue(issuer_id, ctype, rows, sink, progress=bar.update)
     except RosterRejected as exc:
         click.echo(json.dumps(exc.to_dict(), indent=1))
         for row in exc.problems:

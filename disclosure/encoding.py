@@ -11,8 +11,11 @@ from disclosure.errors import SDJWTError
 
 
 
+_STANDARD_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def b64url_encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(data, newline=False).translate(_STANDARD_TO_URLSAFE, b"=").decode("ascii")
 
 
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -67,6 +70,9 @@ def json_loads(data: bytes | str, code: str = "jws_malformed") -> Any:
         raise SDJWTError(code, "not valid UTF-8 JSON") from exc
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def json_dumps(value: Any) -> bytes:
-    """Compact UTF-8 JSON, as signed and hashed."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    """Compact UTF-8 JSON, as signed and hashed (one reused C encoder: no per-call setup)."""
+    return _ENCODER.encode(value).encode("utf-8")

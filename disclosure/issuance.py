@@ -48,7 +48,7 @@ def _pattern_forms(path: ClaimPath) -> Iterator[PathPattern]:
 
 
 class _Builder:
-    def __init__(self, patterns: list[PathPattern], sd_alg: str, sd_array_size: int | None) -> None:
+    def __init__(self, patterns: list[PathPattern], sd_alg: str, sd_array_size: int | Mapping[ClaimPath, int] | None) -> None:
         self.patterns = frozenset(patterns)
         self.unused = set(patterns)
         self.sd_alg = sd_alg
@@ -69,7 +69,7 @@ class _Builder:
         return disclosure.digest
 
     def value(self, value: Any, path: ClaimPath) -> Any:
-        if isinstance(value, Mapping):
+        if isinstance(value, dict):
             return self.object(value, path)
         if isinstance(value, list):
             out = []
@@ -95,7 +95,8 @@ class _Builder:
             else:
                 out[name] = built
         if digests:
-            target = self.sd_array_size or 0
+            size = self.sd_array_size
+            target = (size.get(path, 0) if isinstance(size, Mapping) else size) or 0
             if len(digests) > target:
                 target = -(-len(digests) // DEFAULT_SD_BUCKET) * DEFAULT_SD_BUCKET
             digests.extend(decoy_digest(self.sd_alg) for _ in range(target - len(digests)))
@@ -111,13 +112,14 @@ def issue(
     holder_jwk: Mapping[str, Any] | None = None,
     typ: str = VC_TYP,
     sd_alg: str = DEFAULT_SD_ALG,
-    sd_array_size: int | None = None,
+    sd_array_size: int | Mapping[ClaimPath, int] | None = None,
 ) -> IssuedSDJWT:
     """Sign ``claims`` with the ``disclosable`` paths made selectively disclosable.
 
     ``holder_jwk`` (a public JWK) goes into ``cnf.jwk`` for key binding. With ``typ``
     ``dc+sd-jwt`` (the default) the claims must carry a ``vct``. ``sd_array_size`` fixes the
-    length every ``_sd`` array is padded to (a credential type sets it to its claim count).
+    length ``_sd`` arrays are padded to: one size for all, or a size per object path (a
+    credential type gives each object the number of disclosable claims it defines there).
     """
     hash_function(sd_alg)
     if not isinstance(claims, Mapping):

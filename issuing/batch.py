@@ -7,7 +7,7 @@
    and spool it to disk so memory stays flat in the batch size.
 3. Append every credential's issuer-signed JWT to the log as one batch: one checkpoint.
 4. Write each credential with its anchor proof, record it (for revocation and delivery), and
-   offer it to the wallet inbox of the e-mail the row names.
+   offer it to the wallet inbox when the e-mail the row names is an owner account here.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from issuing.types import CredentialType
 from storage import Store, new_id
 from storage.tlog import TransparencyLog
 
-CREDENTIALS, DELIVERIES = "credentials", "wallet_deliveries"
+CREDENTIALS, DELIVERIES, ACCOUNTS = "credentials", "wallet_deliveries", "accounts"
 Rows = Iterable[tuple[int, dict[str, Any]]]
 _RECORD_CHUNK = 1000
 
@@ -110,6 +110,7 @@ class BatchIssuer:
         self._store = store
         self._credentials = store.collection(CREDENTIALS)
         self._deliveries = store.collection(DELIVERIES)
+        self._accounts = store.collection(ACCOUNTS)
         self._issuers = issuers
         self._status = status
         self._log = log
@@ -135,6 +136,7 @@ class BatchIssuer:
         signer = self._issuers.active_signer(issuer_id)
         slots = iter(self._status.allocate(issuer_id, count))
         batch_id = new_id()
+        sd_sizes = ctype.sd_array_sizes
         leaf_hashes: list[bytes] = []
         now = int(time.time())
         with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
@@ -144,7 +146,7 @@ class BatchIssuer:
                 payload = {"iss": issuer["iss"], "vct": ctype.vct, "iat": now,
                            "status": {"status_list": {"idx": index, "uri": uri}}, **claims}
                 issued = issue(payload, signer=signer, disclosable=ctype.disclosable_paths(claims),
-                               holder_jwk=_holder_jwk(row), sd_array_size=ctype.sd_array_size)
+                               holder_jwk=_holder_jwk(row), sd_array_size=sd_sizes)
                 leaf_hashes.append(merkle.leaf_hash(issued.jwt.encode("ascii")))
                 spool.write(json.dumps({
                     "credential_id": str(row.get("credential_id") or new_id()), "sd_jwt": issued.serialize(),
@@ -167,6 +169,7 @@ class BatchIssuer:
                  prove: Callable[[int], list[bytes]], sink: CredentialSink) -> tuple[list[str], int]:
         ids: list[str] = []
         offered = 0
+        pending_emails: list[str] = []
         records: list[dict[str, Any]] = []
         offers: list[dict[str, Any]] = []
         anchors = list(checkpoint.get("anchors", {}).values())
@@ -188,22 +191,25 @@ class BatchIssuer:
                             "status_idx": entry["status_idx"], "log_index": log_index, "tree_size": size,
                             "email": entry["email"] or None, "issued_at": int(time.time())})
             if entry["email"]:
+                pending_emails.append(entry["email"])
                 offers.append({"email": entry["email"], "credential_id": entry["credential_id"],
                                "issuer": issuer["_id"], "type": ctype.slug, "state": "offered",
                                "credential": json.dumps(credential), "offered_at": int(time.time())})
             if len(records) >= _RECORD_CHUNK:
-                offered += self._flush(records, offers)
-        offered += self._flush(records, offers)
+                offered += self._flush(records, offers, pending_emails)
+        offered += self._flush(records, offers, pending_emails)
         return ids, offered
 
-    def _flush(self, records: list[dict[str, Any]], offers: list[dict[str, Any]]) -> int:
-        """Store a chunk of credential records and wallet offers; returns the offers stored."""
+    def _flush(self, records: list[dict[str, Any]], offers: list[dict[str, Any]], emails: list[str]) -> int:
+        """Store a chunk of credential records, and the offers whose e-mail is an owner
+        account; returns how many offers were stored."""
+        owners = {a["email"] for a in self._accounts.find({"email": {"$in": emails}}, fields=["email"])} if emails else set()
+        kept = [offer for offer in offers if offer["email"] in owners]
         with self._store.bulk():
             if records:
                 self._credentials.insert_many(records)
-            if offers:
-                self._deliveries.insert_many(offers)
-        flushed = len(offers)
-        records.clear()
-        offers.clear()
-        return flushed
+            if kept:
+                self._deliveries.insert_many(kept)
+        for pending in (records, offers, emails):
+            pending.clear()
+        return len(kept)

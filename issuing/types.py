@@ -56,6 +56,16 @@ class CredentialType:
     def columns(self) -> list[str]:
         return [c.column for c in self.claims if c.column]
 
+    @property
+    def sd_array_sizes(self) -> dict[tuple[str, ...], int]:
+        """The fixed length of each object's ``_sd`` array: the top level gets the type's
+        ``sd_array_size``, nested objects the number of disclosable claims defined in them."""
+        sizes: dict[tuple[str, ...], int] = {(): self.sd_array_size}
+        for claim in self.claims:
+            if claim.sd == "always" and len(claim.path) > 1:
+                sizes[claim.path[:-1]] = sizes.get(claim.path[:-1], 0) + 1
+        return sizes
+
     def disclosable_paths(self, claims: Mapping[str, Any]) -> list[tuple[str, ...]]:
         """The ``sd: always`` paths that are present in ``claims``."""
         return [c.path for c in self.claims if c.sd == "always" and _present(claims, c.path)]

@@ -108,10 +108,14 @@ def test_issued_credentials_anchor_and_verify_end_to_end(tmp_path: Path, env, ap
     rows = [degree_row(i) for i in range(30)] + [degree_row(30, holder_jwk=json.dumps(holder_pub), email="")]
     roster = write_csv(tmp_path / "roster.csv", rows)
     out = tmp_path / "out"
+    owners = svc.store.collection("accounts")  # owner accounts (the wallet issue makes them)
+    owners.insert_many([{"email": f"avery{i}@example.org"} for i in range(0, 30, 3)])
     result = run(env, "issue", "--issuer", issuer, "--type", "medical-degree", str(roster), "--out", str(out))
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert summary["count"] == 31 and summary["offered"] == 30
+    assert summary["count"] == 31 and summary["offered"] == 10
+    offers = svc.store.collection("wallet_deliveries").find({}, fields=["email"])
+    assert sorted(o["email"] for o in offers) == sorted(f"avery{i}@example.org" for i in range(0, 30, 3))
     files = sorted(out.glob("*.json"))
     assert len(files) == 31
 
