@@ -3,24 +3,30 @@
 1. Validate every row first (streaming) and refuse the whole roster, naming each bad row
    by line number, if any row is wrong. Nothing is issued or stored then.
 2. Allocate a random status-list index per credential, sign one SD-JWT VC per row (all its
-   ``sd: always`` claims selectively disclosable, ``_sd`` arrays padded to the type's size),
-   and spool it to disk so memory stays flat in the batch size.
-3. Append every credential's issuer-signed JWT to the log as one batch: one checkpoint.
-4. Write each credential with its anchor proof, record it (for revocation and delivery), and
-   offer it to the wallet inbox when the e-mail the row names is an owner account here.
+   ``sd: always`` claims selectively disclosable, ``_sd`` arrays padded to the type's sizes;
+   on worker processes for large rosters), record it for revocation, and spool it to disk so
+   memory stays flat in the batch size.
+3. Append every credential's issuer-signed JWT to the log as one batch: one checkpoint. If
+   anything fails before this point, the batch's records are removed and nothing is logged.
+4. Write each credential with its anchor proof, and offer it to the wallet inbox when the
+   e-mail the row names is an owner account here.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import tempfile
 import time
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from anchoring import merkle
 from anchoring.proof import build_anchor_proof
-from credshare.errors import CredshareError
+from credshare.errors import CredshareError, DuplicateKeyError, InputError
 from disclosure.errors import SDJWTError
 from disclosure.issuance import issue
 from disclosure.jws import PublicKey
@@ -30,7 +36,7 @@ from issuing.types import CredentialType
 from storage import Store, new_id
 from storage.tlog import TransparencyLog
 
-CREDENTIALS, DELIVERIES, ACCOUNTS = "credentials", "wallet_deliveries", "accounts"
+CREDENTIALS, DELIVERIES, ACCOUNTS, BATCHES = "credentials", "wallet_deliveries", "accounts", "issuance_batches"
 Rows = Iterable[tuple[int, dict[str, Any]]]
 _RECORD_CHUNK = 1000
 
@@ -105,12 +111,89 @@ def validate(ctype: CredentialType, rows: Rows) -> tuple[int, list[tuple[int, li
     return count, bad
 
 
+PARALLEL_MIN_ROWS = 2000  # below this, starting worker processes costs more than it saves
+_CHUNK = 250
+
+
+def _chunks(items: Iterator[Any] | Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+@dataclass(frozen=True)
+class _SigningJob:
+    """What a signing worker needs: everything but the rows (sent to it in chunks)."""
+
+    iss: str
+    ctype: CredentialType
+    sd_sizes: dict[tuple[str, ...], int]
+    iat: int
+    private_jwk: dict[str, Any] = field(repr=False)
+    alg: str = "EdDSA"
+
+
+_worker_job: tuple[_SigningJob, Any] | None = None
+
+
+def _init_worker(job: _SigningJob) -> None:
+    global _worker_job
+    from disclosure.jws import Signer
+
+    _worker_job = (job, Signer.from_jwk(job.private_jwk, job.alg))
+
+
+def _sign_chunk(chunk: list[tuple[dict[str, Any], str, int]]) -> list[dict[str, Any]]:
+    """Sign one SD-JWT VC per ``(row, status uri, status index)``; runs in a worker process."""
+    assert _worker_job is not None
+    job, signer = _worker_job
+    out = []
+    for row, uri, index in chunk:
+        claims, _ = job.ctype.claims_from_row(row)
+        payload = {"iss": job.iss, "vct": job.ctype.vct, "iat": job.iat,
+                   "status": {"status_list": {"idx": index, "uri": uri}}, **claims}
+        issued = issue(payload, signer=signer, disclosable=job.ctype.disclosable_paths(claims),
+                       holder_jwk=_holder_jwk(row), sd_array_size=job.sd_sizes)
+        out.append({
+            "credential_id": str(row.get("credential_id") or new_id()), "sd_jwt": issued.serialize(),
+            "status_uri": uri, "status_idx": index, "email": str(row.get("email") or "").strip().lower(),
+            "leaf_hash": merkle.leaf_hash(issued.jwt.encode("ascii")),
+        })
+    return out
+
+
+def _sign_all(job: _SigningJob, work: Iterator[list[Any]], *, parallel: bool) -> Iterator[list[dict[str, Any]]]:
+    """Signed chunks in roster order: on one core for small batches, otherwise on a pool of
+    worker processes (forkserver: no inherited threads or database handles) with a bounded
+    number of chunks in flight, so memory stays flat."""
+    workers = min(os.cpu_count() or 1, 8)
+    if not parallel or workers < 2:
+        _init_worker(job)
+        yield from (_sign_chunk(chunk) for chunk in work)
+        return
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(job,)) as pool:
+        in_flight: deque[Future[list[dict[str, Any]]]] = deque()
+        for chunk in work:
+            in_flight.append(pool.submit(_sign_chunk, chunk))
+            if len(in_flight) >= 2 * workers:
+                yield in_flight.popleft().result()
+        while in_flight:
+            yield in_flight.popleft().result()
+
+
 class BatchIssuer:
     def __init__(self, store: Store, issuers: IssuerRegistry, status: StatusService, log: TransparencyLog) -> None:
         self._store = store
         self._credentials = store.collection(CREDENTIALS)
         self._deliveries = store.collection(DELIVERIES)
         self._accounts = store.collection(ACCOUNTS)
+        self._batches = store.collection(BATCHES)
         self._issuers = issuers
         self._status = status
         self._log = log
@@ -139,38 +222,53 @@ class BatchIssuer:
         sd_sizes = ctype.sd_array_sizes
         leaf_hashes: list[bytes] = []
         now = int(time.time())
+        job = _SigningJob(issuer["iss"], ctype, sd_sizes, now, signer.private_jwk, signer.alg)
+        self._batches.insert_one({"_id": batch_id, "issuer": issuer_id, "type": ctype.slug, "count": count,
+                                  "state": "signing", "kid": signer.kid, "started_at": now})
         with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
-            for _, row in rows():
-                claims, _ = ctype.claims_from_row(row)
-                uri, index = next(slots)
-                payload = {"iss": issuer["iss"], "vct": ctype.vct, "iat": now,
-                           "status": {"status_list": {"idx": index, "uri": uri}}, **claims}
-                issued = issue(payload, signer=signer, disclosable=ctype.disclosable_paths(claims),
-                               holder_jwk=_holder_jwk(row), sd_array_size=sd_sizes)
-                leaf_hashes.append(merkle.leaf_hash(issued.jwt.encode("ascii")))
-                spool.write(json.dumps({
-                    "credential_id": str(row.get("credential_id") or new_id()), "sd_jwt": issued.serialize(),
-                    "status_uri": uri, "status_idx": index, "email": str(row.get("email") or "").strip().lower(),
-                }) + "\n")
-                if progress:
-                    progress(1)
-            appended = self._log.append_hashes(leaf_hashes, timeout=300)
+            work = ([(row, *next(slots)) for row in chunk] for chunk in _chunks((row for _, row in rows()), _CHUNK))
+            try:
+                for entries in _sign_all(job, work, parallel=count >= PARALLEL_MIN_ROWS):
+                    self._record(issuer_id, ctype, batch_id, len(leaf_hashes), entries)  # overlaps the workers
+                    for entry in entries:
+                        leaf_hashes.append(entry.pop("leaf_hash"))
+                        spool.write(json.dumps(entry) + "\n")
+                    if progress:
+                        progress(len(entries))
+                appended = self._log.append_hashes(leaf_hashes, timeout=300)
+            except BaseException:
+                self._credentials.delete_many({"batch": batch_id})  # nothing anchored: no records
+                self._batches.update_one({"_id": batch_id}, {"$set": {"state": "failed"}})
+                raise
             del leaf_hashes
+            self._batches.update_one({"_id": batch_id}, {"$set": {
+                "state": "anchored", "first_index": appended.first_index, "tree_size": appended.size}})
             checkpoint = self._log.checkpoint(appended.size)
             prove = self._log.prover(appended.size)
             spool.seek(0)
-            ids, offered = self._deliver(issuer, ctype, batch_id, signer.kid, spool, appended.first_index,
-                                         appended.size, checkpoint, prove, sink)
+            ids, offered = self._deliver(issuer, ctype, spool, appended.first_index, appended.size,
+                                         checkpoint, prove, sink)
         return BatchResult(batch_id, issuer_id, ctype.slug, count, appended.first_index, appended.size,
                            appended.checkpoint, offered, time.perf_counter() - started, ids)
 
-    def _deliver(self, issuer: dict[str, Any], ctype: CredentialType, batch_id: str, kid: str | None,
-                 spool: Iterator[str], first_index: int, size: int, checkpoint: dict[str, Any],
-                 prove: Callable[[int], list[bytes]], sink: CredentialSink) -> tuple[list[str], int]:
+    def _record(self, issuer_id: str, ctype: CredentialType, batch_id: str, offset: int,
+                entries: list[dict[str, Any]]) -> None:
+        """Issuer-side records (for revocation): the batch and offset give the log index once
+        the batch is anchored. A repeated credential id fails here, before anything is logged."""
+        records = [{"_id": e["credential_id"], "issuer": issuer_id, "type": ctype.slug, "batch": batch_id,
+                    "offset": offset + i, "status_list": int(e["status_uri"].rsplit("/", 1)[1]),
+                    "status_idx": e["status_idx"], "email": e["email"] or None} for i, e in enumerate(entries)]
+        try:
+            self._credentials.insert_many(records)
+        except DuplicateKeyError as exc:
+            raise InputError("a credential_id in the roster is already issued; nothing was anchored",
+                             code="credential_id_taken") from exc
+
+    def _deliver(self, issuer: dict[str, Any], ctype: CredentialType, spool: Iterator[str], first_index: int,
+                 size: int, checkpoint: dict[str, Any], prove: Callable[[int], list[bytes]],
+                 sink: CredentialSink) -> tuple[list[str], int]:
         ids: list[str] = []
         offered = 0
-        pending_emails: list[str] = []
-        records: list[dict[str, Any]] = []
         offers: list[dict[str, Any]] = []
         anchors = list(checkpoint.get("anchors", {}).values())
         for offset, line in enumerate(spool):
@@ -186,30 +284,21 @@ class BatchIssuer:
             }
             sink.write(credential)
             ids.append(entry["credential_id"])
-            records.append({"_id": entry["credential_id"], "issuer": issuer["_id"], "type": ctype.slug,
-                            "batch": batch_id, "kid": kid, "status_list": int(entry["status_uri"].rsplit("/", 1)[1]),
-                            "status_idx": entry["status_idx"], "log_index": log_index, "tree_size": size,
-                            "email": entry["email"] or None, "issued_at": int(time.time())})
             if entry["email"]:
-                pending_emails.append(entry["email"])
                 offers.append({"email": entry["email"], "credential_id": entry["credential_id"],
                                "issuer": issuer["_id"], "type": ctype.slug, "state": "offered",
                                "credential": json.dumps(credential), "offered_at": int(time.time())})
-            if len(records) >= _RECORD_CHUNK:
-                offered += self._flush(records, offers, pending_emails)
-        offered += self._flush(records, offers, pending_emails)
+            if len(offers) >= _RECORD_CHUNK:
+                offered += self._offer(offers)
+        offered += self._offer(offers)
         return ids, offered
 
-    def _flush(self, records: list[dict[str, Any]], offers: list[dict[str, Any]], emails: list[str]) -> int:
-        """Store a chunk of credential records, and the offers whose e-mail is an owner
-        account; returns how many offers were stored."""
+    def _offer(self, offers: list[dict[str, Any]]) -> int:
+        """Store the offers whose e-mail is an owner account; returns how many."""
+        emails = [offer["email"] for offer in offers]
         owners = {a["email"] for a in self._accounts.find({"email": {"$in": emails}}, fields=["email"])} if emails else set()
         kept = [offer for offer in offers if offer["email"] in owners]
-        with self._store.bulk():
-            if records:
-                self._credentials.insert_many(records)
-            if kept:
-                self._deliveries.insert_many(kept)
-        for pending in (records, offers, emails):
-            pending.clear()
+        if kept:
+            self._deliveries.insert_many(kept)
+        offers.clear()
         return len(kept)

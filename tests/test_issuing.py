@@ -284,3 +284,15 @@ def test_all_five_types_load_with_vct_and_labels() -> None:
         assert ctype.vct.startswith("urn:credshare:vct:") and ctype.sd_array_size >= sum(c.sd == "always" for c in ctype.claims)
         assert all(c.label for c in ctype.claims)
     assert sum(c.sd == "always" for c in TYPES["medical-degree"].claims) == 20
+
+
+def test_a_credential_id_already_issued_fails_before_anything_is_logged(tmp_path: Path, env, svc, issuer) -> None:
+    roster = write_csv(tmp_path / "a.csv", [degree_row(0, credential_id="MD-2018-0001")])
+    assert run(env, "issue", "--issuer", issuer, "--type", "medical-degree", str(roster), "--out", str(tmp_path / "a")).exit_code == 0
+    size = svc.log.head()[0]
+    again = write_csv(tmp_path / "b.csv", [degree_row(1, credential_id="MD-2018-0002"), degree_row(2, credential_id="MD-2018-0001")])
+    result = run(env, "issue", "--issuer", issuer, "--type", "medical-degree", str(again), "--out", str(tmp_path / "b"))
+    assert result.exit_code == 1 and json.loads(result.stdout)["error"] == "credential_id_taken"
+    assert svc.log.head()[0] == size
+    assert svc.store.collection("credentials").find_one({"_id": "MD-2018-0002"}) is None
+    assert svc.store.collection("issuance_batches").count({"state": "failed"}) == 1
