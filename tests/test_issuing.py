@@ -296,3 +296,28 @@ def test_a_credential_id_already_issued_fails_before_anything_is_logged(tmp_path
     assert svc.log.head()[0] == size
     assert svc.store.collection("credentials").find_one({"_id": "MD-2018-0002"}) is None
     assert svc.store.collection("issuance_batches").count({"state": "failed"}) == 1
+
+
+@pytest.mark.slow
+def test_a_roster_of_10000_issues_anchors_and_verifies(tmp_path: Path, svc, issuer) -> None:
+    """The parallel signing path: every credential's anchor proof and issuer signature verify."""
+    from credshare.cli_issue import DirectorySink
+    from issuing.roster import read_roster
+
+    roster = write_csv(tmp_path / "big.csv", [degree_row(i, email="") for i in range(10_000)])
+    out = tmp_path / "out"
+    out.mkdir()
+    with DirectorySink(out) as sink:
+        result = svc.batches.issue(issuer, TYPES["medical-degree"], lambda: read_roster(roster), sink)
+    assert result.count == 10_000 and len(set(result.credential_ids)) == 10_000
+    trust = jwks_resolver([PublicKey.from_jwk(k) for k in svc.issuers.jwks(issuer)["keys"]])
+    keys, log_key, now = svc.log.witness_keys, svc.log.signer.verifier, int(time.time())
+    indices = set()
+    for path in out.glob("*.json"):
+        credential = json.loads(path.read_text())
+        jwt = credential["sd_jwt"].split("~")[0]
+        assert verify_anchor_proof(credential["anchor_proof"], jwt.encode(), log_key=log_key,
+                                   witness_keys=keys, quorum=2).verified
+        claims = verify_presentation(credential["sd_jwt"], issuer_keys=trust, now=now).claims
+        indices.add(claims["status"]["status_list"]["idx"])
+    assert len(indices) == 10_000
