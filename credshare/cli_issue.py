@@ -4,9 +4,8 @@ an issuer's IT team runs these on the server."""
 from __future__ import annotations
 
 import json
+import os
 import sys
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -109,27 +108,26 @@ def issuer_token(issuer_id: str) -> None:
 
 
 class DirectorySink:
-    """One JSON file per credential, ``<out>/<credential id>.json``, written by a few threads
-    (creating files costs ~0.1 ms each here, and file I/O runs outside the GIL)."""
+    """One JSON file per credential, ``<out>/<credential id>.json``, readable by its owner only
+    (it holds every field of the credential). Plain ``os.open``/``os.write``: on this kind of
+    machine that is twice as fast as pathlib, and threads only add lock contention."""
 
-    def __init__(self, out: Path, threads: int = 4) -> None:
+    def __init__(self, out: Path) -> None:
         self.out = out
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="credential-writer")
-        self._pending: deque[Future[None]] = deque()
 
     def write(self, credential: dict[str, Any]) -> None:
-        path = self.out / f"{credential['credential_id']}.json"
-        self._pending.append(self._pool.submit(path.write_bytes, json.dumps(credential).encode("utf-8")))
-        while len(self._pending) > 256 or (self._pending and self._pending[0].done()):
-            self._pending.popleft().result()  # surfaces write errors; bounds memory
+        path = os.path.join(self.out, f"{credential['credential_id']}.json")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, json.dumps(credential).encode("utf-8"))
+        finally:
+            os.close(fd)
 
     def __enter__(self) -> DirectorySink:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        while self._pending:
-            self._pending.popleft().result()
-        self._pool.shutdown()
+        return None
 
 
 @click.command("issue")

@@ -52,4 +52,5 @@ class AppServices:
     @cached_property
     def batches(self) -> BatchIssuer:
         with self._lock:
-            return BatchIssuer(self.store, self.issuers, self.status, self.log)
+            return BatchIssuer(self.store, self.issuers, self.status, self.log,
+                               store_uri=self.settings.mongodb_uri, data_dir=self.settings.data_dir)

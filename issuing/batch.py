@@ -22,6 +22,7 @@ import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from anchoring import merkle
@@ -128,59 +129,88 @@ def _chunks(items: Iterator[Any] | Iterable[Any], size: int) -> Iterator[list[An
 
 @dataclass(frozen=True)
 class _SigningJob:
-    """What a signing worker needs: everything but the rows (sent to it in chunks)."""
+    """What a signing worker needs besides its chunk of rows."""
 
+    issuer_id: str
     iss: str
+    batch_id: str
     ctype: CredentialType
     sd_sizes: dict[tuple[str, ...], int]
     iat: int
+    spool_dir: str
+    store_uri: str | None
+    data_dir: str
     private_jwk: dict[str, Any] = field(repr=False)
     alg: str = "EdDSA"
 
 
-_worker_job: tuple[_SigningJob, Any] | None = None
+_worker: tuple[_SigningJob, Any, Store] | None = None
 
 
-def _init_worker(job: _SigningJob) -> None:
-    global _worker_job
+def _init_worker(job: _SigningJob, store: Store | None = None) -> None:
+    """Set up a signer (and, in a worker process, its own store connection)."""
+    global _worker
     from disclosure.jws import Signer
+    from storage import open_store
 
-    _worker_job = (job, Signer.from_jwk(job.private_jwk, job.alg))
+    _worker = (job, Signer.from_jwk(job.private_jwk, job.alg), store or open_store(job.store_uri, Path(job.data_dir)))
 
 
-def _sign_chunk(chunk: list[tuple[dict[str, Any], str, int]]) -> list[dict[str, Any]]:
-    """Sign one SD-JWT VC per ``(row, status uri, status index)``; runs in a worker process."""
-    assert _worker_job is not None
-    job, signer = _worker_job
-    out = []
-    for row, uri, index in chunk:
+def _spool_path(spool_dir: str, number: int) -> str:
+    return os.path.join(spool_dir, f"{number:08d}.jsonl")
+
+
+def _sign_chunk(number: int, offset: int, chunk: list[tuple[dict[str, Any], str, int]]) -> list[bytes]:
+    """Sign one SD-JWT VC per ``(row, status uri, status index)``, spool them, record them for
+    revocation (a repeated credential id fails here, before anything is logged) and return
+    their leaf hashes. Runs in a worker process for large rosters."""
+    assert _worker is not None
+    job, signer, store = _worker
+    leaves, records, lines = [], [], []
+    for i, (row, uri, index) in enumerate(chunk):
         claims, _ = job.ctype.claims_from_row(row)
         payload = {"iss": job.iss, "vct": job.ctype.vct, "iat": job.iat,
                    "status": {"status_list": {"idx": index, "uri": uri}}, **claims}
         issued = issue(payload, signer=signer, disclosable=job.ctype.disclosable_paths(claims),
                        holder_jwk=_holder_jwk(row), sd_array_size=job.sd_sizes)
-        out.append({
-            "credential_id": str(row.get("credential_id") or new_id()), "sd_jwt": issued.serialize(),
-            "status_uri": uri, "status_idx": index, "email": str(row.get("email") or "").strip().lower(),
-            "leaf_hash": merkle.leaf_hash(issued.jwt.encode("ascii")),
-        })
-    return out
+        credential_id = str(row.get("credential_id") or new_id())
+        email = str(row.get("email") or "").strip().lower()
+        leaves.append(merkle.leaf_hash(issued.jwt.encode("ascii")))
+        lines.append(json.dumps({"credential_id": credential_id, "sd_jwt": issued.serialize(), "email": email}))
+        records.append({"_id": credential_id, "issuer": job.issuer_id, "type": job.ctype.slug, "batch": job.batch_id,
+                        "offset": offset + i, "status_list": int(uri.rsplit("/", 1)[1]), "status_idx": index,
+                        "email": email or None})
+    try:
+        store.collection(CREDENTIALS).insert_many(records)
+    except DuplicateKeyError as exc:
+        raise InputError("a credential_id in the roster is already issued; nothing was anchored",
+                         code="credential_id_taken") from exc
+    with open(_spool_path(job.spool_dir, number), "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    return leaves
 
 
-def _sign_all(job: _SigningJob, work: Iterator[list[Any]], *, parallel: bool) -> Iterator[list[dict[str, Any]]]:
-    """Signed chunks in roster order: on one core for small batches, otherwise on a pool of
-    worker processes (forkserver: no inherited threads or database handles) with a bounded
-    number of chunks in flight, so memory stays flat."""
+def _read_spool(spool_dir: str, chunks: int) -> Iterator[str]:
+    for number in range(chunks):
+        with open(_spool_path(spool_dir, number), encoding="utf-8") as fh:
+            yield from fh
+
+
+def _sign_all(job: _SigningJob, store: Store, work: Iterator[list[Any]], *, parallel: bool) -> Iterator[list[bytes]]:
+    """Leaf hashes of each signed chunk, in roster order: on one core for small batches or an
+    in-memory store, otherwise on worker processes (forkserver: no inherited threads or
+    database handles) with a bounded number of chunks in flight, so memory stays flat."""
     workers = min(os.cpu_count() or 1, 8)
-    if not parallel or workers < 2:
-        _init_worker(job)
-        yield from (_sign_chunk(chunk) for chunk in work)
+    numbered = ((number, number * _CHUNK, chunk) for number, chunk in enumerate(work))
+    if not parallel or workers < 2 or store.backend == "mongomock":
+        _init_worker(job, store)
+        yield from (_sign_chunk(*item) for item in numbered)
         return
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(job,)) as pool:
-        in_flight: deque[Future[list[dict[str, Any]]]] = deque()
-        for chunk in work:
-            in_flight.append(pool.submit(_sign_chunk, chunk))
+        in_flight: deque[Future[list[bytes]]] = deque()
+        for item in numbered:
+            in_flight.append(pool.submit(_sign_chunk, *item))
             if len(in_flight) >= 2 * workers:
                 yield in_flight.popleft().result()
         while in_flight:
@@ -188,8 +218,11 @@ def _sign_all(job: _SigningJob, work: Iterator[list[Any]], *, parallel: bool) ->
 
 
 class BatchIssuer:
-    def __init__(self, store: Store, issuers: IssuerRegistry, status: StatusService, log: TransparencyLog) -> None:
+    def __init__(self, store: Store, issuers: IssuerRegistry, status: StatusService, log: TransparencyLog,
+                 *, store_uri: str | None, data_dir: Path) -> None:
         self._store = store
+        self._settings_uri = store_uri  # worker processes open their own connection with these
+        self._data_dir = str(data_dir)
         self._credentials = store.collection(CREDENTIALS)
         self._deliveries = store.collection(DELIVERIES)
         self._accounts = store.collection(ACCOUNTS)
@@ -222,19 +255,17 @@ class BatchIssuer:
         sd_sizes = ctype.sd_array_sizes
         leaf_hashes: list[bytes] = []
         now = int(time.time())
-        job = _SigningJob(issuer["iss"], ctype, sd_sizes, now, signer.private_jwk, signer.alg)
         self._batches.insert_one({"_id": batch_id, "issuer": issuer_id, "type": ctype.slug, "count": count,
                                   "state": "signing", "kid": signer.kid, "started_at": now})
-        with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+        with tempfile.TemporaryDirectory(prefix="credshare-batch-") as spool_dir:
+            job = _SigningJob(issuer_id, issuer["iss"], batch_id, ctype, sd_sizes, now, spool_dir,
+                              self._settings_uri, self._data_dir, signer.private_jwk, signer.alg)
             work = ([(row, *next(slots)) for row in chunk] for chunk in _chunks((row for _, row in rows()), _CHUNK))
             try:
-                for entries in _sign_all(job, work, parallel=count >= PARALLEL_MIN_ROWS):
-                    self._record(issuer_id, ctype, batch_id, len(leaf_hashes), entries)  # overlaps the workers
-                    for entry in entries:
-                        leaf_hashes.append(entry.pop("leaf_hash"))
-                        spool.write(json.dumps(entry) + "\n")
+                for leaves in _sign_all(job, self._store, work, parallel=count >= PARALLEL_MIN_ROWS):
+                    leaf_hashes.extend(leaves)
                     if progress:
-                        progress(len(entries))
+                        progress(len(leaves))
                 appended = self._log.append_hashes(leaf_hashes, timeout=300)
             except BaseException:
                 self._credentials.delete_many({"batch": batch_id})  # nothing anchored: no records
@@ -244,25 +275,11 @@ class BatchIssuer:
             self._batches.update_one({"_id": batch_id}, {"$set": {
                 "state": "anchored", "first_index": appended.first_index, "tree_size": appended.size}})
             checkpoint = self._log.checkpoint(appended.size)
-            prove = self._log.prover(appended.size)
-            spool.seek(0)
-            ids, offered = self._deliver(issuer, ctype, spool, appended.first_index, appended.size,
-                                         checkpoint, prove, sink)
+            spooled = _read_spool(spool_dir, -(-count // _CHUNK))
+            ids, offered = self._deliver(issuer, ctype, spooled, appended.first_index, appended.size,
+                                         checkpoint, self._log.prover(appended.size), sink)
         return BatchResult(batch_id, issuer_id, ctype.slug, count, appended.first_index, appended.size,
                            appended.checkpoint, offered, time.perf_counter() - started, ids)
-
-    def _record(self, issuer_id: str, ctype: CredentialType, batch_id: str, offset: int,
-                entries: list[dict[str, Any]]) -> None:
-        """Issuer-side records (for revocation): the batch and offset give the log index once
-        the batch is anchored. A repeated credential id fails here, before anything is logged."""
-        records = [{"_id": e["credential_id"], "issuer": issuer_id, "type": ctype.slug, "batch": batch_id,
-                    "offset": offset + i, "status_list": int(e["status_uri"].rsplit("/", 1)[1]),
-                    "status_idx": e["status_idx"], "email": e["email"] or None} for i, e in enumerate(entries)]
-        try:
-            self._credentials.insert_many(records)
-        except DuplicateKeyError as exc:
-            raise InputError("a credential_id in the roster is already issued; nothing was anchored",
-                             code="credential_id_taken") from exc
 
     def _deliver(self, issuer: dict[str, Any], ctype: CredentialType, spool: Iterator[str], first_index: int,
                  size: int, checkpoint: dict[str, Any], prove: Callable[[int], list[bytes]],
