@@ -56,7 +56,7 @@ def issuer_create(issuer_id: str, name: str, alg: str) -> None:
 
 @issuer_group.command("list")
 def issuer_list() -> None:
-    click.echo(json.dumps(_services().issuers.list(), indent=2))
+    click.echo(json.dumps(_services().issuers.all(), indent=2))
 
 
 @issuer_group.command("keys")

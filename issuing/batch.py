@@ -71,10 +71,9 @@ class BatchResult:
     checkpoint: str
     offered: int
     seconds: float
-    credential_ids: list[str] = field(default_factory=list, repr=False)
 
     def summary(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k not in ("credential_ids", "checkpoint")}
+        return {k: v for k, v in self.__dict__.items() if k != "checkpoint"}
 
 
 def _holder_jwk(row: dict[str, Any]) -> dict[str, Any] | None:
@@ -276,15 +275,15 @@ class BatchIssuer:
                 "state": "anchored", "first_index": appended.first_index, "tree_size": appended.size}})
             checkpoint = self._log.checkpoint(appended.size)
             spooled = _read_spool(spool_dir, -(-count // _CHUNK))
-            ids, offered = self._deliver(issuer, ctype, spooled, appended.first_index, appended.size,
+            offered = self._deliver(issuer, ctype, spooled, appended.first_index, appended.size,
                                          checkpoint, self._log.prover(appended.size), sink)
         return BatchResult(batch_id, issuer_id, ctype.slug, count, appended.first_index, appended.size,
-                           appended.checkpoint, offered, time.perf_counter() - started, ids)
+                           appended.checkpoint, offered, time.perf_counter() - started)
 
     def _deliver(self, issuer: dict[str, Any], ctype: CredentialType, spool: Iterator[str], first_index: int,
                  size: int, checkpoint: dict[str, Any], prove: Callable[[int], list[bytes]],
-                 sink: CredentialSink) -> tuple[list[str], int]:
-        ids: list[str] = []
+                 sink: CredentialSink) -> int:
+        """Write each spooled credential with its anchor proof; returns the wallet offers made."""
         offered = 0
         offers: list[dict[str, Any]] = []
         anchors = list(checkpoint.get("anchors", {}).values())
@@ -300,7 +299,6 @@ class BatchIssuer:
                     chain_anchors=anchors),
             }
             sink.write(credential)
-            ids.append(entry["credential_id"])
             if entry["email"]:
                 offers.append({"email": entry["email"], "credential_id": entry["credential_id"],
                                "issuer": issuer["_id"], "type": ctype.slug, "state": "offered",
@@ -308,7 +306,7 @@ class BatchIssuer:
             if len(offers) >= _RECORD_CHUNK:
                 offered += self._offer(offers)
         offered += self._offer(offers)
-        return ids, offered
+        return offered
 
     def _offer(self, offers: list[dict[str, Any]]) -> int:
         """Store the offers whose e-mail is an owner account; returns how many."""

@@ -91,7 +91,7 @@ class IssuerRegistry:
         doc.pop("token_hashes", None)
         return doc
 
-    def list(self) -> list[dict[str, Any]]:
+    def all(self) -> list[dict[str, Any]]:
         return self._issuers.find({}, sort=[("_id", 1)], fields=["name", "iss", "created_at"])
 
     def new_token(self, issuer_id: str) -> str:
