@@ -51,11 +51,17 @@ class _Builder:
     def __init__(self, patterns: list[PathPattern], sd_alg: str, sd_array_size: int | Mapping[ClaimPath, int] | None) -> None:
         self.patterns = frozenset(patterns)
         self.unused = set(patterns)
+        self.plain = all(isinstance(step, str) for pattern in patterns for step in pattern)
         self.sd_alg = sd_alg
         self.sd_array_size = sd_array_size
         self.disclosures: list[Disclosure] = []
 
     def is_sd(self, path: ClaimPath) -> bool:
+        if self.plain:  # no array patterns: a set lookup decides
+            if path in self.patterns:
+                self.unused.discard(path)
+                return True
+            return False
         hit = False
         for form in _pattern_forms(path):
             if form in self.patterns:
@@ -96,7 +102,7 @@ class _Builder:
                 out[name] = built
         if digests:
             size = self.sd_array_size
-            target = (size.get(path, 0) if isinstance(size, Mapping) else size) or 0
+            target = (size.get(path, 0) if isinstance(size, dict) else size) or 0
             if len(digests) > target:
                 target = -(-len(digests) // DEFAULT_SD_BUCKET) * DEFAULT_SD_BUCKET
             digests.extend(decoy_digest(self.sd_alg) for _ in range(target - len(digests)))

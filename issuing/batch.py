@@ -166,14 +166,18 @@ def _sign_chunk(number: int, offset: int, chunk: list[tuple[dict[str, Any], str,
     assert _worker is not None
     job, signer, store = _worker
     leaves, records, lines = [], [], []
+    emails = [str(row.get("email") or "").strip().lower() for row, _, _ in chunk]
+    wallet_keys = {a["email"]: a["holder_jwk"] for a in store.collection(ACCOUNTS).find(
+        {"email": {"$in": [e for e in emails if e]}, "holder_jwk": {"$exists": True}}, fields=["email", "holder_jwk"])}
     for i, (row, uri, index) in enumerate(chunk):
         claims, _ = job.ctype.claims_from_row(row)
         payload = {"iss": job.iss, "vct": job.ctype.vct, "iat": job.iat,
                    "status": {"status_list": {"idx": index, "uri": uri}}, **claims}
+        email = emails[i]
+        holder = _holder_jwk(row) or wallet_keys.get(email)  # the row's key, else the owner's wallet key
         issued = issue(payload, signer=signer, disclosable=job.ctype.disclosable_paths(claims),
-                       holder_jwk=_holder_jwk(row), sd_array_size=job.sd_sizes)
+                       holder_jwk=holder, sd_array_size=job.sd_sizes)
         credential_id = str(row.get("credential_id") or new_id())
-        email = str(row.get("email") or "").strip().lower()
         leaves.append(merkle.leaf_hash(issued.jwt.encode("ascii")))
         lines.append(json.dumps({"credential_id": credential_id, "sd_jwt": issued.serialize(), "email": email}))
         records.append({"_id": credential_id, "issuer": job.issuer_id, "type": job.ctype.slug, "batch": job.batch_id,

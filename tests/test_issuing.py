@@ -110,6 +110,9 @@ def test_issued_credentials_anchor_and_verify_end_to_end(tmp_path: Path, env, ap
     out = tmp_path / "out"
     owners = svc.store.collection("accounts")  # owner accounts (the wallet issue makes them)
     owners.insert_many([{"email": f"avery{i}@example.org"} for i in range(0, 30, 3)])
+    wallet = json.loads(run(env, "sdjwt", "keygen").stdout)
+    wallet_pub = {k: v for k, v in wallet.items() if k != "d"}
+    owners.update_one({"email": "avery3@example.org"}, {"$set": {"holder_jwk": wallet_pub}})
     result = run(env, "issue", "--issuer", issuer, "--type", "medical-degree", str(roster), "--out", str(out))
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
@@ -141,8 +144,8 @@ def test_issued_credentials_anchor_and_verify_end_to_end(tmp_path: Path, env, ap
     shared = verify_presentation(present(credential["sd_jwt"], [("degree",), ("medical_school", "name")]),
                                  issuer_keys=trust, now=now)
     assert set(shared.claims) == {"iss", "vct", "iat", "status", "degree", "medical_school", "cnf"} - {"cnf"}
-    bound = [json.loads(p.read_text()) for p in files]
-    assert sum("cnf" in parse_compact(c["sd_jwt"].split("~")[0]).payload for c in bound) == 1
+    bound = [parse_compact(json.loads(p.read_text())["sd_jwt"].split("~")[0]).payload.get("cnf") for p in files]
+    assert sorted((c["jwk"]["x"] for c in bound if c), key=str) == sorted([holder_pub["x"], wallet_pub["x"]], key=str)
 
     # the served status list says valid; revoke and suspend through the CLI and read it again
     credential = json.loads(files[0].read_text())
