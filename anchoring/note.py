@@ -128,12 +128,24 @@ def verify_note(note: str, verifier: NoteVerifier) -> str:
     raise AnchoringError("note_signature_invalid", f"no valid signature by {verifier.name}")
 
 
+TIME_EXTENSION = "credshare-time"  # extension line "credshare-time <Unix seconds>": when the log signed it
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     origin: str
     size: int
     root: bytes
     extensions: tuple[str, ...] = ()
+
+    @property
+    def signed_at(self) -> int | None:
+        """The log's signing time from the ``credshare-time`` extension line, if present."""
+        for line in self.extensions:
+            name, _, value = line.partition(" ")
+            if name == TIME_EXTENSION and _DECIMAL.match(value):
+                return int(value)
+        return None
 
     def text(self) -> str:
         lines = [self.origin, str(self.size), base64.b64encode(self.root).decode(), *self.extensions]

@@ -38,6 +38,7 @@ class Verdict:
     tree_size: int | None
     checks: list[Check] = field(default_factory=list)
     witness_policy: bool = False  # a witness set was given, so the quorum check is required
+    anchored_at: int | None = None  # when the log signed the checkpoint (its credshare-time line)
 
     @property
     def verified(self) -> bool:
@@ -48,6 +49,7 @@ class Verdict:
     def to_json(self) -> dict[str, Any]:
         return {
             "verified": self.verified, "origin": self.origin, "leaf_index": self.leaf_index, "tree_size": self.tree_size,
+            "anchored_at": self.anchored_at,
             "checks": [{"check": c.name, "status": c.status, "detail": c.detail} for c in self.checks],
         }
 
@@ -104,6 +106,7 @@ def verify_anchor_proof(
         verdict.checks.append(Check("checkpoint_signature", "failed", exc.detail))
         return verdict
     verdict.checks.append(Check("checkpoint_signature", "passed", f"signed by {log_key.name}"))
+    verdict.anchored_at = checkpoint.signed_at
     if checkpoint.size != size:
         verdict.checks.append(Check("inclusion", "failed", f"proof is for size {size}, checkpoint for {checkpoint.size}"))
     elif merkle.verify_inclusion(merkle.leaf_hash(leaf_data), index, size, path, checkpoint.root):

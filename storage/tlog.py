@@ -35,14 +35,13 @@ from typing import Any, Callable, Iterator, Sequence
 
 from anchoring import merkle
 from anchoring.errors import AnchoringError
-from anchoring.note import Checkpoint, NoteSigner
+from anchoring.note import TIME_EXTENSION, Checkpoint, NoteSigner
 from anchoring.proof import build_anchor_proof
 from anchoring.witness import WitnessAggregate, WitnessKey, WitnessSigner, aggregate
 from credshare.errors import DuplicateKeyError
 from storage.store import Store
 
 CHUNK = 256
-TIME_EXTENSION = "credshare-time"  # checkpoint extension line: when the log signed it (Unix seconds)
 _FULL_CHUNK_CACHE = 4096
 HEADS, HASHES, CHECKPOINTS, LOCKS = "tlog_heads", "tlog_hashes", "tlog_checkpoints", "tlog_locks"
 

@@ -23,7 +23,7 @@ from disclosure.status_list import INVALID, SUSPENDED, VALID, read_status_list, 
 from disclosure.verification import jwks_resolver, verify_presentation
 from issuing.key_history import KeyRecord, key_valid_at
 from issuing.types import load_types
-from storage.tlog import TIME_EXTENSION
+from anchoring.note import Checkpoint
 
 TYPES = load_types()
 
@@ -212,9 +212,9 @@ def test_key_retired_after_issuance_leaves_earlier_credentials_valid(tmp_path: P
 
 
 def _anchor_time(credential: dict[str, Any]) -> int:
-    text = credential["anchor_proof"]["checkpoint"].split("\n\n")[0]
-    line = next(line for line in text.split("\n") if line.startswith(TIME_EXTENSION + " "))
-    return int(line.split(" ")[1])
+    signed_at = Checkpoint.parse(credential["anchor_proof"]["checkpoint"].split("\n\n")[0] + "\n").signed_at
+    assert signed_at is not None
+    return signed_at
 
 
 def test_key_history_is_signed_and_logged(app, svc, issuer) -> None:

@@ -73,6 +73,7 @@ def test_anchor_proof_verifies_and_every_tampering_fails(store: Store, witnesses
     keys = [w.key for w in witnesses]
     good = verify_anchor_proof(proof, leaves[11], log_key=SIGNER.verifier, witness_keys=keys, quorum=2)
     assert good.verified, good.to_json()
+    assert abs(good.anchored_at - time.time()) < 120
     assert {c.name: c.status for c in good.checks} == {
         "proof_format": "passed", "checkpoint_signature": "passed", "inclusion": "passed", "witness_quorum": "passed"}
 
