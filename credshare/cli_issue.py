@@ -164,21 +164,24 @@ def issue_command(issuer_id: str, type_slug: str, roster: Path, out: Path) -> No
 def _status_command(status: str) -> click.Command:
     @click.command(status if status != "valid" else "reinstate")
     @click.option("--issuer", "issuer_id", required=True)
-    @click.argument("credential_id")
-    def command(issuer_id: str, credential_id: str) -> None:
+    @click.argument("credential_ids", nargs=-1, required=True)
+    def command(issuer_id: str, credential_ids: tuple[str, ...]) -> None:
         services = _services()
         try:
-            record = services.store.collection("credentials").find_one({"_id": credential_id, "issuer": issuer_id})
-            if record is None:
-                raise NotFoundError(f"issuer {issuer_id!r} has no credential {credential_id!r}",
+            found = {r["_id"]: r for r in services.store.collection("credentials").find(
+                {"_id": {"$in": list(credential_ids)}, "issuer": issuer_id})}
+            missing = [c for c in credential_ids if c not in found]
+            if missing:
+                raise NotFoundError(f"issuer {issuer_id!r} has no credential {', '.join(map(repr, missing))}",
                                     code="credential_unknown")
-            services.status.set_status(issuer_id, record["status_list"], record["status_idx"], status)
+            services.status.set_statuses(
+                issuer_id, [(found[c]["status_list"], found[c]["status_idx"], status) for c in credential_ids])
         except CredshareError as exc:
             fail(exc)
-        click.echo(json.dumps({"credential_id": credential_id, "status": status}))
+        click.echo(json.dumps({"credential_ids": list(credential_ids), "status": status}))
 
-    command.help = {"revoked": "Revoke a credential.", "suspended": "Suspend a credential.",
-                    "valid": "Reinstate a suspended credential."}[status]
+    command.help = {"revoked": "Revoke credentials (one status-list update for all of them).",
+                    "suspended": "Suspend credentials.", "valid": "Reinstate suspended credentials."}[status]
     return command
 
 

@@ -96,15 +96,27 @@ class StatusService:
 
     def set_status(self, issuer_id: str, number: int, index: int, status: str) -> str:
         """Set one entry and publish the list; returns the new signed token."""
-        if status not in STATUS_NAMES:
-            raise StatusError(f"status is one of {', '.join(STATUS_NAMES)}", code="status_name_invalid")
+        return self.set_statuses(issuer_id, [(number, index, status)])[number]
+
+    def set_statuses(self, issuer_id: str, changes: list[tuple[int, int, str]]) -> dict[int, str]:
+        """Apply ``(list number, index, status)`` changes, each list in one compare-and-set,
+        and publish each changed list once; returns the new token per list."""
+        by_list: dict[int, list[tuple[int, int]]] = {}
+        for number, index, status in changes:
+            if status not in STATUS_NAMES:
+                raise StatusError(f"status is one of {', '.join(STATUS_NAMES)}", code="status_name_invalid")
+            by_list.setdefault(number, []).append((index, STATUS_NAMES[status]))
+        return {number: self._apply(issuer_id, number, entries) for number, entries in by_list.items()}
+
+    def _apply(self, issuer_id: str, number: int, entries: list[tuple[int, int]]) -> str:
         for _ in range(50):
             doc = self._get(issuer_id, number)
             allocated = _unpack(doc["allocated"])
-            if not 0 <= index < LIST_SIZE or not allocated[index // 8] >> (index % 8) & 1:
-                raise StatusError(f"index {index} was never allocated in list {number}", code="status_index_unknown")
             status_list = StatusList(BITS, _unpack(doc["values"]))
-            status_list.set(index, STATUS_NAMES[status])
+            for index, value in entries:
+                if not 0 <= index < LIST_SIZE or not allocated[index // 8] >> (index % 8) & 1:
+                    raise StatusError(f"index {index} was never allocated in list {number}", code="status_index_unknown")
+                status_list.set(index, value)
             moved = self._lists.update_one({"_id": doc["_id"], "version": doc["version"]},
                                            {"$set": {"values": _pack(status_list.data)},
                                             "$inc": {"version": 1, "values_version": 1}})

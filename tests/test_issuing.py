@@ -170,6 +170,13 @@ def test_issued_credentials_anchor_and_verify_end_to_end(tmp_path: Path, env, ap
     assert other_idx != idx
     unknown = run(env, "revoke", "--issuer", issuer, "nope")
     assert unknown.exit_code == 1 and json.loads(unknown.stdout)["error"] == "credential_unknown"
+    size = svc.log.head()[0]
+    several = [json.loads(f.read_text())["credential_id"] for f in files[2:7]]
+    assert run(env, "revoke", "--issuer", issuer, *several).exit_code == 0
+    assert svc.log.head()[0] == size + 1, "one status-list version for the whole revocation"
+    for cid in several:
+        record = svc.store.collection("credentials").find_one({"_id": cid})
+        assert svc.status.status_of(issuer, record["status_list"], record["status_idx"]) == INVALID
 
 
 def test_status_indices_are_random_and_never_reused(svc, issuer) -> None:
