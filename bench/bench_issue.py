@@ -63,13 +63,13 @@ def _setup(count: int, prefix: str) -> tuple[object, Path, Path]:
 
 def run_batch(count: int) -> dict:
     """Issue ``count`` credentials as one batch (this process and its workers)."""
-    from credshare.cli_issue import DirectorySink
+    from issuing.batch import DirectorySink
     from issuing.roster import read_roster
 
     services, roster, out = _setup(count, "credshare-issue-bench-")
     started = time.perf_counter()
-    with DirectorySink(out) as sink:
-        result = services.batches.issue("bench-med", services.types["medical-degree"], lambda: read_roster(roster), sink)
+    result = services.batches.issue("bench-med", services.types["medical-degree"], lambda: read_roster(roster),
+                                    DirectorySink(out))
     seconds = time.perf_counter() - started
     sample = json.loads(next(out.glob("*.json")).read_text())
     assert sample["anchor_proof"]["tree_size"] == result.tree_size
@@ -80,15 +80,14 @@ def run_batch(count: int) -> dict:
 
 def run_one_by_one(count: int) -> float:
     """The baseline: ``count`` credentials, each anchored with its own log append."""
-    from credshare.cli_issue import DirectorySink
+    from issuing.batch import DirectorySink
     from issuing.roster import read_roster
 
     services, roster, out = _setup(count, "credshare-issue-baseline-")
     rows = list(read_roster(roster))
     started = time.perf_counter()
-    with DirectorySink(out) as sink:
-        for row in rows:
-            services.batches.issue("bench-med", services.types["medical-degree"], lambda: [row], sink)
+    for row in rows:
+        services.batches.issue("bench-med", services.types["medical-degree"], lambda: [row], DirectorySink(out))
     return (time.perf_counter() - started) / count * 1e3
 
 

@@ -72,56 +72,25 @@ class _Overlay:
         return self.nodes[level][index - start]
 
 
-class TransparencyLog:
-    def __init__(
-        self,
-        store: Store,
-        signer: NoteSigner,
-        witnesses: Sequence[WitnessSigner] = (),
-        *,
-        lease_seconds: float = 120.0,
-    ) -> None:
-        self.origin = signer.name
-        self.signer = signer
-        self.witness_signers = list(witnesses)
-        self.lease = lease_seconds
+class LogReader:
+    """Read access to a log: checkpoints and proofs; needs no key. Worker processes use one
+    to prove their share of a batch."""
+
+    def __init__(self, store: Store, origin: str) -> None:
+        self.origin = origin
         self._store = store
         self._heads = store.collection(HEADS)
         self._hashes = store.collection(HASHES)
         self._checkpoints = store.collection(CHECKPOINTS)
-        self._locks = store.collection(LOCKS)
         # chunks that are full and committed never change: an LRU of them (~32 MB at most)
         self._full_chunks: OrderedDict[tuple[int, int], bytes] = OrderedDict()
         self._cache_lock = threading.Lock()
-        self._checkpoints.create_index([("origin", 1), ("size", 1)], unique=True)
-        self._heads.update_one(
-            {"_id": self.origin},
-            {"$setOnInsert": {"size": 0, "root": _b64(merkle.EMPTY_ROOT)}},
-            upsert=True,
-        )
-
-    @property
-    def witness_keys(self) -> list[WitnessKey]:
-        return [w.key for w in self.witness_signers]
-
-    # -- reading --------------------------------------------------------------------------
 
     def head(self) -> tuple[int, bytes]:
         doc = self._heads.find_one({"_id": self.origin})
         if doc is None:
             raise AnchoringError("log_missing", f"no log {self.origin!r}")
         return doc["size"], base64.b64decode(doc["root"])
-
-    def status(self) -> dict[str, Any]:
-        """What a verifier needs to know about this log, all public."""
-        size, root = self.head()
-        return {
-            "origin": self.origin,
-            "tree_size": size,
-            "root_hash": _b64(root),
-            "log_key": self.signer.verifier.encode(),
-            "witnesses": [w.to_json() for w in self.witness_keys],
-        }
 
     def checkpoint(self, size: int | None = None) -> dict[str, Any]:
         """The stored checkpoint for ``size`` (default: the latest committed one)."""
@@ -220,6 +189,46 @@ class TransparencyLog:
         """Stored leaf hashes of ``[start, end)`` (for audits that recompute the tree)."""
         for index in range(start, end):
             yield self._node(0, index, end)
+
+
+
+class TransparencyLog(LogReader):
+    """The log's writer: appends batches under a lease and signs their checkpoints."""
+
+    def __init__(
+        self,
+        store: Store,
+        signer: NoteSigner,
+        witnesses: Sequence[WitnessSigner] = (),
+        *,
+        lease_seconds: float = 120.0,
+    ) -> None:
+        super().__init__(store, signer.name)
+        self.signer = signer
+        self.witness_signers = list(witnesses)
+        self.lease = lease_seconds
+        self._locks = store.collection(LOCKS)
+        self._checkpoints.create_index([("origin", 1), ("size", 1)], unique=True)
+        self._heads.update_one(
+            {"_id": self.origin},
+            {"$setOnInsert": {"size": 0, "root": _b64(merkle.EMPTY_ROOT)}},
+            upsert=True,
+        )
+
+    @property
+    def witness_keys(self) -> list[WitnessKey]:
+        return [w.key for w in self.witness_signers]
+
+    def status(self) -> dict[str, Any]:
+        """What a verifier needs to know about this log, all public."""
+        size, root = self.head()
+        return {
+            "origin": self.origin,
+            "tree_size": size,
+            "root_hash": _b64(root),
+            "log_key": self.signer.verifier.encode(),
+            "witnesses": [w.to_json() for w in self.witness_keys],
+        }
 
     # -- appending ------------------------------------------------------------------------
 

@@ -311,14 +311,13 @@ def test_a_credential_id_already_issued_fails_before_anything_is_logged(tmp_path
 @pytest.mark.slow
 def test_a_roster_of_10000_issues_anchors_and_verifies(tmp_path: Path, svc, issuer) -> None:
     """The parallel signing path: every credential's anchor proof and issuer signature verify."""
-    from credshare.cli_issue import DirectorySink
+    from issuing.batch import DirectorySink
     from issuing.roster import read_roster
 
     roster = write_csv(tmp_path / "big.csv", [degree_row(i, email="") for i in range(10_000)])
     out = tmp_path / "out"
     out.mkdir()
-    with DirectorySink(out) as sink:
-        result = svc.batches.issue(issuer, TYPES["medical-degree"], lambda: read_roster(roster), sink)
+    result = svc.batches.issue(issuer, TYPES["medical-degree"], lambda: read_roster(roster), DirectorySink(out))
     assert result.count == 10_000 and len(list(out.glob("*.json"))) == 10_000
     trust = jwks_resolver([PublicKey.from_jwk(k) for k in svc.issuers.jwks(issuer)["keys"]])
     keys, log_key, now = svc.log.witness_keys, svc.log.signer.verifier, int(time.time())
