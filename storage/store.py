@@ -239,7 +239,11 @@ class _EmbeddedBackend:
 
 
 class Collection:
-    """The pymongo Collection subset the product uses, with uniform results and errors."""
+    """The pymongo Collection subset the product uses, with uniform results and errors.
+
+    Every write that matches by filter is atomic per document on every backend, so a filter
+    can serve as a compare-and-set: neosqlite runs such a write as a find then an update,
+    so on the embedded store each one runs inside a ``BEGIN IMMEDIATE`` transaction."""
 
     def __init__(self, backend: _Backend, name: str) -> None:
         self._backend = backend
@@ -274,13 +278,13 @@ class Collection:
         self, flt: Mapping[str, Any], update: Mapping[str, Any], *, upsert: bool = False
     ) -> UpdateResult:
         spec = self._update(flt, update, upsert)
-        with _translated_errors():
+        with _translated_errors(), self._backend.bulk():
             res = self._raw().update_one(D.query_filter(flt), spec, upsert=upsert)
         return self._result(res)
 
     def update_many(self, flt: Mapping[str, Any], update: Mapping[str, Any]) -> UpdateResult:
         spec = self._update(flt, update, upsert=False)
-        with _translated_errors():
+        with _translated_errors(), self._backend.bulk():
             res = self._raw().update_many(D.query_filter(flt), spec)
         return self._result(res)
 
@@ -296,18 +300,18 @@ class Collection:
         """Atomically update the first match and return it as it was before or after."""
         spec = self._update(flt, update, upsert)
         which = ReturnDocument.AFTER if return_document == "after" else ReturnDocument.BEFORE
-        with _translated_errors():
+        with _translated_errors(), self._backend.bulk():
             doc = self._raw().find_one_and_update(
                 D.query_filter(flt), spec, sort=D.sort_spec(sort), upsert=upsert, return_document=which
             )
         return None if doc is None else D.from_store(doc)
 
     def delete_one(self, flt: Mapping[str, Any]) -> int:
-        with _translated_errors():
+        with _translated_errors(), self._backend.bulk():
             return self._raw().delete_one(D.query_filter(flt)).deleted_count
 
     def delete_many(self, flt: Mapping[str, Any]) -> int:
-        with _translated_errors():
+        with _translated_errors(), self._backend.bulk():
             return self._raw().delete_many(D.query_filter(flt)).deleted_count
 
     # -- reads ----------------------------------------------------------------------------

@@ -298,6 +298,26 @@ class TestDurability:
         assert store.collection("counters").find_one({"_id": "c"})["n"] == 2 * per_process
 
 
+    def test_compare_and_set_by_filter_is_atomic_across_processes(self, store_location, store: Store) -> None:
+        """Each process reads v and sets v+1 only if v is unchanged: no two may both succeed."""
+        uri, data_dir = store_location
+        store.collection("cas").insert_one({"_id": "c", "v": 0})
+        script = (
+            "import sys; from pathlib import Path; from storage import open_store\n"
+            "c = open_store(sys.argv[1] or None, Path(sys.argv[2])).collection('cas')\n"
+            "won = 0\n"
+            "for _ in range(400):\n"
+            "    v = c.find_one({'_id': 'c'})['v']\n"
+            "    won += c.update_one({'_id': 'c', 'v': v}, {'$set': {'v': v + 1}}).modified\n"
+            "print(won)\n"
+        )
+        procs = [subprocess.Popen([sys.executable, "-c", script, uri or "", str(data_dir)], cwd=ROOT,
+                                  stdout=subprocess.PIPE, text=True) for _ in range(2)]
+        wins = [int(proc.communicate(timeout=300)[0]) for proc in procs]
+        assert all(proc.returncode == 0 for proc in procs)
+        assert store.collection("cas").find_one({"_id": "c"})["v"] == sum(wins)
+
+
 def test_every_acknowledged_write_survives_kill_9(tmp_path: Path) -> None:
     """A writer is killed with SIGKILL mid-stream; every insert it acknowledged is still there."""
     script = (
