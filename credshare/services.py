@@ -53,4 +53,5 @@ class AppServices:
     def batches(self) -> BatchIssuer:
         with self._lock:
             return BatchIssuer(self.store, self.issuers, self.status, self.log,
-                               store_uri=self.settings.mongodb_uri, data_dir=self.settings.data_dir)
+                               store_uri=self.settings.mongodb_uri, data_dir=self.settings.data_dir,
+                               secret_key=self.settings.secret_key)

@@ -8,8 +8,8 @@
    memory stays flat in the batch size.
 3. Append every credential's issuer-signed JWT to the log as one batch: one checkpoint. If
    anything fails before this point, the batch's records are removed and nothing is logged.
-4. Write each credential with its anchor proof, and offer it to the wallet inbox when the
-   e-mail the row names is an owner account here.
+4. Write each credential with its anchor proof, and offer it (sealed under the server's
+   secret) to the wallet inbox when the e-mail the row names is an owner account here.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterable, Iterator, Protocol
 from anchoring import merkle
 from anchoring.proof import build_anchor_proof
 from credshare.errors import CredshareError, DuplicateKeyError, InputError
+from credshare.sealing import Sealer, derive_key
 from disclosure.errors import SDJWTError
 from disclosure.issuance import issue
 from disclosure.jws import PublicKey
@@ -38,6 +39,7 @@ from storage import Store, new_id
 from storage.tlog import LogReader, TransparencyLog
 
 CREDENTIALS, DELIVERIES, ACCOUNTS, BATCHES = "credentials", "wallet_deliveries", "accounts", "issuance_batches"
+OFFER_PURPOSE = "wallet-offers/v1"  # offers are sealed at rest until the owner's wallet takes them
 Rows = Iterable[tuple[int, dict[str, Any]]]
 
 
@@ -142,6 +144,7 @@ class _Job:
     data_dir: str
     log_origin: str
     private_jwk: dict[str, Any] = field(repr=False)
+    offer_key: bytes = field(repr=False, default=b"")
     alg: str = "EdDSA"
 
 
@@ -232,7 +235,8 @@ def _deliver_chunk(number: int, anchoring: _Anchoring, out_dir: str | None, sink
             if entry["email"]:
                 offers.append({"email": entry["email"], "credential_id": entry["credential_id"],
                                "issuer": job.issuer_id, "type": job.ctype.slug, "state": "offered",
-                               "credential": json.dumps(credential), "offered_at": int(time.time())})
+                               "sealed_credential": Sealer(job.offer_key).seal(json.dumps(credential).encode()),
+                               "offered_at": int(time.time())})
     emails = [offer["email"] for offer in offers]
     owners = {a["email"] for a in store.collection(ACCOUNTS).find({"email": {"$in": emails}}, fields=["email"])} if emails else set()
     kept = [offer for offer in offers if offer["email"] in owners]
@@ -297,8 +301,9 @@ class _Workers:
 
 class BatchIssuer:
     def __init__(self, store: Store, issuers: IssuerRegistry, status: StatusService, log: TransparencyLog,
-                 *, store_uri: str | None, data_dir: Path) -> None:
+                 *, store_uri: str | None, data_dir: Path, secret_key: str) -> None:
         self._store = store
+        self._offer_key = derive_key(secret_key, OFFER_PURPOSE)
         self._store_uri = store_uri  # worker processes open their own connection with these
         self._data_dir = str(data_dir)
         self._credentials = store.collection(CREDENTIALS)
@@ -334,7 +339,7 @@ class BatchIssuer:
         chunks = -(-count // _CHUNK)
         with tempfile.TemporaryDirectory(prefix="credshare-batch-") as spool_dir:
             job = _Job(issuer_id, issuer["iss"], issuer["name"], batch_id, ctype, ctype.sd_array_sizes, now, spool_dir,
-                       self._store_uri, self._data_dir, self._log.origin, signer.private_jwk, signer.alg)
+                       self._store_uri, self._data_dir, self._log.origin, signer.private_jwk, self._offer_key, signer.alg)
             with _Workers(job, self._store, parallel=count >= PARALLEL_MIN_ROWS) as workers:
                 leaf_hashes: list[bytes] = []
                 work = enumerate([(row, *next(slots)) for row in chunk]

@@ -18,20 +18,17 @@ import secrets
 import time
 from typing import Any
 
-import nacl.exceptions
-import nacl.hash
-import nacl.secret
-import nacl.encoding
-
 from disclosure.jws import Signer, sign_compact
 from issuing.key_history import HISTORY_TYP, KeyRecord, history_payload
 from credshare.errors import CredshareError, DuplicateKeyError
+from credshare.sealing import SealError, Sealer
 from storage import Store
 from storage.tlog import TransparencyLog
 
 ISSUERS, KEYS, HISTORIES = "issuers", "issuer_keys", "key_histories"
 _ISSUER_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 TOKEN_PREFIX = "csi_"
+ISSUER_KEY_PURPOSE = "issuer-keys/v1"
 
 
 class IssuerError(CredshareError):
@@ -43,11 +40,6 @@ class IssuerNotFound(IssuerError):
     http_status = 404
 
 
-def _kek(secret_key: str) -> bytes:
-    return nacl.hash.blake2b(b"issuer-keys/v1", key=hashlib.sha256(secret_key.encode()).digest(),
-                             person=b"credshare-kek", digest_size=32, encoder=nacl.encoding.RawEncoder)
-
-
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
@@ -57,7 +49,7 @@ class IssuerRegistry:
         self._issuers = store.collection(ISSUERS)
         self._keys = store.collection(KEYS)
         self._histories = store.collection(HISTORIES)
-        self._box = nacl.secret.SecretBox(_kek(secret_key))
+        self._sealer = Sealer.for_purpose(secret_key, ISSUER_KEY_PURPOSE)
         self._log = log
         self.public_url = public_url.rstrip("/")
         self._keys.create_index("issuer")
@@ -113,10 +105,10 @@ class IssuerRegistry:
     def _new_key(self, issuer_id: str, alg: str) -> str:
         signer = Signer.generate(alg)
         kid = signer.kid or ""
-        sealed = self._box.encrypt(json.dumps({"issuer": issuer_id, "kid": kid, "jwk": signer.private_jwk}).encode())
+        sealed = self._sealer.seal(json.dumps({"issuer": issuer_id, "kid": kid, "jwk": signer.private_jwk}).encode())
         self._keys.insert_one({
             "_id": kid, "issuer": issuer_id, "alg": signer.alg, "public_jwk": signer.public_jwk,
-            "sealed": nacl.encoding.Base64Encoder.encode(bytes(sealed)).decode(), "created_at": int(time.time()),
+            "sealed": sealed, "created_at": int(time.time()),
         })
         return kid
 
@@ -131,8 +123,8 @@ class IssuerRegistry:
             raise IssuerError(f"issuer {issuer_id!r} has no active key; rotate to make one", code="issuer_no_active_key")
         doc = self._keys.find_one({"_id": active[-1].kid})
         try:
-            opened = json.loads(self._box.decrypt(nacl.encoding.Base64Encoder.decode(doc["sealed"].encode())))
-        except (nacl.exceptions.CryptoError, ValueError) as exc:
+            opened = json.loads(self._sealer.open(doc["sealed"]))
+        except (SealError, ValueError) as exc:
             raise IssuerError("the issuer key cannot be unsealed: wrong CREDSHARE_SECRET_KEY?", code="issuer_key_sealed") from exc
         if opened.get("issuer") != issuer_id or opened.get("kid") != doc["_id"]:
             raise IssuerError("a sealed key belongs to another issuer or kid", code="issuer_key_sealed")

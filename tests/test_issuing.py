@@ -117,8 +117,14 @@ def test_issued_credentials_anchor_and_verify_end_to_end(tmp_path: Path, env, ap
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["count"] == 31 and summary["offered"] == 10
-    offers = svc.store.collection("wallet_deliveries").find({}, fields=["email"])
+    offers = svc.store.collection("wallet_deliveries").find()
     assert sorted(o["email"] for o in offers) == sorted(f"avery{i}@example.org" for i in range(0, 30, 3))
+    assert "Example University" not in json.dumps(offers), "offers are sealed at rest"
+    from credshare.sealing import Sealer
+    from issuing.batch import OFFER_PURPOSE
+
+    opened = json.loads(Sealer.for_purpose(svc.settings.secret_key, OFFER_PURPOSE).open(offers[0]["sealed_credential"]))
+    assert opened["credential_id"] == offers[0]["credential_id"] and opened["sd_jwt"].count("~") > 10
     files = sorted(out.glob("*.json"))
     assert len(files) == 31
 
