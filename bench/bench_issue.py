@@ -69,7 +69,7 @@ def run_batch(count: int) -> dict:
     services, roster, out = _setup(count, "credshare-issue-bench-")
     started = time.perf_counter()
     result = services.batches.issue("bench-med", services.types["medical-degree"], lambda: read_roster(roster),
-                                    DirectorySink(out))
+                                    DirectorySink(out), expected_rows=count)
     seconds = time.perf_counter() - started
     sample = json.loads(next(out.glob("*.json")).read_text())
     assert sample["anchor_proof"]["tree_size"] == result.tree_size

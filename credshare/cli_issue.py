@@ -123,7 +123,8 @@ def issue_command(issuer_id: str, type_slug: str, roster: Path, out: Path) -> No
         rows = lambda: read_roster(roster)  # noqa: E731
         total = sum(1 for _ in rows())
         with click.progressbar(length=total, label=f"issuing {type_slug}", file=sys.stderr) as bar:
-            result = services.batches.issue(issuer_id, ctype, rows, DirectorySink(out), progress=bar.update)
+            result = services.batches.issue(issuer_id, ctype, rows, DirectorySink(out), progress=bar.update,
+                                            expected_rows=total)
     except RosterRejected as exc:
         click.echo(json.dumps(exc.to_dict(), indent=1))
         for row in exc.problems:

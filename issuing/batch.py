@@ -85,31 +85,58 @@ def _holder_jwk(row: dict[str, Any]) -> dict[str, Any] | None:
     return PublicKey.from_jwk(jwk).jwk
 
 
-def validate(ctype: CredentialType, rows: Rows) -> tuple[int, list[tuple[int, list[str]]]]:
-    """Count the rows and collect every row's problems (line numbers as in the file)."""
-    count, bad = 0, []
-    seen_ids: set[str] = set()
-    for line, row in rows:
+def row_problems(ctype: CredentialType, row: dict[str, Any]) -> list[str]:
+    """Everything wrong with one roster row on its own (repeats across rows are checked apart)."""
+    if "__error__" in row:
+        return [row["__error__"]]
+    _, problems = ctype.claims_from_row(row)
+    try:
+        _holder_jwk(row)
+    except (ValueError, SDJWTError) as exc:
+        problems.append(f"holder_jwk: {getattr(exc, 'detail', None) or 'not a public JWK in JSON'}")
+    email = str(row.get("email") or "").strip()
+    if email and ("@" not in email or len(email) > 254 or " " in email):
+        problems.append(f"email: {email!r} is not an e-mail address")
+    return problems
+
+
+_Checked = tuple[int, list[tuple[int, list[str]]], list[tuple[int, str]]]
+
+
+def _check_rows(ctype: CredentialType, chunk: Iterable[tuple[int, dict[str, Any]]]) -> _Checked:
+    """(rows, [(line, problems)], [(line, credential_id)]) for a run of rows."""
+    count, bad, ids = 0, [], []
+    for line, row in chunk:
         count += 1
-        if "__error__" in row:
-            bad.append((line, [row["__error__"]]))
-            continue
-        _, problems = ctype.claims_from_row(row)
-        try:
-            _holder_jwk(row)
-        except (ValueError, SDJWTError) as exc:
-            problems.append(f"holder_jwk: {getattr(exc, 'detail', None) or 'not a public JWK in JSON'}")
-        cred_id = str(row.get("credential_id") or "")
-        if cred_id:
-            if cred_id in seen_ids:
-                problems.append(f"credential_id {cred_id!r} repeats an earlier row")
-            seen_ids.add(cred_id)
-        email = str(row.get("email") or "").strip()
-        if email and ("@" not in email or len(email) > 254 or " " in email):
-            problems.append(f"email: {email!r} is not an e-mail address")
+        problems = row_problems(ctype, row)
         if problems:
             bad.append((line, problems))
-    return count, bad
+        if row.get("credential_id"):
+            ids.append((line, str(row["credential_id"])))
+    return count, bad, ids
+
+
+def _merge_checks(results: Iterable[_Checked]) -> tuple[int, list[tuple[int, list[str]]]]:
+    """Combine checked runs in roster order and flag credential ids that repeat an earlier row."""
+    count, by_line, seen = 0, {}, set()
+    for rows, bad, ids in results:
+        count += rows
+        by_line.update({line: list(problems) for line, problems in bad})
+        for line, credential_id in ids:
+            if credential_id in seen:
+                by_line.setdefault(line, []).append(f"credential_id {credential_id!r} repeats an earlier row")
+            seen.add(credential_id)
+    return count, sorted(by_line.items())
+
+
+def validate(ctype: CredentialType, rows: Rows) -> tuple[int, list[tuple[int, list[str]]]]:
+    """Count the rows and collect every row's problems (line numbers as in the file)."""
+    return _merge_checks([_check_rows(ctype, rows)])
+
+
+def _check_chunk(chunk: list[tuple[int, dict[str, Any]]]) -> _Checked:
+    assert _worker is not None
+    return _check_rows(_worker[0].ctype, chunk)
 
 
 PARALLEL_MIN_ROWS = 2000  # below this, starting worker processes costs more than it saves
@@ -321,50 +348,56 @@ class BatchIssuer:
         rows: Callable[[], Rows],
         sink: CredentialSink,
         progress: Callable[[int], None] | None = None,
+        expected_rows: int | None = None,
     ) -> BatchResult:
-        """Validate ``rows()`` whole, then issue one credential per row into ``sink``."""
+        """Validate ``rows()`` whole, then issue one credential per row into ``sink``.
+        ``expected_rows`` (a count the caller already has) lets large rosters use worker
+        processes from the validation pass on."""
         started = time.perf_counter()
         issuer = self._issuers.get(issuer_id)
-        count, problems = validate(ctype, rows())
-        if problems:
-            raise RosterRejected(problems, count)
-        if count == 0:
-            raise RosterRejected([(0, ["the roster has no rows"])], 0)
         signer = self._issuers.active_signer(issuer_id)
-        slots = iter(self._status.allocate(issuer_id, count))
         batch_id = new_id()
         now = int(time.time())
-        self._batches.insert_one({"_id": batch_id, "issuer": issuer_id, "type": ctype.slug, "count": count,
-                                  "state": "signing", "kid": signer.kid, "started_at": now})
-        chunks = -(-count // _CHUNK)
         with tempfile.TemporaryDirectory(prefix="credshare-batch-") as spool_dir:
             job = _Job(issuer_id, issuer["iss"], issuer["name"], batch_id, ctype, ctype.sd_array_sizes, now, spool_dir,
                        self._store_uri, self._data_dir, self._log.origin, signer.private_jwk, self._offer_key, signer.alg)
-            with _Workers(job, self._store, parallel=count >= PARALLEL_MIN_ROWS) as workers:
-                leaf_hashes: list[bytes] = []
-                work = enumerate([(row, *next(slots)) for row in chunk]
-                                 for chunk in _chunks((row for _, row in rows()), _CHUNK))
-                try:
-                    for leaves in workers.map(_sign_chunk, work):
-                        leaf_hashes.extend(leaves)
-                        if progress:
-                            progress(len(leaves))
-                    appended = self._log.append_hashes(leaf_hashes, timeout=300)
-                except BaseException:
-                    self._credentials.delete_many({"batch": batch_id})  # nothing anchored: no records
-                    self._batches.update_one({"_id": batch_id}, {"$set": {"state": "failed"}})
-                    raise
-                del leaf_hashes
-                self._batches.update_one({"_id": batch_id}, {"$set": {
-                    "state": "anchored", "first_index": appended.first_index, "tree_size": appended.size}})
-                checkpoint = self._log.checkpoint(appended.size)
-                anchoring = _Anchoring(appended.first_index, appended.size, checkpoint["note"],
-                                       checkpoint.get("witness_aggregate"),
-                                       list(checkpoint.get("anchors", {}).values()))
-                if workers.parallel and isinstance(sink, DirectorySink):
-                    calls = ((n, anchoring, str(sink.directory)) for n in range(chunks))
-                    offered = sum(workers.map(_deliver_chunk, calls))
-                else:
-                    offered = sum(_deliver_chunk(n, anchoring, None, sink) for n in range(chunks))
+            parallel = expected_rows is not None and expected_rows >= PARALLEL_MIN_ROWS
+            with _Workers(job, self._store, parallel) as workers:
+                count, problems = _merge_checks(workers.map(_check_chunk, ((c,) for c in _chunks(rows(), _CHUNK))))
+                if problems:
+                    raise RosterRejected(problems, count)
+                if count == 0:
+                    raise RosterRejected([(0, ["the roster has no rows"])], 0)
+                appended, offered = self._sign_anchor_deliver(job, workers, count, rows, sink, progress)
         return BatchResult(batch_id, issuer_id, ctype.slug, count, appended.first_index, appended.size,
                            appended.checkpoint, offered, time.perf_counter() - started)
+
+    def _sign_anchor_deliver(self, job: _Job, workers: _Workers, count: int, rows: Callable[[], Rows],
+                             sink: CredentialSink, progress: Callable[[int], None] | None) -> tuple[Any, int]:
+        slots = iter(self._status.allocate(job.issuer_id, count))
+        self._batches.insert_one({"_id": job.batch_id, "issuer": job.issuer_id, "type": job.ctype.slug, "count": count,
+                                  "state": "signing", "kid": job.private_jwk.get("kid"), "started_at": job.iat})
+        leaf_hashes: list[bytes] = []
+        work = enumerate([(row, *next(slots)) for row in chunk] for chunk in _chunks((row for _, row in rows()), _CHUNK))
+        try:
+            for leaves in workers.map(_sign_chunk, work):
+                leaf_hashes.extend(leaves)
+                if progress:
+                    progress(len(leaves))
+            appended = self._log.append_hashes(leaf_hashes, timeout=300)
+        except BaseException:
+            self._credentials.delete_many({"batch": job.batch_id})  # nothing anchored: no records
+            self._batches.update_one({"_id": job.batch_id}, {"$set": {"state": "failed"}})
+            raise
+        del leaf_hashes
+        self._batches.update_one({"_id": job.batch_id}, {"$set": {
+            "state": "anchored", "first_index": appended.first_index, "tree_size": appended.size}})
+        checkpoint = self._log.checkpoint(appended.size)
+        anchoring = _Anchoring(appended.first_index, appended.size, checkpoint["note"],
+                               checkpoint.get("witness_aggregate"), list(checkpoint.get("anchors", {}).values()))
+        chunks = -(-count // _CHUNK)
+        if workers.parallel and isinstance(sink, DirectorySink):
+            offered = sum(workers.map(_deliver_chunk, ((n, anchoring, str(sink.directory)) for n in range(chunks))))
+        else:
+            offered = sum(_deliver_chunk(n, anchoring, None, sink) for n in range(chunks))
+        return appended, offered

@@ -323,7 +323,8 @@ def test_a_roster_of_10000_issues_anchors_and_verifies(tmp_path: Path, svc, issu
     roster = write_csv(tmp_path / "big.csv", [degree_row(i, email="") for i in range(10_000)])
     out = tmp_path / "out"
     out.mkdir()
-    result = svc.batches.issue(issuer, TYPES["medical-degree"], lambda: read_roster(roster), DirectorySink(out))
+    result = svc.batches.issue(issuer, TYPES["medical-degree"], lambda: read_roster(roster), DirectorySink(out),
+                               expected_rows=10_000)
     assert result.count == 10_000 and len(list(out.glob("*.json"))) == 10_000
     trust = jwks_resolver([PublicKey.from_jwk(k) for k in svc.issuers.jwks(issuer)["keys"]])
     keys, log_key, now = svc.log.witness_keys, svc.log.signer.verifier, int(time.time())
@@ -336,3 +337,23 @@ def test_a_roster_of_10000_issues_anchors_and_verifies(tmp_path: Path, svc, issu
         claims = verify_presentation(credential["sd_jwt"], issuer_keys=trust, now=now).claims
         indices.add(claims["status"]["status_list"]["idx"])
     assert len(indices) == 10_000
+
+
+def test_large_roster_validated_on_workers_names_every_bad_row(tmp_path: Path, svc, issuer) -> None:
+    from issuing.batch import DirectorySink
+    from issuing.roster import read_roster
+
+    rows = [degree_row(i, email="") for i in range(2500)]
+    rows[1] = degree_row(1, npi="1111111111", email="")
+    rows[1498] = degree_row(1498, degree="PhD", email="")
+    rows[8]["credential_id"] = "dup-1"
+    rows[2398]["credential_id"] = "dup-1"
+    roster = write_csv(tmp_path / "big.csv", rows)
+    size = svc.log.head()[0]
+    with pytest.raises(Exception) as err:
+        svc.batches.issue(issuer, TYPES["medical-degree"], lambda: read_roster(roster), DirectorySink(tmp_path),
+                          expected_rows=2500)
+    assert getattr(err.value, "code", "") == "roster_rejected"
+    assert [line for line, _ in err.value.problems] == [3, 1500, 2400]
+    assert "repeats an earlier row" in err.value.problems[2][1][0]
+    assert svc.log.head()[0] == size and svc.store.collection("credentials").count() == 0
