@@ -31,3 +31,12 @@ def read_json(path: str, what: str, code: str) -> Any:
         return json.loads(read_text(path))
     except ValueError as exc:
         raise CredshareError(f"{what} is not JSON", code=code) from exc
+
+
+def read_json_list(path: str, member: str, what: str, code: str) -> list[Any]:
+    """A non-empty JSON list, given bare or as ``{member: [...]}``."""
+    doc = read_json(path, what, code)
+    items = doc.get(member) if isinstance(doc, dict) else doc
+    if not isinstance(items, list) or not items:
+        raise CredshareError(f'{what} holds a list, or {{"{member}": [...]}}', code=code)
+    return items

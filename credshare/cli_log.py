@@ -14,7 +14,7 @@ from anchoring.errors import AnchoringError
 from anchoring.note import Checkpoint, NoteVerifier, open_checkpoint
 from anchoring.proof import verify_anchor_proof
 from anchoring.witness import WitnessKey, WitnessSigner
-from credshare.cli_io import fail, read_json, read_text
+from credshare.cli_io import fail, read_json, read_json_list, read_text
 from credshare.errors import CredshareError
 
 
@@ -24,11 +24,7 @@ def _read_json(path: str, what: str) -> Any:
 
 def load_witness_keys(path: str) -> list[WitnessKey]:
     """A JSON list of witness keys, or ``{"witnesses": [...]}`` as served at /log/witnesses."""
-    doc = _read_json(path, "the witness key file")
-    keys = doc.get("witnesses") if isinstance(doc, dict) else doc
-    if not isinstance(keys, list) or not keys:
-        raise AnchoringError("witness_malformed", "the witness key file lists witness keys")
-    return [WitnessKey.from_json(k) for k in keys]
+    return [WitnessKey.from_json(k) for k in read_json_list(path, "witnesses", "the witness key file", "witness_malformed")]
 
 
 @click.group("log")

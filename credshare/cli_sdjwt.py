@@ -12,9 +12,8 @@ from typing import Any
 
 import click
 
-from credshare.cli_io import fail, read_json, read_text
+from credshare.cli_io import fail, read_json, read_json_list, read_text
 from credshare.errors import CredshareError
-from disclosure.errors import SDJWTError
 from disclosure.issuance import issue
 from disclosure.jws import PublicKey, Signer
 from disclosure.paths import parse_claim_path
@@ -28,11 +27,7 @@ def _read_json(path: str, what: str) -> Any:
 
 def load_public_keys(path: str) -> list[PublicKey]:
     """A JWKS file: a JSON list of public JWKs or a ``{"keys": [...]}`` set."""
-    doc = _read_json(path, "the key set")
-    keys = doc.get("keys") if isinstance(doc, dict) else doc
-    if not isinstance(keys, list) or not keys:
-        raise SDJWTError("key_invalid", "a JWKS file holds a list of JWKs or {\"keys\": [...]}")
-    return [PublicKey.from_jwk(jwk) for jwk in keys]
+    return [PublicKey.from_jwk(jwk) for jwk in read_json_list(path, "keys", "the key set", "key_invalid")]
 
 
 @click.group()

@@ -45,6 +45,16 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> N
     raise TimeoutError(f"nothing listening on {port} after {timeout}s")
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 15.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @pytest.fixture(scope="session")
 def mongodb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """nx-27017 on 127.0.0.1: real pymongo over TCP to a MongoDB wire-protocol server."""
@@ -64,11 +74,7 @@ def mongodb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         wait_for_port(port, proc)
         yield f"mongodb://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
         log.close()
 
 
@@ -139,12 +145,7 @@ def ganache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ganache]:
                 _rpc(url, "eth_sendTransaction", [{"from": first, "to": first, "value": "0x0"}])
             yield Ganache(url, key, Web3.to_checksum_address(first))
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
 
 
 StoreOpener = Callable[[], Store]
