@@ -14,7 +14,10 @@ from issuing.issuers import IssuerRegistry
 from issuing.status import StatusService
 from issuing.types import CredentialType, load_types
 from storage import Store
+from storage.rate_limit import RateLimiter
 from storage.tlog import TransparencyLog
+
+TOKEN_FAILURES_PER_MINUTE = 10
 
 
 @dataclass
@@ -48,6 +51,11 @@ class AppServices:
     def status(self) -> StatusService:
         with self._lock:
             return StatusService(self.store, self.issuers, self.log)
+
+    @cached_property
+    def token_failures(self) -> RateLimiter:
+        """Failed issuer API-token attempts per issuer and client address."""
+        return RateLimiter(self.store, "issuer-token-failures", TOKEN_FAILURES_PER_MINUTE, 60)
 
     @cached_property
     def batches(self) -> BatchIssuer:

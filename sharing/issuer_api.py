@@ -27,6 +27,11 @@ class ApiAuthError(CredshareError):
     http_status = 401
 
 
+class RateLimited(CredshareError):
+    code = "rate_limited"
+    http_status = 429
+
+
 @bp.get("/.well-known/jwt-vc-issuer/issuers/<issuer_id>")
 def issuer_metadata(issuer_id: str) -> Response:
     registry = services().issuers
@@ -51,9 +56,16 @@ def key_history(issuer_id: str) -> Response:
 
 
 def _authenticate(issuer_id: str) -> None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not services().issuers.authenticate(issuer_id, token.strip()):
+    """Check the bearer token; after 10 failures in a minute from one address, refuse all tries
+    for that issuer from there until the minute is over (429), so tokens cannot be guessed."""
+    svc = services()
+    limiter = svc.token_failures
+    key = f"{issuer_id}|{request.remote_addr}"
+    if limiter.blocked(key):
+        raise RateLimited(f"too many failed token attempts; retry in {limiter.retry_after()} s")
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not svc.issuers.authenticate(issuer_id, token.strip()):
+        limiter.hit(key)
         raise ApiAuthError("a valid issuer API token is required (Authorization: Bearer ...)")
 
 

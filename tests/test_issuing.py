@@ -357,3 +357,17 @@ def test_large_roster_validated_on_workers_names_every_bad_row(tmp_path: Path, s
     assert [line for line, _ in err.value.problems] == [3, 1500, 2400]
     assert "repeats an earlier row" in err.value.problems[2][1][0]
     assert svc.log.head()[0] == size and svc.store.collection("credentials").count() == 0
+
+
+def test_guessing_issuer_tokens_is_rate_limited(app, svc) -> None:
+    _, token = svc.issuers.create("guarded-board", "Guarded Board")
+    client = app.test_client()
+    url = "/api/v1/issuers/guarded-board/batches"
+    body = {"type": "medical-license", "rows": []}
+    for _ in range(10):
+        assert client.post(url, json=body, headers={"Authorization": "Bearer csi_guess"}).status_code == 401
+    blocked = client.post(url, json=body, headers={"Authorization": f"Bearer {token}"})
+    assert blocked.status_code == 429 and blocked.get_json()["error"] == "rate_limited"
+    other = client.post(url, json=body, headers={"Authorization": f"Bearer {token}"},
+                        environ_base={"REMOTE_ADDR": "10.9.8.7"})
+    assert other.status_code != 429, "another address is not blocked"
