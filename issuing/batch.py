@@ -4,8 +4,9 @@
    by line number, if any row is wrong. Nothing is issued or stored then.
 2. Allocate a random status-list index per credential, sign one SD-JWT VC per row (all its
    ``sd: always`` claims selectively disclosable, ``_sd`` arrays padded to the type's sizes;
-   on worker processes for large rosters), record it for revocation, and spool it to disk so
-   memory stays flat in the batch size.
+   on worker processes for large rosters) and spool it to disk so memory stays flat in the
+   batch size, while the main process records each credential for revocation (a repeated
+   credential id fails there, before anything is logged).
 3. Append every credential's issuer-signed JWT to the log as one batch: one checkpoint. If
    anything fails before this point, the batch's records are removed and nothing is logged.
 4. Write each credential with its anchor proof, and offer it (sealed under the server's
@@ -203,10 +204,10 @@ def _spool_path(spool_dir: str, number: int) -> str:
     return os.path.join(spool_dir, f"{number:08d}.jsonl")
 
 
-def _sign_chunk(number: int, chunk: list[tuple[dict[str, Any], str, int]]) -> list[bytes]:
-    """Sign one SD-JWT VC per ``(row, status uri, status index)``, spool them, record them for
-    revocation (a repeated credential id fails here, before anything is logged) and return
-    their leaf hashes."""
+def _sign_chunk(number: int, chunk: list[tuple[dict[str, Any], str, int]]) -> tuple[list[bytes], list[dict[str, Any]]]:
+    """Sign one SD-JWT VC per ``(row, status uri, status index)`` and spool them; return their
+    leaf hashes and the issuer-side records, which the main process stores (one SQLite writer
+    instead of several contending for its lock)."""
     assert _worker is not None
     job, signer, store, _ = _worker
     leaves, records, lines = [], [], []
@@ -227,14 +228,9 @@ def _sign_chunk(number: int, chunk: list[tuple[dict[str, Any], str, int]]) -> li
         records.append({"_id": credential_id, "issuer": job.issuer_id, "type": job.ctype.slug, "batch": job.batch_id,
                         "offset": number * _CHUNK + i, "status_list": int(uri.rsplit("/", 1)[1]), "status_idx": index,
                         "email": email or None})
-    try:
-        store.collection(CREDENTIALS).insert_many(records)
-    except DuplicateKeyError as exc:
-        raise InputError("a credential_id in the roster is already issued; nothing was anchored",
-                         code="credential_id_taken") from exc
     with open(_spool_path(job.spool_dir, number), "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
-    return leaves
+    return leaves, records
 
 
 def _deliver_chunk(number: int, anchoring: _Anchoring, out_dir: str | None, sink: CredentialSink | None = None) -> int:
@@ -380,7 +376,12 @@ class BatchIssuer:
         leaf_hashes: list[bytes] = []
         work = enumerate([(row, *next(slots)) for row in chunk] for chunk in _chunks((row for _, row in rows()), _CHUNK))
         try:
-            for leaves in workers.map(_sign_chunk, work):
+            for leaves, records in workers.map(_sign_chunk, work):
+                try:
+                    self._credentials.insert_many(records)  # one writer while the workers sign
+                except DuplicateKeyError as exc:
+                    raise InputError("a credential_id in the roster is already issued; nothing was anchored",
+                                     code="credential_id_taken") from exc
                 leaf_hashes.extend(leaves)
                 if progress:
                     progress(len(leaves))
