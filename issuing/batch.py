@@ -297,6 +297,7 @@ class _Workers:
         self._pool: ProcessPoolExecutor | None = None
         if self.parallel:
             context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["issuing.batch"])  # workers fork with the imports done
             self._pool = ProcessPoolExecutor(max_workers=count, mp_context=context, initializer=_init_worker,
                                              initargs=(job,))
         else:
