@@ -104,3 +104,27 @@ def test_witness_key_json_round_trip(witnesses) -> None:
     assert WitnessKey.from_json(key.to_json()) == key
     with pytest.raises(AnchoringError):
         WitnessKey.from_json({"name": "x", "public_key": "AAAA", "proof_of_possession": "AAAA"})
+
+
+def test_bls_backends_agree_byte_for_byte() -> None:
+    from anchoring.bls import BlspyBackend, PyEccBackend
+
+    slow, fast = PyEccBackend(), BlspyBackend()
+    sk = slow.keygen(bytes(range(32)))
+    message = b"credshare/witness-cosignature/v1\norigin\n1\nAAAA\n"
+    assert slow.public_key(sk) == fast.public_key(sk)
+    assert slow.sign(sk, message) == fast.sign(sk, message)
+    assert slow.prove_possession(sk) == fast.prove_possession(sk)
+    other = slow.keygen(bytes(range(1, 33)))
+    agg = fast.aggregate([fast.sign(sk, message), fast.sign(other, message)])
+    assert agg == slow.aggregate([slow.sign(sk, message), slow.sign(other, message)])
+    keys = [fast.public_key(sk), fast.public_key(other)]
+    for backend in (slow, fast):
+        assert backend.fast_aggregate_verify(keys, message, agg)
+        assert not backend.fast_aggregate_verify(keys, message + b"x", agg)
+        assert not backend.fast_aggregate_verify(keys[:1], message, agg)
+        assert backend.verify_possession(keys[0], fast.prove_possession(sk))
+        assert not backend.verify_possession(keys[1], fast.prove_possession(sk))
+        identity = bytes([0xC0]) + bytes(47)
+        assert not backend.verify_possession(identity, fast.prove_possession(sk))
+        assert not backend.fast_aggregate_verify([b"\x00" * 48], message, agg)
