@@ -71,3 +71,17 @@ class NotFoundError(CredshareError):
 
     code = "not_found"
     http_status = 404
+
+
+class AuthenticationError(CredshareError):
+    """The caller did not prove who it is (missing or wrong token or password)."""
+
+    code = "unauthenticated"
+    http_status = 401
+
+
+class RateLimitedError(CredshareError):
+    """Too many attempts; the caller must wait before trying again."""
+
+    code = "rate_limited"
+    http_status = 429

@@ -14,22 +14,12 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from credshare.errors import CredshareError, InputError, NotFoundError
+from credshare.errors import AuthenticationError, InputError, NotFoundError, RateLimitedError
 from issuing.status import TOKEN_TTL
 from sharing.context import services
 
 bp = Blueprint("issuers", __name__)
 MAX_API_ROWS = 10_000
-
-
-class ApiAuthError(CredshareError):
-    code = "issuer_token_invalid"
-    http_status = 401
-
-
-class RateLimited(CredshareError):
-    code = "rate_limited"
-    http_status = 429
 
 
 @bp.get("/.well-known/jwt-vc-issuer/issuers/<issuer_id>")
@@ -62,11 +52,12 @@ def _authenticate(issuer_id: str) -> None:
     limiter = svc.token_failures
     key = f"{issuer_id}|{request.remote_addr}"
     if limiter.blocked(key):
-        raise RateLimited(f"too many failed token attempts; retry in {limiter.retry_after()} s")
+        raise RateLimitedError(f"too many failed token attempts; retry in {limiter.retry_after()} s")
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not svc.issuers.authenticate(issuer_id, token.strip()):
         limiter.hit(key)
-        raise ApiAuthError("a valid issuer API token is required (Authorization: Bearer ...)")
+        raise AuthenticationError("a valid issuer API token is required (Authorization: Bearer ...)",
+                                  code="issuer_token_invalid")
 
 
 class _ListSink:
