@@ -1,7 +1,7 @@
 """Fixed-window rate limiting kept in the store, so every worker process shares the count.
 
-One document per (limit, key, window) holds an atomic ``$inc`` counter; a TTL index removes
-old windows. Used to slow down guessing: failed API-token attempts, later failed sign-ins.
+One document per (limit, key, window) holds an atomic ``$inc`` counter; a key is blocked when
+the current and the previous window together reach the limit. A TTL index removes old windows. Used to slow down guessing: failed API-token attempts, later failed sign-ins.
 """
 
 from __future__ import annotations
@@ -20,12 +20,14 @@ class RateLimiter:
         self._counters.create_index("expires_at", expire_after_seconds=0)
         self.name, self.limit, self.window = name, limit, window_seconds
 
-    def _id(self, key: str) -> str:
-        return f"{self.name}|{key}|{int(time.time()) // self.window}"
+    def _id(self, key: str, windows_ago: int = 0) -> str:
+        return f"{self.name}|{key}|{int(time.time()) // self.window - windows_ago}"
 
     def blocked(self, key: str) -> bool:
-        doc = self._counters.find_one({"_id": self._id(key)})
-        return bool(doc) and doc.get("count", 0) >= self.limit
+        """At the limit in this window and the one before together, so a burst that straddles
+        a window boundary is still caught."""
+        docs = self._counters.find({"_id": {"$in": [self._id(key), self._id(key, 1)]}})
+        return sum(doc.get("count", 0) for doc in docs) >= self.limit
 
     def hit(self, key: str) -> int:
         """Count one event for ``key`` in the current window; returns the window's count."""
@@ -35,4 +37,5 @@ class RateLimiter:
         return int((doc or {}).get("count", 1))
 
     def retry_after(self) -> int:
-        return self.window - int(time.time()) % self.window
+        """Seconds until the attempts counted now have left both windows."""
+        return 2 * self.window - int(time.time()) % self.window
