@@ -120,10 +120,9 @@ def issue_command(issuer_id: str, type_slug: str, roster: Path, out: Path) -> No
             raise InputError(f"unknown type {type_slug!r}; known: {', '.join(services.types)}",
                                  code="credential_type_unknown")
         out.mkdir(parents=True, exist_ok=True)
-        rows = lambda: read_roster(roster)  # noqa: E731
-        total = sum(1 for _ in rows())
+        total = sum(1 for _ in read_roster(roster))  # for the progress bar, and to pick worker processes
         with click.progressbar(length=total, label=f"issuing {type_slug}", file=sys.stderr) as bar:
-            result = services.batches.issue(issuer_id, ctype, rows, DirectorySink(out), progress=bar.update,
+            result = services.batches.issue(issuer_id, ctype, read_roster(roster), DirectorySink(out), progress=bar.update,
                                             expected_rows=total)
     except RosterRejected as exc:
         click.echo(json.dumps(exc.to_dict(), indent=1))

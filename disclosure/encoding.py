@@ -70,6 +70,8 @@ def json_loads(data: bytes | str, code: str = "jws_malformed") -> Any:
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+json_text = _ENCODER.encode  # compact JSON as text
+quote_string = json.encoder.encode_basestring  # a JSON string literal, escaped exactly as json_text does it
 
 
 def json_dumps(value: Any) -> bytes:

@@ -29,6 +29,7 @@ from disclosure.jws import PublicKey, Signer, sign_compact
 from disclosure.paths import ClaimPath, PathPattern
 from disclosure.vc import NEVER_DISCLOSABLE, VC_TYP
 
+_PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
 DEFAULT_SD_BUCKET = 8  # without a per-type size, pad each _sd array up to a multiple of this
 
 
@@ -75,6 +76,8 @@ class _Builder:
         return disclosure.digest
 
     def value(self, value: Any, path: ClaimPath) -> Any:
+        if type(value) in _PLAIN_SCALARS:  # the common case first
+            return value
         if isinstance(value, dict):
             return self.object(value, path)
         if isinstance(value, list):
@@ -95,8 +98,9 @@ class _Builder:
         for name, item in obj.items():
             if not isinstance(name, str) or name in (SD_KEY, ARRAY_DIGEST_KEY, SD_ALG_KEY):
                 raise SDJWTError("claims_invalid", f"claim name {name!r} is reserved or not a string")
-            built = self.value(item, path + (name,))
-            if self.is_sd(path + (name,)):
+            item_path = path + (name,)
+            built = self.value(item, item_path)
+            if self.is_sd(item_path):
                 digests.append(self.disclose(name, built))
             else:
                 out[name] = built

@@ -86,58 +86,68 @@ def _holder_jwk(row: dict[str, Any]) -> dict[str, Any] | None:
     return PublicKey.from_jwk(jwk).jwk
 
 
-def row_problems(ctype: CredentialType, row: dict[str, Any]) -> list[str]:
-    """Everything wrong with one roster row on its own (repeats across rows are checked apart)."""
+@dataclass(frozen=True)
+class _Row:
+    """A roster row read and checked: its claims, delivery and binding, and what is wrong."""
+
+    claims: dict[str, Any]
+    holder_jwk: dict[str, Any] | None
+    email: str
+    credential_id: str | None
+    problems: list[str]
+
+
+def read_row(ctype: CredentialType, row: dict[str, Any]) -> _Row:
+    """One roster row on its own (repeats across rows are checked apart)."""
     if "__error__" in row:
-        return [row["__error__"]]
-    _, problems = ctype.claims_from_row(row)
+        return _Row({}, None, "", None, [row["__error__"]])
+    claims, problems = ctype.claims_from_row(row)
+    holder = None
     try:
-        _holder_jwk(row)
+        holder = _holder_jwk(row)
     except (ValueError, SDJWTError) as exc:
         problems.append(f"holder_jwk: {getattr(exc, 'detail', None) or 'not a public JWK in JSON'}")
     email = str(row.get("email") or "").strip()
     if email and ("@" not in email or len(email) > 254 or " " in email):
         problems.append(f"email: {email!r} is not an e-mail address")
-    return problems
+    credential_id = str(row["credential_id"]) if row.get("credential_id") else None
+    return _Row(claims, holder, email.lower(), credential_id, problems)
 
 
 _Checked = tuple[int, list[tuple[int, list[str]]], list[tuple[int, str]]]
 
 
-def _check_rows(ctype: CredentialType, chunk: Iterable[tuple[int, dict[str, Any]]]) -> _Checked:
-    """(rows, [(line, problems)], [(line, credential_id)]) for a run of rows."""
-    count, bad, ids = 0, [], []
-    for line, row in chunk:
-        count += 1
-        problems = row_problems(ctype, row)
-        if problems:
-            bad.append((line, problems))
-        if row.get("credential_id"):
-            ids.append((line, str(row["credential_id"])))
-    return count, bad, ids
+def _check_chunk(number: int, chunk: list[tuple[int, dict[str, Any]]]) -> _Checked:
+    """Check a run of rows: (rows, [(line, problems)], [(line, credential_id)]). The rows as
+    read are spooled, so signing needs neither the roster again nor a second parse."""
+    assert _worker is not None
+    job = _worker[0]
+    bad, ids, lines = [], [], []
+    for line, raw in chunk:
+        row = read_row(job.ctype, raw)
+        if row.problems:
+            bad.append((line, row.problems))
+        if row.credential_id:
+            ids.append((line, row.credential_id))
+        lines.append(json.dumps([row.claims, row.holder_jwk, row.email, row.credential_id]))
+    if not bad:
+        with open(_spool_path(job.spool_dir, number, "rows"), "w", encoding="utf-8") as fh:
+            fh.write("\n".join(lines) + "\n")
+    return len(chunk), bad, ids
 
 
-def _merge_checks(results: Iterable[_Checked]) -> tuple[int, list[tuple[int, list[str]]]]:
-    """Combine checked runs in roster order and flag credential ids that repeat an earlier row."""
-    count, by_line, seen = 0, {}, set()
+def _merge_checks(results: Iterable[_Checked]) -> tuple[list[int], list[tuple[int, list[str]]]]:
+    """Combine checked runs in roster order and flag credential ids that repeat an earlier row.
+    Returns the row count of each run, and the problems by line."""
+    sizes, by_line, seen = [], {}, set()
     for rows, bad, ids in results:
-        count += rows
+        sizes.append(rows)
         by_line.update({line: list(problems) for line, problems in bad})
         for line, credential_id in ids:
             if credential_id in seen:
                 by_line.setdefault(line, []).append(f"credential_id {credential_id!r} repeats an earlier row")
             seen.add(credential_id)
-    return count, sorted(by_line.items())
-
-
-def validate(ctype: CredentialType, rows: Rows) -> tuple[int, list[tuple[int, list[str]]]]:
-    """Count the rows and collect every row's problems (line numbers as in the file)."""
-    return _merge_checks([_check_rows(ctype, rows)])
-
-
-def _check_chunk(chunk: list[tuple[int, dict[str, Any]]]) -> _Checked:
-    assert _worker is not None
-    return _check_rows(_worker[0].ctype, chunk)
+    return sizes, sorted(by_line.items())
 
 
 PARALLEL_MIN_ROWS = 2000  # below this, starting worker processes costs more than it saves
@@ -200,29 +210,31 @@ def _init_worker(job: _Job, store: Store | None = None) -> None:
     _worker = (job, Signer.from_jwk(job.private_jwk, job.alg), store, LogReader(store, job.log_origin))
 
 
-def _spool_path(spool_dir: str, number: int) -> str:
-    return os.path.join(spool_dir, f"{number:08d}.jsonl")
+def _spool_path(spool_dir: str, number: int, kind: str = "signed") -> str:
+    return os.path.join(spool_dir, f"{number:08d}.{kind}.jsonl")
 
 
-def _sign_chunk(number: int, chunk: list[tuple[dict[str, Any], str, int]]) -> tuple[list[bytes], list[dict[str, Any]]]:
-    """Sign one SD-JWT VC per ``(row, status uri, status index)`` and spool them; return their
-    leaf hashes and the issuer-side records, which the main process stores (one SQLite writer
-    instead of several contending for its lock)."""
+def _sign_chunk(number: int, slots: list[tuple[str, int]]) -> tuple[list[bytes], list[dict[str, Any]]]:
+    """Sign one SD-JWT VC per spooled row of run ``number``, with its ``(status uri, index)``,
+    and spool them; return their leaf hashes and the issuer-side records, which the main
+    process stores (one SQLite writer instead of several contending for its lock)."""
     assert _worker is not None
     job, signer, store, _ = _worker
-    leaves, records, lines = [], [], []
-    emails = [str(row.get("email") or "").strip().lower() for row, _, _ in chunk]
+    rows_path = _spool_path(job.spool_dir, number, "rows")
+    with open(rows_path, encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh]
+    os.unlink(rows_path)
+    emails = [email for _, _, email, _ in rows if email]
     wallet_keys = {a["email"]: a["holder_jwk"] for a in store.collection(ACCOUNTS).find(
-        {"email": {"$in": [e for e in emails if e]}, "holder_jwk": {"$exists": True}}, fields=["email", "holder_jwk"])}
-    for i, (row, uri, index) in enumerate(chunk):
-        claims, _ = job.ctype.claims_from_row(row)
+        {"email": {"$in": emails}, "holder_jwk": {"$exists": True}}, fields=["email", "holder_jwk"])} if emails else {}
+    leaves, records, lines = [], [], []
+    for i, ((claims, holder, email, credential_id), (uri, index)) in enumerate(zip(rows, slots, strict=True)):
         payload = {"iss": job.iss, "vct": job.ctype.vct, "iat": job.iat,
                    "status": {"status_list": {"idx": index, "uri": uri}}, **claims}
-        email = emails[i]
-        holder = _holder_jwk(row) or wallet_keys.get(email)  # the row's key, else the owner's wallet key
         issued = issue(payload, signer=signer, disclosable=job.ctype.disclosable_paths(claims),
-                       holder_jwk=holder, sd_array_size=job.sd_sizes)
-        credential_id = str(row.get("credential_id") or new_id())
+                       holder_jwk=holder or wallet_keys.get(email),  # the row's key, else the owner's wallet key
+                       sd_array_size=job.sd_sizes)
+        credential_id = credential_id or new_id()
         leaves.append(merkle.leaf_hash(issued.jwt.encode("ascii")))
         lines.append(json.dumps({"credential_id": credential_id, "sd_jwt": issued.serialize(), "email": email}))
         records.append({"_id": credential_id, "issuer": job.issuer_id, "type": job.ctype.slug, "batch": job.batch_id,
@@ -241,31 +253,31 @@ def _deliver_chunk(number: int, anchoring: _Anchoring, out_dir: str | None, sink
     job, _, store, log = _worker
     writer = sink or DirectorySink(Path(out_dir or "."))
     prove = log.prover(anchoring.tree_size)
-    offers: list[dict[str, Any]] = []
     with open(_spool_path(job.spool_dir, number), encoding="utf-8") as fh:
-        for i, line in enumerate(fh):
-            entry = json.loads(line)
-            index = anchoring.first_index + number * _CHUNK + i
-            credential = {
-                "credential_id": entry["credential_id"], "issuer": job.iss, "issuer_name": job.issuer_name,
-                "type": job.ctype.slug, "vct": job.ctype.vct, "sd_jwt": entry["sd_jwt"],
-                "anchor_proof": build_anchor_proof(
-                    origin=job.log_origin, leaf_index=index, tree_size=anchoring.tree_size, inclusion=prove(index),
-                    checkpoint_note=anchoring.note, witness_aggregate=anchoring.witness_aggregate,
-                    chain_anchors=anchoring.chain_anchors),
-            }
-            writer.write(credential)
-            if entry["email"]:
-                offers.append({"email": entry["email"], "credential_id": entry["credential_id"],
-                               "issuer": job.issuer_id, "type": job.ctype.slug, "state": "offered",
-                               "sealed_credential": Sealer(job.offer_key).seal(json.dumps(credential).encode()),
-                               "offered_at": int(time.time())})
-    emails = [offer["email"] for offer in offers]
+        entries = [json.loads(line) for line in fh]
+    emails = list({entry["email"] for entry in entries if entry["email"]})
     owners = {a["email"] for a in store.collection(ACCOUNTS).find({"email": {"$in": emails}}, fields=["email"])} if emails else set()
-    kept = [offer for offer in offers if offer["email"] in owners]
-    if kept:
-        store.collection(DELIVERIES).insert_many(kept)
-    return len(kept)
+    sealer = Sealer(job.offer_key) if owners else None
+    offers: list[dict[str, Any]] = []
+    for i, entry in enumerate(entries):
+        index = anchoring.first_index + number * _CHUNK + i
+        credential = {
+            "credential_id": entry["credential_id"], "issuer": job.iss, "issuer_name": job.issuer_name,
+            "type": job.ctype.slug, "vct": job.ctype.vct, "sd_jwt": entry["sd_jwt"],
+            "anchor_proof": build_anchor_proof(
+                origin=job.log_origin, leaf_index=index, tree_size=anchoring.tree_size, inclusion=prove(index),
+                checkpoint_note=anchoring.note, witness_aggregate=anchoring.witness_aggregate,
+                chain_anchors=anchoring.chain_anchors),
+        }
+        writer.write(credential)
+        if sealer is not None and entry["email"] in owners:
+            offers.append({"email": entry["email"], "credential_id": entry["credential_id"],
+                           "issuer": job.issuer_id, "type": job.ctype.slug, "state": "offered",
+                           "sealed_credential": sealer.seal(json.dumps(credential).encode()),
+                           "offered_at": int(time.time())})
+    if offers:
+        store.collection(DELIVERIES).insert_many(offers)
+    return len(offers)
 
 
 class DirectorySink:
@@ -342,12 +354,12 @@ class BatchIssuer:
         self,
         issuer_id: str,
         ctype: CredentialType,
-        rows: Callable[[], Rows],
+        rows: Rows,
         sink: CredentialSink,
         progress: Callable[[int], None] | None = None,
         expected_rows: int | None = None,
     ) -> BatchResult:
-        """Validate ``rows()`` whole, then issue one credential per row into ``sink``.
+        """Validate ``rows`` (read once, streaming) whole, then issue one credential per row into ``sink``.
         ``expected_rows`` (a count the caller already has) lets large rosters use worker
         processes from the validation pass on."""
         started = time.perf_counter()
@@ -360,22 +372,24 @@ class BatchIssuer:
                        self._store_uri, self._data_dir, self._log.origin, signer.private_jwk, self._offer_key, signer.alg)
             parallel = expected_rows is not None and expected_rows >= PARALLEL_MIN_ROWS
             with _Workers(job, self._store, parallel) as workers:
-                count, problems = _merge_checks(workers.map(_check_chunk, ((c,) for c in _chunks(rows(), _CHUNK))))
+                sizes, problems = _merge_checks(workers.map(_check_chunk, enumerate(_chunks(rows, _CHUNK))))
+                count = sum(sizes)
                 if problems:
                     raise RosterRejected(problems, count)
                 if count == 0:
                     raise RosterRejected([(0, ["the roster has no rows"])], 0)
-                appended, offered = self._sign_anchor_deliver(job, workers, count, rows, sink, progress)
+                appended, offered = self._sign_anchor_deliver(job, workers, sizes, sink, progress)
         return BatchResult(batch_id, issuer_id, ctype.slug, count, appended.first_index, appended.size,
                            appended.checkpoint, offered, time.perf_counter() - started)
 
-    def _sign_anchor_deliver(self, job: _Job, workers: _Workers, count: int, rows: Callable[[], Rows],
-                             sink: CredentialSink, progress: Callable[[int], None] | None) -> tuple[Any, int]:
+    def _sign_anchor_deliver(self, job: _Job, workers: _Workers, sizes: list[int], sink: CredentialSink,
+                             progress: Callable[[int], None] | None) -> tuple[Any, int]:
+        count = sum(sizes)
         slots = iter(self._status.allocate(job.issuer_id, count))
         self._batches.insert_one({"_id": job.batch_id, "issuer": job.issuer_id, "type": job.ctype.slug, "count": count,
                                   "state": "signing", "kid": job.private_jwk.get("kid"), "started_at": job.iat})
         leaf_hashes: list[bytes] = []
-        work = enumerate([(row, *next(slots)) for row in chunk] for chunk in _chunks((row for _, row in rows()), _CHUNK))
+        work = enumerate([next(slots) for _ in range(size)] for size in sizes)
         try:
             for leaves, records in workers.map(_sign_chunk, work):
                 try:
@@ -397,7 +411,7 @@ class BatchIssuer:
         checkpoint = self._log.checkpoint(appended.size)
         anchoring = _Anchoring(appended.first_index, appended.size, checkpoint["note"],
                                checkpoint.get("witness_aggregate"), list(checkpoint.get("anchors", {}).values()))
-        chunks = -(-count // _CHUNK)
+        chunks = len(sizes)
         if workers.parallel and isinstance(sink, DirectorySink):
             offered = sum(workers.map(_deliver_chunk, ((n, anchoring, str(sink.directory)) for n in range(chunks))))
         else:

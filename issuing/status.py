@@ -14,7 +14,8 @@ import base64
 import secrets
 import time
 import zlib
-from typing import Any
+from array import array
+from typing import Any, Iterator
 
 from credshare.errors import CredshareError
 from disclosure.status_list import INVALID, SUSPENDED, VALID, StatusList, sign_status_list
@@ -44,6 +45,22 @@ def _unpack(text: str) -> bytearray:
     return bytearray(zlib.decompress(base64.b64decode(text)))
 
 
+class Allocation:
+    """Reserved status-list slots, compactly (4 bytes an index, not a tuple each): runs of
+    indices per list uri, iterated as ``(uri, index)`` in allocation order."""
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[str, array[int]]] = []
+
+    def __len__(self) -> int:
+        return sum(len(indices) for _, indices in self.runs)
+
+    def __iter__(self) -> Iterator[tuple[str, int]]:
+        for uri, indices in self.runs:
+            for index in indices:
+                yield uri, index
+
+
 class StatusService:
     def __init__(self, store: Store, issuers: IssuerRegistry, log: TransparencyLog) -> None:
         self._lists = store.collection(LISTS)
@@ -69,9 +86,9 @@ class StatusService:
         )
         return self._lists.find_one({"_id": f"{issuer_id}|{number}"})  # type: ignore[return-value]
 
-    def allocate(self, issuer_id: str, count: int) -> list[tuple[str, int]]:
-        """``count`` fresh random indices as ``(status list uri, index)``."""
-        out: list[tuple[str, int]] = []
+    def allocate(self, issuer_id: str, count: int) -> Allocation:
+        """``count`` fresh random indices, reserved now; iterate for ``(status list uri, index)``."""
+        out = Allocation()
         while len(out) < count:
             doc = self._open_list(issuer_id)
             allocated = _unpack(doc["allocated"])
@@ -90,8 +107,7 @@ class StatusService:
             moved = self._lists.update_one({"_id": doc["_id"], "version": doc["version"]},
                                            {"$set": changes, "$inc": {"version": 1}})
             if moved.matched:
-                uri = self.uri(issuer_id, doc["number"])
-                out += [(uri, index) for index in picked]
+                out.runs.append((self.uri(issuer_id, doc["number"]), array("L", picked)))
         return out
 
     def set_status(self, issuer_id: str, number: int, index: int, status: str) -> str:

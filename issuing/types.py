@@ -66,7 +66,7 @@ class CredentialType:
                 sizes[claim.path[:-1]] = sizes.get(claim.path[:-1], 0) + 1
         return sizes
 
-    def disclosable_paths(self, claims: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    def disclosable_paths(self, claims: dict[str, Any]) -> list[tuple[str, ...]]:
         """The ``sd: always`` paths that are present in ``claims``."""
         return [c.path for c in self.claims if c.sd == "always" and _present(claims, c.path)]
 
@@ -109,10 +109,10 @@ class CredentialType:
 EXTRA_COLUMNS = frozenset({"email", "holder_jwk", "credential_id"})
 
 
-def _present(claims: Mapping[str, Any], path: tuple[str, ...]) -> bool:
+def _present(claims: dict[str, Any], path: tuple[str, ...]) -> bool:
     node: Any = claims
     for step in path:
-        if not isinstance(node, Mapping) or step not in node:
+        if type(node) is not dict or step not in node:
             return False
         node = node[step]
     return True

@@ -85,7 +85,7 @@ def issue_batch(issuer_id: str) -> tuple[Response, int]:
     if ctype is None:
         raise InputError(f"unknown type {body['type']!r}", code="credential_type_unknown")
     sink = _ListSink()
-    result = svc.batches.issue(issuer_id, ctype, lambda: enumerate(rows, start=1), sink, expected_rows=len(rows))
+    result = svc.batches.issue(issuer_id, ctype, enumerate(rows, start=1), sink, expected_rows=len(rows))
     return jsonify({**result.summary(), "credentials": sink.items}), 201
 
 

@@ -166,7 +166,18 @@ class LogReader:
         if size > committed:
             raise AnchoringError("proof_unavailable", f"size {size} is beyond the committed {committed}")
         subtree = self.subtree_hash(size, scoped={})
-        return lambda index: merkle.inclusion_proof(index, size, subtree)
+        edges: dict[tuple[int, int], bytes] = {}  # the few ranges that are not perfect subtrees
+
+        def remembered(start: int, end: int) -> bytes:
+            width = end - start
+            if width & (width - 1) == 0:
+                return subtree(start, end)
+            found = edges.get((start, end))
+            if found is None:
+                found = edges[(start, end)] = subtree(start, end)
+            return found
+
+        return lambda index: merkle.inclusion_proof(index, size, remembered)
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
         committed, _ = self.head()

@@ -188,7 +188,7 @@ def test_issued_credentials_anchor_and_verify_end_to_end(tmp_path: Path, env, ap
 def test_status_indices_are_random_and_never_reused(svc, issuer) -> None:
     first = svc.status.allocate(issuer, 2000)
     second = svc.status.allocate(issuer, 2000)
-    indices = [i for _, i in first + second]
+    indices = [i for _, i in [*first, *second]]
     assert len(set(indices)) == 4000
     assert indices != sorted(indices)
 
@@ -323,7 +323,7 @@ def test_a_roster_of_10000_issues_anchors_and_verifies(tmp_path: Path, svc, issu
     roster = write_csv(tmp_path / "big.csv", [degree_row(i, email="") for i in range(10_000)])
     out = tmp_path / "out"
     out.mkdir()
-    result = svc.batches.issue(issuer, TYPES["medical-degree"], lambda: read_roster(roster), DirectorySink(out),
+    result = svc.batches.issue(issuer, TYPES["medical-degree"], read_roster(roster), DirectorySink(out),
                                expected_rows=10_000)
     assert result.count == 10_000 and len(list(out.glob("*.json"))) == 10_000
     trust = jwks_resolver([PublicKey.from_jwk(k) for k in svc.issuers.jwks(issuer)["keys"]])
@@ -351,7 +351,7 @@ def test_large_roster_validated_on_workers_names_every_bad_row(tmp_path: Path, s
     roster = write_csv(tmp_path / "big.csv", rows)
     size = svc.log.head()[0]
     with pytest.raises(Exception) as err:
-        svc.batches.issue(issuer, TYPES["medical-degree"], lambda: read_roster(roster), DirectorySink(tmp_path),
+        svc.batches.issue(issuer, TYPES["medical-degree"], read_roster(roster), DirectorySink(tmp_path),
                           expected_rows=2500)
     assert getattr(err.value, "code", "") == "roster_rejected"
     assert [line for line, _ in err.value.problems] == [3, 1500, 2400]

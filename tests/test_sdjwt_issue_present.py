@@ -64,7 +64,7 @@ def test_issued_payload_hides_every_disclosable_claim_and_pads_with_decoys() -> 
     assert body["cnf"] == {"jwk": HOLDER.public_jwk}
     assert len(sd.disclosures) == 7
     for d in sd.disclosures:
-        assert len(b64url_decode(d.salt)) == 16  # 128-bit salts
+        assert len(b64url_decode(d.salt)) == 18  # 144-bit salts (at least 128, §9.3)
 
 
 def test_fixed_sd_array_size_hides_the_claim_count() -> None:
@@ -77,6 +77,39 @@ def test_salts_never_repeat_and_issuing_twice_differs() -> None:
     first, second = issued(), issued()
     assert {d.salt for d in first.disclosures}.isdisjoint({d.salt for d in second.disclosures})
     assert first.jwt != second.jwt
+
+
+def test_a_forked_child_never_reuses_its_parents_salts() -> None:
+    import os
+
+    from disclosure.format import Disclosure
+
+    Disclosure.create("warm", "up")  # the parent now holds buffered salts and random bytes
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: report its next salts and leave at once
+        os.write(write_end, json.dumps([Disclosure.create("n", i).salt for i in range(50)]).encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as fh:
+        child = set(json.load(fh))
+    os.waitpid(pid, 0)
+    parent = {Disclosure.create("n", i).salt for i in range(50)}
+    assert len(child) == 50 and child.isdisjoint(parent)
+
+
+@pytest.mark.parametrize("name, value", [
+    ("legal_name", "Avery Quinn"), ("n\u00e9e \"q\"\\", "line\nbreak \u2028 \U0001f600 </script>"), (None, "x"),
+    ("age", 42), ("ok", True), ("none", None), ("pi", 3.25), ("list", ["a", {"b": [1, None]}]), (None, {"k": "v"}),
+])
+def test_disclosure_json_is_exactly_the_compact_encoding(name, value) -> None:
+    from disclosure.encoding import json_dumps
+    from disclosure.format import Disclosure
+
+    made = Disclosure.create(name, value)
+    expected = [made.salt, value] if name is None else [made.salt, name, value]
+    assert b64url_decode(made.encoded) == json_dumps(expected)
+    assert Disclosure.decode(made.encoded, "sha-256") == made
 
 
 @pytest.mark.parametrize("claim", ["iss", "exp", "nbf", "cnf", "vct", "status"])

@@ -58,6 +58,24 @@ class TestDocuments:
         assert got == {"_id": new_id, **doc}
         assert got["when"].tzinfo is timezone.utc
 
+    def test_insert_many_stores_exactly_what_insert_one_stores(self, store: Store) -> None:
+        docs = [
+            {"_id": f"d{i}", "s": f"n\u00e9e \"{i}\" \U0001f600", "i": i - 2, "big": 2**62, "f": 0.5 * i, "t": i % 2 == 0,
+             "n": None, "when": T0 + timedelta(hours=i), "nested": {"list": [i, "two", {"deep": T0}], "empty": {}}}
+            for i in range(5)
+        ]
+        one, many = store.collection("one_by_one"), store.collection("all_at_once")
+        for doc in docs:
+            one.insert_one(doc)
+        many.insert_many(docs)
+        for flt in ({}, {"i": {"$gte": 0}}, {"when": {"$gt": T0 + timedelta(hours=1)}}, {"t": True},
+                    {"nested.empty": {"$exists": True}}, {"s": docs[3]["s"]}):
+            assert many.find(flt, sort=[("_id", 1)]) == one.find(flt, sort=[("_id", 1)]), flt
+        assert many.find({}, sort=[("_id", 1)]) == docs
+        generated = many.insert_many([{"x": 1}, {"x": 2}])
+        assert all(isinstance(i, str) and len(i) == 24 for i in generated)
+        assert [many.find_one({"_id": i})["x"] for i in generated] == [1, 2]
+
     def test_datetimes_are_stored_in_utc_at_millisecond_precision(self, store: Store) -> None:
         col = store.collection("things")
         est = timezone(timedelta(hours=-5))
@@ -199,6 +217,17 @@ class TestIndexes:
         with pytest.raises(DuplicateKeyError):
             users.find_one_and_update({"_id": "u2"}, {"$set": {"email": "a@x"}})
         assert users.find_one({"_id": "u2"}) == {"_id": "u2", "email": "b@x"}
+
+    def test_insert_many_honours_unique_indexes(self, store: Store) -> None:
+        col = store.collection("entries")
+        col.create_index([("issuer", 1), ("index", 1)], unique=True)
+        col.insert_many([{"_id": "a1", "issuer": "a", "index": 1}, {"_id": "b1", "issuer": "b", "index": 1}])
+        with pytest.raises(DuplicateKeyError):
+            col.insert_many([{"_id": "a2", "issuer": "a", "index": 2}, {"_id": "a1-again", "issuer": "a", "index": 1}])
+        with pytest.raises(DuplicateKeyError):
+            col.insert_many([{"_id": "a1", "issuer": "z", "index": 9}])
+        assert col.find_one({"_id": "a1"}) == {"_id": "a1", "issuer": "a", "index": 1}
+        assert col.find_one({"_id": "a1-again"}) is None and col.find_one({"issuer": "z"}) is None
 
     def test_compound_unique_index(self, store: Store) -> None:
         col = store.collection("entries")
