@@ -15,9 +15,9 @@ from typing import Any, Mapping
 from flask import Flask
 
 from credshare.config import ENV_VARS, load_settings
-from sharing import errors, hardening, health, home, issuer_api, log_api, request_log
+from sharing import auth, csrf, errors, hardening, health, home, issuer_api, log_api, request_log, verify_pages, wallet_pages
+from sharing.context import EXTENSION_KEY, current_owner
 from credshare.services import AppServices
-from sharing.context import EXTENSION_KEY
 from storage import open_store
 
 _ROOT = Path(__file__).resolve().parent
@@ -43,8 +43,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     request_log.install(app)
     hardening.install(app)
     errors.install(app)
+    csrf.install(app)
+    app.jinja_env.globals["current_owner"] = current_owner
     app.register_blueprint(home.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(log_api.bp)
     app.register_blueprint(issuer_api.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(wallet_pages.bp)
+    app.extensions[auth.BACKUP_ENTRIES_HOOK] = wallet_pages.backup_entries
+    app.extensions[auth.RESTORE_ENTRIES_HOOK] = wallet_pages.restore_entries
+    app.register_blueprint(verify_pages.bp)
     return app

@@ -17,6 +17,7 @@ from credshare.cli_issue import (
 from credshare.cli_log import log_group, witness_group
 from credshare.cli_io import fail
 from credshare.cli_sdjwt import sdjwt
+from credshare.cli_verify import verify_command
 from credshare.errors import CredshareError
 
 
@@ -33,6 +34,7 @@ cli.add_command(issue_command)
 cli.add_command(revoke_command)
 cli.add_command(suspend_command)
 cli.add_command(reinstate_command)
+cli.add_command(verify_command)
 
 
 @cli.command()

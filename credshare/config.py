@@ -12,6 +12,8 @@
 | CREDSHARE_LOCAL_WITNESSES | 3           | local BLS witnesses co-signing each checkpoint    |
 | CREDSHARE_WITNESS_QUORUM | majority     | cosignatures a checkpoint needs                   |
 | CREDSHARE_PUBLIC_URL   | http://host:port | base URL of issuer ids, status lists and links  |
+| CREDSHARE_ARGON2_PROFILE | interactive  | Argon2id cost of owner passwords: interactive or |
+|                        |                | test (cheap; for test suites only)                |
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ SECRET_KEY_FILENAME = "secret_key"
 ENV_VARS = (
     "CREDSHARE_DATA_DIR", "MONGODB_URI", "CREDSHARE_SECRET_KEY", "CREDSHARE_HOST", "CREDSHARE_PORT",
     "CREDSHARE_LOG_ORIGIN", "CREDSHARE_LOCAL_WITNESSES", "CREDSHARE_WITNESS_QUORUM", "CREDSHARE_PUBLIC_URL",
+    "CREDSHARE_ARGON2_PROFILE",
 )
+ARGON2_PROFILES = ("interactive", "test")  # their parameters are in holding.vault.PROFILES
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class Settings:
     local_witnesses: int = 3
     witness_quorum: int = 2
     public_url: str = "http://127.0.0.1:8080"
+    argon2_profile: str = "interactive"
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -53,6 +58,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     secret = env.get("CREDSHARE_SECRET_KEY") or load_or_create_secret(data_dir)
     if len(secret) < 32:
         raise ConfigError("CREDSHARE_SECRET_KEY must be at least 32 characters")
+    profile = env.get("CREDSHARE_ARGON2_PROFILE") or "interactive"
+    if profile not in ARGON2_PROFILES:
+        raise ConfigError(f"CREDSHARE_ARGON2_PROFILE must be one of {', '.join(ARGON2_PROFILES)}, got {profile!r}")
     witnesses = _small_int(env, "CREDSHARE_LOCAL_WITNESSES", 3, 0, 16)
     quorum = _small_int(env, "CREDSHARE_WITNESS_QUORUM", witnesses // 2 + 1 if witnesses else 0, 0, witnesses)
     return Settings(
@@ -65,6 +73,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         local_witnesses=witnesses,
         witness_quorum=quorum,
         public_url=_public_url(env.get("CREDSHARE_PUBLIC_URL"), env.get("CREDSHARE_HOST") or "127.0.0.1", int(port_text)),
+        argon2_profile=profile,
     )
 
 

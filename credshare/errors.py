@@ -85,3 +85,23 @@ class RateLimitedError(CredshareError):
 
     code = "rate_limited"
     http_status = 429
+
+
+class ConflictError(CredshareError):
+    """The request clashes with what exists (for example an account with that e-mail)."""
+
+    code = "conflict"
+    http_status = 409
+
+
+class VaultError(CredshareError):
+    """Sealed vault data cannot be opened: the wrong key, or the data was altered."""
+
+    code = "vault_unreadable"
+    http_status = 500
+
+
+class CsrfError(InputError):
+    """A state-changing request came without a valid anti-forgery token; nothing was changed."""
+
+    code = "csrf_invalid"

@@ -2,7 +2,8 @@
 
 * ``log_ed25519.seed`` — the transparency log's Ed25519 key (C2SP signed notes);
 * ``witnesses.json`` — the local witnesses' BLS keys, used when no outside organization
-  runs a witness (the embedded default).
+  runs a witness (the embedded default);
+* ``receipt_ed25519.jwk`` — the key verification receipts are signed with.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from anchoring.note import NoteSigner
 from anchoring.witness import WitnessKey, WitnessSigner
 from credshare.config import load_or_create_private_file
 from credshare.errors import ConfigError
+from disclosure.errors import SDJWTError
+from disclosure.jws import Signer
 
 LOG_KEY_FILE = "log_ed25519.seed"
 WITNESS_FILE = "witnesses.json"
@@ -57,3 +60,21 @@ def load_local_witnesses(data_dir: Path, count: int) -> list[WitnessSigner]:
     if len(signers) != count:
         raise ConfigError(f"{data_dir / WITNESS_FILE} holds {len(signers)} witnesses, configured {count}")
     return signers
+
+
+RECEIPT_KEY_FILE = "receipt_ed25519.jwk"
+
+
+def load_receipt_signer(data_dir: Path) -> Signer:
+    """The server's key for signing verification receipts (an Ed25519 JWK, kid = its RFC 7638
+    thumbprint); its public half is served at ``/.well-known/credshare-receipt-keys``."""
+    def make() -> bytes:
+        return json.dumps(Signer.generate("EdDSA").private_jwk).encode()
+
+    raw = load_or_create_private_file(data_dir / RECEIPT_KEY_FILE, make)
+    try:
+        jwk = json.loads(raw)
+        signer = Signer.from_jwk(jwk, "EdDSA")
+    except (ValueError, SDJWTError) as exc:
+        raise ConfigError(f"{data_dir / RECEIPT_KEY_FILE} is not an Ed25519 private JWK") from exc
+    return signer

@@ -9,6 +9,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from credshare.config import Settings
+from holding.accounts import AccountService
+from disclosure.jws import Signer
+from holding.evidence import EvidenceService
+from holding.shares import ShareService
+from holding.vault import profile_params
+from holding.wallet import WalletService
 from issuing.batch import BatchIssuer
 from issuing.issuers import IssuerRegistry
 from issuing.status import StatusService
@@ -18,6 +24,7 @@ from storage.rate_limit import RateLimiter
 from storage.tlog import TransparencyLog
 
 TOKEN_FAILURES_PER_MINUTE = 10
+SIGN_IN_FAILURES_PER_MINUTE = 10
 
 
 @dataclass
@@ -63,3 +70,42 @@ class AppServices:
             return BatchIssuer(self.store, self.issuers, self.status, self.log,
                                store_uri=self.settings.mongodb_uri, data_dir=self.settings.data_dir,
                                secret_key=self.settings.secret_key)
+
+    @cached_property
+    def evidence(self) -> EvidenceService:
+        """Verification evidence from this server's log, issuers and status lists."""
+        with self._lock:
+            return EvidenceService(self.issuers, self.status, self.log, self.settings.witness_quorum)
+
+    @cached_property
+    def sign_in_failures(self) -> RateLimiter:
+        """Failed owner sign-ins (and wrong current passwords) per e-mail and client address."""
+        return RateLimiter(self.store, "sign-in-failures", SIGN_IN_FAILURES_PER_MINUTE, 60)
+
+    @cached_property
+    def accounts(self) -> AccountService:
+        with self._lock:
+            return AccountService(self.store, profile=self.settings.argon2_profile,
+                                  secret_key=self.settings.secret_key, limiter=self.sign_in_failures)
+
+    @cached_property
+    def wallet(self) -> WalletService:
+        from credshare.sealing import Sealer
+        from issuing.batch import OFFER_PURPOSE
+
+        with self._lock:
+            return WalletService(self.store, self.evidence, self.types,
+                                 Sealer.for_purpose(self.settings.secret_key, OFFER_PURPOSE))
+
+    @cached_property
+    def shares(self) -> ShareService:
+        with self._lock:
+            return ShareService(self.store, self.evidence, secret_key=self.settings.secret_key,
+                                kdf=profile_params(self.settings.argon2_profile))
+
+    @cached_property
+    def receipt_signer(self) -> Signer:
+        from credshare.keys import load_receipt_signer
+
+        with self._lock:
+            return load_receipt_signer(self.settings.data_dir)

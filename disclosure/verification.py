@@ -76,7 +76,10 @@ def verify_presentation(
     key_binding: KeyBindingPolicy = KeyBindingPolicy(),
     expected_typ: str | None = None,
     skew_seconds: int = DEFAULT_SKEW_SECONDS,
+    enforce_validity: bool = True,
 ) -> VerifiedSDJWT:
+    """``enforce_validity=False`` leaves ``exp``/``nbf``/``iat`` to the caller (a verifier that
+    reports an expired credential as such, rather than refusing to look at it)."""
     parsed = parse_presentation(presentation, serialization)
     if key_binding.required and parsed.kb_jwt is None:
         raise SDJWTError("kb_missing")
@@ -87,7 +90,8 @@ def verify_presentation(
     hash_function(sd_alg)
 
     processed = process(payload, (Disclosure.decode(d, sd_alg) for d in parsed.disclosures))
-    check_validity(processed.claims, now, skew_seconds)
+    if enforce_validity:
+        check_validity(processed.claims, now, skew_seconds)
     if header.get("typ") == VC_TYP:
         check_vc_claims(processed.claims, processed.disclosed_paths)
 

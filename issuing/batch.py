@@ -231,6 +231,9 @@ def _sign_chunk(number: int, slots: list[tuple[str, int]]) -> tuple[list[bytes],
     for i, ((claims, holder, email, credential_id), (uri, index)) in enumerate(zip(rows, slots, strict=True)):
         payload = {"iss": job.iss, "vct": job.ctype.vct, "iat": job.iat,
                    "status": {"status_list": {"idx": index, "uri": uri}}, **claims}
+        exp = job.ctype.expiry(claims)
+        if exp is not None:
+            payload["exp"] = exp
         issued = issue(payload, signer=signer, disclosable=job.ctype.disclosable_paths(claims),
                        holder_jwk=holder or wallet_keys.get(email),  # the row's key, else the owner's wallet key
                        sd_array_size=job.sd_sizes)

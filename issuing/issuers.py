@@ -168,7 +168,8 @@ class IssuerRegistry:
         """Sign the full key history (with the active key), store it and append it to the log."""
         latest = self._histories.find_one({"issuer": issuer_id}, sort=[("version", -1)])
         version = (latest or {}).get("version", 0) + 1
-        payload = history_payload(self.issuer_url(issuer_id), version, self.records(issuer_id), int(time.time()))
+        payload = history_payload(self.issuer_url(issuer_id), version, self.records(issuer_id), int(time.time()),
+                                  self.get(issuer_id)["name"])
         jws = sign_compact({"typ": HISTORY_TYP}, payload, self.active_signer(issuer_id))
         appended = self._log.append([jws.encode("ascii")])
         doc = {"_id": f"{issuer_id}|{version:08d}", "issuer": issuer_id, "version": version, "jws": jws,

@@ -54,6 +54,7 @@ def key_valid_at(records: Sequence[KeyRecord], kid: str | None, anchored_at: int
     return True, f"key {kid} was valid when the credential was anchored"
 
 
-def history_payload(issuer: str, version: int, records: Sequence[KeyRecord], iat: int) -> dict[str, Any]:
-    """The signed key-history document (a JWT payload): every key the issuer ever had."""
-    return {"iss": issuer, "version": version, "iat": iat, "keys": [r.to_json() for r in records]}
+def history_payload(issuer: str, version: int, records: Sequence[KeyRecord], iat: int, name: str) -> dict[str, Any]:
+    """The signed key-history document (a JWT payload): the issuer's display name and every key
+    it ever had."""
+    return {"iss": issuer, "name": name, "version": version, "iat": iat, "keys": [r.to_json() for r in records]}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -51,6 +51,20 @@ class CredentialType:
     claims: tuple[ClaimSpec, ...]
     sd_array_size: int
     metadata: dict[str, Any]
+    expires_from: tuple[str, ...] | None = None  # the date claim a credential's exp comes from
+
+    def expiry(self, claims: Mapping[str, Any]) -> int | None:
+        """``exp`` for a credential with these claims: the end (UTC) of the day its
+        ``expires_from`` date names; none for "lifetime" or a type without one."""
+        if self.expires_from is None:
+            return None
+        node: Any = claims
+        for step in self.expires_from:
+            node = node.get(step) if isinstance(node, dict) else None
+        if not isinstance(node, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", node):
+            return None
+        day = date.fromisoformat(node)
+        return int(datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=timezone.utc).timestamp())
 
     @property
     def columns(self) -> list[str]:
@@ -198,7 +212,11 @@ def _parse(slug: str, doc: Any) -> CredentialType:
         claims.append(ClaimSpec(path, label, entry.get("sd", "allowed"), ext.get("column"), ext.get("type", "string"),
                                 bool(ext.get("required")), tuple(ext.get("values", ()))))
     ext = doc.get("x-credshare") or {}
-    return CredentialType(slug, doc["vct"], doc.get("name", slug), tuple(claims), int(ext.get("sd_array_size", 0)), doc)
+    expires_from = ext.get("expires_from")
+    if expires_from is not None and not any(c.path == (expires_from,) and c.kind.startswith("date") for c in claims):
+        raise CredentialTypeError(f"{slug}: expires_from names no date claim")
+    return CredentialType(slug, doc["vct"], doc.get("name", slug), tuple(claims), int(ext.get("sd_array_size", 0)), doc,
+                          (expires_from,) if expires_from else None)
 
 
 def load_types(directory: Path = TYPES_DIR) -> dict[str, CredentialType]:

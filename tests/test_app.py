@@ -71,12 +71,13 @@ def test_unknown_api_route_is_json_with_a_code(client) -> None:
 def test_access_log_never_contains_the_concrete_path_or_query(client, caplog) -> None:
     token = "tok_" + "A" * 40
     with caplog.at_level(logging.INFO, logger="credshare.access"):
-        client.get(f"/s/{token}?passcode=987654")
+        client.get(f"/s/{token}?passcode=987654")  # a share link: logged by its route, never its token
+        client.get(f"/no/such/{token}")
         client.get(f"/?token={token}")
         client.get("/healthz")
     text = caplog.text
     assert token not in text and "987654" not in text
-    assert "GET - 404" in text and "GET / 200" in text and "GET /healthz 200" in text
+    assert "GET /s/<token> 404" in text and "GET - 404" in text and "GET / 200" in text and "GET /healthz 200" in text
 
 
 def test_unknown_store_scheme_is_a_config_error(tmp_path: Path) -> None:

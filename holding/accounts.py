@@ -1,0 +1,372 @@
+"""Owner (physician) accounts, server-side sessions and encrypted vault backups.
+
+Key hierarchy (no operator back door: nothing the server keeps at rest opens a vault):
+
+* Each account has a random 32-byte **data key**. Vault contents are sealed under it
+  (XSalsa20-Poly1305, :mod:`holding.vault`).
+* The data key is stored only *wrapped*: sealed under the wrap half of Argon2id (RFC 9106)
+  of the password. The auth half is kept only as a SHA-256 hash, to check passwords.
+* A **session** (OWASP Session Management Cheat Sheet) is a random 256-bit token in a cookie.
+  The store keeps its SHA-256 as ``_id`` and the data key sealed under a key derived from the
+  token (HKDF), so a copy of the database opens no signed-in owner's vault either. Sessions end
+  after 30 idle minutes or 12 hours, whichever comes first.
+* Each account gets an Ed25519 **holder key** for key binding (SD-JWT ``cnf``, RFC 7800). Its
+  public JWK is ``holder_jwk`` (issuance binds credentials to it); the private JWK is sealed under
+  the data key.
+* A **backup** is a JSON document the owner downloads: the data key wrapped under Argon2id of a
+  backup passphrase, the sealed holder key, the caller's (already sealed) entries, and an
+  HMAC-SHA256 over all of it under a key derived from the data key.
+
+Losing both the password and the backup passphrase loses the vault: by design.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any, NamedTuple
+
+from credshare.errors import (
+    AuthenticationError,
+    ConflictError,
+    DuplicateKeyError,
+    InputError,
+    NotFoundError,
+    RateLimitedError,
+    VaultError,
+)
+from disclosure.errors import SDJWTError
+from disclosure.jws import Signer
+from holding import vault
+from storage import Store, new_id
+from storage.rate_limit import RateLimiter
+
+ACCOUNTS, SESSIONS = "accounts", "sessions"
+MIN_PASSWORD, MAX_PASSWORD = 12, 1024
+MAX_EMAIL = 254
+IDLE_TIMEOUT = timedelta(minutes=30)
+ABSOLUTE_TIMEOUT = timedelta(hours=12)
+TOUCH_INTERVAL = timedelta(minutes=1)
+MAX_TOKEN_LENGTH = 128
+BACKUP_TYPE = "credshare-vault-backup/v1"
+HOLDER_ALG = "EdDSA"
+_SESSION_PURPOSE = "session"
+_BACKUP_MAC_PURPOSE = "backup-mac/v1"
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """A signed-in owner, as one request sees them. ``data_key`` opens their vault."""
+
+    account_id: str
+    email: str
+    data_key: bytes = field(repr=False)
+    holder_jwk: dict[str, Any]
+    session_id: str
+
+
+@dataclass(frozen=True)
+class Session:
+    """A new session: the cookie ``token`` (shown once, never stored) and who it signs in."""
+
+    token: str = field(repr=False)
+    info: SessionInfo
+    expires_at: datetime
+
+
+class OpenedBackup(NamedTuple):
+    data_key: bytes
+    holder_private_jwk: dict[str, Any]
+    entries: list[dict[str, Any]]
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower() if isinstance(email, str) else ""
+
+
+def _email_valid(email: str) -> bool:
+    local, at, domain = email.rpartition("@")
+    return (bool(at and local and domain) and len(email) <= MAX_EMAIL
+            and not any(c.isspace() or ord(c) < 32 for c in email))
+
+
+def check_password(password: str, *, what: str = "password") -> None:
+    """Length rules (NIST SP 800-63B §5.1.1.2: long passphrases, no composition rules)."""
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise InputError(f"the {what} needs at least {MIN_PASSWORD} characters", code=f"{what}_too_short")
+    if len(password) > MAX_PASSWORD:
+        raise InputError(f"the {what} may have at most {MAX_PASSWORD} characters", code=f"{what}_too_long")
+
+
+def token_id(token: str) -> str:
+    """A session's stored id: the SHA-256 of its token, hex."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _canonical(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def _credentials_invalid() -> AuthenticationError:
+    return AuthenticationError("the e-mail address or the password is wrong", code="credentials_invalid")
+
+
+class AccountService:
+    """Accounts and sessions in the store; see the module docstring for the keys involved."""
+
+    def __init__(self, store: Store, *, profile: str, secret_key: str, limiter: RateLimiter) -> None:
+        self._accounts = store.collection(ACCOUNTS)
+        self._sessions = store.collection(SESSIONS)
+        self._accounts.create_index("email", unique=True)
+        self._sessions.create_index("expires_at", expire_after_seconds=0)
+        self._sessions.create_index("account")
+        self.params = vault.profile_params(profile)
+        self._pepper = hashlib.sha256(b"credshare/accounts|" + secret_key.encode("utf-8")).digest()
+        self.limiter = limiter
+
+    # -- accounts -------------------------------------------------------------------------
+
+    def register(self, email: str, password: str) -> Session:
+        """Create an account with a fresh data key and holder key, and sign it in."""
+        email = normalize_email(email)
+        if not _email_valid(email):
+            raise InputError("enter a valid e-mail address", code="email_invalid")
+        check_password(password)
+        if self._accounts.find_one({"email": email}, fields=["_id"]) is not None:
+            raise ConflictError("an account with this e-mail address exists; sign in instead", code="account_exists")
+        data_key, salt = vault.new_data_key(), vault.new_salt()
+        auth_key, wrap_key = vault.derive_wrap_key(password, salt, self.params.ops, self.params.mem)
+        holder = Signer.generate(HOLDER_ALG)
+        doc = {
+            "_id": new_id(),
+            "email": email,
+            "created_at": _now(),
+            "kdf": self._kdf_doc(salt),
+            "auth_hash": vault.auth_hash(auth_key),
+            "wrapped_key": vault.seal(wrap_key, data_key),
+            "holder_jwk": holder.public_jwk,
+            "sealed_holder_key": vault.seal(data_key, json.dumps(holder.private_jwk).encode("utf-8")),
+        }
+        try:
+            self._accounts.insert_one(doc)
+        except DuplicateKeyError:  # registered concurrently between our check and our insert
+            raise ConflictError("an account with this e-mail address exists; sign in instead",
+                                code="account_exists") from None
+        return self._start_session(doc, data_key)
+
+    def sign_in(self, email: str, password: str, client: str) -> Session:
+        """One Argon2id derivation per attempt, known e-mail or not, so neither the answer nor its
+        timing tells whether an account exists. Failures count per (e-mail, client address)."""
+        email = normalize_email(email)
+        key = self._limit_key("sign-in", email, client)
+        if self.limiter.blocked(key):
+            raise RateLimitedError(f"too many failed sign-in attempts; try again in {self.limiter.retry_after()} s",
+                                   code="rate_limited")
+        account = self._accounts.find_one({"email": email}) if _email_valid(email) else None
+        usable = isinstance(password, str) and 0 < len(password) <= MAX_PASSWORD
+        if account is None or not usable:
+            self._dummy_derivation(email, password if usable else "")
+            self.limiter.hit(key)
+            raise _credentials_invalid()
+        auth_key, wrap_key = self._derive(password, account["kdf"])
+        if not vault.auth_matches(auth_key, account["auth_hash"]):
+            self.limiter.hit(key)
+            raise _credentials_invalid()
+        return self._start_session(account, vault.open_sealed(wrap_key, account["wrapped_key"]))
+
+    def change_password(self, account_id: str, data_key: bytes, old_password: str, new_password: str,
+                        *, keep_session: str | None = None) -> None:
+        """Rewrap the same data key under a new password (fresh salt, current profile); vault
+        contents are untouched. Every session except ``keep_session`` (a session id) ends."""
+        check_password(new_password)
+        account = self._accounts.find_one({"_id": account_id})
+        if account is None:
+            raise NotFoundError("no such account", code="account_unknown")
+        key = self._limit_key("change-password", account_id, "")
+        if self.limiter.blocked(key):
+            raise RateLimitedError(f"too many wrong passwords; try again in {self.limiter.retry_after()} s",
+                                   code="rate_limited")
+        if not isinstance(old_password, str) or len(old_password) > MAX_PASSWORD:
+            old_password = ""
+        auth_key, wrap_key = self._derive(old_password, account["kdf"])
+        if not vault.auth_matches(auth_key, account["auth_hash"]):
+            self.limiter.hit(key)
+            raise AuthenticationError("the current password is wrong", code="password_wrong")
+        stored_key = vault.open_sealed(wrap_key, account["wrapped_key"])
+        if not hmac.compare_digest(stored_key, data_key):
+            raise VaultError("the session's data key is not this account's")
+        salt = vault.new_salt()
+        new_auth, new_wrap = vault.derive_wrap_key(new_password, salt, self.params.ops, self.params.mem)
+        # compare-and-set on the old hash: of two concurrent changes, exactly one wins
+        result = self._accounts.update_one(
+            {"_id": account_id, "auth_hash": account["auth_hash"]},
+            {"$set": {"kdf": self._kdf_doc(salt), "auth_hash": vault.auth_hash(new_auth),
+                      "wrapped_key": vault.seal(new_wrap, data_key), "password_changed_at": _now()}})
+        if result.matched != 1:
+            raise ConflictError("the password was changed at the same time; sign in again", code="password_changed")
+        self.sign_out_everywhere(account_id, except_session=keep_session)
+
+    def holder_signer(self, info: SessionInfo) -> Signer:
+        """The owner's holder key (for Key Binding JWTs), opened with the session's data key."""
+        account = self._accounts.find_one({"_id": info.account_id}, fields=["sealed_holder_key"])
+        if account is None:
+            raise NotFoundError("no such account", code="account_unknown")
+        private = json.loads(vault.open_sealed(info.data_key, account["sealed_holder_key"]))
+        return Signer.from_jwk(private, HOLDER_ALG)
+
+    def adopt_holder_key(self, info: SessionInfo, private_jwk: dict[str, Any]) -> SessionInfo:
+        """Make a restored backup's holder key this account's own: the backed-up credentials
+        are bound to it (``cnf.jwk``), so only with it can they be presented again."""
+        signer = Signer.from_jwk(private_jwk, HOLDER_ALG)
+        self._accounts.update_one({"_id": info.account_id}, {"$set": {
+            "holder_jwk": signer.public_jwk,
+            "sealed_holder_key": vault.seal(info.data_key, json.dumps(dict(private_jwk)).encode())}})
+        return replace(info, holder_jwk=signer.public_jwk)
+
+    # -- sessions -------------------------------------------------------------------------
+
+    def session(self, token: str | None) -> SessionInfo | None:
+        """The signed-in owner for a cookie token; ``None`` when unknown, expired or unusable.
+        Use refreshes the idle deadline, at most once a minute (one write, not one per request)."""
+        if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_LENGTH:
+            return None
+        sid = token_id(token)
+        doc = self._sessions.find_one({"_id": sid})
+        if doc is None:
+            return None
+        now = _now()
+        if doc["expires_at"] <= now:
+            self._sessions.delete_one({"_id": sid})  # TTL deletion is eventual; expiry is checked here
+            return None
+        try:
+            data_key = vault.open_sealed(vault.key_from_token(token, _SESSION_PURPOSE), doc["data_key_sealed"])
+        except VaultError:
+            return None
+        account = self._accounts.find_one({"_id": doc["account"]}, fields=["email", "holder_jwk"])
+        if account is None:
+            self._sessions.delete_one({"_id": sid})
+            return None
+        if now - doc["last_seen"] >= TOUCH_INTERVAL:
+            self._sessions.update_one({"_id": sid}, {"$set": {
+                "last_seen": now, "expires_at": min(now + IDLE_TIMEOUT, doc["created_at"] + ABSOLUTE_TIMEOUT)}})
+        return SessionInfo(account_id=account["_id"], email=account["email"], data_key=data_key,
+                           holder_jwk=account["holder_jwk"], session_id=sid)
+
+    def sign_out(self, token: str | None) -> None:
+        if isinstance(token, str) and 0 < len(token) <= MAX_TOKEN_LENGTH:
+            self._sessions.delete_one({"_id": token_id(token)})
+
+    def sign_out_everywhere(self, account_id: str, *, except_session: str | None = None) -> int:
+        """End every session of the account (but ``except_session``, a session id); returns how many."""
+        flt: dict[str, Any] = {"account": account_id}
+        if except_session is not None:
+            flt["_id"] = {"$ne": except_session}
+        return self._sessions.delete_many(flt)
+
+    # -- backups --------------------------------------------------------------------------
+
+    def export_backup(self, info: SessionInfo, passphrase: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
+        """A JSON-able backup of the vault. ``entries`` are the caller's documents, sealed by the
+        caller under the data key; they are copied as they are and covered by the backup's MAC."""
+        check_password(passphrase, what="passphrase")
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise InputError("backup entries are a list of JSON objects", code="backup_invalid")
+        account = self._accounts.find_one({"_id": info.account_id}, fields=["sealed_holder_key"])
+        if account is None:
+            raise NotFoundError("no such account", code="account_unknown")
+        salt = vault.new_salt()
+        _, wrap_key = vault.derive_wrap_key(passphrase, salt, self.params.ops, self.params.mem)
+        doc: dict[str, Any] = {
+            "type": BACKUP_TYPE,
+            "email": info.email,
+            "created_at": _now().isoformat(timespec="seconds"),
+            "kdf": self._kdf_doc(salt),
+            "wrapped_key": vault.seal(wrap_key, info.data_key),
+            "holder": account["sealed_holder_key"],
+            "entries": entries,
+        }
+        try:
+            doc["mac"] = self._backup_mac(info.data_key, doc)
+        except (TypeError, ValueError) as exc:
+            raise InputError("backup entries must be plain JSON", code="backup_invalid") from exc
+        return doc
+
+    def open_backup(self, doc: Any, passphrase: str) -> OpenedBackup:
+        """Check and open a backup: ``(data_key, holder_private_jwk, entries)``. A malformed or
+        altered document is ``backup_invalid``; a wrong passphrase ``backup_passphrase_wrong``."""
+        invalid = InputError("this is not a credshare vault backup, or it was altered", code="backup_invalid")
+        if not isinstance(doc, dict) or doc.get("type") != BACKUP_TYPE:
+            raise invalid
+        kdf, entries = doc.get("kdf"), doc.get("entries")
+        if (not isinstance(kdf, dict) or not vault.params_allowed(kdf.get("ops"), kdf.get("mem"))
+                or not all(isinstance(doc.get(k), str) for k in ("wrapped_key", "holder", "mac"))
+                or not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries)):
+            raise invalid
+        try:
+            salt = vault.b64decode(kdf.get("salt"))
+        except ValueError:
+            raise invalid from None
+        if len(salt) != vault.SALT_BYTES:
+            raise invalid
+        if not isinstance(passphrase, str) or len(passphrase) > MAX_PASSWORD:
+            passphrase = ""
+        _, wrap_key = vault.derive_wrap_key(passphrase, salt, kdf["ops"], kdf["mem"])
+        try:
+            data_key = vault.open_sealed(wrap_key, doc["wrapped_key"])
+        except VaultError:
+            raise InputError("the backup passphrase is wrong", code="backup_passphrase_wrong") from None
+        unsigned = {k: v for k, v in doc.items() if k != "mac"}
+        if not hmac.compare_digest(self._backup_mac(data_key, unsigned).encode(), doc["mac"].encode("utf-8")):
+            raise invalid
+        try:
+            holder = json.loads(vault.open_sealed(data_key, doc["holder"]))
+            Signer.from_jwk(holder, HOLDER_ALG)
+        except (VaultError, ValueError, SDJWTError):
+            raise invalid from None
+        return OpenedBackup(data_key, holder, entries)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _start_session(self, account: dict[str, Any], data_key: bytes) -> Session:
+        token = secrets.token_urlsafe(32)
+        now = _now()
+        expires = now + IDLE_TIMEOUT
+        sid = token_id(token)
+        self._sessions.insert_one({
+            "_id": sid, "account": account["_id"], "email": account["email"],
+            "data_key_sealed": vault.seal(vault.key_from_token(token, _SESSION_PURPOSE), data_key),
+            "created_at": now, "last_seen": now, "expires_at": expires,
+        })
+        info = SessionInfo(account_id=account["_id"], email=account["email"], data_key=data_key,
+                           holder_jwk=account["holder_jwk"], session_id=sid)
+        return Session(token=token, info=info, expires_at=expires)
+
+    def _kdf_doc(self, salt: bytes) -> dict[str, Any]:
+        return {"salt": vault.b64encode(salt), "ops": self.params.ops, "mem": self.params.mem}
+
+    @staticmethod
+    def _derive(password: str, kdf: dict[str, Any]) -> tuple[bytes, bytes]:
+        return vault.derive_wrap_key(password, vault.b64decode(kdf["salt"]), kdf["ops"], kdf["mem"])
+
+    def _dummy_derivation(self, email: str, password: str) -> None:
+        """The same work as a real check, for an address without an account: a per-address salt
+        (stable, keyed by the server secret) and the current profile's cost."""
+        salt = hmac.new(self._pepper, b"dummy-salt|" + email.encode("utf-8"), hashlib.sha256).digest()
+        vault.derive_wrap_key(password, salt[:vault.SALT_BYTES], self.params.ops, self.params.mem)
+
+    def _limit_key(self, action: str, subject: str, client: str) -> str:
+        """Rate-limit counter keys name no e-mail address in clear."""
+        digest = hmac.new(self._pepper, f"{action}|{subject}|{client}".encode("utf-8"), hashlib.sha256)
+        return digest.hexdigest()[:32]
+
+    @staticmethod
+    def _backup_mac(data_key: bytes, unsigned: dict[str, Any]) -> str:
+        return hmac.new(vault.subkey(data_key, _BACKUP_MAC_PURPOSE), _canonical(unsigned), hashlib.sha256).hexdigest()

@@ -1,0 +1,95 @@
+"""Gathering, on this server, the evidence a credential is verified by (verifier/credential.py):
+the log and witness keys, the issuer's logged key history with a fresh inclusion proof, and
+the issuer's current status list token. Everything is then checked by the same pure code an
+offline verifier runs on a bundle."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from credshare.errors import CredshareError
+from disclosure.errors import SDJWTError
+from disclosure.jws import parse_compact
+from disclosure.status_list import status_reference
+from disclosure.verification import KeyBindingPolicy
+from issuing.issuers import IssuerRegistry
+from issuing.status import StatusService
+from storage.tlog import TransparencyLog
+from verifier.bundle import build_bundle
+from verifier.credential import KeyHistoryEvidence, LogTrust, StatusEvidence, verify_credential
+from verifier.report import Report
+
+
+class EvidenceService:
+    def __init__(self, issuers: IssuerRegistry, status: StatusService, log: TransparencyLog, quorum: int) -> None:
+        self._issuers, self._status, self._log, self._quorum = issuers, status, log, quorum
+
+    def trust(self) -> LogTrust:
+        """This server's own log: the keys it signs and co-signs checkpoints with."""
+        return LogTrust(self._log.signer.verifier, list(self._log.witness_keys), self._quorum)
+
+    def issuer_id(self, iss: Any) -> str | None:
+        prefix = self._issuers.public_url + "/issuers/"
+        if not isinstance(iss, str) or not iss.startswith(prefix):
+            return None
+        issuer_id = iss[len(prefix):]
+        try:
+            self._issuers.get(issuer_id)
+        except CredshareError:
+            return None
+        return issuer_id
+
+    def key_history(self, issuer_id: str | None) -> KeyHistoryEvidence | None:
+        if issuer_id is None:
+            return None
+        doc = self._issuers.latest_history(issuer_id)
+        return KeyHistoryEvidence(doc["jws"], self._log.anchor_proof(doc["log_index"]))
+
+    def status_evidence(self, issuer_id: str | None, claims: dict[str, Any], now: int) -> StatusEvidence | None:
+        """The current signed list the credential points at, or why it cannot be had."""
+        try:
+            reference = status_reference(claims)
+        except SDJWTError:
+            return None  # the verifier reports the malformed reference itself
+        if reference is None:
+            return None
+        prefix = f"{self._issuers.public_url}/status/{issuer_id}/"
+        _, uri = reference
+        number = uri[len(prefix):] if issuer_id and uri.startswith(prefix) else ""
+        if not number.isdigit():
+            return StatusEvidence(None, now, f"{uri} is not a status list of this server")
+        try:
+            return StatusEvidence(self._status.token(issuer_id, int(number)), now)  # type: ignore[arg-type]
+        except CredshareError as exc:
+            return StatusEvidence(None, now, exc.detail or exc.code)
+
+    def gather(self, presentation: str, now: int) -> tuple[KeyHistoryEvidence | None, StatusEvidence | None]:
+        """Evidence for the credential in ``presentation``: located by its (not yet trusted)
+        ``iss`` and ``status`` claims; the verifier then checks all of it."""
+        try:
+            payload = parse_compact(presentation.split("~", 1)[0]).payload
+        except SDJWTError:
+            return None, None
+        issuer_id = self.issuer_id(payload.get("iss"))
+        return self.key_history(issuer_id), self.status_evidence(issuer_id, payload, now)
+
+    def verify(self, presentation: str, anchor_proof: dict[str, Any], *, key_binding: KeyBindingPolicy = KeyBindingPolicy(),
+               allow_expired: bool = False, now: int | None = None) -> Report:
+        now = int(time.time()) if now is None else now
+        history, status = self.gather(presentation, now)
+        return verify_credential(presentation, anchor_proof, trust=self.trust(), history=history, status=status,
+                                 key_binding=key_binding, now=now, allow_expired=allow_expired)
+
+    def bundle(self, presentation: str, anchor_proof: dict[str, Any], *, audience: str, nonce: str, not_before: int,
+               share: dict[str, Any], now: int | None = None) -> dict[str, Any]:
+        """An offline bundle with the evidence as it stands now (the status list as read now)."""
+        now = int(time.time()) if now is None else now
+        history, status = self.gather(presentation, now)
+        if history is None:
+            raise CredshareError("the credential's issuer is unknown here", code="issuer_unknown")
+        trust = self.trust()
+        return build_bundle(presentation=presentation, audience=audience, nonce=nonce, not_before=not_before,
+                            anchor_proof=anchor_proof, history=history, status=status, log_key=trust.log_key.encode(),
+                            witnesses=[w.to_json() for w in trust.witness_keys], quorum=trust.quorum, share=share,
+                            created_at=now)

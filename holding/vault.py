@@ -1,0 +1,157 @@
+"""The vault's cryptography: data keys, sealing, and keys derived from passwords and tokens.
+
+* Sealing is XSalsa20-Poly1305 (NaCl SecretBox) with a random 24-byte nonce, as base64 text.
+  A wrong key or any altered byte fails the Poly1305 check: :class:`VaultError`, code
+  ``vault_unreadable``.
+* Passwords go through Argon2id (RFC 9106) with a random 16-byte salt, into 64 bytes split in
+  two halves: the *auth* half proves the password (the server keeps only its SHA-256), the *wrap*
+  half seals the account's random data key. Knowing the stored hash does not give the wrap half.
+  Passwords are NFKC-normalised first (NIST SP 800-63B §5.1.1.2), so the same typed password
+  derives the same keys on every keyboard.
+* Keys from high-entropy tokens (a session token) use HKDF-SHA256 (RFC 5869): no stretching is
+  needed when the input already has 256 bits of entropy.
+
+Pure functions: no Flask, no store.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import threading
+import unicodedata
+from dataclasses import dataclass
+
+import nacl.exceptions
+import nacl.secret
+import nacl.utils
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from nacl.pwhash import argon2id
+
+from credshare.errors import ConfigError, InputError, VaultError
+
+KEY_BYTES = nacl.secret.SecretBox.KEY_SIZE  # 32
+SALT_BYTES = argon2id.SALTBYTES  # 16
+_DERIVED_BYTES = 2 * KEY_BYTES
+_TOKEN_SALT = b"credshare/token-key/v1"
+
+
+@dataclass(frozen=True)
+class KdfParams:
+    """Argon2id cost: passes over memory (``ops``) and memory in bytes (``mem``)."""
+
+    ops: int
+    mem: int
+
+
+PROFILES: dict[str, KdfParams] = {
+    # libsodium's interactive limits: 2 passes over 64 MiB, well under a second on a server core
+    "interactive": KdfParams(argon2id.OPSLIMIT_INTERACTIVE, argon2id.MEMLIMIT_INTERACTIVE),
+    # cheap enough for test suites, still a real Argon2id derivation
+    "test": KdfParams(max(1, argon2id.OPSLIMIT_MIN), 8 * 1024 * 1024),
+}
+# Bounds on parameters read back from documents (an uploaded backup is untrusted input: huge
+# values would make one request use gigabytes of memory or minutes of CPU).
+MIN_OPS, MAX_OPS = argon2id.OPSLIMIT_MIN, argon2id.OPSLIMIT_SENSITIVE
+MIN_MEM, MAX_MEM = 8 * 1024 * 1024, argon2id.MEMLIMIT_MODERATE
+
+# Each derivation holds ``mem`` bytes while it runs (libsodium releases the GIL): bound how many
+# run at once so a burst of sign-ins cannot exhaust the machine's memory.
+_DERIVATIONS = threading.BoundedSemaphore(4)
+
+
+def profile_params(name: str) -> KdfParams:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ConfigError(f"unknown Argon2 profile {name!r}; known: {', '.join(PROFILES)}") from None
+
+
+def params_allowed(ops: object, mem: object) -> bool:
+    """Whether stored Argon2id parameters are within the bounds this server will run."""
+    return (isinstance(ops, int) and not isinstance(ops, bool) and MIN_OPS <= ops <= MAX_OPS
+            and isinstance(mem, int) and not isinstance(mem, bool) and MIN_MEM <= mem <= MAX_MEM)
+
+
+def new_data_key() -> bytes:
+    """A fresh random 32-byte vault data key."""
+    return nacl.utils.random(KEY_BYTES)
+
+
+def new_salt() -> bytes:
+    return nacl.utils.random(SALT_BYTES)
+
+
+def b64encode(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def b64decode(text: str) -> bytes:
+    """Strict standard base64; :class:`ValueError` on anything else."""
+    if not isinstance(text, str):
+        raise ValueError("base64 text expected")
+    try:
+        return base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        raise ValueError("invalid base64") from exc
+
+
+def _box(key: bytes) -> nacl.secret.SecretBox:
+    if not isinstance(key, bytes) or len(key) != KEY_BYTES:
+        raise VaultError("a vault key is 32 bytes")
+    return nacl.secret.SecretBox(key)
+
+
+def seal(key: bytes, plaintext: bytes) -> str:
+    """Encrypt and authenticate ``plaintext`` under ``key`` (random nonce); base64 text."""
+    return b64encode(bytes(_box(key).encrypt(plaintext)))
+
+
+def open_sealed(key: bytes, sealed: str) -> bytes:
+    """The plaintext of :func:`seal`; :class:`VaultError` for a wrong key or altered data."""
+    box = _box(key)
+    try:
+        return box.decrypt(b64decode(sealed))
+    except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
+        raise VaultError("the sealed data cannot be opened with this key, or it was altered") from exc
+
+
+def derive_wrap_key(password: str, salt: bytes, ops: int, mem: int) -> tuple[bytes, bytes]:
+    """Argon2id(password, salt) → ``(auth_key, wrap_key)``, 32 bytes each."""
+    if not params_allowed(ops, mem):
+        raise InputError("Argon2id parameters out of the supported range", code="kdf_params_invalid")
+    if not isinstance(salt, bytes) or len(salt) != SALT_BYTES:
+        raise InputError(f"an Argon2id salt is {SALT_BYTES} bytes", code="kdf_params_invalid")
+    secret = unicodedata.normalize("NFKC", password).encode("utf-8")
+    with _DERIVATIONS:
+        derived = argon2id.kdf(_DERIVED_BYTES, secret, salt, opslimit=ops, memlimit=mem)
+    return derived[:KEY_BYTES], derived[KEY_BYTES:]
+
+
+def auth_hash(auth_key: bytes) -> str:
+    """What the server stores of the auth half: its SHA-256, hex."""
+    return hashlib.sha256(auth_key).hexdigest()
+
+
+def auth_matches(auth_key: bytes, stored_hash: str) -> bool:
+    """Constant-time comparison of a derived auth half with a stored :func:`auth_hash`."""
+    return hmac.compare_digest(auth_hash(auth_key).encode("ascii"), str(stored_hash).encode("ascii", "replace"))
+
+
+def key_from_token(token: str, purpose: str) -> bytes:
+    """A 32-byte key for ``purpose`` from a high-entropy token (HKDF-SHA256, RFC 5869).
+
+    Only for random tokens (``secrets.token_urlsafe(32)``): a guessable input would need a
+    password hash instead."""
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=_TOKEN_SALT, info=purpose.encode("utf-8"))
+    return hkdf.derive(token.encode("utf-8"))
+
+
+def subkey(key: bytes, purpose: str) -> bytes:
+    """A 32-byte key for ``purpose`` from another key (HKDF-SHA256), so one key never serves
+    two uses (for example sealing and a MAC)."""
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=_TOKEN_SALT, info=b"subkey|" + purpose.encode())
+    return hkdf.derive(key)

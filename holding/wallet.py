@@ -1,0 +1,231 @@
+"""The owner's wallet: credentials they hold, sealed in their vault.
+
+Each entry is the SD-JWT with all disclosures plus its anchor proof, sealed under the
+owner's data key (holding/vault.py), so the store holds no field value in clear. Only a keyed
+digest of the issuer-signed JWT is kept beside it, to refuse the same credential twice
+without revealing it.
+
+A credential is checked in full before anything is stored (RFC 9901 §7.2, holder side: the
+issuer signature and every disclosure; then the issuer key at anchoring time, the anchor
+proof, and the status list), and it must be bound (``cnf.jwk``) to the owner's holder key,
+or the owner could never present it with key binding. Any failed check refuses it whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from credshare.errors import CredshareError, DuplicateKeyError, InputError, NotFoundError
+from credshare.sealing import Sealer
+from disclosure.errors import SDJWTError
+from disclosure.jws import PublicKey
+from disclosure.presentation import HolderView, open_sd_jwt
+from holding import vault
+from holding.accounts import SessionInfo
+from holding.evidence import EvidenceService
+from issuing.batch import DELIVERIES
+from issuing.types import CredentialType
+from storage import Store, new_id
+from verifier.report import Report
+
+WALLET = "wallet_credentials"
+MAX_CREDENTIAL_CHARS = 256 * 1024
+
+
+class CredentialRefused(InputError):
+    """An uploaded or offered credential failed a check; nothing was stored."""
+
+    code = "credential_refused"
+    http_status = 422
+
+    def __init__(self, detail: str, report: Report | None = None, *, code: str | None = None) -> None:
+        super().__init__(detail, code=code)
+        self.report = report
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = super().to_dict()
+        if self.report is not None:
+            body["checks"] = [c.to_json() for c in self.report.checks if c.status != "passed"]
+        return body
+
+
+@dataclass(frozen=True)
+class WalletEntry:
+    """One credential as its owner sees it (opened from the vault)."""
+
+    id: str
+    sd_jwt: str
+    anchor_proof: dict[str, Any]
+    added_at: int
+    source: str
+
+    @property
+    def view(self) -> HolderView:
+        return open_sd_jwt(self.sd_jwt)
+
+    @property
+    def claims(self) -> dict[str, Any]:
+        return self.view.claims
+
+    def to_vault(self) -> dict[str, Any]:
+        return {"sd_jwt": self.sd_jwt, "anchor_proof": self.anchor_proof, "added_at": self.added_at, "source": self.source}
+
+
+def parse_upload(text: str) -> tuple[str, dict[str, Any]]:
+    """What an owner may upload: the credential file an issuer delivered (JSON with
+    ``sd_jwt`` and ``anchor_proof``), or the compact SD-JWT followed by the anchor proof's JSON."""
+    text = (text or "").strip()
+    if not text:
+        raise InputError("paste or choose a credential file", code="credential_missing")
+    if len(text) > MAX_CREDENTIAL_CHARS:
+        raise InputError("the credential is larger than any credential this server accepts", code="credential_too_large")
+    if text.startswith("{"):
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            raise InputError("the credential file is not valid JSON", code="credential_malformed") from None
+        doc = doc if isinstance(doc, dict) else {}
+        sd_jwt, proof = doc.get("sd_jwt"), doc.get("anchor_proof")
+    else:
+        sd_jwt, _, rest = text.partition("\n")
+        try:
+            proof = json.loads(rest) if rest.strip() else None
+        except ValueError:
+            raise InputError("the anchor proof after the SD-JWT is not valid JSON", code="credential_malformed") from None
+    if not isinstance(sd_jwt, str) or "~" not in sd_jwt:
+        raise InputError("no SD-JWT (issuer JWT~disclosures~) found", code="credential_malformed")
+    if not isinstance(proof, dict):
+        raise InputError("the anchor proof is missing: upload the whole credential file", code="anchor_proof_missing")
+    return sd_jwt.strip(), proof
+
+
+class WalletService:
+    def __init__(self, store: Store, evidence: EvidenceService, types: dict[str, CredentialType], offer_sealer: Sealer) -> None:
+        self._entries = store.collection(WALLET)
+        self._offers = store.collection(DELIVERIES)
+        self._evidence = evidence
+        self._types = types
+        self._offer_sealer = offer_sealer
+        self._entries.create_index("owner")
+        self._entries.create_index([("owner", 1), ("fingerprint", 1)], unique=True)
+
+    # -- checks -------------------------------------------------------------------------
+
+    def check(self, info: SessionInfo, sd_jwt: str, anchor_proof: dict[str, Any]) -> Report:
+        """Every holder-side check; raises :class:`CredentialRefused` naming what failed."""
+        try:
+            view = open_sd_jwt(sd_jwt)
+        except SDJWTError as exc:
+            raise CredentialRefused(f"this is not a well-formed SD-JWT: {exc.detail}", code="credential_malformed") from None
+        if view.parsed.kb_jwt is not None:
+            raise CredentialRefused("upload the credential as issued, without a key binding JWT", code="credential_malformed")
+        report = self._evidence.verify(sd_jwt, anchor_proof, allow_expired=True)
+        failed = [c for c in report.checks if c.status == "failed"]
+        if failed:
+            raise CredentialRefused("the credential did not pass: " + "; ".join(f"{c.label}: {c.detail}" for c in failed), report)
+        cnf = view.claims.get("cnf")
+        jwk = cnf.get("jwk") if isinstance(cnf, dict) else None
+        try:
+            bound = isinstance(jwk, dict) and PublicKey.from_jwk(jwk).thumbprint() == PublicKey.from_jwk(info.holder_jwk).thumbprint()
+        except SDJWTError:
+            bound = False
+        if not bound:
+            raise CredentialRefused("the credential is bound to another holder key (cnf.jwk), so it could not be "
+                                    "shared from this wallet", report, code="holder_key_mismatch")
+        return report
+
+    def _fingerprint(self, info: SessionInfo, sd_jwt: str) -> str:
+        key = vault.subkey(info.data_key, "wallet-fingerprint")
+        return hmac.new(key, sd_jwt.split("~", 1)[0].encode("ascii", "replace"), hashlib.sha256).hexdigest()
+
+    # -- entries ------------------------------------------------------------------------
+
+    def add(self, info: SessionInfo, sd_jwt: str, anchor_proof: dict[str, Any], source: str = "upload") -> tuple[WalletEntry, Report]:
+        report = self.check(info, sd_jwt, anchor_proof)
+        entry = WalletEntry(new_id(), sd_jwt, anchor_proof, int(time.time()), source)
+        self._store_entry(info, entry)
+        return entry, report
+
+    def _store_entry(self, info: SessionInfo, entry: WalletEntry) -> None:
+        try:
+            self._entries.insert_one({"_id": entry.id, "owner": info.account_id, "fingerprint": self._fingerprint(info, entry.sd_jwt),
+                                      "sealed": vault.seal(info.data_key, json.dumps(entry.to_vault()).encode())})
+        except DuplicateKeyError:
+            raise InputError("this credential is already in your wallet", code="credential_duplicate") from None
+
+    def entries(self, info: SessionInfo) -> list[WalletEntry]:
+        out = []
+        for doc in self._entries.find({"owner": info.account_id}):
+            data = json.loads(vault.open_sealed(info.data_key, doc["sealed"]))
+            out.append(WalletEntry(doc["_id"], data["sd_jwt"], data["anchor_proof"], data["added_at"], data["source"]))
+        return sorted(out, key=lambda e: (e.added_at, e.id), reverse=True)
+
+    def get(self, info: SessionInfo, entry_id: str) -> WalletEntry:
+        """One of the owner's own entries; another owner's id reads as unknown."""
+        doc = self._entries.find_one({"_id": str(entry_id), "owner": info.account_id})
+        if doc is None:
+            raise NotFoundError("no such credential in your wallet", code="credential_unknown")
+        data = json.loads(vault.open_sealed(info.data_key, doc["sealed"]))
+        return WalletEntry(doc["_id"], data["sd_jwt"], data["anchor_proof"], data["added_at"], data["source"])
+
+    def delete(self, info: SessionInfo, entry_id: str) -> None:
+        if self._entries.delete_one({"_id": str(entry_id), "owner": info.account_id}) == 0:
+            raise NotFoundError("no such credential in your wallet", code="credential_unknown")
+
+    def status(self, entry: WalletEntry) -> Report:
+        """The credential checked again now (no key binding), for the wallet page."""
+        return self._evidence.verify(entry.sd_jwt, entry.anchor_proof, allow_expired=True)
+
+    def credential_type(self, entry: WalletEntry) -> CredentialType | None:
+        vct = entry.claims.get("vct")
+        return next((t for t in self._types.values() if t.vct == vct), None)
+
+    # -- backup -------------------------------------------------------------------------
+
+    def backup_entries(self, info: SessionInfo) -> list[dict[str, Any]]:
+        """Every credential, sealed under the vault's data key, for an encrypted backup."""
+        return [{"id": e.id, "sealed": vault.seal(info.data_key, json.dumps(e.to_vault()).encode())} for e in self.entries(info)]
+
+    def restore(self, info: SessionInfo, entries: list[dict[str, Any]], data_key: bytes) -> int:
+        """Put backed-up credentials (sealed under the backup's ``data_key``) into this vault;
+        each is checked again, as an upload is. Returns how many were added; ones already here
+        or no longer valid are skipped. ``info`` must carry the backup's holder key."""
+        added = 0
+        for item in entries:
+            try:
+                data = json.loads(vault.open_sealed(data_key, str(item.get("sealed"))))
+                self.add(info, data["sd_jwt"], data["anchor_proof"], source="backup")
+                added += 1
+            except (CredshareError, KeyError, TypeError, ValueError):
+                continue
+        return added
+
+    # -- issuer deliveries --------------------------------------------------------------
+
+    def offers(self, info: SessionInfo) -> list[dict[str, Any]]:
+        """Credentials issuers delivered to the owner's e-mail, not yet accepted."""
+        out = []
+        for doc in self._offers.find({"email": info.email, "state": "offered"}, sort=[("offered_at", -1)]):
+            out.append({"id": doc["_id"], "issuer": doc.get("issuer"), "type": doc.get("type"), "offered_at": doc.get("offered_at")})
+        return out
+
+    def accept_offer(self, info: SessionInfo, offer_id: str) -> tuple[WalletEntry, Report]:
+        doc = self._offers.find_one({"_id": str(offer_id), "email": info.email, "state": "offered"})
+        if doc is None:
+            raise NotFoundError("no such pending credential", code="offer_unknown")
+        credential = json.loads(self._offer_sealer.open(doc["sealed_credential"]))
+        entry, report = self.add(info, credential["sd_jwt"], credential["anchor_proof"], source="issuer")
+        self._offers.update_one({"_id": doc["_id"]}, {"$set": {"state": "accepted", "accepted_at": int(time.time())},
+                                                       "$unset": {"sealed_credential": ""}})
+        return entry, report
+
+    def decline_offer(self, info: SessionInfo, offer_id: str) -> None:
+        moved = self._offers.update_one({"_id": str(offer_id), "email": info.email, "state": "offered"},
+                                        {"$set": {"state": "declined"}, "$unset": {"sealed_credential": ""}})
+        if moved.matched == 0:
+            raise NotFoundError("no such pending credential", code="offer_unknown")

@@ -1,0 +1,247 @@
+"""Owner accounts on the web: registration, sign-in and sign-out, password change, and the
+encrypted vault backup (download and restore).
+
+The session lives server-side (:mod:`holding.accounts`); the browser holds only its random token
+in the ``credshare_session`` cookie: HttpOnly, SameSite=Lax, Path=/, and Secure when the public
+URL is https (OWASP Session Management Cheat Sheet). Flask's own signed ``session`` cookie is
+used only for flash messages, never for anything secret. Every form here is CSRF-checked by
+:mod:`sharing.csrf` before its view runs.
+
+* ``GET/POST /register``, ``GET/POST /sign-in``, ``POST /sign-out``
+* ``GET /account``, ``POST /account/password``, ``POST /account/sign-out-everywhere``
+* ``POST /account/backup`` (a JSON attachment), ``POST /account/restore``
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from credshare.errors import CredshareError
+from holding.accounts import Session, SessionInfo
+from sharing.context import (
+    SESSION_COOKIE,
+    current_owner,
+    login_required,
+    safe_next,
+    services,
+    session_token,
+)
+
+bp = Blueprint("auth", __name__)
+
+# Optional hooks the wallet registers in ``app.extensions`` (see backup() and restore()).
+BACKUP_ENTRIES_HOOK = "credshare.backup_entries"    # (info) -> list[dict]: sealed vault entries
+RESTORE_ENTRIES_HOOK = "credshare.restore_entries"  # (info, entries) -> int | None: entries taken in
+MAX_BACKUP_BYTES = 8 * 1024 * 1024
+
+
+class BackupEntries(list):  # type: ignore[type-arg]
+    """The entries of an opened backup, with the backup's own keys: entries sealed by another
+    vault (a backup made before a password was forgotten, from an earlier account) open with
+    ``data_key``, not with the session's."""
+
+    def __init__(self, entries: list[dict[str, Any]], data_key: bytes, holder_private_jwk: dict[str, Any]) -> None:
+        super().__init__(entries)
+        self.data_key = data_key
+        self.holder_private_jwk = holder_private_jwk
+
+
+@bp.after_request
+def _no_store(response: Response) -> Response:
+    """Account pages and backups must not linger in shared caches or the browser's history."""
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _set_session_cookie(response: Response, session: Session) -> Response:
+    response.set_cookie(SESSION_COOKIE, session.token, httponly=True, samesite="Lax", path="/",
+                        secure=services().settings.public_url.startswith("https://"))
+    return response
+
+
+def _clear_session_cookie(response: Response) -> Response:
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Lax",
+                           secure=services().settings.public_url.startswith("https://"))
+    return response
+
+
+def _signed_in(session: Session, target: str) -> Response:
+    old = session_token()
+    if old:
+        services().accounts.sign_out(old)  # no two sessions in one browser; a planted token dies here
+    return _set_session_cookie(redirect(target), session)
+
+
+# -- registration and sign-in -----------------------------------------------------------------
+
+@bp.route("/register", methods=["GET", "POST"])
+def register() -> Response | tuple[str, int] | str:
+    if request.method == "GET":
+        if current_owner() is not None:
+            return redirect(url_for("auth.account"))
+        return render_template("register.html", email="")
+    email = request.form.get("email", "")
+    password = request.form.get("password", "")
+    confirm = request.form.get("password_confirm")
+    if confirm is not None and confirm != password:
+        return render_template("register.html", email=email, error="The two passwords differ.",
+                               error_code="passwords_differ"), 400
+    try:
+        session = services().accounts.register(email, password)
+    except CredshareError as exc:
+        if exc.http_status >= 500:
+            raise
+        return render_template("register.html", email=email, error=exc.detail, error_code=exc.code), exc.http_status
+    flash("Your account is ready. Download an encrypted backup now: nobody can recover a lost password.")
+    return _signed_in(session, url_for("auth.account"))
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+def sign_in() -> Response | tuple[str, int] | str:
+    target = safe_next(request.values.get("next"))
+    if request.method == "GET":
+        return render_template("sign_in.html", email="", next=target)
+    email = request.form.get("email", "")
+    try:
+        session = services().accounts.sign_in(email, request.form.get("password", ""), request.remote_addr or "-")
+    except CredshareError as exc:
+        if exc.http_status >= 500:
+            raise
+        response = render_template("sign_in.html", email=email, next=target, error=exc.detail, error_code=exc.code)
+        return response, exc.http_status
+    return _signed_in(session, target)
+
+
+@bp.post("/sign-out")
+def sign_out() -> Response:
+    services().accounts.sign_out(session_token())
+    flash("You are signed out.")
+    return _clear_session_cookie(redirect(url_for("auth.sign_in")))
+
+
+# -- the account page --------------------------------------------------------------------------
+
+def _owner() -> SessionInfo:
+    owner = current_owner()
+    assert owner is not None  # login_required ran first
+    return owner
+
+
+def _account_page(status: int = 200, **context: Any) -> tuple[str, int]:
+    return render_template("account.html", owner=_owner(), **context), status
+
+
+@bp.get("/account")
+@login_required
+def account() -> tuple[str, int]:
+    return _account_page()
+
+
+@bp.post("/account/password")
+@login_required
+def change_password() -> Response | tuple[str, int]:
+    owner = _owner()
+    new = request.form.get("new_password", "")
+    if request.form.get("new_password_confirm", new) != new:
+        return _account_page(400, error="The two new passwords differ.", error_code="passwords_differ")
+    try:
+        services().accounts.change_password(owner.account_id, owner.data_key, request.form.get("old_password", ""),
+                                            new, keep_session=owner.session_id)
+    except CredshareError as exc:
+        if exc.http_status >= 500:
+            raise
+        return _account_page(exc.http_status, error=exc.detail, error_code=exc.code)
+    flash("Your password is changed. Every other session was signed out.")
+    return redirect(url_for("auth.account"))
+
+
+@bp.post("/account/sign-out-everywhere")
+@login_required
+def sign_out_everywhere() -> Response:
+    ended = services().accounts.sign_out_everywhere(_owner().account_id, except_session=_owner().session_id)
+    flash(f"Signed out {ended} other session{'s' if ended != 1 else ''}.")
+    return redirect(url_for("auth.account"))
+
+
+# -- backup and restore ------------------------------------------------------------------------
+
+@bp.post("/account/backup")
+@login_required
+def backup() -> Response | tuple[str, int]:
+    """Download the vault as an encrypted JSON file. The wallet supplies the (sealed) entries
+    through an optional ``app.extensions["credshare.backup_entries"](info)``; without it the
+    backup holds the keys only (data key and holder key) and no entries."""
+    owner = _owner()
+    passphrase = request.form.get("passphrase", "")
+    if request.form.get("passphrase_confirm", passphrase) != passphrase:
+        return _account_page(400, error="The two passphrases differ.", error_code="passphrases_differ")
+    hook: Callable[[SessionInfo], list[dict[str, Any]]] | None = current_app.extensions.get(BACKUP_ENTRIES_HOOK)
+    try:
+        doc = services().accounts.export_backup(owner, passphrase, list(hook(owner)) if hook else [])
+    except CredshareError as exc:
+        if exc.http_status >= 500:
+            raise
+        return _account_page(exc.http_status, error=exc.detail, error_code=exc.code)
+    day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    response = Response(json.dumps(doc, indent=1), mimetype="application/json")
+    response.headers["Content-Disposition"] = f'attachment; filename="credshare-backup-{day}.json"'
+    return response
+
+
+@bp.post("/account/restore")
+@login_required
+def restore() -> Response | tuple[str, int]:
+    """Check an uploaded backup with its passphrase, then hand its entries to the wallet.
+
+    The wallet registers ``app.extensions["credshare.restore_entries"]``, called as
+    ``restore_entries(info, entries)``; ``entries`` is a list of the backup's entries that also
+    carries ``entries.data_key`` and ``entries.holder_private_jwk`` (the backup's own keys, which
+    differ from the session's when the backup comes from an earlier account). It may return how
+    many entries it took in. Until a wallet registers that hook, restoring only validates the
+    backup (passphrase, integrity) and reports how many entries it holds; nothing is imported.
+    """
+    owner = _owner()
+    upload = request.files.get("backup")
+    if upload is None or not upload.filename:
+        return _account_page(400, error="Choose a backup file.", error_code="backup_invalid")
+    raw = upload.stream.read(MAX_BACKUP_BYTES + 1)
+    try:
+        if len(raw) > MAX_BACKUP_BYTES:
+            raise ValueError("too large")
+        doc = json.loads(raw)
+    except ValueError:
+        return _account_page(400, error="This file is not a credshare vault backup.", error_code="backup_invalid")
+    try:
+        opened = services().accounts.open_backup(doc, request.form.get("passphrase", ""))
+    except CredshareError as exc:
+        if exc.http_status >= 500:
+            raise
+        return _account_page(exc.http_status, error=exc.detail, error_code=exc.code)
+    entries = BackupEntries(opened.entries, opened.data_key, opened.holder_private_jwk)
+    hook: Callable[[SessionInfo, BackupEntries], int | None] | None = current_app.extensions.get(RESTORE_ENTRIES_HOOK)
+    if hook is None:
+        flash(f"The backup is valid and holds {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}. "
+              "Nothing was imported: this server has no wallet to restore them into yet.")
+    else:
+        try:
+            taken = hook(owner, entries)
+        except CredshareError as exc:
+            if exc.http_status >= 500:
+                raise
+            return _account_page(exc.http_status, error=exc.detail, error_code=exc.code)
+        count = len(entries) if taken is None else taken
+        flash(f"Restored {count} entr{'y' if count == 1 else 'ies'} from the backup.")
+    return redirect(url_for("auth.account"))

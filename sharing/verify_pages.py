@@ -1,0 +1,167 @@
+"""What a credential verification organization opens: ``/s/<token>`` (passcode form first
+when the owner set one), with every check re-run now; the same as JSON under
+``/api/v1/shares/<token>`` (docs/openapi.yaml); the offline bundle; and the signed receipt.
+
+Views are counted when the verification is shown (page or API); downloading the bundle or
+the receipt of a link already opened is logged for the owner but not counted as a view.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+from flask import Blueprint, Response, jsonify, make_response, render_template, request
+
+from credshare.errors import CredshareError, NotFoundError
+from holding.shares import OpenedShare, PasscodeNeeded, ShareGone
+from sharing.context import services
+from sharing.display import day, field_rows, when
+from verifier.receipt import receipt_payload, sign_receipt
+
+bp = Blueprint("verify", __name__)
+GRANT_COOKIE = "credshare_grant"
+PASSCODE_HEADER = "X-Share-Passcode"
+
+
+def _client() -> tuple[str | None, str | None]:
+    return request.remote_addr, request.user_agent.string
+
+
+def _type_for(vct: str | None) -> Any:
+    return next((t for t in services().types.values() if t.vct == vct), None)
+
+
+def _fields(opened: OpenedShare) -> list[dict[str, Any]]:
+    report = opened.report
+    return [{"path": list(r.path), "label": r.label, "value": r.value} for r in field_rows(report.claims, _type_for(report.vct))]
+
+
+def _link_json(opened: OpenedShare) -> dict[str, Any]:
+    return {"id": opened.link_id, "recipient": opened.recipient or None, "created_at": opened.created_at,
+            "expires_at": opened.expires_at, "views": opened.views, "max_views": opened.max_views,
+            "shared_as_history": opened.history}
+
+
+def _open(token: str, *, passcode: str | None = None, count_view: bool = True, outcome: str = "viewed") -> tuple[OpenedShare, str | None]:
+    return services().shares.open(token, _client(), passcode=passcode, grant=request.cookies.get(GRANT_COOKIE),
+                                  count_view=count_view, outcome=outcome)
+
+
+def _with_grant(response: Response, token: str, grant: str | None) -> Response:
+    if grant:
+        response.set_cookie(GRANT_COOKIE, grant, max_age=30 * 60, path=f"/s/{token}", httponly=True, samesite="Strict",
+                            secure=services().settings.public_url.startswith("https://"))
+    return response
+
+
+def _html(token: str, handler: Callable[[OpenedShare], Response], *, passcode: str | None = None, count_view: bool = True,
+          outcome: str = "viewed") -> Response:
+    """Open the link for an HTML view; the passcode form, or a clear page, when it cannot be."""
+    try:
+        opened, grant = _open(token, passcode=passcode, count_view=count_view, outcome=outcome)
+    except PasscodeNeeded as exc:
+        body = render_template("passcode.html", token=token, error=exc if exc.code == "passcode_wrong" else None,
+                               attempts_left=exc.attempts_left)
+        return make_response(body, 401)
+    except ShareGone as exc:
+        return make_response(render_template("share_gone.html", error=exc), 410)
+    except NotFoundError as exc:
+        return make_response(render_template("share_gone.html", error=exc), 404)
+    return _with_grant(handler(opened), token, grant)
+
+
+def _render_verification(token: str, opened: OpenedShare) -> Response:
+    ctype = _type_for(opened.report.vct)
+    return make_response(render_template(
+        "verify.html", token=token, opened=opened, report=opened.report, fields=field_rows(opened.report.claims, ctype),
+        type_name=ctype.name if ctype else opened.report.vct, when=when, day=day))
+
+
+@bp.get("/s/<token>")
+def show(token: str) -> Response:
+    return _html(token, lambda opened: _render_verification(token, opened))
+
+
+@bp.post("/s/<token>")
+def unlock(token: str) -> Response:
+    return _html(token, lambda opened: _render_verification(token, opened), passcode=request.form.get("passcode", ""))
+
+
+def _bundle(opened: OpenedShare) -> dict[str, Any]:
+    return services().evidence.bundle(
+        opened.presentation, opened.anchor_proof, audience=opened.link_id, nonce=opened.nonce, not_before=opened.created_at,
+        share={"history": opened.history, "withheld": opened.withheld, **_link_json(opened)})
+
+
+def _download(doc: Any, name: str) -> Response:
+    response = make_response(json.dumps(doc, indent=2))
+    response.mimetype = "application/json"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@bp.get("/s/<token>/bundle")
+def bundle(token: str) -> Response:
+    return _html(token, lambda o: _download(_bundle(o), f"credshare-bundle-{o.link_id}.json"), count_view=False,
+                 outcome="bundle downloaded")
+
+
+def _receipt(opened: OpenedShare) -> dict[str, Any]:
+    svc = services()
+    payload = receipt_payload(opened.report, verifier=svc.settings.public_url, link=_link_json(opened),
+                              fields=_fields(opened), withheld=opened.withheld)
+    signer = svc.receipt_signer
+    return {"receipt": payload, "jws": sign_receipt(payload, signer), "kid": signer.kid,
+            "keys": f"{svc.settings.public_url.rstrip('/')}/.well-known/credshare-receipt-keys"}
+
+
+@bp.get("/s/<token>/receipt")
+def receipt(token: str) -> Response:
+    def page(opened: OpenedShare) -> Response:
+        doc = _receipt(opened)
+        return make_response(render_template("receipt.html", doc=doc, r=doc["receipt"], token=token, when=when, day=day))
+
+    return _html(token, page, count_view=False, outcome="receipt")
+
+
+@bp.get("/s/<token>/receipt.json")
+def receipt_json(token: str) -> Response:
+    return _html(token, lambda o: _download(_receipt(o), f"credshare-receipt-{o.link_id}.json"), count_view=False,
+                 outcome="receipt")
+
+
+@bp.get("/.well-known/credshare-receipt-keys")
+def receipt_keys() -> Response:
+    signer = services().receipt_signer
+    return jsonify({"keys": [{**signer.public_jwk, "kid": signer.kid, "alg": signer.alg, "use": "sig"}]})
+
+
+# -- JSON API ---------------------------------------------------------------------------------
+
+def _api(token: str, handler: Callable[[OpenedShare], Any], *, count_view: bool, outcome: str) -> Any:
+    """Errors keep the shared ``{"error", "detail"}`` shape (plus ``attempts_left`` for passcodes)."""
+    try:
+        opened, _ = _open(token, passcode=request.headers.get(PASSCODE_HEADER), count_view=count_view, outcome=outcome)
+    except CredshareError as exc:
+        return jsonify(exc.to_dict()), exc.http_status
+    return handler(opened)
+
+
+@bp.get("/api/v1/shares/<token>")
+def api_show(token: str) -> Any:
+    def body(opened: OpenedShare) -> Any:
+        return jsonify({"link": _link_json(opened), "fields": _fields(opened), "fields_withheld": opened.withheld,
+                        "verification": opened.report.to_json()})
+
+    return _api(token, body, count_view=True, outcome="viewed (API)")
+
+
+@bp.get("/api/v1/shares/<token>/bundle")
+def api_bundle(token: str) -> Any:
+    return _api(token, lambda o: jsonify(_bundle(o)), count_view=False, outcome="bundle downloaded (API)")
+
+
+@bp.get("/api/v1/shares/<token>/receipt")
+def api_receipt(token: str) -> Any:
+    return _api(token, lambda o: jsonify(_receipt(o)), count_view=False, outcome="receipt (API)")

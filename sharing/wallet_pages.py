@@ -1,0 +1,221 @@
+"""The physician's pages: the wallet (credentials with their live status, issuer deliveries,
+upload), one credential with the share-link form, and the links with their access logs.
+
+Every page is for the signed-in owner only, and every lookup is scoped to that owner: another
+owner's credential or link id reads as unknown (404), never as forbidden.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+
+from credshare.errors import CredshareError, InputError, NotFoundError
+from disclosure.jws import Signer
+from holding.accounts import SessionInfo
+from holding.wallet import CredentialRefused, WalletEntry, parse_upload
+from sharing.context import current_owner, login_required, services
+from sharing.display import day, field_rows, parse_paths, when
+from sharing.qr import qr_svg
+
+bp = Blueprint("wallet", __name__)
+
+
+def _owner() -> Any:
+    owner = current_owner()
+    assert owner is not None  # login_required ran first
+    return owner
+
+
+def share_url(token: str) -> str:
+    return f"{services().settings.public_url.rstrip('/')}/s/{token}"
+
+
+def _card(entry: WalletEntry) -> dict[str, Any]:
+    """What the wallet shows of one credential: issuer, type, fields, and status checked now."""
+    svc = services()
+    ctype = svc.wallet.credential_type(entry)
+    report = svc.wallet.status(entry)
+    claims = entry.claims
+    return {
+        "entry": entry, "type": ctype, "report": report, "claims": claims,
+        "type_name": ctype.name if ctype else claims.get("vct", "credential"),
+        "issuer": report.issuer_name or claims.get("iss"),
+        "fields": field_rows(claims, ctype),
+        "state": _state(report),
+    }
+
+
+def _state(report: Any) -> str:
+    """valid, revoked, suspended, expired, or "status unknown": only a status that was read
+    and passed is shown as valid."""
+    if report.credential_status in ("revoked", "suspended"):
+        return report.credential_status
+    if report.outcome == "not_verified":
+        return "not verified"
+    if report.expires_at is not None and report.expires_at <= report.checked_at:
+        return "expired"
+    if report.credential_status == "valid":
+        return "valid"
+    return "status unknown"
+
+
+@bp.get("/wallet")
+@login_required
+def wallet() -> str:
+    owner = _owner()
+    svc = services()
+    cards = [_card(e) for e in svc.wallet.entries(owner)]
+    return render_template("wallet.html", cards=cards, offers=svc.wallet.offers(owner), day=day, when=when)
+
+
+@bp.post("/wallet/upload")
+@login_required
+def upload() -> Any:
+    owner = _owner()
+    uploaded = request.files.get("file")
+    text = uploaded.read().decode("utf-8", "replace") if uploaded and uploaded.filename else request.form.get("credential", "")
+    try:
+        sd_jwt, proof = parse_upload(text)
+        entry, _ = services().wallet.add(owner, sd_jwt, proof)
+    except CredentialRefused as exc:
+        problems = [c for c in (exc.report.checks if exc.report else []) if c.status == "failed"]
+        return render_template("upload_refused.html", error=exc, problems=problems), 422
+    except CredshareError as exc:
+        flash(f"{exc.detail} [{exc.code}]", "error")
+        return redirect(url_for("wallet.wallet"))
+    flash("The credential passed every check and is in your wallet.", "notice")
+    return redirect(url_for("wallet.credential", entry_id=entry.id))
+
+
+@bp.post("/wallet/offers/<offer_id>/accept")
+@login_required
+def accept_offer(offer_id: str) -> Any:
+    try:
+        entry, _ = services().wallet.accept_offer(_owner(), offer_id)
+    except CredentialRefused as exc:
+        return render_template("upload_refused.html", error=exc,
+                               problems=[c for c in (exc.report.checks if exc.report else []) if c.status == "failed"]), 422
+    flash("The issuer's credential passed every check and is in your wallet.", "notice")
+    return redirect(url_for("wallet.credential", entry_id=entry.id))
+
+
+@bp.post("/wallet/offers/<offer_id>/decline")
+@login_required
+def decline_offer(offer_id: str) -> Any:
+    services().wallet.decline_offer(_owner(), offer_id)
+    flash("The delivery was declined.", "notice")
+    return redirect(url_for("wallet.wallet"))
+
+
+def _entry_or_404(entry_id: str) -> WalletEntry:
+    try:
+        return services().wallet.get(_owner(), entry_id)
+    except NotFoundError:
+        abort(404)
+
+
+@bp.get("/wallet/<entry_id>")
+@login_required
+def credential(entry_id: str) -> str:
+    entry = _entry_or_404(entry_id)
+    card = _card(entry)
+    disclosable = set(entry.view.processed.paths.values())
+    card["fields"] = field_rows(card["claims"], card["type"], {tuple(p) for p in disclosable})
+    links = services().shares.list(_owner(), credential=entry.id)
+    return render_template("credential.html", card=card, links=links, day=day, when=when)
+
+
+@bp.post("/wallet/<entry_id>/delete")
+@login_required
+def delete(entry_id: str) -> Any:
+    owner = _owner()
+    entry = _entry_or_404(entry_id)
+    revoked = services().shares.revoke_for_credential(owner, entry.id)
+    services().wallet.delete(owner, entry.id)
+    flash(f"The credential was deleted and its {revoked} active link(s) revoked.", "notice")
+    return redirect(url_for("wallet.wallet"))
+
+
+def _int(name: str, default: int | None) -> int | None:
+    raw = (request.form.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise CredshareError(f"{name.replace('_', ' ')} must be a whole number", code="share_form_invalid")
+    return int(raw)
+
+
+@bp.post("/wallet/<entry_id>/shares")
+@login_required
+def create_share(entry_id: str) -> Any:
+    owner = _owner()
+    entry = _entry_or_404(entry_id)
+    svc = services()
+    try:
+        summary = svc.shares.create(
+            owner, entry, parse_paths(request.form.getlist("field")), holder=svc.accounts.holder_signer(owner),
+            days=_int("days", 30) or 0, recipient=request.form.get("recipient", ""),
+            passcode=request.form.get("passcode", ""), attempts=_int("attempts", 5) or 0,
+            max_views=_int("max_views", None), history=request.form.get("history") == "yes")
+    except CredshareError as exc:
+        flash(f"The link was not created: {exc.detail} [{exc.code}]", "error")
+        return redirect(url_for("wallet.credential", entry_id=entry.id))
+    flash("Your link is ready. Copy it now or come back to this page later.", "notice")
+    return redirect(url_for("wallet.share", link_id=summary.link_id))
+
+
+@bp.get("/shares")
+@login_required
+def shares() -> str:
+    owner = _owner()
+    links = services().shares.list(owner)
+    names = {}
+    for entry in services().wallet.entries(owner):
+        ctype = services().wallet.credential_type(entry)
+        names[entry.id] = ctype.name if ctype else entry.claims.get("vct", "credential")
+    return render_template("shares.html", links=links, names=names, day=day, when=when)
+
+
+@bp.get("/shares/<link_id>")
+@login_required
+def share(link_id: str) -> str:
+    try:
+        link = services().shares.get(_owner(), link_id)
+    except NotFoundError:
+        abort(404)
+    url = share_url(link.token)
+    return render_template("share.html", link=link, url=url, qr=qr_svg(url), day=day, when=when)
+
+
+@bp.post("/shares/<link_id>/revoke")
+@login_required
+def revoke(link_id: str) -> Response:
+    try:
+        services().shares.revoke(_owner(), link_id)
+    except NotFoundError:
+        abort(404)
+    flash("The link is revoked. Anyone opening it now sees that it was revoked.", "notice")
+    return redirect(url_for("wallet.share", link_id=link_id))
+
+
+def backup_entries(owner: SessionInfo) -> list[dict[str, Any]]:
+    """The wallet's part of an encrypted backup (sharing/auth.py calls this)."""
+    return services().wallet.backup_entries(owner)
+
+
+def restore_entries(owner: SessionInfo, entries: Any) -> int:
+    """Restore a backup's credentials. They are bound to the backup's holder key, so the
+    account takes that key, which is only allowed while the wallet holds nothing bound to
+    its current key."""
+    svc = services()
+    if entries.holder_private_jwk and svc.wallet.entries(owner):
+        current = svc.accounts.holder_signer(owner).public_jwk
+        backup_key = Signer.from_jwk(entries.holder_private_jwk).public_jwk
+        if current != backup_key:
+            raise InputError("this wallet already holds credentials bound to its own key: restore the backup "
+                             "into a new, empty account", code="restore_conflict")
+    if entries.holder_private_jwk:
+        owner = svc.accounts.adopt_holder_key(owner, entries.holder_private_jwk)
+    return svc.wallet.restore(owner, list(entries), entries.data_key)

@@ -1,0 +1,246 @@
+"""The verifier core (verifier/) on credentials issued by this server: every check can fail,
+and an offline bundle verifies with nothing but itself and a trusted log key."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import os
+import time
+from typing import Any
+
+import pytest
+
+from anchoring.note import NoteSigner
+from app import create_app
+from disclosure.encoding import b64url_decode, b64url_encode
+from disclosure.jws import Signer
+from disclosure.presentation import KeyBindingRequest, present
+from disclosure.verification import KeyBindingPolicy
+from verifier.bundle import BundleError, verify_bundle
+from verifier.report import CHECK_LABELS
+from tests.test_issuing import TYPES, degree_row
+
+AUD, NONCE = "link-1", "nonce-1"
+SHARED = [("legal_name",), ("degree",), ("conferral_date",)]
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+    def write(self, credential: dict[str, Any]) -> None:
+        self.items.append(credential)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("verifier")
+    app = create_app({"CREDSHARE_DATA_DIR": str(tmp / "data"), "CREDSHARE_LOCAL_WITNESSES": "3",
+                      "CREDSHARE_PUBLIC_URL": "https://credshare.test"})
+    svc = app.extensions["credshare"]
+    svc.issuers.create("example-med", "Example University School of Medicine")
+    holder = Signer.generate("EdDSA")
+    sink = ListSink()
+    rows = [(i + 2, degree_row(i, email="", holder_jwk=json.dumps(holder.public_jwk))) for i in range(3)]
+    svc.batches.issue("example-med", TYPES["medical-degree"], rows, sink)
+    return svc, holder, sink.items
+
+
+def shared(world, index: int = 0, paths=SHARED, aud: str = AUD, nonce: str = NONCE) -> tuple[str, dict[str, Any]]:
+    _, holder, items = world
+    credential = items[index]
+    kb = KeyBindingRequest(holder, aud, nonce, int(time.time()))
+    return present(credential["sd_jwt"], paths, kb), credential["anchor_proof"]
+
+
+def policy(aud: str = AUD, nonce: str = NONCE) -> KeyBindingPolicy:
+    return KeyBindingPolicy(required=True, audience=aud, nonce=nonce)
+
+
+def statuses(report) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for check in report.checks:
+        out[check.name] = "failed" if "failed" in (out.get(check.name), check.status) else check.status
+    return out
+
+
+def test_a_good_presentation_passes_every_check_and_discloses_exactly_the_choice(world) -> None:
+    svc = world[0]
+    presentation, proof = shared(world)
+    report = svc.evidence.verify(presentation, proof, key_binding=policy())
+    assert report.outcome == "verified", [c for c in report.checks if c.status != "passed"]
+    names = {c.name for c in report.checks}
+    assert {"key_history", "issuer_signature", "issuer_key_valid", "disclosures", "key_binding", "checkpoint_signature",
+            "inclusion", "witness_quorum", "status", "credential_validity"} <= names
+    assert names <= set(CHECK_LABELS)
+    assert report.issuer_name == "Example University School of Medicine"
+    assert report.credential_status == "valid" and report.anchored_at is not None
+    assert sorted(map(tuple, report.disclosed_paths)) == sorted(SHARED)
+    disclosed = {k for k in report.claims if k not in ("iss", "vct", "iat", "status", "cnf")}
+    assert disclosed == {"legal_name", "degree", "conferral_date"}
+
+
+@pytest.mark.parametrize("aud, nonce, check", [("link-2", NONCE, "key_binding"), (AUD, "other", "key_binding")])
+def test_key_binding_for_another_link_fails(world, aud, nonce, check) -> None:
+    presentation, proof = shared(world, aud=aud, nonce=nonce)
+    report = world[0].evidence.verify(presentation, proof, key_binding=policy())
+    assert statuses(report)[check] == "failed" and report.outcome == "not_verified"
+    assert statuses(report)["issuer_signature"] == "passed"
+
+
+def test_missing_key_binding_fails(world) -> None:
+    _, _, items = world
+    presentation = present(items[0]["sd_jwt"], SHARED)
+    report = world[0].evidence.verify(presentation, items[0]["anchor_proof"], key_binding=policy())
+    assert statuses(report)["key_binding"] == "failed" and report.outcome == "not_verified"
+
+
+def test_a_disclosure_from_another_credential_fails_the_commitments(world) -> None:
+    presentation, proof = shared(world, 0)
+    other, _ = shared(world, 1)
+    jwt, *disclosures, kb = presentation.split("~")
+    foreign = other.split("~")[1]
+    report = world[0].evidence.verify("~".join([jwt, foreign, *disclosures[1:], kb]), proof, key_binding=policy())
+    assert report.outcome == "not_verified"
+    assert "failed" in (statuses(report)["disclosures"], statuses(report)["key_binding"])
+
+
+def test_an_altered_field_value_fails(world) -> None:
+    presentation, proof = shared(world)
+    jwt, first, *rest = presentation.split("~")
+    salt, name, _ = json.loads(b64url_decode(first))
+    forged = b64url_encode(json.dumps([salt, name, "Someone Else"]).encode())
+    report = world[0].evidence.verify("~".join([jwt, forged, *rest]), proof, key_binding=policy())
+    assert statuses(report)["disclosures"] == "failed" and report.outcome == "not_verified"
+
+
+def test_an_inclusion_proof_for_another_leaf_fails(world) -> None:
+    presentation, _ = shared(world, 0)
+    _, proof_of_other = shared(world, 1)
+    report = world[0].evidence.verify(presentation, proof_of_other, key_binding=policy())
+    assert statuses(report)["inclusion"] == "failed" and report.outcome == "not_verified"
+
+
+def test_a_flipped_hash_in_the_inclusion_proof_fails(world) -> None:
+    presentation, proof = shared(world)
+    bad = copy.deepcopy(proof)
+    raw = bytearray(base64.b64decode(bad["inclusion_proof"][0]))
+    raw[0] ^= 1
+    bad["inclusion_proof"][0] = base64.b64encode(bytes(raw)).decode()
+    assert statuses(world[0].evidence.verify(presentation, bad, key_binding=policy()))["inclusion"] == "failed"
+
+
+def test_a_forged_checkpoint_signature_and_missing_witnesses_fail(world) -> None:
+    presentation, proof = shared(world)
+    forged = dict(proof, checkpoint=proof["checkpoint"].replace("\n\n", "\n\n", 1)[:-10] + "AAAAAAAAA\n")
+    assert statuses(world[0].evidence.verify(presentation, forged, key_binding=policy()))["checkpoint_signature"] == "failed"
+    unwitnessed = dict(proof, witness_aggregate=None)
+    assert statuses(world[0].evidence.verify(presentation, unwitnessed, key_binding=policy()))["witness_quorum"] == "failed"
+
+
+def test_an_unknown_issuer_fails_closed(world) -> None:
+    presentation, proof = shared(world)
+    svc = world[0]
+    report = svc.evidence.verify(presentation, proof, key_binding=policy())
+    assert report.outcome == "verified"
+    from verifier.credential import verify_credential
+
+    report = verify_credential(presentation, proof, trust=svc.evidence.trust(), history=None, status=None,
+                               key_binding=policy(), now=int(time.time()))
+    assert statuses(report)["key_history"] == "failed" and statuses(report)["issuer_signature"] == "unchecked"
+    assert report.outcome == "not_verified"
+
+
+def test_revoked_then_reinstated_reads_from_the_served_list(world) -> None:
+    svc, _, items = world
+    record = svc.store.collection("credentials").find_one({"_id": items[2]["credential_id"]})
+    presentation, proof = shared(world, 2)
+    svc.status.set_status("example-med", record["status_list"], record["status_idx"], "revoked")
+    report = svc.evidence.verify(presentation, proof, key_binding=policy())
+    assert report.credential_status == "revoked" and statuses(report)["status"] == "failed"
+    assert report.outcome == "not_verified"
+    svc.status.set_status("example-med", record["status_list"], record["status_idx"], "suspended")
+    assert svc.evidence.verify(presentation, proof, key_binding=policy()).credential_status == "suspended"
+    svc.status.set_status("example-med", record["status_list"], record["status_idx"], "valid")
+    assert svc.evidence.verify(presentation, proof, key_binding=policy()).outcome == "verified"
+
+
+# -- offline bundle ---------------------------------------------------------------------------
+
+def make_bundle(world, index: int = 0) -> dict[str, Any]:
+    presentation, proof = shared(world, index)
+    return world[0].evidence.bundle(presentation, proof, audience=AUD, nonce=NONCE, not_before=int(time.time()) - 5,
+                                    share={"history": False, "withheld": 17})
+
+
+def log_key(world) -> str:
+    return world[0].log.signer.verifier.encode()
+
+
+def test_a_bundle_verifies_alone_with_a_trusted_log_key(world) -> None:
+    bundle = json.loads(json.dumps(make_bundle(world)))  # as read back from the file
+    report = verify_bundle(bundle, trusted_log_keys=[log_key(world)], now=int(time.time()) + 3 * 365 * 86400)
+    assert report.outcome == "verified", [c for c in report.checks if c.status != "passed"]
+    assert statuses(report)["trust_anchor"] == "passed"
+    assert report.status_as_of == bundle["status"]["as_of"]
+
+
+def test_a_bundle_without_a_trusted_key_is_incomplete_and_with_another_key_fails(world) -> None:
+    bundle = make_bundle(world)
+    now = int(time.time())
+    assert verify_bundle(bundle, trusted_log_keys=[], now=now).outcome == "incomplete"
+    stranger = NoteSigner.from_seed("other.example/log", os.urandom(32)).verifier.encode()
+    report = verify_bundle(bundle, trusted_log_keys=[stranger], now=now)
+    assert statuses(report)["trust_anchor"] == "failed" and report.outcome == "not_verified"
+
+
+@pytest.mark.parametrize("tamper", [
+    lambda b: b.update(presentation=b["presentation"].replace(b["presentation"].split("~")[1], b["presentation"].split("~")[2], 1)),
+    lambda b: b["key_binding"].update(aud="link-other"),
+    lambda b: b["key_binding"].update(nonce="nonce-other"),
+    lambda b: b["anchor_proof"].update(leaf_index=b["anchor_proof"]["leaf_index"] + 1),
+    lambda b: b["anchor_proof"].update(witness_aggregate=None),
+    lambda b: b["issuer"]["key_history"].update(jws=b["issuer"]["key_history"]["jws"][:-4] + "AAAA"),
+    lambda b: b["status"].update(token=b["status"]["token"][:-4] + "AAAA"),
+    lambda b: b["log"].update(quorum=len(b["log"]["witnesses"]) + 1),
+], ids=["swapped-disclosure", "kb-aud", "kb-nonce", "leaf-index", "witnesses", "key-history", "status-token", "quorum"])
+def test_a_tampered_bundle_fails(world, tamper) -> None:
+    bundle = copy.deepcopy(make_bundle(world))
+    tamper(bundle)
+    report = verify_bundle(bundle, trusted_log_keys=[log_key(world)], now=int(time.time()))
+    assert report.outcome == "not_verified", report.to_json()["checks"]
+
+
+@pytest.mark.parametrize("doc", [None, [], {"type": "something"}, {"type": "credshare-verification-bundle/v1"}])
+def test_a_malformed_bundle_is_refused_with_a_code(doc) -> None:
+    with pytest.raises(BundleError) as info:
+        verify_bundle(doc, trusted_log_keys=[], now=0)
+    assert info.value.code == "bundle_malformed"
+
+
+def test_cli_verifies_a_bundle_file_offline_and_fails_a_tampered_one(world, tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from credshare.cli import cli
+
+    bundle = make_bundle(world)
+    good = tmp_path / "bundle.json"
+    good.write_text(json.dumps(bundle))
+    key_file = tmp_path / "log.key"
+    key_file.write_text(log_key(world) + "\n")
+    result = CliRunner().invoke(cli, ["verify", str(good), "--log-key", str(key_file)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["outcome"] == "verified"
+    assert "[PASS] Issuer signature" in result.stderr
+    bundle["presentation"] = bundle["presentation"].replace("~", "~" + bundle["presentation"].split("~")[1] + "~", 1)
+    bad = tmp_path / "tampered.json"
+    bad.write_text(json.dumps(bundle))
+    result = CliRunner().invoke(cli, ["verify", str(bad), "--log-key", str(key_file)])
+    assert result.exit_code == 1 and json.loads(result.stdout)["outcome"] == "not_verified"
+    result = CliRunner().invoke(cli, ["verify", str(good)])
+    assert result.exit_code == 1 and json.loads(result.stdout)["outcome"] == "incomplete"
+    (tmp_path / "junk.json").write_text("{not json")
+    result = CliRunner().invoke(cli, ["verify", str(tmp_path / "junk.json"), "--log-key", str(key_file)])
+    assert result.exit_code == 1 and json.loads(result.stdout)["error"] == "bundle_malformed"

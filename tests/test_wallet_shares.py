@@ -1,0 +1,250 @@
+"""The wallet, share links and the verifier, through real HTTP handling (Flask's test client)
+on the embedded store: owner pages, the verifier page and JSON API, bundle and receipt, the
+store dump, and one owner never reaching another's credentials or links."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app import create_app
+from disclosure.jws import PublicKey
+from tests.test_accounts import csrf_from, register
+from tests.test_issuing import TYPES, degree_row
+from verifier.bundle import verify_bundle
+from verifier.receipt import read_receipt
+
+OWNER, OTHER = "ada@example.org", "ben@example.org"
+PASSWORD = "correct horse battery staple"
+THREE = [["legal_name"], ["degree"], ["conferral_date"]]
+SECRET_VALUES = ["Avery 0 Quinn", "1991-04-12", "D-000000", "1234567893", "Example University School of Medicine"]
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+    def write(self, credential: dict[str, Any]) -> None:
+        self.items.append(credential)
+
+
+@pytest.fixture
+def app(tmp_path: Path):
+    return create_app({"CREDSHARE_DATA_DIR": str(tmp_path / "data"), "CREDSHARE_ARGON2_PROFILE": "test",
+                       "CREDSHARE_PUBLIC_URL": "http://localhost", "CREDSHARE_LOCAL_WITNESSES": "3", "TESTING": True})
+
+
+@pytest.fixture
+def svc(app):
+    svc = app.extensions["credshare"]
+    svc.issuers.create("example-med", "Example University School of Medicine")
+    return svc
+
+
+def owner_client(app, email: str):
+    client = app.test_client()
+    assert register(client, email=email, password=PASSWORD).status_code in (302, 303)
+    return client
+
+
+def issue_to(svc, email: str, **row: Any) -> dict[str, Any]:
+    sink = ListSink()
+    svc.batches.issue("example-med", TYPES["medical-degree"], [(2, degree_row(0, email=email, **row))], sink)
+    return sink.items[0]
+
+
+def post(client, path: str, data: dict[str, Any] | None = None, **kwargs: Any):
+    return client.post(path, data={**(data or {}), "csrf_token": csrf_from(client, "/wallet")}, **kwargs)
+
+
+def accept_delivery(client) -> str:
+    page = client.get("/wallet").get_data(as_text=True)
+    offer = re.search(r'data-offer="([^"]+)"', page).group(1)
+    response = post(client, f"/wallet/offers/{offer}/accept")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return response.headers["Location"].rsplit("/", 1)[1]
+
+
+def create_link(client, entry_id: str, paths=THREE, **form: Any) -> tuple[str, str]:
+    data = {"field": [json.dumps(p) for p in paths], "days": "30", **form}
+    response = post(client, f"/wallet/{entry_id}/shares", data)
+    assert response.status_code == 302 and "/shares/" in response.headers["Location"], response.get_data(as_text=True)
+    link_id = response.headers["Location"].rsplit("/", 1)[1]
+    page = client.get(f"/shares/{link_id}").get_data(as_text=True)
+    token = re.search(r'value="http://localhost/s/([A-Za-z0-9_-]+)"', page).group(1)
+    return link_id, token
+
+
+@pytest.fixture
+def shared(app, svc):
+    """An owner who accepted an issuer's delivery and shared 3 fields with a passcode."""
+    owner = owner_client(app, OWNER)
+    issue_to(svc, OWNER)
+    entry_id = accept_delivery(owner)
+    link_id, token = create_link(owner, entry_id, recipient="St. Mary's Medical Staff Office", passcode="4812", attempts="3")
+    return owner, entry_id, link_id, token
+
+
+def disclosed_paths(page: str) -> list[str]:
+    table = page.split('id="disclosed"', 1)[1].split("</table>", 1)[0]
+    return re.findall(r'data-path="([^"]+)"', table)
+
+
+def test_verifier_sees_exactly_the_three_fields_verified_after_the_passcode(app, shared) -> None:
+    owner, _, link_id, token = shared
+    verifier = app.test_client()
+    first = verifier.get(f"/s/{token}")
+    assert first.status_code == 401 and "Passcode" in first.get_data(as_text=True)
+    wrong = verifier.post(f"/s/{token}", data={"passcode": "0000", "csrf_token": csrf_from(verifier, f"/s/{token}")})
+    assert wrong.status_code == 401 and "2 attempt(s) left" in wrong.get_data(as_text=True)
+    right = verifier.post(f"/s/{token}", data={"passcode": "4812", "csrf_token": csrf_from(verifier, f"/s/{token}")})
+    page = right.get_data(as_text=True)
+    assert right.status_code == 200 and 'data-outcome="verified"' in page
+    assert sorted(disclosed_paths(page)) == ["conferral_date", "degree", "legal_name"]
+    assert "Avery 0 Quinn" in page and "1991-04-12" not in page and "D-000000" not in page
+    assert "St. Mary&#39;s Medical Staff Office" in page
+    assert 'data-status="failed"' not in page and 'data-check="witness_quorum" data-status="passed"' in page
+    # the grant cookie lets the same browser fetch the bundle and receipt without the passcode again
+    assert verifier.get(f"/s/{token}/bundle").status_code == 200
+    assert verifier.get(f"/s/{token}/receipt").status_code == 200
+    log = owner.get(f"/shares/{link_id}").get_data(as_text=True)
+    assert "wrong passcode" in log and "viewed" in log and "bundle downloaded" in log
+
+
+def test_the_json_api_bundle_and_receipt(app, svc, shared) -> None:
+    _, _, link_id, token = shared
+    api = app.test_client()
+    need = api.get(f"/api/v1/shares/{token}")
+    assert need.status_code == 401 and need.get_json() == {"error": "passcode_required", "detail": need.get_json()["detail"],
+                                                            "attempts_left": 3}
+    body = api.get(f"/api/v1/shares/{token}", headers={"X-Share-Passcode": "4812"}).get_json()
+    assert body["verification"]["outcome"] == "verified"
+    assert sorted(f["path"][0] for f in body["fields"]) == ["conferral_date", "degree", "legal_name"]
+    assert body["link"]["id"] == link_id and body["link"]["views"] == 1 and body["fields_withheld"] > 0
+    bundle = api.get(f"/api/v1/shares/{token}/bundle", headers={"X-Share-Passcode": "4812"}).get_json()
+    report = verify_bundle(bundle, trusted_log_keys=[svc.log.signer.verifier.encode()], now=int(time.time()))
+    assert report.outcome == "verified"
+    receipt = api.get(f"/api/v1/shares/{token}/receipt", headers={"X-Share-Passcode": "4812"}).get_json()
+    keys = [PublicKey.from_jwk(k) for k in api.get("/.well-known/credshare-receipt-keys").get_json()["keys"]]
+    payload = read_receipt(receipt["jws"], keys)
+    assert payload == receipt["receipt"] and payload["outcome"] == "verified"
+    assert {f["label"] for f in payload["fields_verified"]} >= {"Legal name"} or len(payload["fields_verified"]) == 3
+
+
+def test_revoked_link_gives_410_at_once(app, shared) -> None:
+    owner, _, link_id, token = shared
+    assert post(owner, f"/shares/{link_id}/revoke").status_code == 302
+    gone = app.test_client().get(f"/s/{token}")
+    assert gone.status_code == 410 and "revoked" in gone.get_data(as_text=True)
+    assert app.test_client().get(f"/api/v1/shares/{token}").get_json()["error"] == "share_revoked"
+    assert 'data-state="revoked"' in owner.get(f"/shares/{link_id}").get_data(as_text=True)
+
+
+def test_wrong_passcodes_lock_the_link(app, shared) -> None:
+    _, _, _, token = shared
+    api = app.test_client()
+    answers = [api.get(f"/api/v1/shares/{token}", headers={"X-Share-Passcode": "nope"}) for _ in range(3)]
+    assert [a.get_json().get("attempts_left") for a in answers[:2]] == [2, 1]
+    assert answers[2].status_code == 410 and answers[2].get_json()["error"] == "share_locked"
+    right = api.get(f"/api/v1/shares/{token}", headers={"X-Share-Passcode": "4812"})
+    assert right.status_code == 410 and right.get_json()["error"] == "share_locked"
+
+
+def test_view_limit_and_unknown_token(app, svc) -> None:
+    owner = owner_client(app, OWNER)
+    issue_to(svc, OWNER)
+    entry_id = accept_delivery(owner)
+    _, token = create_link(owner, entry_id, max_views="2")
+    api = app.test_client()
+    assert [api.get(f"/api/v1/shares/{token}").status_code for _ in range(3)] == [200, 200, 410]
+    assert api.get(f"/api/v1/shares/{token}").get_json()["error"] == "share_used_up"
+    assert api.get("/api/v1/shares/" + "A" * 43).get_json()["error"] == "share_unknown"
+
+
+def test_deleting_a_credential_revokes_its_links(app, shared) -> None:
+    owner, entry_id, _, token = shared
+    assert post(owner, f"/wallet/{entry_id}/delete").status_code == 302
+    assert app.test_client().get(f"/api/v1/shares/{token}").get_json()["error"] == "share_revoked"
+
+
+def test_revoked_credential_shows_revoked_to_owner_and_verifier(app, svc, shared) -> None:
+    owner, entry_id, _, token = shared
+    record = svc.store.collection("credentials").find_one({})
+    svc.status.set_status("example-med", record["status_list"], record["status_idx"], "revoked")
+    assert 'data-state="revoked"' in owner.get("/wallet").get_data(as_text=True)
+    body = app.test_client().get(f"/api/v1/shares/{token}", headers={"X-Share-Passcode": "4812"}).get_json()
+    assert body["verification"]["outcome"] == "not_verified" and body["verification"]["credential"]["status"] == "revoked"
+
+
+def test_upload_checks_fully_and_stores_nothing_on_failure(app, svc) -> None:
+    owner = owner_client(app, OWNER)
+    holder = app.extensions["credshare"].store.collection("accounts").find_one({"email": OWNER})["holder_jwk"]
+    good = issue_to(svc, "", holder_jwk=json.dumps(holder))
+    tampered = dict(good, sd_jwt=good["sd_jwt"].replace("~", "~" + good["sd_jwt"].split("~")[1] + "~", 1))
+    refused = post(owner, "/wallet/upload", {"credential": json.dumps(tampered)})
+    assert refused.status_code == 422 and "the same disclosure is presented twice" in refused.get_data(as_text=True)
+    other_issuer_key = dict(good, anchor_proof=dict(good["anchor_proof"], leaf_index=good["anchor_proof"]["leaf_index"] + 1))
+    refused = post(owner, "/wallet/upload", {"credential": json.dumps(other_issuer_key)})
+    assert refused.status_code == 422 and 'data-check="inclusion"' in refused.get_data(as_text=True)
+    foreign = issue_to(svc, "")  # bound to no key of this owner
+    refused = post(owner, "/wallet/upload", {"credential": json.dumps(foreign)})
+    assert refused.status_code == 422 and "holder_key_mismatch" in refused.get_data(as_text=True)
+    assert svc.store.collection("wallet_credentials").count() == 0
+    added = post(owner, "/wallet/upload", {"credential": json.dumps(good)})
+    assert added.status_code == 302
+    again = post(owner, "/wallet/upload", {"credential": json.dumps(good)}, follow_redirects=True)
+    assert "already in your wallet" in again.get_data(as_text=True)
+    assert svc.store.collection("wallet_credentials").count() == 1
+
+
+def test_one_owner_never_reaches_anothers_credentials_or_links(app, svc, shared) -> None:
+    _, entry_id, link_id, _ = shared
+    other = owner_client(app, OTHER)
+    assert other.get(f"/wallet/{entry_id}").status_code == 404
+    assert other.get(f"/shares/{link_id}").status_code == 404
+    assert post(other, f"/wallet/{entry_id}/shares", {"field": json.dumps(["degree"])}).status_code == 404
+    assert post(other, f"/shares/{link_id}/revoke").status_code == 404
+    assert post(other, f"/wallet/{entry_id}/delete").status_code == 404
+    assert "Avery" not in other.get("/wallet").get_data(as_text=True)
+    assert link_id not in other.get("/shares").get_data(as_text=True)
+    assert svc.store.collection("shares").find_one({"_id": link_id})["revoked_at"] is None
+
+
+def test_a_store_dump_holds_no_field_value_and_no_token(app, svc, shared) -> None:
+    _, _, _, token = shared
+    app.test_client().get(f"/api/v1/shares/{token}", headers={"X-Share-Passcode": "4812"})
+    svc.store.collection("wallet_deliveries").delete_many({})  # delivered offers are sealed under the server key
+    dump = ""
+    for name in ("accounts", "sessions", "wallet_credentials", "shares", "share_access", "wallet_deliveries"):
+        dump += json.dumps(svc.store.collection(name).find(), default=str)
+    for value in SECRET_VALUES + [token, "4812", "St. Mary"]:
+        assert value not in dump, value
+    raw = (Path(svc.settings.data_dir) / "credshare.sqlite3").read_bytes()
+    wal = Path(svc.settings.data_dir) / "credshare.sqlite3-wal"
+    raw += wal.read_bytes() if wal.exists() else b""
+    for value in [token, "4812", "St. Mary's"]:
+        assert value.encode() not in raw, value
+
+
+def test_encrypted_backup_restores_into_a_new_account_that_can_share_again(app, svc, shared) -> None:
+    import io
+
+    owner, _, _, _ = shared
+    backup = post(owner, "/account/backup", {"passphrase": "a long backup passphrase", "passphrase_confirm": "a long backup passphrase"})
+    assert backup.status_code == 200 and "attachment" in backup.headers["Content-Disposition"]
+    assert "Avery" not in backup.get_data(as_text=True)  # the credentials inside are sealed
+    fresh = owner_client(app, "ada.new@example.org")
+    restored = fresh.post("/account/restore", data={
+        "backup": (io.BytesIO(backup.data), "backup.json"), "passphrase": "a long backup passphrase",
+        "csrf_token": csrf_from(fresh, "/account")}, content_type="multipart/form-data", follow_redirects=True)
+    assert "Restored 1 entr" in restored.get_data(as_text=True)
+    page = fresh.get("/wallet").get_data(as_text=True)
+    entry_id = re.search(r'data-credential="([^"]+)"', page).group(1)
+    _, token = create_link(fresh, entry_id, paths=[["degree"]])
+    body = app.test_client().get(f"/api/v1/shares/{token}").get_json()
+    assert body["verification"]["outcome"] == "verified"

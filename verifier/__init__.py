@@ -1,0 +1,1 @@
+"""Verifying shared credentials from evidence alone: the report, the checks, the offline bundle."""

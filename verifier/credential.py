@@ -1,0 +1,281 @@
+"""Verifying a shared credential end to end, from evidence alone (no network, no store).
+
+A presentation is trusted through this chain, each link one check in the report:
+
+1. ``key_history``: the issuer's signed key history (``key-history+jwt``) is included in the
+   log (its own anchor proof) and signed by a key it lists that was valid when it was logged.
+2. ``proof_format``, ``checkpoint_signature``, ``inclusion``, ``witness_quorum``,
+   ``chain_anchor``: the credential's issuer-signed JWT is a leaf of a checkpoint signed by
+   the log and co-signed by a quorum of witnesses (docs/anchor-proof.md, RFC 9162 §2.1.3).
+3. ``issuer_key_valid``: the ``kid`` that signed the credential was valid at the checkpoint's
+   signing time (issuing/key_history.py).
+4. ``issuer_signature``, ``disclosures``, ``key_binding``: RFC 9901 §7.1 and §7.3, with the
+   issuer keys taken from the key history only.
+5. ``status``: the issuer's Token Status List, itself signed by a key of the history.
+6. ``credential_validity``: ``exp`` and ``nbf``, reported rather than enforced silently.
+
+Whoever calls this decides which log and witness keys to trust (``LogTrust``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Sequence
+
+from anchoring.note import Checkpoint, NoteVerifier
+from anchoring.proof import Status, verify_anchor_proof
+from anchoring.witness import WitnessKey
+from disclosure.errors import SDJWTError
+from disclosure.jws import PublicKey, parse_compact
+from disclosure.status_list import INVALID, SUSPENDED, VALID, read_status_list, status_reference
+from disclosure.vc import VC_TYP
+from disclosure.verification import KeyBindingPolicy, jwks_resolver, verify_presentation
+from issuing.key_history import HISTORY_TYP, KeyRecord, key_valid_at
+from verifier.report import Report
+
+ChainCheck = Callable[[dict[str, Any], Checkpoint], tuple[Status, str]]
+
+# Which presentation check an SD-JWT error code belongs to; the stages run in this order.
+_STAGES = ("issuer_signature", "disclosures", "key_binding")
+_KB_CODES = frozenset(code for code in (
+    "kb_missing", "kb_holder_key_missing", "kb_typ_invalid", "kb_signature_invalid", "kb_claims_missing",
+    "kb_iat_invalid", "kb_aud_mismatch", "kb_nonce_mismatch", "kb_sd_hash_mismatch"))
+_SIGNATURE_CODES = frozenset({"sdjwt_malformed", "jws_malformed", "json_duplicate_member", "key_invalid",
+                              "alg_not_allowed", "issuer_key_unknown", "signature_invalid", "typ_mismatch"})
+
+
+@dataclass(frozen=True)
+class LogTrust:
+    """The log and witness keys the verifier trusts, and how many witnesses must have signed."""
+
+    log_key: NoteVerifier
+    witness_keys: Sequence[WitnessKey]
+    quorum: int
+
+
+@dataclass(frozen=True)
+class KeyHistoryEvidence:
+    jws: str
+    anchor_proof: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StatusEvidence:
+    """The issuer's status list token as read at ``as_of``, or why it could not be read."""
+
+    token: str | None
+    as_of: int
+    problem: str = ""
+
+
+def _date(ts: int | float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def offline_chain_check(anchor: dict[str, Any], _checkpoint: Checkpoint) -> tuple[Status, str]:
+    """Without RPC endpoints a chain anchor is listed, never counted as checked."""
+    where = f"chain {anchor.get('chain_id')}, transaction {anchor.get('tx_hash')}"
+    if anchor.get("test_anchor"):
+        return "unchecked", f"test anchor on a development chain ({where}): not a public anchor"
+    return "unchecked", f"{where}: not looked up (no network)"
+
+
+def _key_history(evidence: KeyHistoryEvidence | None, trust: LogTrust, report: Report) -> tuple[list[KeyRecord], dict[str, Any]] | None:
+    """The issuer's key records, when the history is logged and self-consistently signed."""
+    if evidence is None:
+        report.add("key_history", "failed", "the issuer is unknown here: no key history to trust its keys by")
+        return None
+    try:
+        jws = parse_compact(evidence.jws)
+        if jws.header.get("typ") != HISTORY_TYP:
+            raise SDJWTError("typ_mismatch", f"a key history has typ {HISTORY_TYP}")
+        records = [KeyRecord.from_json(k) for k in jws.payload.get("keys") or []]
+        if not records or not isinstance(jws.payload.get("iss"), str):
+            raise SDJWTError("jws_malformed", "a key history names its issuer and lists its keys")
+    except (SDJWTError, TypeError, AttributeError) as exc:
+        report.add("key_history", "failed", f"the key history is malformed: {getattr(exc, 'detail', exc)}")
+        return None
+    verdict = verify_anchor_proof(evidence.anchor_proof, evidence.jws.encode("ascii"), log_key=trust.log_key,
+                                  witness_keys=trust.witness_keys, quorum=trust.quorum)
+    if not verdict.verified or verdict.anchored_at is None:
+        failed = next((c for c in verdict.checks if c.status != "passed"), None)
+        report.add("key_history", "failed", f"the key history is not proven to be in the log: {failed.detail if failed else ''}")
+        return None
+    kid = jws.header.get("kid")
+    valid, why = key_valid_at(records, kid, verdict.anchored_at)
+    record = next((r for r in records if r.kid == kid), None)
+    try:
+        signed = valid and record is not None and jws.verify_with([PublicKey.from_jwk({**record.jwk, "kid": record.kid})])
+    except SDJWTError:
+        signed = False
+    if not signed:
+        report.add("key_history", "failed", f"the key history is not signed by a valid key of its own ({why})")
+        return None
+    report.add("key_history", "passed", f"version {jws.payload.get('version')}, {len(records)} key(s), logged at "
+               f"{_date(verdict.anchored_at)} as leaf {verdict.leaf_index}")
+    return records, jws.payload
+
+
+def _issuer_keys(records: Sequence[KeyRecord]) -> list[PublicKey]:
+    keys = []
+    for record in records:
+        try:
+            keys.append(PublicKey.from_jwk({**record.jwk, "kid": record.kid}))
+        except SDJWTError:
+            continue  # an unusable entry vouches for nothing
+    return keys
+
+
+def _presentation_checks(presentation: str, records: list[KeyRecord] | None, policy: KeyBindingPolicy, now: int,
+                         report: Report) -> dict[str, Any] | None:
+    if records is None:
+        for stage in _STAGES:
+            report.add(stage, "unchecked", "no trusted issuer keys: the key history did not verify")
+        return None
+    try:
+        verified = verify_presentation(presentation, issuer_keys=jwks_resolver(_issuer_keys(records)), now=now,
+                                       key_binding=policy, expected_typ=VC_TYP, enforce_validity=False)
+    except SDJWTError as exc:
+        failed = ("key_binding" if exc.code in _KB_CODES else
+                  "issuer_signature" if exc.code in _SIGNATURE_CODES else "disclosures")
+        if exc.code == "kb_missing":  # refused before anything else ran: the rest is not known
+            before: tuple[str, ...] = ()
+        else:
+            before = _STAGES[:_STAGES.index(failed)]
+        for stage in _STAGES:
+            if stage in before:
+                report.add(stage, "passed")
+            elif stage == failed:
+                report.add(stage, "failed", f"{exc.detail} [{exc.code}]")
+            else:
+                report.add(stage, "unchecked", "not checked: an earlier check failed")
+        return None
+    report.add("issuer_signature", "passed", f"{verified.issuer_header.get('alg')} key {verified.issuer_header.get('kid')}")
+    report.add("disclosures", "passed", f"{len(verified.disclosed_paths)} disclosed field(s), each matching a signed digest")
+    if verified.key_binding is not None:
+        report.add("key_binding", "passed", f"signed by the holder key for audience {verified.key_binding.get('aud')}")
+    elif policy.required:  # pragma: no cover - verify_presentation refuses this itself
+        report.add("key_binding", "failed", "no key binding")
+    report.claims = verified.claims
+    report.disclosed_paths = [list(p) for p in verified.disclosed_paths]
+    return verified.claims
+
+
+def _status_check(claims: dict[str, Any], records: list[KeyRecord], evidence: StatusEvidence | None,
+                  report: Report) -> None:
+    try:
+        reference = status_reference(claims)
+    except SDJWTError as exc:
+        report.add("status", "failed", exc.detail)
+        return
+    if reference is None:
+        report.add("status", "unchecked", "the credential names no status list")
+        return
+    index, uri = reference
+    if evidence is None or evidence.token is None:
+        report.add("status", "unchecked", f"the status list could not be read: {evidence.problem if evidence else 'none given'}")
+        return
+    try:
+        kid = parse_compact(evidence.token).header.get("kid")
+        valid, why = key_valid_at(records, kid, evidence.as_of)
+        if not valid:
+            raise SDJWTError("issuer_key_unknown", why)
+        token = read_status_list(evidence.token, keys=_issuer_keys(records), uri=uri, now=evidence.as_of)
+        value = token.status_list.get(index)
+    except SDJWTError as exc:
+        report.add("status", "failed", f"the status list does not verify: {exc.detail} [{exc.code}]")
+        return
+    report.status_as_of = evidence.as_of
+    when = f"as of {_date(evidence.as_of)} (list signed {_date(token.iat)})"
+    if value == VALID:
+        report.credential_status = "valid"
+        report.add("status", "passed", f"not revoked or suspended, {when}")
+    elif value in (INVALID, SUSPENDED):
+        report.credential_status = "revoked" if value == INVALID else "suspended"
+        report.add("status", "failed", f"the issuer has {report.credential_status} this credential, {when}")
+    else:
+        report.add("status", "failed", f"unknown status value {value:#x}, {when}")
+
+
+def _validity_check(claims: dict[str, Any], now: int, allow_expired: bool, report: Report) -> None:
+    exp, nbf = claims.get("exp"), claims.get("nbf")
+    for name, value in (("exp", exp), ("nbf", nbf)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            report.add("credential_validity", "failed", f"{name} is not a date")
+            return
+    if nbf is not None and now < nbf:
+        report.add("credential_validity", "failed", f"not valid before {_date(nbf)}")
+    elif exp is None:
+        report.add("credential_validity", "passed", "does not expire")
+    elif now < exp:
+        report.expires_at = int(exp)
+        report.add("credential_validity", "passed", f"valid until {_date(exp)}")
+    else:
+        report.expires_at = int(exp)
+        if allow_expired:
+            report.add("credential_validity", "passed", f"expired on {_date(exp)}; the owner shares it as history")
+        else:
+            report.add("credential_validity", "failed", f"expired on {_date(exp)}")
+
+
+def verify_credential(
+    presentation: str,
+    anchor_proof: dict[str, Any],
+    *,
+    trust: LogTrust,
+    history: KeyHistoryEvidence | None,
+    status: StatusEvidence | None,
+    key_binding: KeyBindingPolicy,
+    now: int,
+    allow_expired: bool = False,
+    chain_check: ChainCheck | None = None,
+) -> Report:
+    """Every check on ``presentation`` (compact SD-JWT with its KB-JWT), in one report."""
+    report = Report(checked_at=now)
+    found = _key_history(history, trust, report)
+    records, history_payload = found if found else (None, {})
+    report.issuer, report.issuer_name = history_payload.get("iss"), history_payload.get("name")
+
+    jwt = presentation.split("~", 1)[0] if isinstance(presentation, str) else ""
+    try:
+        leaf = jwt.encode("ascii")
+    except UnicodeEncodeError:
+        leaf = b""
+    verdict = verify_anchor_proof(anchor_proof, leaf, log_key=trust.log_key, witness_keys=trust.witness_keys,
+                                  quorum=trust.quorum, chain_check=chain_check or offline_chain_check)
+    for check in verdict.checks:
+        report.add(check.name, check.status, check.detail)
+    report.anchored_at = verdict.anchored_at
+
+    if records is None:
+        report.add("issuer_key_valid", "unchecked", "no trusted key history")
+    elif verdict.anchored_at is None:
+        report.add("issuer_key_valid", "unchecked", "the anchoring time is not proven")
+    else:
+        try:
+            issuer_jws = parse_compact(jwt)
+        except SDJWTError as exc:
+            report.add("issuer_key_valid", "failed", exc.detail)
+        else:
+            header, payload = issuer_jws.header, issuer_jws.payload
+            if payload.get("iss") != report.issuer:
+                report.add("issuer_key_valid", "failed", f"the credential's iss is not the key history's issuer {report.issuer}")
+            else:
+                valid, why = key_valid_at(records, header.get("kid"), verdict.anchored_at)
+                report.add("issuer_key_valid", "passed" if valid else "failed", why)
+
+    claims = _presentation_checks(presentation, records, key_binding, now, report)
+    if claims is None or records is None:
+        report.add("status", "unchecked", "not checked: the credential did not verify")
+        return report
+    report.vct = claims.get("vct") if isinstance(claims.get("vct"), str) else None
+    _status_check(claims, records, status, report)
+    _validity_check(claims, now, allow_expired, report)
+    return report
+
+
+def trust_from_json(log_key: str, witnesses: Sequence[dict[str, Any]], quorum: int) -> LogTrust:
+    """A :class:`LogTrust` from the published forms (``/log/key``, ``/log/witnesses``);
+    raises AnchoringError on a malformed key."""
+    return LogTrust(NoteVerifier.decode(log_key), [WitnessKey.from_json(w) for w in witnesses], quorum)

@@ -1,0 +1,98 @@
+"""The verification report: every check on a shared credential, each passed, failed or
+unchecked, and the one-word outcome a credentialing file records.
+
+The same report is produced by the verifier page, the JSON API (schema in
+``docs/openapi.yaml``) and ``credshare verify`` on an offline bundle, so the three can never
+disagree about what was checked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Status = Literal["passed", "failed", "unchecked"]
+Outcome = Literal["verified", "not_verified", "incomplete"]
+
+# Every check a report may hold, in the order it is shown, with its human label.
+CHECK_LABELS: dict[str, str] = {
+    "trust_anchor": "Log key is one the verifier trusts",
+    "key_history": "Issuer key history (signed by the issuer and logged)",
+    "issuer_signature": "Issuer signature",
+    "issuer_key_valid": "Issuer key valid when the credential was anchored",
+    "disclosures": "Field commitments (each disclosed field matches a digest the issuer signed)",
+    "key_binding": "Holder key binding (presented by the credential's holder, for this link)",
+    "proof_format": "Anchor proof format",
+    "checkpoint_signature": "Log checkpoint signature",
+    "inclusion": "Inclusion in the log's Merkle tree",
+    "witness_quorum": "Witness cosignatures",
+    "chain_anchor": "Public chain anchor",
+    "status": "Issuer status list",
+    "credential_validity": "Credential validity period",
+    "link": "Share link validity",
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    detail: str = ""
+
+    @property
+    def label(self) -> str:
+        return CHECK_LABELS.get(self.name, self.name)
+
+    def to_json(self) -> dict[str, str]:
+        return {"check": self.name, "label": self.label, "status": self.status, "detail": self.detail}
+
+
+@dataclass
+class Report:
+    """What was checked and what it showed. ``claims`` holds only what the presentation
+    disclosed (plus the always-visible claims such as ``iss`` and ``vct``)."""
+
+    checks: list[Check] = field(default_factory=list)
+    claims: dict[str, Any] = field(default_factory=dict)
+    disclosed_paths: list[list[str | int | None]] = field(default_factory=list)
+    issuer: str | None = None
+    issuer_name: str | None = None
+    vct: str | None = None
+    anchored_at: int | None = None
+    credential_status: Literal["valid", "revoked", "suspended", "unknown"] = "unknown"
+    status_as_of: int | None = None
+    expires_at: int | None = None
+    checked_at: int = 0
+
+    def add(self, name: str, status: Status, detail: str = "") -> None:
+        self.checks.append(Check(name, status, detail))
+
+    def status_of(self, name: str) -> Status | None:
+        found = [c.status for c in self.checks if c.name == name]
+        if not found:
+            return None
+        return "failed" if "failed" in found else "unchecked" if "unchecked" in found else "passed"
+
+    @property
+    def outcome(self) -> Outcome:
+        """``verified`` only when nothing failed and nothing was left unchecked, except a
+        chain anchor (an optional, extra anchor) that could not be looked up offline."""
+        if not self.checks or any(c.status == "failed" for c in self.checks):
+            return "not_verified"
+        if any(c.status == "unchecked" and c.name != "chain_anchor" for c in self.checks):
+            return "incomplete"
+        return "verified"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "checked_at": self.checked_at,
+            "issuer": {"id": self.issuer, "name": self.issuer_name},
+            "vct": self.vct,
+            "anchored_at": self.anchored_at,
+            "credential": {"status": self.credential_status, "status_as_of": self.status_as_of,
+                           "expires_at": self.expires_at},
+            "claims": self.claims,
+            "disclosed_paths": self.disclosed_paths,
+            "checks": [c.to_json() for c in self.checks],
+        }
