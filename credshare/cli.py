@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import click
@@ -42,27 +43,38 @@ cli.add_command(verify_command)
 @click.option("--port", type=int, default=None, help="Port to bind (default CREDSHARE_PORT or 8080).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="gunicorn worker processes.")
 @click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True, help="Threads per worker.")
-def serve(host: str | None, port: int | None, workers: int, threads: int) -> None:
+@click.option("--demo", is_flag=True, help="Create example issuers and a physician account with credentials first.")
+def serve(host: str | None, port: int | None, workers: int, threads: int, demo: bool) -> None:
     """Run the server (gunicorn) and print its URL once it is listening."""
     from app import create_app
     from credshare import server
     from credshare.config import load_settings
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # the options win over the environment, for this process and its workers (the public URL follows them)
+    if host:
+        os.environ["CREDSHARE_HOST"] = host
+    if port:
+        os.environ["CREDSHARE_PORT"] = str(port)
     try:
         settings = load_settings()
         services = create_app().extensions["credshare"]  # fail now on bad config, before forking
         services.log.status()  # makes the log and witness keys on first run
+        welcome = ""
+        if demo:
+            from credshare.demo import prepare_demo
+
+            made = prepare_demo(services)
+            welcome = (f"\ndemo: sign in at {settings.public_url}/sign-in as {made.email} with password {made.password}"
+                       f" ({made.credentials} credentials in the wallet)")
         store = services.store
         where = f"{store.backend} store at {store.location()}"
         store.close()
     except CredshareError as exc:
         fail(exc)
-    host = host or settings.host
-    port = port or settings.port
-    shown = f"[{host}]" if ":" in host else host
-    banner = f"credshare is running at http://{shown}:{port}/ ({where})"
-    server.run(create_app, host=host, port=port, workers=workers, threads=threads, banner=banner)
+    shown = f"[{settings.host}]" if ":" in settings.host else settings.host
+    banner = f"credshare is running at http://{shown}:{settings.port}/ ({where}){welcome}"
+    server.run(create_app, host=settings.host, port=settings.port, workers=workers, threads=threads, banner=banner)
 
 
 def main() -> None:

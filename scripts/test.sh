@@ -5,4 +5,20 @@ source "$(dirname "$0")/setup.sh" "test"
 if [ ! -x node_modules/.bin/ganache ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
+# Debian's chromium for the real-browser tests (tests/e2e). Playwright drives it and never downloads
+# a browser of its own. Setting CREDSHARE_CHROMIUM to another chromium binary skips this step.
+if [ -z "${CREDSHARE_CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ]; then
+  apt=(env DEBIAN_FRONTEND=noninteractive apt-get -q -y -o Dpkg::Use-Pty=0)
+  if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then
+    apt=(sudo "${apt[@]}")
+  fi
+  if [ "$(id -u)" -ne 0 ] && [ "${apt[0]}" != sudo ]; then
+    echo "test.sh: /usr/bin/chromium is missing and there is no sudo to install it;" \
+      "the browser tests will fail (apt-get install chromium, or set CREDSHARE_CHROMIUM)" >&2
+  else
+    echo "test.sh: installing Debian's chromium with apt-get" >&2
+    "${apt[@]}" update -qq >/dev/null
+    "${apt[@]}" install -qq --no-install-recommends chromium >/dev/null 2> >(grep -v '^debconf: delaying' >&2)
+  fi
+fi
 exec .venv/bin/python -m pytest "$@"

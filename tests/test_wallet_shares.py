@@ -248,3 +248,51 @@ def test_encrypted_backup_restores_into_a_new_account_that_can_share_again(app, 
     _, token = create_link(fresh, entry_id, paths=[["degree"]])
     body = app.test_client().get(f"/api/v1/shares/{token}").get_json()
     assert body["verification"]["outcome"] == "verified"
+
+
+LICENSE_ROW = {"licensee_name": "Avery Quinn", "jurisdiction": "Demo State", "license_number": "MD-1",
+               "license_type": "full", "license_status": "active", "issue_date": "2019-07-15",
+               "disciplinary_actions": "no"}
+
+
+def issue_license(svc, email: str, expiration: str) -> None:
+    svc.batches.issue("example-med", TYPES["medical-license"], [(2, {**LICENSE_ROW, "expiration_date": expiration,
+                                                                     "email": email})], ListSink())
+
+
+def test_credential_expiry_is_its_own_and_an_expired_one_is_shared_only_as_history(app, svc) -> None:
+    owner = owner_client(app, OWNER)
+    issue_license(svc, OWNER, "2020-12-31")
+    entry_id = accept_delivery(owner)
+    assert 'data-state="expired"' in owner.get("/wallet").get_data(as_text=True)
+    refused = post(owner, f"/wallet/{entry_id}/shares", {"field": json.dumps(["license_number"]), "days": "30"},
+                   follow_redirects=True)
+    assert "credential_expired" in refused.get_data(as_text=True)
+    _, token = create_link(owner, entry_id, paths=[["license_number"]], history="yes")
+    page = app.test_client().get(f"/s/{token}").get_data(as_text=True)
+    assert 'data-outcome="verified"' in page and "expired 2020-12-31, shared as history" in page
+    assert "active until" in page  # the link's own validity, shown beside the credential's
+    body = app.test_client().get(f"/api/v1/shares/{token}").get_json()
+    assert body["verification"]["credential"]["expires_at"] == 1609459199 and body["link"]["shared_as_history"] is True
+
+
+def test_an_unexpired_license_carries_exp_from_its_expiration_date(app, svc) -> None:
+    owner = owner_client(app, OWNER)
+    issue_license(svc, OWNER, "2031-06-30")
+    entry_id = accept_delivery(owner)
+    page = owner.get(f"/wallet/{entry_id}").get_data(as_text=True)
+    assert "until 2031-06-30" in page and 'data-state="valid"' in page
+
+
+def test_demo_fills_a_wallet_with_several_types_once(app) -> None:
+    from credshare.demo import DEMO_CREDENTIALS, prepare_demo
+
+    svc = app.extensions["credshare"]
+    first = prepare_demo(svc)
+    assert first.credentials == len(DEMO_CREDENTIALS) == 4
+    again = prepare_demo(svc)
+    assert again == first and svc.store.collection("wallet_credentials").count() == 4
+    client = app.test_client()
+    client.post("/sign-in", data={"email": first.email, "password": first.password, "csrf_token": csrf_from(client)})
+    page = client.get("/wallet").get_data(as_text=True)
+    assert page.count('data-state="valid"') == 4

@@ -1,0 +1,153 @@
+"""The product's whole flow in a real browser (Debian chromium driven by Playwright) against the
+real server (`credshare serve`, gunicorn, embedded store):
+
+an issuer issues → a physician registers, uploads the credential, shares 3 of its fields with a
+passcode → the verifier opens the link, enters the passcode and sees exactly those 3 fields
+verified, downloads the offline bundle → the physician revokes → the verifier gets 410. Then the
+server is stopped and its data directory deleted, and `credshare verify` still accepts the bundle
+(and refuses a tampered copy) with nothing but the bundle and the log key saved earlier.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import CREDSHARE, LiveServer, run_cli
+
+pytestmark = pytest.mark.slow
+
+EMAIL, PASSWORD = "dr.avery@example.org", "a long and private password"
+CHOSEN = {"legal_name": "Legal name", "degree": "Degree", "conferral_date": "Date conferred"}
+ROW = {
+    "legal_name": "Avery Jordan Quinn", "given_name": "Avery", "family_name": "Quinn", "date_of_birth": "1991-04-12",
+    "medical_school.name": "Example University School of Medicine", "medical_school.city": "Boston",
+    "medical_school.country": "US", "degree": "MD", "attendance_start": "2012-08-01", "attendance_end": "2018-05-20",
+    "conferral_date": "2018-05-20", "accreditation": "LCME", "npi": "1234567893", "diploma_number": "D-424242",
+    "email": EMAIL,
+}
+
+
+def register(page: Any) -> None:
+    page.goto("/register")
+    page.get_by_label("E-mail address").fill(EMAIL)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Password again").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("link", name="Wallet").is_visible()
+
+
+def issue_file(server: LiveServer, tmp_path: Path) -> Path:
+    run_cli(server, "issuer", "create", "example-med", "--name", "Example University School of Medicine")
+    roster = tmp_path / "roster.csv"
+    with open(roster, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(ROW))
+        writer.writeheader()
+        writer.writerow(ROW)
+    out = tmp_path / "issued"
+    run_cli(server, "issue", "--issuer", "example-med", "--type", "medical-degree", roster, "--out", out)
+    (credential,) = out.glob("*.json")
+    return credential
+
+
+def test_issue_upload_share_verify_revoke_and_verify_offline(new_context: Any, live_server: LiveServer,
+                                                             console_errors: list[str], tmp_path: Path) -> None:
+    physician = new_context().new_page()
+    register(physician)  # the account's holder key is what the issuer binds the credential to
+    credential_file = issue_file(live_server, tmp_path)
+
+    # the physician uploads the file the issuer produced
+    physician.goto("/wallet")
+    physician.get_by_label("Credential file").set_input_files(str(credential_file))
+    physician.get_by_role("button", name="Check and add").click()
+    physician.wait_for_load_state()
+    assert "passed every check" in physician.content()
+    assert physician.locator("[data-state]").first.get_attribute("data-state") == "valid"
+
+    # ... and shares three fields with a passcode
+    for path in CHOSEN:
+        physician.locator(f'input[name="field"][data-path="{path}"]').check()
+    physician.locator("#recipient").fill("St. Mary's Medical Staff Office")
+    physician.locator("#passcode").fill("4812")
+    physician.get_by_role("button", name="Create link").click()
+    physician.wait_for_load_state()
+    url = physician.locator("#share-url").input_value()
+    assert url.startswith(live_server.url + "/s/") and len(url.rsplit("/", 1)[1]) == 43
+    assert physician.locator(".qr svg").count() == 1
+
+    # the verifier, in another browser context, needs the passcode first
+    verifier = new_context().new_page()
+    first = verifier.goto(url)
+    assert first.status == 401
+    verifier.get_by_label("Passcode").fill("1111")
+    verifier.get_by_role("button", name="Open").click()
+    verifier.wait_for_load_state()
+    assert "4 attempt(s) left" in verifier.content()
+    verifier.get_by_label("Passcode").fill("4812")
+    verifier.get_by_role("button", name="Open").click()
+    verifier.wait_for_load_state()
+    assert verifier.locator("#verdict").get_attribute("data-outcome") == "verified"
+    rows = verifier.locator("#disclosed tr")
+    assert sorted(rows.nth(i).get_attribute("data-path") for i in range(rows.count())) == sorted(CHOSEN)
+    shown = verifier.locator("#disclosed").inner_text()
+    assert "Avery Jordan Quinn" in shown and "MD" in shown and "2018-05-20" in shown
+    page_text = verifier.content()
+    for hidden in ("1991-04-12", "D-424242", "1234567893", "Boston"):
+        assert hidden not in page_text, hidden
+    checks = verifier.locator("tr[data-check]")
+    statuses = {checks.nth(i).get_attribute("data-check"): checks.nth(i).get_attribute("data-status")
+                for i in range(checks.count())}
+    for name in ("issuer_signature", "issuer_key_valid", "disclosures", "key_binding", "inclusion",
+                 "checkpoint_signature", "witness_quorum", "key_history", "status", "credential_validity", "link"):
+        assert statuses.get(name) == "passed", (name, statuses)
+    assert "St. Mary" in verifier.locator("#link-validity").inner_text()
+    assert "Example University School of Medicine" in verifier.locator("#issuer").inner_text()
+
+    with verifier.expect_download() as download:
+        verifier.locator("#bundle-link").click()
+    bundle = tmp_path / "bundle.json"
+    download.value.save_as(bundle)
+    log_key = live_server.get("/log/key").body.decode().strip()
+
+    # the physician sees the opening in the access log, then revokes
+    physician.reload()
+    assert physician.locator('[data-outcome="viewed"]').count() >= 1
+    assert physician.locator('[data-outcome="wrong passcode"]').count() == 1
+    physician.get_by_role("button", name="Revoke this link now").click()
+    physician.wait_for_load_state()
+    assert physician.locator("#link-state").get_attribute("data-state") == "revoked"
+
+    gone = verifier.goto(url)
+    assert gone.status == 410
+    assert "revoked" in verifier.locator("[role=alert]").inner_text().lower()
+    assert "Avery" not in verifier.content()
+    # chromium reports every 4xx page load as a console error: the passcode form (401) and the
+    # revoked link (410) are the expected ones; anything else is a real error
+    expected = (f"status of 401 (UNAUTHORIZED) ({url})", f"status of 410 (GONE) ({url})")
+    assert [e for e in console_errors if not e.endswith(expected)] == []
+
+    # years later: no server, no data directory, only the bundle and the log key kept back then
+    live_server.stop()
+    shutil.rmtree(live_server.data_dir)
+    offline = subprocess.run([str(CREDSHARE), "verify", str(bundle), "--log-key", log_key],
+                             capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
+    assert offline.returncode == 0, offline.stdout + offline.stderr
+    report = json.loads(offline.stdout)
+    assert report["outcome"] == "verified"
+    assert sorted(p[0] for p in report["disclosed_paths"]) == sorted(CHOSEN)
+
+    doc = json.loads(bundle.read_text())
+    parts = doc["presentation"].split("~")
+    doc["presentation"] = "~".join([parts[0], parts[2], parts[1], *parts[3:]])  # reordered disclosures: sd_hash breaks
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(doc))
+    refused = subprocess.run([str(CREDSHARE), "verify", str(tampered), "--log-key", log_key],
+                             capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
+    assert refused.returncode == 1 and json.loads(refused.stdout)["outcome"] == "not_verified"
