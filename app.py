@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from flask import Flask
 
 from credshare.config import ENV_VARS, load_settings
-from sharing import auth, csrf, errors, hardening, health, home, issuer_api, log_api, request_log, verify_pages, wallet_pages
+from sharing import auth, csrf, errors, hardening, health, home, issuer_api, log_api, owner_api, request_log, verify_pages, wallet_pages
 from sharing.context import EXTENSION_KEY, current_owner
 from credshare.services import AppServices
 from storage import open_store
@@ -54,4 +54,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions[auth.BACKUP_ENTRIES_HOOK] = wallet_pages.backup_entries
     app.extensions[auth.RESTORE_ENTRIES_HOOK] = wallet_pages.restore_entries
     app.register_blueprint(verify_pages.bp)
+    app.register_blueprint(owner_api.bp)
     return app

@@ -66,7 +66,7 @@ def _no_store(response: Response) -> Response:
     return response
 
 
-def _set_session_cookie(response: Response, session: Session) -> Response:
+def set_session_cookie(response: Response, session: Session) -> Response:
     response.set_cookie(SESSION_COOKIE, session.token, httponly=True, samesite="Lax", path="/",
                         secure=services().settings.public_url.startswith("https://"))
     return response
@@ -82,7 +82,7 @@ def _signed_in(session: Session, target: str) -> Response:
     old = session_token()
     if old:
         services().accounts.sign_out(old)  # no two sessions in one browser; a planted token dies here
-    return _set_session_cookie(redirect(target), session)
+    return set_session_cookie(redirect(target), session)
 
 
 # -- registration and sign-in -----------------------------------------------------------------
@@ -111,7 +111,7 @@ def register() -> Response | tuple[str, int] | str:
 
 @bp.route("/sign-in", methods=["GET", "POST"])
 def sign_in() -> Response | tuple[str, int] | str:
-    target = safe_next(request.values.get("next"))
+    target = safe_next(request.values.get("next"), "/wallet")
     if request.method == "GET":
         return render_template("sign_in.html", email="", next=target)
     email = request.form.get("email", "")

@@ -296,3 +296,42 @@ def test_demo_fills_a_wallet_with_several_types_once(app) -> None:
     client.post("/sign-in", data={"email": first.email, "password": first.password, "csrf_token": csrf_from(client)})
     page = client.get("/wallet").get_data(as_text=True)
     assert page.count('data-state="valid"') == 4
+
+
+def test_the_owner_json_api_end_to_end(app, svc) -> None:
+    api = app.test_client()
+    register(api, email=OWNER, password=PASSWORD)
+    api.post("/sign-out", data={"csrf_token": csrf_from(api, "/wallet")})
+    csrf = api.get("/api/v1/session").get_json()["csrf_token"]
+    assert api.post("/api/v1/session", json={"email": OWNER, "password": "wrong password!"},
+                    headers={"X-CSRF-Token": csrf}).get_json()["error"] == "credentials_invalid"
+    assert api.post("/api/v1/session", json={"email": OWNER, "password": PASSWORD}).get_json()["error"] == "csrf_invalid"
+    signed = api.post("/api/v1/session", json={"email": OWNER, "password": PASSWORD}, headers={"X-CSRF-Token": csrf})
+    assert signed.get_json() == {"signed_in": True, "email": OWNER}
+    csrf = api.get("/api/v1/session").get_json()["csrf_token"]  # bound to the new session
+    holder = svc.store.collection("accounts").find_one({"email": OWNER})["holder_jwk"]
+    credential = issue_to(svc, "", holder_jwk=json.dumps(holder))
+    added = api.post("/api/v1/wallet/credentials", data=json.dumps(credential), headers={"X-CSRF-Token": csrf})
+    assert added.status_code == 201 and all(c["status"] != "failed" for c in added.get_json()["checks"])
+    listed = api.get("/api/v1/wallet/credentials").get_json()["credentials"]
+    assert len(listed) == 1 and listed[0]["status"] == "valid" and listed[0]["type"] == "medical-degree"
+    entry_id = listed[0]["id"]
+    assert api.post(f"/api/v1/wallet/credentials/{entry_id}/links", json={"fields": [["degree"]]}).status_code == 400
+    made = api.post(f"/api/v1/wallet/credentials/{entry_id}/links", headers={"X-CSRF-Token": csrf},
+                    json={"fields": [["degree"], ["npi"]], "days": 7, "recipient": "FCVS", "max_views": 3})
+    assert made.status_code == 201, made.get_json()
+    link = made.get_json()
+    token = link["url"].rsplit("/", 1)[1]
+    seen = app.test_client().get(f"/api/v1/shares/{token}").get_json()
+    assert sorted(f["path"][0] for f in seen["fields"]) == ["degree", "npi"]
+    assert api.get(f"/api/v1/links/{link['id']}").get_json()["views"] == 1
+    revoked = api.post(f"/api/v1/links/{link['id']}/revoke", headers={"X-CSRF-Token": csrf}).get_json()
+    assert revoked["state"] == "revoked"
+    assert app.test_client().get(f"/api/v1/shares/{token}").status_code == 410
+    stranger = app.test_client()
+    assert stranger.get("/api/v1/links").get_json()["error"] == "sign_in_required"
+    other = owner_client(app, OTHER)
+    assert other.get(f"/api/v1/links/{link['id']}").status_code == 404
+    assert other.get("/api/v1/wallet/credentials").get_json() == {"credentials": []}
+    bad = api.post("/api/v1/wallet/credentials", data="{}", headers={"X-CSRF-Token": csrf})
+    assert bad.status_code == 400 and bad.get_json()["error"] == "credential_malformed"

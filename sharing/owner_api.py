@@ -1,0 +1,150 @@
+"""The physician's JSON API: the same wallet and links as the pages, for apps and scripts.
+
+Authentication is the same server-side session as the browser's (``POST /api/v1/session``
+sets the ``credshare_session`` cookie); every state-changing call sends the session's CSRF
+token in ``X-CSRF-Token`` (``GET /api/v1/session`` returns it). Errors are
+``{"error": code, "detail": ...}`` with the HTTP status of the error class.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from credshare.errors import CredshareError, InputError
+from holding.shares import ShareSummary
+from holding.wallet import CredentialRefused, parse_upload
+from sharing.auth import set_session_cookie
+from sharing.context import current_owner, login_required, services, session_token
+from sharing.csrf import csrf_token
+from sharing.display import field_rows
+from sharing.wallet_pages import share_url
+
+bp = Blueprint("owner_api", __name__, url_prefix="/api/v1")
+
+
+def _body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InputError("send a JSON object", code="json_body_invalid")
+    return body
+
+
+def _owner() -> Any:
+    owner = current_owner()
+    assert owner is not None
+    return owner
+
+
+@bp.get("/session")
+def session_info() -> Response:
+    owner = current_owner()
+    return jsonify({"signed_in": owner is not None, "email": owner.email if owner else None, "csrf_token": csrf_token()})
+
+
+@bp.post("/session")
+def sign_in() -> Any:
+    body = _body()
+    session = services().accounts.sign_in(str(body.get("email", "")), str(body.get("password", "")),
+                                          request.remote_addr or "-")
+    old = session_token()
+    if old:
+        services().accounts.sign_out(old)
+    response = jsonify({"signed_in": True, "email": session.info.email})
+    return set_session_cookie(response, session)
+
+
+@bp.get("/wallet/credentials")
+@login_required
+def credentials() -> Response:
+    svc = services()
+    out = []
+    for entry in svc.wallet.entries(_owner()):
+        ctype = svc.wallet.credential_type(entry)
+        report = svc.wallet.status(entry)
+        disclosable = {tuple(p) for p in entry.view.processed.paths.values()}
+        out.append({
+            "id": entry.id, "type": ctype.slug if ctype else None, "vct": entry.claims.get("vct"),
+            "issuer": {"id": report.issuer, "name": report.issuer_name}, "added_at": entry.added_at,
+            "status": report.credential_status, "outcome": report.outcome, "expires_at": report.expires_at,
+            "fields": [{"path": list(r.path), "label": r.label, "value": r.value, "disclosable": r.disclosable}
+                       for r in field_rows(entry.claims, ctype, disclosable)],
+        })
+    return jsonify({"credentials": out})
+
+
+@bp.post("/wallet/credentials")
+@login_required
+def add_credential() -> Any:
+    body = request.get_data(as_text=True)
+    try:
+        sd_jwt, proof = parse_upload(body)
+        entry, report = services().wallet.add(_owner(), sd_jwt, proof)
+    except CredentialRefused as exc:
+        return jsonify(exc.to_dict()), exc.http_status
+    return jsonify({"id": entry.id, "checks": [c.to_json() for c in report.checks]}), 201
+
+
+@bp.delete("/wallet/credentials/<entry_id>")
+@login_required
+def delete_credential(entry_id: str) -> Any:
+    owner = _owner()
+    entry = services().wallet.get(owner, entry_id)
+    revoked = services().shares.revoke_for_credential(owner, entry.id)
+    services().wallet.delete(owner, entry.id)
+    return jsonify({"deleted": entry.id, "links_revoked": revoked})
+
+
+def _link(summary: ShareSummary) -> dict[str, Any]:
+    return {"id": summary.link_id, "url": share_url(summary.token), "credential": summary.credential,
+            "recipient": summary.recipient or None, "fields": summary.paths, "state": summary.state,
+            "created_at": summary.created_at, "expires_at": summary.expires_at, "views": summary.views,
+            "max_views": summary.max_views, "passcode": summary.passcode, "attempts_left": summary.attempts_left,
+            "shared_as_history": summary.history, "access": summary.access}
+
+
+def _int(body: dict[str, Any], name: str, default: int | None) -> int | None:
+    value = body.get(name, default)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise InputError(f"{name} must be a whole number", code="share_form_invalid")
+    return value
+
+
+@bp.post("/wallet/credentials/<entry_id>/links")
+@login_required
+def create_link(entry_id: str) -> Any:
+    owner, svc, body = _owner(), services(), _body()
+    fields = body.get("fields")
+    if not isinstance(fields, list) or not all(isinstance(f, list) for f in fields):
+        raise InputError("fields is a list of claim paths (lists of names)", code="share_fields_invalid")
+    summary = svc.shares.create(
+        owner, svc.wallet.get(owner, entry_id), [tuple(f) for f in fields], holder=svc.accounts.holder_signer(owner),
+        days=_int(body, "days", 30) or 0, recipient=str(body.get("recipient") or ""),
+        passcode=str(body.get("passcode") or ""), attempts=_int(body, "attempts", 5) or 0,
+        max_views=_int(body, "max_views", None), history=body.get("history") is True)
+    return jsonify(_link(summary)), 201
+
+
+@bp.get("/links")
+@login_required
+def links() -> Response:
+    return jsonify({"links": [_link(s) for s in services().shares.list(_owner())]})
+
+
+@bp.get("/links/<link_id>")
+@login_required
+def link(link_id: str) -> Response:
+    return jsonify(_link(services().shares.get(_owner(), link_id)))
+
+
+@bp.post("/links/<link_id>/revoke")
+@login_required
+def revoke(link_id: str) -> Response:
+    services().shares.revoke(_owner(), link_id)
+    return jsonify(_link(services().shares.get(_owner(), link_id)))
+
+
+@bp.errorhandler(CredshareError)
+def _error(exc: CredshareError) -> Any:
+    return jsonify(exc.to_dict()), exc.http_status
