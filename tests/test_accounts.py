@@ -313,7 +313,7 @@ def test_register_sign_out_and_sign_in_on_the_web(client, accounts: AccountServi
     assert accounts.session(token) is None
     assert client.get("/account").status_code == 302
     res = sign_in(client)
-    assert res.status_code == 302 and res.headers["Location"] == "/account"
+    assert res.status_code == 302 and res.headers["Location"] == "/wallet"
     assert client.get("/account").status_code == 200
 
 
@@ -414,7 +414,7 @@ def test_open_redirect_is_ignored(client) -> None:
     for target in ("https://evil.example", "//evil.example/x", "/\\evil.example", "/\t/evil.example",
                    "javascript:alert(1)"):
         res = sign_in(client, next_path=target)
-        assert res.status_code == 302 and res.headers["Location"] == "/account", target
+        assert res.status_code == 302 and res.headers["Location"] == "/wallet", target
         client.post("/sign-out", data={"csrf_token": csrf_from(client, "/account")})
     assert sign_in(client, next_path="/account?tab=backup").headers["Location"] == "/account?tab=backup"
     assert safe_next("https://evil.example") == "/account" and safe_next("/x/y") == "/x/y"

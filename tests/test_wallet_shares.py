@@ -335,3 +335,15 @@ def test_the_owner_json_api_end_to_end(app, svc) -> None:
     assert other.get("/api/v1/wallet/credentials").get_json() == {"credentials": []}
     bad = api.post("/api/v1/wallet/credentials", data="{}", headers={"X-CSRF-Token": csrf})
     assert bad.status_code == 400 and bad.get_json()["error"] == "credential_malformed"
+
+
+def test_an_unreadable_status_list_reads_as_status_unknown_never_valid(app, svc, shared) -> None:
+    owner, _, _, token = shared
+    from issuing.status import LISTS
+
+    svc.store.collection(LISTS).delete_many({})
+    page = owner.get("/wallet").get_data(as_text=True)
+    assert 'data-state="status unknown"' in page and 'data-state="valid"' not in page
+    body = app.test_client().get(f"/api/v1/shares/{token}", headers={"X-Share-Passcode": "4812"}).get_json()
+    assert body["verification"]["outcome"] == "incomplete"
+    assert body["verification"]["credential"]["status"] == "unknown"
