@@ -2,8 +2,11 @@
 with no server and no network, and print the same report the verifier page shows.
 
 Exit status: 0 when the outcome is ``verified``, 1 otherwise (including a malformed bundle).
-The log keys to trust come from ``--log-key`` (the text ``GET /log/key`` serves, or a file
-holding it) and/or the ``CREDSHARE_TRUSTED_LOG_KEYS`` environment variable (one per line).
+The logs to trust come from ``--trust FILE`` (the JSON ``GET /log/trust`` serves: the log key,
+its witnesses' keys and quorum, saved when you decided to trust that log), from ``--log-key``
+(a log key alone, as ``GET /log/key`` serves it, or a file holding it: then the witnesses
+cannot be checked and the outcome is at best ``incomplete``), and from the
+``CREDSHARE_TRUSTED_LOG_KEYS`` environment variable (log keys, one per line).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import click
 
 from credshare.cli_io import fail, read_json
 from credshare.errors import CredshareError
-from verifier.bundle import verify_bundle
+from verifier.bundle import TrustedLog, verify_bundle
 
 _MARKS = {"passed": "PASS", "failed": "FAIL", "unchecked": "----"}
 
@@ -31,14 +34,18 @@ def _key_text(value: str) -> str:
 
 @click.command("verify")
 @click.argument("bundle", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("--log-key", "log_keys", multiple=True, help="A trusted log verifier key, or a file holding one.")
+@click.option("--trust", "trust_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="A trusted log: the JSON GET /log/trust serves (log key, witnesses, quorum).")
+@click.option("--log-key", "log_keys", multiple=True, help="A trusted log verifier key alone, or a file holding one.")
 @click.option("--at", "at", type=int, default=None, help="Verify as of this Unix time (default: now).")
-def verify_command(bundle: str, log_keys: tuple[str, ...], at: int | None) -> None:
+def verify_command(bundle: str, trust_files: tuple[str, ...], log_keys: tuple[str, ...], at: int | None) -> None:
     """Verify an offline bundle; print the report as JSON (a summary goes to stderr)."""
-    trusted = [_key_text(k) for k in log_keys]
-    trusted += [line.strip() for line in os.environ.get("CREDSHARE_TRUSTED_LOG_KEYS", "").splitlines() if line.strip()]
     try:
-        report = verify_bundle(read_json(bundle, "the bundle", "bundle_malformed"), trusted_log_keys=trusted,
+        trusted = [TrustedLog.from_json(read_json(f, "the trust file", "trust_file_invalid")) for f in trust_files]
+        keys = [_key_text(k) for k in log_keys]
+        keys += [line.strip() for line in os.environ.get("CREDSHARE_TRUSTED_LOG_KEYS", "").splitlines() if line.strip()]
+        trusted += [TrustedLog(k) for k in keys]
+        report = verify_bundle(read_json(bundle, "the bundle", "bundle_malformed"), trusted=trusted,
                                now=int(time.time()) if at is None else at)
     except CredshareError as exc:
         fail(exc)

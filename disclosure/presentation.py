@@ -7,7 +7,7 @@ parents) and every disclosure inside it (disclosing ``address`` reveals all of i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from disclosure.errors import SDJWTError
@@ -76,6 +76,7 @@ class KeyBindingRequest:
     audience: str
     nonce: str
     issued_at: int
+    extra: Mapping[str, Any] = field(default_factory=dict)  # more holder-signed claims (never iat/aud/nonce/sd_hash)
 
 
 def present(sd_jwt: str, paths: Iterable[ClaimPath], key_binding: KeyBindingRequest | None = None) -> str:
@@ -96,6 +97,7 @@ def make_kb_jwt(view: HolderView, chosen: list[str], request: KeyBindingRequest)
         raise SDJWTError("key_invalid", "the key binding key is not the holder key in cnf.jwk")
     sd_hash = b64_digest(serialize_compact(view.parsed.jwts[0], chosen), view.sd_alg)
     payload: Mapping[str, Any] = {
+        **request.extra,
         "iat": request.issued_at,
         "aud": request.audience,
         "nonce": request.nonce,

@@ -5,6 +5,7 @@ offline verifier runs on a bundle."""
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -57,7 +58,7 @@ class EvidenceService:
         prefix = f"{self._issuers.public_url}/status/{issuer_id}/"
         _, uri = reference
         number = uri[len(prefix):] if issuer_id and uri.startswith(prefix) else ""
-        if not number.isdigit():
+        if not re.fullmatch(r"[0-9]{1,9}", number):
             return StatusEvidence(None, now, f"{uri} is not a status list of this server")
         try:
             return StatusEvidence(self._status.token(issuer_id, int(number)), now)  # type: ignore[arg-type]

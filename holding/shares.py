@@ -18,15 +18,13 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import nacl.exceptions
-import nacl.pwhash
-
-from credshare.errors import CredshareError, InputError, NotFoundError
+from credshare.errors import CredshareError, InputError, NotFoundError, RateLimitedError
 from disclosure.jws import Signer
 from disclosure.paths import ClaimPath
 from disclosure.presentation import KeyBindingRequest, present, select_disclosures
@@ -36,12 +34,15 @@ from holding.accounts import SessionInfo
 from holding.evidence import EvidenceService
 from holding.wallet import WalletEntry
 from storage import Store
+from storage.rate_limit import RateLimiter
+from verifier.credential import SHARE_CLAIM
 from verifier.report import Report
 
 SHARES, ACCESS = "shares", "share_access"
 DEFAULT_DAYS, MAX_DAYS = 30, 366
 MAX_VIEWS, MAX_PASSCODE_ATTEMPTS = 10_000, 10
-GRANT_SECONDS = 30 * 60  # a correct passcode unlocks the link's downloads for this long
+GRANT_SECONDS = 30 * 60  # after a counted view (and the passcode), the bundle and receipt follow for this long
+PASSCODE_FAILURES_PER_MINUTE = 10  # per link and client network, on top of the link's own attempt budget
 KB_CLOCK_SLACK = 60
 
 
@@ -138,6 +139,7 @@ _GONE = {
 
 class ShareService:
     def __init__(self, store: Store, evidence: EvidenceService, *, secret_key: str, kdf: vault.KdfParams) -> None:
+        self._guesses = RateLimiter(store, "share-passcode-failures", PASSCODE_FAILURES_PER_MINUTE, 60)
         self._shares = store.collection(SHARES)
         self._access = store.collection(ACCESS)
         self._evidence = evidence
@@ -175,15 +177,16 @@ class ShareService:
         link_id, token, nonce = secrets.token_urlsafe(12), secrets.token_urlsafe(32), secrets.token_urlsafe(16)
         view = entry.view
         chosen = select_disclosures(view, paths)  # raises selection_unknown_path for a bad path
-        presentation = present(entry.sd_jwt, paths, KeyBindingRequest(holder, link_id, nonce, now))
         withheld = len(view.disclosures) - len(chosen)
+        statement = {"history": bool(history), "withheld": withheld}
+        presentation = present(entry.sd_jwt, paths, KeyBindingRequest(holder, link_id, nonce, now, {SHARE_CLAIM: statement}))
         shared = {"presentation": presentation, "anchor_proof": entry.anchor_proof, "nonce": nonce,
                   "recipient": recipient, "withheld": withheld}
         doc: dict[str, Any] = {
             "_id": link_id, "token_hash": token_hash(token), "owner": info.account_id, "credential": entry.id,
             "created_at": now, "expires_at": now + days * 86400, "revoked_at": None, "views": 0,
             "max_views": max_views, "history": bool(history),
-            "passcode_hash": self._hash_passcode(passcode) if passcode else None,
+            "passcode_hash": vault.hash_passcode(passcode, self._kdf) if passcode else None,
             "attempts_left": attempts if passcode else None,
             "sealed_link": vault.seal(vault.key_from_token(token, "share"), json.dumps(shared).encode()),
             "sealed_owner": vault.seal(info.data_key, json.dumps(
@@ -191,9 +194,6 @@ class ShareService:
         }
         self._shares.insert_one(doc)
         return self._summary(info, doc, now, with_access=False)
-
-    def _hash_passcode(self, passcode: str) -> str:
-        return nacl.pwhash.argon2id.str(passcode.encode("utf-8"), opslimit=self._kdf.ops, memlimit=self._kdf.mem).decode("ascii")
 
     def _summary(self, info: SessionInfo, doc: dict[str, Any], now: int, with_access: bool = True) -> ShareSummary:
         mine = json.loads(vault.open_sealed(info.data_key, doc["sealed_owner"]))
@@ -237,22 +237,24 @@ class ShareService:
                                  "user_agent": (agent or "")[:200], "outcome": outcome})
 
     def grant(self, link_id: str, now: int) -> str:
-        """Proof, for a while, that this browser gave the right passcode (a cookie value)."""
+        """Proof, for a while, that this browser or client opened the link (a counted view, and
+        the passcode when one is set): it lets the bundle and receipt follow without another view."""
         until = now + GRANT_SECONDS
         mac = hmac.new(self._grant_key, f"{link_id}|{until}".encode(), hashlib.sha256).hexdigest()
         return f"{until}.{mac}"
 
     def _granted(self, link_id: str, grant: str | None, now: int) -> bool:
         until, _, mac = (grant or "").partition(".")
-        if not until.isdigit() or int(until) < now:
+        if not re.fullmatch(r"[0-9]{1,12}", until) or int(until) < now:
             return False
         expected = hmac.new(self._grant_key, f"{link_id}|{until}".encode(), hashlib.sha256).hexdigest()
         return hmac.compare_digest(mac.encode(), expected.encode())
 
     def open(self, token: str, client: tuple[str | None, str | None], *, passcode: str | None = None,
-             grant: str | None = None, count_view: bool = True, outcome: str = "viewed") -> tuple[OpenedShare, str | None]:
-        """Open a link and verify everything again, now. Returns the opened share and, when a
-        passcode was just accepted, a grant for the browser to keep."""
+             grant: str | None = None, download: bool = False, outcome: str = "viewed") -> tuple[OpenedShare, str]:
+        """Open a link and verify everything again, now. Returns the opened share and a grant
+        for the client to keep. A view is counted unless this is a ``download`` (bundle,
+        receipt) by a client that holds a grant from a counted view."""
         now = int(time.time())
         doc = self._shares.find_one({"token_hash": token_hash(token or "")})
         if doc is None:
@@ -263,38 +265,44 @@ class ShareService:
             self._log(link_id, client, state)
             code, message = _GONE[state]
             raise ShareGone(message, code=code)
-        new_grant = None
-        if doc.get("passcode_hash") and not self._granted(link_id, grant, now):
-            new_grant = self._check_passcode(doc, passcode, client)
-        if count_view:
+        granted = self._granted(link_id, grant, now)
+        if doc.get("passcode_hash") and not granted:
+            self._check_passcode(doc, passcode, client)
+        if not (download and granted):
             doc = self._count_view(doc, client)
         self._log(link_id, client, outcome)
         shared = json.loads(vault.open_sealed(vault.key_from_token(token, "share"), doc["sealed_link"]))
         policy = KeyBindingPolicy(required=True, audience=link_id, nonce=shared["nonce"],
                                   max_age_seconds=max(0, now - doc["created_at"]) + KB_CLOCK_SLACK)
-        report = self._evidence.verify(shared["presentation"], shared["anchor_proof"], key_binding=policy,
-                                       allow_expired=bool(doc.get("history")), now=now)
+        report = self._evidence.verify(shared["presentation"], shared["anchor_proof"], key_binding=policy, now=now)
         views = f"view {doc['views']} of {doc['max_views']}" if doc.get("max_views") else f"{doc['views']} view(s)"
         report.add("link", "passed", f"active until {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(doc['expires_at']))}; {views}")
         opened = OpenedShare(link_id, report, shared["recipient"], shared["withheld"], bool(doc.get("history")),
                              doc["created_at"], doc["expires_at"], doc["views"], doc.get("max_views"),
                              shared["presentation"], shared["anchor_proof"], shared["nonce"])
-        return opened, new_grant
+        return opened, self.grant(link_id, now)
 
-    def _check_passcode(self, doc: dict[str, Any], passcode: str | None, client: tuple[str | None, str | None]) -> str:
+    def _check_passcode(self, doc: dict[str, Any], passcode: str | None, client: tuple[str | None, str | None]) -> None:
+        """An attempt is taken from the budget before the passcode is checked (so parallel
+        guesses cannot exceed it) and given back when it was right."""
         link_id = doc["_id"]
-        left = doc["attempts_left"]
         if not passcode:
             self._log(link_id, client, "passcode asked")
-            raise PasscodeNeeded("this link needs the passcode the owner gave you", left, code="passcode_required")
-        try:
-            nacl.pwhash.argon2id.verify(doc["passcode_hash"].encode("ascii"), passcode.encode("utf-8"))
-            return self.grant(link_id, int(time.time()))
-        except nacl.exceptions.InvalidkeyError:
-            pass
-        after = self._shares.find_one_and_update({"_id": link_id, "attempts_left": {"$gt": 0}},
-                                                 {"$inc": {"attempts_left": -1}}, return_document="after")
-        left = after["attempts_left"] if after else 0
+            raise PasscodeNeeded("this link needs the passcode the owner gave you", doc["attempts_left"],
+                                 code="passcode_required")
+        limit_key = f"{link_id}|{truncate_address(client[0])}"
+        if self._guesses.blocked(limit_key):
+            raise RateLimitedError("too many passcode attempts from your network; wait a minute", code="rate_limited")
+        reserved = self._shares.find_one_and_update({"_id": link_id, "attempts_left": {"$gt": 0}},
+                                                    {"$inc": {"attempts_left": -1}}, return_document="after")
+        if reserved is None:
+            self._log(link_id, client, "locked")
+            raise ShareGone(_GONE["locked"][1], code="share_locked")
+        if len(passcode) <= 128 and vault.passcode_matches(doc["passcode_hash"], passcode):
+            self._shares.update_one({"_id": link_id, "attempts_left": {"$gt": 0}}, {"$inc": {"attempts_left": 1}})
+            return
+        self._guesses.hit(limit_key)
+        left = reserved["attempts_left"]
         self._log(link_id, client, "wrong passcode" if left else "locked")
         if left <= 0:
             raise ShareGone("Wrong passcode. This link is now locked.", code="share_locked")

@@ -155,3 +155,19 @@ def subkey(key: bytes, purpose: str) -> bytes:
     two uses (for example sealing and a MAC)."""
     hkdf = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=_TOKEN_SALT, info=b"subkey|" + purpose.encode())
     return hkdf.derive(key)
+
+
+def hash_passcode(passcode: str, params: KdfParams) -> str:
+    """An Argon2id hash string (with its own salt and parameters) of a share-link passcode."""
+    with _DERIVATIONS:
+        return argon2id.str(passcode.encode("utf-8"), opslimit=params.ops, memlimit=params.mem).decode("ascii")
+
+
+def passcode_matches(stored: str, passcode: str) -> bool:
+    """Check a passcode against :func:`hash_passcode`'s output; at most a few checks run at once
+    (each holds its memory cost), so a burst of guesses cannot exhaust the machine."""
+    with _DERIVATIONS:
+        try:
+            return bool(argon2id.verify(stored.encode("ascii"), passcode.encode("utf-8")))
+        except (nacl.exceptions.InvalidkeyError, nacl.exceptions.CryptoError, ValueError):
+            return False

@@ -34,6 +34,14 @@ def witnesses() -> Response:
     return jsonify({"witnesses": [w.to_json() for w in svc.log.witness_keys], "quorum": svc.settings.witness_quorum})
 
 
+@bp.get("/trust")
+def trust() -> Response:
+    """Everything a verifier pins once to check bundles offline later (``credshare verify --trust``)."""
+    svc = services()
+    return jsonify({"log_key": svc.log.signer.verifier.encode(), "witnesses": [w.to_json() for w in svc.log.witness_keys],
+                    "quorum": svc.settings.witness_quorum})
+
+
 @bp.get("/checkpoint")
 def checkpoint() -> Response:
     log = services().log

@@ -2,8 +2,9 @@
 when the owner set one), with every check re-run now; the same as JSON under
 ``/api/v1/shares/<token>`` (docs/openapi.yaml); the offline bundle; and the signed receipt.
 
-Views are counted when the verification is shown (page or API); downloading the bundle or
-the receipt of a link already opened is logged for the owner but not counted as a view.
+Views are counted when the verification is shown (page or API). The bundle and the receipt
+count as a view too, unless the client holds the grant a counted view gave it (a cookie for
+browsers, ``X-Share-Grant`` for the API); either way the owner's access log records them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from verifier.receipt import receipt_payload, sign_receipt
 bp = Blueprint("verify", __name__)
 GRANT_COOKIE = "credshare_grant"
 PASSCODE_HEADER = "X-Share-Passcode"
+GRANT_HEADER = "X-Share-Grant"
 
 
 def _client() -> tuple[str | None, str | None]:
@@ -43,23 +45,24 @@ def _link_json(opened: OpenedShare) -> dict[str, Any]:
             "shared_as_history": opened.history}
 
 
-def _open(token: str, *, passcode: str | None = None, count_view: bool = True, outcome: str = "viewed") -> tuple[OpenedShare, str | None]:
-    return services().shares.open(token, _client(), passcode=passcode, grant=request.cookies.get(GRANT_COOKIE),
-                                  count_view=count_view, outcome=outcome)
+def _open(token: str, *, passcode: str | None = None, download: bool = False, outcome: str = "viewed",
+          grant: str | None = None) -> tuple[OpenedShare, str]:
+    return services().shares.open(token, _client(), passcode=passcode, grant=grant or request.cookies.get(GRANT_COOKIE),
+                                  download=download, outcome=outcome)
 
 
-def _with_grant(response: Response, token: str, grant: str | None) -> Response:
-    if grant:
+def _with_grant(response: Response, token: str, grant: str) -> Response:
+    if grant != request.cookies.get(GRANT_COOKIE):
         response.set_cookie(GRANT_COOKIE, grant, max_age=30 * 60, path=f"/s/{token}", httponly=True, samesite="Strict",
                             secure=services().settings.public_url.startswith("https://"))
     return response
 
 
-def _html(token: str, handler: Callable[[OpenedShare], Response], *, passcode: str | None = None, count_view: bool = True,
+def _html(token: str, handler: Callable[[OpenedShare], Response], *, passcode: str | None = None, download: bool = False,
           outcome: str = "viewed") -> Response:
     """Open the link for an HTML view; the passcode form, or a clear page, when it cannot be."""
     try:
-        opened, grant = _open(token, passcode=passcode, count_view=count_view, outcome=outcome)
+        opened, grant = _open(token, passcode=passcode, download=download, outcome=outcome)
     except PasscodeNeeded as exc:
         body = render_template("passcode.html", token=token, error=exc if exc.code == "passcode_wrong" else None,
                                attempts_left=exc.attempts_left)
@@ -103,7 +106,7 @@ def _download(doc: Any, name: str) -> Response:
 
 @bp.get("/s/<token>/bundle")
 def bundle(token: str) -> Response:
-    return _html(token, lambda o: _download(_bundle(o), f"credshare-bundle-{o.link_id}.json"), count_view=False,
+    return _html(token, lambda o: _download(_bundle(o), f"credshare-bundle-{o.link_id}.json"), download=True,
                  outcome="bundle downloaded")
 
 
@@ -122,12 +125,12 @@ def receipt(token: str) -> Response:
         doc = _receipt(opened)
         return make_response(render_template("receipt.html", doc=doc, r=doc["receipt"], token=token, when=when, day=day))
 
-    return _html(token, page, count_view=False, outcome="receipt")
+    return _html(token, page, download=True, outcome="receipt")
 
 
 @bp.get("/s/<token>/receipt.json")
 def receipt_json(token: str) -> Response:
-    return _html(token, lambda o: _download(_receipt(o), f"credshare-receipt-{o.link_id}.json"), count_view=False,
+    return _html(token, lambda o: _download(_receipt(o), f"credshare-receipt-{o.link_id}.json"), download=True,
                  outcome="receipt")
 
 
@@ -139,13 +142,18 @@ def receipt_keys() -> Response:
 
 # -- JSON API ---------------------------------------------------------------------------------
 
-def _api(token: str, handler: Callable[[OpenedShare], Any], *, count_view: bool, outcome: str) -> Any:
-    """Errors keep the shared ``{"error", "detail"}`` shape (plus ``attempts_left`` for passcodes)."""
+def _api(token: str, handler: Callable[[OpenedShare], Any], *, download: bool, outcome: str) -> Any:
+    """Errors keep the shared ``{"error", "detail"}`` shape (plus ``attempts_left`` for passcodes).
+    Every answer carries a grant (``X-Share-Grant``): sent back, it fetches the bundle and the
+    receipt without counting another view or checking the passcode again."""
     try:
-        opened, _ = _open(token, passcode=request.headers.get(PASSCODE_HEADER), count_view=count_view, outcome=outcome)
+        opened, grant = _open(token, passcode=request.headers.get(PASSCODE_HEADER), download=download, outcome=outcome,
+                              grant=request.headers.get(GRANT_HEADER))
     except CredshareError as exc:
         return jsonify(exc.to_dict()), exc.http_status
-    return handler(opened)
+    response = make_response(handler(opened))
+    response.headers[GRANT_HEADER] = grant
+    return response
 
 
 @bp.get("/api/v1/shares/<token>")
@@ -154,14 +162,14 @@ def api_show(token: str) -> Any:
         return jsonify({"link": _link_json(opened), "fields": _fields(opened), "fields_withheld": opened.withheld,
                         "verification": opened.report.to_json()})
 
-    return _api(token, body, count_view=True, outcome="viewed (API)")
+    return _api(token, body, download=False, outcome="viewed (API)")
 
 
 @bp.get("/api/v1/shares/<token>/bundle")
 def api_bundle(token: str) -> Any:
-    return _api(token, lambda o: jsonify(_bundle(o)), count_view=False, outcome="bundle downloaded (API)")
+    return _api(token, lambda o: jsonify(_bundle(o)), download=True, outcome="bundle downloaded (API)")
 
 
 @bp.get("/api/v1/shares/<token>/receipt")
 def api_receipt(token: str) -> Any:
-    return _api(token, lambda o: jsonify(_receipt(o)), count_view=False, outcome="receipt (API)")
+    return _api(token, lambda o: jsonify(_receipt(o)), download=True, outcome="receipt (API)")

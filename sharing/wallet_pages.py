@@ -7,6 +7,7 @@ owner's credential or link id reads as unknown (404), never as forbidden.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
@@ -142,7 +143,7 @@ def _int(name: str, default: int | None) -> int | None:
     raw = (request.form.get(name) or "").strip()
     if not raw:
         return default
-    if not raw.isdigit():
+    if not re.fullmatch(r"[0-9]{1,9}", raw):
         raise CredshareError(f"{name.replace('_', ' ')} must be a whole number", code="share_form_invalid")
     return int(raw)
 

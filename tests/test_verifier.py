@@ -18,7 +18,8 @@ from disclosure.encoding import b64url_decode, b64url_encode
 from disclosure.jws import Signer
 from disclosure.presentation import KeyBindingRequest, present
 from disclosure.verification import KeyBindingPolicy
-from verifier.bundle import BundleError, verify_bundle
+from verifier.bundle import BundleError, TrustedLog, verify_bundle
+from verifier.credential import SHARE_CLAIM
 from verifier.report import CHECK_LABELS
 from tests.test_issuing import TYPES, degree_row
 
@@ -51,7 +52,7 @@ def world(tmp_path_factory):
 def shared(world, index: int = 0, paths=SHARED, aud: str = AUD, nonce: str = NONCE) -> tuple[str, dict[str, Any]]:
     _, holder, items = world
     credential = items[index]
-    kb = KeyBindingRequest(holder, aud, nonce, int(time.time()))
+    kb = KeyBindingRequest(holder, aud, nonce, int(time.time()), {SHARE_CLAIM: {"history": False, "withheld": 17}})
     return present(credential["sd_jwt"], paths, kb), credential["anchor_proof"]
 
 
@@ -179,9 +180,15 @@ def log_key(world) -> str:
     return world[0].log.signer.verifier.encode()
 
 
+def trusted(world) -> list[TrustedLog]:
+    """What a verifier saved from GET /log/trust when it decided to trust this log."""
+    svc = world[0]
+    return [TrustedLog(log_key(world), [w.to_json() for w in svc.log.witness_keys], svc.settings.witness_quorum)]
+
+
 def test_a_bundle_verifies_alone_with_a_trusted_log_key(world) -> None:
     bundle = json.loads(json.dumps(make_bundle(world)))  # as read back from the file
-    report = verify_bundle(bundle, trusted_log_keys=[log_key(world)], now=int(time.time()) + 3 * 365 * 86400)
+    report = verify_bundle(bundle, trusted=trusted(world), now=int(time.time()) + 3 * 365 * 86400)
     assert report.outcome == "verified", [c for c in report.checks if c.status != "passed"]
     assert statuses(report)["trust_anchor"] == "passed"
     assert report.status_as_of == bundle["status"]["as_of"]
@@ -190,9 +197,11 @@ def test_a_bundle_verifies_alone_with_a_trusted_log_key(world) -> None:
 def test_a_bundle_without_a_trusted_key_is_incomplete_and_with_another_key_fails(world) -> None:
     bundle = make_bundle(world)
     now = int(time.time())
-    assert verify_bundle(bundle, trusted_log_keys=[], now=now).outcome == "incomplete"
+    assert verify_bundle(bundle, trusted=[], now=now).outcome == "incomplete"
+    key_only = verify_bundle(bundle, trusted=[TrustedLog(log_key(world))], now=now)
+    assert key_only.outcome == "incomplete" and statuses(key_only)["witness_quorum"] == "unchecked"
     stranger = NoteSigner.from_seed("other.example/log", os.urandom(32)).verifier.encode()
-    report = verify_bundle(bundle, trusted_log_keys=[stranger], now=now)
+    report = verify_bundle(bundle, trusted=[TrustedLog(stranger)], now=now)
     assert statuses(report)["trust_anchor"] == "failed" and report.outcome == "not_verified"
 
 
@@ -204,19 +213,42 @@ def test_a_bundle_without_a_trusted_key_is_incomplete_and_with_another_key_fails
     lambda b: b["anchor_proof"].update(witness_aggregate=None),
     lambda b: b["issuer"]["key_history"].update(jws=b["issuer"]["key_history"]["jws"][:-4] + "AAAA"),
     lambda b: b["status"].update(token=b["status"]["token"][:-4] + "AAAA"),
-    lambda b: b["log"].update(quorum=len(b["log"]["witnesses"]) + 1),
-], ids=["swapped-disclosure", "kb-aud", "kb-nonce", "leaf-index", "witnesses", "key-history", "status-token", "quorum"])
-def test_a_tampered_bundle_fails(world, tamper) -> None:
+    lambda b: b["share"].update(history=True),  # unsigned: must change nothing, so this one is checked apart
+], ids=["swapped-disclosure", "kb-aud", "kb-nonce", "leaf-index", "witnesses", "key-history", "status-token", "share"])
+def test_a_tampered_bundle_fails(world, tamper, request) -> None:
     bundle = copy.deepcopy(make_bundle(world))
     tamper(bundle)
-    report = verify_bundle(bundle, trusted_log_keys=[log_key(world)], now=int(time.time()))
+    report = verify_bundle(bundle, trusted=trusted(world), now=int(time.time()))
+    if request.node.callspec.id == "share":
+        assert report.outcome == "verified" and report.holder_statement == {"history": False, "withheld": 17}
+        return
     assert report.outcome == "not_verified", report.to_json()["checks"]
+
+
+def test_the_bundles_own_witness_keys_are_never_used(world) -> None:
+    """Witness keys and quorum come from the verifier's trust, never from the bundle."""
+    bundle = make_bundle(world)
+    bundle["log"]["witnesses"], bundle["log"]["quorum"] = [], 0
+    assert verify_bundle(bundle, trusted=trusted(world), now=int(time.time())).outcome == "verified"
+    strict = [TrustedLog(log_key(world), trusted(world)[0].witnesses, 4)]  # more witnesses than signed
+    assert statuses(verify_bundle(bundle, trusted=strict, now=int(time.time())))["witness_quorum"] == "failed"
+
+
+def test_a_replayed_older_status_reads_as_of_its_own_signing_time(world) -> None:
+    """A bundle's status snapshot is judged, and dated, by the issuer-signed iat of the list,
+    not by the bundle's unsigned as_of."""
+    svc, _, items = world
+    bundle = make_bundle(world, 1)
+    token_iat = json.loads(b64url_decode(bundle["status"]["token"].split(".")[1]))["iat"]
+    bundle["status"]["as_of"] = int(time.time()) + 10 * 365 * 86400
+    report = verify_bundle(bundle, trusted=trusted(world), now=int(time.time()))
+    assert report.status_as_of == token_iat and "snapshot" in next(c.detail for c in report.checks if c.name == "status")
 
 
 @pytest.mark.parametrize("doc", [None, [], {"type": "something"}, {"type": "credshare-verification-bundle/v1"}])
 def test_a_malformed_bundle_is_refused_with_a_code(doc) -> None:
     with pytest.raises(BundleError) as info:
-        verify_bundle(doc, trusted_log_keys=[], now=0)
+        verify_bundle(doc, trusted=[], now=0)
     assert info.value.code == "bundle_malformed"
 
 
@@ -230,17 +262,22 @@ def test_cli_verifies_a_bundle_file_offline_and_fails_a_tampered_one(world, tmp_
     good.write_text(json.dumps(bundle))
     key_file = tmp_path / "log.key"
     key_file.write_text(log_key(world) + "\n")
-    result = CliRunner().invoke(cli, ["verify", str(good), "--log-key", str(key_file)])
+    trust_file = tmp_path / "trust.json"
+    t = trusted(world)[0]
+    trust_file.write_text(json.dumps({"log_key": t.log_key, "witnesses": t.witnesses, "quorum": t.quorum}))
+    result = CliRunner().invoke(cli, ["verify", str(good), "--trust", str(trust_file)])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["outcome"] == "verified"
     assert "[PASS] Issuer signature" in result.stderr
     bundle["presentation"] = bundle["presentation"].replace("~", "~" + bundle["presentation"].split("~")[1] + "~", 1)
     bad = tmp_path / "tampered.json"
     bad.write_text(json.dumps(bundle))
-    result = CliRunner().invoke(cli, ["verify", str(bad), "--log-key", str(key_file)])
+    result = CliRunner().invoke(cli, ["verify", str(bad), "--trust", str(trust_file)])
     assert result.exit_code == 1 and json.loads(result.stdout)["outcome"] == "not_verified"
     result = CliRunner().invoke(cli, ["verify", str(good)])
     assert result.exit_code == 1 and json.loads(result.stdout)["outcome"] == "incomplete"
+    result = CliRunner().invoke(cli, ["verify", str(good), "--log-key", str(key_file)])  # no witnesses to check
+    assert result.exit_code == 1 and json.loads(result.stdout)["outcome"] == "incomplete"
     (tmp_path / "junk.json").write_text("{not json")
-    result = CliRunner().invoke(cli, ["verify", str(tmp_path / "junk.json"), "--log-key", str(key_file)])
+    result = CliRunner().invoke(cli, ["verify", str(tmp_path / "junk.json"), "--trust", str(trust_file)])
     assert result.exit_code == 1 and json.loads(result.stdout)["error"] == "bundle_malformed"

@@ -16,7 +16,7 @@ from app import create_app
 from disclosure.jws import PublicKey
 from tests.test_accounts import csrf_from, register
 from tests.test_issuing import TYPES, degree_row
-from verifier.bundle import verify_bundle
+from verifier.bundle import TrustedLog, verify_bundle
 from verifier.receipt import read_receipt
 
 OWNER, OTHER = "ada@example.org", "ben@example.org"
@@ -86,7 +86,7 @@ def shared(app, svc):
     owner = owner_client(app, OWNER)
     issue_to(svc, OWNER)
     entry_id = accept_delivery(owner)
-    link_id, token = create_link(owner, entry_id, recipient="St. Mary's Medical Staff Office", passcode="4812", attempts="3")
+    link_id, token = create_link(owner, entry_id, recipient="St. Mary's Medical Staff Office", passcode="tulip-4812", attempts="3")
     return owner, entry_id, link_id, token
 
 
@@ -102,7 +102,7 @@ def test_verifier_sees_exactly_the_three_fields_verified_after_the_passcode(app,
     assert first.status_code == 401 and "Passcode" in first.get_data(as_text=True)
     wrong = verifier.post(f"/s/{token}", data={"passcode": "0000", "csrf_token": csrf_from(verifier, f"/s/{token}")})
     assert wrong.status_code == 401 and "2 attempt(s) left" in wrong.get_data(as_text=True)
-    right = verifier.post(f"/s/{token}", data={"passcode": "4812", "csrf_token": csrf_from(verifier, f"/s/{token}")})
+    right = verifier.post(f"/s/{token}", data={"passcode": "tulip-4812", "csrf_token": csrf_from(verifier, f"/s/{token}")})
     page = right.get_data(as_text=True)
     assert right.status_code == 200 and 'data-outcome="verified"' in page
     assert sorted(disclosed_paths(page)) == ["conferral_date", "degree", "legal_name"]
@@ -122,14 +122,15 @@ def test_the_json_api_bundle_and_receipt(app, svc, shared) -> None:
     need = api.get(f"/api/v1/shares/{token}")
     assert need.status_code == 401 and need.get_json() == {"error": "passcode_required", "detail": need.get_json()["detail"],
                                                             "attempts_left": 3}
-    body = api.get(f"/api/v1/shares/{token}", headers={"X-Share-Passcode": "4812"}).get_json()
+    body = api.get(f"/api/v1/shares/{token}", headers={"X-Share-Passcode": "tulip-4812"}).get_json()
     assert body["verification"]["outcome"] == "verified"
     assert sorted(f["path"][0] for f in body["fields"]) == ["conferral_date", "degree", "legal_name"]
     assert body["link"]["id"] == link_id and body["link"]["views"] == 1 and body["fields_withheld"] > 0
-    bundle = api.get(f"/api/v1/shares/{token}/bundle", headers={"X-Share-Passcode": "4812"}).get_json()
-    report = verify_bundle(bundle, trusted_log_keys=[svc.log.signer.verifier.encode()], now=int(time.time()))
+    bundle = api.get(f"/api/v1/shares/{token}/bundle", headers={"X-Share-Passcode": "tulip-4812"}).get_json()
+    trust = TrustedLog.from_json(api.get("/log/trust").get_json())
+    report = verify_bundle(bundle, trusted=[trust], now=int(time.time()))
     assert report.outcome == "verified"
-    receipt = api.get(f"/api/v1/shares/{token}/receipt", headers={"X-Share-Passcode": "4812"}).get_json()
+    receipt = api.get(f"/api/v1/shares/{token}/receipt", headers={"X-Share-Passcode": "tulip-4812"}).get_json()
     keys = [PublicKey.from_jwk(k) for k in api.get("/.well-known/credshare-receipt-keys").get_json()["keys"]]
     payload = read_receipt(receipt["jws"], keys)
     assert payload == receipt["receipt"] and payload["outcome"] == "verified"
@@ -151,7 +152,7 @@ def test_wrong_passcodes_lock_the_link(app, shared) -> None:
     answers = [api.get(f"/api/v1/shares/{token}", headers={"X-Share-Passcode": "nope"}) for _ in range(3)]
     assert [a.get_json().get("attempts_left") for a in answers[:2]] == [2, 1]
     assert answers[2].status_code == 410 and answers[2].get_json()["error"] == "share_locked"
-    right = api.get(f"/api/v1/shares/{token}", headers={"X-Share-Passcode": "4812"})
+    right = api.get(f"/api/v1/shares/{token}", headers={"X-Share-Passcode": "tulip-4812"})
     assert right.status_code == 410 and right.get_json()["error"] == "share_locked"
 
 
@@ -177,7 +178,7 @@ def test_revoked_credential_shows_revoked_to_owner_and_verifier(app, svc, shared
     record = svc.store.collection("credentials").find_one({})
     svc.status.set_status("example-med", record["status_list"], record["status_idx"], "revoked")
     assert 'data-state="revoked"' in owner.get("/wallet").get_data(as_text=True)
-    body = app.test_client().get(f"/api/v1/shares/{token}", headers={"X-Share-Passcode": "4812"}).get_json()
+    body = app.test_client().get(f"/api/v1/shares/{token}", headers={"X-Share-Passcode": "tulip-4812"}).get_json()
     assert body["verification"]["outcome"] == "not_verified" and body["verification"]["credential"]["status"] == "revoked"
 
 
@@ -217,17 +218,17 @@ def test_one_owner_never_reaches_anothers_credentials_or_links(app, svc, shared)
 
 def test_a_store_dump_holds_no_field_value_and_no_token(app, svc, shared) -> None:
     _, _, _, token = shared
-    app.test_client().get(f"/api/v1/shares/{token}", headers={"X-Share-Passcode": "4812"})
+    app.test_client().get(f"/api/v1/shares/{token}", headers={"X-Share-Passcode": "tulip-4812"})
     svc.store.collection("wallet_deliveries").delete_many({})  # delivered offers are sealed under the server key
     dump = ""
     for name in ("accounts", "sessions", "wallet_credentials", "shares", "share_access", "wallet_deliveries"):
         dump += json.dumps(svc.store.collection(name).find(), default=str)
-    for value in SECRET_VALUES + [token, "4812", "St. Mary"]:
+    for value in SECRET_VALUES + [token, "tulip-4812", "St. Mary"]:
         assert value not in dump, value
     raw = (Path(svc.settings.data_dir) / "credshare.sqlite3").read_bytes()
     wal = Path(svc.settings.data_dir) / "credshare.sqlite3-wal"
     raw += wal.read_bytes() if wal.exists() else b""
-    for value in [token, "4812", "St. Mary's"]:
+    for value in [token, "tulip-4812", "St. Mary's"]:
         assert value.encode() not in raw, value
 
 
@@ -344,6 +345,50 @@ def test_an_unreadable_status_list_reads_as_status_unknown_never_valid(app, svc,
     svc.store.collection(LISTS).delete_many({})
     page = owner.get("/wallet").get_data(as_text=True)
     assert 'data-state="status unknown"' in page and 'data-state="valid"' not in page
-    body = app.test_client().get(f"/api/v1/shares/{token}", headers={"X-Share-Passcode": "4812"}).get_json()
+    body = app.test_client().get(f"/api/v1/shares/{token}", headers={"X-Share-Passcode": "tulip-4812"}).get_json()
     assert body["verification"]["outcome"] == "incomplete"
     assert body["verification"]["credential"]["status"] == "unknown"
+
+
+def test_bundle_and_receipt_count_as_views_unless_a_counted_view_granted_them(app, svc) -> None:
+    owner = owner_client(app, OWNER)
+    issue_to(svc, OWNER)
+    entry_id = accept_delivery(owner)
+    _, token = create_link(owner, entry_id, max_views="2")
+    api = app.test_client()
+    seen = api.get(f"/api/v1/shares/{token}")
+    grant = seen.headers["X-Share-Grant"]
+    for path in ("bundle", "receipt", "bundle"):
+        assert api.get(f"/api/v1/shares/{token}/{path}", headers={"X-Share-Grant": grant}).status_code == 200
+    assert api.get(f"/api/v1/shares/{token}/bundle", headers={"X-Share-Grant": grant[:-1] + "0"}).status_code == 200  # counted
+    assert api.get(f"/api/v1/shares/{token}/receipt").status_code == 410  # no grant: would be a third view
+    assert api.get(f"/api/v1/shares/{token}").get_json()["error"] == "share_used_up"
+
+
+def test_parallel_wrong_passcodes_never_exceed_the_attempt_budget(app, svc, shared, monkeypatch) -> None:
+    import threading
+
+    from holding import vault
+    from holding.shares import PasscodeNeeded, ShareGone
+
+    _, _, link_id, token = shared
+    checks: list[int] = []
+    real = vault.passcode_matches
+    monkeypatch.setattr(vault, "passcode_matches", lambda stored, given: checks.append(1) or real(stored, given))
+    outcomes: list[str] = []
+
+    def guess(i: int) -> None:
+        try:
+            svc.shares.open(token, (f"198.51.{i}.7", "bot"), passcode=f"guess-{i}")
+            outcomes.append("opened")
+        except (PasscodeNeeded, ShareGone) as exc:
+            outcomes.append(exc.code)
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(checks) == 3 and "opened" not in outcomes  # the budget of 3, however many raced
+    assert svc.store.collection("shares").find_one({"_id": link_id})["attempts_left"] == 0
+    assert app.test_client().get(f"/api/v1/shares/{token}", headers={"X-Share-Passcode": "tulip-4812"}).status_code == 410

@@ -10,16 +10,19 @@ Members (docs/bundle.md):
 * ``status``: the issuer's signed status list token and when it was read (``as_of``), or
   ``problem`` when it could not be read;
 * ``log``: the log's verifier key, its witnesses' BLS keys and the quorum;
-* ``share``: what the owner chose (``history``, ``withheld``) and the link's id and expiry,
-  for display. These are the owner's statements, not signed ones.
+* ``share``: the link's id, recipient and expiry, for display only: nothing in it is signed,
+  so nothing in it counts. What the holder states about the share (shared as history, fields
+  withheld) counts only as signed in the KB-JWT (verifier/credential.py, ``SHARE_CLAIM``).
 
-Trust comes from outside the bundle: the verifier names the log key(s) it trusts, and a
-bundle under any other key fails ``trust_anchor``.
+Trust comes from outside the bundle: the verifier names the logs it trusts (``TrustedLog``:
+the log key, and the witness keys with their quorum), and a bundle under any other log fails
+``trust_anchor``. The witness keys and quorum the bundle carries are never used for checking.
 """
 
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 from anchoring.errors import AnchoringError
@@ -61,9 +64,31 @@ def _member(doc: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> An
     return value
 
 
-def verify_bundle(doc: Any, *, trusted_log_keys: Sequence[str], now: int, chain_check: ChainCheck | None = None) -> Report:
-    """Verify a bundle against the log keys the caller trusts. A malformed bundle raises
-    :class:`BundleError`; anything that parses gets a full report."""
+@dataclass(frozen=True)
+class TrustedLog:
+    """A log the verifier trusts, as ``GET /log/trust`` serves it: its verifier key and,
+    optionally, its witnesses' keys and the quorum they must reach."""
+
+    log_key: str
+    witnesses: list[dict[str, Any]] | None = None
+    quorum: int | None = None
+
+    @classmethod
+    def from_json(cls, doc: Any) -> TrustedLog:
+        if not isinstance(doc, dict) or not isinstance(doc.get("log_key"), str):
+            raise BundleError("a trust file is the JSON GET /log/trust serves: log_key, witnesses, quorum",
+                              code="trust_file_invalid")
+        witnesses, quorum = doc.get("witnesses"), doc.get("quorum")
+        if witnesses is not None and not (isinstance(witnesses, list) and isinstance(quorum, int) and not isinstance(quorum, bool)):
+            raise BundleError("a trust file's witnesses come with an integer quorum", code="trust_file_invalid")
+        return cls(doc["log_key"].strip(), witnesses, quorum)
+
+
+def verify_bundle(doc: Any, *, trusted: Sequence[TrustedLog], now: int, chain_check: ChainCheck | None = None) -> Report:
+    """Verify a bundle against the logs the caller trusts. Only the bundle's log key is taken
+    from it, and only to find which trusted log it claims; the witness keys and quorum always
+    come from the caller. A malformed bundle raises :class:`BundleError`; anything that parses
+    gets a full report."""
     if not isinstance(doc, dict) or doc.get("type") != BUNDLE_TYPE:
         raise BundleError(f"not a {BUNDLE_TYPE} document")
     presentation = _member(doc, "presentation", str)
@@ -71,35 +96,38 @@ def verify_bundle(doc: Any, *, trusted_log_keys: Sequence[str], now: int, chain_
     log = _member(doc, "log", dict)
     history = _member(_member(doc, "issuer", dict), "key_history", dict)
     status = doc.get("status")
-    share = doc.get("share") if isinstance(doc.get("share"), dict) else {}
     aud, nonce, not_before = _member(kb, "aud", str), _member(kb, "nonce", str), _member(kb, "not_before", int)
-    log_key = _member(log, "key", str)
-    try:
-        trust = trust_from_json(log_key, _member(log, "witnesses", list), _member(log, "quorum", int))
-    except AnchoringError as exc:
-        raise BundleError(f"the bundle's log keys are malformed: {exc.detail}") from exc
+    log_key = _member(log, "key", str).strip()
     if status is not None and not (isinstance(status, dict) and isinstance(status.get("as_of"), int)
                                    and isinstance(status.get("token"), (str, type(None)))):
         raise BundleError("the bundle's status is malformed")
+    match = next((t for t in trusted if hmac.compare_digest(t.log_key.encode(), log_key.encode())), None)
+    try:
+        if match is not None:
+            trust = trust_from_json(match.log_key, match.witnesses, match.quorum)
+        else:  # checked as far as it goes; trust_anchor below says it proves nothing
+            trust = trust_from_json(log_key, None, None)
+    except AnchoringError as exc:
+        raise BundleError(f"the log keys are malformed: {exc.detail}") from exc
 
     report = verify_credential(
         presentation, _member(doc, "anchor_proof", dict),
         trust=trust,
         history=KeyHistoryEvidence(_member(history, "jws", str), _member(history, "anchor_proof", dict)),
-        status=None if status is None else StatusEvidence(status.get("token"), status["as_of"], str(status.get("problem") or "")),
+        status=None if status is None else StatusEvidence(status.get("token"), status["as_of"],
+                                                          str(status.get("problem") or ""), snapshot=True),
         # the holder signed the KB-JWT when the link was made: any time from then until now
         key_binding=KeyBindingPolicy(required=True, audience=aud, nonce=nonce,
                                      max_age_seconds=max(0, now - not_before) + KB_CLOCK_SLACK),
         now=now,
-        allow_expired=share.get("history") is True,
         chain_check=chain_check,
     )
-    if not trusted_log_keys:
-        report.checks.insert(0, Check("trust_anchor", "unchecked", f"no trusted log key given; the bundle names {trust.log_key.name} "
-                                             f"key id {trust.log_key.key_id.hex()}"))
-    elif any(hmac.compare_digest(log_key.strip().encode(), k.strip().encode()) for k in trusted_log_keys):
-        report.checks.insert(0, Check("trust_anchor", "passed", f"{trust.log_key.name} key id {trust.log_key.key_id.hex()}"))
+    named = f"{trust.log_key.name} key id {trust.log_key.key_id.hex()}"
+    if match is not None:
+        anchor = Check("trust_anchor", "passed", f"{named}, a log you trust")
+    elif not trusted:
+        anchor = Check("trust_anchor", "unchecked", f"no trusted log given; the bundle names {named}")
     else:
-        report.checks.insert(0, Check("trust_anchor", "failed", f"the bundle's log key ({trust.log_key.name} key id "
-                                             f"{trust.log_key.key_id.hex()}) is not one you trust"))
+        anchor = Check("trust_anchor", "failed", f"the bundle's log ({named}) is not one you trust")
+    report.checks.insert(0, anchor)
     return report

@@ -30,11 +30,12 @@ from disclosure.errors import SDJWTError
 from disclosure.jws import PublicKey, parse_compact
 from disclosure.status_list import INVALID, SUSPENDED, VALID, read_status_list, status_reference
 from disclosure.vc import VC_TYP
-from disclosure.verification import KeyBindingPolicy, jwks_resolver, verify_presentation
+from disclosure.verification import KeyBindingPolicy, VerifiedSDJWT, jwks_resolver, verify_presentation
 from issuing.key_history import HISTORY_TYP, KeyRecord, key_valid_at
 from verifier.report import Report
 
 ChainCheck = Callable[[dict[str, Any], Checkpoint], tuple[Status, str]]
+SHARE_CLAIM = "credshare_share"  # KB-JWT claim: the holder's own statement about the share (history, withheld)
 
 # Which presentation check an SD-JWT error code belongs to; the stages run in this order.
 _STAGES = ("issuer_signature", "disclosures", "key_binding")
@@ -47,11 +48,12 @@ _SIGNATURE_CODES = frozenset({"sdjwt_malformed", "jws_malformed", "json_duplicat
 
 @dataclass(frozen=True)
 class LogTrust:
-    """The log and witness keys the verifier trusts, and how many witnesses must have signed."""
+    """The log and witness keys the verifier trusts, and how many witnesses must have signed.
+    Without trusted witness keys (``None``) the witness check cannot be made."""
 
     log_key: NoteVerifier
-    witness_keys: Sequence[WitnessKey]
-    quorum: int
+    witness_keys: Sequence[WitnessKey] | None
+    quorum: int | None
 
 
 @dataclass(frozen=True)
@@ -62,11 +64,14 @@ class KeyHistoryEvidence:
 
 @dataclass(frozen=True)
 class StatusEvidence:
-    """The issuer's status list token as read at ``as_of``, or why it could not be read."""
+    """The issuer's status list token as read at ``as_of``, or why it could not be read. A
+    ``snapshot`` (from an offline bundle) is judged at its own signing time, and the report
+    says the status is as of then: later changes cannot be seen without the issuer."""
 
     token: str | None
     as_of: int
     problem: str = ""
+    snapshot: bool = False
 
 
 def _date(ts: int | float) -> str:
@@ -97,7 +102,7 @@ def _key_history(evidence: KeyHistoryEvidence | None, trust: LogTrust, report: R
         report.add("key_history", "failed", f"the key history is malformed: {getattr(exc, 'detail', exc)}")
         return None
     verdict = verify_anchor_proof(evidence.anchor_proof, evidence.jws.encode("ascii"), log_key=trust.log_key,
-                                  witness_keys=trust.witness_keys, quorum=trust.quorum)
+                                  witness_keys=trust.witness_keys, quorum=trust.quorum)  # witnesses when trusted
     if not verdict.verified or verdict.anchored_at is None:
         failed = next((c for c in verdict.checks if c.status != "passed"), None)
         report.add("key_history", "failed", f"the key history is not proven to be in the log: {failed.detail if failed else ''}")
@@ -128,7 +133,7 @@ def _issuer_keys(records: Sequence[KeyRecord]) -> list[PublicKey]:
 
 
 def _presentation_checks(presentation: str, records: list[KeyRecord] | None, policy: KeyBindingPolicy, now: int,
-                         report: Report) -> dict[str, Any] | None:
+                         report: Report) -> VerifiedSDJWT | None:
     if records is None:
         for stage in _STAGES:
             report.add(stage, "unchecked", "no trusted issuer keys: the key history did not verify")
@@ -159,7 +164,7 @@ def _presentation_checks(presentation: str, records: list[KeyRecord] | None, pol
         report.add("key_binding", "failed", "no key binding")
     report.claims = verified.claims
     report.disclosed_paths = [list(p) for p in verified.disclosed_paths]
-    return verified.claims
+    return verified
 
 
 def _status_check(claims: dict[str, Any], records: list[KeyRecord], evidence: StatusEvidence | None,
@@ -177,17 +182,23 @@ def _status_check(claims: dict[str, Any], records: list[KeyRecord], evidence: St
         report.add("status", "unchecked", f"the status list could not be read: {evidence.problem if evidence else 'none given'}")
         return
     try:
-        kid = parse_compact(evidence.token).header.get("kid")
-        valid, why = key_valid_at(records, kid, evidence.as_of)
+        unverified = parse_compact(evidence.token)
+        iat = unverified.payload.get("iat")
+        if isinstance(iat, bool) or not isinstance(iat, int):
+            raise SDJWTError("status_list_malformed", "the status list token has no iat")
+        when_read = iat if evidence.snapshot else evidence.as_of
+        valid, why = key_valid_at(records, unverified.header.get("kid"), iat)
         if not valid:
             raise SDJWTError("issuer_key_unknown", why)
-        token = read_status_list(evidence.token, keys=_issuer_keys(records), uri=uri, now=evidence.as_of)
+        token = read_status_list(evidence.token, keys=_issuer_keys(records), uri=uri, now=when_read)
         value = token.status_list.get(index)
     except SDJWTError as exc:
         report.add("status", "failed", f"the status list does not verify: {exc.detail} [{exc.code}]")
         return
-    report.status_as_of = evidence.as_of
-    when = f"as of {_date(evidence.as_of)} (list signed {_date(token.iat)})"
+    report.status_as_of = token.iat  # the issuer-signed time of the list, never an unsigned claim
+    when = f"as of {_date(token.iat)}, when the issuer signed the list"
+    if evidence.snapshot:
+        when += " (a snapshot: later changes cannot be seen offline)"
     if value == VALID:
         report.credential_status = "valid"
         report.add("status", "passed", f"not revoked or suspended, {when}")
@@ -231,7 +242,9 @@ def verify_credential(
     allow_expired: bool = False,
     chain_check: ChainCheck | None = None,
 ) -> Report:
-    """Every check on ``presentation`` (compact SD-JWT with its KB-JWT), in one report."""
+    """Every check on ``presentation`` (compact SD-JWT with its KB-JWT), in one report. An
+    expired credential passes its validity check only with ``allow_expired`` (the holder's own
+    view) or when the holder signed ``{"history": true}`` in the KB-JWT's SHARE_CLAIM."""
     report = Report(checked_at=now)
     found = _key_history(history, trust, report)
     records, history_payload = found if found else (None, {})
@@ -246,6 +259,8 @@ def verify_credential(
                                   quorum=trust.quorum, chain_check=chain_check or offline_chain_check)
     for check in verdict.checks:
         report.add(check.name, check.status, check.detail)
+    if trust.witness_keys is None:
+        report.add("witness_quorum", "unchecked", "no trusted witness keys were given")
     report.anchored_at = verdict.anchored_at
 
     if records is None:
@@ -265,17 +280,23 @@ def verify_credential(
                 valid, why = key_valid_at(records, header.get("kid"), verdict.anchored_at)
                 report.add("issuer_key_valid", "passed" if valid else "failed", why)
 
-    claims = _presentation_checks(presentation, records, key_binding, now, report)
-    if claims is None or records is None:
+    verified = _presentation_checks(presentation, records, key_binding, now, report)
+    if verified is None or records is None:
         report.add("status", "unchecked", "not checked: the credential did not verify")
         return report
+    claims = verified.claims
     report.vct = claims.get("vct") if isinstance(claims.get("vct"), str) else None
+    # what the holder signed about this share, in the KB-JWT (SHARE_CLAIM): only then is it trusted
+    statement = (verified.key_binding or {}).get(SHARE_CLAIM)
+    if isinstance(statement, dict):
+        report.holder_statement = statement
     _status_check(claims, records, status, report)
-    _validity_check(claims, now, allow_expired, report)
+    _validity_check(claims, now, allow_expired or report.holder_statement.get("history") is True, report)
     return report
 
 
-def trust_from_json(log_key: str, witnesses: Sequence[dict[str, Any]], quorum: int) -> LogTrust:
-    """A :class:`LogTrust` from the published forms (``/log/key``, ``/log/witnesses``);
-    raises AnchoringError on a malformed key."""
-    return LogTrust(NoteVerifier.decode(log_key), [WitnessKey.from_json(w) for w in witnesses], quorum)
+def trust_from_json(log_key: str, witnesses: Sequence[dict[str, Any]] | None, quorum: int | None) -> LogTrust:
+    """A :class:`LogTrust` from the published forms (``/log/key``, ``/log/witnesses``, or both
+    in ``/log/trust``); raises AnchoringError on a malformed key."""
+    keys = None if witnesses is None else [WitnessKey.from_json(w) for w in witnesses]
+    return LogTrust(NoteVerifier.decode(log_key), keys, quorum)

@@ -63,6 +63,7 @@ class Report:
     status_as_of: int | None = None
     expires_at: int | None = None
     checked_at: int = 0
+    holder_statement: dict[str, Any] = field(default_factory=dict)  # signed by the holder in the KB-JWT
 
     def add(self, name: str, status: Status, detail: str = "") -> None:
         self.checks.append(Check(name, status, detail))
@@ -92,6 +93,7 @@ class Report:
             "anchored_at": self.anchored_at,
             "credential": {"status": self.credential_status, "status_as_of": self.status_as_of,
                            "expires_at": self.expires_at},
+            "holder_statement": self.holder_statement,
             "claims": self.claims,
             "disclosed_paths": self.disclosed_paths,
             "checks": [c.to_json() for c in self.checks],

@@ -5,7 +5,7 @@ an issuer issues → a physician registers, uploads the credential, shares 3 of 
 passcode → the verifier opens the link, enters the passcode and sees exactly those 3 fields
 verified, downloads the offline bundle → the physician revokes → the verifier gets 410. Then the
 server is stopped and its data directory deleted, and `credshare verify` still accepts the bundle
-(and refuses a tampered copy) with nothing but the bundle and the log key saved earlier.
+(and refuses a tampered copy) with nothing but the bundle and the log's keys saved earlier.
 """
 
 from __future__ import annotations
@@ -114,7 +114,8 @@ def test_issue_upload_share_verify_revoke_and_verify_offline(new_context: Any, l
         verifier.locator("#bundle-link").click()
     bundle = tmp_path / "bundle.json"
     download.value.save_as(bundle)
-    log_key = live_server.get("/log/key").body.decode().strip()
+    trust = tmp_path / "trust.json"  # what a CVO keeps once: the log key, its witnesses and quorum
+    trust.write_bytes(live_server.get("/log/trust").body)
 
     # the physician sees the opening in the access log, then revokes
     physician.reload()
@@ -133,10 +134,10 @@ def test_issue_upload_share_verify_revoke_and_verify_offline(new_context: Any, l
     expected = (f"status of 401 (UNAUTHORIZED) ({url})", f"status of 410 (GONE) ({url})")
     assert [e for e in console_errors if not e.endswith(expected)] == []
 
-    # years later: no server, no data directory, only the bundle and the log key kept back then
+    # years later: no server, no data directory, only the bundle and the log's keys kept back then
     live_server.stop()
     shutil.rmtree(live_server.data_dir)
-    offline = subprocess.run([str(CREDSHARE), "verify", str(bundle), "--log-key", log_key],
+    offline = subprocess.run([str(CREDSHARE), "verify", str(bundle), "--trust", str(trust)],
                              capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
     assert offline.returncode == 0, offline.stdout + offline.stderr
     report = json.loads(offline.stdout)
@@ -148,6 +149,6 @@ def test_issue_upload_share_verify_revoke_and_verify_offline(new_context: Any, l
     doc["presentation"] = "~".join([parts[0], parts[2], parts[1], *parts[3:]])  # reordered disclosures: sd_hash breaks
     tampered = tmp_path / "tampered.json"
     tampered.write_text(json.dumps(doc))
-    refused = subprocess.run([str(CREDSHARE), "verify", str(tampered), "--log-key", log_key],
+    refused = subprocess.run([str(CREDSHARE), "verify", str(tampered), "--trust", str(trust)],
                              capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
     assert refused.returncode == 1 and json.loads(refused.stdout)["outcome"] == "not_verified"
