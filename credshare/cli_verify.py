@@ -33,7 +33,7 @@ def _key_text(value: str) -> str:
 
 
 @click.command("verify")
-@click.argument("bundle", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("bundle", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--trust", "trust_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="A trusted log: the JSON GET /log/trust serves (log key, witnesses, quorum).")
 @click.option("--log-key", "log_keys", multiple=True, help="A trusted log verifier key alone, or a file holding one.")

@@ -14,6 +14,9 @@
 | CREDSHARE_PUBLIC_URL   | http://host:port | base URL of issuer ids, status lists and links  |
 | CREDSHARE_ARGON2_PROFILE | interactive  | Argon2id cost of owner passwords: interactive or |
 |                        |                | test (cheap; for test suites only)                |
+| CREDSHARE_SMTP_URL     | (unset)        | smtp(s)://[user:pass@]host[:port] for e-mail;     |
+|                        |                | unset → messages go to <data dir>/outbox/*.eml    |
+| CREDSHARE_MAIL_FROM    | credshare@host | sender address of the e-mails credshare sends     |
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ SECRET_KEY_FILENAME = "secret_key"
 ENV_VARS = (
     "CREDSHARE_DATA_DIR", "MONGODB_URI", "CREDSHARE_SECRET_KEY", "CREDSHARE_HOST", "CREDSHARE_PORT",
     "CREDSHARE_LOG_ORIGIN", "CREDSHARE_LOCAL_WITNESSES", "CREDSHARE_WITNESS_QUORUM", "CREDSHARE_PUBLIC_URL",
-    "CREDSHARE_ARGON2_PROFILE",
+    "CREDSHARE_ARGON2_PROFILE", "CREDSHARE_SMTP_URL", "CREDSHARE_MAIL_FROM",
 )
 ARGON2_PROFILES = ("interactive", "test")  # their parameters are in holding.vault.PROFILES
 
@@ -47,6 +50,8 @@ class Settings:
     witness_quorum: int = 2
     public_url: str = "http://127.0.0.1:8080"
     argon2_profile: str = "interactive"
+    smtp_url: str | None = field(default=None, repr=False)  # may hold a password
+    mail_from: str = "credshare@localhost"
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -74,6 +79,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         witness_quorum=quorum,
         public_url=_public_url(env.get("CREDSHARE_PUBLIC_URL"), env.get("CREDSHARE_HOST") or "127.0.0.1", int(port_text)),
         argon2_profile=profile,
+        smtp_url=env.get("CREDSHARE_SMTP_URL") or None,
+        mail_from=env.get("CREDSHARE_MAIL_FROM") or "credshare@localhost",
     )
 
 

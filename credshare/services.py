@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from credshare.config import Settings
+from credshare.mail import Mailer, make_mailer
 from holding.accounts import AccountService
 from disclosure.jws import Signer
 from holding.evidence import EvidenceService
@@ -109,3 +110,12 @@ class AppServices:
 
         with self._lock:
             return load_receipt_signer(self.settings.data_dir)
+
+    @cached_property
+    def mailer(self) -> Mailer:
+        return make_mailer(self.settings.smtp_url, self.settings.mail_from, self.settings.data_dir)
+
+    @cached_property
+    def confirmation_mails(self) -> RateLimiter:
+        """E-mail confirmation links sent per account (5 an hour)."""
+        return RateLimiter(self.store, "confirmation-mails", 5, 3600)

@@ -50,6 +50,7 @@ MIN_PASSWORD, MAX_PASSWORD = 12, 1024
 MAX_EMAIL = 254
 IDLE_TIMEOUT = timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = timedelta(hours=12)
+EMAIL_TOKEN_LIFETIME = timedelta(hours=48)
 TOUCH_INTERVAL = timedelta(minutes=1)
 MAX_TOKEN_LENGTH = 128
 BACKUP_TYPE = "credshare-vault-backup/v1"
@@ -67,6 +68,7 @@ class SessionInfo:
     data_key: bytes = field(repr=False)
     holder_jwk: dict[str, Any]
     session_id: str
+    email_verified: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,8 +142,14 @@ class AccountService:
         if not _email_valid(email):
             raise InputError("enter a valid e-mail address", code="email_invalid")
         check_password(password)
-        if self._accounts.find_one({"email": email}, fields=["_id"]) is not None:
-            raise ConflictError("an account with this e-mail address exists; sign in instead", code="account_exists")
+        existing = self._accounts.find_one({"email": email}, fields=["_id", "email_verified", "created_at"])
+        if existing is not None:
+            if existing.get("email_verified") or existing["created_at"] > _now() - EMAIL_TOKEN_LIFETIME:
+                raise ConflictError("an account with this e-mail address exists; sign in instead", code="account_exists")
+            # never confirmed and its confirmation link has lapsed: whoever made it did not own the
+            # address, so the address is free again (its sealed data was never readable by anyone else)
+            self._accounts.delete_one({"_id": existing["_id"], "email_verified": {"$ne": True}})
+            self._sessions.delete_many({"account": existing["_id"]})
         data_key, salt = vault.new_data_key(), vault.new_salt()
         auth_key, wrap_key = vault.derive_wrap_key(password, salt, self.params.ops, self.params.mem)
         holder = Signer.generate(HOLDER_ALG)
@@ -154,6 +162,7 @@ class AccountService:
             "wrapped_key": vault.seal(wrap_key, data_key),
             "holder_jwk": holder.public_jwk,
             "sealed_holder_key": vault.seal(data_key, json.dumps(holder.private_jwk).encode("utf-8")),
+            "email_verified": False,
         }
         try:
             self._accounts.insert_one(doc)
@@ -231,6 +240,35 @@ class AccountService:
             "sealed_holder_key": vault.seal(info.data_key, json.dumps(dict(private_jwk)).encode())}})
         return replace(info, holder_jwk=signer.public_jwk)
 
+    # -- e-mail ownership -------------------------------------------------------------------
+    # Issuers deliver to an e-mail address (and bind to the wallet key of its account), so an
+    # account receives nothing until its owner proves they read that address.
+
+    def email_confirmation(self, account_id: str) -> tuple[str, str]:
+        """A fresh single-use confirmation token (stored hashed) and the address to send it to."""
+        token = secrets.token_urlsafe(32)
+        account = self._accounts.find_one_and_update(
+            {"_id": account_id, "email_verified": {"$ne": True}},
+            {"$set": {"email_token": token_id(token), "email_token_expires": _now() + EMAIL_TOKEN_LIFETIME}})
+        if account is None:
+            raise InputError("this e-mail address is already confirmed", code="email_already_confirmed")
+        return token, account["email"]
+
+    def confirm_email(self, token: str) -> str:
+        """Mark the address confirmed; returns it. A wrong, used or lapsed token fails."""
+        if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_LENGTH:
+            raise InputError("this confirmation link is not valid", code="email_token_invalid")
+        account = self._accounts.find_one_and_update(
+            {"email_token": token_id(token), "email_token_expires": {"$gt": _now()}},
+            {"$set": {"email_verified": True, "email_verified_at": _now()}, "$unset": {"email_token": "", "email_token_expires": ""}})
+        if account is None:
+            raise InputError("this confirmation link is not valid, already used or too old", code="email_token_invalid")
+        return account["email"]
+
+    def mark_email_confirmed(self, account_id: str) -> None:
+        """For accounts whose address an operator vouches for (the demo)."""
+        self._accounts.update_one({"_id": account_id}, {"$set": {"email_verified": True, "email_verified_at": _now()}})
+
     # -- sessions -------------------------------------------------------------------------
 
     def session(self, token: str | None) -> SessionInfo | None:
@@ -250,7 +288,7 @@ class AccountService:
             data_key = vault.open_sealed(vault.key_from_token(token, _SESSION_PURPOSE), doc["data_key_sealed"])
         except VaultError:
             return None
-        account = self._accounts.find_one({"_id": doc["account"]}, fields=["email", "holder_jwk"])
+        account = self._accounts.find_one({"_id": doc["account"]}, fields=["email", "holder_jwk", "email_verified"])
         if account is None:
             self._sessions.delete_one({"_id": sid})
             return None
@@ -258,7 +296,8 @@ class AccountService:
             self._sessions.update_one({"_id": sid}, {"$set": {
                 "last_seen": now, "expires_at": min(now + IDLE_TIMEOUT, doc["created_at"] + ABSOLUTE_TIMEOUT)}})
         return SessionInfo(account_id=account["_id"], email=account["email"], data_key=data_key,
-                           holder_jwk=account["holder_jwk"], session_id=sid)
+                           holder_jwk=account["holder_jwk"], session_id=sid,
+                           email_verified=account.get("email_verified") is True)
 
     def sign_out(self, token: str | None) -> None:
         if isinstance(token, str) and 0 < len(token) <= MAX_TOKEN_LENGTH:

@@ -9,7 +9,7 @@ import re
 import time
 from typing import Any
 
-from credshare.errors import CredshareError
+from credshare.errors import CredshareError, NotFoundError
 from disclosure.errors import SDJWTError
 from disclosure.jws import parse_compact
 from disclosure.status_list import status_reference
@@ -88,7 +88,8 @@ class EvidenceService:
         now = int(time.time()) if now is None else now
         history, status = self.gather(presentation, now)
         if history is None:
-            raise CredshareError("the credential's issuer is unknown here", code="issuer_unknown")
+            raise NotFoundError("the credential's issuer is no longer known here: no bundle can be made",
+                                code="issuer_unknown")
         trust = self.trust()
         return build_bundle(presentation=presentation, audience=audience, nonce=nonce, not_before=not_before,
                             anchor_proof=anchor_proof, history=history, status=status, log_key=trust.log_key.encode(),

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from credshare.errors import CredshareError, InputError, NotFoundError, RateLimitedError
+from credshare.errors import CredshareError, InputError, NotFoundError
 from disclosure.jws import Signer
 from disclosure.paths import ClaimPath
 from disclosure.presentation import KeyBindingRequest, present, select_disclosures
@@ -34,7 +34,6 @@ from holding.accounts import SessionInfo
 from holding.evidence import EvidenceService
 from holding.wallet import WalletEntry
 from storage import Store
-from storage.rate_limit import RateLimiter
 from verifier.credential import SHARE_CLAIM
 from verifier.report import Report
 
@@ -42,7 +41,6 @@ SHARES, ACCESS = "shares", "share_access"
 DEFAULT_DAYS, MAX_DAYS = 30, 366
 MAX_VIEWS, MAX_PASSCODE_ATTEMPTS = 10_000, 10
 GRANT_SECONDS = 30 * 60  # after a counted view (and the passcode), the bundle and receipt follow for this long
-PASSCODE_FAILURES_PER_MINUTE = 10  # per link and client network, on top of the link's own attempt budget
 KB_CLOCK_SLACK = 60
 
 
@@ -61,6 +59,16 @@ class PasscodeNeeded(CredshareError):
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "attempts_left": self.attempts_left}
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A link before it is opened."""
+
+    link_id: str
+    passcode: bool
+    attempts_left: int | None
+    granted: bool  # this client opened it within its grant: show it again without asking
 
 
 @dataclass(frozen=True)
@@ -139,7 +147,6 @@ _GONE = {
 
 class ShareService:
     def __init__(self, store: Store, evidence: EvidenceService, *, secret_key: str, kdf: vault.KdfParams) -> None:
-        self._guesses = RateLimiter(store, "share-passcode-failures", PASSCODE_FAILURES_PER_MINUTE, 60)
         self._shares = store.collection(SHARES)
         self._access = store.collection(ACCESS)
         self._evidence = evidence
@@ -250,27 +257,50 @@ class ShareService:
         expected = hmac.new(self._grant_key, f"{link_id}|{until}".encode(), hashlib.sha256).hexdigest()
         return hmac.compare_digest(mac.encode(), expected.encode())
 
-    def open(self, token: str, client: tuple[str | None, str | None], *, passcode: str | None = None,
-             grant: str | None = None, download: bool = False, outcome: str = "viewed") -> tuple[OpenedShare, str]:
-        """Open a link and verify everything again, now. Returns the opened share and a grant
-        for the client to keep. A view is counted unless this is a ``download`` (bundle,
-        receipt) by a client that holds a grant from a counted view."""
-        now = int(time.time())
+    def _find(self, token: str) -> dict[str, Any]:
         doc = self._shares.find_one({"token_hash": token_hash(token or "")})
         if doc is None:
             raise NotFoundError("this link does not exist", code="share_unknown")
-        link_id = doc["_id"]
-        state = state_of(doc, now)
+        return doc
+
+    def _refuse_if_gone(self, doc: dict[str, Any], state: str, client: tuple[str | None, str | None]) -> None:
         if state != "active":
-            self._log(link_id, client, state)
+            self._log(doc["_id"], client, state)
             code, message = _GONE[state]
             raise ShareGone(message, code=code)
+
+    def gate(self, token: str, client: tuple[str | None, str | None], grant: str | None = None) -> Gate:
+        """What a visitor may see before opening: whether the link is open and needs a passcode.
+        Counts no view and shows nothing shared, so link previewers cannot use a link up."""
+        now = int(time.time())
+        doc = self._find(token)
+        state = state_of(doc, now)
+        if not (state == "used up" and self._granted(doc["_id"], grant, now)):
+            self._refuse_if_gone(doc, state, client)
+        return Gate(doc["_id"], bool(doc.get("passcode_hash")), doc.get("attempts_left"),
+                    self._granted(doc["_id"], grant, now))
+
+    def open(self, token: str, client: tuple[str | None, str | None], *, passcode: str | None = None,
+             grant: str | None = None, download: bool = False, outcome: str = "viewed") -> tuple[OpenedShare, str]:
+        """Open a link and verify everything again, now. Returns the opened share and a grant
+        for the client to keep (30 minutes from the counted view it came with). A client that
+        holds a grant sees the link again, and takes its bundle and receipt, without another
+        view or the passcode, even once the last allowed view is used."""
+        now = int(time.time())
+        doc = self._find(token)
+        link_id = doc["_id"]
         granted = self._granted(link_id, grant, now)
+        state = state_of(doc, now)
+        if not (state == "used up" and granted):
+            self._refuse_if_gone(doc, state, client)
         if doc.get("passcode_hash") and not granted:
             self._check_passcode(doc, passcode, client)
-        if not (download and granted):
+        if granted:
+            new_grant = str(grant)
+        else:
             doc = self._count_view(doc, client)
-        self._log(link_id, client, outcome)
+            new_grant = self.grant(link_id, now)
+        self._log(link_id, client, outcome if not (granted and not download) else f"{outcome} again")
         shared = json.loads(vault.open_sealed(vault.key_from_token(token, "share"), doc["sealed_link"]))
         policy = KeyBindingPolicy(required=True, audience=link_id, nonce=shared["nonce"],
                                   max_age_seconds=max(0, now - doc["created_at"]) + KB_CLOCK_SLACK)
@@ -280,28 +310,25 @@ class ShareService:
         opened = OpenedShare(link_id, report, shared["recipient"], shared["withheld"], bool(doc.get("history")),
                              doc["created_at"], doc["expires_at"], doc["views"], doc.get("max_views"),
                              shared["presentation"], shared["anchor_proof"], shared["nonce"])
-        return opened, self.grant(link_id, now)
+        return opened, new_grant
 
     def _check_passcode(self, doc: dict[str, Any], passcode: str | None, client: tuple[str | None, str | None]) -> None:
         """An attempt is taken from the budget before the passcode is checked (so parallel
-        guesses cannot exceed it) and given back when it was right."""
+        guesses cannot exceed it, and no more Argon2id checks run than the budget allows) and
+        given back when it was right."""
         link_id = doc["_id"]
         if not passcode:
             self._log(link_id, client, "passcode asked")
             raise PasscodeNeeded("this link needs the passcode the owner gave you", doc["attempts_left"],
                                  code="passcode_required")
-        limit_key = f"{link_id}|{truncate_address(client[0])}"
-        if self._guesses.blocked(limit_key):
-            raise RateLimitedError("too many passcode attempts from your network; wait a minute", code="rate_limited")
         reserved = self._shares.find_one_and_update({"_id": link_id, "attempts_left": {"$gt": 0}},
                                                     {"$inc": {"attempts_left": -1}}, return_document="after")
         if reserved is None:
             self._log(link_id, client, "locked")
             raise ShareGone(_GONE["locked"][1], code="share_locked")
         if len(passcode) <= 128 and vault.passcode_matches(doc["passcode_hash"], passcode):
-            self._shares.update_one({"_id": link_id, "attempts_left": {"$gt": 0}}, {"$inc": {"attempts_left": 1}})
+            self._shares.update_one({"_id": link_id}, {"$inc": {"attempts_left": 1}})  # the attempt taken, back
             return
-        self._guesses.hit(limit_key)
         left = reserved["attempts_left"]
         self._log(link_id, client, "wrong passcode" if left else "locked")
         if left <= 0:

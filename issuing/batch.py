@@ -10,7 +10,8 @@
 3. Append every credential's issuer-signed JWT to the log as one batch: one checkpoint. If
    anything fails before this point, the batch's records are removed and nothing is logged.
 4. Write each credential with its anchor proof, and offer it (sealed under the server's
-   secret) to the wallet inbox when the e-mail the row names is an owner account here.
+   secret) to the wallet inbox when the e-mail the row names is an owner account here whose
+   owner confirmed that address (only then is the account's wallet key used for binding too).
 """
 
 from __future__ import annotations
@@ -226,7 +227,8 @@ def _sign_chunk(number: int, slots: list[tuple[str, int]]) -> tuple[list[bytes],
     os.unlink(rows_path)
     emails = [email for _, _, email, _ in rows if email]
     wallet_keys = {a["email"]: a["holder_jwk"] for a in store.collection(ACCOUNTS).find(
-        {"email": {"$in": emails}, "holder_jwk": {"$exists": True}}, fields=["email", "holder_jwk"])} if emails else {}
+        {"email": {"$in": emails}, "email_verified": True, "holder_jwk": {"$exists": True}},
+        fields=["email", "holder_jwk"])} if emails else {}
     leaves, records, lines = [], [], []
     for i, ((claims, holder, email, credential_id), (uri, index)) in enumerate(zip(rows, slots, strict=True)):
         payload = {"iss": job.iss, "vct": job.ctype.vct, "iat": job.iat,
@@ -259,7 +261,8 @@ def _deliver_chunk(number: int, anchoring: _Anchoring, out_dir: str | None, sink
     with open(_spool_path(job.spool_dir, number), encoding="utf-8") as fh:
         entries = [json.loads(line) for line in fh]
     emails = list({entry["email"] for entry in entries if entry["email"]})
-    owners = {a["email"] for a in store.collection(ACCOUNTS).find({"email": {"$in": emails}}, fields=["email"])} if emails else set()
+    owners = {a["email"] for a in store.collection(ACCOUNTS).find(
+        {"email": {"$in": emails}, "email_verified": True}, fields=["email"])} if emails else set()
     sealer = Sealer(job.offer_key) if owners else None
     offers: list[dict[str, Any]] = []
     for i, entry in enumerate(entries):

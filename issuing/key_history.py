@@ -48,8 +48,8 @@ def key_valid_at(records: Sequence[KeyRecord], kid: str | None, anchored_at: int
         return False, f"key {kid} did not exist yet when the credential was anchored"
     if record.compromised_at is not None and anchored_at >= record.compromised_at:
         return False, f"key {kid} was compromised before the credential was anchored ({record.reason or 'no reason given'})"
-    ended = record.retired_at if record.retired_at is not None else record.revoked_at
-    if record.compromised_at is None and ended is not None and anchored_at >= ended:
+    ended = min((t for t in (record.retired_at, record.revoked_at) if t is not None), default=None)
+    if ended is not None and anchored_at >= ended:
         return False, f"key {kid} was no longer in use when the credential was anchored"
     return True, f"key {kid} was valid when the credential was anchored"
 

@@ -105,8 +105,56 @@ def register() -> Response | tuple[str, int] | str:
         if exc.http_status >= 500:
             raise
         return render_template("register.html", email=email, error=exc.detail, error_code=exc.code), exc.http_status
+    sent = _send_confirmation(session.info)
     flash("Your account is ready. Download an encrypted backup now: nobody can recover a lost password.")
+    flash(f"We sent a confirmation link to {session.info.email}. Issuers deliver to your wallet only once "
+          "you have confirmed the address." if sent else
+          "We could not send the confirmation e-mail just now; send it again from this page.")
     return _signed_in(session, url_for("auth.account"))
+
+
+# -- e-mail confirmation --------------------------------------------------------------------
+
+def _send_confirmation(info: SessionInfo) -> bool:
+    """E-mail a single-use confirmation link; False when the mail could not be sent."""
+    svc = services()
+    token, email = svc.accounts.email_confirmation(info.account_id)
+    link = f"{svc.settings.public_url.rstrip('/')}/confirm-email/{token}"
+    body = (f"Someone, hopefully you, created a credshare wallet for {email}.\n\n"
+            f"Open this link within 48 hours to confirm the address:\n\n{link}\n\n"
+            "Until it is confirmed, issuers cannot deliver credentials to this wallet. If it was not you, "
+            "ignore this message: the account lapses unconfirmed.\n")
+    try:
+        svc.mailer.send(email, "Confirm your e-mail address for credshare", body)
+    except CredshareError:
+        return False
+    return True
+
+
+@bp.get("/confirm-email/<token>")
+def confirm_email(token: str) -> Response | tuple[str, int]:
+    try:
+        email = services().accounts.confirm_email(token)
+    except CredshareError as exc:
+        return render_template("sign_in.html", email="", next="/wallet", error=exc.detail, error_code=exc.code), 400
+    flash(f"{email} is confirmed. Issuers can now deliver credentials to your wallet.")
+    return redirect(url_for("wallet.wallet") if current_owner() else url_for("auth.sign_in"))
+
+
+@bp.post("/account/confirm-email")
+@login_required
+def resend_confirmation() -> Response | tuple[str, int]:
+    owner = _owner()
+    limiter = services().confirmation_mails
+    if limiter.blocked(owner.account_id):
+        return _account_page(429, error="Several links were sent already; wait an hour.", error_code="rate_limited")
+    limiter.hit(owner.account_id)
+    try:
+        sent = _send_confirmation(owner)
+    except CredshareError as exc:
+        return _account_page(exc.http_status, error=exc.detail, error_code=exc.code)
+    flash(f"We sent a new confirmation link to {owner.email}." if sent else "The e-mail could not be sent; try later.")
+    return redirect(url_for("auth.account"))
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])

@@ -58,20 +58,39 @@ def _with_grant(response: Response, token: str, grant: str) -> Response:
     return response
 
 
+def _head(token: str) -> Response:
+    """HEAD answers whether the link can be opened, and never counts a view."""
+    try:
+        services().shares.gate(token, _client(), request.cookies.get(GRANT_COOKIE))
+    except (ShareGone, NotFoundError) as exc:
+        return make_response("", exc.http_status)
+    return make_response("", 200)
+
+
+def _gone_page(exc: CredshareError) -> Response:
+    return make_response(render_template("share_gone.html", error=exc), exc.http_status)
+
+
 def _html(token: str, handler: Callable[[OpenedShare], Response], *, passcode: str | None = None, download: bool = False,
           outcome: str = "viewed") -> Response:
-    """Open the link for an HTML view; the passcode form, or a clear page, when it cannot be."""
+    """Open the link for an HTML view; the gate again (with the passcode error), or a clear
+    page, when it cannot be."""
+    if request.method == "HEAD":
+        return _head(token)
     try:
         opened, grant = _open(token, passcode=passcode, download=download, outcome=outcome)
+        return _with_grant(handler(opened), token, grant)
     except PasscodeNeeded as exc:
-        body = render_template("passcode.html", token=token, error=exc if exc.code == "passcode_wrong" else None,
-                               attempts_left=exc.attempts_left)
+        gate = services().shares.gate(token, _client())
+        body = render_template("share_gate.html", token=token, gate=gate, attempts_left=exc.attempts_left,
+                               error=exc if exc.code == "passcode_wrong" else None)
         return make_response(body, 401)
-    except ShareGone as exc:
-        return make_response(render_template("share_gone.html", error=exc), 410)
-    except NotFoundError as exc:
-        return make_response(render_template("share_gone.html", error=exc), 404)
-    return _with_grant(handler(opened), token, grant)
+    except (ShareGone, NotFoundError) as exc:
+        return _gone_page(exc)
+    except CredshareError as exc:
+        if exc.http_status >= 500:
+            raise
+        return _gone_page(exc)
 
 
 def _render_verification(token: str, opened: OpenedShare) -> Response:
@@ -83,7 +102,16 @@ def _render_verification(token: str, opened: OpenedShare) -> Response:
 
 @bp.get("/s/<token>")
 def show(token: str) -> Response:
-    return _html(token, lambda opened: _render_verification(token, opened))
+    """The gate (an Open button, or the passcode form): nothing is shown and no view is counted
+    until the visitor opens it, so link previewers and HEAD requests cannot use a link up. A
+    browser that opened it within its grant sees it again directly."""
+    try:
+        gate = services().shares.gate(token, _client(), request.cookies.get(GRANT_COOKIE))
+    except (ShareGone, NotFoundError) as exc:
+        return _gone_page(exc)
+    if gate.granted and request.method == "GET":
+        return _html(token, lambda opened: _render_verification(token, opened))
+    return make_response(render_template("share_gate.html", token=token, gate=gate, attempts_left=gate.attempts_left))
 
 
 @bp.post("/s/<token>")
@@ -142,12 +170,25 @@ def receipt_keys() -> Response:
 
 # -- JSON API ---------------------------------------------------------------------------------
 
+def _header_text(name: str) -> str | None:
+    """A header as the UTF-8 text clients send (WSGI hands headers over as ISO-8859-1)."""
+    raw = request.headers.get(name)
+    if raw is None:
+        return None
+    try:
+        return raw.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return raw
+
+
 def _api(token: str, handler: Callable[[OpenedShare], Any], *, download: bool, outcome: str) -> Any:
     """Errors keep the shared ``{"error", "detail"}`` shape (plus ``attempts_left`` for passcodes).
     Every answer carries a grant (``X-Share-Grant``): sent back, it fetches the bundle and the
     receipt without counting another view or checking the passcode again."""
+    if request.method == "HEAD":
+        return _head(token)
     try:
-        opened, grant = _open(token, passcode=request.headers.get(PASSCODE_HEADER), download=download, outcome=outcome,
+        opened, grant = _open(token, passcode=_header_text(PASSCODE_HEADER), download=download, outcome=outcome,
                               grant=request.headers.get(GRANT_HEADER))
     except CredshareError as exc:
         return jsonify(exc.to_dict()), exc.http_status

@@ -22,6 +22,7 @@ import secrets
 import sqlite3
 import threading
 import time
+from datetime import datetime
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,7 @@ class _Backend(Protocol):
 
     def collection(self, name: str) -> Any: ...
     def insert_many(self, name: str, docs: list[dict[str, Any]]) -> None: ...
+    def encode_update(self, spec: dict[str, Any]) -> dict[str, Any]: ...
     def bulk(self) -> AbstractContextManager[None]: ...
     def ping(self) -> None: ...
     def close(self) -> None: ...
@@ -121,6 +123,9 @@ class _MongoBackend:
     def insert_many(self, name: str, docs: list[dict[str, Any]]) -> None:
         self.collection(name).insert_many(docs, ordered=True)
 
+    def encode_update(self, spec: dict[str, Any]) -> dict[str, Any]:
+        return spec
+
     def ping(self) -> None:
         self._db().command("ping")
 
@@ -156,6 +161,9 @@ class _MockBackend:
     def insert_many(self, name: str, docs: list[dict[str, Any]]) -> None:
         self.collection(name).insert_many(docs, ordered=True)
 
+    def encode_update(self, spec: dict[str, Any]) -> dict[str, Any]:
+        return spec
+
     def ping(self) -> None:
         self._client[self._database].command("ping")
 
@@ -167,6 +175,16 @@ class _MockBackend:
 
     def bulk(self) -> AbstractContextManager[None]:
         return nullcontext()
+
+
+def _dates_for_neosqlite(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"$date": value.isoformat()}
+    if isinstance(value, dict):
+        return {k: _dates_for_neosqlite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_dates_for_neosqlite(v) for v in value]
+    return value
 
 
 class _EmbeddedBackend:
@@ -207,6 +225,12 @@ class _EmbeddedBackend:
 
     def collection(self, name: str) -> Any:
         return self._connection()[name]
+
+    def encode_update(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """neosqlite stores a datetime given to ``$set`` as ``str(datetime)``, while an inserted
+        one becomes ``{"$date": ISO 8601}``, the form its reads decode and its filters compare.
+        Give updates that form too, so a datetime set later reads back and sorts as a datetime."""
+        return {op: _dates_for_neosqlite(fields) for op, fields in spec.items()}
 
     def insert_many(self, name: str, docs: list[dict[str, Any]]) -> None:
         """neosqlite inserts one document at a time, deep-copying and re-validating each
@@ -320,10 +344,17 @@ class Collection:
         """Atomically update the first match and return it as it was before or after."""
         spec = self._update(flt, update, upsert)
         which = ReturnDocument.AFTER if return_document == "after" else ReturnDocument.BEFORE
+        query = D.query_filter(flt)
         with _translated_errors(), self._backend.bulk():
-            doc = self._raw().find_one_and_update(
-                D.query_filter(flt), spec, sort=D.sort_spec(sort), upsert=upsert, return_document=which
-            )
+            raw = self._raw()
+            if upsert and self._backend.name == "embedded" and raw.find_one(query) is None:
+                # neosqlite's find_one_and_update upsert drops $setOnInsert (and with it our string
+                # _id); update_one upserts correctly, and the transaction keeps this atomic
+                raw.update_one(query, spec, upsert=True)
+                new_id = spec.get("$setOnInsert", {}).get("_id", (flt or {}).get("_id"))
+                doc = raw.find_one({"_id": new_id}) if which == ReturnDocument.AFTER else None
+            else:
+                doc = raw.find_one_and_update(query, spec, sort=D.sort_spec(sort), upsert=upsert, return_document=which)
         return None if doc is None else D.from_store(doc)
 
     def delete_one(self, flt: Mapping[str, Any]) -> int:
@@ -398,13 +429,12 @@ class Collection:
 
     # -- helpers --------------------------------------------------------------------------
 
-    @staticmethod
-    def _update(flt: Mapping[str, Any], update: Mapping[str, Any], upsert: bool) -> dict[str, Any]:
+    def _update(self, flt: Mapping[str, Any], update: Mapping[str, Any], upsert: bool) -> dict[str, Any]:
         spec = D.update_spec(update)
         if upsert and "_id" not in (flt or {}):
             on_insert = spec.setdefault("$setOnInsert", {})
             on_insert.setdefault("_id", new_id())
-        return spec
+        return self._backend.encode_update(spec)
 
     @staticmethod
     def _result(res: Any) -> UpdateResult:

@@ -4,8 +4,10 @@ store dump, and one owner never reaching another's credentials or links."""
 
 from __future__ import annotations
 
+import email as email_parser
 import json
 import re
+from email import policy as email_policy
 import time
 from pathlib import Path
 from typing import Any
@@ -46,9 +48,21 @@ def svc(app):
     return svc
 
 
-def owner_client(app, email: str):
+def confirmation_link(app, email: str) -> str:
+    """The newest confirmation link mailed to ``email`` (the outbox: no SMTP server configured)."""
+    outbox = Path(app.extensions["credshare"].settings.data_dir) / "outbox"
+    for path in sorted(outbox.glob("*.eml"), reverse=True):
+        message = email_parser.message_from_bytes(path.read_bytes(), policy=email_policy.default)
+        if message["To"] == email:
+            return re.search(r"http://localhost(/confirm-email/[A-Za-z0-9_-]+)", message.get_content()).group(1)
+    raise AssertionError(f"no mail to {email}")
+
+
+def owner_client(app, email: str, confirm: bool = True):
     client = app.test_client()
     assert register(client, email=email, password=PASSWORD).status_code in (302, 303)
+    if confirm:
+        assert client.get(confirmation_link(app, email)).status_code == 302
     return client
 
 
@@ -90,6 +104,14 @@ def shared(app, svc):
     return owner, entry_id, link_id, token
 
 
+def open_link(client, token: str, passcode: str | None = None):
+    """What a verifier's browser does: the gate page, then its Open button (a POST)."""
+    data = {"csrf_token": csrf_from(client, f"/s/{token}")}
+    if passcode is not None:
+        data["passcode"] = passcode
+    return client.post(f"/s/{token}", data=data)
+
+
 def disclosed_paths(page: str) -> list[str]:
     table = page.split('id="disclosed"', 1)[1].split("</table>", 1)[0]
     return re.findall(r'data-path="([^"]+)"', table)
@@ -98,8 +120,9 @@ def disclosed_paths(page: str) -> list[str]:
 def test_verifier_sees_exactly_the_three_fields_verified_after_the_passcode(app, shared) -> None:
     owner, _, link_id, token = shared
     verifier = app.test_client()
-    first = verifier.get(f"/s/{token}")
-    assert first.status_code == 401 and "Passcode" in first.get_data(as_text=True)
+    first = verifier.get(f"/s/{token}")  # the gate: nothing shown, no view counted
+    assert first.status_code == 200 and "Passcode" in first.get_data(as_text=True) and "Avery" not in first.get_data(as_text=True)
+    assert verifier.head(f"/s/{token}/bundle").status_code == 200
     wrong = verifier.post(f"/s/{token}", data={"passcode": "0000", "csrf_token": csrf_from(verifier, f"/s/{token}")})
     assert wrong.status_code == 401 and "2 attempt(s) left" in wrong.get_data(as_text=True)
     right = verifier.post(f"/s/{token}", data={"passcode": "tulip-4812", "csrf_token": csrf_from(verifier, f"/s/{token}")})
@@ -114,6 +137,9 @@ def test_verifier_sees_exactly_the_three_fields_verified_after_the_passcode(app,
     assert verifier.get(f"/s/{token}/receipt").status_code == 200
     log = owner.get(f"/shares/{link_id}").get_data(as_text=True)
     assert "wrong passcode" in log and "viewed" in log and "bundle downloaded" in log
+    assert "· 1 view(s)" in log  # the gate, HEAD, bundle and receipt after the counted view added none
+    again = verifier.get(f"/s/{token}")  # within its grant, the same browser sees it again, uncounted
+    assert 'data-outcome="verified"' in again.get_data(as_text=True)
 
 
 def test_the_json_api_bundle_and_receipt(app, svc, shared) -> None:
@@ -142,6 +168,7 @@ def test_revoked_link_gives_410_at_once(app, shared) -> None:
     assert post(owner, f"/shares/{link_id}/revoke").status_code == 302
     gone = app.test_client().get(f"/s/{token}")
     assert gone.status_code == 410 and "revoked" in gone.get_data(as_text=True)
+    assert app.test_client().head(f"/s/{token}").status_code == 410
     assert app.test_client().get(f"/api/v1/shares/{token}").get_json()["error"] == "share_revoked"
     assert 'data-state="revoked"' in owner.get(f"/shares/{link_id}").get_data(as_text=True)
 
@@ -270,7 +297,7 @@ def test_credential_expiry_is_its_own_and_an_expired_one_is_shared_only_as_histo
                    follow_redirects=True)
     assert "credential_expired" in refused.get_data(as_text=True)
     _, token = create_link(owner, entry_id, paths=[["license_number"]], history="yes")
-    page = app.test_client().get(f"/s/{token}").get_data(as_text=True)
+    page = open_link(app.test_client(), token).get_data(as_text=True)
     assert 'data-outcome="verified"' in page and "expired 2020-12-31, shared as history" in page
     assert "active until" in page  # the link's own validity, shown beside the credential's
     body = app.test_client().get(f"/api/v1/shares/{token}").get_json()
@@ -360,7 +387,8 @@ def test_bundle_and_receipt_count_as_views_unless_a_counted_view_granted_them(ap
     grant = seen.headers["X-Share-Grant"]
     for path in ("bundle", "receipt", "bundle"):
         assert api.get(f"/api/v1/shares/{token}/{path}", headers={"X-Share-Grant": grant}).status_code == 200
-    assert api.get(f"/api/v1/shares/{token}/bundle", headers={"X-Share-Grant": grant[:-1] + "0"}).status_code == 200  # counted
+    forged = grant[:-1] + ("1" if grant.endswith("0") else "0")
+    assert api.get(f"/api/v1/shares/{token}/bundle", headers={"X-Share-Grant": forged}).status_code == 200  # counted
     assert api.get(f"/api/v1/shares/{token}/receipt").status_code == 410  # no grant: would be a third view
     assert api.get(f"/api/v1/shares/{token}").get_json()["error"] == "share_used_up"
 
@@ -392,3 +420,56 @@ def test_parallel_wrong_passcodes_never_exceed_the_attempt_budget(app, svc, shar
     assert len(checks) == 3 and "opened" not in outcomes  # the budget of 3, however many raced
     assert svc.store.collection("shares").find_one({"_id": link_id})["attempts_left"] == 0
     assert app.test_client().get(f"/api/v1/shares/{token}", headers={"X-Share-Passcode": "tulip-4812"}).status_code == 410
+
+
+def test_deliveries_wait_for_a_confirmed_address_and_a_squatter_gets_nothing(app, svc) -> None:
+    squatter = owner_client(app, OWNER, confirm=False)  # registers the physician's address, cannot read its mail
+    assert 'id="confirm-email"' in squatter.get("/wallet").get_data(as_text=True)
+    issue_to(svc, OWNER)
+    assert svc.store.collection("wallet_deliveries").count() == 0 and "data-offer" not in squatter.get("/wallet").get_data(as_text=True)
+    assert squatter.get("/confirm-email/" + "x" * 43).status_code == 400
+    link = confirmation_link(app, OWNER)
+    assert squatter.get(link).status_code == 302 and squatter.get(link).status_code == 400  # single use
+    issue_to(svc, OWNER)
+    assert 'data-offer="' in squatter.get("/wallet").get_data(as_text=True)
+
+
+def test_an_unconfirmed_account_lapses_and_frees_its_address(app, svc) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    owner_client(app, OWNER, confirm=False)
+    assert register(app.test_client(), email=OWNER, password=PASSWORD).status_code == 409
+    svc.store.collection("accounts").update_one({"email": OWNER}, {"$set": {
+        "created_at": datetime.now(timezone.utc) - timedelta(hours=49)}})
+    assert register(app.test_client(), email=OWNER, password=PASSWORD).status_code == 302
+    assert svc.store.collection("accounts").count({"email": OWNER}) == 1
+
+
+def test_a_session_keeps_working_after_its_idle_deadline_is_refreshed(app, svc) -> None:
+    """The refresh writes datetimes with $set; on the embedded store they must stay datetimes."""
+    from datetime import datetime, timedelta, timezone
+
+    owner = owner_client(app, OWNER)
+    sessions = svc.store.collection("sessions")
+    sessions.update_many({}, {"$set": {"last_seen": datetime.now(timezone.utc) - timedelta(minutes=5)}})
+    for _ in range(3):
+        assert owner.get("/wallet").status_code == 200
+    (doc,) = sessions.find({})
+    assert isinstance(doc["expires_at"], datetime) and doc["expires_at"] > datetime.now(timezone.utc)
+
+
+def test_the_right_passcode_never_costs_an_attempt_and_a_grant_outlives_the_last_view(app, svc) -> None:
+    owner = owner_client(app, OWNER)
+    issue_to(svc, OWNER)
+    entry_id = accept_delivery(owner)
+    _, token = create_link(owner, entry_id, passcode="caf\u00e9-9", attempts="1", max_views="2")
+    api = app.test_client()
+    header = {"X-Share-Passcode": "caf\u00e9-9".encode().decode("latin-1")}  # UTF-8 on the wire
+    first = api.get(f"/api/v1/shares/{token}", headers=header)
+    assert first.status_code == 200
+    assert api.get(f"/api/v1/shares/{token}", headers=header).status_code == 200  # still 1 attempt: not locked
+    assert api.get(f"/api/v1/shares/{token}", headers=header).get_json()["error"] == "share_used_up"
+    grant = {"X-Share-Grant": first.headers["X-Share-Grant"]}
+    assert api.get(f"/api/v1/shares/{token}/bundle", headers=grant).status_code == 200
+    assert api.get(f"/api/v1/shares/{token}/receipt", headers=grant).status_code == 200
+    assert api.get(f"/api/v1/shares/{token}/bundle", headers=header).status_code == 410

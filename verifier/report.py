@@ -14,7 +14,7 @@ from typing import Any, Literal
 Status = Literal["passed", "failed", "unchecked"]
 Outcome = Literal["verified", "not_verified", "incomplete"]
 
-# Every check a report may hold, in the order it is shown, with its human label.
+# Every check a report may hold, with its human label (reports list checks in the order they ran).
 CHECK_LABELS: dict[str, str] = {
     "trust_anchor": "Log key is one the verifier trusts",
     "key_history": "Issuer key history (signed by the issuer and logged)",
