@@ -119,3 +119,8 @@ class AppServices:
     def confirmation_mails(self) -> RateLimiter:
         """E-mail confirmation links sent per account (5 an hour)."""
         return RateLimiter(self.store, "confirmation-mails", 5, 3600)
+
+    @cached_property
+    def registrations(self) -> RateLimiter:
+        """Account registrations per client address (20 an hour)."""
+        return RateLimiter(self.store, "registrations", 20, 3600)

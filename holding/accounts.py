@@ -288,16 +288,26 @@ class AccountService:
             data_key = vault.open_sealed(vault.key_from_token(token, _SESSION_PURPOSE), doc["data_key_sealed"])
         except VaultError:
             return None
-        account = self._accounts.find_one({"_id": doc["account"]}, fields=["email", "holder_jwk", "email_verified"])
-        if account is None:
+        account = self._accounts.find_one({"_id": doc["account"]},
+                                          fields=["email", "sealed_holder_key", "email_verified"])
+        holder_jwk = self._holder_public(account, data_key) if account is not None else None
+        if account is None or holder_jwk is None:
             self._sessions.delete_one({"_id": sid})
             return None
         if now - doc["last_seen"] >= TOUCH_INTERVAL:
             self._sessions.update_one({"_id": sid}, {"$set": {
                 "last_seen": now, "expires_at": min(now + IDLE_TIMEOUT, doc["created_at"] + ABSOLUTE_TIMEOUT)}})
         return SessionInfo(account_id=account["_id"], email=account["email"], data_key=data_key,
-                           holder_jwk=account["holder_jwk"], session_id=sid,
-                           email_verified=account.get("email_verified") is True)
+                           holder_jwk=holder_jwk, session_id=sid, email_verified=account.get("email_verified") is True)
+
+    @staticmethod
+    def _holder_public(account: dict[str, Any], data_key: bytes) -> dict[str, Any] | None:
+        """The holder's public key, taken from the sealed private key (only the vault's owner can
+        have sealed it), never from the account's plain ``holder_jwk`` copy that issuers read."""
+        try:
+            return Signer.from_jwk(json.loads(vault.open_sealed(data_key, account["sealed_holder_key"])), HOLDER_ALG).public_jwk
+        except (VaultError, ValueError, KeyError, SDJWTError):
+            return None
 
     def sign_out(self, token: str | None) -> None:
         if isinstance(token, str) and 0 < len(token) <= MAX_TOKEN_LENGTH:
@@ -385,7 +395,8 @@ class AccountService:
             "created_at": now, "last_seen": now, "expires_at": expires,
         })
         info = SessionInfo(account_id=account["_id"], email=account["email"], data_key=data_key,
-                           holder_jwk=account["holder_jwk"], session_id=sid)
+                           holder_jwk=account["holder_jwk"], session_id=sid,
+                           email_verified=account.get("email_verified") is True)
         return Session(token=token, info=info, expires_at=expires)
 
     def _kdf_doc(self, salt: bytes) -> dict[str, Any]:

@@ -154,24 +154,34 @@ class WalletService:
     def _store_entry(self, info: SessionInfo, entry: WalletEntry) -> None:
         try:
             self._entries.insert_one({"_id": entry.id, "owner": info.account_id, "fingerprint": self._fingerprint(info, entry.sd_jwt),
-                                      "sealed": vault.seal(info.data_key, json.dumps(entry.to_vault()).encode())})
+                                      "sealed": vault.seal(info.data_key, json.dumps(
+                                          {**entry.to_vault(), "id": entry.id, "owner": info.account_id}).encode())})
         except DuplicateKeyError:
             raise InputError("this credential is already in your wallet", code="credential_duplicate") from None
 
-    def entries(self, info: SessionInfo) -> list[WalletEntry]:
-        out = []
-        for doc in self._entries.find({"owner": info.account_id}):
+    @staticmethod
+    def _open(info: SessionInfo, doc: dict[str, Any]) -> WalletEntry | None:
+        """An entry opened with the owner's key, if it is the row it was sealed for: a sealed
+        value copied into another row (or another owner's) is not taken for it."""
+        try:
             data = json.loads(vault.open_sealed(info.data_key, doc["sealed"]))
-            out.append(WalletEntry(doc["_id"], data["sd_jwt"], data["anchor_proof"], data["added_at"], data["source"]))
+        except (CredshareError, ValueError):
+            return None
+        if data.get("id") != doc["_id"] or data.get("owner") != info.account_id:
+            return None
+        return WalletEntry(doc["_id"], data["sd_jwt"], data["anchor_proof"], data["added_at"], data["source"])
+
+    def entries(self, info: SessionInfo) -> list[WalletEntry]:
+        out = [e for e in (self._open(info, doc) for doc in self._entries.find({"owner": info.account_id})) if e]
         return sorted(out, key=lambda e: (e.added_at, e.id), reverse=True)
 
     def get(self, info: SessionInfo, entry_id: str) -> WalletEntry:
         """One of the owner's own entries; another owner's id reads as unknown."""
         doc = self._entries.find_one({"_id": str(entry_id), "owner": info.account_id})
-        if doc is None:
+        entry = self._open(info, doc) if doc is not None else None
+        if entry is None:
             raise NotFoundError("no such credential in your wallet", code="credential_unknown")
-        data = json.loads(vault.open_sealed(info.data_key, doc["sealed"]))
-        return WalletEntry(doc["_id"], data["sd_jwt"], data["anchor_proof"], data["added_at"], data["source"])
+        return entry
 
     def delete(self, info: SessionInfo, entry_id: str) -> None:
         if self._entries.delete_one({"_id": str(entry_id), "owner": info.account_id}) == 0:

@@ -99,6 +99,11 @@ def register() -> Response | tuple[str, int] | str:
     if confirm is not None and confirm != password:
         return render_template("register.html", email=email, error="The two passwords differ.",
                                error_code="passwords_differ"), 400
+    limiter, client = services().registrations, request.remote_addr or "-"
+    if limiter.blocked(client):  # each registration costs an Argon2id derivation: bound them per address
+        return render_template("register.html", email=email, error="Too many accounts were created from your network; "
+                               "try again later.", error_code="rate_limited"), 429
+    limiter.hit(client)
     try:
         session = services().accounts.register(email, password)
     except CredshareError as exc:

@@ -473,3 +473,29 @@ def test_the_right_passcode_never_costs_an_attempt_and_a_grant_outlives_the_last
     assert api.get(f"/api/v1/shares/{token}/bundle", headers=grant).status_code == 200
     assert api.get(f"/api/v1/shares/{token}/receipt", headers=grant).status_code == 200
     assert api.get(f"/api/v1/shares/{token}/bundle", headers=header).status_code == 410
+
+
+def test_swapped_sealed_values_and_a_planted_holder_key_are_not_taken(app, svc) -> None:
+    owner = owner_client(app, OWNER)
+    issue_to(svc, OWNER)
+    issue_to(svc, OWNER)
+    page = owner.get("/wallet").get_data(as_text=True)
+    for offer in re.findall(r'data-offer="([^"]+)"', page):
+        post(owner, f"/wallet/offers/{offer}/accept")
+    entries = svc.store.collection("wallet_credentials")
+    first, second = entries.find({}, sort=[("_id", 1)])
+    entries.update_one({"_id": first["_id"]}, {"$set": {"sealed": second["sealed"]}})  # someone with store access
+    assert owner.get(f"/wallet/{first['_id']}").status_code == 404
+    assert owner.get(f"/wallet/{second['_id']}").status_code == 200
+    # a holder key written into the account's plain copy does not become the wallet's key
+    stranger = {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}
+    svc.store.collection("accounts").update_one({"email": OWNER}, {"$set": {"holder_jwk": stranger}})
+    foreign = issue_to(svc, "", holder_jwk=json.dumps(stranger))
+    refused = post(owner, "/wallet/upload", {"credential": json.dumps(foreign)})
+    assert refused.status_code == 422 and "holder_key_mismatch" in refused.get_data(as_text=True)
+
+
+def test_registrations_are_limited_per_network(app, svc) -> None:
+    answers = [register(app.test_client(), email=f"r{i}@example.org", password=PASSWORD).status_code for i in range(21)]
+    assert answers[:20] == [302] * 20 and answers[20] == 429
+    assert svc.store.collection("accounts").count() == 20
