@@ -58,7 +58,7 @@ class _Backend(Protocol):
 
     def collection(self, name: str) -> Any: ...
     def insert_many(self, name: str, docs: list[dict[str, Any]]) -> None: ...
-    def encode_update(self, spec: dict[str, Any]) -> dict[str, Any]: ...
+    def typed_update(self, spec: dict[str, Any]) -> AbstractContextManager[None]: ...
     def bulk(self) -> AbstractContextManager[None]: ...
     def ping(self) -> None: ...
     def close(self) -> None: ...
@@ -123,8 +123,8 @@ class _MongoBackend:
     def insert_many(self, name: str, docs: list[dict[str, Any]]) -> None:
         self.collection(name).insert_many(docs, ordered=True)
 
-    def encode_update(self, spec: dict[str, Any]) -> dict[str, Any]:
-        return spec
+    def typed_update(self, spec: dict[str, Any]) -> AbstractContextManager[None]:
+        return nullcontext()
 
     def ping(self) -> None:
         self._db().command("ping")
@@ -161,8 +161,8 @@ class _MockBackend:
     def insert_many(self, name: str, docs: list[dict[str, Any]]) -> None:
         self.collection(name).insert_many(docs, ordered=True)
 
-    def encode_update(self, spec: dict[str, Any]) -> dict[str, Any]:
-        return spec
+    def typed_update(self, spec: dict[str, Any]) -> AbstractContextManager[None]:
+        return nullcontext()
 
     def ping(self) -> None:
         self._client[self._database].command("ping")
@@ -177,14 +177,37 @@ class _MockBackend:
         return nullcontext()
 
 
-def _dates_for_neosqlite(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return {"$date": value.isoformat()}
+def _has_typed_value(value: Any) -> bool:
+    if isinstance(value, (bool, datetime)):
+        return True
     if isinstance(value, dict):
-        return {k: _dates_for_neosqlite(v) for k, v in value.items()}
+        return any(_has_typed_value(v) for v in value.values())
     if isinstance(value, list):
-        return [_dates_for_neosqlite(v) for v in value]
-    return value
+        return any(_has_typed_value(v) for v in value)
+    return False
+
+
+_python_update_lock = threading.Lock()
+_python_update_users = 0
+
+
+@contextmanager
+def _python_updates() -> Iterator[None]:
+    """Force neosqlite's Python update path while this runs. The switch is process-wide, so
+    it is counted: other threads' operations meanwhile only take the slower, equally correct path."""
+    global _python_update_users
+    from neosqlite.collection.query_helper.utils import set_force_fallback
+
+    with _python_update_lock:
+        _python_update_users += 1
+        set_force_fallback(True)
+    try:
+        yield
+    finally:
+        with _python_update_lock:
+            _python_update_users -= 1
+            if _python_update_users == 0:
+                set_force_fallback(False)
 
 
 class _EmbeddedBackend:
@@ -226,11 +249,14 @@ class _EmbeddedBackend:
     def collection(self, name: str) -> Any:
         return self._connection()[name]
 
-    def encode_update(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """neosqlite stores a datetime given to ``$set`` as ``str(datetime)``, while an inserted
-        one becomes ``{"$date": ISO 8601}``, the form its reads decode and its filters compare.
-        Give updates that form too, so a datetime set later reads back and sorts as a datetime."""
-        return {op: _dates_for_neosqlite(fields) for op, fields in spec.items()}
+    def typed_update(self, spec: dict[str, Any]) -> AbstractContextManager[None]:
+        """neosqlite's SQL update path binds ``$set`` values as SQL parameters: a datetime is
+        stored as ``str(datetime)`` and a bool as ``1``, while inserts store ``{"$date": ...}``
+        and ``true``. Its Python path (load, apply, re-encode) keeps both types, so updates
+        holding such a value take that path (inside the write transaction, so still atomic)."""
+        if not _has_typed_value(spec):
+            return nullcontext()
+        return _python_updates()
 
     def insert_many(self, name: str, docs: list[dict[str, Any]]) -> None:
         """neosqlite inserts one document at a time, deep-copying and re-validating each
@@ -322,13 +348,13 @@ class Collection:
         self, flt: Mapping[str, Any], update: Mapping[str, Any], *, upsert: bool = False
     ) -> UpdateResult:
         spec = self._update(flt, update, upsert)
-        with _translated_errors(), self._backend.bulk():
+        with _translated_errors(), self._backend.bulk(), self._backend.typed_update(spec):
             res = self._raw().update_one(D.query_filter(flt), spec, upsert=upsert)
         return self._result(res)
 
     def update_many(self, flt: Mapping[str, Any], update: Mapping[str, Any]) -> UpdateResult:
         spec = self._update(flt, update, upsert=False)
-        with _translated_errors(), self._backend.bulk():
+        with _translated_errors(), self._backend.bulk(), self._backend.typed_update(spec):
             res = self._raw().update_many(D.query_filter(flt), spec)
         return self._result(res)
 
@@ -345,7 +371,7 @@ class Collection:
         spec = self._update(flt, update, upsert)
         which = ReturnDocument.AFTER if return_document == "after" else ReturnDocument.BEFORE
         query = D.query_filter(flt)
-        with _translated_errors(), self._backend.bulk():
+        with _translated_errors(), self._backend.bulk(), self._backend.typed_update(spec):
             raw = self._raw()
             if upsert and self._backend.name == "embedded" and raw.find_one(query) is None:
                 # neosqlite's find_one_and_update upsert drops $setOnInsert (and with it our string
@@ -434,7 +460,7 @@ class Collection:
         if upsert and "_id" not in (flt or {}):
             on_insert = spec.setdefault("$setOnInsert", {})
             on_insert.setdefault("_id", new_id())
-        return self._backend.encode_update(spec)
+        return spec
 
     @staticmethod
     def _result(res: Any) -> UpdateResult:

@@ -76,7 +76,7 @@ class TestDocuments:
         assert all(isinstance(i, str) and len(i) == 24 for i in generated)
         assert [many.find_one({"_id": i})["x"] for i in generated] == [1, 2]
 
-    def test_a_datetime_set_by_an_update_reads_back_filters_and_sorts_as_one(self, store: Store,
+    def test_a_datetime_or_bool_set_by_an_update_reads_back_filters_and_sorts_as_one(self, store: Store,
                                                                              request: pytest.FixtureRequest) -> None:
         if store.backend == "mongodb":
             # nx-27017 0.8.1 (the test server) stores a datetime given to $set as its string form;
@@ -85,9 +85,12 @@ class TestDocuments:
         col = store.collection("sessions_like")
         col.insert_many([{"_id": "a", "at": T0}, {"_id": "b", "at": T0}])
         later = T0 + timedelta(days=3)
-        col.update_one({"_id": "a"}, {"$set": {"at": later, "seen": {"first": later}}})
+        col.update_one({"_id": "a"}, {"$set": {"at": later, "seen": {"first": later}, "ok": True, "no": False}})
         col.find_one_and_update({"_id": "c"}, {"$setOnInsert": {"at": T0 - timedelta(days=1)}}, upsert=True)
-        assert col.find_one({"_id": "a"}) == {"_id": "a", "at": later, "seen": {"first": later}}
+        got = col.find_one({"_id": "a"})
+        assert got == {"_id": "a", "at": later, "seen": {"first": later}, "ok": True, "no": False}
+        assert got["ok"] is True and got["no"] is False  # not 1 and 0
+        assert [d["_id"] for d in col.find({"ok": True})] == ["a"]
         assert [d["_id"] for d in col.find({"at": {"$gt": T0}})] == ["a"]
         assert [d["_id"] for d in col.find({}, sort=[("at", 1)])] == ["c", "b", "a"]
         assert col.find_one({"_id": "c"})["at"] == T0 - timedelta(days=1)
