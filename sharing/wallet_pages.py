@@ -133,6 +133,9 @@ def credential(entry_id: str) -> str:
 def delete(entry_id: str) -> Any:
     owner = _owner()
     entry = _entry_or_404(entry_id)
+    if request.form.get("confirm") != "yes":
+        flash("Tick the box to confirm the deletion: it cannot be undone.", "error")
+        return redirect(url_for("wallet.credential", entry_id=entry.id))
     revoked = services().shares.revoke_for_credential(owner, entry.id)
     services().wallet.delete(owner, entry.id)
     flash(f"The credential was deleted and its {revoked} active link(s) revoked.", "notice")
@@ -187,7 +190,12 @@ def share(link_id: str) -> str:
     except NotFoundError:
         abort(404)
     url = share_url(link.token)
-    return render_template("share.html", link=link, url=url, qr=qr_svg(url), day=day, when=when)
+    try:
+        ctype = services().wallet.credential_type(services().wallet.get(_owner(), link.credential))
+    except NotFoundError:
+        ctype = None  # the credential was deleted (and the link revoked with it)
+    labels = [ctype.label(tuple(p)) if ctype else ".".join(map(str, p)) for p in link.paths]
+    return render_template("share.html", link=link, url=url, qr=qr_svg(url), labels=labels, day=day, when=when)
 
 
 @bp.post("/shares/<link_id>/revoke")

@@ -196,7 +196,10 @@ def test_view_limit_and_unknown_token(app, svc) -> None:
 
 def test_deleting_a_credential_revokes_its_links(app, shared) -> None:
     owner, entry_id, _, token = shared
-    assert post(owner, f"/wallet/{entry_id}/delete").status_code == 302
+    assert post(owner, f"/wallet/{entry_id}/delete").status_code == 302  # not confirmed: nothing happens
+    assert owner.get(f"/wallet/{entry_id}").status_code == 200
+    assert post(owner, f"/wallet/{entry_id}/delete", {"confirm": "yes"}).status_code == 302
+    assert owner.get(f"/wallet/{entry_id}").status_code == 404
     assert app.test_client().get(f"/api/v1/shares/{token}").get_json()["error"] == "share_revoked"
 
 
@@ -237,7 +240,7 @@ def test_one_owner_never_reaches_anothers_credentials_or_links(app, svc, shared)
     assert other.get(f"/shares/{link_id}").status_code == 404
     assert post(other, f"/wallet/{entry_id}/shares", {"field": json.dumps(["degree"])}).status_code == 404
     assert post(other, f"/shares/{link_id}/revoke").status_code == 404
-    assert post(other, f"/wallet/{entry_id}/delete").status_code == 404
+    assert post(other, f"/wallet/{entry_id}/delete", {"confirm": "yes"}).status_code == 404
     assert "Avery" not in other.get("/wallet").get_data(as_text=True)
     assert link_id not in other.get("/shares").get_data(as_text=True)
     assert svc.store.collection("shares").find_one({"_id": link_id})["revoked_at"] is None
