@@ -2,9 +2,10 @@
 when the owner set one), with every check re-run now; the same as JSON under
 ``/api/v1/shares/<token>`` (docs/openapi.yaml); the offline bundle; and the signed receipt.
 
-Views are counted when the verification is shown (page or API). The bundle and the receipt
-count as a view too, unless the client holds the grant a counted view gave it (a cookie for
-browsers, ``X-Share-Grant`` for the API); either way the owner's access log records them.
+Views are counted when the verification is shown (the page's Open button, or the API). A
+browser takes the bundle and the receipt with the grant its counted view gave it (a cookie);
+without one it is sent to the gate. Over the API they count as a view unless the request sends
+the grant back (``X-Share-Grant``). The owner's access log records every one.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
-from flask import Blueprint, Response, jsonify, make_response, render_template, request
+from flask import Blueprint, Response, jsonify, make_response, redirect, render_template, request, url_for
 
 from credshare.errors import CredshareError, NotFoundError
 from holding.shares import OpenedShare, PasscodeNeeded, ShareGone
@@ -78,6 +79,10 @@ def _html(token: str, handler: Callable[[OpenedShare], Response], *, passcode: s
     if request.method == "HEAD":
         return _head(token)
     try:
+        if download and not services().shares.gate(token, _client(), request.cookies.get(GRANT_COOKIE)).granted:
+            # a browser takes the bundle or receipt after opening the link: anything else (a
+            # previewer fetching the URL) goes through the gate and uses up no view
+            return redirect(url_for("verify.show", token=token))
         opened, grant = _open(token, passcode=passcode, download=download, outcome=outcome)
         return _with_grant(handler(opened), token, grant)
     except PasscodeNeeded as exc:

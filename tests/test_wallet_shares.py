@@ -502,3 +502,16 @@ def test_registrations_are_limited_per_network(app, svc) -> None:
     answers = [register(app.test_client(), email=f"r{i}@example.org", password=PASSWORD).status_code for i in range(21)]
     assert answers[:20] == [302] * 20 and answers[20] == 429
     assert svc.store.collection("accounts").count() == 20
+
+
+def test_a_previewer_fetching_the_bundle_url_is_sent_to_the_gate_and_uses_no_view(app, svc) -> None:
+    owner = owner_client(app, OWNER)
+    issue_to(svc, OWNER)
+    _, token = create_link(owner, accept_delivery(owner), max_views="1")
+    previewer = app.test_client()
+    for path in ("bundle", "receipt", "receipt.json"):
+        answer = previewer.get(f"/s/{token}/{path}")
+        assert answer.status_code == 302 and answer.headers["Location"].endswith(f"/s/{token}")
+    verifier = app.test_client()
+    assert 'data-outcome="verified"' in open_link(verifier, token).get_data(as_text=True)  # the one view
+    assert verifier.get(f"/s/{token}/bundle").status_code == 200
