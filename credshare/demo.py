@@ -9,7 +9,7 @@ nothing. The demo password is kept in the data directory (mode 0600) so it can b
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from credshare.config import load_or_create_private_file
@@ -68,6 +68,7 @@ def prepare_demo(svc: AppServices) -> Demo:
         return Demo(DEMO_EMAIL, password, len(svc.wallet.entries(info)))
     info = svc.accounts.register(DEMO_EMAIL, password).info
     svc.accounts.mark_email_confirmed(info.account_id)  # example.org-style demo address: nobody reads its mail
+    info = replace(info, email_verified=True)
     for issuer_id, name, slug, row in DEMO_CREDENTIALS:
         try:
             svc.issuers.get(issuer_id)

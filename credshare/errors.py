@@ -87,6 +87,13 @@ class RateLimitedError(CredshareError):
     http_status = 429
 
 
+class ForbiddenError(CredshareError):
+    """The caller is known but may not do this (yet)."""
+
+    code = "forbidden"
+    http_status = 403
+
+
 class ConflictError(CredshareError):
     """The request clashes with what exists (for example an account with that e-mail)."""
 

@@ -91,9 +91,11 @@ def normalize_email(email: str) -> str:
 
 
 def _email_valid(email: str) -> bool:
+    """One plain address (``local@domain``): no display name, list, quoting or comment, so
+    it can never make a message go to more than one mailbox."""
     local, at, domain = email.rpartition("@")
-    return (bool(at and local and domain) and len(email) <= MAX_EMAIL
-            and not any(c.isspace() or ord(c) < 32 for c in email))
+    return (bool(at and local and domain) and len(email) <= MAX_EMAIL and "." in domain and "@" not in local
+            and not any(c.isspace() or ord(c) < 32 or c in ',;:<>()[]"\\' for c in email))
 
 
 def check_password(password: str, *, what: str = "password") -> None:
@@ -142,14 +144,17 @@ class AccountService:
         if not _email_valid(email):
             raise InputError("enter a valid e-mail address", code="email_invalid")
         check_password(password)
-        existing = self._accounts.find_one({"email": email}, fields=["_id", "email_verified", "created_at"])
+        existing = self._accounts.find_one({"email": email},
+                                           fields=["_id", "email_verified", "created_at", "email_token_expires"])
         if existing is not None:
-            if existing.get("email_verified") or existing["created_at"] > _now() - EMAIL_TOKEN_LIFETIME:
+            lapsed_at = max(existing["created_at"] + EMAIL_TOKEN_LIFETIME, existing.get("email_token_expires") or _now())
+            if existing.get("email_verified") is not False or lapsed_at > _now():
                 raise ConflictError("an account with this e-mail address exists; sign in instead", code="account_exists")
-            # never confirmed and its confirmation link has lapsed: whoever made it did not own the
-            # address, so the address is free again (its sealed data was never readable by anyone else)
-            self._accounts.delete_one({"_id": existing["_id"], "email_verified": {"$ne": True}})
-            self._sessions.delete_many({"account": existing["_id"]})
+            # never confirmed, and its last confirmation link has lapsed: whoever made it did not
+            # own the address, which is free again. An unconfirmed account holds nothing (it can
+            # neither add credentials nor make links), so only it and its sessions go.
+            if self._accounts.delete_one({"_id": existing["_id"], "email_verified": False}):
+                self._sessions.delete_many({"account": existing["_id"]})
         data_key, salt = vault.new_data_key(), vault.new_salt()
         auth_key, wrap_key = vault.derive_wrap_key(password, salt, self.params.ops, self.params.mem)
         holder = Signer.generate(HOLDER_ALG)
@@ -254,12 +259,14 @@ class AccountService:
             raise InputError("this e-mail address is already confirmed", code="email_already_confirmed")
         return token, account["email"]
 
-    def confirm_email(self, token: str) -> str:
-        """Mark the address confirmed; returns it. A wrong, used or lapsed token fails."""
+    def confirm_email(self, token: str, account_id: str) -> str:
+        """Mark the address of ``account_id`` (the signed-in owner: a link opened by a mail
+        scanner or by someone else confirms nothing) confirmed; returns it. A wrong, used or
+        lapsed token, or one of another account, fails."""
         if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_LENGTH:
             raise InputError("this confirmation link is not valid", code="email_token_invalid")
         account = self._accounts.find_one_and_update(
-            {"email_token": token_id(token), "email_token_expires": {"$gt": _now()}},
+            {"_id": account_id, "email_token": token_id(token), "email_token_expires": {"$gt": _now()}},
             {"$set": {"email_verified": True, "email_verified_at": _now()}, "$unset": {"email_token": "", "email_token_expires": ""}})
         if account is None:
             raise InputError("this confirmation link is not valid, already used or too old", code="email_token_invalid")
@@ -395,7 +402,7 @@ class AccountService:
             "created_at": now, "last_seen": now, "expires_at": expires,
         })
         info = SessionInfo(account_id=account["_id"], email=account["email"], data_key=data_key,
-                           holder_jwk=account["holder_jwk"], session_id=sid,
+                           holder_jwk=self._holder_public(account, data_key) or {}, session_id=sid,
                            email_verified=account.get("email_verified") is True)
         return Session(token=token, info=info, expires_at=expires)
 

@@ -32,7 +32,7 @@ from disclosure.verification import KeyBindingPolicy
 from holding import vault
 from holding.accounts import SessionInfo
 from holding.evidence import EvidenceService
-from holding.wallet import WalletEntry
+from holding.wallet import WalletEntry, require_confirmed
 from storage import Store
 from verifier.credential import SHARE_CLAIM
 from verifier.report import Report
@@ -164,6 +164,7 @@ class ShareService:
         max_views: int | None = None, history: bool = False, now: int | None = None,
     ) -> ShareSummary:
         now = int(time.time()) if now is None else now
+        require_confirmed(info)
         if not paths:
             raise InputError("choose at least one field to share", code="share_fields_missing")
         if not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
@@ -269,13 +270,14 @@ class ShareService:
             code, message = _GONE[state]
             raise ShareGone(message, code=code)
 
-    def gate(self, token: str, client: tuple[str | None, str | None], grant: str | None = None) -> Gate:
+    def gate(self, token: str, client: tuple[str | None, str | None], grant: str | None = None,
+             download: bool = False) -> Gate:
         """What a visitor may see before opening: whether the link is open and needs a passcode.
         Counts no view and shows nothing shared, so link previewers cannot use a link up."""
         now = int(time.time())
         doc = self._find(token)
         state = state_of(doc, now)
-        if not (state == "used up" and self._granted(doc["_id"], grant, now)):
+        if not (state == "used up" and download and self._granted(doc["_id"], grant, now)):
             self._refuse_if_gone(doc, state, client)
         return Gate(doc["_id"], bool(doc.get("passcode_hash")), doc.get("attempts_left"),
                     self._granted(doc["_id"], grant, now))
@@ -285,13 +287,13 @@ class ShareService:
         """Open a link and verify everything again, now. Returns the opened share and a grant
         for the client to keep (30 minutes from the counted view it came with). A client that
         holds a grant sees the link again, and takes its bundle and receipt, without another
-        view or the passcode, even once the last allowed view is used."""
+        view or the passcode; once the last allowed view is used, only the bundle and receipt."""
         now = int(time.time())
         doc = self._find(token)
         link_id = doc["_id"]
         granted = self._granted(link_id, grant, now)
         state = state_of(doc, now)
-        if not (state == "used up" and granted):
+        if not (state == "used up" and granted and download):  # after the last view: only its bundle and receipt
             self._refuse_if_gone(doc, state, client)
         if doc.get("passcode_hash") and not granted:
             self._check_passcode(doc, passcode, client)

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from credshare.errors import CredshareError, DuplicateKeyError, InputError, NotFoundError
+from credshare.errors import CredshareError, DuplicateKeyError, ForbiddenError, InputError, NotFoundError
 from credshare.sealing import Sealer
 from disclosure.errors import SDJWTError
 from disclosure.jws import PublicKey
@@ -74,6 +74,13 @@ class WalletEntry:
 
     def to_vault(self) -> dict[str, Any]:
         return {"sd_jwt": self.sd_jwt, "anchor_proof": self.anchor_proof, "added_at": self.added_at, "source": self.source}
+
+
+def require_confirmed(info: SessionInfo) -> None:
+    """A wallet holds and shares credentials only once its owner has confirmed the e-mail
+    address: until then the account may belong to someone who merely typed that address."""
+    if not info.email_verified:
+        raise ForbiddenError("confirm your e-mail address first (use the link we sent you)", code="email_unconfirmed")
 
 
 def parse_upload(text: str) -> tuple[str, dict[str, Any]]:
@@ -146,6 +153,7 @@ class WalletService:
     # -- entries ------------------------------------------------------------------------
 
     def add(self, info: SessionInfo, sd_jwt: str, anchor_proof: dict[str, Any], source: str = "upload") -> tuple[WalletEntry, Report]:
+        require_confirmed(info)
         report = self.check(info, sd_jwt, anchor_proof)
         entry = WalletEntry(new_id(), sd_jwt, anchor_proof, int(time.time()), source)
         self._store_entry(info, entry)

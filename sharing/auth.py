@@ -31,6 +31,7 @@ from flask import (
 
 from credshare.errors import CredshareError
 from holding.accounts import Session, SessionInfo
+from holding.shares import truncate_address
 from sharing.context import (
     SESSION_COOKIE,
     current_owner,
@@ -99,7 +100,7 @@ def register() -> Response | tuple[str, int] | str:
     if confirm is not None and confirm != password:
         return render_template("register.html", email=email, error="The two passwords differ.",
                                error_code="passwords_differ"), 400
-    limiter, client = services().registrations, request.remote_addr or "-"
+    limiter, client = services().registrations, truncate_address(request.remote_addr)
     if limiter.blocked(client):  # each registration costs an Argon2id derivation: bound them per address
         return render_template("register.html", email=email, error="Too many accounts were created from your network; "
                                "try again later.", error_code="rate_limited"), 429
@@ -126,7 +127,7 @@ def _send_confirmation(info: SessionInfo) -> bool:
     token, email = svc.accounts.email_confirmation(info.account_id)
     link = f"{svc.settings.public_url.rstrip('/')}/confirm-email/{token}"
     body = (f"Someone, hopefully you, created a credshare wallet for {email}.\n\n"
-            f"Open this link within 48 hours to confirm the address:\n\n{link}\n\n"
+            f"Open this link within 48 hours, signed in to that wallet, to confirm the address:\n\n{link}\n\n"
             "Until it is confirmed, issuers cannot deliver credentials to this wallet. If it was not you, "
             "ignore this message: the account lapses unconfirmed.\n")
     try:
@@ -137,13 +138,26 @@ def _send_confirmation(info: SessionInfo) -> bool:
 
 
 @bp.get("/confirm-email/<token>")
+def confirm_email_page(token: str) -> Response | str:
+    """The link in the mail shows a button; opening it confirms nothing, so mail scanners and
+    link previewers cannot confirm an address for whoever registered it."""
+    if current_owner() is None:
+        return redirect(url_for("auth.sign_in", next=url_for("auth.confirm_email_page", token=token)))
+    return render_template("confirm_email.html", token=token, owner=current_owner())
+
+
+@bp.post("/confirm-email/<token>")
+@login_required
 def confirm_email(token: str) -> Response | tuple[str, int]:
+    owner = _owner()
     try:
-        email = services().accounts.confirm_email(token)
+        email = services().accounts.confirm_email(token, owner.account_id)
     except CredshareError as exc:
-        return render_template("sign_in.html", email="", next="/wallet", error=exc.detail, error_code=exc.code), 400
+        if exc.http_status >= 500:
+            raise
+        return render_template("confirm_email.html", token=token, owner=owner, error=exc.detail, error_code=exc.code), 400
     flash(f"{email} is confirmed. Issuers can now deliver credentials to your wallet.")
-    return redirect(url_for("wallet.wallet") if current_owner() else url_for("auth.sign_in"))
+    return redirect(url_for("wallet.wallet"))
 
 
 @bp.post("/account/confirm-email")

@@ -79,14 +79,17 @@ def _html(token: str, handler: Callable[[OpenedShare], Response], *, passcode: s
     if request.method == "HEAD":
         return _head(token)
     try:
-        if download and not services().shares.gate(token, _client(), request.cookies.get(GRANT_COOKIE)).granted:
+        if download and not services().shares.gate(token, _client(), request.cookies.get(GRANT_COOKIE), download=True).granted:
             # a browser takes the bundle or receipt after opening the link: anything else (a
             # previewer fetching the URL) goes through the gate and uses up no view
             return redirect(url_for("verify.show", token=token))
         opened, grant = _open(token, passcode=passcode, download=download, outcome=outcome)
         return _with_grant(handler(opened), token, grant)
     except PasscodeNeeded as exc:
-        gate = services().shares.gate(token, _client())
+        try:
+            gate = services().shares.gate(token, _client())
+        except (ShareGone, NotFoundError) as gone:  # used up or revoked meanwhile
+            return _gone_page(gone)
         body = render_template("share_gate.html", token=token, gate=gate, attempts_left=exc.attempts_left,
                                error=exc if exc.code == "passcode_wrong" else None)
         return make_response(body, 401)

@@ -177,6 +177,14 @@ class _MockBackend:
         return nullcontext()
 
 
+def _ne_as_nin(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {("$nin" if k == "$ne" else k): ([_ne_as_nin(v)] if k == "$ne" else _ne_as_nin(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_ne_as_nin(v) for v in value]
+    return value
+
+
 def _has_typed_value(value: Any) -> bool:
     if isinstance(value, (bool, datetime)):
         return True
@@ -349,13 +357,13 @@ class Collection:
     ) -> UpdateResult:
         spec = self._update(flt, update, upsert)
         with _translated_errors(), self._backend.bulk(), self._backend.typed_update(spec):
-            res = self._raw().update_one(D.query_filter(flt), spec, upsert=upsert)
+            res = self._raw().update_one(self._filter(flt), spec, upsert=upsert)
         return self._result(res)
 
     def update_many(self, flt: Mapping[str, Any], update: Mapping[str, Any]) -> UpdateResult:
         spec = self._update(flt, update, upsert=False)
         with _translated_errors(), self._backend.bulk(), self._backend.typed_update(spec):
-            res = self._raw().update_many(D.query_filter(flt), spec)
+            res = self._raw().update_many(self._filter(flt), spec)
         return self._result(res)
 
     def find_one_and_update(
@@ -370,7 +378,7 @@ class Collection:
         """Atomically update the first match and return it as it was before or after."""
         spec = self._update(flt, update, upsert)
         which = ReturnDocument.AFTER if return_document == "after" else ReturnDocument.BEFORE
-        query = D.query_filter(flt)
+        query = self._filter(flt)
         with _translated_errors(), self._backend.bulk(), self._backend.typed_update(spec):
             raw = self._raw()
             if upsert and self._backend.name == "embedded" and raw.find_one(query) is None:
@@ -385,11 +393,11 @@ class Collection:
 
     def delete_one(self, flt: Mapping[str, Any]) -> int:
         with _translated_errors(), self._backend.bulk():
-            return self._raw().delete_one(D.query_filter(flt)).deleted_count
+            return self._raw().delete_one(self._filter(flt)).deleted_count
 
     def delete_many(self, flt: Mapping[str, Any]) -> int:
         with _translated_errors(), self._backend.bulk():
-            return self._raw().delete_many(D.query_filter(flt)).deleted_count
+            return self._raw().delete_many(self._filter(flt)).deleted_count
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -416,7 +424,7 @@ class Collection:
         if limit < 0 or skip < 0:
             raise D.InvalidQueryError("limit and skip must not be negative")
         with _translated_errors():
-            cursor = self._raw().find(D.query_filter(flt), D.projection_spec(fields))
+            cursor = self._raw().find(self._filter(flt), D.projection_spec(fields))
             order = D.sort_spec(sort)
             if order:
                 cursor = cursor.sort(order)
@@ -428,7 +436,7 @@ class Collection:
 
     def count(self, flt: Mapping[str, Any] | None = None) -> int:
         with _translated_errors():
-            return self._raw().count_documents(D.query_filter(flt))
+            return self._raw().count_documents(self._filter(flt))
 
     # -- indexes --------------------------------------------------------------------------
 
@@ -454,6 +462,13 @@ class Collection:
             self._raw().create_index(spec if len(spec) > 1 else spec[0][0], **options)
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _filter(self, flt: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The backend form of a filter. ``$ne: x`` is sent as its equal ``$nin: [x]``:
+        neosqlite's SQL translation of ``$ne`` (writes and counts; ``find`` is right) misses
+        documents where the field is absent or null, and so does nx-27017's; ``$nin`` is
+        translated right everywhere, and means the same in MongoDB."""
+        return _ne_as_nin(D.query_filter(flt))
 
     def _update(self, flt: Mapping[str, Any], update: Mapping[str, Any], upsert: bool) -> dict[str, Any]:
         spec = D.update_spec(update)

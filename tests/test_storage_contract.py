@@ -160,6 +160,17 @@ class TestUpdates:
         col.update_one({"_id": "k"}, {"$inc": {"n": -2}})
         assert col.find_one({"_id": "k"})["n"] == 3
 
+    def test_ne_matches_missing_and_null_fields_in_reads_writes_and_counts(self, store: Store) -> None:
+        col = store.collection("flags")
+        col.insert_many([{"_id": "missing"}, {"_id": "null", "v": None}, {"_id": "no", "v": False}, {"_id": "yes", "v": True}])
+        flt = {"v": {"$ne": True}}
+        assert sorted(d["_id"] for d in col.find(flt)) == ["missing", "no", "null"]
+        assert col.count(flt) == 3
+        assert col.update_many(flt, {"$set": {"w": 1}}).matched == 3
+        assert col.find_one_and_update({"_id": "missing", "v": {"$ne": True}}, {"$set": {"w": 2}})["w"] == 2
+        assert col.delete_many({"$and": [flt, {"_id": {"$ne": "no"}}]}) == 2
+        assert sorted(d["_id"] for d in col.find({})) == ["no", "yes"]
+
     def test_update_many_and_no_match(self, store: Store) -> None:
         people = _people(store)
         res = people.update_many({"age": 29}, {"$set": {"junior": True}})

@@ -281,3 +281,19 @@ def test_cli_verifies_a_bundle_file_offline_and_fails_a_tampered_one(world, tmp_
     (tmp_path / "junk.json").write_text("{not json")
     result = CliRunner().invoke(cli, ["verify", str(tmp_path / "junk.json"), "--trust", str(trust_file)])
     assert result.exit_code == 1 and json.loads(result.stdout)["error"] == "bundle_malformed"
+
+
+def test_a_status_snapshot_must_have_been_current_when_the_share_was_made(world) -> None:
+    """A status list signed long before the presentation (say, before a revocation) proves
+    nothing about the credential at the time of sharing: the status reads as unchecked."""
+    svc, holder, items = world
+    record = svc.store.collection("credentials").find_one({"_id": items[0]["credential_id"]})
+    old_token = svc.status.token("example-med", record["status_list"])
+    later = int(time.time()) + 3 * 86400  # a presentation made three days after that list was signed
+    kb = KeyBindingRequest(holder, AUD, NONCE, later, {SHARE_CLAIM: {"history": False, "withheld": 17}})
+    presentation = present(items[0]["sd_jwt"], SHARED, kb)
+    bundle = svc.evidence.bundle(presentation, items[0]["anchor_proof"], audience=AUD, nonce=NONCE,
+                                 not_before=later - 5, share={}, now=later)
+    bundle["status"]["token"] = old_token
+    report = verify_bundle(bundle, trusted=trusted(world), now=later + 10)
+    assert statuses(report)["status"] == "unchecked" and report.outcome == "incomplete"

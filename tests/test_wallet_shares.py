@@ -62,7 +62,8 @@ def owner_client(app, email: str, confirm: bool = True):
     client = app.test_client()
     assert register(client, email=email, password=PASSWORD).status_code in (302, 303)
     if confirm:
-        assert client.get(confirmation_link(app, email)).status_code == 302
+        link = confirmation_link(app, email)
+        assert client.post(link, data={"csrf_token": csrf_from(client, link)}).status_code == 302
     return client
 
 
@@ -332,6 +333,8 @@ def test_demo_fills_a_wallet_with_several_types_once(app) -> None:
 def test_the_owner_json_api_end_to_end(app, svc) -> None:
     api = app.test_client()
     register(api, email=OWNER, password=PASSWORD)
+    link = confirmation_link(app, OWNER)
+    api.post(link, data={"csrf_token": csrf_from(api, link)})
     api.post("/sign-out", data={"csrf_token": csrf_from(api, "/wallet")})
     csrf = api.get("/api/v1/session").get_json()["csrf_token"]
     assert api.post("/api/v1/session", json={"email": OWNER, "password": "wrong password!"},
@@ -430,11 +433,27 @@ def test_deliveries_wait_for_a_confirmed_address_and_a_squatter_gets_nothing(app
     assert 'id="confirm-email"' in squatter.get("/wallet").get_data(as_text=True)
     issue_to(svc, OWNER)
     assert svc.store.collection("wallet_deliveries").count() == 0 and "data-offer" not in squatter.get("/wallet").get_data(as_text=True)
-    assert squatter.get("/confirm-email/" + "x" * 43).status_code == 400
     link = confirmation_link(app, OWNER)
-    assert squatter.get(link).status_code == 302 and squatter.get(link).status_code == 400  # single use
+    scanner = app.test_client()  # a mail scanner or link previewer opening the link: confirms nothing
+    assert scanner.get(link).status_code == 302 and "/sign-in" in scanner.get(link).headers["Location"]
+    other = owner_client(app, OTHER)  # someone signed in to another account who got hold of the link
+    refused = other.post(link, data={"csrf_token": csrf_from(other, link)})
+    assert refused.status_code == 400 and "email_token_invalid" in refused.get_data(as_text=True)
+    assert svc.store.collection("accounts").find_one({"email": OWNER})["email_verified"] is False
+    holder = svc.store.collection("accounts").find_one({"email": OWNER})["holder_jwk"]
+    bound = issue_to(svc, "", holder_jwk=json.dumps(holder))
+    upload = post(squatter, "/wallet/upload", {"credential": json.dumps(bound)}, follow_redirects=True)
+    assert "email_unconfirmed" in upload.get_data(as_text=True) and svc.store.collection("wallet_credentials").count() == 0
+    assert squatter.post(link, data={"csrf_token": csrf_from(squatter, link)}).status_code == 302  # the mailbox owner
+    assert squatter.post(link, data={"csrf_token": csrf_from(squatter, link)}).status_code == 400  # single use
     issue_to(svc, OWNER)
     assert 'data-offer="' in squatter.get("/wallet").get_data(as_text=True)
+
+
+def test_odd_addresses_are_refused(app) -> None:
+    for address in ("a@attacker.test,victim@hospital.test", "Ada <ada@example.org>", "ada@localhost", "a;b@example.org"):
+        answer = register(app.test_client(), email=address, password=PASSWORD)
+        assert answer.status_code == 400 and "email_invalid" in answer.get_data(as_text=True), address
 
 
 def test_an_unconfirmed_account_lapses_and_frees_its_address(app, svc) -> None:
@@ -442,8 +461,11 @@ def test_an_unconfirmed_account_lapses_and_frees_its_address(app, svc) -> None:
 
     owner_client(app, OWNER, confirm=False)
     assert register(app.test_client(), email=OWNER, password=PASSWORD).status_code == 409
-    svc.store.collection("accounts").update_one({"email": OWNER}, {"$set": {
-        "created_at": datetime.now(timezone.utc) - timedelta(hours=49)}})
+    accounts = svc.store.collection("accounts")
+    accounts.update_one({"email": OWNER}, {"$set": {"created_at": datetime.now(timezone.utc) - timedelta(hours=49)}})
+    # a link resent later keeps the address held until that link lapses too
+    assert register(app.test_client(), email=OWNER, password=PASSWORD).status_code == 409
+    accounts.update_one({"email": OWNER}, {"$set": {"email_token_expires": datetime.now(timezone.utc) - timedelta(minutes=1)}})
     assert register(app.test_client(), email=OWNER, password=PASSWORD).status_code == 302
     assert svc.store.collection("accounts").count({"email": OWNER}) == 1
 
@@ -473,6 +495,7 @@ def test_the_right_passcode_never_costs_an_attempt_and_a_grant_outlives_the_last
     assert api.get(f"/api/v1/shares/{token}", headers=header).status_code == 200  # still 1 attempt: not locked
     assert api.get(f"/api/v1/shares/{token}", headers=header).get_json()["error"] == "share_used_up"
     grant = {"X-Share-Grant": first.headers["X-Share-Grant"]}
+    assert api.get(f"/api/v1/shares/{token}", headers=grant).status_code == 410  # used up: no more views
     assert api.get(f"/api/v1/shares/{token}/bundle", headers=grant).status_code == 200
     assert api.get(f"/api/v1/shares/{token}/receipt", headers=grant).status_code == 200
     assert api.get(f"/api/v1/shares/{token}/bundle", headers=header).status_code == 410

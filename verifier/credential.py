@@ -168,7 +168,9 @@ def _presentation_checks(presentation: str, records: list[KeyRecord] | None, pol
 
 
 def _status_check(claims: dict[str, Any], records: list[KeyRecord], evidence: StatusEvidence | None,
-                  report: Report) -> None:
+                  report: Report, presented_at: int | None) -> None:
+    """A snapshot must have been current (not past its ``exp``) when the holder made the
+    presentation (the KB-JWT's ``iat``); a live read, when it was read."""
     try:
         reference = status_reference(claims)
     except SDJWTError as exc:
@@ -186,13 +188,17 @@ def _status_check(claims: dict[str, Any], records: list[KeyRecord], evidence: St
         iat = unverified.payload.get("iat")
         if isinstance(iat, bool) or not isinstance(iat, int):
             raise SDJWTError("status_list_malformed", "the status list token has no iat")
-        when_read = iat if evidence.snapshot else evidence.as_of
+        when_read = (presented_at if isinstance(presented_at, int) else iat) if evidence.snapshot else evidence.as_of
         valid, why = key_valid_at(records, unverified.header.get("kid"), iat)
         if not valid:
             raise SDJWTError("issuer_key_unknown", why)
         token = read_status_list(evidence.token, keys=_issuer_keys(records), uri=uri, now=when_read)
         value = token.status_list.get(index)
     except SDJWTError as exc:
+        if exc.code == "status_list_expired" and evidence.snapshot:
+            report.add("status", "unchecked", "the status list in the bundle was no longer current when the share "
+                       "was made, so it says nothing about the credential then")
+            return
         report.add("status", "failed", f"the status list does not verify: {exc.detail} [{exc.code}]")
         return
     report.status_as_of = token.iat  # the issuer-signed time of the list, never an unsigned claim
@@ -290,7 +296,8 @@ def verify_credential(
     statement = (verified.key_binding or {}).get(SHARE_CLAIM)
     if isinstance(statement, dict):
         report.holder_statement = statement
-    _status_check(claims, records, status, report)
+    kb_iat = (verified.key_binding or {}).get("iat")
+    _status_check(claims, records, status, report, kb_iat if isinstance(kb_iat, int) and not isinstance(kb_iat, bool) else None)
     _validity_check(claims, now, allow_expired or report.holder_statement.get("history") is True, report)
     return report
 

@@ -51,6 +51,8 @@ def register(page: Any, server: LiveServer) -> None:
     assert message["To"] == EMAIL
     link = re.search(r"http://\S+/confirm-email/\S+", message.get_content()).group(0)
     page.goto(link)
+    page.get_by_role("button", name=f"Confirm {EMAIL}").click()
+    page.wait_for_load_state()
     assert "is confirmed" in page.content()
 
 
