@@ -449,3 +449,21 @@ def verify_chain_anchor(
 
 
 __all__ = ["EthereumAnchorer", "verify_chain_anchor"]
+
+
+def chain_checker(endpoints: Sequence[Endpoint], timeout: float = DEFAULT_VERIFY_TIMEOUT) -> Any:
+    """A ``chain_check`` for :func:`anchoring.proof.verify_anchor_proof`: each anchor of a proof
+    looked up on every endpoint. Refuses at once (ConfigError) when web3 is not installed."""
+    _require_web3()
+    endpoint_list = list(endpoints)
+
+    def check(anchor_json: dict[str, Any], checkpoint: Any) -> tuple[str, str]:
+        try:
+            anchor = ChainAnchor.from_json(anchor_json)
+        except AnchorError as exc:
+            return "failed", exc.detail
+        verdict = verify_chain_anchor(anchor, origin=checkpoint.origin, tree_size=checkpoint.size,
+                                      root_hash=checkpoint.root, endpoints=endpoint_list, timeout=timeout)
+        return verdict.status, verdict.detail
+
+    return check

@@ -40,3 +40,13 @@ def read_json_list(path: str, member: str, what: str, code: str) -> list[Any]:
     if not isinstance(items, list) or not items:
         raise CredshareError(f'{what} holds a list, or {{"{member}": [...]}}', code=code)
     return items
+
+
+def rpc_chain_check(rpc_urls: tuple[str, ...] | list[str]) -> Any:
+    """A chain check over the given Ethereum JSON-RPC endpoints, or None without any (web3 is
+    imported only then: it is slow to import)."""
+    if not rpc_urls:
+        return None
+    from anchoring.ethereum import chain_checker
+
+    return chain_checker(list(rpc_urls))

@@ -14,7 +14,7 @@ from anchoring.errors import AnchoringError
 from anchoring.note import Checkpoint, NoteVerifier, open_checkpoint
 from anchoring.proof import verify_anchor_proof
 from anchoring.witness import WitnessKey, WitnessSigner
-from credshare.cli_io import fail, read_json, read_json_list, read_text
+from credshare.cli_io import fail, read_json, read_json_list, read_text, rpc_chain_check
 from credshare.errors import CredshareError
 
 
@@ -84,27 +84,11 @@ def verify_proof(proof_file: str, leaf_file: str, log_key_file: str, witness_fil
         log_key = NoteVerifier.decode(read_text(log_key_file))
         witnesses = load_witness_keys(witness_file) if witness_file else None
         verdict = verify_anchor_proof(proof, leaf, log_key=log_key, witness_keys=witnesses, quorum=quorum,
-                                      chain_check=_chain_check(list(rpc_urls)) if rpc_urls else None)
+                                      chain_check=rpc_chain_check(rpc_urls))
     except CredshareError as exc:
         fail(exc)
     click.echo(json.dumps(verdict.to_json(), indent=2))
     sys.exit(0 if verdict.verified else 1)
-
-
-def _chain_check(endpoints: list[str]):
-    def check(anchor_json: dict[str, Any], checkpoint: Checkpoint) -> tuple[str, str]:
-        from anchoring.chain import ChainAnchor
-        from anchoring.ethereum import verify_chain_anchor
-
-        try:
-            anchor = ChainAnchor.from_json(anchor_json)
-        except CredshareError as exc:
-            return "failed", exc.detail
-        verdict = verify_chain_anchor(anchor, origin=checkpoint.origin, tree_size=checkpoint.size,
-                                      root_hash=checkpoint.root, endpoints=endpoints)
-        return verdict.status, verdict.detail
-
-    return check
 
 
 @click.group("witness")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import click
 
-from credshare.cli_io import fail, read_json
+from credshare.cli_io import fail, read_json, rpc_chain_check
 from credshare.errors import CredshareError
 from verifier.bundle import TrustedLog, verify_bundle
 
@@ -37,8 +37,10 @@ def _key_text(value: str) -> str:
 @click.option("--trust", "trust_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="A trusted log: the JSON GET /log/trust serves (log key, witnesses, quorum).")
 @click.option("--log-key", "log_keys", multiple=True, help="A trusted log verifier key alone, or a file holding one.")
+@click.option("--rpc", "rpc_urls", multiple=True, help="Ethereum JSON-RPC endpoint to look chain anchors up on (repeat).")
 @click.option("--at", "at", type=int, default=None, help="Verify as of this Unix time (default: now).")
-def verify_command(bundle: str, trust_files: tuple[str, ...], log_keys: tuple[str, ...], at: int | None) -> None:
+def verify_command(bundle: str, trust_files: tuple[str, ...], log_keys: tuple[str, ...], rpc_urls: tuple[str, ...],
+                   at: int | None) -> None:
     """Verify an offline bundle; print the report as JSON (a summary goes to stderr)."""
     try:
         trusted = [TrustedLog.from_json(read_json(f, "the trust file", "trust_file_invalid")) for f in trust_files]
@@ -46,7 +48,7 @@ def verify_command(bundle: str, trust_files: tuple[str, ...], log_keys: tuple[st
         keys += [line.strip() for line in os.environ.get("CREDSHARE_TRUSTED_LOG_KEYS", "").splitlines() if line.strip()]
         trusted += [TrustedLog(k) for k in keys]
         report = verify_bundle(read_json(bundle, "the bundle", "bundle_malformed"), trusted=trusted,
-                               now=int(time.time()) if at is None else at)
+                               now=int(time.time()) if at is None else at, chain_check=rpc_chain_check(rpc_urls))
     except CredshareError as exc:
         fail(exc)
     body = report.to_json()

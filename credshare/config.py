@@ -17,6 +17,9 @@
 | CREDSHARE_SMTP_URL     | (unset)        | smtp(s)://[user:pass@]host[:port] for e-mail;     |
 |                        |                | unset → messages go to <data dir>/outbox/*.eml    |
 | CREDSHARE_MAIL_FROM    | credshare@host | sender address of the e-mails credshare sends     |
+| CREDSHARE_ETH_RPC      | (unset)        | Ethereum JSON-RPC URLs (comma-separated) to check |
+|                        |                | chain anchors on when verifying; unset → listed   |
+|                        |                | as not checked                                    |
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ SECRET_KEY_FILENAME = "secret_key"
 ENV_VARS = (
     "CREDSHARE_DATA_DIR", "MONGODB_URI", "CREDSHARE_SECRET_KEY", "CREDSHARE_HOST", "CREDSHARE_PORT",
     "CREDSHARE_LOG_ORIGIN", "CREDSHARE_LOCAL_WITNESSES", "CREDSHARE_WITNESS_QUORUM", "CREDSHARE_PUBLIC_URL",
-    "CREDSHARE_ARGON2_PROFILE", "CREDSHARE_SMTP_URL", "CREDSHARE_MAIL_FROM",
+    "CREDSHARE_ARGON2_PROFILE", "CREDSHARE_SMTP_URL", "CREDSHARE_MAIL_FROM", "CREDSHARE_ETH_RPC",
 )
 ARGON2_PROFILES = ("interactive", "test")  # their parameters are in holding.vault.PROFILES
 
@@ -52,6 +55,7 @@ class Settings:
     argon2_profile: str = "interactive"
     smtp_url: str | None = field(default=None, repr=False)  # may hold a password
     mail_from: str = "credshare@localhost"
+    eth_rpc_urls: tuple[str, ...] = field(default=(), repr=False)  # URLs may hold API keys
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -81,6 +85,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         argon2_profile=profile,
         smtp_url=env.get("CREDSHARE_SMTP_URL") or None,
         mail_from=env.get("CREDSHARE_MAIL_FROM") or "credshare@localhost",
+        eth_rpc_urls=tuple(u.strip() for u in (env.get("CREDSHARE_ETH_RPC") or "").split(",") if u.strip()),
     )
 
 

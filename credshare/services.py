@@ -75,8 +75,13 @@ class AppServices:
     @cached_property
     def evidence(self) -> EvidenceService:
         """Verification evidence from this server's log, issuers and status lists."""
+        chain_check = None
+        if self.settings.eth_rpc_urls:
+            from anchoring.ethereum import chain_checker
+
+            chain_check = chain_checker(self.settings.eth_rpc_urls)
         with self._lock:
-            return EvidenceService(self.issuers, self.status, self.log, self.settings.witness_quorum)
+            return EvidenceService(self.issuers, self.status, self.log, self.settings.witness_quorum, chain_check)
 
     @cached_property
     def sign_in_failures(self) -> RateLimiter:

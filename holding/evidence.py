@@ -18,13 +18,30 @@ from issuing.issuers import IssuerRegistry
 from issuing.status import StatusService
 from storage.tlog import TransparencyLog
 from verifier.bundle import build_bundle
-from verifier.credential import KeyHistoryEvidence, LogTrust, StatusEvidence, verify_credential
+from verifier.credential import ChainCheck, KeyHistoryEvidence, LogTrust, StatusEvidence, verify_credential
 from verifier.report import Report
 
 
 class EvidenceService:
-    def __init__(self, issuers: IssuerRegistry, status: StatusService, log: TransparencyLog, quorum: int) -> None:
+    def __init__(self, issuers: IssuerRegistry, status: StatusService, log: TransparencyLog, quorum: int,
+                 chain_check: ChainCheck | None = None) -> None:
         self._issuers, self._status, self._log, self._quorum = issuers, status, log, quorum
+        self._chain_check = chain_check  # Ethereum lookups when the server has RPC endpoints
+
+    def with_log_anchors(self, anchor_proof: dict[str, Any]) -> dict[str, Any]:
+        """The proof with every chain anchor the log has recorded for its checkpoint since it
+        was made (a checkpoint is usually anchored after its credentials were delivered).
+        Anchors are claims to look up on the chain, so adding them trusts nothing."""
+        size = anchor_proof.get("tree_size") if isinstance(anchor_proof, dict) else None
+        if not isinstance(size, int) or isinstance(size, bool):
+            return anchor_proof
+        try:
+            recorded = list(self._log.checkpoint(size).get("anchors", {}).values())
+        except CredshareError:
+            return anchor_proof
+        known = {a.get("tx_hash") for a in anchor_proof.get("chain_anchors") or [] if isinstance(a, dict)}
+        extra = [a for a in recorded if a.get("tx_hash") not in known]
+        return {**anchor_proof, "chain_anchors": [*(anchor_proof.get("chain_anchors") or []), *extra]} if extra else anchor_proof
 
     def trust(self) -> LogTrust:
         """This server's own log: the keys it signs and co-signs checkpoints with."""
@@ -79,8 +96,9 @@ class EvidenceService:
                allow_expired: bool = False, now: int | None = None) -> Report:
         now = int(time.time()) if now is None else now
         history, status = self.gather(presentation, now)
-        return verify_credential(presentation, anchor_proof, trust=self.trust(), history=history, status=status,
-                                 key_binding=key_binding, now=now, allow_expired=allow_expired)
+        return verify_credential(presentation, self.with_log_anchors(anchor_proof), trust=self.trust(), history=history,
+                                 status=status, key_binding=key_binding, now=now, allow_expired=allow_expired,
+                                 chain_check=self._chain_check)
 
     def bundle(self, presentation: str, anchor_proof: dict[str, Any], *, audience: str, nonce: str, not_before: int,
                share: dict[str, Any], now: int | None = None) -> dict[str, Any]:
@@ -92,6 +110,6 @@ class EvidenceService:
                                 code="issuer_unknown")
         trust = self.trust()
         return build_bundle(presentation=presentation, audience=audience, nonce=nonce, not_before=not_before,
-                            anchor_proof=anchor_proof, history=history, status=status, log_key=trust.log_key.encode(),
+                            anchor_proof=self.with_log_anchors(anchor_proof), history=history, status=status, log_key=trust.log_key.encode(),
                             witnesses=[w.to_json() for w in trust.witness_keys], quorum=trust.quorum, share=share,
                             created_at=now)

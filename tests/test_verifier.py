@@ -297,3 +297,44 @@ def test_a_status_snapshot_must_have_been_current_when_the_share_was_made(world)
     bundle["status"]["token"] = old_token
     report = verify_bundle(bundle, trusted=trusted(world), now=later + 10)
     assert statuses(report)["status"] == "unchecked" and report.outcome == "incomplete"
+
+
+def test_chain_anchors_recorded_after_delivery_are_looked_up_online_and_offline(tmp_path, ganache) -> None:
+    """A checkpoint anchored on a chain after its credentials went out: the server adds the
+    log's anchors to the proof and looks them up on its RPC endpoint (a development chain is
+    flagged as a test anchor); a bundle carries them for `credshare verify --rpc`."""
+    from click.testing import CliRunner
+
+    from credshare.cli import cli
+
+    env = {"CREDSHARE_DATA_DIR": str(tmp_path / "data"), "CREDSHARE_LOCAL_WITNESSES": "3",
+           "CREDSHARE_PUBLIC_URL": "https://credshare.test", "CREDSHARE_ETH_RPC": ganache.url}
+    svc = create_app(env).extensions["credshare"]
+    svc.issuers.create("example-med", "Example University School of Medicine")
+    holder, sink = Signer.generate("EdDSA"), ListSink()
+    svc.batches.issue("example-med", TYPES["medical-degree"],
+                      [(2, degree_row(0, email="", holder_jwk=json.dumps(holder.public_jwk)))], sink)
+    (credential,) = sink.items
+    (tmp_path / "eth.key").write_text(ganache.private_key)
+    anchored = CliRunner(env=env).invoke(cli, ["log", "anchor", "--rpc", ganache.url, "--key-file", str(tmp_path / "eth.key")])
+    assert anchored.exit_code == 0, anchored.output
+    assert credential["anchor_proof"]["chain_anchors"] == []  # delivered before the anchor existed
+    presentation = present(credential["sd_jwt"], SHARED, KeyBindingRequest(holder, AUD, NONCE, int(time.time())))
+    assert credential["anchor_proof"]["tree_size"] == svc.log.head()[0]  # `log anchor` anchored the batch's checkpoint
+    report = svc.evidence.verify(presentation, credential["anchor_proof"], key_binding=policy())
+    chain = [c for c in report.checks if c.name == "chain_anchor"]
+    assert [c.status for c in chain] == ["passed"] and "test anchor" in chain[0].detail
+    assert report.outcome == "verified"
+    bundle = svc.evidence.bundle(presentation, credential["anchor_proof"], audience=AUD, nonce=NONCE,
+                                 not_before=int(time.time()) - 5, share={})
+    trust = [TrustedLog(svc.log.signer.verifier.encode(), [w.to_json() for w in svc.log.witness_keys],
+                        svc.settings.witness_quorum)]
+    from anchoring.ethereum import chain_checker
+
+    online = verify_bundle(bundle, trusted=trust, now=int(time.time()), chain_check=chain_checker([ganache.url]))
+    offline = verify_bundle(bundle, trusted=trust, now=int(time.time()))
+    assert statuses(online)["chain_anchor"] == "passed" and statuses(offline)["chain_anchor"] == "unchecked"
+    assert online.outcome == offline.outcome == "verified"
+    forged = copy.deepcopy(bundle)
+    forged["anchor_proof"]["chain_anchors"][0]["block_number"] += 1
+    assert statuses(verify_bundle(forged, trusted=trust, now=int(time.time()), chain_check=chain_checker([ganache.url])))["chain_anchor"] == "failed"

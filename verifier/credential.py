@@ -82,8 +82,8 @@ def offline_chain_check(anchor: dict[str, Any], _checkpoint: Checkpoint) -> tupl
     """Without RPC endpoints a chain anchor is listed, never counted as checked."""
     where = f"chain {anchor.get('chain_id')}, transaction {anchor.get('tx_hash')}"
     if anchor.get("test_anchor"):
-        return "unchecked", f"test anchor on a development chain ({where}): not a public anchor"
-    return "unchecked", f"{where}: not looked up (no network)"
+        return "unchecked", f"test anchor on a development chain ({where}): not a public anchor; not looked up"
+    return "unchecked", f"{where}: not looked up (no Ethereum RPC endpoint given)"
 
 
 def _key_history(evidence: KeyHistoryEvidence | None, trust: LogTrust, report: Report) -> tuple[list[KeyRecord], dict[str, Any]] | None:
