@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from anchoring.errors import AnchoringError
-from anchoring.note import Checkpoint, NoteVerifier, open_checkpoint
+from anchoring.note import NoteVerifier, open_checkpoint
 from anchoring.proof import verify_anchor_proof
 from anchoring.witness import WitnessKey, WitnessSigner
 from credshare.cli_io import fail, read_json, read_json_list, read_text, rpc_chain_check

@@ -42,6 +42,7 @@ from credshare.errors import (
 from disclosure.errors import SDJWTError
 from disclosure.jws import Signer
 from holding import vault
+from issuing.issuers import token_hash
 from storage import Store, new_id
 from storage.rate_limit import RateLimiter
 
@@ -107,8 +108,8 @@ def check_password(password: str, *, what: str = "password") -> None:
 
 
 def token_id(token: str) -> str:
-    """A session's stored id: the SHA-256 of its token, hex."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+    """A session's stored id: the SHA-256 of its token, hex (as every bearer token is kept)."""
+    return token_hash(token)
 
 
 def _now() -> datetime:

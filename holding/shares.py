@@ -33,6 +33,7 @@ from holding import vault
 from holding.accounts import SessionInfo
 from holding.evidence import EvidenceService
 from holding.wallet import WalletEntry, require_confirmed
+from issuing.issuers import token_hash
 from storage import Store
 from verifier.credential import SHARE_CLAIM
 from verifier.report import Report
@@ -109,10 +110,6 @@ class ShareSummary:
     attempts_left: int | None
     history: bool
     access: list[dict[str, Any]]
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def truncate_address(address: str | None) -> str:

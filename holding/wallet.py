@@ -29,7 +29,7 @@ from holding import vault
 from holding.accounts import SessionInfo
 from holding.evidence import EvidenceService
 from issuing.batch import DELIVERIES
-from issuing.types import CredentialType
+from issuing.types import CredentialType, type_for_vct
 from storage import Store, new_id
 from verifier.report import Report
 
@@ -200,8 +200,7 @@ class WalletService:
         return self._evidence.verify(entry.sd_jwt, entry.anchor_proof, allow_expired=True)
 
     def credential_type(self, entry: WalletEntry) -> CredentialType | None:
-        vct = entry.claims.get("vct")
-        return next((t for t in self._types.values() if t.vct == vct), None)
+        return type_for_vct(self._types, entry.claims.get("vct"))
 
     # -- backup -------------------------------------------------------------------------
 

@@ -219,6 +219,11 @@ def _parse(slug: str, doc: Any) -> CredentialType:
                           (expires_from,) if expires_from else None)
 
 
+def type_for_vct(types: Mapping[str, CredentialType], vct: Any) -> CredentialType | None:
+    """The known type whose ``vct`` a credential names, if any."""
+    return next((t for t in types.values() if t.vct == vct), None)
+
+
 def load_types(directory: Path = TYPES_DIR) -> dict[str, CredentialType]:
     """Every ``*.json`` type in ``directory``, by slug (the file name)."""
     types = {}

@@ -37,6 +37,7 @@ from sharing.context import (
     current_owner,
     login_required,
     safe_next,
+    signed_in_owner,
     services,
     session_token,
 )
@@ -149,7 +150,7 @@ def confirm_email_page(token: str) -> Response | str:
 @bp.post("/confirm-email/<token>")
 @login_required
 def confirm_email(token: str) -> Response | tuple[str, int]:
-    owner = _owner()
+    owner = signed_in_owner()
     try:
         email = services().accounts.confirm_email(token, owner.account_id)
     except CredshareError as exc:
@@ -163,7 +164,7 @@ def confirm_email(token: str) -> Response | tuple[str, int]:
 @bp.post("/account/confirm-email")
 @login_required
 def resend_confirmation() -> Response | tuple[str, int]:
-    owner = _owner()
+    owner = signed_in_owner()
     limiter = services().confirmation_mails
     if limiter.blocked(owner.account_id):
         return _account_page(429, error="Several links were sent already; wait an hour.", error_code="rate_limited")
@@ -201,14 +202,9 @@ def sign_out() -> Response:
 
 # -- the account page --------------------------------------------------------------------------
 
-def _owner() -> SessionInfo:
-    owner = current_owner()
-    assert owner is not None  # login_required ran first
-    return owner
-
 
 def _account_page(status: int = 200, **context: Any) -> tuple[str, int]:
-    return render_template("account.html", owner=_owner(), **context), status
+    return render_template("account.html", owner=signed_in_owner(), **context), status
 
 
 @bp.get("/account")
@@ -220,7 +216,7 @@ def account() -> tuple[str, int]:
 @bp.post("/account/password")
 @login_required
 def change_password() -> Response | tuple[str, int]:
-    owner = _owner()
+    owner = signed_in_owner()
     new = request.form.get("new_password", "")
     if request.form.get("new_password_confirm", new) != new:
         return _account_page(400, error="The two new passwords differ.", error_code="passwords_differ")
@@ -238,7 +234,8 @@ def change_password() -> Response | tuple[str, int]:
 @bp.post("/account/sign-out-everywhere")
 @login_required
 def sign_out_everywhere() -> Response:
-    ended = services().accounts.sign_out_everywhere(_owner().account_id, except_session=_owner().session_id)
+    owner = signed_in_owner()
+    ended = services().accounts.sign_out_everywhere(owner.account_id, except_session=owner.session_id)
     flash(f"Signed out {ended} other session{'s' if ended != 1 else ''}.")
     return redirect(url_for("auth.account"))
 
@@ -251,7 +248,7 @@ def backup() -> Response | tuple[str, int]:
     """Download the vault as an encrypted JSON file. The wallet supplies the (sealed) entries
     through an optional ``app.extensions["credshare.backup_entries"](info)``; without it the
     backup holds the keys only (data key and holder key) and no entries."""
-    owner = _owner()
+    owner = signed_in_owner()
     passphrase = request.form.get("passphrase", "")
     if request.form.get("passphrase_confirm", passphrase) != passphrase:
         return _account_page(400, error="The two passphrases differ.", error_code="passphrases_differ")
@@ -280,7 +277,7 @@ def restore() -> Response | tuple[str, int]:
     many entries it took in. Until a wallet registers that hook, restoring only validates the
     backup (passphrase, integrity) and reports how many entries it holds; nothing is imported.
     """
-    owner = _owner()
+    owner = signed_in_owner()
     upload = request.files.get("backup")
     if upload is None or not upload.filename:
         return _account_page(400, error="Choose a backup file.", error_code="backup_invalid")

@@ -35,6 +35,13 @@ def current_owner() -> SessionInfo | None:
     return g.credshare_owner
 
 
+def signed_in_owner() -> SessionInfo:
+    """The owner of a request that ``login_required`` let through."""
+    owner = current_owner()
+    assert owner is not None, "login_required must run first"
+    return owner
+
+
 def safe_next(target: str | None, default: str = "/account") -> str:
     """``target`` if it is a path on this site (``/...``), else ``default``: never an absolute or
     scheme-relative URL (``https://evil.example``, ``//evil.example``, ``/\\evil.example``)."""

@@ -16,10 +16,10 @@ from credshare.errors import CredshareError, InputError
 from holding.shares import ShareSummary
 from holding.wallet import CredentialRefused, parse_upload
 from sharing.auth import set_session_cookie
-from sharing.context import current_owner, login_required, services, session_token
+from sharing.context import current_owner, login_required, services, session_token, signed_in_owner
 from sharing.csrf import csrf_token
 from sharing.display import field_rows
-from sharing.wallet_pages import share_url
+from sharing.wallet_pages import delete_credential as delete_with_links, share_url
 
 bp = Blueprint("owner_api", __name__, url_prefix="/api/v1")
 
@@ -30,11 +30,6 @@ def _body() -> dict[str, Any]:
         raise InputError("send a JSON object", code="json_body_invalid")
     return body
 
-
-def _owner() -> Any:
-    owner = current_owner()
-    assert owner is not None
-    return owner
 
 
 @bp.get("/session")
@@ -60,7 +55,7 @@ def sign_in() -> Any:
 def credentials() -> Response:
     svc = services()
     out = []
-    for entry in svc.wallet.entries(_owner()):
+    for entry in svc.wallet.entries(signed_in_owner()):
         ctype = svc.wallet.credential_type(entry)
         report = svc.wallet.status(entry)
         disclosable = {tuple(p) for p in entry.view.processed.paths.values()}
@@ -80,7 +75,7 @@ def add_credential() -> Any:
     body = request.get_data(as_text=True)
     try:
         sd_jwt, proof = parse_upload(body)
-        entry, report = services().wallet.add(_owner(), sd_jwt, proof)
+        entry, report = services().wallet.add(signed_in_owner(), sd_jwt, proof)
     except CredentialRefused as exc:
         return jsonify(exc.to_dict()), exc.http_status
     return jsonify({"id": entry.id, "checks": [c.to_json() for c in report.checks]}), 201
@@ -89,10 +84,9 @@ def add_credential() -> Any:
 @bp.delete("/wallet/credentials/<entry_id>")
 @login_required
 def delete_credential(entry_id: str) -> Any:
-    owner = _owner()
+    owner = signed_in_owner()
     entry = services().wallet.get(owner, entry_id)
-    revoked = services().shares.revoke_for_credential(owner, entry.id)
-    services().wallet.delete(owner, entry.id)
+    revoked = delete_with_links(owner, entry.id)
     return jsonify({"deleted": entry.id, "links_revoked": revoked})
 
 
@@ -114,7 +108,7 @@ def _int(body: dict[str, Any], name: str, default: int | None) -> int | None:
 @bp.post("/wallet/credentials/<entry_id>/links")
 @login_required
 def create_link(entry_id: str) -> Any:
-    owner, svc, body = _owner(), services(), _body()
+    owner, svc, body = signed_in_owner(), services(), _body()
     fields = body.get("fields")
     if not isinstance(fields, list) or not all(isinstance(f, list) for f in fields):
         raise InputError("fields is a list of claim paths (lists of names)", code="share_fields_invalid")
@@ -129,20 +123,20 @@ def create_link(entry_id: str) -> Any:
 @bp.get("/links")
 @login_required
 def links() -> Response:
-    return jsonify({"links": [_link(s) for s in services().shares.list(_owner())]})
+    return jsonify({"links": [_link(s) for s in services().shares.list(signed_in_owner())]})
 
 
 @bp.get("/links/<link_id>")
 @login_required
 def link(link_id: str) -> Response:
-    return jsonify(_link(services().shares.get(_owner(), link_id)))
+    return jsonify(_link(services().shares.get(signed_in_owner(), link_id)))
 
 
 @bp.post("/links/<link_id>/revoke")
 @login_required
 def revoke(link_id: str) -> Response:
-    services().shares.revoke(_owner(), link_id)
-    return jsonify(_link(services().shares.get(_owner(), link_id)))
+    services().shares.revoke(signed_in_owner(), link_id)
+    return jsonify(_link(services().shares.get(signed_in_owner(), link_id)))
 
 
 @bp.errorhandler(CredshareError)

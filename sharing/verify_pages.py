@@ -17,6 +17,7 @@ from flask import Blueprint, Response, jsonify, make_response, redirect, render_
 
 from credshare.errors import CredshareError, NotFoundError
 from holding.shares import OpenedShare, PasscodeNeeded, ShareGone
+from issuing.types import type_for_vct
 from sharing.context import services
 from sharing.display import day, field_rows, when
 from verifier.receipt import receipt_payload, sign_receipt
@@ -32,7 +33,7 @@ def _client() -> tuple[str | None, str | None]:
 
 
 def _type_for(vct: str | None) -> Any:
-    return next((t for t in services().types.values() if t.vct == vct), None)
+    return type_for_vct(services().types, vct)
 
 
 def _fields(opened: OpenedShare) -> list[dict[str, Any]]:

@@ -16,25 +16,21 @@ from credshare.errors import CredshareError, InputError, NotFoundError
 from disclosure.jws import Signer
 from holding.accounts import SessionInfo
 from holding.wallet import CredentialRefused, WalletEntry, parse_upload
-from sharing.context import current_owner, login_required, services
+from sharing.context import login_required, services, signed_in_owner
 from sharing.display import day, field_rows, parse_paths, when
 from sharing.qr import qr_svg
 
 bp = Blueprint("wallet", __name__)
 
 
-def _owner() -> Any:
-    owner = current_owner()
-    assert owner is not None  # login_required ran first
-    return owner
-
 
 def share_url(token: str) -> str:
     return f"{services().settings.public_url.rstrip('/')}/s/{token}"
 
 
-def _card(entry: WalletEntry) -> dict[str, Any]:
-    """What the wallet shows of one credential: issuer, type, fields, and status checked now."""
+def _card(entry: WalletEntry, disclosable: set[tuple[str | int, ...]] | None = None) -> dict[str, Any]:
+    """What the wallet shows of one credential: issuer, type, fields (marked when
+    ``disclosable``), and status checked now."""
     svc = services()
     ctype = svc.wallet.credential_type(entry)
     report = svc.wallet.status(entry)
@@ -43,7 +39,7 @@ def _card(entry: WalletEntry) -> dict[str, Any]:
         "entry": entry, "type": ctype, "report": report, "claims": claims,
         "type_name": ctype.name if ctype else claims.get("vct", "credential"),
         "issuer": report.issuer_name or claims.get("iss"),
-        "fields": field_rows(claims, ctype),
+        "fields": field_rows(claims, ctype, disclosable),
         "state": _state(report),
     }
 
@@ -65,7 +61,7 @@ def _state(report: Any) -> str:
 @bp.get("/wallet")
 @login_required
 def wallet() -> str:
-    owner = _owner()
+    owner = signed_in_owner()
     svc = services()
     cards = [_card(e) for e in svc.wallet.entries(owner)]
     return render_template("wallet.html", cards=cards, offers=svc.wallet.offers(owner), day=day, when=when)
@@ -74,7 +70,7 @@ def wallet() -> str:
 @bp.post("/wallet/upload")
 @login_required
 def upload() -> Any:
-    owner = _owner()
+    owner = signed_in_owner()
     uploaded = request.files.get("file")
     text = uploaded.read().decode("utf-8", "replace") if uploaded and uploaded.filename else request.form.get("credential", "")
     try:
@@ -94,7 +90,7 @@ def upload() -> Any:
 @login_required
 def accept_offer(offer_id: str) -> Any:
     try:
-        entry, _ = services().wallet.accept_offer(_owner(), offer_id)
+        entry, _ = services().wallet.accept_offer(signed_in_owner(), offer_id)
     except CredentialRefused as exc:
         return render_template("upload_refused.html", error=exc,
                                problems=[c for c in (exc.report.checks if exc.report else []) if c.status == "failed"]), 422
@@ -105,14 +101,14 @@ def accept_offer(offer_id: str) -> Any:
 @bp.post("/wallet/offers/<offer_id>/decline")
 @login_required
 def decline_offer(offer_id: str) -> Any:
-    services().wallet.decline_offer(_owner(), offer_id)
+    services().wallet.decline_offer(signed_in_owner(), offer_id)
     flash("The delivery was declined.", "notice")
     return redirect(url_for("wallet.wallet"))
 
 
 def _entry_or_404(entry_id: str) -> WalletEntry:
     try:
-        return services().wallet.get(_owner(), entry_id)
+        return services().wallet.get(signed_in_owner(), entry_id)
     except NotFoundError:
         abort(404)
 
@@ -121,25 +117,29 @@ def _entry_or_404(entry_id: str) -> WalletEntry:
 @login_required
 def credential(entry_id: str) -> str:
     entry = _entry_or_404(entry_id)
-    card = _card(entry)
-    disclosable = set(entry.view.processed.paths.values())
-    card["fields"] = field_rows(card["claims"], card["type"], {tuple(p) for p in disclosable})
-    links = services().shares.list(_owner(), credential=entry.id)
+    card = _card(entry, {tuple(p) for p in entry.view.processed.paths.values()})
+    links = services().shares.list(signed_in_owner(), credential=entry.id)
     return render_template("credential.html", card=card, links=links, day=day, when=when)
 
 
 @bp.post("/wallet/<entry_id>/delete")
 @login_required
 def delete(entry_id: str) -> Any:
-    owner = _owner()
+    owner = signed_in_owner()
     entry = _entry_or_404(entry_id)
     if request.form.get("confirm") != "yes":
         flash("Tick the box to confirm the deletion: it cannot be undone.", "error")
         return redirect(url_for("wallet.credential", entry_id=entry.id))
-    revoked = services().shares.revoke_for_credential(owner, entry.id)
-    services().wallet.delete(owner, entry.id)
+    revoked = delete_credential(owner, entry.id)
     flash(f"The credential was deleted and its {revoked} active link(s) revoked.", "notice")
     return redirect(url_for("wallet.wallet"))
+
+
+def delete_credential(owner: SessionInfo, entry_id: str) -> int:
+    """Delete one of the owner's credentials and revoke its links first; returns how many."""
+    revoked = services().shares.revoke_for_credential(owner, entry_id)
+    services().wallet.delete(owner, entry_id)
+    return revoked
 
 
 def _int(name: str, default: int | None) -> int | None:
@@ -154,7 +154,7 @@ def _int(name: str, default: int | None) -> int | None:
 @bp.post("/wallet/<entry_id>/shares")
 @login_required
 def create_share(entry_id: str) -> Any:
-    owner = _owner()
+    owner = signed_in_owner()
     entry = _entry_or_404(entry_id)
     svc = services()
     try:
@@ -173,7 +173,7 @@ def create_share(entry_id: str) -> Any:
 @bp.get("/shares")
 @login_required
 def shares() -> str:
-    owner = _owner()
+    owner = signed_in_owner()
     links = services().shares.list(owner)
     names = {}
     for entry in services().wallet.entries(owner):
@@ -186,12 +186,12 @@ def shares() -> str:
 @login_required
 def share(link_id: str) -> str:
     try:
-        link = services().shares.get(_owner(), link_id)
+        link = services().shares.get(signed_in_owner(), link_id)
     except NotFoundError:
         abort(404)
     url = share_url(link.token)
     try:
-        ctype = services().wallet.credential_type(services().wallet.get(_owner(), link.credential))
+        ctype = services().wallet.credential_type(services().wallet.get(signed_in_owner(), link.credential))
     except NotFoundError:
         ctype = None  # the credential was deleted (and the link revoked with it)
     labels = [ctype.label(tuple(p)) if ctype else ".".join(map(str, p)) for p in link.paths]
@@ -202,7 +202,7 @@ def share(link_id: str) -> str:
 @login_required
 def revoke(link_id: str) -> Response:
     try:
-        services().shares.revoke(_owner(), link_id)
+        services().shares.revoke(signed_in_owner(), link_id)
     except NotFoundError:
         abort(404)
     flash("The link is revoked. Anyone opening it now sees that it was revoked.", "notice")

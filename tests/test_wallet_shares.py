@@ -18,6 +18,7 @@ from app import create_app
 from disclosure.jws import PublicKey
 from tests.test_accounts import csrf_from, register
 from tests.test_issuing import TYPES, degree_row
+from tests.test_verifier import ListSink
 from verifier.bundle import TrustedLog, verify_bundle
 from verifier.receipt import read_receipt
 
@@ -25,14 +26,6 @@ OWNER, OTHER = "ada@example.org", "ben@example.org"
 PASSWORD = "correct horse battery staple"
 THREE = [["legal_name"], ["degree"], ["conferral_date"]]
 SECRET_VALUES = ["Avery 0 Quinn", "1991-04-12", "D-000000", "1234567893", "Example University School of Medicine"]
-
-
-class ListSink:
-    def __init__(self) -> None:
-        self.items: list[dict[str, Any]] = []
-
-    def write(self, credential: dict[str, Any]) -> None:
-        self.items.append(credential)
 
 
 @pytest.fixture
