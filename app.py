@@ -17,6 +17,7 @@ from flask import Flask
 from credshare.config import ENV_VARS, load_settings
 from sharing import auth, csrf, errors, hardening, health, home, issuer_api, log_api, owner_api, request_log, verify_pages, wallet_pages
 from sharing.context import EXTENSION_KEY, current_owner
+from sharing.json_body import StrictJSONProvider
 from credshare.services import AppServices
 from storage import open_store
 
@@ -30,6 +31,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     health.record_instance(store)
 
     app = Flask(__name__, template_folder=str(_ROOT / "templates"), static_folder=str(_ROOT / "static"))
+    app.json = StrictJSONProvider(app)  # every request.get_json() is strict and depth-bounded
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_HTTPONLY=True,

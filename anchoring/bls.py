@@ -13,6 +13,8 @@ import os
 import secrets
 from typing import Protocol, Sequence
 
+from credshare.runtime import keep_recursion_limit
+
 PUBLIC_KEY_SIZE = 48
 SIGNATURE_SIZE = 96
 
@@ -31,7 +33,8 @@ class PyEccBackend:
     """py-ecc's G2ProofOfPossession: pure Python, slow, dependable."""
 
     def __init__(self) -> None:
-        from py_ecc.bls import G2ProofOfPossession
+        with keep_recursion_limit():  # py_ecc raises it to 100,000 on import
+            from py_ecc.bls import G2ProofOfPossession
 
         self._scheme = G2ProofOfPossession
 

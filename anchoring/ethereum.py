@@ -29,20 +29,22 @@ from anchoring.chain import (
     redact_endpoint_url,
 )
 from credshare.errors import ConfigError
+from credshare.runtime import keep_recursion_limit
 
 try:  # optional dependency: pip install 'credshare[ethereum]'
-    import requests
-    from eth_account import Account
-    from web3 import Web3
-    from web3.exceptions import (
-        BlockNotFound,
-        ProviderConnectionError,
-        RequestTimedOut,
-        TimeExhausted,
-        TransactionNotFound,
-        Web3RPCError,
-    )
-    from web3.providers import BaseProvider, HTTPProvider
+    with keep_recursion_limit():  # web3 imports py_ecc, which raises it
+        import requests
+        from eth_account import Account
+        from web3 import Web3
+        from web3.exceptions import (
+            BlockNotFound,
+            ProviderConnectionError,
+            RequestTimedOut,
+            TimeExhausted,
+            TransactionNotFound,
+            Web3RPCError,
+        )
+        from web3.providers import BaseProvider, HTTPProvider
 except ImportError as _exc:  # pragma: no cover - exercised only without the extra
     _IMPORT_ERROR: ImportError | None = _exc
 else:

@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 import click
 
+from credshare import strict_json
 from credshare.errors import CredshareError
 
 
@@ -28,9 +29,13 @@ def read_text(path: str) -> str:
 
 def read_json(path: str, what: str, code: str) -> Any:
     try:
-        return json.loads(read_text(path))
-    except ValueError as exc:
+        return strict_json.loads(read_text(path))
+    except strict_json.JsonInputError as exc:
+        if exc.code == "json_too_deep":
+            raise
         raise CredshareError(f"{what} is not JSON", code=code) from exc
+    except UnicodeDecodeError as exc:
+        raise CredshareError(f"{what} is not UTF-8 JSON", code=code) from exc
 
 
 def read_json_list(path: str, member: str, what: str, code: str) -> list[Any]:

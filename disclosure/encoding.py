@@ -6,9 +6,8 @@ import binascii
 import json
 from typing import Any
 
+from credshare import strict_json
 from disclosure.errors import SDJWTError
-
-
 
 _STANDARD_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
@@ -41,32 +40,15 @@ def b64url_decode(text: str, code: str = "jws_malformed") -> bytes:
         raise SDJWTError(code, "not canonical unpadded base64url") from exc
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        raise SDJWTError("json_duplicate_member", "a JSON object repeats a member name")
-    return out
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
-
-
 def json_loads(data: bytes | str, code: str = "jws_malformed") -> Any:
-    """Parse UTF-8 JSON, refusing duplicate member names and NaN/Infinity."""
+    """Parse UTF-8 JSON strictly (:mod:`credshare.strict_json`: unique member names, no
+    NaN/Infinity, depth-bounded); malformed JSON is refused with ``code``."""
     try:
-        text = (data.decode("utf-8") if isinstance(data, bytes) else data).strip(" \t\n\r")
-        value, end = _DECODER.raw_decode(text)
-        if end != len(text):
-            raise ValueError("trailing data after the JSON value")
-        return value
-    except SDJWTError:
-        raise
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise SDJWTError(code, "not valid UTF-8 JSON") from exc
+        return strict_json.loads(data)
+    except strict_json.JsonInputError as exc:
+        if exc.code in ("json_too_deep", "json_duplicate_member"):
+            raise SDJWTError(exc.code, exc.detail) from None
+        raise SDJWTError(code, "not valid UTF-8 JSON") from None
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)

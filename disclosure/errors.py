@@ -13,6 +13,7 @@ CODES: dict[str, str] = {
     "sdjwt_malformed": "the SD-JWT is not <JWT>~<Disclosure>~...~[<KB-JWT>] or valid JWS JSON (§4, §8)",
     "jws_malformed": "a JWS is not three base64url parts with JSON object header and payload (RFC 7515)",
     "json_duplicate_member": "a JSON object repeats a member name (RFC 7519 §4, RFC 8259 §4)",
+    "json_too_deep": "a JSON text nests deeper than the parsing limit (RFC 8259 §9)",
     "key_invalid": "a JWK is unusable, or holds private material where a public key is expected",
     # issuer signature (§7.1 step 2)
     "alg_not_allowed": "the JWS algorithm is not allowed or does not fit the key (§7.1 2a)",

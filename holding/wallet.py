@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from credshare import strict_json
 from credshare.errors import CredshareError, DuplicateKeyError, ForbiddenError, InputError, NotFoundError
 from credshare.sealing import Sealer
 from disclosure.errors import SDJWTError
@@ -93,16 +94,20 @@ def parse_upload(text: str) -> tuple[str, dict[str, Any]]:
         raise InputError("the credential is larger than any credential this server accepts", code="credential_too_large")
     if text.startswith("{"):
         try:
-            doc = json.loads(text)
-        except ValueError:
+            doc = strict_json.loads(text)
+        except strict_json.JsonInputError as exc:
+            if exc.code == "json_too_deep":
+                raise
             raise InputError("the credential file is not valid JSON", code="credential_malformed") from None
         doc = doc if isinstance(doc, dict) else {}
         sd_jwt, proof = doc.get("sd_jwt"), doc.get("anchor_proof")
     else:
         sd_jwt, _, rest = text.partition("\n")
         try:
-            proof = json.loads(rest) if rest.strip() else None
-        except ValueError:
+            proof = strict_json.loads(rest) if rest.strip() else None
+        except strict_json.JsonInputError as exc:
+            if exc.code == "json_too_deep":
+                raise
             raise InputError("the anchor proof after the SD-JWT is not valid JSON", code="credential_malformed") from None
     if not isinstance(sd_jwt, str) or "~" not in sd_jwt:
         raise InputError("no SD-JWT (issuer JWT~disclosures~) found", code="credential_malformed")
@@ -128,7 +133,8 @@ class WalletService:
         try:
             view = open_sd_jwt(sd_jwt)
         except SDJWTError as exc:
-            raise CredentialRefused(f"this is not a well-formed SD-JWT: {exc.detail}", code="credential_malformed") from None
+            code = exc.code if exc.code == "json_too_deep" else "credential_malformed"
+            raise CredentialRefused(f"this is not a well-formed SD-JWT: {exc.detail}", code=code) from None
         if view.parsed.kb_jwt is not None:
             raise CredentialRefused("upload the credential as issued, without a key binding JWT", code="credential_malformed")
         report = self._evidence.verify(sd_jwt, anchor_proof, allow_expired=True)

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any, Iterator, TextIO
 
 from credshare.errors import CredshareError
+from credshare.strict_json import JsonInputError, check_depth
 
 _READ_SIZE = 1 << 16
+MAX_ROW_DEPTH = 8  # a row is an object of columns; a column value may be a small list or object
 
 
 class RosterError(CredshareError):
@@ -73,6 +75,8 @@ def json_rows(fh: TextIO) -> Iterator[tuple[int, dict[str, Any]]]:
             continue
         try:
             value, end = decoder.raw_decode(buffer, pos)
+        except RecursionError:
+            raise RosterError(f"line {line}: the row nests too deep", code="json_too_deep") from None
         except json.JSONDecodeError as exc:
             if not eof:
                 chunk = fh.read(_READ_SIZE)
@@ -82,6 +86,10 @@ def json_rows(fh: TextIO) -> Iterator[tuple[int, dict[str, Any]]]:
             raise RosterError(f"line {line}: not valid JSON ({exc.msg})") from exc
         if not isinstance(value, dict):
             raise RosterError(f"line {line}: each row is a JSON object")
+        try:
+            check_depth(buffer[pos:end], MAX_ROW_DEPTH)
+        except JsonInputError as exc:
+            raise RosterError(f"line {line}: {exc.detail}", code=exc.code) from None
         yield line, value
         line += buffer.count("\n", pos, end)
         pos = end

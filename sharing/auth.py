@@ -29,6 +29,7 @@ from flask import (
     url_for,
 )
 
+from credshare import strict_json
 from credshare.errors import CredshareError
 from holding.accounts import Session, SessionInfo
 from holding.shares import truncate_address
@@ -285,9 +286,12 @@ def restore() -> Response | tuple[str, int]:
     try:
         if len(raw) > MAX_BACKUP_BYTES:
             raise ValueError("too large")
-        doc = json.loads(raw)
+        doc = strict_json.loads(raw)
     except ValueError:
         return _account_page(400, error="This file is not a credshare vault backup.", error_code="backup_invalid")
+    except strict_json.JsonInputError as exc:
+        code = exc.code if exc.code == "json_too_deep" else "backup_invalid"
+        return _account_page(400, error="This file is not a credshare vault backup.", error_code=code)
     try:
         opened = services().accounts.open_backup(doc, request.form.get("passphrase", ""))
     except CredshareError as exc:

@@ -17,6 +17,7 @@ from flask import Blueprint, Response, jsonify, request
 from credshare.errors import AuthenticationError, InputError, NotFoundError, RateLimitedError
 from issuing.status import TOKEN_TTL
 from sharing.context import services
+from sharing.json_body import json_object
 
 bp = Blueprint("issuers", __name__)
 MAX_API_ROWS = 10_000
@@ -71,9 +72,10 @@ class _ListSink:
 @bp.post("/api/v1/issuers/<issuer_id>/batches")
 def issue_batch(issuer_id: str) -> tuple[Response, int]:
     _authenticate(issuer_id)
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("rows"), list) or not isinstance(body.get("type"), str):
-        raise InputError('the body is {"type": "<credential type>", "rows": [{...}, ...]}', code="request_invalid")
+    shape = 'the body is {"type": "<credential type>", "rows": [{...}, ...]}'
+    body = json_object("request_invalid", shape)
+    if not isinstance(body.get("rows"), list) or not isinstance(body.get("type"), str):
+        raise InputError(shape, code="request_invalid")
     rows = body["rows"]
     if len(rows) > MAX_API_ROWS:
         raise InputError(f"at most {MAX_API_ROWS} rows per request; use the CLI for larger rosters",
@@ -92,7 +94,7 @@ def issue_batch(issuer_id: str) -> tuple[Response, int]:
 @bp.post("/api/v1/issuers/<issuer_id>/credentials/<credential_id>/status")
 def set_status(issuer_id: str, credential_id: str) -> Response:
     _authenticate(issuer_id)
-    body = request.get_json(silent=True) or {}
+    body = json_object(shape='the body is {"status": "valid" | "revoked" | "suspended"}')
     svc = services()
     record = svc.store.collection("credentials").find_one({"_id": credential_id, "issuer": issuer_id})
     if record is None:

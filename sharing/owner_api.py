@@ -19,17 +19,10 @@ from sharing.auth import set_session_cookie
 from sharing.context import current_owner, login_required, services, session_token, signed_in_owner
 from sharing.csrf import csrf_token
 from sharing.display import field_rows
+from sharing.json_body import json_object
 from sharing.wallet_pages import delete_credential as delete_with_links, share_url
 
 bp = Blueprint("owner_api", __name__, url_prefix="/api/v1")
-
-
-def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise InputError("send a JSON object", code="json_body_invalid")
-    return body
-
 
 
 @bp.get("/session")
@@ -40,7 +33,7 @@ def session_info() -> Response:
 
 @bp.post("/session")
 def sign_in() -> Any:
-    body = _body()
+    body = json_object()
     session = services().accounts.sign_in(str(body.get("email", "")), str(body.get("password", "")),
                                           request.remote_addr or "-")
     old = session_token()
@@ -108,7 +101,7 @@ def _int(body: dict[str, Any], name: str, default: int | None) -> int | None:
 @bp.post("/wallet/credentials/<entry_id>/links")
 @login_required
 def create_link(entry_id: str) -> Any:
-    owner, svc, body = signed_in_owner(), services(), _body()
+    owner, svc, body = signed_in_owner(), services(), json_object()
     fields = body.get("fields")
     if not isinstance(fields, list) or not all(isinstance(f, list) for f in fields):
         raise InputError("fields is a list of claim paths (lists of names)", code="share_fields_invalid")

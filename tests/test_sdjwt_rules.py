@@ -69,6 +69,10 @@ def cases() -> list[Case]:
     add("padded_base64", "jws_malformed", signed(base_claims()).replace(".", "=.", 1) + "~")
     add("duplicate_member", "json_duplicate_member",
         raw_jwt({"alg": "ES256"}, '{"iss":"a","iss":"b"}') + "~")
+    add("payload_nested_too_deep", "json_too_deep",
+        raw_jwt({"alg": "ES256"}, '{"iss":"a","x":' + "[" * 10_000 + "]" * 10_000 + "}") + "~")
+    add("disclosure_nested_too_deep", "json_too_deep",
+        signed(base_claims()) + "~" + b64url_encode(("[" * 100 + "]" * 100).encode()) + "~")
     add("json_missing_payload", "sdjwt_malformed", json.dumps({"protected": "x", "signature": "y"}),
         serialization="json")
     jwt_parts = signed(base_claims(_sd=[given_d])).split(".")
@@ -132,12 +136,17 @@ def cases() -> list[Case]:
     add("sd_digest_not_string", "sd_invalid", signed(base_claims(_sd=[5])) + "~")
     add("ellipsis_with_extra_member", "sd_invalid", compact(signed(base_claims(n=[{"...": elem_d, "x": 1}])), elem))
     add("sd_alg_nested", "sd_invalid", signed(base_claims(address={"_sd_alg": "sha-256"})) + "~")
-    deep: dict = {}
-    node = deep
-    for _ in range(80):
-        node["a"] = {}
-        node = node["a"]
-    add("nesting_too_deep", "nesting_too_deep", signed(base_claims(deep=deep)) + "~")
+    def nested(levels: int, leaf: dict) -> dict:
+        for _ in range(levels):
+            leaf = {"a": leaf}
+        return leaf
+
+    # each JSON text is shallow enough to parse; the claims a disclosure puts inside another
+    # object are not (40 + 40 levels): the processing limit catches what the parser cannot see
+    inner, inner_d = disclosure("salt9", "deep", nested(40, {}))
+    add("nesting_too_deep", "nesting_too_deep",
+        signed(base_claims(outer=nested(40, {"_sd": [inner_d]}))) + "~" + inner + "~")
+    add("payload_nests_past_the_parser_limit", "json_too_deep", signed(base_claims(deep=nested(80, {}))) + "~")
     # validity (§7.1 step 6)
     add("expired", "expired", signed(base_claims(exp=NOW - 3600)) + "~")
     add("not_yet_valid", "not_yet_valid", signed(base_claims(nbf=NOW + 3600)) + "~")

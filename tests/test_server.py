@@ -109,3 +109,43 @@ def test_logs_never_show_tokens_or_query_strings(server: Server) -> None:
     log = server.stop()
     assert "GET /healthz 200" in log
     assert token not in log and "445566" not in log
+
+
+def _deep_sign_in(port: int, depth: int = 100_000) -> tuple[int, str]:
+    """What an attacker can send without an account: a CSRF token from GET /api/v1/session (its
+    anonymous cookie along), then a sign-in body nested ``depth`` levels deep."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", "/api/v1/session")
+        first = conn.getresponse()
+        csrf = json.loads(first.read())["csrf_token"]
+        cookie = first.getheader("Set-Cookie", "").split(";", 1)[0]
+        body = ('{"email":' + "[" * depth + "]" * depth + "}").encode()
+        conn.request("POST", "/api/v1/session", body=body, headers={
+            "Content-Type": "application/json", "X-CSRF-Token": csrf, "Cookie": cookie})
+        answer = conn.getresponse()
+        return answer.status, json.loads(answer.read() or b"{}").get("error", "")
+    finally:
+        conn.close()
+
+
+def test_four_workers_survive_100_deeply_nested_bodies_and_innocent_requests_succeed(data_dir: Path) -> None:
+    """Issue 10, item 1: such a body used to kill the worker with SIGSEGV (py_ecc had raised
+    the recursion limit before gunicorn forked), failing every request in flight on it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    srv = Server(data_dir, "--workers", "4", "--threads", "4")
+    try:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            attacks = [pool.submit(_deep_sign_in, srv.port) for _ in range(100)]
+            innocent = [pool.submit(srv.get, "/healthz") for _ in range(100)]
+            attack_answers = [f.result(timeout=120) for f in attacks]
+            innocent_answers = [f.result(timeout=120)[0] for f in innocent]
+    finally:
+        log = srv.stop()
+    assert set(attack_answers) == {(400, "json_too_deep")}
+    assert innocent_answers == [200] * 100
+    assert "SIGSEGV" not in log and "was sent" not in log and "Traceback" not in log, log[-2000:]
+    assert log.count("Booting worker") == 4  # no worker had to be replaced

@@ -1,0 +1,39 @@
+"""JSON request bodies: strict and depth-bounded (:mod:`credshare.strict_json`).
+
+:class:`StrictJSONProvider` replaces Flask's JSON provider, so every ``request.get_json()``
+parses with the strict, depth-checked parser (a body nested deeper than the limit is refused
+with ``json_too_deep`` before the decoder recurses). Views read their body with
+:func:`json_object`, which also insists on a JSON object.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from flask.json.provider import DefaultJSONProvider
+
+from credshare import strict_json
+from credshare.errors import InputError
+
+
+class StrictJSONProvider(DefaultJSONProvider):
+    """Flask's JSON provider, reading with the strict parser (writing is unchanged)."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return strict_json.loads(s)
+
+
+def json_object(code: str = "json_body_invalid", shape: str = "send a JSON object") -> dict[str, Any]:
+    """The request's body as a JSON object (``Content-Type: application/json``). A body that
+    nests too deep is refused with ``json_too_deep``; any other body that is not one JSON
+    object with ``code`` and ``shape`` as its detail."""
+    try:
+        body = request.get_json(silent=True)  # silent: a missing or other content type gives None
+    except strict_json.JsonInputError as exc:
+        if exc.code == "json_too_deep":
+            raise
+        raise InputError(shape, code=code) from None
+    if not isinstance(body, dict):
+        raise InputError(shape, code=code)
+    return body
