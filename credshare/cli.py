@@ -49,6 +49,7 @@ def serve(host: str | None, port: int | None, workers: int, threads: int, demo: 
     from app import create_app
     from credshare import server
     from credshare.config import load_settings
+    from sharing import health
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # the options win over the environment, for this process and its workers (the public URL follows them)
@@ -60,6 +61,7 @@ def serve(host: str | None, port: int | None, workers: int, threads: int, demo: 
         settings = load_settings()
         services = create_app().extensions["credshare"]  # fail now on bad config, before forking
         services.log.status()  # makes the log and witness keys on first run
+        health.record_public_url(services.store, settings.public_url)
         welcome = ""
         if demo:
             from credshare.demo import prepare_demo

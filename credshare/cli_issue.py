@@ -18,9 +18,18 @@ from issuing.roster import read_roster
 
 
 def _services() -> Any:
+    """The services, after warning on standard error when this command's public URL (which
+    new issuers and their status lists are named under) is not the running server's."""
     from app import create_app
+    from sharing.health import served_public_url
 
-    return create_app().extensions["credshare"]
+    svc = create_app().extensions["credshare"]
+    served = served_public_url(svc.store)
+    if served and served != svc.settings.public_url:
+        click.echo(f"warning: this command uses the public URL {svc.settings.public_url}, but the server last started "
+                   f"on this data serves {served}; set CREDSHARE_PUBLIC_URL={served} (issuer identifiers are kept "
+                   "as they are made; `credshare issuer move` changes one explicitly)", err=True)
+    return svc
 
 
 def _unix_time(text: str | None) -> int | None:
@@ -51,6 +60,19 @@ def issuer_create(issuer_id: str, name: str, alg: str) -> None:
     except CredshareError as exc:
         fail(exc)
     click.echo(json.dumps({**doc, "api_token": token}, indent=2))
+
+
+@issuer_group.command("move")
+@click.argument("issuer_id")
+@click.option("--to", "public_url", required=True, help="The new public URL, e.g. https://credentials.example.org.")
+def issuer_move(issuer_id: str, public_url: str) -> None:
+    """Issue from now on under PUBLIC_URL/issuers/ISSUER_ID. Credentials issued under the
+    earlier identifiers stay valid and revocable; the server keeps answering for them."""
+    try:
+        doc = _services().issuers.move(issuer_id, public_url)
+    except CredshareError as exc:
+        fail(exc)
+    click.echo(json.dumps(doc, indent=2))
 
 
 @issuer_group.command("list")

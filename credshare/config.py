@@ -91,10 +91,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
 def _public_url(value: str | None, host: str, port: int) -> str:
     """The base URL issuers, status lists and share links are published under."""
-    if not value:
-        return f"http://{host}:{port}"
-    if not value.startswith(("https://", "http://")) or any(c in value for c in " ?#"):
-        raise ConfigError(f"CREDSHARE_PUBLIC_URL must be an http(s) URL without query, got {value!r}")
+    return check_public_url(value) if value else f"http://{host}:{port}"
+
+
+def check_public_url(value: str, what: str = "CREDSHARE_PUBLIC_URL") -> str:
+    """``value`` as a public base URL (http(s), no query or fragment, no trailing slash)."""
+    if not value.startswith(("https://", "http://")) or any(c in value for c in " ?#") or len(value) > 200 \
+            or not value.split("://", 1)[1].strip("/"):
+        raise ConfigError(f"{what} must be an http(s) URL without query, got {value!r}")
     return value.rstrip("/")
 
 

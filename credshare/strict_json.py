@@ -36,9 +36,12 @@ class JsonInputError(InputError):
 
 def nesting_depth(text: str) -> int:
     """The deepest nesting of arrays and objects in ``text``, brackets inside strings not
-    counted. For malformed text this is at least the depth a parser would reach before
-    failing (an unterminated string's brackets count), so it is safe to check first."""
-    brackets = _NOT_A_BRACKET.sub("", _STRING.sub("", text))
+    counted. For malformed text this is at least the depth a parser reaches before failing,
+    so it is safe to check first: a parser stops at an unterminated string, and so does
+    the count (which also makes it right for a text cut short, as a stream reader has it)."""
+    outside = _STRING.sub("", text)
+    unterminated = outside.find('"')
+    brackets = _NOT_A_BRACKET.sub("", outside if unterminated < 0 else outside[:unterminated])
     depth = deepest = 0
     for bracket in brackets:
         if bracket in "[{":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+from disclosure.encoding import json_loads
 from disclosure.errors import SDJWTError
 
 ClaimPath = tuple[str | int, ...]
@@ -20,10 +21,7 @@ PathPattern = tuple[str | int | None, ...]
 def parse_claim_path(text: str) -> PathPattern:
     text = text.strip()
     if text.startswith("["):
-        try:
-            items = json.loads(text)
-        except ValueError as exc:
-            raise SDJWTError("selection_unknown_path", f"not a JSON array: {text!r}") from exc
+        items = json_loads(text, "selection_unknown_path")
         if not isinstance(items, list) or not all(
             i is None or isinstance(i, str) or (isinstance(i, int) and not isinstance(i, bool) and i >= 0)
             for i in items

@@ -5,7 +5,6 @@ offline verifier runs on a bundle."""
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
@@ -47,24 +46,15 @@ class EvidenceService:
         """This server's own log: the keys it signs and co-signs checkpoints with."""
         return LogTrust(self._log.signer.verifier, list(self._log.witness_keys), self._quorum)
 
-    def issuer_id(self, iss: Any) -> str | None:
-        prefix = self._issuers.public_url + "/issuers/"
-        if not isinstance(iss, str) or not iss.startswith(prefix):
-            return None
-        issuer_id = iss[len(prefix):]
-        try:
-            self._issuers.get(issuer_id)
-        except CredshareError:
-            return None
-        return issuer_id
-
-    def key_history(self, issuer_id: str | None) -> KeyHistoryEvidence | None:
+    def key_history(self, iss: Any) -> KeyHistoryEvidence | None:
+        """The newest logged key history of the issuer that issued under ``iss``, if it is here."""
+        issuer_id = self._issuers.issuer_for(iss)
         if issuer_id is None:
             return None
-        doc = self._issuers.latest_history(issuer_id)
+        doc = self._issuers.latest_history(issuer_id, iss)
         return KeyHistoryEvidence(doc["jws"], self._log.anchor_proof(doc["log_index"]))
 
-    def status_evidence(self, issuer_id: str | None, claims: dict[str, Any], now: int) -> StatusEvidence | None:
+    def status_evidence(self, claims: dict[str, Any], now: int) -> StatusEvidence | None:
         """The current signed list the credential points at, or why it cannot be had."""
         try:
             reference = status_reference(claims)
@@ -72,13 +62,13 @@ class EvidenceService:
             return None  # the verifier reports the malformed reference itself
         if reference is None:
             return None
-        prefix = f"{self._issuers.public_url}/status/{issuer_id}/"
         _, uri = reference
-        number = uri[len(prefix):] if issuer_id and uri.startswith(prefix) else ""
-        if not re.fullmatch(r"[0-9]{1,9}", number):
+        issuer_id = self._issuers.issuer_for(claims.get("iss"))
+        number = self._status.number_for(issuer_id, uri) if issuer_id else None
+        if number is None:
             return StatusEvidence(None, now, f"{uri} is not a status list of this server")
         try:
-            return StatusEvidence(self._status.token(issuer_id, int(number)), now)  # type: ignore[arg-type]
+            return StatusEvidence(self._status.token(issuer_id, number), now)  # type: ignore[arg-type]
         except CredshareError as exc:
             return StatusEvidence(None, now, exc.detail or exc.code)
 
@@ -89,8 +79,7 @@ class EvidenceService:
             payload = parse_compact(presentation.split("~", 1)[0]).payload
         except SDJWTError:
             return None, None
-        issuer_id = self.issuer_id(payload.get("iss"))
-        return self.key_history(issuer_id), self.status_evidence(issuer_id, payload, now)
+        return self.key_history(payload.get("iss")), self.status_evidence(payload, now)
 
     def verify(self, presentation: str, anchor_proof: dict[str, Any], *, key_binding: KeyBindingPolicy = KeyBindingPolicy(),
                allow_expired: bool = False, now: int | None = None) -> Report:

@@ -6,6 +6,12 @@ the sealed box binds the issuer and ``kid``. API tokens are 256-bit random strin
 only the SHA-256 is stored. Every change to an issuer's keys publishes a new signed key
 history whose bytes are appended to the transparency log, so the history stays provable
 after the issuer is gone.
+
+An issuer's identifier (its ``iss``, SD-JWT VC §3.2.2.2, ``<public URL>/issuers/<id>``) is fixed
+when the issuer is created: it does not follow the server's current public URL. Moving to a
+new URL is an explicit step (:meth:`IssuerRegistry.move`, ``credshare issuer move``) that adds an
+identifier; the issuer keeps every identifier it has issued under, and each key history is
+published once per identifier so credentials issued under any of them stay verifiable.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from typing import Any
 
 from disclosure.jws import Signer, sign_compact
 from issuing.key_history import HISTORY_TYP, KeyRecord, history_payload
-from credshare.errors import CredshareError, DuplicateKeyError
+from credshare.config import check_public_url
+from credshare.errors import ConfigError, CredshareError, DuplicateKeyError
 from credshare.sealing import SealError, Sealer
 from storage import Store
 from storage.tlog import TransparencyLog
@@ -40,6 +47,15 @@ class IssuerNotFound(IssuerError):
     http_status = 404
 
 
+def issuer_identifier(public_url: str, issuer_id: str) -> str:
+    return f"{public_url.rstrip('/')}/issuers/{issuer_id}"
+
+
+def issuer_base(iss: str) -> str:
+    """The public URL an identifier was made under (``<base>/issuers/<id>`` -> ``<base>``)."""
+    return iss.rsplit("/issuers/", 1)[0]
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
@@ -54,11 +70,47 @@ class IssuerRegistry:
         self.public_url = public_url.rstrip("/")
         self._keys.create_index("issuer")
         self._issuers.create_index("token_hashes")
+        self._histories.create_index([("issuer", 1), ("iss", 1), ("version", -1)])
+        self._adopt_older_records()
+
+    def _adopt_older_records(self) -> None:
+        """Records written before identifiers were kept: an issuer's one identifier is its
+        ``iss``, and its histories were published under it."""
+        for doc in self._issuers.find({"identifiers": {"$exists": False}}, fields=["iss"]):
+            self._issuers.update_one({"_id": doc["_id"]}, {"$set": {"identifiers": [doc["iss"]]}})
+            self._histories.update_many({"issuer": doc["_id"], "iss": {"$exists": False}}, {"$set": {"iss": doc["iss"]}})
 
     # -- issuers --------------------------------------------------------------------------
 
     def issuer_url(self, issuer_id: str) -> str:
-        return f"{self.public_url}/issuers/{issuer_id}"
+        """The identifier the issuer issues under now (fixed at creation, changed only by a move)."""
+        return str(self.get(issuer_id)["iss"])
+
+    def issuer_for(self, iss: Any) -> str | None:
+        """The id of the issuer here that has issued under the identifier ``iss``, if any."""
+        if not isinstance(iss, str) or "/issuers/" not in iss:
+            return None
+        doc = self._issuers.find_one({"_id": iss.rsplit("/issuers/", 1)[1]}, fields=["identifiers"])
+        return doc["_id"] if doc is not None and iss in doc["identifiers"] else None
+
+    def move(self, issuer_id: str, public_url: str) -> dict[str, Any]:
+        """Issue from now on under ``<public_url>/issuers/<id>``. Earlier identifiers stay the
+        issuer's: their credentials and status lists keep verifying and answering."""
+        try:
+            base = check_public_url(public_url, "the new public URL")
+        except ConfigError as exc:
+            raise IssuerError(exc.detail, code="issuer_url_invalid") from None
+        doc = self._issuers.find_one({"_id": issuer_id}, fields=["iss", "identifiers"])
+        if doc is None:
+            raise IssuerNotFound(f"no issuer {issuer_id!r}", code="issuer_unknown")
+        iss = issuer_identifier(base, issuer_id)
+        if iss == doc["iss"]:
+            raise IssuerError(f"issuer {issuer_id!r} already issues under {iss}", code="issuer_move_unchanged")
+        identifiers = [*doc["identifiers"], *([] if iss in doc["identifiers"] else [iss])]
+        self._issuers.update_one({"_id": issuer_id}, {"$set": {"iss": iss, "identifiers": identifiers,
+                                                              "moved_at": int(time.time())}})
+        self.publish_history(issuer_id)
+        return self.get(issuer_id)
 
     def create(self, issuer_id: str, name: str, alg: str = "EdDSA") -> tuple[dict[str, Any], str]:
         """A new issuer with its first key; returns it and its first API token (shown once)."""
@@ -68,7 +120,8 @@ class IssuerRegistry:
             raise IssuerError("an issuer needs a display name", code="issuer_name_missing")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         try:
-            self._issuers.insert_one({"_id": issuer_id, "name": name.strip(), "iss": self.issuer_url(issuer_id),
+            iss = issuer_identifier(self.public_url, issuer_id)
+            self._issuers.insert_one({"_id": issuer_id, "name": name.strip(), "iss": iss, "identifiers": [iss],
                                       "created_at": int(time.time()), "token_hashes": [token_hash(token)]})
         except DuplicateKeyError:
             raise IssuerError(f"issuer {issuer_id!r} already exists", code="issuer_exists") from None
@@ -84,7 +137,7 @@ class IssuerRegistry:
         return doc
 
     def all(self) -> list[dict[str, Any]]:
-        return self._issuers.find({}, sort=[("_id", 1)], fields=["name", "iss", "created_at"])
+        return self._issuers.find({}, sort=[("_id", 1)], fields=["name", "iss", "identifiers", "created_at"])
 
     def new_token(self, issuer_id: str) -> str:
         self.get(issuer_id)
@@ -165,20 +218,24 @@ class IssuerRegistry:
     # -- key history ----------------------------------------------------------------------
 
     def publish_history(self, issuer_id: str) -> dict[str, Any]:
-        """Sign the full key history (with the active key), store it and append it to the log."""
+        """Sign the full key history (with the active key) once per identifier the issuer has
+        issued under, store them and append them to the log together; returns the current one."""
         latest = self._histories.find_one({"issuer": issuer_id}, sort=[("version", -1)])
         version = (latest or {}).get("version", 0) + 1
-        payload = history_payload(self.issuer_url(issuer_id), version, self.records(issuer_id), int(time.time()),
-                                  self.get(issuer_id)["name"])
-        jws = sign_compact({"typ": HISTORY_TYP}, payload, self.active_signer(issuer_id))
-        appended = self._log.append([jws.encode("ascii")])
-        doc = {"_id": f"{issuer_id}|{version:08d}", "issuer": issuer_id, "version": version, "jws": jws,
-               "log_index": appended.first_index, "tree_size": appended.size}
-        self._histories.insert_one(doc)
-        return doc
+        issuer, records, signer, now = self.get(issuer_id), self.records(issuer_id), self.active_signer(issuer_id), int(time.time())
+        signed = [sign_compact({"typ": HISTORY_TYP}, history_payload(iss, version, records, now, issuer["name"]), signer)
+                  for iss in issuer["identifiers"]]
+        appended = self._log.append([jws.encode("ascii") for jws in signed])
+        docs = [{"_id": f"{issuer_id}|{version:08d}|{n}", "issuer": issuer_id, "iss": iss, "version": version, "jws": jws,
+                 "log_index": appended.first_index + n, "tree_size": appended.size}
+                for n, (iss, jws) in enumerate(zip(issuer["identifiers"], signed, strict=True))]
+        self._histories.insert_many(docs)
+        return next(d for d in docs if d["iss"] == issuer["iss"])
 
-    def latest_history(self, issuer_id: str) -> dict[str, Any]:
-        doc = self._histories.find_one({"issuer": issuer_id}, sort=[("version", -1)])
+    def latest_history(self, issuer_id: str, iss: str | None = None) -> dict[str, Any]:
+        """The newest key history published under ``iss`` (default: the current identifier)."""
+        iss = iss or self.issuer_url(issuer_id)
+        doc = self._histories.find_one({"issuer": issuer_id, "iss": iss}, sort=[("version", -1)])
         if doc is None:
-            raise IssuerError(f"no key history for {issuer_id!r}", code="issuer_unknown")
+            raise IssuerError(f"no key history for {issuer_id!r} under {iss}", code="issuer_unknown")
         return doc

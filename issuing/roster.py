@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any, Iterator, TextIO
 
 from credshare.errors import CredshareError
-from credshare.strict_json import JsonInputError, check_depth
+from credshare.strict_json import nesting_depth
 
 _READ_SIZE = 1 << 16
 MAX_ROW_DEPTH = 8  # a row is an object of columns; a column value may be a small list or object
+MAX_ROW_CHARS = 1 << 20
 
 
 class RosterError(CredshareError):
@@ -51,15 +52,28 @@ def _csv_rows(fh: TextIO) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def json_rows(fh: TextIO) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Objects from a JSON array or from JSON Lines, one at a time, with their line numbers."""
+    """Objects from a JSON array or from JSON Lines, one at a time, with their line numbers.
+
+    Whatever is read is depth-checked before the decoder sees it (the decoder recurses once
+    per level), and a row may not exceed :data:`MAX_ROW_CHARS`."""
     decoder = json.JSONDecoder()
-    buffer, line, pos, started, eof = "", 1, 0, False, False
+    buffer, line, pos, started, eof, unchecked = "", 1, 0, False, False, False
+
+    def read_more() -> None:
+        nonlocal buffer, pos, eof, unchecked
+        chunk = fh.read(_READ_SIZE)
+        eof = not chunk
+        buffer = buffer[pos:] + chunk
+        pos, unchecked = 0, True
+
     while True:
         if not eof and len(buffer) - pos < _READ_SIZE:
-            chunk = fh.read(_READ_SIZE)
-            eof = not chunk
-            buffer = buffer[pos:] + chunk
-            pos = 0
+            read_more()
+        if unchecked:  # the rows not yet decoded, and the outer array's bracket if still ahead
+            if nesting_depth(buffer[pos:]) > MAX_ROW_DEPTH + 1:
+                raise RosterError(f"line {line} or a later one: a row nests deeper than {MAX_ROW_DEPTH} levels",
+                                  code="json_too_deep")
+            unchecked = False
         # skip whitespace, commas and the array brackets, counting lines
         while pos < len(buffer) and buffer[pos] in " \t\r\n,[]":
             if buffer[pos] == "[":
@@ -75,21 +89,15 @@ def json_rows(fh: TextIO) -> Iterator[tuple[int, dict[str, Any]]]:
             continue
         try:
             value, end = decoder.raw_decode(buffer, pos)
-        except RecursionError:
-            raise RosterError(f"line {line}: the row nests too deep", code="json_too_deep") from None
         except json.JSONDecodeError as exc:
+            if len(buffer) - pos > MAX_ROW_CHARS:
+                raise RosterError(f"line {line}: a row is longer than {MAX_ROW_CHARS} characters") from None
             if not eof:
-                chunk = fh.read(_READ_SIZE)
-                eof = not chunk
-                buffer += chunk
+                read_more()
                 continue
             raise RosterError(f"line {line}: not valid JSON ({exc.msg})") from exc
         if not isinstance(value, dict):
             raise RosterError(f"line {line}: each row is a JSON object")
-        try:
-            check_depth(buffer[pos:end], MAX_ROW_DEPTH)
-        except JsonInputError as exc:
-            raise RosterError(f"line {line}: {exc.detail}", code=exc.code) from None
         yield line, value
         line += buffer.count("\n", pos, end)
         pos = end

@@ -11,6 +11,7 @@ history is provable.
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 import time
 import zlib
@@ -19,7 +20,7 @@ from typing import Any, Iterator
 
 from credshare.errors import CredshareError
 from disclosure.status_list import INVALID, SUSPENDED, VALID, StatusList, sign_status_list
-from issuing.issuers import IssuerRegistry
+from issuing.issuers import IssuerRegistry, issuer_base
 from storage import Store
 from storage.tlog import TransparencyLog
 
@@ -45,6 +46,10 @@ def _unpack(text: str) -> bytearray:
     return bytearray(zlib.decompress(base64.b64decode(text)))
 
 
+def _list_uri(iss: str, issuer_id: str, number: int) -> str:
+    return f"{issuer_base(iss)}/status/{issuer_id}/{number}"
+
+
 class Allocation:
     """Reserved status-list slots, compactly (4 bytes an index, not a tuple each): runs of
     indices per list uri, iterated as ``(uri, index)`` in allocation order."""
@@ -66,12 +71,28 @@ class StatusService:
         self._lists = store.collection(LISTS)
         self._issuers = issuers
         self._log = log
+        self._adopt_older_lists()
 
-    def uri(self, issuer_id: str, number: int) -> str:
-        return f"{self._issuers.public_url}/status/{issuer_id}/{number}"
+    def _adopt_older_lists(self) -> None:
+        """Lists made before each list kept its own uri and issuer: they were made under the
+        issuer's first identifier."""
+        for doc in self._lists.find({"uri": {"$exists": False}}, fields=["issuer", "number"]):
+            iss = self._issuers.get(doc["issuer"])["identifiers"][0]
+            self._lists.update_one({"_id": doc["_id"]}, {"$set": {"iss": iss, "uri": _list_uri(iss, doc["issuer"], doc["number"])}})
+
+    def number_for(self, issuer_id: str, uri: str) -> int | None:
+        """The number of the issuer's status list published at ``uri``, if it is one."""
+        number = uri.rsplit("/", 1)[-1]
+        if not re.fullmatch(r"[1-9][0-9]{0,8}", number):
+            return None
+        doc = self._lists.find_one({"_id": f"{issuer_id}|{number}"}, fields=["uri"])
+        return int(number) if doc is not None and doc["uri"] == uri else None
 
     def _open_list(self, issuer_id: str) -> dict[str, Any]:
-        doc = self._lists.find_one({"issuer": issuer_id, "full": False}, sort=[("number", -1)])
+        """The list new credentials get slots in: not full, and made under the issuer's
+        current identifier (after a move, new credentials point at the new URL)."""
+        iss = self._issuers.issuer_url(issuer_id)
+        doc = self._lists.find_one({"issuer": issuer_id, "full": False, "iss": iss}, sort=[("number", -1)])
         if doc is not None:
             return doc
         last = self._lists.find_one({"issuer": issuer_id}, sort=[("number", -1)])
@@ -79,7 +100,8 @@ class StatusService:
         empty = bytes(LIST_SIZE * BITS // 8)
         self._lists.update_one(
             {"_id": f"{issuer_id}|{number}"},
-            {"$setOnInsert": {"issuer": issuer_id, "number": number, "values": _pack(empty),
+            {"$setOnInsert": {"issuer": issuer_id, "number": number, "iss": iss,
+                              "uri": _list_uri(iss, issuer_id, number), "values": _pack(empty),
                               "allocated": _pack(bytes(LIST_SIZE // 8)), "count": 0, "version": 0,
                               "values_version": 0, "full": False}},
             upsert=True,
@@ -107,7 +129,7 @@ class StatusService:
             moved = self._lists.update_one({"_id": doc["_id"], "version": doc["version"]},
                                            {"$set": changes, "$inc": {"version": 1}})
             if moved.matched:
-                out.runs.append((self.uri(issuer_id, doc["number"]), array("L", picked)))
+                out.runs.append((doc["uri"], array("L", picked)))
         return out
 
     def set_status(self, issuer_id: str, number: int, index: int, status: str) -> str:
@@ -153,10 +175,10 @@ class StatusService:
         """Sign the list as it is now, keep the token, and append it to the log."""
         doc = self._get(issuer_id, number)
         now = int(time.time())
-        token = sign_status_list(
-            StatusList(BITS, _unpack(doc["values"])), uri=self.uri(issuer_id, number),
+        token = sign_status_list(  # sub and iss as the credentials pointing here carry them (draft §5.1)
+            StatusList(BITS, _unpack(doc["values"])), uri=doc["uri"],
             signer=self._issuers.active_signer(issuer_id), iat=now, exp=now + TOKEN_LIFETIME, ttl=TOKEN_TTL,
-            iss=self._issuers.issuer_url(issuer_id),
+            iss=doc["iss"],
         )
         appended = self._log.append([token.encode("ascii")])
         self._lists.update_one({"_id": doc["_id"]}, {"$set": {

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from credshare import strict_json
 from credshare.errors import InputError
 from issuing.types import CredentialType
 
@@ -66,8 +67,10 @@ def parse_paths(values: list[str]) -> list[tuple[str | int, ...]]:
     paths = []
     for raw in values:
         try:
-            path = json.loads(raw)
-        except ValueError:
+            path = strict_json.loads(raw)
+        except strict_json.JsonInputError as exc:
+            if exc.code == "json_too_deep":
+                raise
             path = None
         if not isinstance(path, list) or not path or not all(
                 isinstance(p, str) or (isinstance(p, int) and not isinstance(p, bool)) for p in path):

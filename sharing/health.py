@@ -37,6 +37,22 @@ def record_instance(store: Store) -> None:
         pass  # another worker inserted it between our match and our insert
 
 
+SERVED = "served"
+
+
+def record_public_url(store: Store, public_url: str) -> None:
+    """What ``credshare serve`` records at start: the public URL it serves under, so that the
+    command line can warn when it would record issuer identifiers under another one."""
+    store.collection(META_COLLECTION).update_one(
+        {"_id": SERVED}, {"$set": {"public_url": public_url, "started_at": datetime.now(timezone.utc)}}, upsert=True)
+
+
+def served_public_url(store: Store) -> str | None:
+    """The public URL of the server last started on this store, if one was."""
+    doc = store.collection(META_COLLECTION).find_one({"_id": SERVED})
+    return doc.get("public_url") if doc else None
+
+
 @bp.get("/healthz")
 def healthz() -> tuple[Response, int]:
     store = services().store

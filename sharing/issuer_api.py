@@ -15,6 +15,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from credshare.errors import AuthenticationError, InputError, NotFoundError, RateLimitedError
+from issuing.issuers import issuer_identifier
 from issuing.status import TOKEN_TTL
 from sharing.context import services
 from sharing.json_body import json_object
@@ -23,11 +24,17 @@ bp = Blueprint("issuers", __name__)
 MAX_API_ROWS = 10_000
 
 
+def _identifier_asked_for(issuer_id: str) -> str:
+    """The issuer identifier this request's URL stands for (SD-JWT VC §5: the metadata URL is
+    made from the ``iss``), when the issuer has issued under it; else its current one."""
+    issuer = services().issuers.get(issuer_id)
+    asked = issuer_identifier(request.host_url, issuer_id)
+    return asked if asked in issuer["identifiers"] else str(issuer["iss"])
+
+
 @bp.get("/.well-known/jwt-vc-issuer/issuers/<issuer_id>")
 def issuer_metadata(issuer_id: str) -> Response:
-    registry = services().issuers
-    issuer = registry.get(issuer_id)
-    return jsonify({"issuer": issuer["iss"], "jwks": registry.jwks(issuer_id)})
+    return jsonify({"issuer": _identifier_asked_for(issuer_id), "jwks": services().issuers.jwks(issuer_id)})
 
 
 @bp.get("/status/<issuer_id>/<int:number>")
@@ -41,7 +48,7 @@ def status_list(issuer_id: str, number: int) -> Response:
 @bp.get("/issuers/<issuer_id>/key-history")
 def key_history(issuer_id: str) -> Response:
     svc = services()
-    doc = svc.issuers.latest_history(issuer_id)
+    doc = svc.issuers.latest_history(issuer_id, _identifier_asked_for(issuer_id))
     return jsonify({"version": doc["version"], "jws": doc["jws"],
                     "anchor_proof": svc.log.anchor_proof(doc["log_index"])})
 

@@ -42,7 +42,8 @@ def test_depth_is_counted_outside_strings_only() -> None:
     assert strict_json.nesting_depth('{"a": [1, {"b": []}]}') == 4
     assert strict_json.nesting_depth('"[[[[" ') == 0
     assert strict_json.nesting_depth(r'["\"[[[", {"x": "]]]"}]') == 2
-    assert strict_json.nesting_depth("[" * 70) == 70  # unterminated: every opening counts
+    assert strict_json.nesting_depth("[" * 70) == 70  # never closed: every opening counts
+    assert strict_json.nesting_depth('[[{"a": "cut short [[[[[[') == 3  # a parser stops at the string
 
 
 @pytest.mark.parametrize("depth", [strict_json.MAX_DEPTH, strict_json.MAX_DEPTH + 1, DEEP, 5 * DEEP])
@@ -175,8 +176,33 @@ def test_a_roster_file_row_that_nests_too_deep_is_refused(tmp_path: Path, depth:
 
     roster = tmp_path / "roster.jsonl"
     roster.write_text('{"legal_name": "A"}\n{"legal_name": ' + deep_array(depth) + "}\n")
-    rows = read_roster(roster)
-    assert next(rows)[1] == {"legal_name": "A"}
     with pytest.raises(RosterError) as caught:
-        next(rows)
-    assert caught.value.code == "json_too_deep" and "line 2" in caught.value.detail
+        list(read_roster(roster))
+    assert caught.value.code == "json_too_deep"
+    # a deep row further on, past the first read: refused before the decoder reaches it
+    roster.write_text('{"legal_name": "' + "x" * 70_000 + '"}\n' + '{"a": ' + deep_array(depth) + "}\n")
+    with pytest.raises(RosterError) as later:
+        list(read_roster(roster))
+    assert later.value.code == "json_too_deep" and "line 1 or a later one" in later.value.detail
+
+
+def test_roster_rows_cut_by_the_read_size_and_strings_with_brackets_still_read(tmp_path: Path) -> None:
+    from issuing.roster import read_roster
+
+    roster = tmp_path / "roster.json"
+    rows = [{"legal_name": "[" * 40 + str(i) + "{" * 40, "n": [[i]]} for i in range(3000)]
+    roster.write_text(json.dumps(rows, indent=1))
+    assert [row for _, row in read_roster(roster)] == rows
+
+
+def test_claim_paths_from_a_form_or_the_command_line_are_depth_bounded() -> None:
+    from disclosure.paths import parse_claim_path
+    from sharing.display import parse_paths
+
+    with pytest.raises(InputError) as form:
+        parse_paths(['["legal_name"]', deep_array()])
+    assert form.value.code == "json_too_deep"
+    with pytest.raises(SDJWTError) as cli:
+        parse_claim_path(deep_array())
+    assert cli.value.code == "json_too_deep"
+    assert parse_paths(['["legal_name"]']) == [("legal_name",)]
