@@ -34,6 +34,7 @@ from holding.accounts import Session, SessionInfo
 from holding.shares import truncate_address
 from sharing.context import (
     SESSION_COOKIE,
+    client_address,
     current_owner,
     login_required,
     safe_next,
@@ -101,7 +102,7 @@ def register() -> Response | tuple[str, int] | str:
     if confirm is not None and confirm != password:
         return render_template("register.html", email=email, error="The two passwords differ.",
                                error_code="passwords_differ"), 400
-    limiter, client = services().registrations, truncate_address(request.remote_addr)
+    limiter, client = services().registrations, truncate_address(client_address())
     if limiter.blocked(client):  # each registration costs an Argon2id derivation: bound them per address
         return render_template("register.html", email=email, error="Too many accounts were created from your network; "
                                "try again later.", error_code="rate_limited"), 429
@@ -184,7 +185,7 @@ def sign_in() -> Response | tuple[str, int] | str:
         return render_template("sign_in.html", email="", next=target)
     email = request.form.get("email", "")
     try:
-        session = services().accounts.sign_in(email, request.form.get("password", ""), request.remote_addr or "-")
+        session = services().accounts.sign_in(email, request.form.get("password", ""), client_address())
     except CredshareError as exc:
         if exc.http_status >= 500:
             raise

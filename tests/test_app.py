@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -144,3 +145,76 @@ def test_log_endpoints_publish_what_offline_verification_needs(tmp_path: Path) -
     assert (tmp_path / "log_ed25519.seed").stat().st_mode & 0o777 == 0o600
     bad = client.get("/log/proof/9")
     assert bad.status_code == 400 and bad.get_json()["error"] == "proof_unavailable"
+
+
+# --- client addresses behind a reverse proxy (CREDSHARE_TRUSTED_PROXIES, werkzeug ProxyFix) ---
+
+def _proxied_app(tmp_path: Path, proxies: str):
+    return create_app({"CREDSHARE_DATA_DIR": str(tmp_path / "data"), "CREDSHARE_ARGON2_PROFILE": "test",
+                       "CREDSHARE_PUBLIC_URL": "http://localhost", "CREDSHARE_TRUSTED_PROXIES": proxies,
+                       "TESTING": True})
+
+
+def _guess_issuer_token(client, forwarded_for: str) -> int:
+    """One wrong issuer token sent through the proxy (REMOTE_ADDR 127.0.0.1) for ``forwarded_for``."""
+    return client.post("/api/v1/issuers/proxied-board/batches", json={"type": "medical-license", "rows": []},
+                       headers={"Authorization": "Bearer csi_guess", "X-Forwarded-For": forwarded_for}).status_code
+
+
+def _access_log_after_opening(app, forwarded_for: str) -> str:
+    """An owner's link opened once by a verifier whose request carries ``forwarded_for``; the owner's page."""
+    from tests.test_wallet_shares import OWNER, accept_delivery, create_link, issue_to, owner_client
+
+    svc = app.extensions["credshare"]
+    svc.issuers.create("example-med", "Example University School of Medicine")
+    owner = owner_client(app, OWNER)
+    issue_to(svc, OWNER)
+    link_id, token = create_link(owner, accept_delivery(owner))
+    opened = app.test_client().get(f"/api/v1/shares/{token}", headers={"X-Forwarded-For": forwarded_for})
+    assert opened.status_code == 200, opened.get_json()
+    return owner.get(f"/shares/{link_id}").get_data(as_text=True)
+
+
+def test_behind_one_trusted_proxy_each_forwarded_client_has_its_own_rate_limit(tmp_path: Path) -> None:
+    app = _proxied_app(tmp_path, "1")
+    app.extensions["credshare"].issuers.create("proxied-board", "Proxied Board")
+    client = app.test_client()
+    assert [_guess_issuer_token(client, "203.0.113.5") for _ in range(10)] == [401] * 10
+    assert _guess_issuer_token(client, "203.0.113.5") == 429
+    assert _guess_issuer_token(client, "198.51.100.7") == 401, "another client behind the proxy is not blocked"
+    # the proxy appends the address it saw: only the last (the proxy's own) entry counts, not a forged first one
+    assert _guess_issuer_token(client, "198.51.100.7, 203.0.113.5") == 429
+
+
+def test_behind_one_trusted_proxy_the_access_log_shows_the_forwarded_network(tmp_path: Path) -> None:
+    page = _access_log_after_opening(_proxied_app(tmp_path, "1"), "198.51.100.77")
+    assert "198.51.100.0/24" in page and "127.0.0.0/24" not in page
+
+
+def test_without_a_trusted_proxy_a_forged_forwarded_for_changes_nothing(tmp_path: Path) -> None:
+    app = _proxied_app(tmp_path, "0")
+    app.extensions["credshare"].issuers.create("proxied-board", "Proxied Board")
+    client = app.test_client()
+    assert [_guess_issuer_token(client, f"203.0.113.{i}") for i in range(10)] == [401] * 10
+    assert _guess_issuer_token(client, "198.51.100.7") == 429, "a forged X-Forwarded-For must not escape the limit"
+    page = _access_log_after_opening(app, "198.51.100.77")
+    assert "127.0.0.0/24" in page and "198.51.100.0/24" not in page
+
+
+def test_trusted_proxies_setting_is_checked(tmp_path: Path) -> None:
+    assert load_settings({"CREDSHARE_DATA_DIR": str(tmp_path)}).trusted_proxies == 0
+    assert load_settings({"CREDSHARE_DATA_DIR": str(tmp_path), "CREDSHARE_TRUSTED_PROXIES": "2"}).trusted_proxies == 2
+    with pytest.raises(ConfigError, match="CREDSHARE_TRUSTED_PROXIES"):
+        load_settings({"CREDSHARE_DATA_DIR": str(tmp_path), "CREDSHARE_TRUSTED_PROXIES": "yes"})
+
+
+def test_client_addresses_are_read_in_one_place_only() -> None:
+    """Every client address comes from sharing.context.client_address(), which ProxyFix feeds:
+    no other module reads the peer address or a forwarding header."""
+    root = Path(__file__).resolve().parent.parent
+    reads = re.compile(r"remote_addr|access_route|REMOTE_ADDR|HTTP_X_FORWARDED|headers.*X-Forwarded")
+    sources = [root / "app.py", *(path for folder in ("sharing", "holding", "credshare", "issuing", "storage", "verifier")
+                                  for path in (root / folder).rglob("*.py"))]
+    readers = [f"{path.relative_to(root)}:{n}" for path in sources
+               for n, line in enumerate(path.read_text().splitlines(), 1) if reads.search(line)]
+    assert readers == ["sharing/context.py:" + readers[0].rpartition(":")[2]], readers
