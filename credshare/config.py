@@ -63,6 +63,11 @@ class Settings:
     eth_rpc_urls: tuple[str, ...] = field(default=(), repr=False)  # URLs may hold API keys
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-* headers are believed
 
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies are marked ``Secure`` when the public URL is https (RFC 6265 section 4.1.2.5)."""
+        return self.public_url.startswith("https://")
+
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env

@@ -56,7 +56,7 @@ def _open(token: str, *, passcode: str | None = None, download: bool = False, ou
 def _with_grant(response: Response, token: str, grant: str) -> Response:
     if grant != request.cookies.get(GRANT_COOKIE):
         response.set_cookie(GRANT_COOKIE, grant, max_age=30 * 60, path=f"/s/{token}", httponly=True, samesite="Strict",
-                            secure=services().settings.public_url.startswith("https://"))
+                            secure=services().settings.secure_cookies)
     return response
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -218,3 +219,41 @@ def test_client_addresses_are_read_in_one_place_only() -> None:
     readers = [f"{path.relative_to(root)}:{n}" for path in sources
                for n, line in enumerate(path.read_text().splitlines(), 1) if reads.search(line)]
     assert readers == ["sharing/context.py:" + readers[0].rpartition(":")[2]], readers
+
+
+# --- Flask's own session cookie (flash messages) ---
+
+def _flask_session_cookies(app, response) -> list[tuple[list[str], dict]]:
+    """(attributes, decoded payload) of each ``session=`` cookie a response sets."""
+    serializer = app.session_interface.get_signing_serializer(app)
+    found = []
+    for header in response.headers.getlist("Set-Cookie"):
+        if header.startswith(f"{app.config['SESSION_COOKIE_NAME']}="):
+            value, *attributes = [part.strip() for part in header.split(";")]
+            payload = value.partition("=")[2]
+            found.append(([a.lower() for a in attributes], serializer.loads(payload) if payload else {}))
+    return found
+
+
+@pytest.mark.parametrize("public_url, secure", [("https://credshare.example.org", True), ("http://localhost", False)])
+def test_flask_session_cookie_is_secure_under_https_and_carries_no_email(tmp_path: Path, public_url, secure) -> None:
+    from email import message_from_bytes, policy
+    from tests.test_accounts import csrf_from, register
+
+    email = "dr.flash@example.org"
+    app = create_app({"MONGODB_URI": "mongomock://localhost/flashtest", "CREDSHARE_DATA_DIR": str(tmp_path),
+                      "CREDSHARE_ARGON2_PROFILE": "test", "CREDSHARE_PUBLIC_URL": public_url, "TESTING": True})
+    client = app.test_client()
+    answers = [register(client, email=email, password="correct horse battery staple")]
+    answers.append(client.post("/account/confirm-email", data={"csrf_token": csrf_from(client, "/account")}))
+    mail = message_from_bytes(sorted((tmp_path / "outbox").glob("*.eml"))[-1].read_bytes(), policy=policy.default)
+    link = re.search(r"https?://[^/\s]+(/confirm-email/[A-Za-z0-9_-]+)", mail.get_content()).group(1)
+    answers.append(client.post(link, data={"csrf_token": csrf_from(client, link)}))
+    assert [a.status_code for a in answers] == [302, 302, 302]
+    cookies = [cookie for answer in answers for cookie in _flask_session_cookies(app, answer)]
+    assert len(cookies) == 3, "each answer flashes a message"
+    for attributes, payload in cookies:
+        assert ("secure" in attributes) is secure, attributes
+        assert "httponly" in attributes and "samesite=lax" in attributes
+        assert payload.get("_flashes"), payload
+        assert email not in json.dumps(payload).lower(), payload
