@@ -257,3 +257,25 @@ def test_flask_session_cookie_is_secure_under_https_and_carries_no_email(tmp_pat
         assert "httponly" in attributes and "samesite=lax" in attributes
         assert payload.get("_flashes"), payload
         assert email not in json.dumps(payload).lower(), payload
+
+
+# --- ids are exact strings on every store ---
+
+def test_an_upper_cased_credential_id_reaches_nothing(tmp_path: Path) -> None:
+    """The embedded store once matched a 24-hex-digit id in any letter case: deleting
+    /wallet/<ID in upper case> deleted the credential."""
+    from tests.test_wallet_shares import OWNER, accept_delivery, issue_to, owner_client, post
+
+    app = _proxied_app(tmp_path, "0")  # the embedded store
+    svc = app.extensions["credshare"]
+    assert svc.store.backend == "embedded"
+    svc.issuers.create("example-med", "Example University School of Medicine")
+    owner = owner_client(app, OWNER)
+    issue_to(svc, OWNER)
+    entry_id = accept_delivery(owner)
+    shouted = entry_id.upper()
+    assert shouted != entry_id
+    assert owner.get(f"/wallet/{shouted}").status_code == 404
+    assert post(owner, f"/wallet/{shouted}/delete", {"confirm": "yes"}).status_code == 404
+    assert owner.get(f"/wallet/{entry_id}").status_code == 200
+    assert svc.store.collection("wallet_credentials").count({"_id": entry_id}) == 1
