@@ -279,3 +279,122 @@ def test_an_upper_cased_credential_id_reaches_nothing(tmp_path: Path) -> None:
     assert post(owner, f"/wallet/{shouted}/delete", {"confirm": "yes"}).status_code == 404
     assert owner.get(f"/wallet/{entry_id}").status_code == 200
     assert svc.store.collection("wallet_credentials").count({"_id": entry_id}) == 1
+
+
+# --- every error answer has the {"error", "detail"} shape: JSON for the API, a page for browsers ---
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+WANTS_JSON = {"Accept": "application/json"}
+
+
+def _long_url(prefix: str) -> str:
+    from sharing.hardening import MAX_URL_BYTES
+
+    return prefix + "a" * MAX_URL_BYTES
+
+
+def _too_large(app, client, path: str, headers: dict[str, str]):
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    assert limit == 16 * 1024 * 1024
+    return client.post(path, data=b"x" * (limit + 1), headers={**headers, "Content-Type": "application/json"})
+
+
+# (status, code, request as a browser would send it, request on an API route or asking for JSON)
+FRAMEWORK_ERRORS = [
+    (404, "not_found", lambda app, c: c.get("/no-such-page", headers=BROWSER),
+     lambda app, c: c.get("/api/v1/no-such-thing")),
+    (405, "method_not_allowed", lambda app, c: c.get("/sign-out", headers=BROWSER),
+     lambda app, c: c.get("/api/v1/issuers/some-board/batches")),
+    (413, "request_too_large", lambda app, c: _too_large(app, c, "/sign-in", BROWSER),
+     lambda app, c: _too_large(app, c, "/api/v1/session", {})),
+    (414, "url_too_long", lambda app, c: c.get(_long_url("/wallet/"), headers=BROWSER),
+     lambda app, c: c.get(_long_url("/api/v1/shares/"))),
+]
+
+
+@pytest.mark.parametrize("status, code, _page, api", FRAMEWORK_ERRORS, ids=[str(e[0]) for e in FRAMEWORK_ERRORS])
+def test_framework_errors_on_the_api_are_json_with_a_code(app, client, status, code, _page, api) -> None:
+    res = api(app, client)
+    assert res.status_code == status
+    assert res.mimetype == "application/json", res.get_data(as_text=True)[:300]
+    body = res.get_json()
+    assert set(body) == {"error", "detail"} and body["error"] == code and body["detail"], body
+    assert res.headers["Cache-Control"] == "no-store" and res.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("status, code, page, _api", FRAMEWORK_ERRORS, ids=[str(e[0]) for e in FRAMEWORK_ERRORS])
+def test_framework_errors_for_browsers_are_a_page_with_the_code(app, client, status, code, page, _api) -> None:
+    res = page(app, client)
+    assert res.status_code == status
+    assert res.mimetype == "text/html"
+    html = res.get_data(as_text=True)
+    assert '<header class="site">' in html and "<footer" in html, "the site's own page (base.html)"
+    assert f'data-status="{status}" data-code="{code}"' in html
+    assert f"Error {status}, code <code>{code}</code>" in html, "the code is visible"
+    assert 'role="alert"' in html and "<h1" in html and 'href="/"' in html
+    assert "werkzeug" not in html.lower() and "Internal Server Error" not in html
+
+
+def test_a_client_asking_for_json_gets_json_on_a_page_route(client) -> None:
+    res = client.get("/no-such-page", headers=WANTS_JSON)
+    assert res.status_code == 404 and res.get_json() == {"error": "not_found", "detail": res.get_json()["detail"]}
+    assert client.get("/no-such-page", headers={"Accept": "*/*"}).mimetype == "text/html"
+
+
+def test_405_keeps_its_allow_header(client) -> None:
+    for res in (client.get("/sign-out", headers=BROWSER), client.get("/api/v1/issuers/some-board/batches")):
+        assert res.status_code == 405 and set(res.headers["Allow"].replace(" ", "").split(",")) >= {"POST"}
+
+
+def test_head_of_an_unknown_route_is_a_bare_404(client) -> None:
+    res = client.head("/api/v1/no-such-thing")
+    assert res.status_code == 404 and res.get_data() == b""
+
+
+def test_an_error_of_ours_on_a_page_route_is_a_page_and_json_on_the_api(app, client) -> None:
+    from credshare.errors import NotFoundError
+
+    @app.get("/test-only/raises")
+    def _raises():
+        raise NotFoundError("no such thing here", code="thing_unknown")
+
+    page = client.get("/test-only/raises", headers=BROWSER)
+    assert page.status_code == 404 and page.mimetype == "text/html"
+    assert 'data-code="thing_unknown"' in page.get_data(as_text=True) and "no such thing here" in page.get_data(as_text=True)
+    api = client.get("/test-only/raises", headers=WANTS_JSON)
+    assert api.get_json() == {"error": "thing_unknown", "detail": "no such thing here"}
+
+
+def test_an_unhandled_exception_is_a_500_in_the_same_shape(tmp_path: Path, caplog) -> None:
+    app = create_app({"MONGODB_URI": "mongomock://localhost/boom", "CREDSHARE_DATA_DIR": str(tmp_path)})  # not TESTING
+
+    @app.get("/test-only/boom")
+    def _boom():
+        raise RuntimeError("secret internals")
+
+    @app.get("/api/v1/test-only/boom")
+    def _api_boom():
+        raise RuntimeError("secret internals")
+
+    client = app.test_client()
+    with caplog.at_level(logging.ERROR):
+        page = client.get("/test-only/boom", headers=BROWSER)
+        api = client.get("/api/v1/test-only/boom")
+    assert page.status_code == 500 and 'data-code="internal_error"' in page.get_data(as_text=True)
+    assert api.status_code == 500 and api.get_json()["error"] == "internal_error"
+    assert "secret internals" not in page.get_data(as_text=True) + api.get_data(as_text=True)
+    assert "secret internals" in caplog.text, "the traceback is logged"
+
+
+def test_the_error_page_renders_when_the_store_is_down(app, client, monkeypatch) -> None:
+    from credshare.errors import StoreUnavailableError
+
+    def down(_token):
+        raise StoreUnavailableError("the store is down")
+
+    monkeypatch.setattr(type(app.extensions["credshare"].accounts), "session", lambda self, token: down(token))
+    client.set_cookie("credshare_session", "some-session-token")
+    res = client.get("/wallet", headers=BROWSER)
+    assert res.status_code == 503 and 'data-code="store_unavailable"' in res.get_data(as_text=True)
+    assert "the store is down" not in res.get_data(as_text=True), "people get plain words, not the technical detail"
+    assert "Sign in" in res.get_data(as_text=True), "the header shows the signed-out navigation"
