@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from credshare.config import ENV_VARS, load_settings
 from sharing import auth, csrf, errors, hardening, health, home, issuer_api, log_api, owner_api, request_log, verify_pages, wallet_pages
@@ -36,10 +37,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,  # Flask's own cookie: flash messages
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         JSON_SORT_KEYS=False,
     )
     app.config.update({k: v for k, v in config.items() if k.isupper()})
+    if settings.trusted_proxies:
+        # each of the n proxies appends to X-Forwarded-*: believe only the n right-most entries,
+        # so a client's own forged entries are ignored (sharing.context.client_address)
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     app.extensions[EXTENSION_KEY] = AppServices(settings=settings, store=store)
 
     request_log.install(app)

@@ -20,6 +20,9 @@
 | CREDSHARE_ETH_RPC      | (unset)        | Ethereum JSON-RPC URLs (comma-separated) to check |
 |                        |                | chain anchors on when verifying; unset → listed   |
 |                        |                | as not checked                                    |
+| CREDSHARE_TRUSTED_PROXIES | 0           | reverse proxies in front of the server; their     |
+|                        |                | X-Forwarded-For/-Proto/-Host are believed (werk-  |
+|                        |                | zeug ProxyFix); 0 → those headers are ignored     |
 """
 
 from __future__ import annotations
@@ -37,7 +40,9 @@ ENV_VARS = (
     "CREDSHARE_DATA_DIR", "MONGODB_URI", "CREDSHARE_SECRET_KEY", "CREDSHARE_HOST", "CREDSHARE_PORT",
     "CREDSHARE_LOG_ORIGIN", "CREDSHARE_LOCAL_WITNESSES", "CREDSHARE_WITNESS_QUORUM", "CREDSHARE_PUBLIC_URL",
     "CREDSHARE_ARGON2_PROFILE", "CREDSHARE_SMTP_URL", "CREDSHARE_MAIL_FROM", "CREDSHARE_ETH_RPC",
+    "CREDSHARE_TRUSTED_PROXIES",
 )
+MAX_TRUSTED_PROXIES = 5
 ARGON2_PROFILES = ("interactive", "test")  # their parameters are in holding.vault.PROFILES
 
 
@@ -56,6 +61,12 @@ class Settings:
     smtp_url: str | None = field(default=None, repr=False)  # may hold a password
     mail_from: str = "credshare@localhost"
     eth_rpc_urls: tuple[str, ...] = field(default=(), repr=False)  # URLs may hold API keys
+    trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-* headers are believed
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies are marked ``Secure`` when the public URL is https (RFC 6265 section 4.1.2.5)."""
+        return self.public_url.startswith("https://")
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -86,6 +97,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         smtp_url=env.get("CREDSHARE_SMTP_URL") or None,
         mail_from=env.get("CREDSHARE_MAIL_FROM") or "credshare@localhost",
         eth_rpc_urls=tuple(u.strip() for u in (env.get("CREDSHARE_ETH_RPC") or "").split(",") if u.strip()),
+        trusted_proxies=_small_int(env, "CREDSHARE_TRUSTED_PROXIES", 0, 0, MAX_TRUSTED_PROXIES),
     )
 
 

@@ -35,6 +35,7 @@ from holding.accounts import Session, SessionInfo
 from holding.shares import truncate_address
 from sharing.context import (
     SESSION_COOKIE,
+    client_address,
     current_owner,
     login_required,
     safe_next,
@@ -71,13 +72,13 @@ def _no_store(response: Response) -> Response:
 
 def set_session_cookie(response: Response, session: Session) -> Response:
     response.set_cookie(SESSION_COOKIE, session.token, httponly=True, samesite="Lax", path="/",
-                        secure=services().settings.public_url.startswith("https://"))
+                        secure=services().settings.secure_cookies)
     return response
 
 
 def _clear_session_cookie(response: Response) -> Response:
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Lax",
-                           secure=services().settings.public_url.startswith("https://"))
+                           secure=services().settings.secure_cookies)
     return response
 
 
@@ -102,7 +103,7 @@ def register() -> Response | tuple[str, int] | str:
     if confirm is not None and confirm != password:
         return render_template("register.html", email=email, error="The two passwords differ.",
                                error_code="passwords_differ"), 400
-    limiter, client = services().registrations, truncate_address(request.remote_addr)
+    limiter, client = services().registrations, truncate_address(client_address())
     if limiter.blocked(client):  # each registration costs an Argon2id derivation: bound them per address
         return render_template("register.html", email=email, error="Too many accounts were created from your network; "
                                "try again later.", error_code="rate_limited"), 429
@@ -115,7 +116,7 @@ def register() -> Response | tuple[str, int] | str:
         return render_template("register.html", email=email, error=exc.detail, error_code=exc.code), exc.http_status
     sent = _send_confirmation(session.info)
     flash("Your account is ready. Download an encrypted backup now: nobody can recover a lost password.")
-    flash(f"We sent a confirmation link to {session.info.email}. Issuers deliver to your wallet only once "
+    flash("We sent a confirmation link to your e-mail address. Issuers deliver to your wallet only once "
           "you have confirmed the address." if sent else
           "We could not send the confirmation e-mail just now; send it again from this page.")
     return _signed_in(session, url_for("auth.account"))
@@ -153,12 +154,12 @@ def confirm_email_page(token: str) -> Response | str:
 def confirm_email(token: str) -> Response | tuple[str, int]:
     owner = signed_in_owner()
     try:
-        email = services().accounts.confirm_email(token, owner.account_id)
+        services().accounts.confirm_email(token, owner.account_id)
     except CredshareError as exc:
         if exc.http_status >= 500:
             raise
         return render_template("confirm_email.html", token=token, owner=owner, error=exc.detail, error_code=exc.code), 400
-    flash(f"{email} is confirmed. Issuers can now deliver credentials to your wallet.")
+    flash("Your e-mail address is confirmed. Issuers can now deliver credentials to your wallet.")
     return redirect(url_for("wallet.wallet"))
 
 
@@ -174,7 +175,7 @@ def resend_confirmation() -> Response | tuple[str, int]:
         sent = _send_confirmation(owner)
     except CredshareError as exc:
         return _account_page(exc.http_status, error=exc.detail, error_code=exc.code)
-    flash(f"We sent a new confirmation link to {owner.email}." if sent else "The e-mail could not be sent; try later.")
+    flash("We sent a new confirmation link to your e-mail address." if sent else "The e-mail could not be sent; try later.")
     return redirect(url_for("auth.account"))
 
 
@@ -185,7 +186,7 @@ def sign_in() -> Response | tuple[str, int] | str:
         return render_template("sign_in.html", email="", next=target)
     email = request.form.get("email", "")
     try:
-        session = services().accounts.sign_in(email, request.form.get("password", ""), request.remote_addr or "-")
+        session = services().accounts.sign_in(email, request.form.get("password", ""), client_address())
     except CredshareError as exc:
         if exc.http_status >= 500:
             raise

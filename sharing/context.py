@@ -1,6 +1,6 @@
 """The services ``app.py`` wires into the Flask app, and typed access to them from views: the
-services container, and the signed-in owner of the current request (from the
-``credshare_session`` cookie, loaded once per request)."""
+services container, the signed-in owner of the current request (from the
+``credshare_session`` cookie, loaded once per request), and the client's address."""
 
 from __future__ import annotations
 
@@ -20,6 +20,17 @@ _View = TypeVar("_View", bound=Callable[..., Any])
 
 def services() -> AppServices:
     return current_app.extensions[EXTENSION_KEY]
+
+
+def client_address() -> str:
+    """The client's IP address, or ``"-"`` when unknown: the one place a client address is read
+    (rate limits, the owner's access log).
+
+    It is the TCP peer unless ``CREDSHARE_TRUSTED_PROXIES`` is n > 0; then werkzeug's ``ProxyFix``
+    (installed by ``create_app``) has replaced it with the address the outermost trusted proxy saw,
+    the n-th ``X-Forwarded-For`` entry from the right. Forwarding headers are never read
+    directly: any client can send them."""
+    return request.remote_addr or "-"
 
 
 def session_token() -> str | None:

@@ -55,7 +55,7 @@ _FAILURE_PAGE = """{% extends "base.html" %}
 
 
 def _secure_cookies() -> bool:
-    return services().settings.public_url.startswith("https://")
+    return services().settings.secure_cookies
 
 
 def _token_for(binding: str) -> str:

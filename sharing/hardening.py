@@ -1,8 +1,11 @@
-"""HTTP response headers every page gets (OWASP Secure Headers guidance).
+"""HTTP response headers every page gets (OWASP Secure Headers guidance), and request bounds.
 
 ``Referrer-Policy: no-referrer`` matters most here: a share link's token is in its URL,
 and no page may hand that URL to another site in a Referer header. An unhandled exception is
 logged with the route's template, never the concrete path (which may hold a token).
+
+A URL (path and query) over :data:`MAX_URL_BYTES` is refused with 414 before any view runs
+(credshare's own URLs are far shorter); bodies are bounded by ``MAX_CONTENT_LENGTH`` (413).
 """
 
 from __future__ import annotations
@@ -10,6 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, request
+from werkzeug.exceptions import RequestURITooLarge
+
+MAX_URL_BYTES = 2048
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
@@ -26,6 +32,11 @@ SECURITY_HEADERS = {
 
 def install(app: Flask) -> None:
     quiet_exception_log(app)
+
+    @app.before_request
+    def _bound_url() -> None:
+        if len(request.path.encode("utf-8", "replace")) + len(request.query_string) > MAX_URL_BYTES:
+            raise RequestURITooLarge()
 
     @app.after_request
     def _headers(response: Response) -> Response:

@@ -17,7 +17,7 @@ from flask import Blueprint, Response, jsonify, request
 from credshare.errors import AuthenticationError, InputError, NotFoundError, RateLimitedError
 from issuing.issuers import issuer_identifier
 from issuing.status import TOKEN_TTL
-from sharing.context import services
+from sharing.context import client_address, services
 from sharing.json_body import json_object
 
 bp = Blueprint("issuers", __name__)
@@ -58,7 +58,7 @@ def _authenticate(issuer_id: str) -> None:
     for that issuer from there until the minute is over (429), so tokens cannot be guessed."""
     svc = services()
     limiter = svc.token_failures
-    key = f"{issuer_id}|{request.remote_addr}"
+    key = f"{issuer_id}|{client_address()}"
     if limiter.blocked(key):
         raise RateLimitedError(f"too many failed token attempts; retry in {limiter.retry_after()} s")
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")

@@ -16,7 +16,7 @@ from credshare.errors import CredshareError, InputError
 from holding.shares import ShareSummary
 from holding.wallet import CredentialRefused, parse_upload
 from sharing.auth import set_session_cookie
-from sharing.context import current_owner, login_required, services, session_token, signed_in_owner
+from sharing.context import client_address, current_owner, login_required, services, session_token, signed_in_owner
 from sharing.csrf import csrf_token
 from sharing.display import field_rows
 from sharing.json_body import json_object
@@ -35,7 +35,7 @@ def session_info() -> Response:
 def sign_in() -> Any:
     body = json_object()
     session = services().accounts.sign_in(str(body.get("email", "")), str(body.get("password", "")),
-                                          request.remote_addr or "-")
+                                          client_address())
     old = session_token()
     if old:
         services().accounts.sign_out(old)

@@ -18,7 +18,7 @@ from flask import Blueprint, Response, jsonify, make_response, redirect, render_
 from credshare.errors import CredshareError, NotFoundError
 from holding.shares import OpenedShare, PasscodeNeeded, ShareGone
 from issuing.types import type_for_vct
-from sharing.context import services
+from sharing.context import client_address, services
 from sharing.display import day, field_rows, when
 from verifier.receipt import receipt_payload, sign_receipt
 
@@ -29,7 +29,7 @@ GRANT_HEADER = "X-Share-Grant"
 
 
 def _client() -> tuple[str | None, str | None]:
-    return request.remote_addr, request.user_agent.string
+    return client_address(), request.user_agent.string
 
 
 def _type_for(vct: str | None) -> Any:
@@ -56,7 +56,7 @@ def _open(token: str, *, passcode: str | None = None, download: bool = False, ou
 def _with_grant(response: Response, token: str, grant: str) -> Response:
     if grant != request.cookies.get(GRANT_COOKIE):
         response.set_cookie(GRANT_COOKIE, grant, max_age=30 * 60, path=f"/s/{token}", httponly=True, samesite="Strict",
-                            secure=services().settings.public_url.startswith("https://"))
+                            secure=services().settings.secure_cookies)
     return response
 
 

@@ -177,6 +177,15 @@ class _MockBackend:
         return nullcontext()
 
 
+_HEX24 = re.compile(r"[0-9a-fA-F]{24}")
+
+
+def _respelled_as_object_id(value: Any) -> bool:
+    """True for a string that a neosqlite-based engine's find path reads as ObjectId hex and
+    compares in another spelling: 24 hex digits, not all lower case (ObjectId's hex is)."""
+    return isinstance(value, str) and _HEX24.fullmatch(value) is not None and value != value.lower()
+
+
 def _ne_as_nin(value: Any) -> Any:
     if isinstance(value, dict):
         return {("$nin" if k == "$ne" else k): ([_ne_as_nin(v)] if k == "$ne" else _ne_as_nin(v)) for k, v in value.items()}
@@ -378,18 +387,45 @@ class Collection:
         """Atomically update the first match and return it as it was before or after."""
         spec = self._update(flt, update, upsert)
         which = ReturnDocument.AFTER if return_document == "after" else ReturnDocument.BEFORE
-        query = self._filter(flt)
         with _translated_errors(), self._backend.bulk(), self._backend.typed_update(spec):
+            query = self._find_filter(flt)  # inside the transaction: the count it may make is part of it
             raw = self._raw()
-            if upsert and self._backend.name == "embedded" and raw.find_one(query) is None:
-                # neosqlite's find_one_and_update upsert drops $setOnInsert (and with it our string
-                # _id); update_one upserts correctly, and the transaction keeps this atomic
-                raw.update_one(query, spec, upsert=True)
-                new_id = spec.get("$setOnInsert", {}).get("_id", (flt or {}).get("_id"))
-                doc = raw.find_one({"_id": new_id}) if which == ReturnDocument.AFTER else None
+            if self._backend.name == "embedded":
+                doc = self._find_then_update(raw, query, flt, spec, sort, upsert, which)
+            elif query is None:  # no document can match
+                doc = self._upsert_and_read(raw, flt, spec, which) if upsert else None
             else:
                 doc = raw.find_one_and_update(query, spec, sort=D.sort_spec(sort), upsert=upsert, return_document=which)
         return None if doc is None else D.from_store(doc)
+
+    def _find_then_update(self, raw: Any, query: dict[str, Any] | None, flt: Mapping[str, Any], spec: dict[str, Any],
+                          sort: list[tuple[str, int]] | None, upsert: bool, which: ReturnDocument) -> Any:
+        """find_one_and_update on the embedded store, inside the caller's BEGIN IMMEDIATE
+        transaction (so atomic): the first match, then ``update_one`` by its exact ``_id``.
+        neosqlite's own find_one_and_update is not used: its upsert drops ``$setOnInsert`` (and
+        with it our string ``_id``), and it finds by the ObjectId-normalized ``_id``."""
+        found = None
+        if query is not None:
+            cursor = raw.find(query)
+            order = D.sort_spec(sort)
+            if order:
+                cursor = cursor.sort(order)
+            found = next(iter(cursor.limit(1)), None)
+        if found is None:
+            return self._upsert_and_read(raw, flt, spec, which) if upsert else None
+        raw.update_one({"_id": found["_id"]}, spec)
+        return found if which == ReturnDocument.BEFORE else self._read_by_id(raw, found["_id"])
+
+    def _upsert_and_read(self, raw: Any, flt: Mapping[str, Any], spec: dict[str, Any], which: ReturnDocument) -> Any:
+        """Insert by upsert when no document matches ``flt``; the new document if asked for."""
+        raw.update_one(self._filter(flt), spec, upsert=True)
+        if which == ReturnDocument.BEFORE:
+            return None
+        return self._read_by_id(raw, spec.get("$setOnInsert", {}).get("_id", (flt or {}).get("_id")))
+
+    def _read_by_id(self, raw: Any, doc_id: Any) -> Any:
+        query = self._find_filter({"_id": doc_id})
+        return raw.find_one(query) if query is not None else None
 
     def delete_one(self, flt: Mapping[str, Any]) -> int:
         with _translated_errors(), self._backend.bulk():
@@ -423,8 +459,11 @@ class Collection:
         """Matching documents; ``fields`` restricts them to those fields plus ``_id``."""
         if limit < 0 or skip < 0:
             raise D.InvalidQueryError("limit and skip must not be negative")
+        query = self._find_filter(flt)
+        if query is None:
+            return []
         with _translated_errors():
-            cursor = self._raw().find(self._filter(flt), D.projection_spec(fields))
+            cursor = self._raw().find(query, D.projection_spec(fields))
             order = D.sort_spec(sort)
             if order:
                 cursor = cursor.sort(order)
@@ -462,6 +501,44 @@ class Collection:
             self._raw().create_index(spec if len(spec) > 1 else spec[0][0], **options)
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _find_filter(self, flt: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """The backend form of a filter for reads (``find``, ``find_one_and_update``), or ``None``
+        when it provably matches nothing.
+
+        An ``_id`` is a string compared exactly, as MongoDB and mongomock do. neosqlite's find
+        path (the embedded store, and nx-27017 over the wire) reads a 24-hex-digit string ``_id``
+        as an ObjectId and compares ``str(ObjectId(value))``, its lower-case hex: an upper-cased
+        id found the real document, and an id stored in upper case could not be read at all.
+        Its count, update and delete paths compare exactly. So a top-level ``_id`` condition with
+        such a value is settled here: one exact, indexed count tells whether any of those values
+        is stored. If none is (credshare's own ids are lower case), the values are dropped: an
+        equality then matches nothing, ``$in`` loses them, ``$nin`` (and ``$ne``) excludes
+        nothing by them. If one is, the filter goes to the engine's Python matcher (``$and``
+        of it), which compares exactly; that scans the collection, so it happens only for
+        ids stored in upper case. On MongoDB both forms mean what the filter meant."""
+        query = self._filter(flt)
+        cond = query.get("_id")
+        ops = cond if isinstance(cond, dict) else {"$eq": cond}
+        respelled = [v for op in ("$eq", "$in", "$nin") if op in ops
+                     for v in (ops[op] if op != "$eq" else [ops[op]]) if _respelled_as_object_id(v)]
+        if not respelled:
+            return query
+        with _translated_errors():
+            if self._raw().count_documents({"_id": {"$in": respelled}}):
+                return {"$and": [query]}
+        if "$eq" in ops:
+            return None
+        kept = dict(ops)
+        for op in ("$in", "$nin"):
+            if op in kept:
+                kept[op] = [v for v in kept[op] if not _respelled_as_object_id(v)]
+        if "$in" in kept and not kept["$in"]:
+            return None
+        if "$nin" in kept and not kept["$nin"]:
+            del kept["$nin"]
+        rest = {k: v for k, v in query.items() if k != "_id"}
+        return {**rest, "_id": kept} if kept else rest
 
     def _filter(self, flt: Mapping[str, Any] | None) -> dict[str, Any]:
         """The backend form of a filter. ``$ne: x`` is sent as its equal ``$nin: [x]``:

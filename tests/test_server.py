@@ -3,6 +3,7 @@ several gunicorn workers, and logs free of tokens."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
@@ -21,11 +22,11 @@ pytestmark = pytest.mark.slow
 
 
 class Server:
-    def __init__(self, data_dir: Path, *extra: str) -> None:
+    def __init__(self, data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         exe = shutil.which("credshare", path=str(Path(sys.executable).parent))
         assert exe, "credshare console script missing: pip install -e ."
-        env = {**os.environ, "CREDSHARE_DATA_DIR": str(data_dir)}
+        env = {**os.environ, "CREDSHARE_DATA_DIR": str(data_dir), **(env or {})}
         env.pop("MONGODB_URI", None)
         self.stderr_path = data_dir.parent / f"server-{self.port}.log"
         self._stderr = open(self.stderr_path, "wb")
@@ -42,6 +43,17 @@ class Server:
                 return res.status, json.loads(res.read() or b"{}") if "json" in res.headers.get("Content-Type", "") else {}
         except urllib.error.HTTPError as err:
             return err.code, {}
+
+    def request(self, method: str, path: str, headers: dict[str, str] | None = None,
+                body: bytes | None = None) -> tuple[int, http.client.HTTPMessage, bytes]:
+        """One raw HTTP/1.1 request: (status, headers, body)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            res = conn.getresponse()
+            return res.status, res.headers, res.read()
+        finally:
+            conn.close()
 
     def kill_9(self) -> None:
         os.killpg(self.proc.pid, signal.SIGKILL)  # master and workers, as an OOM killer or power cut would
@@ -149,3 +161,38 @@ def test_four_workers_survive_100_deeply_nested_bodies_and_innocent_requests_suc
     assert innocent_answers == [200] * 100
     assert "SIGSEGV" not in log and "was sent" not in log and "Traceback" not in log, log[-2000:]
     assert log.count("Booting worker") == 4  # no worker had to be replaced
+BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+
+
+def test_error_answers_over_http_have_the_error_shape(server: Server) -> None:
+    status, headers, body = server.request("GET", "/api/v1/no-such-thing")
+    assert status == 404 and headers["Content-Type"] == "application/json"
+    assert json.loads(body)["error"] == "not_found"
+    status, headers, body = server.request("GET", "/no-such-page", BROWSER)
+    assert status == 404 and headers["Content-Type"].startswith("text/html")
+    assert b'data-code="not_found"' in body and b'<header class="site">' in body
+    status, headers, body = server.request("DELETE", "/api/v1/issuers/x/batches")
+    assert status == 405 and json.loads(body)["error"] == "method_not_allowed" and "POST" in headers["Allow"]
+    status, _, body = server.request("GET", "/api/v1/shares/" + "a" * 3000)  # over MAX_URL_BYTES, under gunicorn's limit
+    assert status == 414 and json.loads(body)["error"] == "url_too_long"
+    status, _, body = server.request("GET", "/s/" + "a" * 3000, BROWSER)
+    assert status == 414 and b'data-code="url_too_long"' in body
+    # a request line over gunicorn's own limit (4094 bytes) never reaches credshare: gunicorn's
+    # short HTML answer (docs/openapi.yaml, README)
+    status, headers, body = server.request("GET", "/api/v1/shares/" + "a" * 5000)
+    assert status == 414 and b"Request Line is too large" in body
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit(data_dir: Path) -> None:
+    srv = Server(data_dir, env={"CREDSHARE_TRUSTED_PROXIES": "1"})
+    try:
+        def guess(client: str) -> int:
+            return srv.request("POST", "/api/v1/issuers/proxied/batches", {
+                "Authorization": "Bearer csi_guess", "X-Forwarded-For": client, "Content-Type": "application/json"},
+                b'{"type": "medical-license", "rows": []}')[0]
+
+        assert [guess("203.0.113.5") for _ in range(10)] == [401] * 10
+        assert guess("203.0.113.5") == 429
+        assert guess("198.51.100.7") == 401
+    finally:
+        srv.stop()

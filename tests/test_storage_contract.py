@@ -206,7 +206,7 @@ class TestUpdates:
         assert first == {"_id": first["_id"], "name": "views", "first": T0, "n": 1}
         again = col.find_one_and_update({"name": "views"}, {"$setOnInsert": {"first": T0 + timedelta(days=1)}, "$inc": {"n": 1}},
                                         upsert=True, return_document="before")
-        assert again == first and col.find_one({"name": "views"})["n"] == 2
+        assert again == first and col.find_one({"name": "views"}) == {**first, "n": 2}  # same _id, first kept
         assert col.find_one_and_update({"_id": "x"}, {"$setOnInsert": {"k": 1}}, upsert=True, return_document="before") is None
         assert col.find_one({"_id": "x"}) == {"_id": "x", "k": 1}
 
@@ -231,6 +231,67 @@ class TestUpdates:
         assert [d["_id"] for d in people.find()] == ["c"]
         assert people.delete_many({}) == 1
         assert people.count() == 0
+
+    def test_ids_match_exactly_never_case_insensitively(self, store: Store) -> None:
+        """A 24-hex-digit id is an ordinary string on every backend: another spelling of it (upper
+        case, mixed case) reads, counts, updates and deletes nothing, as on MongoDB and mongomock."""
+        col = store.collection("credentials_like")
+        made = col.insert_one({"ref": "x"})
+        fixed = "65a1b2c3d4e5f60718293a4b"
+        col.insert_many([{"_id": fixed, "ref": made}, {"_id": "plain", "ref": fixed}])
+        for real in (made, fixed):
+            other = real.upper()
+            assert other != real
+            for spelling in (other, other[:12] + real[12:], real[:-1] + real[-1].upper()):
+                if spelling == real:
+                    continue
+                assert col.find_one({"_id": spelling}) is None, spelling
+                assert col.find({"_id": {"$in": [spelling]}}) == [], spelling
+                assert col.count({"_id": spelling}) == 0, spelling
+                assert col.find({"ref": spelling}) == [], spelling
+                assert col.update_one({"_id": spelling}, {"$set": {"hit": True}}).matched == 0, spelling
+                assert col.update_many({"ref": spelling}, {"$set": {"hit": True}}).matched == 0, spelling
+                assert col.find_one_and_update({"_id": spelling}, {"$set": {"hit": True}}) is None, spelling
+                assert col.delete_one({"_id": spelling}) == 0, spelling
+                assert col.delete_many({"ref": spelling}) == 0, spelling
+            assert sorted(d["_id"] for d in col.find({"_id": {"$nin": [other]}})) == sorted([made, fixed, "plain"])
+            assert sorted(d["_id"] for d in col.find({"_id": {"$ne": other}})) == sorted([made, fixed, "plain"])
+        assert col.count() == 3 and col.count({"hit": True}) == 0
+        got = col.find_one({"_id": fixed})
+        assert got == {"_id": fixed, "ref": made} and type(got["_id"]) is str and type(got["ref"]) is str
+        assert col.find_one({"ref": fixed})["_id"] == "plain"
+        # an id stored in upper case is a different id, read and written by its own spelling only
+        upper = fixed.upper()
+        assert col.insert_one({"_id": upper, "n": 2}) == upper
+        assert col.find_one({"_id": upper}) == {"_id": upper, "n": 2}
+        assert col.find_one({"_id": fixed}) == {"_id": fixed, "ref": made}
+        assert col.find_one({"_id": upper[:-1] + "C"}) is None
+        assert [d["_id"] for d in col.find({"_id": {"$in": [upper, upper[:-1] + "C"]}})] == [upper]
+        assert sorted(d["_id"] for d in col.find({"_id": {"$nin": [upper, fixed]}})) == sorted([made, "plain"])
+        assert [d["_id"] for d in col.find({"_id": {"$in": [upper, fixed, made]}}, sort=[("_id", 1)])] == sorted([upper, fixed, made])
+        assert col.find_one({"_id": upper, "n": 3}) is None and col.count({"_id": upper}) == 1
+        assert col.update_one({"_id": upper}, {"$inc": {"n": 1}}).matched == 1
+        assert col.find_one({"_id": fixed}) == {"_id": fixed, "ref": made} and col.find_one({"_id": upper})["n"] == 3
+        assert col.delete_one({"_id": upper}) == 1 and col.find_one({"_id": upper}) is None
+        assert col.delete_one({"_id": fixed}) == 1 and col.delete_one({"_id": made}) == 1
+        assert [d["_id"] for d in col.find()] == ["plain"]
+
+    def test_find_one_and_update_by_an_upper_case_id_returns_that_document(self, store: Store,
+                                                                           request: pytest.FixtureRequest) -> None:
+        if store.backend == "mongodb":
+            # nx-27017 0.8.1 (the test server, neosqlite inside) updates the right document but
+            # answers with the one whose id is its lower-case spelling; MongoDB answers exactly
+            request.applymarker(pytest.mark.xfail(strict=True, reason="nx-27017 reads findAndModify's answer by ObjectId"))
+        col = store.collection("credentials_like")
+        lower = "65a1b2c3d4e5f60718293a4b"
+        upper = lower.upper()
+        col.insert_one({"_id": lower, "twin": True})
+        assert col.find_one_and_update({"_id": upper}, {"$set": {"n": 1}}) is None
+        assert col.find_one_and_update({"_id": upper}, {"$set": {"n": 1}}, upsert=True) == {"_id": upper, "n": 1}
+        assert col.find_one_and_update({"_id": upper}, {"$inc": {"n": 1}}, upsert=True) == {"_id": upper, "n": 2}
+        assert col.find_one_and_update({"_id": upper}, {"$set": {"n": 0}}, return_document="before") == {"_id": upper, "n": 2}
+        assert col.find_one_and_update({"_id": {"$in": [upper]}}, {"$inc": {"n": 5}}) == {"_id": upper, "n": 5}
+        assert col.find({}, sort=[("_id", 1)]) == [{"_id": upper, "n": 5}, {"_id": lower, "twin": True}]
 
 
 @ALL
