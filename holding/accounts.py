@@ -179,22 +179,23 @@ class AccountService:
 
     def sign_in(self, email: str, password: str, client: str) -> Session:
         """One Argon2id derivation per attempt, known e-mail or not, so neither the answer nor its
-        timing tells whether an account exists. Failures count per (e-mail, client address)."""
+        timing tells whether an account exists. Failures count per (e-mail, client address): an
+        attempt is taken from the limit before the password is checked and given back when it was
+        right, so parallel guesses cannot exceed the limit (storage/rate_limit.py)."""
         email = normalize_email(email)
-        key = self._limit_key("sign-in", email, client)
-        if self.limiter.blocked(key):
+        attempt = self.limiter.take(self._limit_key("sign-in", email, client))
+        if attempt is None:
             raise RateLimitedError(f"too many failed sign-in attempts; try again in {self.limiter.retry_after()} s",
                                    code="rate_limited")
         account = self._accounts.find_one({"email": email}) if _email_valid(email) else None
         usable = isinstance(password, str) and 0 < len(password) <= MAX_PASSWORD
         if account is None or not usable:
             self._dummy_derivation(email, password if usable else "")
-            self.limiter.hit(key)
             raise _credentials_invalid()
         auth_key, wrap_key = self._derive(password, account["kdf"])
         if not vault.auth_matches(auth_key, account["auth_hash"]):
-            self.limiter.hit(key)
             raise _credentials_invalid()
+        self.limiter.give_back(attempt)  # only failures count
         return self._start_session(account, vault.open_sealed(wrap_key, account["wrapped_key"]))
 
     def change_password(self, account_id: str, data_key: bytes, old_password: str, new_password: str,
@@ -205,16 +206,16 @@ class AccountService:
         account = self._accounts.find_one({"_id": account_id})
         if account is None:
             raise NotFoundError("no such account", code="account_unknown")
-        key = self._limit_key("change-password", account_id, "")
-        if self.limiter.blocked(key):
+        attempt = self.limiter.take(self._limit_key("change-password", account_id, ""))
+        if attempt is None:
             raise RateLimitedError(f"too many wrong passwords; try again in {self.limiter.retry_after()} s",
                                    code="rate_limited")
         if not isinstance(old_password, str) or len(old_password) > MAX_PASSWORD:
             old_password = ""
         auth_key, wrap_key = self._derive(old_password, account["kdf"])
         if not vault.auth_matches(auth_key, account["auth_hash"]):
-            self.limiter.hit(key)
             raise AuthenticationError("the current password is wrong", code="password_wrong")
+        self.limiter.give_back(attempt)  # only wrong passwords count
         stored_key = vault.open_sealed(wrap_key, account["wrapped_key"])
         if not hmac.compare_digest(stored_key, data_key):
             raise VaultError("the session's data key is not this account's")
