@@ -8,7 +8,9 @@ holds the link, until it expires, is revoked, is locked by wrong passcodes or is
   The owner's copy of the token and recipient label is sealed under their vault key.
 * A passcode (optional) is stored as an Argon2id hash with an attempt budget that only goes
   down, as SMART Health Links do: a wrong passcode says how many attempts remain, and the
-  link locks at zero. Attempts and views are counted with atomic conditional updates.
+  link locks at zero. Only wrong passcodes spend attempts; a check in progress holds one of
+  the budget's slots, so parallel guesses never run more checks than the budget, and a right
+  passcode is never answered "locked". Slots and views are taken with atomic conditional updates.
 * Every open is logged for the owner: time, truncated client address, user agent, outcome.
 """
 
@@ -24,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from credshare.errors import CredshareError, InputError, NotFoundError
+from credshare.errors import CredshareError, InputError, NotFoundError, RateLimitedError
 from disclosure.jws import Signer
 from disclosure.paths import ClaimPath
 from disclosure.presentation import KeyBindingRequest, present, select_disclosures
@@ -43,12 +45,21 @@ DEFAULT_DAYS, MAX_DAYS = 30, 366
 MAX_VIEWS, MAX_PASSCODE_ATTEMPTS = 10_000, 10
 GRANT_SECONDS = 30 * 60  # after a counted view (and the passcode), the bundle and receipt follow for this long
 KB_CLOCK_SLACK = 60
+PASSCODE_WAIT_SECONDS = 10.0  # a visitor waits this long for a passcode-check slot before being told to retry
+PASSCODE_POLL_SECONDS = 0.02
+PASSCODE_HOLD_SECONDS = 120  # a slot held longer than this was left by a process that died mid-check
 
 
 class ShareGone(CredshareError):
     """The link exists but can no longer be opened (revoked, expired, locked, used up)."""
 
     http_status = 410
+
+
+class ShareBusy(RateLimitedError):
+    """Every passcode-check slot of the link is held by other visitors' checks right now: retry."""
+
+    code = "share_busy"
 
 
 class PasscodeNeeded(CredshareError):
@@ -193,6 +204,7 @@ class ShareService:
             "max_views": max_views, "history": bool(history),
             "passcode_hash": vault.hash_passcode(passcode, self._kdf) if passcode else None,
             "attempts_left": attempts if passcode else None,
+            "passcode_slots": attempts if passcode else None, "passcode_held_at": 0,
             "sealed_link": vault.seal(vault.key_from_token(token, "share"), json.dumps(shared).encode()),
             "sealed_owner": vault.seal(info.data_key, json.dumps(
                 {"token": token, "recipient": recipient, "paths": [list(p) for p in paths]}).encode()),
@@ -312,27 +324,62 @@ class ShareService:
         return opened, new_grant
 
     def _check_passcode(self, doc: dict[str, Any], passcode: str | None, client: tuple[str | None, str | None]) -> None:
-        """An attempt is taken from the budget before the passcode is checked (so parallel
-        guesses cannot exceed it, and no more Argon2id checks run than the budget allows) and
-        given back when it was right."""
+        """The budget (``attempts_left``) goes down only for a wrong passcode. A check in progress
+        holds one of the budget's slots (``passcode_slots``: the budget less the checks running),
+        taken before the Argon2id check and given back when the passcode was right, so parallel
+        guesses cannot run more checks than the budget allows. A visitor who finds every slot
+        held waits a little for one and is then told to retry, never that the link is locked:
+        held slots are not spent attempts."""
         link_id = doc["_id"]
         if not passcode:
             self._log(link_id, client, "passcode asked")
             raise PasscodeNeeded("this link needs the passcode the owner gave you", doc["attempts_left"],
                                  code="passcode_required")
-        reserved = self._shares.find_one_and_update({"_id": link_id, "attempts_left": {"$gt": 0}},
-                                                    {"$inc": {"attempts_left": -1}}, return_document="after")
-        if reserved is None:
-            self._log(link_id, client, "locked")
-            raise ShareGone(_GONE["locked"][1], code="share_locked")
-        if len(passcode) <= 128 and vault.passcode_matches(doc["passcode_hash"], passcode):
-            self._shares.update_one({"_id": link_id}, {"$inc": {"attempts_left": 1}})  # the attempt taken, back
+        self._hold_slot(doc, client)
+        try:
+            right = len(passcode) <= 128 and vault.passcode_matches(doc["passcode_hash"], passcode)
+        except BaseException:
+            self._shares.update_one({"_id": link_id}, {"$inc": {"passcode_slots": 1}})
+            raise
+        if right:
+            self._shares.update_one({"_id": link_id}, {"$inc": {"passcode_slots": 1}})  # the slot held, back
             return
-        left = reserved["attempts_left"]
-        self._log(link_id, client, "wrong passcode" if left else "locked")
+        spent = self._shares.find_one_and_update({"_id": link_id}, {"$inc": {"attempts_left": -1}}, return_document="after")
+        left = int((spent or {}).get("attempts_left", 0))
+        self._log(link_id, client, "wrong passcode" if left > 0 else "locked")
         if left <= 0:
             raise ShareGone("Wrong passcode. This link is now locked.", code="share_locked")
         raise PasscodeNeeded(f"wrong passcode: {left} attempt(s) left before the link locks", left, code="passcode_wrong")
+
+    def _hold_slot(self, doc: dict[str, Any], client: tuple[str | None, str | None]) -> None:
+        """Take one passcode-check slot (an atomic conditional decrement), waiting up to
+        :data:`PASSCODE_WAIT_SECONDS` while others hold them all; :class:`ShareBusy` after that,
+        :class:`ShareGone` when the link stopped being open meanwhile (locked by a wrong passcode)."""
+        link_id = doc["_id"]
+        if "passcode_slots" not in doc:  # a link made before slots were kept
+            self._shares.update_one({"_id": link_id, "passcode_slots": {"$exists": False}},
+                                    {"$set": {"passcode_slots": doc["attempts_left"], "passcode_held_at": 0}})
+        deadline = time.monotonic() + PASSCODE_WAIT_SECONDS
+        latest = doc
+        while True:
+            now = int(time.time())
+            if (latest.get("passcode_slots", 0) < latest["attempts_left"]
+                    and latest.get("passcode_held_at", 0) < now - PASSCODE_HOLD_SECONDS):
+                # no check takes that long: these holds were left by a process that died mid-check
+                self._shares.update_one({"_id": link_id, "attempts_left": latest["attempts_left"],
+                                         "passcode_held_at": latest.get("passcode_held_at", 0)},
+                                        {"$set": {"passcode_slots": latest["attempts_left"]}})
+            held = self._shares.find_one_and_update({"_id": link_id, "passcode_slots": {"$gt": 0}},
+                                                    {"$inc": {"passcode_slots": -1}, "$set": {"passcode_held_at": now}})
+            if held is not None:
+                return
+            latest = self._shares.find_one({"_id": link_id}) or doc
+            self._refuse_if_gone(latest, state_of(latest, now), client)
+            if time.monotonic() >= deadline:
+                self._log(link_id, client, "asked to retry")
+                raise ShareBusy("Someone else is opening this link right now. Try again in a moment.",
+                                code="share_busy")
+            time.sleep(PASSCODE_POLL_SECONDS)
 
     def _count_view(self, doc: dict[str, Any], client: tuple[str | None, str | None]) -> dict[str, Any]:
         flt: dict[str, Any] = {"_id": doc["_id"], "revoked_at": None}

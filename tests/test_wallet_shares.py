@@ -531,3 +531,47 @@ def test_a_previewer_fetching_the_bundle_url_is_sent_to_the_gate_and_uses_no_vie
     verifier = app.test_client()
     assert 'data-outcome="verified"' in open_link(verifier, token).get_data(as_text=True)  # the one view
     assert verifier.get(f"/s/{token}/bundle").status_code == 200
+
+
+def test_parallel_right_passcodes_are_never_answered_locked(app, svc) -> None:
+    """A link with 1 attempt, 30 openers with the right passcode at once: an attempt held for a
+    passcode check is not a spent one, so nobody is told the link is locked (issue 10, item 8)."""
+    from tests.test_rate_limit import race
+
+    owner = owner_client(app, OWNER)
+    issue_to(svc, OWNER)
+    link_id, token = create_link(owner, accept_delivery(owner), passcode="tulip-4812", attempts="1")
+    outcomes = race(30, lambda i: svc.shares.open(token, (f"198.51.{i}.7", "browser"), passcode="tulip-4812") and "opened")
+    assert set(outcomes) <= {"opened", "share_busy"}, outcomes  # told to retry at worst, never locked
+    retried = race(outcomes["share_busy"], lambda i: svc.shares.open(token, ("198.51.0.7", "b"), passcode="tulip-4812")
+                   and "opened") if outcomes["share_busy"] else {}
+    assert set(retried) <= {"opened"}
+    doc = svc.store.collection("shares").find_one({"_id": link_id})
+    assert doc["attempts_left"] == 1 and doc["views"] == 30
+    log = [a["outcome"] for a in svc.store.collection("share_access").find({"share": link_id})]
+    assert "locked" not in log and log.count("viewed") == 30
+    assert 'data-state="active"' in owner.get(f"/shares/{link_id}").get_data(as_text=True)
+
+
+def test_a_visitor_finding_every_passcode_slot_held_is_told_to_retry_and_stale_holds_are_freed(app, svc, monkeypatch) -> None:
+    from holding import shares as shares_module
+
+    owner = owner_client(app, OWNER)
+    issue_to(svc, OWNER)
+    link_id, token = create_link(owner, accept_delivery(owner), passcode="tulip-4812", attempts="2")
+    links = svc.store.collection("shares")
+    monkeypatch.setattr(shares_module, "PASSCODE_WAIT_SECONDS", 0.0)
+    links.update_one({"_id": link_id}, {"$set": {"passcode_slots": 0, "passcode_held_at": int(time.time())}})  # two checks running
+    busy = open_link(app.test_client(), token, passcode="tulip-4812")
+    assert busy.status_code == 429 and 'data-code="share_busy"' in busy.get_data(as_text=True)
+    assert "Try again in a moment" in busy.get_data(as_text=True)
+    api = app.test_client().get(f"/api/v1/shares/{token}", headers={"X-Share-Passcode": "tulip-4812"})
+    assert api.status_code == 429 and api.get_json()["error"] == "share_busy"
+    assert links.find_one({"_id": link_id})["attempts_left"] == 2
+    # holds older than any check takes were left by a process that died mid-check: freed
+    links.update_one({"_id": link_id}, {"$set": {"passcode_held_at": int(time.time()) - 3600}})
+    assert open_link(app.test_client(), token, passcode="tulip-4812").status_code == 200
+    doc = links.find_one({"_id": link_id})
+    assert (doc["attempts_left"], doc["passcode_slots"]) == (2, 2)
+    log = owner.get(f"/shares/{link_id}").get_data(as_text=True)
+    assert "asked to retry" in log and "locked" not in log
