@@ -34,7 +34,7 @@ from disclosure.verification import KeyBindingPolicy
 from holding import vault
 from holding.accounts import SessionInfo
 from holding.evidence import EvidenceService
-from holding.wallet import WalletEntry, require_confirmed
+from holding.wallet import WalletEntry, WalletService, require_confirmed
 from issuing.issuers import token_hash
 from storage import Store
 from verifier.credential import SHARE_CLAIM
@@ -154,10 +154,12 @@ _GONE = {
 
 
 class ShareService:
-    def __init__(self, store: Store, evidence: EvidenceService, *, secret_key: str, kdf: vault.KdfParams) -> None:
+    def __init__(self, store: Store, evidence: EvidenceService, wallet: WalletService, *, secret_key: str,
+                 kdf: vault.KdfParams) -> None:
         self._shares = store.collection(SHARES)
         self._access = store.collection(ACCESS)
         self._evidence = evidence
+        self._wallet = wallet
         self._grant_key = hashlib.sha256(b"credshare/share-grant|" + secret_key.encode()).digest()
         self._kdf = kdf
         self._shares.create_index("token_hash", unique=True)
@@ -210,6 +212,12 @@ class ShareService:
                 {"token": token, "recipient": recipient, "paths": [list(p) for p in paths]}).encode()),
         }
         self._shares.insert_one(doc)
+        if not self._wallet.holds(info, entry.id):
+            # deleted (or being deleted) while this link was made: the deletion may have revoked the
+            # credential's links before this one existed, so it revokes itself (see delete_credential)
+            self._shares.update_one({"_id": link_id}, {"$set": {"revoked_at": now}})
+            raise NotFoundError("the credential was deleted while the link was being made: no link was made",
+                                code="credential_unknown")
         return self._summary(info, doc, now, with_access=False)
 
     def _summary(self, info: SessionInfo, doc: dict[str, Any], now: int, with_access: bool = True) -> ShareSummary:
@@ -245,6 +253,18 @@ class ShareService:
     def revoke_for_credential(self, info: SessionInfo, credential: str) -> int:
         return self._shares.update_many({"owner": info.account_id, "credential": credential, "revoked_at": None},
                                         {"$set": {"revoked_at": int(time.time())}}).modified
+
+    def delete_credential(self, info: SessionInfo, entry_id: str) -> int:
+        """Delete one of the owner's credentials with its links; returns how many were revoked.
+
+        The order closes the race with :meth:`create`: the entry is marked first, then its links
+        are revoked, then it is deleted. A link inserted before the revocation is revoked by it;
+        one inserted after it finds the mark when :meth:`create` checks the entry again, and
+        revokes itself. A crash after the mark leaves the credential shown, to be deleted again."""
+        self._wallet.mark_deleting(info, entry_id)
+        revoked = self.revoke_for_credential(info, entry_id)
+        self._wallet.delete(info, entry_id)
+        return revoked
 
     # -- verifier side ------------------------------------------------------------------
 

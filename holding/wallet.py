@@ -191,6 +191,18 @@ class WalletService:
             raise NotFoundError("no such credential in your wallet", code="credential_unknown")
         return entry
 
+    def mark_deleting(self, info: SessionInfo, entry_id: str) -> None:
+        """The first step of a deletion (see :meth:`holding.shares.ShareService.delete_credential`):
+        from now on :meth:`holds` is false, so a link made meanwhile revokes itself."""
+        if self._entries.update_one({"_id": str(entry_id), "owner": info.account_id},
+                                    {"$set": {"deleting_at": int(time.time())}}).matched == 0:
+            raise NotFoundError("no such credential in your wallet", code="credential_unknown")
+
+    def holds(self, info: SessionInfo, entry_id: str) -> bool:
+        """Is the entry still the owner's, and not being deleted?"""
+        return self._entries.find_one({"_id": str(entry_id), "owner": info.account_id,
+                                       "deleting_at": {"$exists": False}}, fields=["_id"]) is not None
+
     def delete(self, info: SessionInfo, entry_id: str) -> None:
         if self._entries.delete_one({"_id": str(entry_id), "owner": info.account_id}) == 0:
             raise NotFoundError("no such credential in your wallet", code="credential_unknown")

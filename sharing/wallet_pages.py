@@ -136,10 +136,8 @@ def delete(entry_id: str) -> Any:
 
 
 def delete_credential(owner: SessionInfo, entry_id: str) -> int:
-    """Delete one of the owner's credentials and revoke its links first; returns how many."""
-    revoked = services().shares.revoke_for_credential(owner, entry_id)
-    services().wallet.delete(owner, entry_id)
-    return revoked
+    """Delete one of the owner's credentials and revoke its links; returns how many."""
+    return services().shares.delete_credential(owner, entry_id)
 
 
 def _int(name: str, default: int | None) -> int | None:

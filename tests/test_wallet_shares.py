@@ -575,3 +575,28 @@ def test_a_visitor_finding_every_passcode_slot_held_is_told_to_retry_and_stale_h
     assert (doc["attempts_left"], doc["passcode_slots"]) == (2, 2)
     log = owner.get(f"/shares/{link_id}").get_data(as_text=True)
     assert "asked to retry" in log and "locked" not in log
+
+
+def test_a_link_made_while_its_credential_is_deleted_never_stays_active(app, svc) -> None:
+    """Link creation and deletion of its credential race on real threads, 15 rounds: every link
+    of a deleted credential ends revoked (or was never made)."""
+    from tests.test_rate_limit import race
+
+    owner = owner_client(app, OWNER)
+    token = owner.get_cookie("credshare_session").value
+    csrf = csrf_from(owner, "/wallet")
+    clients = [app.test_client() for _ in range(2)]
+    for client in clients:
+        client.set_cookie("credshare_session", token)
+    links = svc.store.collection("shares")
+    left_active, made = [], 0
+    for _ in range(15):
+        issue_to(svc, OWNER)
+        entry_id = accept_delivery(owner)
+        forms = [{"field": json.dumps(["degree"]), "days": "30", "csrf_token": csrf}, {"confirm": "yes", "csrf_token": csrf}]
+        paths = [f"/wallet/{entry_id}/shares", f"/wallet/{entry_id}/delete"]
+        race(2, lambda i: str(clients[i].post(paths[i], data=forms[i]).status_code))
+        assert svc.store.collection("wallet_credentials").count({"_id": entry_id}) == 0
+        made += links.count({"credential": entry_id})
+        left_active += [doc["_id"] for doc in links.find({"credential": entry_id, "revoked_at": None})]
+    assert left_active == [], f"{len(left_active)} of 15 rounds left an active link to a deleted credential ({made} made)"
