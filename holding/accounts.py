@@ -140,20 +140,22 @@ class AccountService:
     # -- accounts -------------------------------------------------------------------------
 
     def register(self, email: str, password: str) -> Session:
-        """Create an account with a fresh data key and holder key, and sign it in."""
+        """Create an account with a fresh data key and holder key, and sign it in. An address
+        registered but not confirmed within :data:`EMAIL_TOKEN_LIFETIME` of its registration is
+        free again (its unconfirmed account goes)."""
         email = normalize_email(email)
         if not _email_valid(email):
             raise InputError("enter a valid e-mail address", code="email_invalid")
         check_password(password)
-        existing = self._accounts.find_one({"email": email},
-                                           fields=["_id", "email_verified", "created_at", "email_token_expires"])
+        existing = self._accounts.find_one({"email": email}, fields=["_id", "email_verified", "created_at"])
         if existing is not None:
-            lapsed_at = max(existing["created_at"] + EMAIL_TOKEN_LIFETIME, existing.get("email_token_expires") or _now())
+            lapsed_at = existing["created_at"] + EMAIL_TOKEN_LIFETIME  # fixed at registration: resends move nothing
             if existing.get("email_verified") is not False or lapsed_at > _now():
                 raise ConflictError("an account with this e-mail address exists; sign in instead", code="account_exists")
-            # never confirmed, and its last confirmation link has lapsed: whoever made it did not
-            # own the address, which is free again. An unconfirmed account holds nothing (it can
-            # neither add credentials nor make links), so only it and its sessions go.
+            # never confirmed within 48 hours of its registration: whoever made it did not show
+            # they own the address, which is free again, however often they had the link resent.
+            # An unconfirmed account holds nothing (it can neither add credentials nor make
+            # links), so only it and its sessions go.
             if self._accounts.delete_one({"_id": existing["_id"], "email_verified": False}):
                 self._sessions.delete_many({"account": existing["_id"]})
         data_key, salt = vault.new_data_key(), vault.new_salt()
