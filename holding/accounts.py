@@ -7,8 +7,9 @@ Key hierarchy (no operator back door: nothing the server keeps at rest opens a v
 * The data key is stored only *wrapped*: sealed under the wrap half of Argon2id (RFC 9106)
   of the password. The auth half is kept only as a SHA-256 hash, to check passwords.
 * A **session** (OWASP Session Management Cheat Sheet) is a random 256-bit token in a cookie.
-  The store keeps its SHA-256 as ``_id`` and the data key sealed under a key derived from the
-  token (HKDF), so a copy of the database opens no signed-in owner's vault either. Sessions end
+  The store keeps its SHA-256 as ``_id``, the account id, and the data key sealed under a key
+  derived from the token (HKDF), so a copy of the database opens no signed-in owner's vault
+  either; the e-mail address is read from the account, never copied into the session. Sessions end
   after 30 idle minutes or 12 hours, whichever comes first.
 * Each account gets an Ed25519 **holder key** for key binding (SD-JWT ``cnf``, RFC 7800). Its
   public JWK is ``holder_jwk`` (issuance binds credentials to it); the private JWK is sealed under
@@ -307,7 +308,8 @@ class AccountService:
             return None
         if now - doc["last_seen"] >= TOUCH_INTERVAL:
             self._sessions.update_one({"_id": sid}, {"$set": {
-                "last_seen": now, "expires_at": min(now + IDLE_TIMEOUT, doc["created_at"] + ABSOLUTE_TIMEOUT)}})
+                "last_seen": now, "expires_at": min(now + IDLE_TIMEOUT, doc["created_at"] + ABSOLUTE_TIMEOUT)},
+                **({"$unset": {"email": ""}} if "email" in doc else {})})  # sessions made before kept a copy
         return SessionInfo(account_id=account["_id"], email=account["email"], data_key=data_key,
                            holder_jwk=holder_jwk, session_id=sid, email_verified=account.get("email_verified") is True)
 
@@ -401,7 +403,7 @@ class AccountService:
         expires = now + IDLE_TIMEOUT
         sid = token_id(token)
         self._sessions.insert_one({
-            "_id": sid, "account": account["_id"], "email": account["email"],
+            "_id": sid, "account": account["_id"],  # no copy of the e-mail: session() reads it from the account
             "data_key_sealed": vault.seal(vault.key_from_token(token, _SESSION_PURPOSE), data_key),
             "created_at": now, "last_seen": now, "expires_at": expires,
         })

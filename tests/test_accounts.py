@@ -404,7 +404,9 @@ def test_database_dump_holds_no_password_data_key_or_token(client, app, accounts
         assert secret not in text
     session_doc = store.collection(SESSIONS).find_one({"account": info.account_id, "_id": info.session_id})
     assert session_doc is not None and session_doc["_id"] == hashlib.sha256(token.encode()).hexdigest()
-    assert set(session_doc) == {"_id", "account", "email", "data_key_sealed", "created_at", "last_seen", "expires_at"}
+    assert set(session_doc) == {"_id", "account", "data_key_sealed", "created_at", "last_seen", "expires_at"}
+    assert EMAIL.lower() not in dump(store, "sessions")  # the account has it; a session needs no copy
+    assert info.email == EMAIL.lower()
 
 
 def test_open_redirect_is_ignored(client) -> None:
