@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 from credshare.errors import CredshareError, InputError, NotFoundError, RateLimitedError
 from disclosure.jws import Signer
 from disclosure.paths import ClaimPath
-from disclosure.presentation import KeyBindingRequest, present, select_disclosures
+from disclosure.presentation import HolderView, KeyBindingRequest, present, select_disclosures
 from disclosure.verification import KeyBindingPolicy
 from holding import vault
 from holding.accounts import SessionInfo
@@ -41,8 +41,10 @@ from verifier.credential import SHARE_CLAIM
 from verifier.report import Report
 
 SHARES, ACCESS = "shares", "share_access"
-DEFAULT_DAYS, MAX_DAYS = 30, 366
+DEFAULT_DAYS, MAX_DAYS, DEFAULT_ATTEMPTS = 30, 366, 5
 MAX_VIEWS, MAX_PASSCODE_ATTEMPTS = 10_000, 10
+MAX_FIELDS, MAX_PATH_LENGTH = 200, 16  # fields chosen for one link; names and indices in one claim path
+MAX_RECIPIENT, MAX_PASSCODE = 200, 128
 GRANT_SECONDS = 30 * 60  # after a counted view (and the passcode), the bundle and receipt follow for this long
 KB_CLOCK_SLACK = 60
 PASSCODE_WAIT_SECONDS = 10.0  # a visitor waits this long for a passcode-check slot before being told to retry
@@ -123,6 +125,48 @@ class ShareSummary:
     access: list[dict[str, Any]]
 
 
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _text(value: Any, code: str, detail: str) -> str:
+    """An optional text input: absent (``None``) is empty; anything but a string is refused."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InputError(detail, code=code)
+    return value
+
+
+def chosen_paths(view: HolderView, fields: Any) -> list[ClaimPath]:
+    """The fields an owner chose to share, checked: a list of at most :data:`MAX_FIELDS`
+    distinct claim paths (lists of claim names and array indices, RFC 9901 §7.1 paths), each one
+    the issuer made selectively disclosable in this credential. Claims that are always visible
+    (``iss``, ``vct``, ``cnf``, ``status``, ... SD-JWT VC §3.2.2.2) and ``_sd`` digests are not
+    fields one can choose."""
+    if not isinstance(fields, (list, tuple)):
+        raise InputError("fields is a list of claim paths (lists of names)", code="share_fields_invalid")
+    if not fields:
+        raise InputError("choose at least one field to share", code="share_fields_missing")
+    if len(fields) > MAX_FIELDS:
+        raise InputError(f"choose at most {MAX_FIELDS} fields", code="share_fields_invalid")
+    disclosable = {tuple(where) for where in view.processed.paths.values()}
+    chosen: list[ClaimPath] = []
+    for raw in fields:
+        if (not isinstance(raw, (list, tuple)) or not 0 < len(raw) <= MAX_PATH_LENGTH
+                or not all(isinstance(p, str) or (isinstance(p, int) and not isinstance(p, bool)) for p in raw)):
+            raise InputError("each field is a claim path: a list of claim names and array indices",
+                             code="share_fields_invalid")
+        path = tuple(raw)
+        if path not in disclosable:
+            raise InputError("a chosen field is not one this credential lets you disclose (what is always "
+                             "visible, such as the issuer and the type, cannot be chosen)", code="share_field_not_disclosable")
+        if path in chosen:
+            raise InputError(f"the field {'.'.join(map(str, path))} is chosen twice", code="share_fields_duplicate")
+        chosen.append(path)
+    return chosen
+
+
 def truncate_address(address: str | None) -> str:
     """An IPv4 address to its /24, IPv6 to its /48: enough to tell networks apart."""
     try:
@@ -169,32 +213,38 @@ class ShareService:
     # -- owner side ---------------------------------------------------------------------
 
     def create(
-        self, info: SessionInfo, entry: WalletEntry, paths: list[ClaimPath], *, holder: Signer,
-        days: int = DEFAULT_DAYS, recipient: str = "", passcode: str = "", attempts: int = 5,
-        max_views: int | None = None, history: bool = False, now: int | None = None,
+        self, info: SessionInfo, entry: WalletEntry, paths: Any, *, holder: Signer,
+        days: Any = DEFAULT_DAYS, recipient: Any = "", passcode: Any = "", attempts: Any = 5,
+        max_views: Any = None, history: Any = False, now: int | None = None,
     ) -> ShareSummary:
+        """Make a link to ``entry`` revealing ``paths``. Every input is checked here, for the
+        form and the JSON API alike, as it arrives (typed JSON values or form strings decoded
+        to them): a wrong type or size is an :class:`InputError` with a stable code, and
+        nothing is stored."""
         now = int(time.time()) if now is None else now
         require_confirmed(info)
-        if not paths:
-            raise InputError("choose at least one field to share", code="share_fields_missing")
-        if not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
+        view = entry.view
+        paths = chosen_paths(view, paths)
+        if not _whole(days, 1, MAX_DAYS):
             raise InputError(f"a link lasts 1 to {MAX_DAYS} days", code="share_expiry_invalid")
-        recipient = (recipient or "").strip()
-        if len(recipient) > 200:
-            raise InputError("the recipient label is at most 200 characters", code="share_recipient_invalid")
-        if passcode and not 4 <= len(passcode) <= 128:
-            raise InputError("a passcode has 4 to 128 characters", code="share_passcode_invalid")
-        if not 1 <= attempts <= MAX_PASSCODE_ATTEMPTS:
+        recipient = _text(recipient, "share_recipient_invalid", "the recipient label is text").strip()
+        if len(recipient) > MAX_RECIPIENT:
+            raise InputError(f"the recipient label is at most {MAX_RECIPIENT} characters", code="share_recipient_invalid")
+        passcode = _text(passcode, "share_passcode_invalid", "the passcode is text")
+        if passcode and not 4 <= len(passcode) <= MAX_PASSCODE:
+            raise InputError(f"a passcode has 4 to {MAX_PASSCODE} characters", code="share_passcode_invalid")
+        if not _whole(attempts, 1, MAX_PASSCODE_ATTEMPTS):
             raise InputError(f"allow 1 to {MAX_PASSCODE_ATTEMPTS} passcode attempts", code="share_passcode_invalid")
-        if max_views is not None and not 1 <= max_views <= MAX_VIEWS:
+        if max_views is not None and not _whole(max_views, 1, MAX_VIEWS):
             raise InputError(f"a view limit is 1 to {MAX_VIEWS}", code="share_views_invalid")
+        if not isinstance(history, bool):
+            raise InputError("history is true or false", code="share_history_invalid")
         exp = entry.claims.get("exp")
         if isinstance(exp, (int, float)) and exp <= now and not history:
             raise InputError("this credential has expired: share it as history, or not at all", code="credential_expired")
 
         link_id, token, nonce = secrets.token_urlsafe(12), secrets.token_urlsafe(32), secrets.token_urlsafe(16)
-        view = entry.view
-        chosen = select_disclosures(view, paths)  # raises selection_unknown_path for a bad path
+        chosen = select_disclosures(view, paths)
         withheld = len(view.disclosures) - len(chosen)
         statement = {"history": bool(history), "withheld": withheld}
         presentation = present(entry.sd_jwt, paths, KeyBindingRequest(holder, link_id, nonce, now, {SHARE_CLAIM: statement}))
@@ -357,7 +407,7 @@ class ShareService:
                                  code="passcode_required")
         self._hold_slot(doc, client)
         try:
-            right = len(passcode) <= 128 and vault.passcode_matches(doc["passcode_hash"], passcode)
+            right = len(passcode) <= MAX_PASSCODE and vault.passcode_matches(doc["passcode_hash"], passcode)
         except BaseException:
             self._shares.update_one({"_id": link_id}, {"$inc": {"passcode_slots": 1}})
             raise

@@ -141,11 +141,12 @@ def delete_credential(owner: SessionInfo, entry_id: str) -> int:
 
 
 def _int(name: str, default: int | None) -> int | None:
+    """A number field of the form, as the whole number it holds (the share service checks its range)."""
     raw = (request.form.get(name) or "").strip()
     if not raw:
         return default
     if not re.fullmatch(r"[0-9]{1,9}", raw):
-        raise CredshareError(f"{name.replace('_', ' ')} must be a whole number", code="share_form_invalid")
+        raise InputError(f"{name.replace('_', ' ')} must be a whole number", code="share_form_invalid")
     return int(raw)
 
 
@@ -158,11 +159,15 @@ def create_share(entry_id: str) -> Any:
     try:
         summary = svc.shares.create(
             owner, entry, parse_paths(request.form.getlist("field")), holder=svc.accounts.holder_signer(owner),
-            days=_int("days", 30) or 0, recipient=request.form.get("recipient", ""),
-            passcode=request.form.get("passcode", ""), attempts=_int("attempts", 5) or 0,
+            days=_int("days", 30), recipient=request.form.get("recipient", ""),
+            passcode=request.form.get("passcode", ""), attempts=_int("attempts", 5),
             max_views=_int("max_views", None), history=request.form.get("history") == "yes")
     except CredshareError as exc:
+        if exc.http_status >= 500:
+            raise
         flash(f"The link was not created: {exc.detail} [{exc.code}]", "error")
+        if exc.code == "credential_unknown":  # deleted meanwhile
+            return redirect(url_for("wallet.wallet"))
         return redirect(url_for("wallet.credential", entry_id=entry.id))
     flash("Your link is ready. Copy it now or come back to this page later.", "notice")
     return redirect(url_for("wallet.share", link_id=summary.link_id))

@@ -605,3 +605,55 @@ def test_a_link_made_while_its_credential_is_deleted_never_stays_active(app, svc
         made += links.count({"credential": entry_id})
         left_active += [doc["_id"] for doc in links.find({"credential": entry_id, "revoked_at": None})]
     assert left_active == [], f"{len(left_active)} of 15 rounds left an active link to a deleted credential ({made} made)"
+
+
+def api_owner(app, svc) -> tuple[Any, str, str]:
+    """A confirmed owner signed in on the JSON API with one issued credential: (client, csrf, entry id)."""
+    api = owner_client(app, OWNER)
+    issue_to(svc, OWNER)
+    entry_id = accept_delivery(api)
+    return api, api.get("/api/v1/session").get_json()["csrf_token"], entry_id
+
+
+@pytest.mark.parametrize("body, code", [
+    ({"fields": [["degree"]], "passcode": ["pw-1234"]}, "share_passcode_invalid"),
+    ({"fields": [["degree"]], "passcode": 12345678}, "share_passcode_invalid"),
+    ({"fields": [["degree"]], "recipient": ["FCVS"]}, "share_recipient_invalid"),
+    ({"fields": [["degree"]], "recipient": {"name": "FCVS"}}, "share_recipient_invalid"),
+    ({"fields": [["degree"]], "recipient": "x" * 201}, "share_recipient_invalid"),
+    ({"fields": [["degree"]] * 10_000}, "share_fields_invalid"),
+    ({"fields": [["degree"], ["degree"]]}, "share_fields_duplicate"),
+    ({"fields": [["iss"]]}, "share_field_not_disclosable"),
+    ({"fields": [["degree"], ["vct"]]}, "share_field_not_disclosable"),
+    ({"fields": [["cnf"]]}, "share_field_not_disclosable"),
+    ({"fields": [["status"]]}, "share_field_not_disclosable"),
+    ({"fields": [["_sd"]]}, "share_field_not_disclosable"),
+    ({"fields": [["no_such_claim"]]}, "share_field_not_disclosable"),
+    ({"fields": [[["degree"]]]}, "share_fields_invalid"),
+    ({"fields": [[True]]}, "share_fields_invalid"),
+    ({"fields": [[]]}, "share_fields_invalid"),
+    ({"fields": "degree"}, "share_fields_invalid"),
+    ({"fields": []}, "share_fields_missing"),
+    ({"fields": [["degree"]], "days": "30"}, "share_expiry_invalid"),
+    ({"fields": [["degree"]], "max_views": 1.5}, "share_views_invalid"),
+    ({"fields": [["degree"]], "history": "yes"}, "share_history_invalid"),
+])
+def test_the_owner_api_refuses_loosely_typed_link_requests_and_stores_nothing(app, svc, body, code) -> None:
+    api, csrf, entry_id = api_owner(app, svc)
+    answer = api.post(f"/api/v1/wallet/credentials/{entry_id}/links", json=body, headers={"X-CSRF-Token": csrf})
+    assert (answer.status_code, answer.get_json()["error"]) == (400, code), answer.get_json()
+    assert svc.store.collection("shares").count() == 0
+
+
+def test_the_form_goes_through_the_same_checks(app, svc) -> None:
+    owner = owner_client(app, OWNER)
+    issue_to(svc, OWNER)
+    entry_id = accept_delivery(owner)
+    for fields, code in (([["iss"]], "share_field_not_disclosable"), ([["degree"], ["degree"]], "share_fields_duplicate"),
+                         ([["degree"]] * 300, "share_fields_invalid"), (["[" * 5000 + "]" * 5000], "share_fields_invalid")):
+        data = {"field": [f if isinstance(f, str) else json.dumps(f) for f in fields], "days": "30"}
+        page = post(owner, f"/wallet/{entry_id}/shares", data, follow_redirects=True).get_data(as_text=True)
+        assert f"[{code}]" in page, code
+    assert svc.store.collection("shares").count() == 0
+    link_id, _ = create_link(owner, entry_id, paths=[["degree"]], recipient="FCVS", passcode="tulip-4812")
+    assert svc.shares.get(svc.accounts.session(owner.get_cookie("credshare_session").value), link_id).paths == [["degree"]]
