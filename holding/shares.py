@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from credshare.errors import CredshareError, InputError, NotFoundError, RateLimitedError
+from credshare.errors import ConflictError, CredshareError, InputError, NotFoundError, RateLimitedError
 from disclosure.jws import Signer
 from disclosure.paths import ClaimPath
 from disclosure.presentation import HolderView, KeyBindingRequest, present, select_disclosures
@@ -34,7 +34,7 @@ from disclosure.verification import KeyBindingPolicy
 from holding import vault
 from holding.accounts import SessionInfo
 from holding.evidence import EvidenceService
-from holding.wallet import WalletEntry, WalletService, require_confirmed
+from holding.wallet import NOT_STANDING, WalletEntry, WalletService, credential_state, require_confirmed
 from issuing.issuers import token_hash
 from storage import Store
 from verifier.credential import SHARE_CLAIM
@@ -123,6 +123,12 @@ class ShareSummary:
     attempts_left: int | None
     history: bool
     access: list[dict[str, Any]]
+    credential_state: str  # the shared credential's state now (holding.wallet.credential_state), or "deleted"
+
+    @property
+    def opens_to_a_warning(self) -> bool:
+        """The link opens, and shows its credential revoked, suspended or not verified."""
+        return self.state == "active" and self.credential_state in NOT_STANDING
 
 
 def _whole(value: Any, low: int, high: int) -> bool:
@@ -189,6 +195,15 @@ def state_of(doc: dict[str, Any], now: int) -> str:
     return "active"
 
 
+_NOT_STANDING_WARNING = {
+    "revoked": "The issuer has revoked this credential: whoever opens a link to it is told so. "
+               "Confirm that you want to share it anyway.",
+    "suspended": "The issuer has suspended this credential: whoever opens a link to it is told so. "
+                 "Confirm that you want to share it anyway.",
+    "not verified": "This credential no longer passes every check: whoever opens a link to it is told "
+                    "it is not verified. Confirm that you want to share it anyway.",
+}
+
 _GONE = {
     "revoked": ("share_revoked", "The owner revoked this link."),
     "expired": ("share_expired", "This link has expired."),
@@ -215,12 +230,16 @@ class ShareService:
     def create(
         self, info: SessionInfo, entry: WalletEntry, paths: Any, *, holder: Signer,
         days: Any = DEFAULT_DAYS, recipient: Any = "", passcode: Any = "", attempts: Any = 5,
-        max_views: Any = None, history: Any = False, now: int | None = None,
+        max_views: Any = None, history: Any = False, acknowledge_status: Any = None, now: int | None = None,
     ) -> ShareSummary:
         """Make a link to ``entry`` revealing ``paths``. Every input is checked here, for the
         form and the JSON API alike, as it arrives (typed JSON values or form strings decoded
         to them): a wrong type or size is an :class:`InputError` with a stable code, and
-        nothing is stored."""
+        nothing is stored.
+
+        A credential the issuer revoked or suspended (or that no longer verifies) is shared only
+        when ``acknowledge_status`` names that state: whoever opens the link is told it, and the
+        owner should know before sending it (:class:`ConflictError` ``credential_revoked``, ...)."""
         now = int(time.time()) if now is None else now
         require_confirmed(info)
         view = entry.view
@@ -239,9 +258,13 @@ class ShareService:
             raise InputError(f"a view limit is 1 to {MAX_VIEWS}", code="share_views_invalid")
         if not isinstance(history, bool):
             raise InputError("history is true or false", code="share_history_invalid")
+        acknowledge_status = _text(acknowledge_status, "share_acknowledge_invalid", "acknowledge_status is text")
         exp = entry.claims.get("exp")
         if isinstance(exp, (int, float)) and exp <= now and not history:
             raise InputError("this credential has expired: share it as history, or not at all", code="credential_expired")
+        standing = credential_state(self._wallet.status(entry))
+        if standing in NOT_STANDING and acknowledge_status != standing:
+            raise ConflictError(_NOT_STANDING_WARNING[standing], code="credential_" + standing.replace(" ", "_"))
 
         link_id, token, nonce = secrets.token_urlsafe(12), secrets.token_urlsafe(32), secrets.token_urlsafe(16)
         chosen = select_disclosures(view, paths)
@@ -268,9 +291,10 @@ class ShareService:
             self._shares.update_one({"_id": link_id}, {"$set": {"revoked_at": now}})
             raise NotFoundError("the credential was deleted while the link was being made: no link was made",
                                 code="credential_unknown")
-        return self._summary(info, doc, now, with_access=False)
+        return self._summary(info, doc, now, standing, with_access=False)
 
-    def _summary(self, info: SessionInfo, doc: dict[str, Any], now: int, with_access: bool = True) -> ShareSummary:
+    def _summary(self, info: SessionInfo, doc: dict[str, Any], now: int, standing: str,
+                 with_access: bool = True) -> ShareSummary:
         mine = json.loads(vault.open_sealed(info.data_key, doc["sealed_owner"]))
         passcode = bool(doc.get("passcode_hash"))
         access = self._access.find({"share": doc["_id"]}, sort=[("at", -1)], limit=100) if with_access else []
@@ -278,20 +302,33 @@ class ShareService:
                             state_of(doc, now), doc["created_at"], doc["expires_at"], doc.get("views", 0),
                             doc.get("max_views"), passcode, doc["attempts_left"] if passcode else None,
                             bool(doc.get("history")),
-                            [{k: a.get(k) for k in ("at", "address", "user_agent", "outcome")} for a in access])
+                            [{k: a.get(k) for k in ("at", "address", "user_agent", "outcome")} for a in access],
+                            standing)
+
+    def _standing(self, info: SessionInfo, credentials: set[str]) -> dict[str, str]:
+        """Each credential's state now, checked once per credential however many links it has."""
+        out: dict[str, str] = {}
+        for credential in credentials:
+            try:
+                out[credential] = credential_state(self._wallet.status(self._wallet.get(info, credential)))
+            except NotFoundError:
+                out[credential] = "deleted"
+        return out
 
     def list(self, info: SessionInfo, credential: str | None = None) -> list[ShareSummary]:
         flt: dict[str, Any] = {"owner": info.account_id}
         if credential is not None:
             flt["credential"] = credential
         now = int(time.time())
-        return [self._summary(info, doc, now) for doc in self._shares.find(flt, sort=[("created_at", -1)])]
+        docs = self._shares.find(flt, sort=[("created_at", -1)])
+        standing = self._standing(info, {doc["credential"] for doc in docs})
+        return [self._summary(info, doc, now, standing[doc["credential"]]) for doc in docs]
 
     def get(self, info: SessionInfo, link_id: str) -> ShareSummary:
         doc = self._shares.find_one({"_id": str(link_id), "owner": info.account_id})
         if doc is None:
             raise NotFoundError("no such link", code="share_unknown")
-        return self._summary(info, doc, int(time.time()))
+        return self._summary(info, doc, int(time.time()), self._standing(info, {doc["credential"]})[doc["credential"]])
 
     def revoke(self, info: SessionInfo, link_id: str) -> None:
         """Revoke one of the owner's links, at once (idempotent)."""

@@ -76,6 +76,25 @@ class WalletEntry:
         return {"sd_jwt": self.sd_jwt, "anchor_proof": self.anchor_proof, "added_at": self.added_at, "source": self.source}
 
 
+# States in which a link would show verifiers a credential that does not stand: the owner is
+# asked before sharing one (holding/shares.py).
+NOT_STANDING = ("revoked", "suspended", "not verified")
+
+
+def credential_state(report: Report) -> str:
+    """What the owner is told about a credential now: valid, revoked, suspended, expired, not
+    verified, or "status unknown". Only a status that was read and passed is shown as valid."""
+    if report.credential_status in ("revoked", "suspended"):
+        return report.credential_status
+    if report.outcome == "not_verified":
+        return "not verified"
+    if report.expires_at is not None and report.expires_at <= report.checked_at:
+        return "expired"
+    if report.credential_status == "valid":
+        return "valid"
+    return "status unknown"
+
+
 def require_confirmed(info: SessionInfo) -> None:
     """A wallet holds and shares credentials only once its owner has confirmed the e-mail
     address: until then the account may belong to someone who merely typed that address."""

@@ -95,7 +95,8 @@ def _link(summary: ShareSummary) -> dict[str, Any]:
             "recipient": summary.recipient or None, "fields": summary.paths, "state": summary.state,
             "created_at": summary.created_at, "expires_at": summary.expires_at, "views": summary.views,
             "max_views": summary.max_views, "passcode": summary.passcode, "attempts_left": summary.attempts_left,
-            "shared_as_history": summary.history, "access": summary.access}
+            "shared_as_history": summary.history, "access": summary.access,
+            "credential_status": summary.credential_state}
 
 
 @bp.post("/wallet/credentials/<entry_id>/links")
@@ -107,7 +108,7 @@ def create_link(entry_id: str) -> Any:
         owner, svc.wallet.get(owner, entry_id), body.get("fields"), holder=svc.accounts.holder_signer(owner),
         days=body.get("days", DEFAULT_DAYS), recipient=body.get("recipient"), passcode=body.get("passcode"),
         attempts=body.get("attempts", DEFAULT_ATTEMPTS), max_views=body.get("max_views"),
-        history=body.get("history", False))
+        history=body.get("history", False), acknowledge_status=body.get("acknowledge_status"))
     return jsonify(_link(summary)), 201
 
 

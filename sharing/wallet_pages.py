@@ -15,7 +15,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from credshare.errors import CredshareError, InputError, NotFoundError
 from disclosure.jws import Signer
 from holding.accounts import SessionInfo
-from holding.wallet import CredentialRefused, WalletEntry, parse_upload
+from holding.wallet import NOT_STANDING, CredentialRefused, WalletEntry, credential_state, parse_upload
 from sharing.context import login_required, services, signed_in_owner
 from sharing.display import day, field_rows, parse_paths, when
 from sharing.qr import qr_svg
@@ -40,22 +40,9 @@ def _card(entry: WalletEntry, disclosable: set[tuple[str | int, ...]] | None = N
         "type_name": ctype.name if ctype else claims.get("vct", "credential"),
         "issuer": report.issuer_name or claims.get("iss"),
         "fields": field_rows(claims, ctype, disclosable),
-        "state": _state(report),
+        "state": credential_state(report),
+        "asks_before_sharing": credential_state(report) in NOT_STANDING,
     }
-
-
-def _state(report: Any) -> str:
-    """valid, revoked, suspended, expired, or "status unknown": only a status that was read
-    and passed is shown as valid."""
-    if report.credential_status in ("revoked", "suspended"):
-        return report.credential_status
-    if report.outcome == "not_verified":
-        return "not verified"
-    if report.expires_at is not None and report.expires_at <= report.checked_at:
-        return "expired"
-    if report.credential_status == "valid":
-        return "valid"
-    return "status unknown"
 
 
 @bp.get("/wallet")
@@ -161,7 +148,8 @@ def create_share(entry_id: str) -> Any:
             owner, entry, parse_paths(request.form.getlist("field")), holder=svc.accounts.holder_signer(owner),
             days=_int("days", 30), recipient=request.form.get("recipient", ""),
             passcode=request.form.get("passcode", ""), attempts=_int("attempts", 5),
-            max_views=_int("max_views", None), history=request.form.get("history") == "yes")
+            max_views=_int("max_views", None), history=request.form.get("history") == "yes",
+            acknowledge_status=request.form.get("acknowledge_status"))
     except CredshareError as exc:
         if exc.http_status >= 500:
             raise

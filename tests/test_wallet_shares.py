@@ -657,3 +657,46 @@ def test_the_form_goes_through_the_same_checks(app, svc) -> None:
     assert svc.store.collection("shares").count() == 0
     link_id, _ = create_link(owner, entry_id, paths=[["degree"]], recipient="FCVS", passcode="tulip-4812")
     assert svc.shares.get(svc.accounts.session(owner.get_cookie("credshare_session").value), link_id).paths == [["degree"]]
+
+
+def test_sharing_a_revoked_credential_asks_first_and_every_link_shows_the_credential_status(app, svc) -> None:
+    api, csrf, entry_id = api_owner(app, svc)
+    before_id, _ = create_link(api, entry_id, paths=[["degree"]], recipient="Mercy Hospital")
+    record = svc.store.collection("credentials").find_one({})
+    svc.status.set_status("example-med", record["status_list"], record["status_idx"], "revoked")
+    links = svc.store.collection("shares")
+    # the page warns before the form and asks for a confirmation the server checks too
+    page = api.get(f"/wallet/{entry_id}").get_data(as_text=True)
+    assert 'id="status-warning"' in page and 'name="acknowledge_status" value="revoked"' in page
+    refused = post(api, f"/wallet/{entry_id}/shares", {"field": json.dumps(["degree"]), "days": "30"}, follow_redirects=True)
+    assert "[credential_revoked]" in refused.get_data(as_text=True) and links.count() == 1
+    made_id, _ = create_link(api, entry_id, paths=[["degree"]], acknowledge_status="revoked")
+    share_page = api.get(f"/shares/{made_id}").get_data(as_text=True)
+    assert 'data-credential-state="revoked"' in share_page and 'id="credential-warning"' in share_page
+    # the JSON API refuses unless the same status is acknowledged, and says so in every link
+    url = f"/api/v1/wallet/credentials/{entry_id}/links"
+    answer = api.post(url, json={"fields": [["degree"]]}, headers={"X-CSRF-Token": csrf})
+    assert (answer.status_code, answer.get_json()["error"]) == (409, "credential_revoked")
+    answer = api.post(url, json={"fields": [["degree"]], "acknowledge_status": "suspended"}, headers={"X-CSRF-Token": csrf})
+    assert answer.get_json()["error"] == "credential_revoked" and links.count() == 2
+    answer = api.post(url, json={"fields": [["degree"]], "acknowledge_status": "revoked"}, headers={"X-CSRF-Token": csrf})
+    assert answer.status_code == 201 and answer.get_json()["credential_status"] == "revoked"
+    listed = api.get("/api/v1/links").get_json()["links"]
+    assert len(listed) == 3 and {link["credential_status"] for link in listed} == {"revoked"}
+    assert all(link["state"] == "active" for link in listed)  # the link itself still opens, and shows the revocation
+    # the links list shows the credential's status beside each link, never a plain "active"
+    table = api.get("/shares").get_data(as_text=True)
+    row = table.split(f'data-link="{before_id}"', 1)[1].split("</tr>", 1)[0]
+    assert 'data-credential-state="revoked"' in row and "badge link-active" not in row
+    row = api.get(f"/wallet/{entry_id}").get_data(as_text=True).split(f'data-link="{before_id}"', 1)[1].split("</tr>", 1)[0]
+    assert 'data-credential-state="revoked"' in row and "badge link-active" not in row
+    # suspended: the same, with its own code; back to valid: no question asked
+    svc.status.set_status("example-med", record["status_list"], record["status_idx"], "suspended")
+    answer = api.post(url, json={"fields": [["degree"]], "acknowledge_status": "revoked"}, headers={"X-CSRF-Token": csrf})
+    assert (answer.status_code, answer.get_json()["error"]) == (409, "credential_suspended")
+    svc.status.set_status("example-med", record["status_list"], record["status_idx"], "valid")
+    answer = api.post(url, json={"fields": [["degree"]]}, headers={"X-CSRF-Token": csrf})
+    assert answer.status_code == 201 and answer.get_json()["credential_status"] == "valid"
+    assert 'id="status-warning"' not in api.get(f"/wallet/{entry_id}").get_data(as_text=True)
+    row = api.get("/shares").get_data(as_text=True).split(f'data-link="{before_id}"', 1)[1].split("</tr>", 1)[0]
+    assert 'data-credential-state="valid"' in row and "badge link-active" in row
