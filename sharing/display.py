@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from credshare.errors import InputError
 from issuing.types import CredentialType
 
 # Claims every SD-JWT VC carries for machines, not for people.

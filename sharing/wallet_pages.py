@@ -34,14 +34,15 @@ def _card(entry: WalletEntry, disclosable: set[tuple[str | int, ...]] | None = N
     svc = services()
     ctype = svc.wallet.credential_type(entry)
     report = svc.wallet.status(entry)
+    state = credential_state(report)
     claims = entry.claims
     return {
         "entry": entry, "type": ctype, "report": report, "claims": claims,
         "type_name": ctype.name if ctype else claims.get("vct", "credential"),
         "issuer": report.issuer_name or claims.get("iss"),
         "fields": field_rows(claims, ctype, disclosable),
-        "state": credential_state(report),
-        "asks_before_sharing": credential_state(report) in NOT_STANDING,
+        "state": state,
+        "asks_before_sharing": state in NOT_STANDING,
     }
 
 
