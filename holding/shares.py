@@ -130,6 +130,14 @@ class ShareSummary:
         """The link opens, and shows its credential revoked, suspended or not verified."""
         return self.state == "active" and self.credential_state in NOT_STANDING
 
+    @property
+    def shown_state(self) -> str:
+        """The link's state as its owner reads it: an open link to a credential that is not
+        valid now is not a plain "active" one, it says what it shows."""
+        if self.state == "active" and self.credential_state != "valid":
+            return f"open, shows {self.credential_state}"
+        return self.state
+
 
 def _whole(value: Any, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
@@ -229,7 +237,7 @@ class ShareService:
 
     def create(
         self, info: SessionInfo, entry: WalletEntry, paths: Any, *, holder: Signer,
-        days: Any = DEFAULT_DAYS, recipient: Any = "", passcode: Any = "", attempts: Any = 5,
+        days: Any = DEFAULT_DAYS, recipient: Any = "", passcode: Any = "", attempts: Any = DEFAULT_ATTEMPTS,
         max_views: Any = None, history: Any = False, acknowledge_status: Any = None, now: int | None = None,
     ) -> ShareSummary:
         """Make a link to ``entry`` revealing ``paths``. Every input is checked here, for the
