@@ -106,7 +106,7 @@ class AppServices:
     @cached_property
     def shares(self) -> ShareService:
         with self._lock:
-            return ShareService(self.store, self.evidence, secret_key=self.settings.secret_key,
+            return ShareService(self.store, self.evidence, self.wallet, secret_key=self.settings.secret_key,
                                 kdf=profile_params(self.settings.argon2_profile))
 
     @cached_property

@@ -7,8 +7,9 @@ Key hierarchy (no operator back door: nothing the server keeps at rest opens a v
 * The data key is stored only *wrapped*: sealed under the wrap half of Argon2id (RFC 9106)
   of the password. The auth half is kept only as a SHA-256 hash, to check passwords.
 * A **session** (OWASP Session Management Cheat Sheet) is a random 256-bit token in a cookie.
-  The store keeps its SHA-256 as ``_id`` and the data key sealed under a key derived from the
-  token (HKDF), so a copy of the database opens no signed-in owner's vault either. Sessions end
+  The store keeps its SHA-256 as ``_id``, the account id, and the data key sealed under a key
+  derived from the token (HKDF), so a copy of the database opens no signed-in owner's vault
+  either; the e-mail address is read from the account, never copied into the session. Sessions end
   after 30 idle minutes or 12 hours, whichever comes first.
 * Each account gets an Ed25519 **holder key** for key binding (SD-JWT ``cnf``, RFC 7800). Its
   public JWK is ``holder_jwk`` (issuance binds credentials to it); the private JWK is sealed under
@@ -140,20 +141,22 @@ class AccountService:
     # -- accounts -------------------------------------------------------------------------
 
     def register(self, email: str, password: str) -> Session:
-        """Create an account with a fresh data key and holder key, and sign it in."""
+        """Create an account with a fresh data key and holder key, and sign it in. An address
+        registered but not confirmed within :data:`EMAIL_TOKEN_LIFETIME` of its registration is
+        free again (its unconfirmed account goes)."""
         email = normalize_email(email)
         if not _email_valid(email):
             raise InputError("enter a valid e-mail address", code="email_invalid")
         check_password(password)
-        existing = self._accounts.find_one({"email": email},
-                                           fields=["_id", "email_verified", "created_at", "email_token_expires"])
+        existing = self._accounts.find_one({"email": email}, fields=["_id", "email_verified", "created_at"])
         if existing is not None:
-            lapsed_at = max(existing["created_at"] + EMAIL_TOKEN_LIFETIME, existing.get("email_token_expires") or _now())
+            lapsed_at = existing["created_at"] + EMAIL_TOKEN_LIFETIME  # fixed at registration: resends move nothing
             if existing.get("email_verified") is not False or lapsed_at > _now():
                 raise ConflictError("an account with this e-mail address exists; sign in instead", code="account_exists")
-            # never confirmed, and its last confirmation link has lapsed: whoever made it did not
-            # own the address, which is free again. An unconfirmed account holds nothing (it can
-            # neither add credentials nor make links), so only it and its sessions go.
+            # never confirmed within 48 hours of its registration: whoever made it did not show
+            # they own the address, which is free again, however often they had the link resent.
+            # An unconfirmed account holds nothing (it can neither add credentials nor make
+            # links), so only it and its sessions go.
             if self._accounts.delete_one({"_id": existing["_id"], "email_verified": False}):
                 self._sessions.delete_many({"account": existing["_id"]})
         data_key, salt = vault.new_data_key(), vault.new_salt()
@@ -179,22 +182,23 @@ class AccountService:
 
     def sign_in(self, email: str, password: str, client: str) -> Session:
         """One Argon2id derivation per attempt, known e-mail or not, so neither the answer nor its
-        timing tells whether an account exists. Failures count per (e-mail, client address)."""
+        timing tells whether an account exists. Failures count per (e-mail, client address): an
+        attempt is taken from the limit before the password is checked and given back when it was
+        right, so parallel guesses cannot exceed the limit (storage/rate_limit.py)."""
         email = normalize_email(email)
-        key = self._limit_key("sign-in", email, client)
-        if self.limiter.blocked(key):
+        attempt = self.limiter.take(self._limit_key("sign-in", email, client))
+        if attempt is None:
             raise RateLimitedError(f"too many failed sign-in attempts; try again in {self.limiter.retry_after()} s",
                                    code="rate_limited")
         account = self._accounts.find_one({"email": email}) if _email_valid(email) else None
         usable = isinstance(password, str) and 0 < len(password) <= MAX_PASSWORD
         if account is None or not usable:
             self._dummy_derivation(email, password if usable else "")
-            self.limiter.hit(key)
             raise _credentials_invalid()
         auth_key, wrap_key = self._derive(password, account["kdf"])
         if not vault.auth_matches(auth_key, account["auth_hash"]):
-            self.limiter.hit(key)
             raise _credentials_invalid()
+        self.limiter.give_back(attempt)  # only failures count
         return self._start_session(account, vault.open_sealed(wrap_key, account["wrapped_key"]))
 
     def change_password(self, account_id: str, data_key: bytes, old_password: str, new_password: str,
@@ -205,16 +209,16 @@ class AccountService:
         account = self._accounts.find_one({"_id": account_id})
         if account is None:
             raise NotFoundError("no such account", code="account_unknown")
-        key = self._limit_key("change-password", account_id, "")
-        if self.limiter.blocked(key):
+        attempt = self.limiter.take(self._limit_key("change-password", account_id, ""))
+        if attempt is None:
             raise RateLimitedError(f"too many wrong passwords; try again in {self.limiter.retry_after()} s",
                                    code="rate_limited")
         if not isinstance(old_password, str) or len(old_password) > MAX_PASSWORD:
             old_password = ""
         auth_key, wrap_key = self._derive(old_password, account["kdf"])
         if not vault.auth_matches(auth_key, account["auth_hash"]):
-            self.limiter.hit(key)
             raise AuthenticationError("the current password is wrong", code="password_wrong")
+        self.limiter.give_back(attempt)  # only wrong passwords count
         stored_key = vault.open_sealed(wrap_key, account["wrapped_key"])
         if not hmac.compare_digest(stored_key, data_key):
             raise VaultError("the session's data key is not this account's")
@@ -304,7 +308,8 @@ class AccountService:
             return None
         if now - doc["last_seen"] >= TOUCH_INTERVAL:
             self._sessions.update_one({"_id": sid}, {"$set": {
-                "last_seen": now, "expires_at": min(now + IDLE_TIMEOUT, doc["created_at"] + ABSOLUTE_TIMEOUT)}})
+                "last_seen": now, "expires_at": min(now + IDLE_TIMEOUT, doc["created_at"] + ABSOLUTE_TIMEOUT)},
+                **({"$unset": {"email": ""}} if "email" in doc else {})})  # sessions made before kept a copy
         return SessionInfo(account_id=account["_id"], email=account["email"], data_key=data_key,
                            holder_jwk=holder_jwk, session_id=sid, email_verified=account.get("email_verified") is True)
 
@@ -398,7 +403,7 @@ class AccountService:
         expires = now + IDLE_TIMEOUT
         sid = token_id(token)
         self._sessions.insert_one({
-            "_id": sid, "account": account["_id"], "email": account["email"],
+            "_id": sid, "account": account["_id"],  # no copy of the e-mail: session() reads it from the account
             "data_key_sealed": vault.seal(vault.key_from_token(token, _SESSION_PURPOSE), data_key),
             "created_at": now, "last_seen": now, "expires_at": expires,
         })

@@ -8,7 +8,9 @@ holds the link, until it expires, is revoked, is locked by wrong passcodes or is
   The owner's copy of the token and recipient label is sealed under their vault key.
 * A passcode (optional) is stored as an Argon2id hash with an attempt budget that only goes
   down, as SMART Health Links do: a wrong passcode says how many attempts remain, and the
-  link locks at zero. Attempts and views are counted with atomic conditional updates.
+  link locks at zero. Only wrong passcodes spend attempts; a check in progress holds one of
+  the budget's slots, so parallel guesses never run more checks than the budget, and a right
+  passcode is never answered "locked". Slots and views are taken with atomic conditional updates.
 * Every open is logged for the owner: time, truncated client address, user agent, outcome.
 """
 
@@ -24,31 +26,42 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from credshare.errors import CredshareError, InputError, NotFoundError
+from credshare.errors import ConflictError, CredshareError, InputError, NotFoundError, RateLimitedError
 from disclosure.jws import Signer
 from disclosure.paths import ClaimPath
-from disclosure.presentation import KeyBindingRequest, present, select_disclosures
+from disclosure.presentation import HolderView, KeyBindingRequest, present, select_disclosures
 from disclosure.verification import KeyBindingPolicy
 from holding import vault
 from holding.accounts import SessionInfo
 from holding.evidence import EvidenceService
-from holding.wallet import WalletEntry, require_confirmed
+from holding.wallet import NOT_STANDING, WalletEntry, WalletService, credential_state, require_confirmed
 from issuing.issuers import token_hash
 from storage import Store
 from verifier.credential import SHARE_CLAIM
 from verifier.report import Report
 
 SHARES, ACCESS = "shares", "share_access"
-DEFAULT_DAYS, MAX_DAYS = 30, 366
+DEFAULT_DAYS, MAX_DAYS, DEFAULT_ATTEMPTS = 30, 366, 5
 MAX_VIEWS, MAX_PASSCODE_ATTEMPTS = 10_000, 10
+MAX_FIELDS, MAX_PATH_LENGTH = 200, 16  # fields chosen for one link; names and indices in one claim path
+MAX_RECIPIENT, MAX_PASSCODE = 200, 128
 GRANT_SECONDS = 30 * 60  # after a counted view (and the passcode), the bundle and receipt follow for this long
 KB_CLOCK_SLACK = 60
+PASSCODE_WAIT_SECONDS = 10.0  # a visitor waits this long for a passcode-check slot before being told to retry
+PASSCODE_POLL_SECONDS = 0.02
+PASSCODE_HOLD_SECONDS = 120  # a slot held longer than this was left by a process that died mid-check
 
 
 class ShareGone(CredshareError):
     """The link exists but can no longer be opened (revoked, expired, locked, used up)."""
 
     http_status = 410
+
+
+class ShareBusy(RateLimitedError):
+    """Every passcode-check slot of the link is held by other visitors' checks right now: retry."""
+
+    code = "share_busy"
 
 
 class PasscodeNeeded(CredshareError):
@@ -110,6 +123,62 @@ class ShareSummary:
     attempts_left: int | None
     history: bool
     access: list[dict[str, Any]]
+    credential_state: str  # the shared credential's state now (holding.wallet.credential_state), or "deleted"
+
+    @property
+    def opens_to_a_warning(self) -> bool:
+        """The link opens, and shows its credential revoked, suspended or not verified."""
+        return self.state == "active" and self.credential_state in NOT_STANDING
+
+    @property
+    def shown_state(self) -> str:
+        """The link's state as its owner reads it: an open link to a credential that is not
+        valid now is not a plain "active" one, it says what it shows."""
+        if self.state == "active" and self.credential_state != "valid":
+            return f"open, shows {self.credential_state}"
+        return self.state
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _text(value: Any, code: str, detail: str) -> str:
+    """An optional text input: absent (``None``) is empty; anything but a string is refused."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InputError(detail, code=code)
+    return value
+
+
+def chosen_paths(view: HolderView, fields: Any) -> list[ClaimPath]:
+    """The fields an owner chose to share, checked: a list of at most :data:`MAX_FIELDS`
+    distinct claim paths (lists of claim names and array indices, RFC 9901 §7.1 paths), each one
+    the issuer made selectively disclosable in this credential. Claims that are always visible
+    (``iss``, ``vct``, ``cnf``, ``status``, ... SD-JWT VC §3.2.2.2) and ``_sd`` digests are not
+    fields one can choose."""
+    if not isinstance(fields, (list, tuple)):
+        raise InputError("fields is a list of claim paths (lists of names)", code="share_fields_invalid")
+    if not fields:
+        raise InputError("choose at least one field to share", code="share_fields_missing")
+    if len(fields) > MAX_FIELDS:
+        raise InputError(f"choose at most {MAX_FIELDS} fields", code="share_fields_invalid")
+    disclosable = {tuple(where) for where in view.processed.paths.values()}
+    chosen: list[ClaimPath] = []
+    for raw in fields:
+        if (not isinstance(raw, (list, tuple)) or not 0 < len(raw) <= MAX_PATH_LENGTH
+                or not all(isinstance(p, str) or (isinstance(p, int) and not isinstance(p, bool)) for p in raw)):
+            raise InputError("each field is a claim path: a list of claim names and array indices",
+                             code="share_fields_invalid")
+        path = tuple(raw)
+        if path not in disclosable:
+            raise InputError("a chosen field is not one this credential lets you disclose (what is always "
+                             "visible, such as the issuer and the type, cannot be chosen)", code="share_field_not_disclosable")
+        if path in chosen:
+            raise InputError(f"the field {'.'.join(map(str, path))} is chosen twice", code="share_fields_duplicate")
+        chosen.append(path)
+    return chosen
 
 
 def truncate_address(address: str | None) -> str:
@@ -134,6 +203,15 @@ def state_of(doc: dict[str, Any], now: int) -> str:
     return "active"
 
 
+_NOT_STANDING_WARNING = {
+    "revoked": "The issuer has revoked this credential: whoever opens a link to it is told so. "
+               "Confirm that you want to share it anyway.",
+    "suspended": "The issuer has suspended this credential: whoever opens a link to it is told so. "
+                 "Confirm that you want to share it anyway.",
+    "not verified": "This credential no longer passes every check: whoever opens a link to it is told "
+                    "it is not verified. Confirm that you want to share it anyway.",
+}
+
 _GONE = {
     "revoked": ("share_revoked", "The owner revoked this link."),
     "expired": ("share_expired", "This link has expired."),
@@ -143,10 +221,12 @@ _GONE = {
 
 
 class ShareService:
-    def __init__(self, store: Store, evidence: EvidenceService, *, secret_key: str, kdf: vault.KdfParams) -> None:
+    def __init__(self, store: Store, evidence: EvidenceService, wallet: WalletService, *, secret_key: str,
+                 kdf: vault.KdfParams) -> None:
         self._shares = store.collection(SHARES)
         self._access = store.collection(ACCESS)
         self._evidence = evidence
+        self._wallet = wallet
         self._grant_key = hashlib.sha256(b"credshare/share-grant|" + secret_key.encode()).digest()
         self._kdf = kdf
         self._shares.create_index("token_hash", unique=True)
@@ -156,32 +236,46 @@ class ShareService:
     # -- owner side ---------------------------------------------------------------------
 
     def create(
-        self, info: SessionInfo, entry: WalletEntry, paths: list[ClaimPath], *, holder: Signer,
-        days: int = DEFAULT_DAYS, recipient: str = "", passcode: str = "", attempts: int = 5,
-        max_views: int | None = None, history: bool = False, now: int | None = None,
+        self, info: SessionInfo, entry: WalletEntry, paths: Any, *, holder: Signer,
+        days: Any = DEFAULT_DAYS, recipient: Any = "", passcode: Any = "", attempts: Any = DEFAULT_ATTEMPTS,
+        max_views: Any = None, history: Any = False, acknowledge_status: Any = None, now: int | None = None,
     ) -> ShareSummary:
+        """Make a link to ``entry`` revealing ``paths``. Every input is checked here, for the
+        form and the JSON API alike, as it arrives (typed JSON values or form strings decoded
+        to them): a wrong type or size is an :class:`InputError` with a stable code, and
+        nothing is stored.
+
+        A credential the issuer revoked or suspended (or that no longer verifies) is shared only
+        when ``acknowledge_status`` names that state: whoever opens the link is told it, and the
+        owner should know before sending it (:class:`ConflictError` ``credential_revoked``, ...)."""
         now = int(time.time()) if now is None else now
         require_confirmed(info)
-        if not paths:
-            raise InputError("choose at least one field to share", code="share_fields_missing")
-        if not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
+        view = entry.view
+        paths = chosen_paths(view, paths)
+        if not _whole(days, 1, MAX_DAYS):
             raise InputError(f"a link lasts 1 to {MAX_DAYS} days", code="share_expiry_invalid")
-        recipient = (recipient or "").strip()
-        if len(recipient) > 200:
-            raise InputError("the recipient label is at most 200 characters", code="share_recipient_invalid")
-        if passcode and not 4 <= len(passcode) <= 128:
-            raise InputError("a passcode has 4 to 128 characters", code="share_passcode_invalid")
-        if not 1 <= attempts <= MAX_PASSCODE_ATTEMPTS:
+        recipient = _text(recipient, "share_recipient_invalid", "the recipient label is text").strip()
+        if len(recipient) > MAX_RECIPIENT:
+            raise InputError(f"the recipient label is at most {MAX_RECIPIENT} characters", code="share_recipient_invalid")
+        passcode = _text(passcode, "share_passcode_invalid", "the passcode is text")
+        if passcode and not 4 <= len(passcode) <= MAX_PASSCODE:
+            raise InputError(f"a passcode has 4 to {MAX_PASSCODE} characters", code="share_passcode_invalid")
+        if not _whole(attempts, 1, MAX_PASSCODE_ATTEMPTS):
             raise InputError(f"allow 1 to {MAX_PASSCODE_ATTEMPTS} passcode attempts", code="share_passcode_invalid")
-        if max_views is not None and not 1 <= max_views <= MAX_VIEWS:
+        if max_views is not None and not _whole(max_views, 1, MAX_VIEWS):
             raise InputError(f"a view limit is 1 to {MAX_VIEWS}", code="share_views_invalid")
+        if not isinstance(history, bool):
+            raise InputError("history is true or false", code="share_history_invalid")
+        acknowledge_status = _text(acknowledge_status, "share_acknowledge_invalid", "acknowledge_status is text")
         exp = entry.claims.get("exp")
         if isinstance(exp, (int, float)) and exp <= now and not history:
             raise InputError("this credential has expired: share it as history, or not at all", code="credential_expired")
+        standing = credential_state(self._wallet.status(entry))
+        if standing in NOT_STANDING and acknowledge_status != standing:
+            raise ConflictError(_NOT_STANDING_WARNING[standing], code="credential_" + standing.replace(" ", "_"))
 
         link_id, token, nonce = secrets.token_urlsafe(12), secrets.token_urlsafe(32), secrets.token_urlsafe(16)
-        view = entry.view
-        chosen = select_disclosures(view, paths)  # raises selection_unknown_path for a bad path
+        chosen = select_disclosures(view, paths)
         withheld = len(view.disclosures) - len(chosen)
         statement = {"history": bool(history), "withheld": withheld}
         presentation = present(entry.sd_jwt, paths, KeyBindingRequest(holder, link_id, nonce, now, {SHARE_CLAIM: statement}))
@@ -193,14 +287,22 @@ class ShareService:
             "max_views": max_views, "history": bool(history),
             "passcode_hash": vault.hash_passcode(passcode, self._kdf) if passcode else None,
             "attempts_left": attempts if passcode else None,
+            "passcode_slots": attempts if passcode else None, "passcode_held_at": 0,
             "sealed_link": vault.seal(vault.key_from_token(token, "share"), json.dumps(shared).encode()),
             "sealed_owner": vault.seal(info.data_key, json.dumps(
                 {"token": token, "recipient": recipient, "paths": [list(p) for p in paths]}).encode()),
         }
         self._shares.insert_one(doc)
-        return self._summary(info, doc, now, with_access=False)
+        if not self._wallet.holds(info, entry.id):
+            # deleted (or being deleted) while this link was made: the deletion may have revoked the
+            # credential's links before this one existed, so it revokes itself (see delete_credential)
+            self._shares.update_one({"_id": link_id}, {"$set": {"revoked_at": now}})
+            raise NotFoundError("the credential was deleted while the link was being made: no link was made",
+                                code="credential_unknown")
+        return self._summary(info, doc, now, standing, with_access=False)
 
-    def _summary(self, info: SessionInfo, doc: dict[str, Any], now: int, with_access: bool = True) -> ShareSummary:
+    def _summary(self, info: SessionInfo, doc: dict[str, Any], now: int, standing: str,
+                 with_access: bool = True) -> ShareSummary:
         mine = json.loads(vault.open_sealed(info.data_key, doc["sealed_owner"]))
         passcode = bool(doc.get("passcode_hash"))
         access = self._access.find({"share": doc["_id"]}, sort=[("at", -1)], limit=100) if with_access else []
@@ -208,20 +310,33 @@ class ShareService:
                             state_of(doc, now), doc["created_at"], doc["expires_at"], doc.get("views", 0),
                             doc.get("max_views"), passcode, doc["attempts_left"] if passcode else None,
                             bool(doc.get("history")),
-                            [{k: a.get(k) for k in ("at", "address", "user_agent", "outcome")} for a in access])
+                            [{k: a.get(k) for k in ("at", "address", "user_agent", "outcome")} for a in access],
+                            standing)
+
+    def _standing(self, info: SessionInfo, credentials: set[str]) -> dict[str, str]:
+        """Each credential's state now, checked once per credential however many links it has."""
+        out: dict[str, str] = {}
+        for credential in credentials:
+            try:
+                out[credential] = credential_state(self._wallet.status(self._wallet.get(info, credential)))
+            except NotFoundError:
+                out[credential] = "deleted"
+        return out
 
     def list(self, info: SessionInfo, credential: str | None = None) -> list[ShareSummary]:
         flt: dict[str, Any] = {"owner": info.account_id}
         if credential is not None:
             flt["credential"] = credential
         now = int(time.time())
-        return [self._summary(info, doc, now) for doc in self._shares.find(flt, sort=[("created_at", -1)])]
+        docs = self._shares.find(flt, sort=[("created_at", -1)])
+        standing = self._standing(info, {doc["credential"] for doc in docs})
+        return [self._summary(info, doc, now, standing[doc["credential"]]) for doc in docs]
 
     def get(self, info: SessionInfo, link_id: str) -> ShareSummary:
         doc = self._shares.find_one({"_id": str(link_id), "owner": info.account_id})
         if doc is None:
             raise NotFoundError("no such link", code="share_unknown")
-        return self._summary(info, doc, int(time.time()))
+        return self._summary(info, doc, int(time.time()), self._standing(info, {doc["credential"]})[doc["credential"]])
 
     def revoke(self, info: SessionInfo, link_id: str) -> None:
         """Revoke one of the owner's links, at once (idempotent)."""
@@ -233,6 +348,18 @@ class ShareService:
     def revoke_for_credential(self, info: SessionInfo, credential: str) -> int:
         return self._shares.update_many({"owner": info.account_id, "credential": credential, "revoked_at": None},
                                         {"$set": {"revoked_at": int(time.time())}}).modified
+
+    def delete_credential(self, info: SessionInfo, entry_id: str) -> int:
+        """Delete one of the owner's credentials with its links; returns how many were revoked.
+
+        The order closes the race with :meth:`create`: the entry is marked first, then its links
+        are revoked, then it is deleted. A link inserted before the revocation is revoked by it;
+        one inserted after it finds the mark when :meth:`create` checks the entry again, and
+        revokes itself. A crash after the mark leaves the credential shown, to be deleted again."""
+        self._wallet.mark_deleting(info, entry_id)
+        revoked = self.revoke_for_credential(info, entry_id)
+        self._wallet.delete(info, entry_id)
+        return revoked
 
     # -- verifier side ------------------------------------------------------------------
 
@@ -312,27 +439,62 @@ class ShareService:
         return opened, new_grant
 
     def _check_passcode(self, doc: dict[str, Any], passcode: str | None, client: tuple[str | None, str | None]) -> None:
-        """An attempt is taken from the budget before the passcode is checked (so parallel
-        guesses cannot exceed it, and no more Argon2id checks run than the budget allows) and
-        given back when it was right."""
+        """The budget (``attempts_left``) goes down only for a wrong passcode. A check in progress
+        holds one of the budget's slots (``passcode_slots``: the budget less the checks running),
+        taken before the Argon2id check and given back when the passcode was right, so parallel
+        guesses cannot run more checks than the budget allows. A visitor who finds every slot
+        held waits a little for one and is then told to retry, never that the link is locked:
+        held slots are not spent attempts."""
         link_id = doc["_id"]
         if not passcode:
             self._log(link_id, client, "passcode asked")
             raise PasscodeNeeded("this link needs the passcode the owner gave you", doc["attempts_left"],
                                  code="passcode_required")
-        reserved = self._shares.find_one_and_update({"_id": link_id, "attempts_left": {"$gt": 0}},
-                                                    {"$inc": {"attempts_left": -1}}, return_document="after")
-        if reserved is None:
-            self._log(link_id, client, "locked")
-            raise ShareGone(_GONE["locked"][1], code="share_locked")
-        if len(passcode) <= 128 and vault.passcode_matches(doc["passcode_hash"], passcode):
-            self._shares.update_one({"_id": link_id}, {"$inc": {"attempts_left": 1}})  # the attempt taken, back
+        self._hold_slot(doc, client)
+        try:
+            right = len(passcode) <= MAX_PASSCODE and vault.passcode_matches(doc["passcode_hash"], passcode)
+        except BaseException:
+            self._shares.update_one({"_id": link_id}, {"$inc": {"passcode_slots": 1}})
+            raise
+        if right:
+            self._shares.update_one({"_id": link_id}, {"$inc": {"passcode_slots": 1}})  # the slot held, back
             return
-        left = reserved["attempts_left"]
-        self._log(link_id, client, "wrong passcode" if left else "locked")
+        spent = self._shares.find_one_and_update({"_id": link_id}, {"$inc": {"attempts_left": -1}}, return_document="after")
+        left = int((spent or {}).get("attempts_left", 0))
+        self._log(link_id, client, "wrong passcode" if left > 0 else "locked")
         if left <= 0:
             raise ShareGone("Wrong passcode. This link is now locked.", code="share_locked")
         raise PasscodeNeeded(f"wrong passcode: {left} attempt(s) left before the link locks", left, code="passcode_wrong")
+
+    def _hold_slot(self, doc: dict[str, Any], client: tuple[str | None, str | None]) -> None:
+        """Take one passcode-check slot (an atomic conditional decrement), waiting up to
+        :data:`PASSCODE_WAIT_SECONDS` while others hold them all; :class:`ShareBusy` after that,
+        :class:`ShareGone` when the link stopped being open meanwhile (locked by a wrong passcode)."""
+        link_id = doc["_id"]
+        if "passcode_slots" not in doc:  # a link made before slots were kept
+            self._shares.update_one({"_id": link_id, "passcode_slots": {"$exists": False}},
+                                    {"$set": {"passcode_slots": doc["attempts_left"], "passcode_held_at": 0}})
+        deadline = time.monotonic() + PASSCODE_WAIT_SECONDS
+        latest = doc
+        while True:
+            now = int(time.time())
+            if (latest.get("passcode_slots", 0) < latest["attempts_left"]
+                    and latest.get("passcode_held_at", 0) < now - PASSCODE_HOLD_SECONDS):
+                # no check takes that long: these holds were left by a process that died mid-check
+                self._shares.update_one({"_id": link_id, "attempts_left": latest["attempts_left"],
+                                         "passcode_held_at": latest.get("passcode_held_at", 0)},
+                                        {"$set": {"passcode_slots": latest["attempts_left"]}})
+            held = self._shares.find_one_and_update({"_id": link_id, "passcode_slots": {"$gt": 0}},
+                                                    {"$inc": {"passcode_slots": -1}, "$set": {"passcode_held_at": now}})
+            if held is not None:
+                return
+            latest = self._shares.find_one({"_id": link_id}) or doc
+            self._refuse_if_gone(latest, state_of(latest, now), client)
+            if time.monotonic() >= deadline:
+                self._log(link_id, client, "asked to retry")
+                raise ShareBusy("Someone else is opening this link right now. Try again in a moment.",
+                                code="share_busy")
+            time.sleep(PASSCODE_POLL_SECONDS)
 
     def _count_view(self, doc: dict[str, Any], client: tuple[str | None, str | None]) -> dict[str, Any]:
         flt: dict[str, Any] = {"_id": doc["_id"], "revoked_at": None}

@@ -77,6 +77,25 @@ class WalletEntry:
         return {"sd_jwt": self.sd_jwt, "anchor_proof": self.anchor_proof, "added_at": self.added_at, "source": self.source}
 
 
+# States in which a link would show verifiers a credential that does not stand: the owner is
+# asked before sharing one (holding/shares.py).
+NOT_STANDING = ("revoked", "suspended", "not verified")
+
+
+def credential_state(report: Report) -> str:
+    """What the owner is told about a credential now: valid, revoked, suspended, expired, not
+    verified, or "status unknown". Only a status that was read and passed is shown as valid."""
+    if report.credential_status in ("revoked", "suspended"):
+        return report.credential_status
+    if report.outcome == "not_verified":
+        return "not verified"
+    if report.expires_at is not None and report.expires_at <= report.checked_at:
+        return "expired"
+    if report.credential_status == "valid":
+        return "valid"
+    return "status unknown"
+
+
 def require_confirmed(info: SessionInfo) -> None:
     """A wallet holds and shares credentials only once its owner has confirmed the e-mail
     address: until then the account may belong to someone who merely typed that address."""
@@ -196,6 +215,18 @@ class WalletService:
         if entry is None:
             raise NotFoundError("no such credential in your wallet", code="credential_unknown")
         return entry
+
+    def mark_deleting(self, info: SessionInfo, entry_id: str) -> None:
+        """The first step of a deletion (see :meth:`holding.shares.ShareService.delete_credential`):
+        from now on :meth:`holds` is false, so a link made meanwhile revokes itself."""
+        if self._entries.update_one({"_id": str(entry_id), "owner": info.account_id},
+                                    {"$set": {"deleting_at": int(time.time())}}).matched == 0:
+            raise NotFoundError("no such credential in your wallet", code="credential_unknown")
+
+    def holds(self, info: SessionInfo, entry_id: str) -> bool:
+        """Is the entry still the owner's, and not being deleted?"""
+        return self._entries.find_one({"_id": str(entry_id), "owner": info.account_id,
+                                       "deleting_at": {"$exists": False}}, fields=["_id"]) is not None
 
     def delete(self, info: SessionInfo, entry_id: str) -> None:
         if self._entries.delete_one({"_id": str(entry_id), "owner": info.account_id}) == 0:

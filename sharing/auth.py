@@ -104,10 +104,9 @@ def register() -> Response | tuple[str, int] | str:
         return render_template("register.html", email=email, error="The two passwords differ.",
                                error_code="passwords_differ"), 400
     limiter, client = services().registrations, truncate_address(client_address())
-    if limiter.blocked(client):  # each registration costs an Argon2id derivation: bound them per address
+    if limiter.take(client) is None:  # each registration costs an Argon2id derivation: bound them per address
         return render_template("register.html", email=email, error="Too many accounts were created from your network; "
                                "try again later.", error_code="rate_limited"), 429
-    limiter.hit(client)
     try:
         session = services().accounts.register(email, password)
     except CredshareError as exc:
@@ -168,9 +167,8 @@ def confirm_email(token: str) -> Response | tuple[str, int]:
 def resend_confirmation() -> Response | tuple[str, int]:
     owner = signed_in_owner()
     limiter = services().confirmation_mails
-    if limiter.blocked(owner.account_id):
+    if limiter.take(owner.account_id) is None:
         return _account_page(429, error="Several links were sent already; wait an hour.", error_code="rate_limited")
-    limiter.hit(owner.account_id)
     try:
         sent = _send_confirmation(owner)
     except CredshareError as exc:

@@ -58,14 +58,14 @@ def _authenticate(issuer_id: str) -> None:
     for that issuer from there until the minute is over (429), so tokens cannot be guessed."""
     svc = services()
     limiter = svc.token_failures
-    key = f"{issuer_id}|{client_address()}"
-    if limiter.blocked(key):
+    attempt = limiter.take(f"{issuer_id}|{client_address()}")  # before the check: parallel tries count too
+    if attempt is None:
         raise RateLimitedError(f"too many failed token attempts; retry in {limiter.retry_after()} s")
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not svc.issuers.authenticate(issuer_id, token.strip()):
-        limiter.hit(key)
         raise AuthenticationError("a valid issuer API token is required (Authorization: Bearer ...)",
                                   code="issuer_token_invalid")
+    limiter.give_back(attempt)  # only failures count
 
 
 class _ListSink:

@@ -12,8 +12,8 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from credshare.errors import CredshareError, InputError
-from holding.shares import ShareSummary
+from credshare.errors import CredshareError
+from holding.shares import DEFAULT_ATTEMPTS, DEFAULT_DAYS, ShareSummary
 from holding.wallet import CredentialRefused, parse_upload
 from sharing.auth import set_session_cookie
 from sharing.context import client_address, current_owner, login_required, services, session_token, signed_in_owner
@@ -88,28 +88,20 @@ def _link(summary: ShareSummary) -> dict[str, Any]:
             "recipient": summary.recipient or None, "fields": summary.paths, "state": summary.state,
             "created_at": summary.created_at, "expires_at": summary.expires_at, "views": summary.views,
             "max_views": summary.max_views, "passcode": summary.passcode, "attempts_left": summary.attempts_left,
-            "shared_as_history": summary.history, "access": summary.access}
-
-
-def _int(body: dict[str, Any], name: str, default: int | None) -> int | None:
-    value = body.get(name, default)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-        raise InputError(f"{name} must be a whole number", code="share_form_invalid")
-    return value
+            "shared_as_history": summary.history, "access": summary.access,
+            "credential_status": summary.credential_state}
 
 
 @bp.post("/wallet/credentials/<entry_id>/links")
 @login_required
 def create_link(entry_id: str) -> Any:
+    """The body's values go to the share service as they are: it checks every type and size."""
     owner, svc, body = signed_in_owner(), services(), json_object()
-    fields = body.get("fields")
-    if not isinstance(fields, list) or not all(isinstance(f, list) for f in fields):
-        raise InputError("fields is a list of claim paths (lists of names)", code="share_fields_invalid")
     summary = svc.shares.create(
-        owner, svc.wallet.get(owner, entry_id), [tuple(f) for f in fields], holder=svc.accounts.holder_signer(owner),
-        days=_int(body, "days", 30) or 0, recipient=str(body.get("recipient") or ""),
-        passcode=str(body.get("passcode") or ""), attempts=_int(body, "attempts", 5) or 0,
-        max_views=_int(body, "max_views", None), history=body.get("history") is True)
+        owner, svc.wallet.get(owner, entry_id), body.get("fields"), holder=svc.accounts.holder_signer(owner),
+        days=body.get("days", DEFAULT_DAYS), recipient=body.get("recipient"), passcode=body.get("passcode"),
+        attempts=body.get("attempts", DEFAULT_ATTEMPTS), max_views=body.get("max_views"),
+        history=body.get("history", False), acknowledge_status=body.get("acknowledge_status"))
     return jsonify(_link(summary)), 201
 
 

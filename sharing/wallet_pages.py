@@ -15,7 +15,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from credshare.errors import CredshareError, InputError, NotFoundError
 from disclosure.jws import Signer
 from holding.accounts import SessionInfo
-from holding.wallet import CredentialRefused, WalletEntry, parse_upload
+from holding.wallet import NOT_STANDING, CredentialRefused, WalletEntry, credential_state, parse_upload
 from sharing.context import login_required, services, signed_in_owner
 from sharing.display import day, field_rows, parse_paths, when
 from sharing.qr import qr_svg
@@ -34,28 +34,16 @@ def _card(entry: WalletEntry, disclosable: set[tuple[str | int, ...]] | None = N
     svc = services()
     ctype = svc.wallet.credential_type(entry)
     report = svc.wallet.status(entry)
+    state = credential_state(report)
     claims = entry.claims
     return {
         "entry": entry, "type": ctype, "report": report, "claims": claims,
         "type_name": ctype.name if ctype else claims.get("vct", "credential"),
         "issuer": report.issuer_name or claims.get("iss"),
         "fields": field_rows(claims, ctype, disclosable),
-        "state": _state(report),
+        "state": state,
+        "asks_before_sharing": state in NOT_STANDING,
     }
-
-
-def _state(report: Any) -> str:
-    """valid, revoked, suspended, expired, or "status unknown": only a status that was read
-    and passed is shown as valid."""
-    if report.credential_status in ("revoked", "suspended"):
-        return report.credential_status
-    if report.outcome == "not_verified":
-        return "not verified"
-    if report.expires_at is not None and report.expires_at <= report.checked_at:
-        return "expired"
-    if report.credential_status == "valid":
-        return "valid"
-    return "status unknown"
 
 
 @bp.get("/wallet")
@@ -136,18 +124,17 @@ def delete(entry_id: str) -> Any:
 
 
 def delete_credential(owner: SessionInfo, entry_id: str) -> int:
-    """Delete one of the owner's credentials and revoke its links first; returns how many."""
-    revoked = services().shares.revoke_for_credential(owner, entry_id)
-    services().wallet.delete(owner, entry_id)
-    return revoked
+    """Delete one of the owner's credentials and revoke its links; returns how many."""
+    return services().shares.delete_credential(owner, entry_id)
 
 
 def _int(name: str, default: int | None) -> int | None:
+    """A number field of the form, as the whole number it holds (the share service checks its range)."""
     raw = (request.form.get(name) or "").strip()
     if not raw:
         return default
     if not re.fullmatch(r"[0-9]{1,9}", raw):
-        raise CredshareError(f"{name.replace('_', ' ')} must be a whole number", code="share_form_invalid")
+        raise InputError(f"{name.replace('_', ' ')} must be a whole number", code="share_form_invalid")
     return int(raw)
 
 
@@ -160,11 +147,16 @@ def create_share(entry_id: str) -> Any:
     try:
         summary = svc.shares.create(
             owner, entry, parse_paths(request.form.getlist("field")), holder=svc.accounts.holder_signer(owner),
-            days=_int("days", 30) or 0, recipient=request.form.get("recipient", ""),
-            passcode=request.form.get("passcode", ""), attempts=_int("attempts", 5) or 0,
-            max_views=_int("max_views", None), history=request.form.get("history") == "yes")
+            days=_int("days", 30), recipient=request.form.get("recipient", ""),
+            passcode=request.form.get("passcode", ""), attempts=_int("attempts", 5),
+            max_views=_int("max_views", None), history=request.form.get("history") == "yes",
+            acknowledge_status=request.form.get("acknowledge_status"))
     except CredshareError as exc:
+        if exc.http_status >= 500:
+            raise
         flash(f"The link was not created: {exc.detail} [{exc.code}]", "error")
+        if exc.code == "credential_unknown":  # deleted meanwhile
+            return redirect(url_for("wallet.wallet"))
         return redirect(url_for("wallet.credential", entry_id=entry.id))
     flash("Your link is ready. Copy it now or come back to this page later.", "notice")
     return redirect(url_for("wallet.share", link_id=summary.link_id))

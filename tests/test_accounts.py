@@ -404,7 +404,9 @@ def test_database_dump_holds_no_password_data_key_or_token(client, app, accounts
         assert secret not in text
     session_doc = store.collection(SESSIONS).find_one({"account": info.account_id, "_id": info.session_id})
     assert session_doc is not None and session_doc["_id"] == hashlib.sha256(token.encode()).hexdigest()
-    assert set(session_doc) == {"_id", "account", "email", "data_key_sealed", "created_at", "last_seen", "expires_at"}
+    assert set(session_doc) == {"_id", "account", "data_key_sealed", "created_at", "last_seen", "expires_at"}
+    assert EMAIL.lower() not in dump(store, "sessions")  # the account has it; a session needs no copy
+    assert info.email == EMAIL.lower()
 
 
 def test_open_redirect_is_ignored(client) -> None:
@@ -494,3 +496,26 @@ def test_nav_shows_the_signed_in_state(client) -> None:
     register(client)
     page = client.get("/").get_data(as_text=True)
     assert "Sign out" in page and 'href="/account"' in page and 'href="/sign-in"' not in page
+
+
+def test_resending_the_confirmation_does_not_hold_an_address_past_48_hours(accounts: AccountService, monkeypatch) -> None:
+    """A squatter who cannot read the mailbox resends the link just before the 48 hours are up:
+    the address is still free 48 hours after the registration (the service's clock is moved)."""
+    from credshare.errors import ConflictError
+
+    start = datetime.now(timezone.utc)
+    clock = [start]
+    monkeypatch.setattr(accounts_module, "_now", lambda: clock[0])
+    squatter = accounts.register(EMAIL, PASSWORD)
+    clock[0] = start + timedelta(hours=47)
+    resent, _ = accounts.email_confirmation(squatter.info.account_id)  # valid until hour 95
+    with pytest.raises(ConflictError):
+        accounts.register(EMAIL, NEW_PASSWORD)  # still within the 48 hours
+    clock[0] = start + timedelta(hours=48, seconds=1)
+    owner = accounts.register(EMAIL, NEW_PASSWORD)
+    assert owner.info.account_id != squatter.info.account_id
+    assert accounts.session(squatter.token) is None
+    with pytest.raises(InputError):
+        accounts.confirm_email(resent, squatter.info.account_id)
+    with pytest.raises(ConflictError):
+        accounts.register(EMAIL, PASSWORD)  # the new owner's address is held in turn

@@ -249,6 +249,8 @@ def test_a_store_dump_holds_no_field_value_and_no_token(app, svc, shared) -> Non
         dump += json.dumps(svc.store.collection(name).find(), default=str)
     for value in SECRET_VALUES + [token, "tulip-4812", "St. Mary"]:
         assert value not in dump, value
+    sessions = json.dumps(svc.store.collection("sessions").find(), default=str)
+    assert OWNER not in sessions and svc.store.collection("sessions").count() >= 1  # only accounts name the address
     raw = (Path(svc.settings.data_dir) / "credshare.sqlite3").read_bytes()
     wal = Path(svc.settings.data_dir) / "credshare.sqlite3-wal"
     raw += wal.read_bytes() if wal.exists() else b""
@@ -455,10 +457,11 @@ def test_an_unconfirmed_account_lapses_and_frees_its_address(app, svc) -> None:
     owner_client(app, OWNER, confirm=False)
     assert register(app.test_client(), email=OWNER, password=PASSWORD).status_code == 409
     accounts = svc.store.collection("accounts")
-    accounts.update_one({"email": OWNER}, {"$set": {"created_at": datetime.now(timezone.utc) - timedelta(hours=49)}})
-    # a link resent later keeps the address held until that link lapses too
+    accounts.update_one({"email": OWNER}, {"$set": {"created_at": datetime.now(timezone.utc) - timedelta(hours=47)}})
     assert register(app.test_client(), email=OWNER, password=PASSWORD).status_code == 409
-    accounts.update_one({"email": OWNER}, {"$set": {"email_token_expires": datetime.now(timezone.utc) - timedelta(minutes=1)}})
+    # 48 hours after registering, even with a link resent later (still valid), the address is free
+    accounts.update_one({"email": OWNER}, {"$set": {"created_at": datetime.now(timezone.utc) - timedelta(hours=49),
+                                                    "email_token_expires": datetime.now(timezone.utc) + timedelta(hours=40)}})
     assert register(app.test_client(), email=OWNER, password=PASSWORD).status_code == 302
     assert svc.store.collection("accounts").count({"email": OWNER}) == 1
 
@@ -469,11 +472,13 @@ def test_a_session_keeps_working_after_its_idle_deadline_is_refreshed(app, svc) 
 
     owner = owner_client(app, OWNER)
     sessions = svc.store.collection("sessions")
-    sessions.update_many({}, {"$set": {"last_seen": datetime.now(timezone.utc) - timedelta(minutes=5)}})
+    sessions.update_many({}, {"$set": {"last_seen": datetime.now(timezone.utc) - timedelta(minutes=5),
+                                       "email": OWNER}})  # as sessions made by earlier versions kept
     for _ in range(3):
         assert owner.get("/wallet").status_code == 200
     (doc,) = sessions.find({})
     assert isinstance(doc["expires_at"], datetime) and doc["expires_at"] > datetime.now(timezone.utc)
+    assert "email" not in doc  # the refresh drops the old copy of the address
 
 
 def test_the_right_passcode_never_costs_an_attempt_and_a_grant_outlives_the_last_view(app, svc) -> None:
@@ -531,3 +536,167 @@ def test_a_previewer_fetching_the_bundle_url_is_sent_to_the_gate_and_uses_no_vie
     verifier = app.test_client()
     assert 'data-outcome="verified"' in open_link(verifier, token).get_data(as_text=True)  # the one view
     assert verifier.get(f"/s/{token}/bundle").status_code == 200
+
+
+def test_parallel_right_passcodes_are_never_answered_locked(app, svc) -> None:
+    """A link with 1 attempt, 30 openers with the right passcode at once: an attempt held for a
+    passcode check is not a spent one, so nobody is told the link is locked (issue 10, item 8)."""
+    from tests.test_rate_limit import race
+
+    owner = owner_client(app, OWNER)
+    issue_to(svc, OWNER)
+    link_id, token = create_link(owner, accept_delivery(owner), passcode="tulip-4812", attempts="1")
+    outcomes = race(30, lambda i: svc.shares.open(token, (f"198.51.{i}.7", "browser"), passcode="tulip-4812") and "opened")
+    assert set(outcomes) <= {"opened", "share_busy"}, outcomes  # told to retry at worst, never locked
+    retried = race(outcomes["share_busy"], lambda i: svc.shares.open(token, ("198.51.0.7", "b"), passcode="tulip-4812")
+                   and "opened") if outcomes["share_busy"] else {}
+    assert set(retried) <= {"opened"}
+    doc = svc.store.collection("shares").find_one({"_id": link_id})
+    assert doc["attempts_left"] == 1 and doc["views"] == 30
+    log = [a["outcome"] for a in svc.store.collection("share_access").find({"share": link_id})]
+    assert "locked" not in log and log.count("viewed") == 30
+    assert 'data-state="active"' in owner.get(f"/shares/{link_id}").get_data(as_text=True)
+
+
+def test_a_visitor_finding_every_passcode_slot_held_is_told_to_retry_and_stale_holds_are_freed(app, svc, monkeypatch) -> None:
+    from holding import shares as shares_module
+
+    owner = owner_client(app, OWNER)
+    issue_to(svc, OWNER)
+    link_id, token = create_link(owner, accept_delivery(owner), passcode="tulip-4812", attempts="2")
+    links = svc.store.collection("shares")
+    monkeypatch.setattr(shares_module, "PASSCODE_WAIT_SECONDS", 0.0)
+    links.update_one({"_id": link_id}, {"$set": {"passcode_slots": 0, "passcode_held_at": int(time.time())}})  # two checks running
+    busy = open_link(app.test_client(), token, passcode="tulip-4812")
+    assert busy.status_code == 429 and 'data-code="share_busy"' in busy.get_data(as_text=True)
+    assert "Try again in a moment" in busy.get_data(as_text=True)
+    api = app.test_client().get(f"/api/v1/shares/{token}", headers={"X-Share-Passcode": "tulip-4812"})
+    assert api.status_code == 429 and api.get_json()["error"] == "share_busy"
+    assert links.find_one({"_id": link_id})["attempts_left"] == 2
+    # holds older than any check takes were left by a process that died mid-check: freed
+    links.update_one({"_id": link_id}, {"$set": {"passcode_held_at": int(time.time()) - 3600}})
+    assert open_link(app.test_client(), token, passcode="tulip-4812").status_code == 200
+    doc = links.find_one({"_id": link_id})
+    assert (doc["attempts_left"], doc["passcode_slots"]) == (2, 2)
+    log = owner.get(f"/shares/{link_id}").get_data(as_text=True)
+    assert "asked to retry" in log and "locked" not in log
+
+
+def test_a_link_made_while_its_credential_is_deleted_never_stays_active(app, svc) -> None:
+    """Link creation and deletion of its credential race on real threads, 15 rounds: every link
+    of a deleted credential ends revoked (or was never made)."""
+    from tests.test_rate_limit import race
+
+    owner = owner_client(app, OWNER)
+    token = owner.get_cookie("credshare_session").value
+    csrf = csrf_from(owner, "/wallet")
+    clients = [app.test_client() for _ in range(2)]
+    for client in clients:
+        client.set_cookie("credshare_session", token)
+    links = svc.store.collection("shares")
+    left_active, made = [], 0
+    for _ in range(15):
+        issue_to(svc, OWNER)
+        entry_id = accept_delivery(owner)
+        forms = [{"field": json.dumps(["degree"]), "days": "30", "csrf_token": csrf}, {"confirm": "yes", "csrf_token": csrf}]
+        paths = [f"/wallet/{entry_id}/shares", f"/wallet/{entry_id}/delete"]
+        race(2, lambda i: str(clients[i].post(paths[i], data=forms[i]).status_code))
+        assert svc.store.collection("wallet_credentials").count({"_id": entry_id}) == 0
+        made += links.count({"credential": entry_id})
+        left_active += [doc["_id"] for doc in links.find({"credential": entry_id, "revoked_at": None})]
+    assert left_active == [], f"{len(left_active)} of 15 rounds left an active link to a deleted credential ({made} made)"
+
+
+def api_owner(app, svc) -> tuple[Any, str, str]:
+    """A confirmed owner signed in on the JSON API with one issued credential: (client, csrf, entry id)."""
+    api = owner_client(app, OWNER)
+    issue_to(svc, OWNER)
+    entry_id = accept_delivery(api)
+    return api, api.get("/api/v1/session").get_json()["csrf_token"], entry_id
+
+
+@pytest.mark.parametrize("body, code", [
+    ({"fields": [["degree"]], "passcode": ["pw-1234"]}, "share_passcode_invalid"),
+    ({"fields": [["degree"]], "passcode": 12345678}, "share_passcode_invalid"),
+    ({"fields": [["degree"]], "recipient": ["FCVS"]}, "share_recipient_invalid"),
+    ({"fields": [["degree"]], "recipient": {"name": "FCVS"}}, "share_recipient_invalid"),
+    ({"fields": [["degree"]], "recipient": "x" * 201}, "share_recipient_invalid"),
+    ({"fields": [["degree"]] * 10_000}, "share_fields_invalid"),
+    ({"fields": [["degree"], ["degree"]]}, "share_fields_duplicate"),
+    ({"fields": [["iss"]]}, "share_field_not_disclosable"),
+    ({"fields": [["degree"], ["vct"]]}, "share_field_not_disclosable"),
+    ({"fields": [["cnf"]]}, "share_field_not_disclosable"),
+    ({"fields": [["status"]]}, "share_field_not_disclosable"),
+    ({"fields": [["_sd"]]}, "share_field_not_disclosable"),
+    ({"fields": [["no_such_claim"]]}, "share_field_not_disclosable"),
+    ({"fields": [[["degree"]]]}, "share_fields_invalid"),
+    ({"fields": [[True]]}, "share_fields_invalid"),
+    ({"fields": [[]]}, "share_fields_invalid"),
+    ({"fields": "degree"}, "share_fields_invalid"),
+    ({"fields": []}, "share_fields_missing"),
+    ({"fields": [["degree"]], "days": "30"}, "share_expiry_invalid"),
+    ({"fields": [["degree"]], "max_views": 1.5}, "share_views_invalid"),
+    ({"fields": [["degree"]], "history": "yes"}, "share_history_invalid"),
+])
+def test_the_owner_api_refuses_loosely_typed_link_requests_and_stores_nothing(app, svc, body, code) -> None:
+    api, csrf, entry_id = api_owner(app, svc)
+    answer = api.post(f"/api/v1/wallet/credentials/{entry_id}/links", json=body, headers={"X-CSRF-Token": csrf})
+    assert (answer.status_code, answer.get_json()["error"]) == (400, code), answer.get_json()
+    assert svc.store.collection("shares").count() == 0
+
+
+def test_the_form_goes_through_the_same_checks(app, svc) -> None:
+    owner = owner_client(app, OWNER)
+    issue_to(svc, OWNER)
+    entry_id = accept_delivery(owner)
+    for fields, code in (([["iss"]], "share_field_not_disclosable"), ([["degree"], ["degree"]], "share_fields_duplicate"),
+                         ([["degree"]] * 300, "share_fields_invalid"), (["[" * 5000 + "]" * 5000], "share_fields_invalid")):
+        data = {"field": [f if isinstance(f, str) else json.dumps(f) for f in fields], "days": "30"}
+        page = post(owner, f"/wallet/{entry_id}/shares", data, follow_redirects=True).get_data(as_text=True)
+        assert f"[{code}]" in page, code
+    assert svc.store.collection("shares").count() == 0
+    link_id, _ = create_link(owner, entry_id, paths=[["degree"]], recipient="FCVS", passcode="tulip-4812")
+    assert svc.shares.get(svc.accounts.session(owner.get_cookie("credshare_session").value), link_id).paths == [["degree"]]
+
+
+def test_sharing_a_revoked_credential_asks_first_and_every_link_shows_the_credential_status(app, svc) -> None:
+    api, csrf, entry_id = api_owner(app, svc)
+    before_id, _ = create_link(api, entry_id, paths=[["degree"]], recipient="Mercy Hospital")
+    record = svc.store.collection("credentials").find_one({})
+    svc.status.set_status("example-med", record["status_list"], record["status_idx"], "revoked")
+    links = svc.store.collection("shares")
+    # the page warns before the form and asks for a confirmation the server checks too
+    page = api.get(f"/wallet/{entry_id}").get_data(as_text=True)
+    assert 'id="status-warning"' in page and 'name="acknowledge_status" value="revoked"' in page
+    refused = post(api, f"/wallet/{entry_id}/shares", {"field": json.dumps(["degree"]), "days": "30"}, follow_redirects=True)
+    assert "[credential_revoked]" in refused.get_data(as_text=True) and links.count() == 1
+    made_id, _ = create_link(api, entry_id, paths=[["degree"]], acknowledge_status="revoked")
+    share_page = api.get(f"/shares/{made_id}").get_data(as_text=True)
+    assert 'data-credential-state="revoked"' in share_page and 'id="credential-warning"' in share_page
+    # the JSON API refuses unless the same status is acknowledged, and says so in every link
+    url = f"/api/v1/wallet/credentials/{entry_id}/links"
+    answer = api.post(url, json={"fields": [["degree"]]}, headers={"X-CSRF-Token": csrf})
+    assert (answer.status_code, answer.get_json()["error"]) == (409, "credential_revoked")
+    answer = api.post(url, json={"fields": [["degree"]], "acknowledge_status": "suspended"}, headers={"X-CSRF-Token": csrf})
+    assert answer.get_json()["error"] == "credential_revoked" and links.count() == 2
+    answer = api.post(url, json={"fields": [["degree"]], "acknowledge_status": "revoked"}, headers={"X-CSRF-Token": csrf})
+    assert answer.status_code == 201 and answer.get_json()["credential_status"] == "revoked"
+    listed = api.get("/api/v1/links").get_json()["links"]
+    assert len(listed) == 3 and {link["credential_status"] for link in listed} == {"revoked"}
+    assert all(link["state"] == "active" for link in listed)  # the link itself still opens, and shows the revocation
+    # the links list shows the credential's status beside each link, never a plain "active"
+    table = api.get("/shares").get_data(as_text=True)
+    row = table.split(f'data-link="{before_id}"', 1)[1].split("</tr>", 1)[0]
+    assert 'data-credential-state="revoked"' in row and "badge link-active" not in row
+    row = api.get(f"/wallet/{entry_id}").get_data(as_text=True).split(f'data-link="{before_id}"', 1)[1].split("</tr>", 1)[0]
+    assert 'data-credential-state="revoked"' in row and "badge link-active" not in row
+    # suspended: the same, with its own code; back to valid: no question asked
+    svc.status.set_status("example-med", record["status_list"], record["status_idx"], "suspended")
+    answer = api.post(url, json={"fields": [["degree"]], "acknowledge_status": "revoked"}, headers={"X-CSRF-Token": csrf})
+    assert (answer.status_code, answer.get_json()["error"]) == (409, "credential_suspended")
+    svc.status.set_status("example-med", record["status_list"], record["status_idx"], "valid")
+    answer = api.post(url, json={"fields": [["degree"]]}, headers={"X-CSRF-Token": csrf})
+    assert answer.status_code == 201 and answer.get_json()["credential_status"] == "valid"
+    assert 'id="status-warning"' not in api.get(f"/wallet/{entry_id}").get_data(as_text=True)
+    row = api.get("/shares").get_data(as_text=True).split(f'data-link="{before_id}"', 1)[1].split("</tr>", 1)[0]
+    assert 'data-credential-state="valid"' in row and "badge link-active" in row
