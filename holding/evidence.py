@@ -18,7 +18,7 @@ from issuing.issuers import IssuerRegistry
 from issuing.status import StatusService
 from storage.tlog import TransparencyLog
 from verifier.bundle import build_bundle
-from verifier.credential import ChainCheck, KeyHistoryEvidence, LogTrust, StatusEvidence, verify_credential
+from verifier.credential import ChainCheck, KeyHistoryEvidence, LogTrust, StatusEvidence, presented_at, verify_credential
 from verifier.report import Report
 
 
@@ -64,8 +64,11 @@ class EvidenceService:
         doc = self._issuers.latest_history(issuer_id)
         return KeyHistoryEvidence(doc["jws"], self._log.anchor_proof(doc["log_index"]))
 
-    def status_evidence(self, issuer_id: str | None, claims: dict[str, Any], now: int) -> StatusEvidence | None:
-        """The current signed list the credential points at, or why it cannot be had."""
+    def status_evidence(self, issuer_id: str | None, claims: dict[str, Any], now: int,
+                        signed_since: int = 0) -> StatusEvidence | None:
+        """The current signed list the credential points at (signed no earlier than
+        ``signed_since``), with the anchor proof of the token as a leaf of the log, or why it
+        cannot be had."""
         try:
             reference = status_reference(claims)
         except SDJWTError:
@@ -78,11 +81,12 @@ class EvidenceService:
         if not re.fullmatch(r"[0-9]{1,9}", number):
             return StatusEvidence(None, now, f"{uri} is not a status list of this server")
         try:
-            return StatusEvidence(self._status.token(issuer_id, int(number)), now)  # type: ignore[arg-type]
+            token, index, size = self._status.logged_token(issuer_id, int(number), signed_since=min(signed_since, now))  # type: ignore[arg-type]
+            return StatusEvidence(token, now, anchor_proof=self._log.anchor_proof(index, size))
         except CredshareError as exc:
             return StatusEvidence(None, now, exc.detail or exc.code)
 
-    def gather(self, presentation: str, now: int) -> tuple[KeyHistoryEvidence | None, StatusEvidence | None]:
+    def gather(self, presentation: str, now: int, signed_since: int = 0) -> tuple[KeyHistoryEvidence | None, StatusEvidence | None]:
         """Evidence for the credential in ``presentation``: located by its (not yet trusted)
         ``iss`` and ``status`` claims; the verifier then checks all of it."""
         try:
@@ -90,7 +94,7 @@ class EvidenceService:
         except SDJWTError:
             return None, None
         issuer_id = self.issuer_id(payload.get("iss"))
-        return self.key_history(issuer_id), self.status_evidence(issuer_id, payload, now)
+        return self.key_history(issuer_id), self.status_evidence(issuer_id, payload, now, signed_since)
 
     def verify(self, presentation: str, anchor_proof: dict[str, Any], *, key_binding: KeyBindingPolicy = KeyBindingPolicy(),
                allow_expired: bool = False, now: int | None = None) -> Report:
@@ -104,7 +108,9 @@ class EvidenceService:
                share: dict[str, Any], now: int | None = None) -> dict[str, Any]:
         """An offline bundle with the evidence as it stands now (the status list as read now)."""
         now = int(time.time()) if now is None else now
-        history, status = self.gather(presentation, now)
+        # the snapshot must be at least as new as the presentation (the KB-JWT's iat, read
+        # unverified here: it only decides whether the list is signed again now)
+        history, status = self.gather(presentation, now, signed_since=presented_at(presentation))
         if history is None:
             raise NotFoundError("the credential's issuer is no longer known here: no bundle can be made",
                                 code="issuer_unknown")

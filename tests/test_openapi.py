@@ -356,6 +356,8 @@ def test_the_schema_refuses_altered_answers(app, shared, spec) -> None:
         ("bundle", _set(("anchor_proof", "extra"), 1)),
         ("bundle", _set(("issuer", "key_history", "anchor_proof", "type"), "other")),
         ("bundle", _set(("status", "token"), 5)),
+        ("bundle", _delete(("status", "anchor_proof"))),
+        ("bundle", _set(("status", "anchor_proof", "type"), "other")),
         ("bundle", _set(("log", "witnesses", 0, "secret_key"), "x")),
         ("bundle", _delete(("share",))),
         ("receipt", _set(("receipt", "outcome"), "valid")),
