@@ -19,7 +19,9 @@ from typing import Any
 
 import pytest
 
+from anchoring.errors import AnchoringError
 from anchoring.proof import verify_anchor_proof
+from anchoring.witness import WitnessAggregate
 from app import create_app
 from disclosure.encoding import b64url_decode, b64url_encode
 from disclosure.errors import SDJWTError
@@ -325,3 +327,27 @@ def test_a_link_made_after_the_verification_time_fails_key_binding(world, clock)
     assert world.verify(edge, at + 5).outcome == "verified"
     edge["key_binding"]["not_before"] = at + 91
     assert statuses(world.verify(edge, at + 5))["key_binding"] == "failed"
+
+
+# -- item 21: one encoding of a witness bitmap -------------------------------------------------
+
+def test_a_non_canonical_witness_bitmap_is_refused(world, clock) -> None:
+    proof = world.credential["anchor_proof"]
+    agg = proof["witness_aggregate"]
+    assert agg["witnesses"] == 3 and agg["bitmap"] == "Bw=="
+    leaf = world.credential["sd_jwt"].split("~", 1)[0].encode("ascii")
+    log = world.svc.log
+
+    def quorum(bitmap: str, **changes: Any) -> str:
+        altered = dict(proof, witness_aggregate={**agg, "bitmap": bitmap, **changes})
+        verdict = verify_anchor_proof(altered, leaf, log_key=log.signer.verifier, witness_keys=log.witness_keys,
+                                      quorum=world.svc.settings.witness_quorum)
+        return next(c.status for c in verdict.checks if c.name == "witness_quorum")
+
+    assert quorum("Bw==") == "passed"
+    for bitmap in ("Jw==", "Bx==", "hw==", "BwA=", "Bw", " Bw=="):  # unused bits set, or another spelling
+        assert quorum(bitmap) == "failed", bitmap
+        with pytest.raises(AnchoringError):
+            WitnessAggregate.from_json({**agg, "bitmap": bitmap})
+    assert quorum("Bw==", witnesses=True) == "failed"
+    assert quorum("Bw==", signature=agg["signature"][:-2] + "==") == "failed"
