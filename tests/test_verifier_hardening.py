@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -351,3 +352,69 @@ def test_a_non_canonical_witness_bitmap_is_refused(world, clock) -> None:
             WitnessAggregate.from_json({**agg, "bitmap": bitmap})
     assert quorum("Bw==", witnesses=True) == "failed"
     assert quorum("Bw==", signature=agg["signature"][:-2] + "==") == "failed"
+
+
+# -- items 14 and 15: a history share's own verdict; the printable receipt ----------------------
+
+@pytest.fixture
+def web(tmp_path):
+    app = create_app({"CREDSHARE_DATA_DIR": str(tmp_path / "data"), "CREDSHARE_ARGON2_PROFILE": "test",
+                      "CREDSHARE_PUBLIC_URL": "http://localhost", "CREDSHARE_LOCAL_WITNESSES": "3", "TESTING": True})
+    svc = app.extensions["credshare"]
+    svc.issuers.create("example-med", "Example University School of Medicine")
+    return app, svc
+
+
+def _check_row(page: str, name: str) -> str:
+    row = page.split(f'data-check="{name}"', 1)[1].split("</tr>", 1)[0]
+    return row
+
+
+def test_an_expired_credential_shared_as_history_is_never_a_green_verified(web, tmp_path) -> None:
+    from tests.test_wallet_shares import OWNER, accept_delivery, create_link, issue_license, open_link, owner_client
+
+    app, svc = web
+    owner = owner_client(app, OWNER)
+    issue_license(svc, OWNER, "2020-12-31")
+    entry_id = accept_delivery(owner)
+    link_id, token = create_link(owner, entry_id, paths=[["license_number"]], history="yes")
+    verifier = app.test_client()
+    page = open_link(verifier, token).get_data(as_text=True)
+    assert 'data-outcome="verified_as_history"' in page and "verdict-verified_as_history" in page
+    text = re.sub(r"<[^>]+>", "", page)  # what a reader sees (and hears)
+    assert "Every check passed" not in text and "Verified as history: expired on 2020-12-31" in text
+    row = _check_row(page, "credential_validity")
+    assert 'data-status="history"' in row and "passed" not in row and "expired on 2020-12-31" in row
+    body = app.test_client().get(f"/api/v1/shares/{token}").get_json()["verification"]
+    assert body["outcome"] == "verified_as_history"
+    validity = next(c for c in body["checks"] if c["check"] == "credential_validity")
+    assert validity["status"] == "history" and "as history" in validity["detail"]
+    receipt = verifier.get(f"/s/{token}/receipt").get_data(as_text=True)
+    assert 'data-outcome="verified_as_history"' in receipt and "VERIFIED AS HISTORY" in receipt
+    assert "expired on 2020-12-31" in receipt and "VERIFIED</span>" not in receipt
+    bundle = verifier.get(f"/s/{token}/bundle").get_json()
+    path = tmp_path / "history-bundle.json"
+    path.write_text(json.dumps(bundle))
+    trust = tmp_path / "trust.json"
+    trust.write_text(json.dumps(app.test_client().get("/log/trust").get_json()))
+    done = subprocess.run([sys.executable, "-m", "credshare", "verify", str(path), "--trust", str(trust)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert json.loads(done.stdout)["outcome"] == "verified_as_history", done.stderr
+    assert done.returncode == 3 and "VERIFIED AS HISTORY: expired on 2020-12-31" in done.stderr
+    assert "[HIST] Credential validity period" in done.stderr and "[PASS] Credential validity period" not in done.stderr
+
+
+def test_the_printable_receipt_names_the_type_and_its_key_set(web) -> None:
+    from tests.test_wallet_shares import OWNER, accept_delivery, create_link, issue_to, open_link, owner_client
+
+    app, svc = web
+    owner = owner_client(app, OWNER)
+    issue_to(svc, OWNER)
+    _, token = create_link(owner, accept_delivery(owner))
+    verifier = app.test_client()
+    assert open_link(verifier, token).status_code == 200
+    page = verifier.get(f"/s/{token}/receipt").get_data(as_text=True)
+    assert "built-in method" not in page
+    assert "http://localhost/.well-known/credshare-receipt-keys" in page
+    kind = page.split("<dt>Credential type</dt><dd>", 1)[1].split("</dd>", 1)[0]
+    assert kind.startswith("Medical degree") and "urn:credshare:vct:medical-degree:1" not in kind.split("(")[0]

@@ -271,6 +271,8 @@ def _status_check(claims: dict[str, Any], records: list[KeyRecord], evidence: St
 
 
 def _validity_check(claims: dict[str, Any], now: int, allow_expired: bool, report: Report) -> None:
+    """``nbf`` and ``exp`` (RFC 7519 §4.1.4-5) against ``now``. An expired credential never
+    passes: it fails, or with ``allow_expired`` it is ``history`` (a record of the past)."""
     exp, nbf = claims.get("exp"), claims.get("nbf")
     for name, value in (("exp", exp), ("nbf", nbf)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
@@ -286,7 +288,9 @@ def _validity_check(claims: dict[str, Any], now: int, allow_expired: bool, repor
     else:
         report.expires_at = int(exp)
         if allow_expired:
-            report.add("credential_validity", "passed", f"expired on {_date(exp)}; the owner shares it as history")
+            why = ("the owner shares it as history" if report.holder_statement.get("history") is True
+                   else "shown as a record of the past")
+            report.add("credential_validity", "history", f"expired on {_date(exp)}; {why}")
         else:
             report.add("credential_validity", "failed", f"expired on {_date(exp)}")
 
@@ -304,8 +308,9 @@ def verify_credential(
     chain_check: ChainCheck | None = None,
 ) -> Report:
     """Every check on ``presentation`` (compact SD-JWT with its KB-JWT), in one report. An
-    expired credential passes its validity check only with ``allow_expired`` (the holder's own
-    view) or when the holder signed ``{"history": true}`` in the KB-JWT's SHARE_CLAIM."""
+    expired credential never passes its validity check: it is ``history`` (outcome
+    ``verified_as_history`` when all else holds) with ``allow_expired`` (the holder's own view)
+    or when the holder signed ``{"history": true}`` in the KB-JWT's SHARE_CLAIM, else failed."""
     report = Report(checked_at=now)
     found = _key_history(history, trust, report)
     records, history_payload = found if found else (None, {})
