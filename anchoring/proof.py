@@ -10,14 +10,13 @@ log signature, inclusion and (when a witness policy is given) the quorum passed.
 from __future__ import annotations
 
 import base64
-import binascii
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Sequence
 
 from anchoring import merkle
 from anchoring.errors import AnchoringError
 from anchoring.note import Checkpoint, NoteVerifier, open_checkpoint
-from anchoring.witness import WitnessAggregate, WitnessKey, verify_aggregate
+from anchoring.witness import WitnessAggregate, WitnessKey, canonical_b64decode, verify_aggregate
 
 PROOF_TYPE = "credshare-anchor-proof/v1"
 Status = Literal["passed", "failed", "unchecked"]
@@ -78,10 +77,7 @@ def _parse(proof: Any) -> tuple[str, int, int, list[bytes], str]:
         raise AnchoringError("proof_malformed", "log_origin, checkpoint and inclusion_proof are required")
     if isinstance(index, bool) or isinstance(size, bool) or not isinstance(index, int) or not isinstance(size, int):
         raise AnchoringError("proof_malformed", "leaf_index and tree_size are integers")
-    try:
-        hashes = [base64.b64decode(h, validate=True) for h in path]
-    except (binascii.Error, ValueError, TypeError) as exc:
-        raise AnchoringError("proof_malformed", "inclusion_proof holds base64 hashes") from exc
+    hashes = [canonical_b64decode(h, merkle.HASH_SIZE, "each inclusion_proof hash", "proof_malformed") for h in path]
     return origin, index, size, hashes, note
 
 

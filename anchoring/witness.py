@@ -33,13 +33,16 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _unb64(text: Any, size: int, what: str) -> bytes:
+def canonical_b64decode(text: Any, size: int, what: str, code: str = "witness_malformed") -> bytes:
+    """Exactly ``size`` bytes in standard, padded base64 (RFC 4648 §4), accepted in its one
+    canonical spelling only: no other alphabet, no whitespace, and zero unused bits in the
+    last character (RFC 4648 §3.5), so ``Bx==`` is not another way to write ``Bw==``."""
     try:
-        raw = base64.b64decode(text, validate=True) if isinstance(text, str) else b""
+        raw = base64.b64decode(text, validate=True) if isinstance(text, str) else None
     except (binascii.Error, ValueError):
-        raw = b""
-    if len(raw) != size:
-        raise AnchoringError("witness_malformed", f"{what} must be {size} bytes of base64")
+        raw = None
+    if raw is None or len(raw) != size or _b64(raw) != text:
+        raise AnchoringError(code, f"{what} must be {size} bytes of canonical standard base64")
     return raw
 
 
@@ -56,8 +59,8 @@ class WitnessKey:
     def from_json(cls, obj: Mapping[str, Any]) -> WitnessKey:
         if not isinstance(obj, Mapping) or not isinstance(obj.get("name"), str) or not obj["name"]:
             raise AnchoringError("witness_malformed", "a witness key has a name")
-        return cls(obj["name"], _unb64(obj.get("public_key"), bls.PUBLIC_KEY_SIZE, "public_key"),
-                   _unb64(obj.get("proof_of_possession"), bls.SIGNATURE_SIZE, "proof_of_possession"))
+        return cls(obj["name"], canonical_b64decode(obj.get("public_key"), bls.PUBLIC_KEY_SIZE, "public_key"),
+                   canonical_b64decode(obj.get("proof_of_possession"), bls.SIGNATURE_SIZE, "proof_of_possession"))
 
 
 @dataclass(frozen=True)
@@ -100,12 +103,17 @@ class WitnessAggregate:
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> WitnessAggregate:
-        if not isinstance(obj, Mapping) or not isinstance(obj.get("witnesses"), int) or obj["witnesses"] < 1:
+        """The inverse of :meth:`to_json`, and only of it: one JSON form per aggregate. The
+        bitmap is exactly ``ceil(witnesses / 8)`` bytes with every bit past the last witness
+        zero, in canonical base64 (a set unused bit would be a second spelling that verifies)."""
+        count = obj.get("witnesses") if isinstance(obj, Mapping) else None
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
             raise AnchoringError("witness_malformed", "an aggregate names the witness count")
-        n = obj["witnesses"]
-        bits = _unb64(obj.get("bitmap"), (n + 7) // 8, "bitmap")
-        return cls(tuple(bool(bits[i // 8] >> (i % 8) & 1) for i in range(n)),
-                   _unb64(obj.get("signature"), bls.SIGNATURE_SIZE, "signature"))
+        bits = canonical_b64decode(obj.get("bitmap"), (count + 7) // 8, "bitmap")
+        if count % 8 and bits[-1] >> (count % 8):
+            raise AnchoringError("witness_malformed", f"the bitmap sets bits past its {count} witnesses")
+        return cls(tuple(bool(bits[i // 8] >> (i % 8) & 1) for i in range(count)),
+                   canonical_b64decode(obj.get("signature"), bls.SIGNATURE_SIZE, "signature"))
 
 
 def aggregate(witnesses: Sequence[WitnessKey], cosignatures: Mapping[str, bytes]) -> WitnessAggregate:

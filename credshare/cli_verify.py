@@ -1,7 +1,9 @@
 """``credshare verify BUNDLE``: check an offline verification bundle (verifier/bundle.py)
 with no server and no network, and print the same report the verifier page shows.
 
-Exit status: 0 when the outcome is ``verified``, 1 otherwise (including a malformed bundle).
+Exit status: 0 when the outcome is ``verified``, 3 when it is ``verified_as_history`` (an
+expired credential the holder shares as history, everything else verified), 1 otherwise
+(including a malformed bundle).
 The logs to trust come from ``--trust FILE`` (the JSON ``GET /log/trust`` serves: the log key,
 its witnesses' keys and quorum, saved when you decided to trust that log), from ``--log-key``
 (a log key alone, as ``GET /log/key`` serves it, or a file holding it: then the witnesses
@@ -24,7 +26,9 @@ from credshare.cli_io import fail, read_json, rpc_chain_check
 from credshare.errors import CredshareError
 from verifier.bundle import TrustedLog, verify_bundle
 
-_MARKS = {"passed": "PASS", "failed": "FAIL", "unchecked": "----"}
+_MARKS = {"passed": "PASS", "failed": "FAIL", "unchecked": "----", "history": "HIST"}
+# exit status per outcome: 0 only for a current, fully verified credential
+EXIT_CODES = {"verified": 0, "verified_as_history": 3}
 
 
 def _key_text(value: str) -> str:
@@ -54,9 +58,12 @@ def verify_command(bundle: str, trust_files: tuple[str, ...], log_keys: tuple[st
     body = report.to_json()
     click.echo(json.dumps(body, indent=2))
     issued_by = report.issuer_name or report.issuer or "an unknown issuer"
-    click.echo(f"{body['outcome'].upper().replace('_', ' ')}: {report.vct or 'credential'} from {issued_by}", err=True)
+    verdict = body["outcome"].upper().replace("_", " ")
+    if report.outcome == "verified_as_history" and report.expires_at is not None:
+        verdict += f": expired on {datetime.fromtimestamp(report.expires_at, timezone.utc):%Y-%m-%d}"
+    click.echo(f"{verdict}: {report.vct or 'credential'} from {issued_by}", err=True)
     for check in report.checks:
         click.echo(f"  [{_MARKS[check.status]}] {check.label}: {check.detail}", err=True)
     if report.anchored_at:
         click.echo(f"  anchored {datetime.fromtimestamp(report.anchored_at, timezone.utc):%Y-%m-%d %H:%M} UTC", err=True)
-    sys.exit(0 if report.outcome == "verified" else 1)
+    sys.exit(EXIT_CODES.get(report.outcome, 1))

@@ -38,6 +38,8 @@ _EDDSA_ALGS = ("EdDSA", "Ed25519")
 _CURVES = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1(), "P-521": ec.SECP521R1()}
 _ECDSA = {alg: ec.ECDSA(spec[1]()) for alg, spec in _EC_ALGS.items()}
 ALLOWED_ALGS = frozenset(_EC_ALGS) | frozenset(_EDDSA_ALGS)
+# the one length a signature of each algorithm has (RFC 8032 §5.1.6, RFC 7518 §3.4)
+_SIGNATURE_BYTES = {**{alg: 2 * spec[2] for alg, spec in _EC_ALGS.items()}, **{alg: 64 for alg in _EDDSA_ALGS}}
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 
@@ -105,17 +107,19 @@ class PublicKey:
         return cls(dict(jwk), frozenset(algs), impl)
 
     def verify(self, alg: str, signing_input: bytes, signature: bytes) -> bool:
-        if alg not in self.algs:
+        """Whether ``signature`` is a valid ``alg`` signature of ``signing_input`` by this key.
+        Never raises on what a sender controls: a signature of the wrong length for ``alg``
+        (Ed25519: 64 bytes, RFC 8032 §5.1.6; ECDSA: R || S, RFC 7518 §3.4) simply does not
+        verify, so each caller reports it with its own code (``signature_invalid``, ...)."""
+        if alg not in self.algs or len(signature) != _SIGNATURE_BYTES[alg]:
             return False
         if alg in _EDDSA_ALGS:
             try:
                 self._impl.verify(signing_input, signature)
                 return True
-            except nacl.exceptions.BadSignatureError:
+            except nacl.exceptions.CryptoError:  # a bad signature, or one libsodium refuses to parse
                 return False
         size = _EC_ALGS[alg][2]
-        if len(signature) != 2 * size:
-            return False
         der = encode_dss_signature(int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big"))
         try:
             self._impl.verify(der, signing_input, _ECDSA[alg])

@@ -17,7 +17,7 @@ from issuing.issuers import IssuerRegistry
 from issuing.status import StatusService
 from storage.tlog import TransparencyLog
 from verifier.bundle import build_bundle
-from verifier.credential import ChainCheck, KeyHistoryEvidence, LogTrust, StatusEvidence, verify_credential
+from verifier.credential import ChainCheck, KeyHistoryEvidence, LogTrust, StatusEvidence, presented_at, verify_credential
 from verifier.report import Report
 
 
@@ -54,8 +54,11 @@ class EvidenceService:
         doc = self._issuers.latest_history(issuer_id, iss)
         return KeyHistoryEvidence(doc["jws"], self._log.anchor_proof(doc["log_index"]))
 
-    def status_evidence(self, claims: dict[str, Any], now: int) -> StatusEvidence | None:
-        """The current signed list the credential points at, or why it cannot be had."""
+    def status_evidence(self, claims: dict[str, Any], now: int,
+                        signed_since: int = 0) -> StatusEvidence | None:
+        """The current signed list the credential points at (signed no earlier than
+        ``signed_since``), with the anchor proof of the token as a leaf of the log, or why it
+        cannot be had."""
         try:
             reference = status_reference(claims)
         except SDJWTError:
@@ -68,18 +71,19 @@ class EvidenceService:
         if number is None:
             return StatusEvidence(None, now, f"{uri} is not a status list of this server")
         try:
-            return StatusEvidence(self._status.token(issuer_id, number), now)  # type: ignore[arg-type]
+            token, index, size = self._status.logged_token(issuer_id, number, signed_since=min(signed_since, now))  # type: ignore[arg-type]
+            return StatusEvidence(token, now, anchor_proof=self._log.anchor_proof(index, size))
         except CredshareError as exc:
             return StatusEvidence(None, now, exc.detail or exc.code)
 
-    def gather(self, presentation: str, now: int) -> tuple[KeyHistoryEvidence | None, StatusEvidence | None]:
+    def gather(self, presentation: str, now: int, signed_since: int = 0) -> tuple[KeyHistoryEvidence | None, StatusEvidence | None]:
         """Evidence for the credential in ``presentation``: located by its (not yet trusted)
         ``iss`` and ``status`` claims; the verifier then checks all of it."""
         try:
             payload = parse_compact(presentation.split("~", 1)[0]).payload
         except SDJWTError:
             return None, None
-        return self.key_history(payload.get("iss")), self.status_evidence(payload, now)
+        return self.key_history(payload.get("iss")), self.status_evidence(payload, now, signed_since)
 
     def verify(self, presentation: str, anchor_proof: dict[str, Any], *, key_binding: KeyBindingPolicy = KeyBindingPolicy(),
                allow_expired: bool = False, now: int | None = None) -> Report:
@@ -93,7 +97,9 @@ class EvidenceService:
                share: dict[str, Any], now: int | None = None) -> dict[str, Any]:
         """An offline bundle with the evidence as it stands now (the status list as read now)."""
         now = int(time.time()) if now is None else now
-        history, status = self.gather(presentation, now)
+        # the snapshot must be at least as new as the presentation (the KB-JWT's iat, read
+        # unverified here: it only decides whether the list is signed again now)
+        history, status = self.gather(presentation, now, signed_since=presented_at(presentation))
         if history is None:
             raise NotFoundError("the credential's issuer is no longer known here: no bundle can be made",
                                 code="issuer_unknown")

@@ -183,12 +183,24 @@ class StatusService:
         appended = self._log.append([token.encode("ascii")])
         self._lists.update_one({"_id": doc["_id"]}, {"$set": {
             "token": token, "token_iat": now, "token_values_version": doc["values_version"],
-            "token_log_index": appended.first_index}})
+            "token_log_index": appended.first_index, "token_tree_size": appended.size}})
         return token
 
     def token(self, issuer_id: str, number: int) -> str:
         """The served token: re-signed when the list changed or the token is half-way to expiry."""
+        return self.logged_token(issuer_id, number)[0]
+
+    def logged_token(self, issuer_id: str, number: int, *, signed_since: int = 0) -> tuple[str, int, int]:
+        """The served token, its leaf index in the log and the size of the checkpoint its
+        append made (the earliest that includes it: a verifier judges the signing key at that
+        checkpoint's time). Re-signed as :meth:`token` says, and also when it was signed
+        before ``signed_since`` (a bundle's snapshot must be at least as new as the
+        presentation it vouches for)."""
         doc = self._get(issuer_id, number)
         fresh = (doc.get("token_values_version") == doc["values_version"]
-                 and time.time() - doc.get("token_iat", 0) < TOKEN_LIFETIME / 2)
-        return doc["token"] if fresh and doc.get("token") else self.publish(issuer_id, number)
+                 and time.time() - doc.get("token_iat", 0) < TOKEN_LIFETIME / 2
+                 and doc.get("token_iat", 0) >= signed_since)
+        if not (fresh and doc.get("token") and isinstance(doc.get("token_tree_size"), int)):
+            self.publish(issuer_id, number)
+            doc = self._get(issuer_id, number)  # token, index and size are set together, in one update
+        return doc["token"], doc["token_log_index"], doc["token_tree_size"]

@@ -160,7 +160,9 @@ def _receipt(opened: OpenedShare) -> dict[str, Any]:
 def receipt(token: str) -> Response:
     def page(opened: OpenedShare) -> Response:
         doc = _receipt(opened)
-        return make_response(render_template("receipt.html", doc=doc, r=doc["receipt"], token=token, when=when, day=day))
+        ctype = _type_for(opened.report.vct)
+        return make_response(render_template("receipt.html", doc=doc, r=doc["receipt"], token=token, when=when, day=day,
+                                             type_name=ctype.name if ctype else None))
 
     return _html(token, page, download=True, outcome="receipt")
 

@@ -286,6 +286,30 @@ def test_a_revoked_credential_gives_a_not_verified_report_that_matches_the_schem
     assert receipt["receipt"]["outcome"] == "not_verified" and receipt["receipt"]["credential"]["status"] == "revoked"
 
 
+def test_a_history_share_gives_its_own_outcome_that_matches_the_schema(app, svc, spec) -> None:
+    """An expired credential shared as history: `verified_as_history`, with the validity check
+    `history` (never `passed`), in the answer, the receipt and the bundle's offline report."""
+    from tests.test_wallet_shares import OWNER as ADA, issue_license
+
+    owner = owner_client(app, ADA)
+    issue_license(svc, ADA, "2020-12-31")
+    entry_id = accept_delivery(owner)
+    _, token = create_link(owner, entry_id, paths=[["license_number"]], history="yes")
+    api = app.test_client()
+    opened = api.get(f"/api/v1/shares/{token}")
+    report = check_response(spec, SHOW, opened, 200)["verification"]
+    assert report["outcome"] == "verified_as_history" and report["credential"]["expires_at"] == 1609459199
+    assert {c["check"]: c["status"] for c in report["checks"]}["credential_validity"] == "history"
+    grant = {"X-Share-Grant": grant_of(spec, opened)}
+    receipt = check_response(spec, RECEIPT, api.get(f"/api/v1/shares/{token}/receipt", headers=grant), 200)
+    assert receipt["receipt"]["outcome"] == "verified_as_history"
+    bundle = check_response(spec, BUNDLE, api.get(f"/api/v1/shares/{token}/bundle", headers=grant), 200)
+    offline = verify_bundle(bundle, trusted=[TrustedLog.from_json(api.get("/log/trust").get_json())],
+                            now=int(time.time())).to_json()
+    assert not refused(spec, component_ref("VerificationReport"), offline)
+    assert offline["outcome"] == "verified_as_history"
+
+
 def test_an_issuer_unknown_here_gives_a_not_verified_report_and_no_bundle(app, svc, shared, spec) -> None:
     _, _, _, token = shared
     assert svc.store.collection(ISSUERS).delete_many({}) >= 1
@@ -340,6 +364,7 @@ def test_the_schema_refuses_altered_answers(app, shared, spec) -> None:
         ("show", _set(("link", "token"), token)),
         ("show", _set(("verification", "checks", 0, "extra"), "")),
         ("show", _set(("verification", "outcome"), "ok")),
+        ("show", _set(("verification", "outcome"), "verified as history")),
         ("show", _set(("verification", "checks", 0, "check"), "made_up_check")),
         ("show", _set(("verification", "checks", 0, "status"), "skipped")),
         ("show", _set(("verification", "credential", "status"), "expired")),
@@ -356,6 +381,8 @@ def test_the_schema_refuses_altered_answers(app, shared, spec) -> None:
         ("bundle", _set(("anchor_proof", "extra"), 1)),
         ("bundle", _set(("issuer", "key_history", "anchor_proof", "type"), "other")),
         ("bundle", _set(("status", "token"), 5)),
+        ("bundle", _delete(("status", "anchor_proof"))),
+        ("bundle", _set(("status", "anchor_proof", "type"), "other")),
         ("bundle", _set(("log", "witnesses", 0, "secret_key"), "x")),
         ("bundle", _delete(("share",))),
         ("receipt", _set(("receipt", "outcome"), "valid")),

@@ -7,8 +7,9 @@ Members (docs/bundle.md):
   with ``key_binding`` {``aud``, ``nonce``, ``not_before``} it must have been made for;
 * ``anchor_proof``: the credential's anchor proof (docs/anchor-proof.md);
 * ``issuer``: ``key_history`` {``jws``, ``anchor_proof``}, the issuer's signed, logged keys;
-* ``status``: the issuer's signed status list token and when it was read (``as_of``), or
-  ``problem`` when it could not be read;
+* ``status``: the issuer's signed status list token, its anchor proof (the token is a leaf
+  of the log: its signer is judged at the time it was logged) and when it was read
+  (``as_of``), or ``problem`` when it could not be read;
 * ``log``: the log's verifier key, its witnesses' BLS keys and the quorum;
 * ``share``: the link's id, recipient and expiry, for display only: nothing in it is signed,
   so nothing in it counts. What the holder states about the share (shared as history, fields
@@ -51,16 +52,19 @@ def build_bundle(
         "key_binding": {"aud": audience, "nonce": nonce, "not_before": not_before},
         "anchor_proof": anchor_proof,
         "issuer": {"key_history": {"jws": history.jws, "anchor_proof": history.anchor_proof}},
-        "status": None if status is None else {"token": status.token, "as_of": status.as_of, "problem": status.problem},
+        "status": None if status is None else {"token": status.token, "as_of": status.as_of, "problem": status.problem,
+                                               "anchor_proof": status.anchor_proof},
         "log": {"key": log_key, "witnesses": witnesses, "quorum": quorum},
         "share": share,
     }
 
 
-def _member(doc: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+def _member(doc: dict[str, Any], name: str, kind: type | tuple[type, ...], *, non_empty: bool = False) -> Any:
     value = doc.get(name)
     if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
         raise BundleError(f"the bundle's {name} is missing or not a {getattr(kind, '__name__', 'valid value')}")
+    if non_empty and not value:
+        raise BundleError(f"the bundle's {name} is empty")
     return value
 
 
@@ -96,10 +100,12 @@ def verify_bundle(doc: Any, *, trusted: Sequence[TrustedLog], now: int, chain_ch
     log = _member(doc, "log", dict)
     history = _member(_member(doc, "issuer", dict), "key_history", dict)
     status = doc.get("status")
-    aud, nonce, not_before = _member(kb, "aud", str), _member(kb, "nonce", str), _member(kb, "not_before", int)
+    aud, nonce = _member(kb, "aud", str, non_empty=True), _member(kb, "nonce", str, non_empty=True)
+    not_before = _member(kb, "not_before", int)
     log_key = _member(log, "key", str).strip()
     if status is not None and not (isinstance(status, dict) and isinstance(status.get("as_of"), int)
-                                   and isinstance(status.get("token"), (str, type(None)))):
+                                   and isinstance(status.get("token"), (str, type(None)))
+                                   and isinstance(status.get("anchor_proof"), (dict, type(None)))):
         raise BundleError("the bundle's status is malformed")
     match = next((t for t in trusted if hmac.compare_digest(t.log_key.encode(), log_key.encode())), None)
     try:
@@ -115,10 +121,14 @@ def verify_bundle(doc: Any, *, trusted: Sequence[TrustedLog], now: int, chain_ch
         trust=trust,
         history=KeyHistoryEvidence(_member(history, "jws", str), _member(history, "anchor_proof", dict)),
         status=None if status is None else StatusEvidence(status.get("token"), status["as_of"],
-                                                          str(status.get("problem") or ""), snapshot=True),
-        # the holder signed the KB-JWT when the link was made: any time from then until now
+                                                          str(status.get("problem") or ""), snapshot=True,
+                                                          anchor_proof=status.get("anchor_proof")),
+        # the holder signed the KB-JWT when the link was made: its iat lies in [not_before - 60 s
+        # slack - 30 s skew, now + 30 s skew] (docs/bundle.md, check 5). The "age" is counted from
+        # now, so a not_before later than now narrows the window (and empties it past 120 s):
+        # never clamped, or a link claimed to be made later would widen it back to now.
         key_binding=KeyBindingPolicy(required=True, audience=aud, nonce=nonce,
-                                     max_age_seconds=max(0, now - not_before) + KB_CLOCK_SLACK),
+                                     max_age_seconds=now - not_before + KB_CLOCK_SLACK),
         now=now,
         chain_check=chain_check,
     )

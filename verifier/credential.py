@@ -11,8 +11,10 @@ A presentation is trusted through this chain, each link one check in the report:
    signing time (issuing/key_history.py).
 4. ``issuer_signature``, ``disclosures``, ``key_binding``: RFC 9901 §7.1 and §7.3, with the
    issuer keys taken from the key history only.
-5. ``status``: the issuer's Token Status List, itself signed by a key of the history.
-6. ``credential_validity``: ``exp`` and ``nbf``, reported rather than enforced silently.
+5. ``status``: the issuer's Token Status List, itself a leaf of the log, signed by a key of
+   the history that was valid when it was logged.
+6. ``credential_validity``: ``exp`` and ``nbf``, reported rather than enforced silently; an
+   expired credential the holder shares as history is ``history``, never ``passed``.
 
 Whoever calls this decides which log and witness keys to trust (``LogTrust``).
 """
@@ -30,7 +32,7 @@ from disclosure.errors import SDJWTError
 from disclosure.jws import PublicKey, parse_compact
 from disclosure.status_list import INVALID, SUSPENDED, VALID, read_status_list, status_reference
 from disclosure.vc import VC_TYP
-from disclosure.verification import KeyBindingPolicy, VerifiedSDJWT, jwks_resolver, verify_presentation
+from disclosure.verification import DEFAULT_SKEW_SECONDS, KeyBindingPolicy, VerifiedSDJWT, jwks_resolver, verify_presentation
 from issuing.key_history import HISTORY_TYP, KeyRecord, key_valid_at
 from verifier.report import Report
 
@@ -64,14 +66,18 @@ class KeyHistoryEvidence:
 
 @dataclass(frozen=True)
 class StatusEvidence:
-    """The issuer's status list token as read at ``as_of``, or why it could not be read. A
-    ``snapshot`` (from an offline bundle) is judged at its own signing time, and the report
-    says the status is as of then: later changes cannot be seen without the issuer."""
+    """The issuer's status list token as read at ``as_of``, or why it could not be read, with
+    the token's ``anchor_proof`` (docs/anchor-proof.md; the leaf is the token's text): the
+    token's signer is judged at the time the log signed that checkpoint, never at the token's
+    own ``iat``. A ``snapshot`` (from an offline bundle) must be at least as new as the
+    presentation, and the report says the status is as of its signing: later changes cannot
+    be seen without the issuer."""
 
     token: str | None
     as_of: int
     problem: str = ""
     snapshot: bool = False
+    anchor_proof: dict[str, Any] | None = None
 
 
 def _date(ts: int | float) -> str:
@@ -167,10 +173,47 @@ def _presentation_checks(presentation: str, records: list[KeyRecord] | None, pol
     return verified
 
 
-def _status_check(claims: dict[str, Any], records: list[KeyRecord], evidence: StatusEvidence | None,
-                  report: Report, presented_at: int | None) -> None:
-    """A snapshot must have been current (not past its ``exp``) when the holder made the
-    presentation (the KB-JWT's ``iat``); a live read, when it was read."""
+def presented_at(presentation: Any) -> int:
+    """The ``iat`` of the presentation's KB-JWT as it reads, not verified (0 when there is
+    none): for choosing evidence, never for judging it."""
+    kb = presentation.rsplit("~", 1)[-1] if isinstance(presentation, str) else ""
+    try:
+        iat = parse_compact(kb).payload.get("iat") if kb else None
+    except SDJWTError:
+        return 0
+    return iat if isinstance(iat, int) and not isinstance(iat, bool) else 0
+
+
+def _status_logged_at(evidence: StatusEvidence, trust: LogTrust) -> int:
+    """When the log signed a checkpoint that includes the status token (its anchor proof);
+    raises SDJWTError when that is not proven."""
+    assert evidence.token is not None
+    try:
+        leaf = evidence.token.encode("ascii")
+    except UnicodeEncodeError:
+        raise SDJWTError("jws_malformed", "the status list token is not ASCII") from None
+    verdict = verify_anchor_proof(evidence.anchor_proof, leaf, log_key=trust.log_key, witness_keys=trust.witness_keys,
+                                  quorum=trust.quorum)
+    if not verdict.verified or verdict.anchored_at is None:
+        failed = next((c for c in verdict.checks if c.status != "passed"), None)
+        raise SDJWTError("status_list_malformed",
+                         f"the status list is not proven to be in the log: {failed.detail if failed else 'no time'}")
+    return verdict.anchored_at
+
+
+def _status_check(claims: dict[str, Any], records: list[KeyRecord], evidence: StatusEvidence | None, trust: LogTrust,
+                  report: Report, presented: int | None) -> None:
+    """The Token Status List entry (draft-ietf-oauth-status-list §5, §8.3), failing closed:
+
+    * the token is a leaf of the log (its anchor proof, under the trusted log and witnesses),
+      and its ``kid`` was valid when the log signed that checkpoint: a key compromised since
+      cannot date a list back to before the compromise. The token's ``iat`` may not be later
+      than that (skew allowed), so a list cannot be dated forward either;
+    * its signature, ``sub`` (= the credential's uri) and ``exp`` (against when it was read,
+      or for a snapshot when the holder presented: the KB-JWT's ``iat``);
+    * a snapshot (offline bundle) must be signed no earlier than the presentation, or it says
+      nothing about the credential when it was shared: ``unchecked``.
+    """
     try:
         reference = status_reference(claims)
     except SDJWTError as exc:
@@ -183,15 +226,23 @@ def _status_check(claims: dict[str, Any], records: list[KeyRecord], evidence: St
     if evidence is None or evidence.token is None:
         report.add("status", "unchecked", f"the status list could not be read: {evidence.problem if evidence else 'none given'}")
         return
+    if evidence.anchor_proof is None:
+        report.add("status", "unchecked", "the status list comes without the proof that it was logged, so its "
+                   "signing key cannot be judged")
+        return
     try:
+        logged_at = _status_logged_at(evidence, trust)
         unverified = parse_compact(evidence.token)
         iat = unverified.payload.get("iat")
         if isinstance(iat, bool) or not isinstance(iat, int):
             raise SDJWTError("status_list_malformed", "the status list token has no iat")
-        when_read = (presented_at if isinstance(presented_at, int) else iat) if evidence.snapshot else evidence.as_of
-        valid, why = key_valid_at(records, unverified.header.get("kid"), iat)
+        if iat > logged_at + DEFAULT_SKEW_SECONDS:
+            raise SDJWTError("status_list_malformed", f"the status list is dated {_date(iat)}, after it was logged "
+                             f"({_date(logged_at)})")
+        valid, why = key_valid_at(records, unverified.header.get("kid"), logged_at)
         if not valid:
-            raise SDJWTError("issuer_key_unknown", why)
+            raise SDJWTError("issuer_key_unknown", f"judged when the list was logged ({_date(logged_at)}): {why}")
+        when_read = (presented if presented is not None else iat) if evidence.snapshot else evidence.as_of
         token = read_status_list(evidence.token, keys=_issuer_keys(records), uri=uri, now=when_read)
         value = token.status_list.get(index)
     except SDJWTError as exc:
@@ -201,8 +252,12 @@ def _status_check(claims: dict[str, Any], records: list[KeyRecord], evidence: St
             return
         report.add("status", "failed", f"the status list does not verify: {exc.detail} [{exc.code}]")
         return
+    if evidence.snapshot and (presented is None or token.iat < presented):
+        report.add("status", "unchecked", f"the status list in the bundle was signed {_date(token.iat)}, older than the "
+                   "presentation, so it says nothing about the credential when it was shared")
+        return
     report.status_as_of = token.iat  # the issuer-signed time of the list, never an unsigned claim
-    when = f"as of {_date(token.iat)}, when the issuer signed the list"
+    when = f"as of {_date(token.iat)}, when the issuer signed the list (logged {_date(logged_at)})"
     if evidence.snapshot:
         when += " (a snapshot: later changes cannot be seen offline)"
     if value == VALID:
@@ -216,6 +271,8 @@ def _status_check(claims: dict[str, Any], records: list[KeyRecord], evidence: St
 
 
 def _validity_check(claims: dict[str, Any], now: int, allow_expired: bool, report: Report) -> None:
+    """``nbf`` and ``exp`` (RFC 7519 §4.1.4-5) against ``now``. An expired credential never
+    passes: it fails, or with ``allow_expired`` it is ``history`` (a record of the past)."""
     exp, nbf = claims.get("exp"), claims.get("nbf")
     for name, value in (("exp", exp), ("nbf", nbf)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
@@ -231,7 +288,9 @@ def _validity_check(claims: dict[str, Any], now: int, allow_expired: bool, repor
     else:
         report.expires_at = int(exp)
         if allow_expired:
-            report.add("credential_validity", "passed", f"expired on {_date(exp)}; the owner shares it as history")
+            why = ("the owner shares it as history" if report.holder_statement.get("history") is True
+                   else "shown as a record of the past")
+            report.add("credential_validity", "history", f"expired on {_date(exp)}; {why}")
         else:
             report.add("credential_validity", "failed", f"expired on {_date(exp)}")
 
@@ -249,8 +308,9 @@ def verify_credential(
     chain_check: ChainCheck | None = None,
 ) -> Report:
     """Every check on ``presentation`` (compact SD-JWT with its KB-JWT), in one report. An
-    expired credential passes its validity check only with ``allow_expired`` (the holder's own
-    view) or when the holder signed ``{"history": true}`` in the KB-JWT's SHARE_CLAIM."""
+    expired credential never passes its validity check: it is ``history`` (outcome
+    ``verified_as_history`` when all else holds) with ``allow_expired`` (the holder's own view)
+    or when the holder signed ``{"history": true}`` in the KB-JWT's SHARE_CLAIM, else failed."""
     report = Report(checked_at=now)
     found = _key_history(history, trust, report)
     records, history_payload = found if found else (None, {})
@@ -297,7 +357,8 @@ def verify_credential(
     if isinstance(statement, dict):
         report.holder_statement = statement
     kb_iat = (verified.key_binding or {}).get("iat")
-    _status_check(claims, records, status, report, kb_iat if isinstance(kb_iat, int) and not isinstance(kb_iat, bool) else None)
+    _status_check(claims, records, status, trust, report,
+                  kb_iat if isinstance(kb_iat, int) and not isinstance(kb_iat, bool) else None)
     _validity_check(claims, now, allow_expired or report.holder_statement.get("history") is True, report)
     return report
 

@@ -11,8 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Status = Literal["passed", "failed", "unchecked"]
-Outcome = Literal["verified", "not_verified", "incomplete"]
+# ``history``: checked, and it does not hold as of now, but the holder shares the credential as
+# a record of the past (only ``credential_validity``: an expired credential shared as history).
+# It is never ``passed``: the outcome is then ``verified_as_history``, not ``verified``.
+Status = Literal["passed", "failed", "unchecked", "history"]
+Outcome = Literal["verified", "verified_as_history", "not_verified", "incomplete"]
 
 # Every check a report may hold, with its human label (reports list checks in the order they ran).
 CHECK_LABELS: dict[str, str] = {
@@ -72,16 +75,20 @@ class Report:
         found = [c.status for c in self.checks if c.name == name]
         if not found:
             return None
-        return "failed" if "failed" in found else "unchecked" if "unchecked" in found else "passed"
+        return next(s for s in ("failed", "unchecked", "history", "passed") if s in found)
 
     @property
     def outcome(self) -> Outcome:
-        """``verified`` only when nothing failed and nothing was left unchecked, except a
-        chain anchor (an optional, extra anchor) that could not be looked up offline."""
+        """``verified`` only when every check passed, except a chain anchor (an optional,
+        extra anchor) that could not be looked up offline. ``verified_as_history`` when, in
+        the same way, everything holds but the credential has expired and is shared as
+        history: its own verdict, never a plain ``verified``."""
         if not self.checks or any(c.status == "failed" for c in self.checks):
             return "not_verified"
         if any(c.status == "unchecked" and c.name != "chain_anchor" for c in self.checks):
             return "incomplete"
+        if any(c.status == "history" for c in self.checks):
+            return "verified_as_history"
         return "verified"
 
     def to_json(self) -> dict[str, Any]:
