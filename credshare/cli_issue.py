@@ -103,7 +103,8 @@ def issuer_rotate(issuer_id: str, alg: str | None) -> None:
     click.echo(json.dumps({"issuer": issuer_id, "active_kid": kid}))
 
 
-@issuer_group.command("revoke-key")
+# a kid is a base64url thumbprint (RFC 7638) and may start with "-": unknown options are arguments
+@issuer_group.command("revoke-key", context_settings={"ignore_unknown_options": True})
 @click.argument("issuer_id")
 @click.argument("kid")
 @click.option("--reason", required=True)

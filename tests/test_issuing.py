@@ -381,3 +381,18 @@ def test_a_retired_key_compromised_later_vouches_for_nothing_after_its_retiremen
     assert not key_valid_at([key], "k1", 250)[0]  # retired, not yet compromised: still no longer in use
     assert not key_valid_at([key], "k1", 350)[0]
     assert not key_valid_at([key], "k1", 50)[0]
+
+
+def test_a_key_id_that_starts_with_a_hyphen_is_an_argument_not_an_option(env, svc, issuer) -> None:
+    """RFC 7638 thumbprints are base64url, so one key in 64 has a kid starting with "-"; the
+    command line must take it as the KID argument, in any position, without a "--"."""
+    kid = svc.issuers.records(issuer)[0].kid
+    svc.store.collection("issuer_keys").delete_one({"_id": kid})
+    doc = {"_id": "-" + kid[1:], "issuer": issuer, "alg": "EdDSA", "public_jwk": {}, "sealed": "x", "created_at": 1}
+    svc.store.collection("issuer_keys").insert_one(doc)
+    for args in (("revoke-key", issuer, doc["_id"], "--reason", "lost"),
+                 ("revoke-key", "--reason", "lost", issuer, doc["_id"])):
+        result = run(env, "issuer", *args)
+        assert "No such option" not in result.output, result.output
+    revoked = svc.store.collection("issuer_keys").find_one({"_id": doc["_id"]})
+    assert revoked.get("revoked_at") is not None and revoked["reason"] == "lost"
