@@ -46,10 +46,10 @@ cli.add_command(verify_command)
 @click.option("--demo", is_flag=True, help="Create example issuers and a physician account with credentials first.")
 def serve(host: str | None, port: int | None, workers: int, threads: int, demo: bool) -> None:
     """Run the server (gunicorn) and print its URL once it is listening."""
-    from app import create_app
+    from credshare.webapp import create_app
     from credshare import server
     from credshare.config import load_settings
-    from sharing import health
+    from credshare.sharing import health
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # the options win over the environment, for this process and its workers (the public URL follows them)

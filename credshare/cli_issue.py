@@ -13,15 +13,15 @@ import click
 
 from credshare.cli_io import fail
 from credshare.errors import CredshareError, InputError, NotFoundError
-from issuing.batch import DirectorySink, RosterRejected
-from issuing.roster import read_roster
+from credshare.issuing.batch import DirectorySink, RosterRejected
+from credshare.issuing.roster import read_roster
 
 
 def _services() -> Any:
     """The services, after warning on standard error when this command's public URL (which
     new issuers and their status lists are named under) is not the running server's."""
-    from app import create_app
-    from sharing.health import served_public_url
+    from credshare.webapp import create_app
+    from credshare.sharing.health import served_public_url
 
     svc = create_app().extensions["credshare"]
     served = served_public_url(svc.store)

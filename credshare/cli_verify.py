@@ -24,7 +24,7 @@ import click
 
 from credshare.cli_io import fail, read_json, rpc_chain_check
 from credshare.errors import CredshareError
-from verifier.bundle import TrustedLog, verify_bundle
+from credshare.verifier.bundle import TrustedLog, verify_bundle
 
 _MARKS = {"passed": "PASS", "failed": "FAIL", "unchecked": "----", "history": "HIST"}
 # exit status per outcome: 0 only for a current, fully verified credential

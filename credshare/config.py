@@ -123,6 +123,18 @@ def _small_int(env: Mapping[str, str], name: str, default: int, low: int, high: 
     return int(text)
 
 
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def resource_dir(name: str) -> Path:
+    """A folder of files the product ships (``templates``, ``static``, ``credential_types``):
+    inside the package when installed from a wheel, beside it in a checkout."""
+    for base in (_PACKAGE, _PACKAGE.parent):
+        if (base / name).is_dir():
+            return base / name
+    raise ConfigError(f"the {name} folder is missing from the installation")
+
+
 def load_or_create_private_file(path: Path, make: Callable[[], bytes]) -> bytes:
     """Read a private file (mode 0600), creating it with ``make()`` if absent.
 

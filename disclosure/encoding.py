@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from credshare import strict_json
-from disclosure.errors import SDJWTError
+from credshare.disclosure.errors import SDJWTError
 
 _STANDARD_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 

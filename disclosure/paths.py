@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 
-from disclosure.encoding import json_loads
-from disclosure.errors import SDJWTError
+from credshare.disclosure.encoding import json_loads
+from credshare.disclosure.errors import SDJWTError
 
 ClaimPath = tuple[str | int, ...]
 PathPattern = tuple[str | int | None, ...]

@@ -27,18 +27,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
-from anchoring import merkle
-from anchoring.proof import build_anchor_proof
+from credshare.anchoring import merkle
+from credshare.anchoring.proof import build_anchor_proof
 from credshare.errors import CredshareError, DuplicateKeyError, InputError
 from credshare.sealing import Sealer, derive_key
-from disclosure.errors import SDJWTError
-from disclosure.issuance import issue
-from disclosure.jws import PublicKey
-from issuing.issuers import IssuerRegistry
-from issuing.status import StatusService
-from issuing.types import CredentialType
-from storage import Store, new_id
-from storage.tlog import LogReader, TransparencyLog
+from credshare.disclosure.errors import SDJWTError
+from credshare.disclosure.issuance import issue
+from credshare.disclosure.jws import PublicKey
+from credshare.issuing.issuers import IssuerRegistry
+from credshare.issuing.status import StatusService
+from credshare.issuing.types import CredentialType
+from credshare.storage import Store, new_id
+from credshare.storage.tlog import LogReader, TransparencyLog
 
 CREDENTIALS, DELIVERIES, ACCOUNTS, BATCHES = "credentials", "wallet_deliveries", "accounts", "issuance_batches"
 OFFER_PURPOSE = "wallet-offers/v1"  # offers are sealed at rest until the owner's wallet takes them
@@ -204,8 +204,8 @@ _worker: tuple[_Job, Any, Store, LogReader] | None = None
 def _init_worker(job: _Job, store: Store | None = None) -> None:
     """Set up a signer, a store connection (its own, in a worker process) and a log reader."""
     global _worker
-    from disclosure.jws import Signer
-    from storage import open_store
+    from credshare.disclosure.jws import Signer
+    from credshare.storage import open_store
 
     store = store or open_store(job.store_uri, Path(job.data_dir))
     _worker = (job, Signer.from_jwk(job.private_jwk, job.alg), store, LogReader(store, job.log_origin))
@@ -315,7 +315,7 @@ class _Workers:
         self._pool: ProcessPoolExecutor | None = None
         if self.parallel:
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["issuing.batch"])  # workers fork with the imports done
+            context.set_forkserver_preload(["credshare.issuing.batch"])  # workers fork with the imports done
             self._pool = ProcessPoolExecutor(max_workers=count, mp_context=context, initializer=_init_worker,
                                              initargs=(job,))
         else:

@@ -20,9 +20,10 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
+from credshare.config import resource_dir
 from credshare.errors import CredshareError
 
-TYPES_DIR = Path(__file__).resolve().parent.parent / "credential_types"
+TYPES_DIR = resource_dir("credential_types")
 MAX_VALUE_LENGTH = 1000
 _TRUE, _FALSE = {"yes", "y", "true", "1"}, {"no", "n", "false", "0"}
 

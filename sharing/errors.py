@@ -27,7 +27,7 @@ from flask import Flask, Response, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from credshare.errors import CredshareError
-from sharing.context import current_owner
+from credshare.sharing.context import current_owner
 
 logger = logging.getLogger("credshare.errors")
 

@@ -15,10 +15,10 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from credshare.errors import AuthenticationError, InputError, NotFoundError, RateLimitedError
-from issuing.issuers import issuer_identifier
-from issuing.status import TOKEN_TTL
-from sharing.context import client_address, services
-from sharing.json_body import json_object
+from credshare.issuing.issuers import issuer_identifier
+from credshare.issuing.status import TOKEN_TTL
+from credshare.sharing.context import client_address, services
+from credshare.sharing.json_body import json_object
 
 bp = Blueprint("issuers", __name__)
 MAX_API_ROWS = 10_000

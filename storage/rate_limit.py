@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from credshare.errors import DuplicateKeyError
-from storage.store import Store
+from credshare.storage.store import Store
 
 COLLECTION = "rate_limits"
 _UPSERT_RETRIES = 3

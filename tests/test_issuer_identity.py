@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from app import create_app
-from disclosure.encoding import b64url_decode
-from sharing import health
+from credshare.webapp import create_app
+from credshare.disclosure.encoding import b64url_decode
+from credshare.sharing import health
 from tests.test_wallet_shares import OWNER, accept_delivery, create_link, issue_to, owner_client, post
-from verifier.bundle import TrustedLog, verify_bundle
+from credshare.verifier.bundle import TrustedLog, verify_bundle
 
 FIRST, SECOND, THIRD = "http://localhost", "http://127.0.0.1:9911", "https://credentials.example.org"
 
@@ -128,7 +128,7 @@ def test_issuer_move_is_explicit_and_old_credentials_stay_valid_and_revocable(tm
 
 
 def test_move_refuses_a_bad_or_unchanged_url(tmp_path: Path) -> None:
-    from issuing.issuers import IssuerError
+    from credshare.issuing.issuers import IssuerError
 
     svc = make_app(tmp_path / "data", FIRST).extensions["credshare"]
     svc.issuers.create("example-med", "Example University School of Medicine")

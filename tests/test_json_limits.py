@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from app import create_app
+from credshare.webapp import create_app
 from credshare import strict_json
 from credshare.errors import InputError
-from disclosure.errors import SDJWTError
+from credshare.disclosure.errors import SDJWTError
 from tests.conftest import ROOT
 from tests.test_accounts import csrf_from
 from tests.test_wallet_shares import OWNER, issue_to, owner_client, post
@@ -69,7 +69,7 @@ def test_loads_is_strict_otherwise() -> None:
 
 
 def test_the_sd_jwt_parser_refuses_deep_payloads_with_its_own_error_type() -> None:
-    from disclosure.encoding import json_loads
+    from credshare.disclosure.encoding import json_loads
 
     with pytest.raises(SDJWTError) as caught:
         json_loads(deep_array())
@@ -81,11 +81,11 @@ def test_no_import_or_start_up_changes_the_recursion_limit(tmp_path: Path) -> No
     made, which loads the BLS code) must leave the limit where the interpreter had it."""
     script = (
         "import sys; before = sys.getrecursionlimit()\n"
-        "from app import create_app\n"
+        "from credshare.webapp import create_app\n"
         f"svc = create_app({{'CREDSHARE_DATA_DIR': {str(tmp_path / 'd')!r}}}).extensions['credshare']\n"
         "svc.log.status()\n"
-        "from anchoring import bls; bls.PyEccBackend().keygen(b'k' * 32)\n"
-        "import credshare.cli, verifier.bundle\n"
+        "from credshare.anchoring import bls; bls.PyEccBackend().keygen(b'k' * 32)\n"
+        "import credshare.cli, credshare.verifier.bundle\n"
         "print(before, sys.getrecursionlimit())\n"
     )
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -172,7 +172,7 @@ def test_credshare_verify_refuses_a_deep_bundle_without_a_traceback(tmp_path: Pa
 
 @pytest.mark.parametrize("depth", [20, DEEP])
 def test_a_roster_file_row_that_nests_too_deep_is_refused(tmp_path: Path, depth: int) -> None:
-    from issuing.roster import RosterError, read_roster
+    from credshare.issuing.roster import RosterError, read_roster
 
     roster = tmp_path / "roster.jsonl"
     roster.write_text('{"legal_name": "A"}\n{"legal_name": ' + deep_array(depth) + "}\n")
@@ -187,7 +187,7 @@ def test_a_roster_file_row_that_nests_too_deep_is_refused(tmp_path: Path, depth:
 
 
 def test_roster_rows_cut_by_the_read_size_and_strings_with_brackets_still_read(tmp_path: Path) -> None:
-    from issuing.roster import read_roster
+    from credshare.issuing.roster import read_roster
 
     roster = tmp_path / "roster.json"
     rows = [{"legal_name": "[" * 40 + str(i) + "{" * 40, "n": [[i]]} for i in range(3000)]
@@ -196,8 +196,8 @@ def test_roster_rows_cut_by_the_read_size_and_strings_with_brackets_still_read(t
 
 
 def test_claim_paths_from_a_form_or_the_command_line_are_depth_bounded() -> None:
-    from disclosure.paths import parse_claim_path
-    from sharing.display import parse_paths
+    from credshare.disclosure.paths import parse_claim_path
+    from credshare.sharing.display import parse_paths
 
     # a form value is never parsed deeper than the limit: refused as "not a claim path" by the service
     assert parse_paths(['["legal_name"]', deep_array(400), deep_array()]) == [["legal_name"], None, None]

@@ -15,12 +15,12 @@ from typing import Callable
 
 import pytest
 
-from app import create_app
+from credshare.webapp import create_app
 from credshare.errors import CredshareError
-from holding import vault
-from holding.accounts import AccountService
-from storage import Store, open_store
-from storage.rate_limit import RateLimiter
+from credshare.holding import vault
+from credshare.holding.accounts import AccountService
+from credshare.storage import Store, open_store
+from credshare.storage.rate_limit import RateLimiter
 from tests.conftest import BACKENDS, ROOT
 
 ALL = pytest.mark.parametrize("store_location", BACKENDS, indirect=True)
@@ -85,7 +85,7 @@ def test_parallel_attempts_from_processes_let_exactly_the_limit_through(store_lo
     RateLimiter(store, "p", LIMIT, 3600)  # creates the collection and its index before the race
     script = (
         "import sys; from pathlib import Path; from storage import open_store\n"
-        "from storage.rate_limit import RateLimiter\n"
+        "from credshare.storage.rate_limit import RateLimiter\n"
         "limiter = RateLimiter(open_store(sys.argv[1] or None, Path(sys.argv[2])), 'p', 10, 3600)\n"
         "print(sum(limiter.take('k') is not None for _ in range(int(sys.argv[3]))))\n"
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from credshare.errors import DuplicateKeyError, InvalidQueryError, StoreError
-from storage import Store
+from credshare.storage import Store
 from tests.conftest import BACKENDS, ROOT
 
 ALL = pytest.mark.parametrize("store_location", BACKENDS, indirect=True)
@@ -420,7 +420,7 @@ class TestDurability:
         store.collection("counters").insert_one({"_id": "c", "n": 0})
         per_process = 3000
         script = (
-            "import sys; from pathlib import Path; from storage import open_store\n"
+            "import sys; from pathlib import Path; from credshare.storage import open_store\n"
             "s = open_store(sys.argv[1] or None, Path(sys.argv[2])); c = s.collection('counters')\n"
             "for _ in range(int(sys.argv[3])):\n"
             "    c.find_one_and_update({'_id': 'c'}, {'$inc': {'n': 1}})\n"
@@ -439,7 +439,7 @@ class TestDurability:
         uri, data_dir = store_location
         store.collection("cas").insert_one({"_id": "c", "v": 0})
         script = (
-            "import sys; from pathlib import Path; from storage import open_store\n"
+            "import sys; from pathlib import Path; from credshare.storage import open_store\n"
             "c = open_store(sys.argv[1] or None, Path(sys.argv[2])).collection('cas')\n"
             "won = 0\n"
             "for _ in range(400):\n"
@@ -457,7 +457,7 @@ class TestDurability:
 def test_every_acknowledged_write_survives_kill_9(tmp_path: Path) -> None:
     """A writer is killed with SIGKILL mid-stream; every insert it acknowledged is still there."""
     script = (
-        "import sys; from pathlib import Path; from storage import open_store\n"
+        "import sys; from pathlib import Path; from credshare.storage import open_store\n"
         "c = open_store(None, Path(sys.argv[1])).collection('log')\n"
         "for i in range(10**9):\n"
         "    c.insert_one({'_id': f'{i:09d}', 'payload': 'x' * 200})\n"
@@ -472,7 +472,7 @@ def test_every_acknowledged_write_survives_kill_9(tmp_path: Path) -> None:
             break
     proc.kill()
     proc.wait()
-    from storage import open_store
+    from credshare.storage import open_store
 
     reopened = open_store(None, tmp_path)
     try:
