@@ -21,10 +21,23 @@ def fail(exc: CredshareError) -> NoReturn:
     sys.exit(1)
 
 
+def read_bytes(path: str) -> bytes:
+    """A file's bytes; ``-`` reads standard input. A file that cannot be read is a
+    ``file_unreadable`` error (never a traceback)."""
+    try:
+        with click.open_file(path, "rb") as fh:
+            data: bytes = fh.read()
+            return data
+    except OSError as exc:
+        raise CredshareError(f"cannot read {path}: {exc.strerror}", code="file_unreadable") from None
+
+
 def read_text(path: str) -> str:
-    """A UTF-8 file's text; ``-`` reads standard input."""
-    with click.open_file(path, "r", encoding="utf-8") as fh:
-        return fh.read()
+    """A UTF-8 file's text, as :func:`read_bytes` reads it."""
+    try:
+        return read_bytes(path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise CredshareError(f"{path} is not UTF-8 text", code="file_unreadable") from None
 
 
 def read_json(path: str, what: str, code: str) -> Any:

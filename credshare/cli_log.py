@@ -14,7 +14,7 @@ from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.note import NoteVerifier, open_checkpoint
 from credshare.anchoring.proof import verify_anchor_proof
 from credshare.anchoring.witness import WitnessKey, WitnessSigner
-from credshare.cli_io import fail, read_json, read_json_list, read_text, rpc_chain_check
+from credshare.cli_io import fail, read_bytes, read_json, read_json_list, read_text, rpc_chain_check
 from credshare.errors import CredshareError
 
 
@@ -79,8 +79,7 @@ def verify_proof(proof_file: str, leaf_file: str, log_key_file: str, witness_fil
     """Check an anchor proof with no server; print the verdict, exit 0 only if verified."""
     try:
         proof = _read_json(proof_file, "the proof")
-        with click.open_file(leaf_file, "rb") as fh:
-            leaf = fh.read().strip()
+        leaf = read_bytes(leaf_file).strip()
         log_key = NoteVerifier.decode(read_text(log_key_file))
         witnesses = load_witness_keys(witness_file) if witness_file else None
         verdict = verify_anchor_proof(proof, leaf, log_key=log_key, witness_keys=witnesses, quorum=quorum,

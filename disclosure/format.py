@@ -107,7 +107,7 @@ class Disclosure(NamedTuple):
             name = array[1]
             if not isinstance(name, str):
                 raise SDJWTError("disclosure_malformed", "a disclosure's claim name must be a string")
-        return cls(encoded, b64url_encode(HASH_ALGS[sd_alg](encoded.encode("ascii")).digest()), array[0], name, array[-1])
+        return cls(encoded, b64url_encode(hash_function(sd_alg)(encoded.encode("ascii")).digest()), array[0], name, array[-1])
 
 
 def decoy_digest(sd_alg: str) -> str:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
+from credshare import strict_json
 from credshare.errors import (
     AuthenticationError,
     ConflictError,
@@ -389,9 +390,9 @@ class AccountService:
         if not hmac.compare_digest(self._backup_mac(data_key, unsigned).encode(), doc["mac"].encode("utf-8")):
             raise invalid
         try:
-            holder = json.loads(vault.open_sealed(data_key, doc["holder"]))
+            holder = strict_json.loads(vault.open_sealed(data_key, doc["holder"]))  # the uploader's own sealing
             Signer.from_jwk(holder, HOLDER_ALG)
-        except (VaultError, ValueError, SDJWTError):
+        except (VaultError, ValueError, SDJWTError, strict_json.JsonInputError):
             raise invalid from None
         return OpenedBackup(data_key, holder, entries)
 

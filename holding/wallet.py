@@ -252,7 +252,7 @@ class WalletService:
         added = 0
         for item in entries:
             try:
-                data = json.loads(vault.open_sealed(data_key, str(item.get("sealed"))))
+                data = strict_json.loads(vault.open_sealed(data_key, str(item.get("sealed"))))  # sealed by the uploader
                 self.add(info, data["sd_jwt"], data["anchor_proof"], source="backup")
                 added += 1
             except (CredshareError, KeyError, TypeError, ValueError):

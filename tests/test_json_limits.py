@@ -204,3 +204,32 @@ def test_claim_paths_from_a_form_or_the_command_line_are_depth_bounded() -> None
     with pytest.raises(SDJWTError) as cli:
         parse_claim_path(deep_array())
     assert cli.value.code == "json_too_deep"
+
+
+def _backup_sealing(holder: bytes, entries: list[bytes]) -> str:
+    """A well-formed backup that an attacker sealed under a passphrase of their own."""
+    from credshare.holding import vault
+    from credshare.holding.accounts import BACKUP_TYPE, AccountService
+
+    data_key, salt, params = vault.new_data_key(), vault.new_salt(), vault.profile_params("test")
+    _, wrap = vault.derive_wrap_key("attacker passphrase 1", salt, params.ops, params.mem)
+    doc = {"type": BACKUP_TYPE, "email": "x@example.org", "created_at": "2026-01-01T00:00:00+00:00",
+           "kdf": {"salt": vault.b64encode(salt), "ops": params.ops, "mem": params.mem},
+           "wrapped_key": vault.seal(wrap, data_key), "holder": vault.seal(data_key, holder),
+           "entries": [{"id": f"e{i}", "sealed": vault.seal(data_key, e)} for i, e in enumerate(entries)]}
+    doc["mac"] = AccountService._backup_mac(data_key, doc)
+    return json.dumps(doc)
+
+
+def test_json_sealed_inside_a_backup_is_depth_bounded_too(app) -> None:
+    from credshare.disclosure.jws import Signer
+
+    deep = deep_array(5000).encode()
+    holder = json.dumps(Signer.generate("EdDSA").private_jwk).encode()
+    for backup in (_backup_sealing(deep, []), _backup_sealing(holder, [deep])):
+        owner = owner_client(app, f"r{len(backup)}@example.org")
+        response = owner.post("/account/restore", data={
+            "backup": (io.BytesIO(backup.encode()), "backup.json"), "passphrase": "attacker passphrase 1",
+            "csrf_token": csrf_from(owner, "/account")}, content_type="multipart/form-data", follow_redirects=True)
+        assert response.status_code in (200, 400), response.status_code
+        assert owner.get("/api/v1/wallet/credentials").get_json()["credentials"] == []

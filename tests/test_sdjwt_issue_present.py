@@ -343,3 +343,30 @@ def test_our_jws_and_jwcrypto_verify_each_other(alg: str) -> None:
     made.add_signature(JWK(**signer.private_jwk), alg=alg, protected=json.dumps({"alg": alg, "kid": "x"}))
     parsed = parse_compact(made.serialize(compact=True))
     assert parsed.verify_with([PublicKey.from_jwk(signer.public_jwk)]) and parsed.payload == {"sub": "b"}
+
+
+@pytest.mark.parametrize("sd_alg", ["md5", ["sha-256"], {"a": 1}, 256, None])
+def test_a_holder_opening_an_unknown_sd_alg_gets_a_typed_error(sd_alg: Any) -> None:
+    """An upload with such an ``_sd_alg`` answered 500 (KeyError/TypeError in the holder path)."""
+    from credshare.disclosure.encoding import b64url_encode
+    from credshare.disclosure.jws import sign_compact
+
+    jwt = sign_compact({"typ": "dc+sd-jwt"}, {"iss": "https://i.example", "vct": "urn:t", "_sd_alg": sd_alg, "_sd": []},
+                       ISSUER)
+    disclosure = b64url_encode(json.dumps(["salt", "given_name", "Ada"]).encode())
+    with pytest.raises(SDJWTError) as caught:
+        open_sd_jwt(f"{jwt}~{disclosure}~")
+    assert caught.value.code == "sd_alg_unsupported"
+
+
+@pytest.mark.parametrize("args", [
+    ["sdjwt", "present", "/nonexistent/credential.sdjwt", "--disclose", "given_name"],
+    ["sdjwt", "verify", "/nonexistent/p.sdjwt", "--issuer-jwks", "/nonexistent/jwks.json"],
+    ["log", "verify-proof", "/nonexistent/p.json", "--leaf-file", "/nonexistent/leaf", "--log-key", "/nonexistent/key"],
+])
+def test_a_missing_input_file_is_a_clean_error_not_a_traceback(args: list[str]) -> None:
+    exe = Path(sys.executable).parent / "credshare"
+    out = subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in out.stderr, out.stderr[-1500:]
+    assert out.returncode != 0
+    assert json.loads(out.stdout.strip().splitlines()[-1])["error"] == "file_unreadable"
