@@ -2,14 +2,40 @@
 
 Used by ``credshare serve``. The app is built inside each worker, never in the master
 before the fork: pymongo clients and SQLite connections must not cross a fork.
+
+Requests gunicorn refuses itself, before the app sees them (a request line over its limit,
+header fields too large or too many, malformed HTTP), get the same ``{"error", "detail"}``
+answer as every other error, with the code of :data:`credshare.sharing.errors.HTTP_CODES`
+for the status, instead of gunicorn's HTML; the detail never repeats the request.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any, Callable
 
+from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.gthread import ThreadWorker
+
+from credshare.sharing.errors import HTTP_CODES
+
+
+def _write_error(sock: Any, status: int, reason: str, _message: str) -> None:
+    """gunicorn's error writer, in credshare's error shape (JSON: no page can be chosen yet)."""
+    body = json.dumps({"error": HTTP_CODES.get(status, "bad_request"), "detail": reason}).encode()
+    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Cache-Control: no-store\r\nContent-Length: {len(body)}\r\n\r\n")
+    gunicorn_util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+class Worker(ThreadWorker):
+    """gunicorn's thread worker, answering the requests it refuses in credshare's error shape."""
+
+    def init_process(self) -> None:
+        gunicorn_util.write_error = _write_error  # gunicorn's one writer of such answers, in this worker only
+        super().init_process()
 
 
 class _Gunicorn(BaseApplication):
@@ -36,7 +62,7 @@ def run(app_factory: Callable[[], Any], *, host: str, port: int, workers: int, t
     options = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers,
-        "worker_class": "gthread",
+        "worker_class": "credshare.server.Worker",  # gthread, with credshare's error answers
         "threads": threads,
         "accesslog": None,  # credshare.access logs route templates instead of raw paths
         "errorlog": "-",

@@ -177,10 +177,11 @@ def test_error_answers_over_http_have_the_error_shape(server: Server) -> None:
     assert status == 414 and json.loads(body)["error"] == "url_too_long"
     status, _, body = server.request("GET", "/s/" + "a" * 3000, BROWSER)
     assert status == 414 and b'data-code="url_too_long"' in body
-    # a request line over gunicorn's own limit (4094 bytes) never reaches credshare: gunicorn's
-    # short HTML answer (docs/openapi.yaml, README)
-    status, headers, body = server.request("GET", "/api/v1/shares/" + "a" * 5000)
-    assert status == 414 and b"Request Line is too large" in body
+    # what gunicorn refuses before credshare sees it has the same shape (JSON: no page can be chosen)
+    status, headers, body = server.request("GET", "/api/v1/shares/" + "a" * 9000)
+    assert (status, headers["Content-Type"], json.loads(body)["error"]) == (414, "application/json", "url_too_long")
+    status, headers, body = server.request("GET", "/healthz", {"X-Long": "b" * 9000})
+    assert (status, headers["Content-Type"], json.loads(body)["error"]) == (431, "application/json", "headers_too_large")
 
 
 def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit(data_dir: Path) -> None:
