@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import re
 import tempfile
 import time
 from collections import deque
@@ -36,12 +37,14 @@ from disclosure.issuance import issue
 from disclosure.jws import PublicKey
 from issuing.issuers import IssuerRegistry
 from issuing.status import StatusService
-from issuing.types import CredentialType
+from issuing.types import CredentialType, cell_text
 from storage import Store, new_id
 from storage.tlog import LogReader, TransparencyLog
 
 CREDENTIALS, DELIVERIES, ACCOUNTS, BATCHES = "credentials", "wallet_deliveries", "accounts", "issuance_batches"
 OFFER_PURPOSE = "wallet-offers/v1"  # offers are sealed at rest until the owner's wallet takes them
+MAX_HOLDER_JWK_CHARS = 2048
+CREDENTIAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 Rows = Iterable[tuple[int, dict[str, Any]]]
 
 
@@ -79,12 +82,16 @@ class BatchResult:
         return {k: v for k, v in self.__dict__.items() if k != "checkpoint"}
 
 
-def _holder_jwk(row: dict[str, Any]) -> dict[str, Any] | None:
-    raw = row.get("holder_jwk")
+def _holder_jwk(raw: Any) -> dict[str, Any] | None:
     if raw in (None, ""):
         return None
-    jwk = json.loads(raw) if isinstance(raw, str) else raw
-    return PublicKey.from_jwk(jwk).jwk
+    if isinstance(raw, str):
+        if len(raw) > MAX_HOLDER_JWK_CHARS:
+            raise ValueError(f"longer than {MAX_HOLDER_JWK_CHARS} characters")
+        raw = json.loads(raw)
+    if not isinstance(raw, dict):
+        raise ValueError("not a public JWK in JSON")
+    return PublicKey.from_jwk(raw).jwk
 
 
 @dataclass(frozen=True)
@@ -105,13 +112,22 @@ def read_row(ctype: CredentialType, row: dict[str, Any]) -> _Row:
     claims, problems = ctype.claims_from_row(row)
     holder = None
     try:
-        holder = _holder_jwk(row)
+        holder = _holder_jwk(row.get("holder_jwk"))
     except (ValueError, SDJWTError) as exc:
         problems.append(f"holder_jwk: {getattr(exc, 'detail', None) or 'not a public JWK in JSON'}")
-    email = str(row.get("email") or "").strip()
-    if email and ("@" not in email or len(email) > 254 or " " in email):
-        problems.append(f"email: {email!r} is not an e-mail address")
-    credential_id = str(row["credential_id"]) if row.get("credential_id") else None
+    email = ""
+    try:
+        email = cell_text(row.get("email"))
+        if email and ("@" not in email or len(email) > 254 or " " in email):
+            problems.append(f"email: {email!r} is not an e-mail address")
+    except ValueError as exc:
+        problems.append(f"email: {exc}")
+    credential_id = row.get("credential_id")
+    if credential_id in (None, ""):
+        credential_id = None
+    elif not isinstance(credential_id, str) or not CREDENTIAL_ID.fullmatch(credential_id):
+        problems.append("credential_id: 1-128 of A-Z a-z 0-9 . _ : - (starting with a letter or digit)")
+        credential_id = None
     return _Row(claims, holder, email.lower(), credential_id, problems)
 
 
