@@ -78,7 +78,7 @@ APPEND_LEASE_SECONDS = 900  # longer than an append can take: its 300 s wait, it
 LEGACY_STUCK_SECONDS = 3600  # batches left in "signing" by a version without owners
 LOGGED_STATES = ("anchored", "delivered")
 _WORKING_STATES = ("validating", "signing", "anchored", "delivered")
-MAX_HOLDER_JWK_CHARS = 2048
+MAX_HOLDER_JWK_CHARS = 1024  # a public JWK is ~100-200 characters; this also bounds its nesting (< 513)
 CREDENTIAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _IDEMPOTENCY_KEY = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]{1,255}")  # printable ASCII but " and \
 Rows = Iterable[tuple[int, dict[str, Any]]]
@@ -204,8 +204,9 @@ def read_row(ctype: CredentialType, row: dict[str, Any]) -> _Row:
     holder = None
     try:
         holder = _holder_jwk(row.get("holder_jwk"))
-    except (ValueError, SDJWTError) as exc:
-        problems.append(f"holder_jwk: {getattr(exc, 'detail', None) or 'not a public JWK in JSON'}")
+    except (ValueError, SDJWTError) as exc:  # a ValueError of our own says why; a decoder's does not
+        why = getattr(exc, "detail", None) or (str(exc) if type(exc) is ValueError else "not a public JWK in JSON")
+        problems.append(f"holder_jwk: {why}")
     email = ""
     try:
         email = cell_text(row.get("email"))
