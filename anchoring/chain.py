@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from anchoring.errors import AnchoringError
+from credshare.anchoring.errors import AnchoringError
 from credshare.errors import CredshareError
 
 #: Chain id of py-evm's chain as served by eth-tester (``EthereumTesterProvider``).

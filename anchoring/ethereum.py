@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from anchoring.chain import (
+from credshare.anchoring.chain import (
     AnchorError,
     AnchorPublishError,
     ChainAnchor,

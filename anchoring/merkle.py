@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from typing import Callable, Sequence
 
-from anchoring.errors import AnchoringError
+from credshare.anchoring.errors import AnchoringError
 
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()

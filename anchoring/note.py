@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import nacl.exceptions
 import nacl.signing
 
-from anchoring.errors import AnchoringError
+from credshare.anchoring.errors import AnchoringError
 
 ED25519_ALG = 0x01
 SIGNATURE_PREFIX = "\u2014 "  # em dash, space

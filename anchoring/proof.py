@@ -14,10 +14,10 @@ import binascii
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Sequence
 
-from anchoring import merkle
-from anchoring.errors import AnchoringError
-from anchoring.note import Checkpoint, NoteVerifier, open_checkpoint
-from anchoring.witness import WitnessAggregate, WitnessKey, verify_aggregate
+from credshare.anchoring import merkle
+from credshare.anchoring.errors import AnchoringError
+from credshare.anchoring.note import Checkpoint, NoteVerifier, open_checkpoint
+from credshare.anchoring.witness import WitnessAggregate, WitnessKey, verify_aggregate
 
 PROOF_TYPE = "credshare-anchor-proof/v1"
 Status = Literal["passed", "failed", "unchecked"]

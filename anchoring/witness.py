@@ -18,8 +18,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from anchoring import bls
-from anchoring.errors import AnchoringError
+from credshare.anchoring import bls
+from credshare.anchoring.errors import AnchoringError
 
 COSIGNATURE_CONTEXT = b"credshare/witness-cosignature/v1\n"
 _VERDICT_CACHE_SIZE = 4096

@@ -34,7 +34,7 @@ def row(i: int) -> dict[str, str]:
 
 
 def run(count: int) -> dict:
-    from app import create_app
+    from credshare.webapp import create_app
 
     work = Path(tempfile.mkdtemp(prefix="credshare-api-bench-"))
     app = create_app({"CREDSHARE_DATA_DIR": str(work / "data")})

@@ -49,7 +49,7 @@ def write_roster(path: Path, count: int) -> None:
 
 def _setup(count: int, prefix: str) -> tuple[object, Path, Path]:
     """A fresh data dir with one issuer, a roster of ``count`` rows and an output folder."""
-    from app import create_app
+    from credshare.webapp import create_app
 
     work = Path(tempfile.mkdtemp(prefix=prefix))
     roster = work / "roster.csv"
@@ -64,8 +64,8 @@ def _setup(count: int, prefix: str) -> tuple[object, Path, Path]:
 
 def run_batch(count: int) -> dict:
     """Issue ``count`` credentials as one batch (this process and its workers)."""
-    from issuing.batch import DirectorySink
-    from issuing.roster import read_roster
+    from credshare.issuing.batch import DirectorySink
+    from credshare.issuing.roster import read_roster
 
     services, roster, out = _setup(count, "credshare-issue-bench-")
     started = time.perf_counter()
@@ -81,8 +81,8 @@ def run_batch(count: int) -> dict:
 
 def run_one_by_one(count: int) -> float:
     """The baseline: ``count`` credentials, each anchored with its own log append."""
-    from issuing.batch import DirectorySink
-    from issuing.roster import read_roster
+    from credshare.issuing.batch import DirectorySink
+    from credshare.issuing.roster import read_roster
 
     services, roster, out = _setup(count, "credshare-issue-baseline-")
     rows = list(read_roster(roster))

@@ -22,11 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from anchoring import merkle  # noqa: E402
-from anchoring.note import NoteSigner  # noqa: E402
-from anchoring.witness import WitnessSigner  # noqa: E402
-from storage import open_store  # noqa: E402
-from storage.tlog import TransparencyLog  # noqa: E402
+from credshare.anchoring import merkle  # noqa: E402
+from credshare.anchoring.note import NoteSigner  # noqa: E402
+from credshare.anchoring.witness import WitnessSigner  # noqa: E402
+from credshare.storage import open_store  # noqa: E402
+from credshare.storage.tlog import TransparencyLog  # noqa: E402
 
 
 def leaves(start: int, count: int) -> list[bytes]:

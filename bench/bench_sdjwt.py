@@ -24,10 +24,10 @@ from sd_jwt.holder import SDJWTHolder  # noqa: E402
 from sd_jwt.issuer import SDJWTIssuer  # noqa: E402
 from sd_jwt.verifier import SDJWTVerifier  # noqa: E402
 
-from disclosure.issuance import issue  # noqa: E402
-from disclosure.jws import PublicKey, Signer  # noqa: E402
-from disclosure.presentation import KeyBindingRequest, present  # noqa: E402
-from disclosure.verification import KeyBindingPolicy, jwks_resolver, verify_presentation  # noqa: E402
+from credshare.disclosure.issuance import issue  # noqa: E402
+from credshare.disclosure.jws import PublicKey, Signer  # noqa: E402
+from credshare.disclosure.presentation import KeyBindingRequest, present  # noqa: E402
+from credshare.disclosure.verification import KeyBindingPolicy, jwks_resolver, verify_presentation  # noqa: E402
 
 AUD, NONCE = "https://cvo.example", "bench-nonce"
 FIELDS = [f"field_{i:02d}" for i in range(20)]

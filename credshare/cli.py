@@ -46,7 +46,7 @@ cli.add_command(verify_command)
 @click.option("--demo", is_flag=True, help="Create example issuers and a physician account with credentials first.")
 def serve(host: str | None, port: int | None, workers: int, threads: int, demo: bool) -> None:
     """Run the server (gunicorn) and print its URL once it is listening."""
-    from app import create_app
+    from credshare.webapp import create_app
     from credshare import server
     from credshare.config import load_settings
 

@@ -47,6 +47,6 @@ def rpc_chain_check(rpc_urls: tuple[str, ...] | list[str]) -> Any:
     imported only then: it is slow to import)."""
     if not rpc_urls:
         return None
-    from anchoring.ethereum import chain_checker
+    from credshare.anchoring.ethereum import chain_checker
 
     return chain_checker(list(rpc_urls))

@@ -13,12 +13,12 @@ import click
 
 from credshare.cli_io import fail
 from credshare.errors import CredshareError, InputError, NotFoundError
-from issuing.batch import BatchRequest, DirectorySink, RosterRejected
-from issuing.roster import read_roster
+from credshare.issuing.batch import BatchRequest, DirectorySink, RosterRejected
+from credshare.issuing.roster import read_roster
 
 
 def _services() -> Any:
-    from app import create_app
+    from credshare.webapp import create_app
 
     return create_app().extensions["credshare"]
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import click
 
-from anchoring.errors import AnchoringError
-from anchoring.note import NoteVerifier, open_checkpoint
-from anchoring.proof import verify_anchor_proof
-from anchoring.witness import WitnessKey, WitnessSigner
+from credshare.anchoring.errors import AnchoringError
+from credshare.anchoring.note import NoteVerifier, open_checkpoint
+from credshare.anchoring.proof import verify_anchor_proof
+from credshare.anchoring.witness import WitnessKey, WitnessSigner
 from credshare.cli_io import fail, read_json, read_json_list, read_text, rpc_chain_check
 from credshare.errors import CredshareError
 
@@ -35,7 +35,7 @@ def log_group() -> None:
 @log_group.command("status")
 def status() -> None:
     """Print the log's origin, size, root, key and witnesses as JSON."""
-    from app import create_app
+    from credshare.webapp import create_app
 
     try:
         svc = create_app().extensions["credshare"]
@@ -51,9 +51,9 @@ def status() -> None:
 @click.option("--size", type=click.IntRange(1), default=None, help="Checkpoint to anchor (default: latest).")
 def anchor(rpc_url: str, key_file: str, size: int | None) -> None:
     """Publish a checkpoint's root on Ethereum and record the anchor (extra [ethereum])."""
-    from anchoring.ethereum import EthereumAnchorer
-    from anchoring.note import Checkpoint
-    from app import create_app
+    from credshare.anchoring.ethereum import EthereumAnchorer
+    from credshare.anchoring.note import Checkpoint
+    from credshare.webapp import create_app
 
     try:
         log = create_app().extensions["credshare"].log

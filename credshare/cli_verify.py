@@ -22,7 +22,7 @@ import click
 
 from credshare.cli_io import fail, read_json, rpc_chain_check
 from credshare.errors import CredshareError
-from verifier.bundle import TrustedLog, verify_bundle
+from credshare.verifier.bundle import TrustedLog, verify_bundle
 
 _MARKS = {"passed": "PASS", "failed": "FAIL", "unchecked": "----"}
 

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import nacl.signing
 
-from anchoring.note import NoteSigner
-from anchoring.witness import WitnessKey, WitnessSigner
+from credshare.anchoring.note import NoteSigner
+from credshare.anchoring.witness import WitnessKey, WitnessSigner
 from credshare.config import load_or_create_private_file
 from credshare.errors import ConfigError
-from disclosure.errors import SDJWTError
-from disclosure.jws import Signer
+from credshare.disclosure.errors import SDJWTError
+from credshare.disclosure.jws import Signer
 
 LOG_KEY_FILE = "log_ed25519.seed"
 WITNESS_FILE = "witnesses.json"

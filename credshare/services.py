@@ -10,19 +10,19 @@ from functools import cached_property
 
 from credshare.config import Settings
 from credshare.mail import Mailer, make_mailer
-from holding.accounts import AccountService
-from disclosure.jws import Signer
-from holding.evidence import EvidenceService
-from holding.shares import ShareService
-from holding.vault import profile_params
-from holding.wallet import WalletService
-from issuing.batch import BatchIssuer
-from issuing.issuers import IssuerRegistry
-from issuing.status import StatusService
-from issuing.types import CredentialType, load_types
-from storage import Store
-from storage.rate_limit import RateLimiter
-from storage.tlog import TransparencyLog
+from credshare.holding.accounts import AccountService
+from credshare.disclosure.jws import Signer
+from credshare.holding.evidence import EvidenceService
+from credshare.holding.shares import ShareService
+from credshare.holding.vault import profile_params
+from credshare.holding.wallet import WalletService
+from credshare.issuing.batch import BatchIssuer
+from credshare.issuing.issuers import IssuerRegistry
+from credshare.issuing.status import StatusService
+from credshare.issuing.types import CredentialType, load_types
+from credshare.storage import Store
+from credshare.storage.rate_limit import RateLimiter
+from credshare.storage.tlog import TransparencyLog
 
 TOKEN_FAILURES_PER_MINUTE = 10
 SIGN_IN_FAILURES_PER_MINUTE = 10
@@ -77,7 +77,7 @@ class AppServices:
         """Verification evidence from this server's log, issuers and status lists."""
         chain_check = None
         if self.settings.eth_rpc_urls:
-            from anchoring.ethereum import chain_checker
+            from credshare.anchoring.ethereum import chain_checker
 
             chain_check = chain_checker(self.settings.eth_rpc_urls)
         with self._lock:
@@ -97,7 +97,7 @@ class AppServices:
     @cached_property
     def wallet(self) -> WalletService:
         from credshare.sealing import Sealer
-        from issuing.batch import OFFER_PURPOSE
+        from credshare.issuing.batch import OFFER_PURPOSE
 
         with self._lock:
             return WalletService(self.store, self.evidence, self.types,

@@ -6,7 +6,7 @@ import binascii
 import json
 from typing import Any
 
-from disclosure.errors import SDJWTError
+from credshare.disclosure.errors import SDJWTError
 
 
 

@@ -16,8 +16,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
-from disclosure.encoding import b64url_decode, b64url_encode, json_loads, json_text, quote_string
-from disclosure.errors import SDJWTError
+from credshare.disclosure.encoding import b64url_decode, b64url_encode, json_loads, json_text, quote_string
+from credshare.disclosure.errors import SDJWTError
 
 SD_KEY = "_sd"
 SD_ALG_KEY = "_sd_alg"

@@ -14,8 +14,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping
 
-from disclosure.errors import SDJWTError
-from disclosure.format import (
+from credshare.disclosure.errors import SDJWTError
+from credshare.disclosure.format import (
     ARRAY_DIGEST_KEY,
     DEFAULT_SD_ALG,
     SD_ALG_KEY,
@@ -25,9 +25,9 @@ from disclosure.format import (
     hash_function,
     serialize_compact,
 )
-from disclosure.jws import PublicKey, Signer, sign_compact
-from disclosure.paths import ClaimPath, PathPattern
-from disclosure.vc import NEVER_DISCLOSABLE, VC_TYP
+from credshare.disclosure.jws import PublicKey, Signer, sign_compact
+from credshare.disclosure.paths import ClaimPath, PathPattern
+from credshare.disclosure.vc import NEVER_DISCLOSABLE, VC_TYP
 
 _PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
 DEFAULT_SD_BUCKET = 8  # without a per-type size, pad each _sd array up to a multiple of this

@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from jwcrypto import jwk as jwcrypto_jwk
 from jwcrypto.common import JWException
 
-from disclosure.encoding import b64url_decode, b64url_encode, json_dumps, json_loads
-from disclosure.errors import SDJWTError
+from credshare.disclosure.encoding import b64url_decode, b64url_encode, json_dumps, json_loads
+from credshare.disclosure.errors import SDJWTError
 
 # alg -> (kty, crv, hash, signature bytes per coordinate)
 _EC_ALGS = {

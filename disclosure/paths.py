@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from disclosure.errors import SDJWTError
+from credshare.disclosure.errors import SDJWTError
 
 ClaimPath = tuple[str | int, ...]
 PathPattern = tuple[str | int | None, ...]

@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from disclosure.errors import SDJWTError
-from disclosure.format import DEFAULT_SD_ALG, SD_ALG_KEY, Disclosure, ParsedSDJWT, b64_digest, parse_compact, serialize_compact
-from disclosure.jws import PublicKey, Signer, sign_compact
-from disclosure.jws import parse_compact as parse_jws
-from disclosure.paths import ClaimPath
-from disclosure.processing import Processed, process
-from disclosure.vc import KB_TYP
+from credshare.disclosure.errors import SDJWTError
+from credshare.disclosure.format import DEFAULT_SD_ALG, SD_ALG_KEY, Disclosure, ParsedSDJWT, b64_digest, parse_compact, serialize_compact
+from credshare.disclosure.jws import PublicKey, Signer, sign_compact
+from credshare.disclosure.jws import parse_compact as parse_jws
+from credshare.disclosure.paths import ClaimPath
+from credshare.disclosure.processing import Processed, process
+from credshare.disclosure.vc import KB_TYP
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from disclosure.errors import SDJWTError
-from disclosure.format import ARRAY_DIGEST_KEY, SD_ALG_KEY, SD_KEY, Disclosure
-from disclosure.paths import ClaimPath
+from credshare.disclosure.errors import SDJWTError
+from credshare.disclosure.format import ARRAY_DIGEST_KEY, SD_ALG_KEY, SD_KEY, Disclosure
+from credshare.disclosure.paths import ClaimPath
 
 MAX_DEPTH = 64
 

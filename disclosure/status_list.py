@@ -13,9 +13,9 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from disclosure.encoding import b64url_decode, b64url_encode
-from disclosure.errors import SDJWTError
-from disclosure.jws import PublicKey, Signer, parse_compact, sign_compact
+from credshare.disclosure.encoding import b64url_decode, b64url_encode
+from credshare.disclosure.errors import SDJWTError
+from credshare.disclosure.jws import PublicKey, Signer, parse_compact, sign_compact
 
 STATUS_LIST_TYP = "statuslist+jwt"
 VALID, INVALID, SUSPENDED = 0x00, 0x01, 0x02

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from disclosure.errors import SDJWTError
-from disclosure.paths import ClaimPath
+from credshare.disclosure.errors import SDJWTError
+from credshare.disclosure.paths import ClaimPath
 
 VC_TYP = "dc+sd-jwt"
 KB_TYP = "kb+jwt"

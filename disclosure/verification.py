@@ -15,14 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
-from disclosure.errors import SDJWTError
-from disclosure.format import DEFAULT_SD_ALG, SD_ALG_KEY, Disclosure, ParsedSDJWT, b64_digest, hash_function
-from disclosure.format import parse_compact as parse_sd_jwt_compact
-from disclosure.format import parse_json as parse_sd_jwt_json
-from disclosure.jws import CompactJWS, PublicKey, constant_time_equal, parse_compact
-from disclosure.paths import ClaimPath
-from disclosure.processing import process
-from disclosure.vc import KB_TYP, VC_TYP, check_vc_claims
+from credshare.disclosure.errors import SDJWTError
+from credshare.disclosure.format import DEFAULT_SD_ALG, SD_ALG_KEY, Disclosure, ParsedSDJWT, b64_digest, hash_function
+from credshare.disclosure.format import parse_compact as parse_sd_jwt_compact
+from credshare.disclosure.format import parse_json as parse_sd_jwt_json
+from credshare.disclosure.jws import CompactJWS, PublicKey, constant_time_equal, parse_compact
+from credshare.disclosure.paths import ClaimPath
+from credshare.disclosure.processing import process
+from credshare.disclosure.vc import KB_TYP, VC_TYP, check_vc_claims
 
 KeyResolver = Callable[[Any, Any], list[PublicKey]]
 DEFAULT_SKEW_SECONDS = 30

@@ -39,12 +39,12 @@ from credshare.errors import (
     RateLimitedError,
     VaultError,
 )
-from disclosure.errors import SDJWTError
-from disclosure.jws import Signer
-from holding import vault
-from issuing.issuers import token_hash
-from storage import Store, new_id
-from storage.rate_limit import RateLimiter
+from credshare.disclosure.errors import SDJWTError
+from credshare.disclosure.jws import Signer
+from credshare.holding import vault
+from credshare.issuing.issuers import token_hash
+from credshare.storage import Store, new_id
+from credshare.storage.rate_limit import RateLimiter
 
 ACCOUNTS, SESSIONS = "accounts", "sessions"
 MIN_PASSWORD, MAX_PASSWORD = 12, 1024

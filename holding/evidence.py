@@ -10,16 +10,16 @@ import time
 from typing import Any
 
 from credshare.errors import CredshareError, NotFoundError
-from disclosure.errors import SDJWTError
-from disclosure.jws import parse_compact
-from disclosure.status_list import status_reference
-from disclosure.verification import KeyBindingPolicy
-from issuing.issuers import IssuerRegistry
-from issuing.status import StatusService
-from storage.tlog import TransparencyLog
-from verifier.bundle import build_bundle
-from verifier.credential import ChainCheck, KeyHistoryEvidence, LogTrust, StatusEvidence, verify_credential
-from verifier.report import Report
+from credshare.disclosure.errors import SDJWTError
+from credshare.disclosure.jws import parse_compact
+from credshare.disclosure.status_list import status_reference
+from credshare.disclosure.verification import KeyBindingPolicy
+from credshare.issuing.issuers import IssuerRegistry
+from credshare.issuing.status import StatusService
+from credshare.storage.tlog import TransparencyLog
+from credshare.verifier.bundle import build_bundle
+from credshare.verifier.credential import ChainCheck, KeyHistoryEvidence, LogTrust, StatusEvidence, verify_credential
+from credshare.verifier.report import Report
 
 
 class EvidenceService:

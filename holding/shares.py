@@ -25,18 +25,18 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from credshare.errors import CredshareError, InputError, NotFoundError
-from disclosure.jws import Signer
-from disclosure.paths import ClaimPath
-from disclosure.presentation import KeyBindingRequest, present, select_disclosures
-from disclosure.verification import KeyBindingPolicy
-from holding import vault
-from holding.accounts import SessionInfo
-from holding.evidence import EvidenceService
-from holding.wallet import WalletEntry, require_confirmed
-from issuing.issuers import token_hash
-from storage import Store
-from verifier.credential import SHARE_CLAIM
-from verifier.report import Report
+from credshare.disclosure.jws import Signer
+from credshare.disclosure.paths import ClaimPath
+from credshare.disclosure.presentation import KeyBindingRequest, present, select_disclosures
+from credshare.disclosure.verification import KeyBindingPolicy
+from credshare.holding import vault
+from credshare.holding.accounts import SessionInfo
+from credshare.holding.evidence import EvidenceService
+from credshare.holding.wallet import WalletEntry, require_confirmed
+from credshare.issuing.issuers import token_hash
+from credshare.storage import Store
+from credshare.verifier.credential import SHARE_CLAIM
+from credshare.verifier.report import Report
 
 SHARES, ACCESS = "shares", "share_access"
 DEFAULT_DAYS, MAX_DAYS = 30, 366

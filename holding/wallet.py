@@ -22,16 +22,16 @@ from typing import Any
 
 from credshare.errors import CredshareError, DuplicateKeyError, ForbiddenError, InputError, NotFoundError
 from credshare.sealing import Sealer
-from disclosure.errors import SDJWTError
-from disclosure.jws import PublicKey
-from disclosure.presentation import HolderView, open_sd_jwt
-from holding import vault
-from holding.accounts import SessionInfo
-from holding.evidence import EvidenceService
-from issuing.batch import DELIVERIES
-from issuing.types import CredentialType, type_for_vct
-from storage import Store, new_id
-from verifier.report import Report
+from credshare.disclosure.errors import SDJWTError
+from credshare.disclosure.jws import PublicKey
+from credshare.disclosure.presentation import HolderView, open_sd_jwt
+from credshare.holding import vault
+from credshare.holding.accounts import SessionInfo
+from credshare.holding.evidence import EvidenceService
+from credshare.issuing.batch import DELIVERIES
+from credshare.issuing.types import CredentialType, type_for_vct
+from credshare.storage import Store, new_id
+from credshare.verifier.report import Report
 
 WALLET = "wallet_credentials"
 MAX_CREDENTIAL_CHARS = 256 * 1024

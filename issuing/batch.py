@@ -54,18 +54,18 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
-from anchoring import merkle
-from anchoring.proof import build_anchor_proof
+from credshare.anchoring import merkle
+from credshare.anchoring.proof import build_anchor_proof
 from credshare.errors import ConflictError, CredshareError, DuplicateKeyError, InputError, NotFoundError
 from credshare.sealing import Sealer, derive_key
-from disclosure.errors import SDJWTError
-from disclosure.issuance import issue
-from disclosure.jws import PublicKey, Signer
-from issuing.issuers import IssuerRegistry
-from issuing.status import StatusService
-from issuing.types import CredentialType, cell_text
-from storage import Store, new_id
-from storage.tlog import CHECKPOINTS, LogReader, TransparencyLog, _dead_local_process
+from credshare.disclosure.errors import SDJWTError
+from credshare.disclosure.issuance import issue
+from credshare.disclosure.jws import PublicKey, Signer
+from credshare.issuing.issuers import IssuerRegistry
+from credshare.issuing.status import StatusService
+from credshare.issuing.types import CredentialType, cell_text
+from credshare.storage import Store, new_id
+from credshare.storage.tlog import CHECKPOINTS, LogReader, TransparencyLog, _dead_local_process
 
 CREDENTIALS, DELIVERIES, ACCOUNTS, BATCHES = "credentials", "wallet_deliveries", "accounts", "issuance_batches"
 CHUNKS = "issuance_chunks"  # a batch's signed credentials, sealed, one document per run of _CHUNK
@@ -262,7 +262,7 @@ class _Context:
 
 
 def _context(job: _Job, store: Store | None = None) -> _Context:
-    from storage import open_store
+    from credshare.storage import open_store
 
     store = store or open_store(job.store_uri, Path(job.data_dir))
     signer = Signer.from_jwk(job.private_jwk, job.alg) if job.private_jwk else None
@@ -504,7 +504,7 @@ class _Workers:
         self._pool: ProcessPoolExecutor | None = None
         if self.parallel:
             mp_context = multiprocessing.get_context("forkserver")
-            mp_context.set_forkserver_preload(["issuing.batch"])  # workers fork with the imports done
+            mp_context.set_forkserver_preload(["credshare.issuing.batch"])  # workers fork with the imports done
             self._pool = ProcessPoolExecutor(max_workers=count, mp_context=mp_context, initializer=_init_worker,
                                              initargs=(job,))
 

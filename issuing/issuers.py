@@ -18,12 +18,12 @@ import secrets
 import time
 from typing import Any
 
-from disclosure.jws import Signer, sign_compact
-from issuing.key_history import HISTORY_TYP, KeyRecord, history_payload
+from credshare.disclosure.jws import Signer, sign_compact
+from credshare.issuing.key_history import HISTORY_TYP, KeyRecord, history_payload
 from credshare.errors import CredshareError, DuplicateKeyError
 from credshare.sealing import SealError, Sealer
-from storage import Store
-from storage.tlog import TransparencyLog
+from credshare.storage import Store
+from credshare.storage.tlog import TransparencyLog
 
 ISSUERS, KEYS, HISTORIES = "issuers", "issuer_keys", "key_histories"
 _ISSUER_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")

@@ -18,10 +18,10 @@ from array import array
 from typing import Any, Iterator
 
 from credshare.errors import CredshareError
-from disclosure.status_list import INVALID, SUSPENDED, VALID, StatusList, sign_status_list
-from issuing.issuers import IssuerRegistry
-from storage import Store
-from storage.tlog import TransparencyLog
+from credshare.disclosure.status_list import INVALID, SUSPENDED, VALID, StatusList, sign_status_list
+from credshare.issuing.issuers import IssuerRegistry
+from credshare.storage import Store
+from credshare.storage.tlog import TransparencyLog
 
 LISTS = "status_lists"
 LIST_SIZE = 1 << 20

@@ -30,9 +30,9 @@ from flask import (
 )
 
 from credshare.errors import CredshareError
-from holding.accounts import Session, SessionInfo
-from holding.shares import truncate_address
-from sharing.context import (
+from credshare.holding.accounts import Session, SessionInfo
+from credshare.holding.shares import truncate_address
+from credshare.sharing.context import (
     SESSION_COOKIE,
     current_owner,
     login_required,

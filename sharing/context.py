@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from flask import current_app, g, jsonify, redirect, request, url_for
 
 from credshare.services import AppServices
-from holding.accounts import SessionInfo
+from credshare.holding.accounts import SessionInfo
 
 EXTENSION_KEY = "credshare"
 SESSION_COOKIE = "credshare_session"

@@ -31,7 +31,7 @@ from flask import (
 )
 
 from credshare.errors import CsrfError
-from sharing.context import current_owner, services, session_token
+from credshare.sharing.context import current_owner, services, session_token
 
 FORM_FIELD = "csrf_token"
 HEADER = "X-CSRF-Token"

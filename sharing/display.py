@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from credshare.errors import InputError
-from issuing.types import CredentialType
+from credshare.issuing.types import CredentialType
 
 # Claims every SD-JWT VC carries for machines, not for people.
 TECHNICAL_CLAIMS = frozenset({"iss", "iat", "vct", "status", "cnf", "_sd_alg", "exp", "nbf", "sub"})

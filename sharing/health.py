@@ -15,8 +15,8 @@ from flask import Blueprint, Response, jsonify
 
 from credshare import __version__
 from credshare.errors import DuplicateKeyError, StoreError
-from sharing.context import services
-from storage import Store
+from credshare.sharing.context import services
+from credshare.storage import Store
 
 bp = Blueprint("health", __name__)
 

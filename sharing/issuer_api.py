@@ -18,9 +18,9 @@ from typing import Any, Iterator
 from flask import Blueprint, Response, jsonify, request
 
 from credshare.errors import AuthenticationError, InputError, NotFoundError, RateLimitedError
-from issuing.batch import BatchRequest
-from issuing.status import TOKEN_TTL
-from sharing.context import services
+from credshare.issuing.batch import BatchRequest
+from credshare.issuing.status import TOKEN_TTL
+from credshare.sharing.context import services
 
 bp = Blueprint("issuers", __name__)
 MAX_API_ROWS = 20_000

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, jsonify, request
 
-from sharing.context import services
+from credshare.sharing.context import services
 
 bp = Blueprint("log", __name__, url_prefix="/log")
 

@@ -13,13 +13,13 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from credshare.errors import CredshareError, InputError
-from holding.shares import ShareSummary
-from holding.wallet import CredentialRefused, parse_upload
-from sharing.auth import set_session_cookie
-from sharing.context import current_owner, login_required, services, session_token, signed_in_owner
-from sharing.csrf import csrf_token
-from sharing.display import field_rows
-from sharing.wallet_pages import delete_credential as delete_with_links, share_url
+from credshare.holding.shares import ShareSummary
+from credshare.holding.wallet import CredentialRefused, parse_upload
+from credshare.sharing.auth import set_session_cookie
+from credshare.sharing.context import current_owner, login_required, services, session_token, signed_in_owner
+from credshare.sharing.csrf import csrf_token
+from credshare.sharing.display import field_rows
+from credshare.sharing.wallet_pages import delete_credential as delete_with_links, share_url
 
 bp = Blueprint("owner_api", __name__, url_prefix="/api/v1")
 

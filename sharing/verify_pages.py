@@ -16,11 +16,11 @@ from typing import Any, Callable
 from flask import Blueprint, Response, jsonify, make_response, redirect, render_template, request, url_for
 
 from credshare.errors import CredshareError, NotFoundError
-from holding.shares import OpenedShare, PasscodeNeeded, ShareGone
-from issuing.types import type_for_vct
-from sharing.context import services
-from sharing.display import day, field_rows, when
-from verifier.receipt import receipt_payload, sign_receipt
+from credshare.holding.shares import OpenedShare, PasscodeNeeded, ShareGone
+from credshare.issuing.types import type_for_vct
+from credshare.sharing.context import services
+from credshare.sharing.display import day, field_rows, when
+from credshare.verifier.receipt import receipt_payload, sign_receipt
 
 bp = Blueprint("verify", __name__)
 GRANT_COOKIE = "credshare_grant"

@@ -13,12 +13,12 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
 from credshare.errors import CredshareError, InputError, NotFoundError
-from disclosure.jws import Signer
-from holding.accounts import SessionInfo
-from holding.wallet import CredentialRefused, WalletEntry, parse_upload
-from sharing.context import login_required, services, signed_in_owner
-from sharing.display import day, field_rows, parse_paths, when
-from sharing.qr import qr_svg
+from credshare.disclosure.jws import Signer
+from credshare.holding.accounts import SessionInfo
+from credshare.holding.wallet import CredentialRefused, WalletEntry, parse_upload
+from credshare.sharing.context import login_required, services, signed_in_owner
+from credshare.sharing.display import day, field_rows, parse_paths, when
+from credshare.sharing.qr import qr_svg
 
 bp = Blueprint("wallet", __name__)
 

@@ -5,6 +5,6 @@ Everything above this layer calls :func:`open_store` once and then uses
 :mod:`storage.documents` for the query subset they all honour.
 """
 
-from storage.store import Collection, Store, UpdateResult, new_id, open_store
+from credshare.storage.store import Collection, Store, UpdateResult, new_id, open_store
 
 __all__ = ["Collection", "Store", "UpdateResult", "new_id", "open_store"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 
-from storage.store import Store
+from credshare.storage.store import Store
 
 COLLECTION = "rate_limits"
 

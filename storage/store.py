@@ -33,7 +33,7 @@ import pymongo.errors
 from pymongo import ReturnDocument
 
 from credshare.errors import ConfigError, DuplicateKeyError, StoreError, StoreUnavailableError
-from storage import documents as D
+from credshare.storage import documents as D
 
 EMBEDDED_FILENAME = "credshare.sqlite3"
 _COLLECTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")

@@ -33,13 +33,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator, Sequence
 
-from anchoring import merkle
-from anchoring.errors import AnchoringError
-from anchoring.note import TIME_EXTENSION, Checkpoint, NoteSigner
-from anchoring.proof import build_anchor_proof
-from anchoring.witness import WitnessAggregate, WitnessKey, WitnessSigner, aggregate
+from credshare.anchoring import merkle
+from credshare.anchoring.errors import AnchoringError
+from credshare.anchoring.note import TIME_EXTENSION, Checkpoint, NoteSigner
+from credshare.anchoring.proof import build_anchor_proof
+from credshare.anchoring.witness import WitnessAggregate, WitnessKey, WitnessSigner, aggregate
 from credshare.errors import DuplicateKeyError
-from storage.store import Store
+from credshare.storage.store import Store
 
 CHUNK = 256
 _FULL_CHUNK_CACHE = 4096

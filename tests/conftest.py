@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from storage import Store, open_store
+from credshare.storage import Store, open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 GANACHE = ROOT / "node_modules" / ".bin" / "ganache"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from disclosure.encoding import b64url_encode
-from disclosure.format import b64_digest, serialize_compact
-from disclosure.jws import PublicKey, Signer, sign_compact
-from disclosure.verification import KeyBindingPolicy, jwks_resolver, verify_presentation
+from credshare.disclosure.encoding import b64url_encode
+from credshare.disclosure.format import b64_digest, serialize_compact
+from credshare.disclosure.jws import PublicKey, Signer, sign_compact
+from credshare.disclosure.verification import KeyBindingPolicy, jwks_resolver, verify_presentation
 
 ISSUER = Signer.generate("ES256", kid="issuer-1")
 HOLDER = Signer.generate("EdDSA", kid="holder-1")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from app import create_app
+from credshare.webapp import create_app
 from credshare.config import load_settings
 from credshare.errors import (
     AuthenticationError,
@@ -23,13 +23,13 @@ from credshare.errors import (
     InputError,
     RateLimitedError,
 )
-from disclosure.jws import PublicKey
-from holding import accounts as accounts_module
-from holding import vault
-from holding.accounts import SESSIONS, AccountService, SessionInfo
-from sharing.context import safe_next
-from storage import open_store
-from storage.rate_limit import RateLimiter
+from credshare.disclosure.jws import PublicKey
+from credshare.holding import accounts as accounts_module
+from credshare.holding import vault
+from credshare.holding.accounts import SESSIONS, AccountService, SessionInfo
+from credshare.sharing.context import safe_next
+from credshare.storage import open_store
+from credshare.storage.rate_limit import RateLimiter
 
 PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "a different and longer passphrase"
@@ -421,7 +421,7 @@ def test_open_redirect_is_ignored(client) -> None:
 
 
 def test_login_required_redirects_browsers_and_answers_api_with_401(app, client) -> None:
-    from sharing.context import login_required
+    from credshare.sharing.context import login_required
 
     @app.get("/api/v1/test-owner")
     @login_required

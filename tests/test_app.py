@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app import create_app
+from credshare.webapp import create_app
 from credshare.config import SECRET_KEY_FILENAME, load_settings
 from credshare.errors import ConfigError, StoreUnavailableError
 
@@ -124,9 +124,9 @@ def test_world_readable_secret_is_refused(tmp_path: Path) -> None:
 
 
 def test_log_endpoints_publish_what_offline_verification_needs(tmp_path: Path) -> None:
-    from anchoring.note import NoteVerifier
-    from anchoring.proof import verify_anchor_proof
-    from anchoring.witness import WitnessKey
+    from credshare.anchoring.note import NoteVerifier
+    from credshare.anchoring.proof import verify_anchor_proof
+    from credshare.anchoring.witness import WitnessKey
 
     app = create_app({"MONGODB_URI": "mongomock://localhost/logtest", "CREDSHARE_DATA_DIR": str(tmp_path),
                       "CREDSHARE_LOCAL_WITNESSES": "2", "CREDSHARE_WITNESS_QUORUM": "2"})

@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from anchoring.proof import verify_anchor_proof
+from credshare.anchoring.proof import verify_anchor_proof
 from credshare.errors import CredshareError
-from issuing.types import load_types
+from credshare.issuing.types import load_types
 from tests.test_verifier import ListSink
 from tests.test_issuing import degree_row, write_csv, env, app, svc, issuer, run  # noqa: F401 - fixtures
 
@@ -85,7 +85,7 @@ def test_a_2000_row_api_batch_on_workers_answers_201_and_a_retry_issues_nothing_
 
 
 def test_a_retry_while_the_first_is_still_running_is_refused_never_issued_twice(svc, issuer) -> None:
-    from issuing.batch import BatchRequest
+    from credshare.issuing.batch import BatchRequest
 
     rows = [degree_row(i, email="") for i in range(3)]
     request = BatchRequest.of("retry-1", DEGREE, rows)
@@ -126,9 +126,9 @@ def test_a_retry_while_the_first_is_still_running_is_refused_never_issued_twice(
 _CRASHING_ISSUE = r"""
 import json, os, signal, sys
 from pathlib import Path
-from app import create_app
-from issuing.batch import DirectorySink
-from issuing.roster import read_roster
+from credshare.webapp import create_app
+from credshare.issuing.batch import DirectorySink
+from credshare.issuing.roster import read_roster
 
 point, env, roster, out = sys.argv[1], json.loads(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
 svc = create_app(env).extensions["credshare"]
@@ -315,7 +315,7 @@ def test_random_sigkills_during_a_10000_row_issue(tmp_path: Path, env, svc, issu
 
 
 def test_signed_credentials_are_kept_sealed_and_dropped_a_day_after_delivery(svc, issuer) -> None:
-    from issuing.batch import BatchRequest
+    from credshare.issuing.batch import BatchRequest
 
     rows = [degree_row(i, email="") for i in range(3)]
     request = BatchRequest.of("day-1", DEGREE, rows)
@@ -339,7 +339,7 @@ def test_batches_left_by_the_version_before_owners_are_settled(svc, issuer) -> N
     """Before this change a batch had no owner: a logged one ("anchored") was then delivered at once,
     one stuck in "signing" was never delivered to anyone. The first keeps its records visible; the
     second loses its records once it is an hour old."""
-    from issuing.batch import BatchIssuer
+    from credshare.issuing.batch import BatchIssuer
 
     batches, records = svc.store.collection("issuance_batches"), svc.store.collection("credentials")
     old = int(time.time()) - 7200
@@ -365,8 +365,8 @@ def test_keys_visibility_and_recovery_agree_on_the_other_backends(tmp_path: Path
     unique request key, compare-and-set claims) on mongomock and over the MongoDB wire protocol."""
     import socket
 
-    from app import create_app
-    from issuing.batch import BatchRequest
+    from credshare.webapp import create_app
+    from credshare.issuing.batch import BatchRequest
 
     uri = "mongomock://localhost/batches" if backend == "mongomock" else request.getfixturevalue("mongodb_server") + "/b"
     svc = create_app({"CREDSHARE_DATA_DIR": str(tmp_path / "data"), "MONGODB_URI": uri}).extensions["credshare"]

@@ -20,7 +20,7 @@ from eth_account import Account
 from web3 import EthereumTesterProvider, Web3
 from web3.middleware.base import Web3Middleware
 
-from anchoring.chain import (
+from credshare.anchoring.chain import (
     DEV_CHAIN_IDS,
     ETH_TESTER_CHAIN_ID,
     AnchorError,
@@ -29,7 +29,7 @@ from anchoring.chain import (
     anchor_payload,
     redact_endpoint_url,
 )
-from anchoring.ethereum import EthereumAnchorer, verify_chain_anchor
+from credshare.anchoring.ethereum import EthereumAnchorer, verify_chain_anchor
 from tests.conftest import Ganache, free_port
 
 ORIGIN = "credshare.example/log"

@@ -12,18 +12,18 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from anchoring.note import NoteVerifier, open_checkpoint
-from anchoring.proof import verify_anchor_proof
-from anchoring.witness import WitnessKey
-from app import create_app
+from credshare.anchoring.note import NoteVerifier, open_checkpoint
+from credshare.anchoring.proof import verify_anchor_proof
+from credshare.anchoring.witness import WitnessKey
+from credshare.webapp import create_app
 from credshare.cli import cli
-from disclosure.jws import PublicKey, parse_compact
-from disclosure.presentation import present
-from disclosure.status_list import INVALID, SUSPENDED, VALID, read_status_list, status_reference
-from disclosure.verification import jwks_resolver, verify_presentation
-from issuing.key_history import KeyRecord, key_valid_at
-from issuing.types import load_types
-from anchoring.note import Checkpoint
+from credshare.disclosure.jws import PublicKey, parse_compact
+from credshare.disclosure.presentation import present
+from credshare.disclosure.status_list import INVALID, SUSPENDED, VALID, read_status_list, status_reference
+from credshare.disclosure.verification import jwks_resolver, verify_presentation
+from credshare.issuing.key_history import KeyRecord, key_valid_at
+from credshare.issuing.types import load_types
+from credshare.anchoring.note import Checkpoint
 
 TYPES = load_types()
 
@@ -122,7 +122,7 @@ def test_issued_credentials_anchor_and_verify_end_to_end(tmp_path: Path, env, ap
     assert sorted(o["email"] for o in offers) == sorted(f"avery{i}@example.org" for i in range(0, 30, 3))
     assert "Example University" not in json.dumps(offers), "offers are sealed at rest"
     from credshare.sealing import Sealer
-    from issuing.batch import OFFER_PURPOSE
+    from credshare.issuing.batch import OFFER_PURPOSE
 
     opened = json.loads(Sealer.for_purpose(svc.settings.secret_key, OFFER_PURPOSE).open(offers[0]["sealed_credential"]))
     assert opened["credential_id"] == offers[0]["credential_id"] and opened["sd_jwt"].count("~") > 10
@@ -319,8 +319,8 @@ def test_a_credential_id_already_issued_fails_before_anything_is_logged(tmp_path
 @pytest.mark.slow
 def test_a_roster_of_10000_issues_anchors_and_verifies(tmp_path: Path, svc, issuer) -> None:
     """The parallel signing path: every credential's anchor proof and issuer signature verify."""
-    from issuing.batch import DirectorySink
-    from issuing.roster import read_roster
+    from credshare.issuing.batch import DirectorySink
+    from credshare.issuing.roster import read_roster
 
     roster = write_csv(tmp_path / "big.csv", [degree_row(i, email="") for i in range(10_000)])
     out = tmp_path / "out"
@@ -342,8 +342,8 @@ def test_a_roster_of_10000_issues_anchors_and_verifies(tmp_path: Path, svc, issu
 
 
 def test_large_roster_validated_on_workers_names_every_bad_row(tmp_path: Path, svc, issuer) -> None:
-    from issuing.batch import DirectorySink
-    from issuing.roster import read_roster
+    from credshare.issuing.batch import DirectorySink
+    from credshare.issuing.roster import read_roster
 
     rows = [degree_row(i, email="") for i in range(2500)]
     rows[1] = degree_row(1, npi="1111111111", email="")

@@ -8,7 +8,7 @@ import random
 import pytest
 from pymerkle import InmemoryTree
 
-from anchoring import merkle
+from credshare.anchoring import merkle
 
 SIZES = list(range(1, 65)) + [97, 128, 255, 256, 257, 1000, 1025]
 

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from anchoring.errors import AnchoringError
-from anchoring.note import Checkpoint, NoteSigner, NoteVerifier, open_checkpoint, split_note, verify_note
-from anchoring.witness import WitnessAggregate, WitnessKey, WitnessSigner, aggregate, verify_aggregate
+from credshare.anchoring.errors import AnchoringError
+from credshare.anchoring.note import Checkpoint, NoteSigner, NoteVerifier, open_checkpoint, split_note, verify_note
+from credshare.anchoring.witness import WitnessAggregate, WitnessKey, WitnessSigner, aggregate, verify_aggregate
 
 SIGNER = NoteSigner.from_seed("example.com/log", bytes(range(32)))
 ROOT = bytes(range(32))
@@ -107,7 +107,7 @@ def test_witness_key_json_round_trip(witnesses) -> None:
 
 
 def test_bls_backends_agree_byte_for_byte() -> None:
-    from anchoring.bls import BlspyBackend, PyEccBackend
+    from credshare.anchoring.bls import BlspyBackend, PyEccBackend
 
     slow, fast = PyEccBackend(), BlspyBackend()
     sk = slow.keygen(bytes(range(32)))

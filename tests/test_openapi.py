@@ -28,10 +28,10 @@ from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from anchoring.note import NoteSigner
-from disclosure.jws import PublicKey, parse_compact
-from holding.shares import _GONE
-from issuing.issuers import ISSUERS
+from credshare.anchoring.note import NoteSigner
+from credshare.disclosure.jws import PublicKey, parse_compact
+from credshare.holding.shares import _GONE
+from credshare.issuing.issuers import ISSUERS
 from tests.test_wallet_shares import (  # noqa: F401  (app and svc are fixtures)
     OWNER,
     accept_delivery,
@@ -42,9 +42,9 @@ from tests.test_wallet_shares import (  # noqa: F401  (app and svc are fixtures)
     post,
     svc,
 )
-from verifier.bundle import BUNDLE_TYPE, TrustedLog, verify_bundle
-from verifier.receipt import read_receipt
-from verifier.report import CHECK_LABELS, Outcome, Report, Status
+from credshare.verifier.bundle import BUNDLE_TYPE, TrustedLog, verify_bundle
+from credshare.verifier.receipt import read_receipt
+from credshare.verifier.report import CHECK_LABELS, Outcome, Report, Status
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "docs" / "openapi.yaml"
 SPEC_URI = "urn:credshare:docs:openapi"

@@ -13,7 +13,7 @@ import zxingcpp
 from PIL import Image, ImageDraw
 
 from credshare.errors import InputError
-from sharing.qr import QUIET_ZONE, qr_code, qr_svg
+from credshare.sharing.qr import QUIET_ZONE, qr_code, qr_svg
 
 TOKEN = "q3V_x-9LmZp0a7TfR2kYw8sN4bC1dE6gH5jK-Uo_iQe"  # 43 characters of base64url: 32 random bytes
 assert len(TOKEN) == 43 and re.fullmatch(r"[A-Za-z0-9_-]+", TOKEN)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from issuing.batch import read_row
-from issuing.types import load_types
+from credshare.issuing.batch import read_row
+from credshare.issuing.types import load_types
 from tests.test_issuing import degree_row, env, issuer, app, svc, run  # noqa: F401 - fixtures
 
 TYPES = load_types()

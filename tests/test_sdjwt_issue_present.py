@@ -14,14 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from disclosure.encoding import b64url_decode
-from disclosure.errors import SDJWTError
-from disclosure.format import SD_KEY
-from disclosure.issuance import issue
-from disclosure.jws import PublicKey, Signer, parse_compact
-from disclosure.paths import parse_claim_path
-from disclosure.presentation import KeyBindingRequest, open_sd_jwt, present
-from disclosure.verification import KeyBindingPolicy, jwks_resolver, verify_presentation
+from credshare.disclosure.encoding import b64url_decode
+from credshare.disclosure.errors import SDJWTError
+from credshare.disclosure.format import SD_KEY
+from credshare.disclosure.issuance import issue
+from credshare.disclosure.jws import PublicKey, Signer, parse_compact
+from credshare.disclosure.paths import parse_claim_path
+from credshare.disclosure.presentation import KeyBindingRequest, open_sd_jwt, present
+from credshare.disclosure.verification import KeyBindingPolicy, jwks_resolver, verify_presentation
 from tests.conftest import ROOT
 
 ISSUER = Signer.generate("ES256", kid="iss-1")
@@ -82,7 +82,7 @@ def test_salts_never_repeat_and_issuing_twice_differs() -> None:
 def test_a_forked_child_never_reuses_its_parents_salts() -> None:
     import os
 
-    from disclosure.format import Disclosure
+    from credshare.disclosure.format import Disclosure
 
     Disclosure.create("warm", "up")  # the parent now holds buffered salts and random bytes
     read_end, write_end = os.pipe()
@@ -103,8 +103,8 @@ def test_a_forked_child_never_reuses_its_parents_salts() -> None:
     ("age", 42), ("ok", True), ("none", None), ("pi", 3.25), ("list", ["a", {"b": [1, None]}]), (None, {"k": "v"}),
 ])
 def test_disclosure_json_is_exactly_the_compact_encoding(name, value) -> None:
-    from disclosure.encoding import json_dumps
-    from disclosure.format import Disclosure
+    from credshare.disclosure.encoding import json_dumps
+    from credshare.disclosure.format import Disclosure
 
     made = Disclosure.create(name, value)
     expected = [made.salt, value] if name is None else [made.salt, name, value]
@@ -330,7 +330,7 @@ def test_our_jws_and_jwcrypto_verify_each_other(alg: str) -> None:
     from jwcrypto.jwk import JWK
     from jwcrypto.jws import JWS
 
-    from disclosure.jws import sign_compact
+    from credshare.disclosure.jws import sign_compact
 
     signer = Signer.generate(alg, kid="x")
     token = sign_compact({"typ": "JWT"}, {"sub": "a"}, signer)

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from credshare.cli import cli
-from disclosure.encoding import b64url_encode
-from disclosure.errors import CODES, SDJWTError
-from disclosure.jws import Signer, sign_compact
+from credshare.disclosure.encoding import b64url_encode
+from credshare.disclosure.errors import CODES, SDJWTError
+from credshare.disclosure.jws import Signer, sign_compact
 from tests.sdjwt_helpers import (
     HOLDER,
     ISSUER,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from disclosure.jws import PublicKey
-from disclosure.verification import KeyBindingPolicy, jwks_resolver, verify_presentation
+from credshare.disclosure.jws import PublicKey
+from credshare.disclosure.verification import KeyBindingPolicy, jwks_resolver, verify_presentation
 from tests.conftest import ROOT
 
 CASES_DIR = ROOT.parent / "shared" / "vectors" / "sdjwt" / "cases"

@@ -7,10 +7,10 @@ import zlib
 
 import pytest
 
-from disclosure.encoding import b64url_encode
-from disclosure.errors import SDJWTError
-from disclosure.jws import PublicKey, Signer, parse_compact
-from disclosure.status_list import (
+from credshare.disclosure.encoding import b64url_encode
+from credshare.disclosure.errors import SDJWTError
+from credshare.disclosure.jws import PublicKey, Signer, parse_compact
+from credshare.disclosure.status_list import (
     INVALID,
     SUSPENDED,
     StatusList,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from credshare.errors import DuplicateKeyError, InvalidQueryError, StoreError
-from storage import Store
+from credshare.storage import Store
 from tests.conftest import BACKENDS, ROOT
 
 ALL = pytest.mark.parametrize("store_location", BACKENDS, indirect=True)
@@ -411,7 +411,7 @@ def test_every_acknowledged_write_survives_kill_9(tmp_path: Path) -> None:
             break
     proc.kill()
     proc.wait()
-    from storage import open_store
+    from credshare.storage import open_store
 
     reopened = open_store(None, tmp_path)
     try:

@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from anchoring import merkle
-from anchoring.errors import AnchoringError
-from anchoring.note import NoteSigner, open_checkpoint
-from anchoring.proof import verify_anchor_proof
-from anchoring.witness import WitnessAggregate, WitnessSigner, verify_aggregate
+from credshare.anchoring import merkle
+from credshare.anchoring.errors import AnchoringError
+from credshare.anchoring.note import NoteSigner, open_checkpoint
+from credshare.anchoring.proof import verify_anchor_proof
+from credshare.anchoring.witness import WitnessAggregate, WitnessSigner, verify_aggregate
 from credshare.cli import cli
-from storage import Store, open_store
-from storage.tlog import TransparencyLog
+from credshare.storage import Store, open_store
+from credshare.storage.tlog import TransparencyLog
 from tests.conftest import BACKENDS, ROOT
 
 ALL = pytest.mark.parametrize("store_location", BACKENDS, indirect=True)
@@ -126,10 +126,10 @@ def test_bad_requests(store: Store) -> None:
 _APPENDER = """
 import sys
 from pathlib import Path
-from anchoring.note import NoteSigner
-from anchoring.witness import WitnessSigner
-from storage import open_store
-from storage.tlog import TransparencyLog
+from credshare.anchoring.note import NoteSigner
+from credshare.anchoring.witness import WitnessSigner
+from credshare.storage import open_store
+from credshare.storage.tlog import TransparencyLog
 uri, data_dir, tag, batches, size = sys.argv[1] or None, Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 witnesses = [WitnessSigner("w", int(sys.argv[6], 16))] if len(sys.argv) > 6 else []
 log = TransparencyLog(open_store(uri, data_dir), NoteSigner.from_seed("test.example/log", bytes(range(32))), witnesses)
@@ -273,7 +273,7 @@ def test_ethereum_anchor_round_trip_through_the_log_and_the_cli(tmp_path: Path, 
     """Append, anchor the checkpoint on ganache over HTTP with `credshare log anchor`, then
     check the anchor proof with `credshare log verify-proof --rpc`."""
     env = {"CREDSHARE_DATA_DIR": str(tmp_path / "data"), "CREDSHARE_LOCAL_WITNESSES": "0"}
-    from app import create_app
+    from credshare.webapp import create_app
 
     app = create_app(env)
     log = app.extensions["credshare"].log

@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 
-from anchoring.note import NoteSigner
-from app import create_app
-from disclosure.encoding import b64url_decode, b64url_encode
-from disclosure.jws import Signer
-from disclosure.presentation import KeyBindingRequest, present
-from disclosure.verification import KeyBindingPolicy
-from verifier.bundle import BundleError, TrustedLog, verify_bundle
-from verifier.credential import SHARE_CLAIM
-from verifier.report import CHECK_LABELS
+from credshare.anchoring.note import NoteSigner
+from credshare.webapp import create_app
+from credshare.disclosure.encoding import b64url_decode, b64url_encode
+from credshare.disclosure.jws import Signer
+from credshare.disclosure.presentation import KeyBindingRequest, present
+from credshare.disclosure.verification import KeyBindingPolicy
+from credshare.verifier.bundle import BundleError, TrustedLog, verify_bundle
+from credshare.verifier.credential import SHARE_CLAIM
+from credshare.verifier.report import CHECK_LABELS
 from tests.test_issuing import TYPES, degree_row
 
 AUD, NONCE = "link-1", "nonce-1"
@@ -146,7 +146,7 @@ def test_an_unknown_issuer_fails_closed(world) -> None:
     svc = world[0]
     report = svc.evidence.verify(presentation, proof, key_binding=policy())
     assert report.outcome == "verified"
-    from verifier.credential import verify_credential
+    from credshare.verifier.credential import verify_credential
 
     report = verify_credential(presentation, proof, trust=svc.evidence.trust(), history=None, status=None,
                                key_binding=policy(), now=int(time.time()))
@@ -329,7 +329,7 @@ def test_chain_anchors_recorded_after_delivery_are_looked_up_online_and_offline(
                                  not_before=int(time.time()) - 5, share={})
     trust = [TrustedLog(svc.log.signer.verifier.encode(), [w.to_json() for w in svc.log.witness_keys],
                         svc.settings.witness_quorum)]
-    from anchoring.ethereum import chain_checker
+    from credshare.anchoring.ethereum import chain_checker
 
     online = verify_bundle(bundle, trusted=trust, now=int(time.time()), chain_check=chain_checker([ganache.url]))
     offline = verify_bundle(bundle, trusted=trust, now=int(time.time()))

@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from app import create_app
-from disclosure.jws import PublicKey
+from credshare.webapp import create_app
+from credshare.disclosure.jws import PublicKey
 from tests.test_accounts import csrf_from, register
 from tests.test_issuing import TYPES, degree_row
 from tests.test_verifier import ListSink
-from verifier.bundle import TrustedLog, verify_bundle
-from verifier.receipt import read_receipt
+from credshare.verifier.bundle import TrustedLog, verify_bundle
+from credshare.verifier.receipt import read_receipt
 
 OWNER, OTHER = "ada@example.org", "ben@example.org"
 PASSWORD = "correct horse battery staple"
@@ -366,7 +366,7 @@ def test_the_owner_json_api_end_to_end(app, svc) -> None:
 
 def test_an_unreadable_status_list_reads_as_status_unknown_never_valid(app, svc, shared) -> None:
     owner, _, _, token = shared
-    from issuing.status import LISTS
+    from credshare.issuing.status import LISTS
 
     svc.store.collection(LISTS).delete_many({})
     page = owner.get("/wallet").get_data(as_text=True)
@@ -395,8 +395,8 @@ def test_bundle_and_receipt_count_as_views_unless_a_counted_view_granted_them(ap
 def test_parallel_wrong_passcodes_never_exceed_the_attempt_budget(app, svc, shared, monkeypatch) -> None:
     import threading
 
-    from holding import vault
-    from holding.shares import PasscodeNeeded, ShareGone
+    from credshare.holding import vault
+    from credshare.holding.shares import PasscodeNeeded, ShareGone
 
     _, _, link_id, token = shared
     checks: list[int] = []

@@ -25,11 +25,11 @@ import hmac
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from anchoring.errors import AnchoringError
+from credshare.anchoring.errors import AnchoringError
 from credshare.errors import InputError
-from disclosure.verification import KeyBindingPolicy
-from verifier.credential import ChainCheck, KeyHistoryEvidence, StatusEvidence, trust_from_json, verify_credential
-from verifier.report import Check, Report
+from credshare.disclosure.verification import KeyBindingPolicy
+from credshare.verifier.credential import ChainCheck, KeyHistoryEvidence, StatusEvidence, trust_from_json, verify_credential
+from credshare.verifier.report import Check, Report
 
 BUNDLE_TYPE = "credshare-verification-bundle/v1"
 KB_CLOCK_SLACK = 60

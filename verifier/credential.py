@@ -23,16 +23,16 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
 
-from anchoring.note import Checkpoint, NoteVerifier
-from anchoring.proof import Status, verify_anchor_proof
-from anchoring.witness import WitnessKey
-from disclosure.errors import SDJWTError
-from disclosure.jws import PublicKey, parse_compact
-from disclosure.status_list import INVALID, SUSPENDED, VALID, read_status_list, status_reference
-from disclosure.vc import VC_TYP
-from disclosure.verification import KeyBindingPolicy, VerifiedSDJWT, jwks_resolver, verify_presentation
-from issuing.key_history import HISTORY_TYP, KeyRecord, key_valid_at
-from verifier.report import Report
+from credshare.anchoring.note import Checkpoint, NoteVerifier
+from credshare.anchoring.proof import Status, verify_anchor_proof
+from credshare.anchoring.witness import WitnessKey
+from credshare.disclosure.errors import SDJWTError
+from credshare.disclosure.jws import PublicKey, parse_compact
+from credshare.disclosure.status_list import INVALID, SUSPENDED, VALID, read_status_list, status_reference
+from credshare.disclosure.vc import VC_TYP
+from credshare.disclosure.verification import KeyBindingPolicy, VerifiedSDJWT, jwks_resolver, verify_presentation
+from credshare.issuing.key_history import HISTORY_TYP, KeyRecord, key_valid_at
+from credshare.verifier.report import Report
 
 ChainCheck = Callable[[dict[str, Any], Checkpoint], tuple[Status, str]]
 SHARE_CLAIM = "credshare_share"  # KB-JWT claim: the holder's own statement about the share (history, withheld)

@@ -8,9 +8,9 @@ from __future__ import annotations
 import secrets
 from typing import Any, Mapping
 
-from disclosure.jws import PublicKey, Signer, parse_compact, sign_compact
-from disclosure.errors import SDJWTError
-from verifier.report import Report
+from credshare.disclosure.jws import PublicKey, Signer, parse_compact, sign_compact
+from credshare.disclosure.errors import SDJWTError
+from credshare.verifier.report import Report
 
 RECEIPT_TYP = "credshare-receipt+jwt"
 METHOD = ("Primary-source verification of an SD-JWT VC (RFC 9901) shared through a credshare link: issuer "
