@@ -13,7 +13,7 @@ import click
 
 from credshare.cli_io import fail
 from credshare.errors import CredshareError, InputError, NotFoundError
-from credshare.issuing.batch import DirectorySink, RosterRejected
+from credshare.issuing.batch import BatchRequest, DirectorySink, RosterRejected
 from credshare.issuing.roster import read_roster
 
 
@@ -130,23 +130,30 @@ def issuer_token(issuer_id: str) -> None:
 
 
 @click.command("issue")
-@click.option("--issuer", "issuer_id", required=True)
-@click.option("--type", "type_slug", required=True, help="Credential type, e.g. medical-degree.")
-@click.argument("roster", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--issuer", "issuer_id", default=None)
+@click.option("--type", "type_slug", default=None, help="Credential type, e.g. medical-degree.")
+@click.argument("roster", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
-def issue_command(issuer_id: str, type_slug: str, roster: Path, out: Path) -> None:
-    """Issue one credential per roster row (CSV or JSON), anchored as one log batch."""
+@click.option("--idempotency-key", "key", default=None,
+              help="Name the batch: run again with the same key and roster, it is delivered again, never issued twice.")
+@click.option("--resume", "resume_id", default=None, metavar="BATCH",
+              help="Complete the delivery of a logged batch (after a crash) into --out.")
+def issue_command(issuer_id: str | None, type_slug: str | None, roster: Path | None, out: Path, key: str | None,
+                  resume_id: str | None) -> None:
+    """Issue one credential per roster row (CSV or JSON), anchored as one log batch; or, with
+    --resume BATCH, complete the delivery of a batch already in the log."""
+    if resume_id is not None and (roster or issuer_id or type_slug or key):
+        raise click.UsageError("--resume BATCH takes only --out")
+    if resume_id is None and not (roster and issuer_id and type_slug):
+        raise click.UsageError("give --issuer, --type and a ROSTER (or --resume BATCH)")
     services = _services()
     try:
-        ctype = services.types.get(type_slug)
-        if ctype is None:
-            raise InputError(f"unknown type {type_slug!r}; known: {', '.join(services.types)}",
-                                 code="credential_type_unknown")
         out.mkdir(parents=True, exist_ok=True)
-        total = sum(1 for _ in read_roster(roster))  # for the progress bar, and to pick worker processes
-        with click.progressbar(length=total, label=f"issuing {type_slug}", file=sys.stderr) as bar:
-            result = services.batches.issue(issuer_id, ctype, read_roster(roster), DirectorySink(out), progress=bar.update,
-                                            expected_rows=total)
+        if resume_id is not None:
+            result = services.batches.resume(resume_id, DirectorySink(out))
+        else:
+            assert roster is not None and issuer_id is not None and type_slug is not None
+            result = _issue(services, issuer_id, type_slug, roster, out, key)
     except RosterRejected as exc:
         click.echo(json.dumps(exc.to_dict(), indent=1))
         for row in exc.problems:
@@ -155,8 +162,30 @@ def issue_command(issuer_id: str, type_slug: str, roster: Path, out: Path) -> No
     except CredshareError as exc:
         fail(exc)
     click.echo(json.dumps(result.summary(), indent=2))
-    click.echo(f"issued {result.count} credential(s) into {out} in {result.seconds:.1f} s; "
+    done = "delivered again" if result.replayed else "issued"
+    click.echo(f"{done} {result.count} credential(s) into {out} in {result.seconds:.1f} s; "
                f"log checkpoint {result.tree_size}", err=True)
+    for batch in services.batches.pending():
+        if batch["_id"] != result.batch_id:
+            click.echo(f"batch {batch['_id']} ({batch['count']} {batch['type']}) is in the log but not fully delivered: "
+                       f"credshare issue --resume {batch['_id']} --out DIR", err=True)
+
+
+def _issue(services: Any, issuer_id: str, type_slug: str, roster: Path, out: Path, key: str | None) -> Any:
+    ctype = services.types.get(type_slug)
+    if ctype is None:
+        raise InputError(f"unknown type {type_slug!r}; known: {', '.join(services.types)}",
+                         code="credential_type_unknown")
+    request = BatchRequest.of(key, ctype, (row for _, row in read_roster(roster))) if key is not None else None
+    total = sum(1 for _ in read_roster(roster))  # for the progress bar, and to pick worker processes
+
+    def started(batch_id: str) -> None:
+        click.echo(f"batch {batch_id}: if this stops half-way, run credshare issue --resume {batch_id} --out {out}",
+                   err=True)
+
+    with click.progressbar(length=total, label=f"issuing {type_slug}", file=sys.stderr) as bar:
+        return services.batches.issue(issuer_id, ctype, read_roster(roster), DirectorySink(out), progress=bar.update,
+                                      expected_rows=total, request=request, on_batch=started)
 
 
 def _status_command(status: str) -> click.Command:
@@ -166,8 +195,7 @@ def _status_command(status: str) -> click.Command:
     def command(issuer_id: str, credential_ids: tuple[str, ...]) -> None:
         services = _services()
         try:
-            found = {r["_id"]: r for r in services.store.collection("credentials").find(
-                {"_id": {"$in": list(credential_ids)}, "issuer": issuer_id})}
+            found = services.batches.records(issuer_id, credential_ids)
             missing = [c for c in credential_ids if c not in found]
             if missing:
                 raise NotFoundError(f"issuer {issuer_id!r} has no credential {', '.join(map(repr, missing))}",

@@ -6,9 +6,15 @@ draft). credshare's roster rules ride along under ``x-credshare``: the roster co
 fills the claim, its value type and whether it is required. Adding a type is adding a file.
 
 Value types: ``string``, ``date`` (YYYY-MM-DD), ``date_or_lifetime``, ``integer``,
-``boolean`` (yes/no/true/false), ``enum``, ``list`` (``;``-separated), ``country`` (ISO
-3166-1 alpha-2), ``npi`` (10 digits with the Luhn check over ``80840`` + digits) and ``dea``
-(2 letters, 7 digits, DEA check digit).
+``boolean`` (yes/no/true/false), ``enum``, ``list`` (``;``-separated, or a JSON array of
+texts), ``country`` (ISO 3166-1 alpha-2), ``npi`` (10 digits with the Luhn check over
+``80840`` + digits) and ``dea`` (2 letters, 7 digits, DEA check digit). A value from a JSON
+roster is text, a number or true/false; a JSON object or array is refused (no type declares
+an object claim), so no Python repr ever ends up in a signed claim.
+
+``x-credshare.date_order`` lists pairs of date columns ``[earlier, later]`` that must come in
+that order when both are given (attendance before conferral, a training period's start
+before its end).
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ class CredentialType:
     sd_array_size: int
     metadata: dict[str, Any]
     expires_from: tuple[str, ...] | None = None  # the date claim a credential's exp comes from
+    date_order: tuple[tuple[ClaimSpec, ClaimSpec], ...] = ()  # (earlier, later) date claims
 
     def expiry(self, claims: Mapping[str, Any]) -> int | None:
         """``exp`` for a credential with these claims: the end (UTC) of the day its
@@ -99,29 +106,64 @@ class CredentialType:
         unknown = sorted(k for k in row if k not in known)
         if unknown:
             problems.append(f"unknown column(s): {', '.join(unknown)}")
+        values: dict[str, Any] = {}
         for spec in self.claims:
             if spec.column is None:
                 continue
             raw = row.get(spec.column)
-            text = "" if raw is None else str(raw).strip()
-            if not text:
-                if spec.required:
-                    problems.append(f"{spec.column}: required")
-                continue
             try:
-                value = _convert(spec, text)
+                if spec.kind == "list" and isinstance(raw, list):
+                    value = _list_of_texts(raw)
+                else:
+                    text = cell_text(raw)
+                    if not text:
+                        if spec.required:
+                            problems.append(f"{spec.column}: required")
+                        continue
+                    value = _convert(spec, text)
             except ValueError as exc:
                 problems.append(f"{spec.column}: {exc}")
                 continue
+            values[spec.column] = value
             node = claims
             for step in spec.path[:-1]:
                 node = node.setdefault(step, {})
             node[spec.path[-1]] = value
+        for earlier, later in self.date_order:
+            first, second = values.get(earlier.column or ""), values.get(later.column or "")
+            if isinstance(first, str) and isinstance(second, str) and "lifetime" not in (first, second) and first > second:
+                problems.append(f"{earlier.column}: {first} is after {later.column} ({second})")
         return claims, problems
 
 
 # Columns a roster may carry besides the claims: delivery and holder binding.
 EXTRA_COLUMNS = frozenset({"email", "holder_jwk", "credential_id"})
+
+
+def cell_text(raw: Any) -> str:
+    """A scalar roster value as text: JSON numbers and true/false as their JSON text, never a
+    Python repr. A JSON object or array is refused (ValueError)."""
+    if raw is None:
+        return ""
+    if isinstance(raw, str):
+        return raw.strip()
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, (int, float)):
+        return json.dumps(raw)
+    raise ValueError(f"a JSON {'array' if isinstance(raw, list) else 'object'} is not a value here")
+
+
+def _list_of_texts(items: list[Any]) -> list[str]:
+    """A ``list`` value given as a JSON array: non-empty texts, bounded like one cell."""
+    if not all(isinstance(item, str) for item in items):
+        raise ValueError("a list here holds texts only")
+    texts = [item.strip() for item in items if item.strip()]
+    if not texts:
+        raise ValueError("empty list")
+    if sum(len(t) for t in texts) > MAX_VALUE_LENGTH:
+        raise ValueError(f"longer than {MAX_VALUE_LENGTH} characters")
+    return texts
 
 
 def _present(claims: dict[str, Any], path: tuple[str, ...]) -> bool:
@@ -216,8 +258,14 @@ def _parse(slug: str, doc: Any) -> CredentialType:
     expires_from = ext.get("expires_from")
     if expires_from is not None and not any(c.path == (expires_from,) and c.kind.startswith("date") for c in claims):
         raise CredentialTypeError(f"{slug}: expires_from names no date claim")
+    dates = {c.column: c for c in claims if c.column and c.kind.startswith("date")}
+    order = []
+    for pair in ext.get("date_order", []):
+        if not isinstance(pair, list) or len(pair) != 2 or not all(isinstance(p, str) and p in dates for p in pair):
+            raise CredentialTypeError(f"{slug}: date_order holds [earlier, later] pairs of date columns")
+        order.append((dates[pair[0]], dates[pair[1]]))
     return CredentialType(slug, doc["vct"], doc.get("name", slug), tuple(claims), int(ext.get("sd_array_size", 0)), doc,
-                          (expires_from,) if expires_from else None)
+                          (expires_from,) if expires_from else None, tuple(order))
 
 
 def type_for_vct(types: Mapping[str, CredentialType], vct: Any) -> CredentialType | None:

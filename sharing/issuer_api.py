@@ -4,24 +4,28 @@ API issuer systems call with their API token (``Authorization: Bearer csi_...``)
 * ``GET /.well-known/jwt-vc-issuer/issuers/<id>`` — ``{"issuer", "jwks"}`` (SD-JWT VC §5)
 * ``GET /status/<id>/<n>`` — the signed ``statuslist+jwt``, cacheable for its ``ttl``
 * ``GET /issuers/<id>/key-history`` — the latest signed key history and where it is logged
-* ``POST /api/v1/issuers/<id>/batches`` — ``{"type", "rows": [...]}`` → the credentials
+* ``POST /api/v1/issuers/<id>/batches`` — ``{"type", "rows": [...]}`` → the credentials; an
+  ``Idempotency-Key`` header (draft-ietf-httpapi-idempotency-key-header) makes a retry return
+  the first result instead of issuing again
 * ``POST /api/v1/issuers/<id>/credentials/<cid>/status`` — ``{"status": "revoked"|...}``
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Any, Iterator
 
 from flask import Blueprint, Response, jsonify, request
 
 from credshare.errors import AuthenticationError, InputError, NotFoundError, RateLimitedError
+from credshare.issuing.batch import BatchRequest
 from credshare.issuing.issuers import issuer_identifier
 from credshare.issuing.status import TOKEN_TTL
 from credshare.sharing.context import client_address, services
 from credshare.sharing.json_body import json_object
 
 bp = Blueprint("issuers", __name__)
-MAX_API_ROWS = 10_000
+MAX_API_ROWS = 20_000
 
 
 def _identifier_asked_for(issuer_id: str) -> str:
@@ -68,12 +72,22 @@ def _authenticate(issuer_id: str) -> None:
     limiter.give_back(attempt)  # only failures count
 
 
-class _ListSink:
+class _JsonSink:
+    """Credentials kept as the JSON text the answer is made of."""
+
     def __init__(self) -> None:
-        self.items: list[dict[str, Any]] = []
+        self.items: list[str] = []
 
     def write(self, credential: dict[str, Any]) -> None:
-        self.items.append(credential)
+        self.items.append(json.dumps(credential))
+
+
+def _joined(head: str, items: list[str], tail: str) -> Iterator[str]:
+    """A JSON array's text streamed piece by piece, never joined whole in memory."""
+    yield head
+    for i, item in enumerate(items):
+        yield "," + item if i else item
+    yield tail
 
 
 @bp.post("/api/v1/issuers/<issuer_id>/batches")
@@ -93,9 +107,16 @@ def issue_batch(issuer_id: str) -> tuple[Response, int]:
     ctype = svc.types.get(body["type"])
     if ctype is None:
         raise InputError(f"unknown type {body['type']!r}", code="credential_type_unknown")
-    sink = _ListSink()
-    result = svc.batches.issue(issuer_id, ctype, enumerate(rows, start=1), sink, expected_rows=len(rows))
-    return jsonify({**result.summary(), "credentials": sink.items}), 201
+    key = request.headers.get("Idempotency-Key")
+    batch_request = BatchRequest.of(key, ctype, rows) if key is not None else None
+    sink = _JsonSink()
+    result = svc.batches.issue(issuer_id, ctype, enumerate(rows, start=1), sink, expected_rows=len(rows),
+                               request=batch_request)
+    head = json.dumps(result.summary())[:-1] + ', "credentials": ['  # the summary, left open
+    response = Response(_joined(head, sink.items, "]}"), mimetype="application/json")
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response, 201
 
 
 @bp.post("/api/v1/issuers/<issuer_id>/credentials/<credential_id>/status")
@@ -103,7 +124,7 @@ def set_status(issuer_id: str, credential_id: str) -> Response:
     _authenticate(issuer_id)
     body = json_object(shape='the body is {"status": "valid" | "revoked" | "suspended"}')
     svc = services()
-    record = svc.store.collection("credentials").find_one({"_id": credential_id, "issuer": issuer_id})
+    record = svc.batches.records(issuer_id, [credential_id]).get(credential_id)
     if record is None:
         raise NotFoundError(f"no credential {credential_id!r}", code="credential_unknown")
     record_status = body.get("status")
