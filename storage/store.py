@@ -194,6 +194,14 @@ def _ne_as_nin(value: Any) -> Any:
     return value
 
 
+def _null_as_eq(flt: dict[str, Any]) -> dict[str, Any]:
+    """``{field: None}`` sent as ``{field: {"$eq": None}}``, which means the same in MongoDB
+    (null or missing). neosqlite's count and Python paths (the latter taken by the whole process
+    while any datetime or bool update runs) read the bare form as "missing" only."""
+    return {key: [_null_as_eq(sub) for sub in cond] if key in D.LOGICAL_OPERATORS
+            else {"$eq": None} if cond is None else cond for key, cond in flt.items()}
+
+
 def _has_typed_value(value: Any) -> bool:
     if isinstance(value, (bool, datetime)):
         return True
@@ -387,7 +395,7 @@ class Collection:
         """Atomically update the first match and return it as it was before or after."""
         spec = self._update(flt, update, upsert)
         which = ReturnDocument.AFTER if return_document == "after" else ReturnDocument.BEFORE
-        with _translated_errors(), self._backend.bulk(), self._backend.typed_update(spec):
+        with _translated_errors(), self._backend.bulk():
             query = self._find_filter(flt)  # inside the transaction: the count it may make is part of it
             raw = self._raw()
             if self._backend.name == "embedded":
@@ -405,15 +413,16 @@ class Collection:
         neosqlite's own find_one_and_update is not used: its upsert drops ``$setOnInsert`` (and
         with it our string ``_id``), and it finds by the ObjectId-normalized ``_id``."""
         found = None
-        if query is not None:
+        if query is not None:  # the find on neosqlite's own path: only the write may need the typed one
             cursor = raw.find(query)
             order = D.sort_spec(sort)
             if order:
                 cursor = cursor.sort(order)
             found = next(iter(cursor.limit(1)), None)
-        if found is None:
-            return self._upsert_and_read(raw, flt, spec, which) if upsert else None
-        raw.update_one({"_id": found["_id"]}, spec)
+        with self._backend.typed_update(spec):
+            if found is None:
+                return self._upsert_and_read(raw, flt, spec, which) if upsert else None
+            raw.update_one({"_id": found["_id"]}, spec)
         return found if which == ReturnDocument.BEFORE else self._read_by_id(raw, found["_id"])
 
     def _upsert_and_read(self, raw: Any, flt: Mapping[str, Any], spec: dict[str, Any], which: ReturnDocument) -> Any:
@@ -544,8 +553,9 @@ class Collection:
         """The backend form of a filter. ``$ne: x`` is sent as its equal ``$nin: [x]``:
         neosqlite's SQL translation of ``$ne`` (writes and counts; ``find`` is right) misses
         documents where the field is absent or null, and so does nx-27017's; ``$nin`` is
-        translated right everywhere, and means the same in MongoDB."""
-        return _ne_as_nin(D.query_filter(flt))
+        translated right everywhere, and means the same in MongoDB. A field equal to null goes
+        as ``$eq`` (:func:`_null_as_eq`)."""
+        return _null_as_eq(_ne_as_nin(D.query_filter(flt)))
 
     def _update(self, flt: Mapping[str, Any], update: Mapping[str, Any], upsert: bool) -> dict[str, Any]:
         spec = D.update_spec(update)
