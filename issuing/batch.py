@@ -36,6 +36,7 @@ for resume and replay; after that a retry is refused.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -475,12 +476,34 @@ class DirectorySink:
     def sync(self) -> None:
         """Make every file written so far durable and give it its final name."""
         written, self._written = self._written, []
-        if written:
+        if written and not _sync_filesystem(str(self.directory)):
             with ThreadPoolExecutor(min(self.SYNC_THREADS, len(written)), thread_name_prefix="credshare-fsync") as pool:
                 list(pool.map(_fsync_path, (partial for partial, _ in written)))
-            for partial, final in written:
-                os.replace(partial, final)
+        for partial, final in written:
+            os.replace(partial, final)
         _fsync_path(str(self.directory))
+
+
+def _sync_filesystem(path: str) -> bool:
+    """Flush the file system holding ``path`` in one call (Linux ``syncfs(2)``): for a run of
+    new files, far cheaper than an ``fsync`` each. False where there is no ``syncfs``."""
+    libc = _libc()
+    if libc is None or not hasattr(libc, "syncfs"):
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return bool(libc.syncfs(fd) == 0)
+    finally:
+        os.close(fd)
+
+
+@functools.cache
+def _libc() -> Any:
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    return ctypes.CDLL(name, use_errno=True) if name else None
 
 
 def _fsync_path(path: str) -> None:
