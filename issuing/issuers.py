@@ -25,7 +25,7 @@ import time
 from typing import Any
 
 from credshare.disclosure.jws import Signer, sign_compact
-from credshare.issuing.key_history import HISTORY_TYP, KeyRecord, history_payload
+from credshare.verifier.key_history import HISTORY_TYP, KeyRecord, history_payload
 from credshare.config import check_public_url
 from credshare.errors import ConfigError, CredshareError, DuplicateKeyError
 from credshare.sealing import SealError, Sealer

@@ -5,12 +5,13 @@ services container, the signed-in owner of the current request (from the
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Callable, TypeVar, cast
 from urllib.parse import urlsplit
 
 from flask import current_app, g, jsonify, redirect, request, url_for
 
-from credshare.services import AppServices
+if TYPE_CHECKING:  # the container is made by the composition root, above this layer
+    from credshare.services import AppServices
 from credshare.holding.accounts import SessionInfo
 
 EXTENSION_KEY = "credshare"

@@ -21,7 +21,7 @@ from credshare.disclosure.jws import PublicKey, parse_compact
 from credshare.disclosure.presentation import present
 from credshare.disclosure.status_list import INVALID, SUSPENDED, VALID, read_status_list, status_reference
 from credshare.disclosure.verification import jwks_resolver, verify_presentation
-from credshare.issuing.key_history import KeyRecord, key_valid_at
+from credshare.verifier.key_history import KeyRecord, key_valid_at
 from credshare.issuing.types import load_types
 from credshare.anchoring.note import Checkpoint
 
