@@ -1,20 +1,18 @@
 """Sealing data at rest under the data directory's secret.
 
-Each purpose gets its own key, derived from ``CREDSHARE_SECRET_KEY`` with keyed BLAKE2b
-personalised by purpose, so one purpose's ciphertext can never be opened as another's.
+Each purpose gets its own key, derived from ``CREDSHARE_SECRET_KEY`` (:func:`credshare.kdf.derive_key`,
+purpose ``seal/<purpose>``), so one purpose's ciphertext can never be opened as another's.
 Sealed values are XSalsa20-Poly1305 (NaCl SecretBox) with a random nonce, as base64 text.
 """
 
 from __future__ import annotations
 
-import hashlib
-
 import nacl.encoding
 import nacl.exceptions
-import nacl.hash
 import nacl.secret
 
 from credshare.errors import CredshareError
+from credshare.kdf import derive_key
 
 
 class SealError(CredshareError):
@@ -22,9 +20,9 @@ class SealError(CredshareError):
     http_status = 500
 
 
-def derive_key(secret_key: str, purpose: str) -> bytes:
-    return nacl.hash.blake2b(purpose.encode("utf-8"), key=hashlib.sha256(secret_key.encode()).digest(),
-                             person=b"credshare-kek", digest_size=32, encoder=nacl.encoding.RawEncoder)
+def sealing_key(secret_key: str, purpose: str) -> bytes:
+    """The key :meth:`Sealer.for_purpose` seals ``purpose`` under (for processes that get keys, not secrets)."""
+    return derive_key(secret_key, f"seal/{purpose}")
 
 
 class Sealer:
@@ -33,7 +31,7 @@ class Sealer:
 
     @classmethod
     def for_purpose(cls, secret_key: str, purpose: str) -> Sealer:
-        return cls(derive_key(secret_key, purpose))
+        return cls(sealing_key(secret_key, purpose))
 
     def seal(self, data: bytes) -> str:
         return nacl.encoding.Base64Encoder.encode(bytes(self._box.encrypt(data))).decode("ascii")

@@ -32,6 +32,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
 from credshare import strict_json
+from credshare.kdf import derive_key
 from credshare.errors import (
     AuthenticationError,
     ConflictError,
@@ -136,7 +137,7 @@ class AccountService:
         self._sessions.create_index("expires_at", expire_after_seconds=0)
         self._sessions.create_index("account")
         self.params = vault.profile_params(profile)
-        self._pepper = hashlib.sha256(b"credshare/accounts|" + secret_key.encode("utf-8")).digest()
+        self._pepper = derive_key(secret_key, "accounts/pepper")
         self.limiter = limiter
 
     # -- accounts -------------------------------------------------------------------------

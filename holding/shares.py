@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from credshare.kdf import derive_key
 from credshare.errors import ConflictError, CredshareError, InputError, NotFoundError, RateLimitedError
 from credshare.disclosure.jws import Signer
 from credshare.disclosure.paths import ClaimPath
@@ -227,7 +228,7 @@ class ShareService:
         self._access = store.collection(ACCESS)
         self._evidence = evidence
         self._wallet = wallet
-        self._grant_key = hashlib.sha256(b"credshare/share-grant|" + secret_key.encode()).digest()
+        self._grant_key = derive_key(secret_key, "shares/grant")
         self._kdf = kdf
         self._shares.create_index("token_hash", unique=True)
         self._shares.create_index("owner")

@@ -27,16 +27,14 @@ from dataclasses import dataclass
 import nacl.exceptions
 import nacl.secret
 import nacl.utils
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from nacl.pwhash import argon2id
 
 from credshare.errors import ConfigError, InputError, VaultError
+from credshare.kdf import derive_key
 
 KEY_BYTES = nacl.secret.SecretBox.KEY_SIZE  # 32
 SALT_BYTES = argon2id.SALTBYTES  # 16
 _DERIVED_BYTES = 2 * KEY_BYTES
-_TOKEN_SALT = b"credshare/token-key/v1"
 
 
 @dataclass(frozen=True)
@@ -146,15 +144,13 @@ def key_from_token(token: str, purpose: str) -> bytes:
 
     Only for random tokens (``secrets.token_urlsafe(32)``): a guessable input would need a
     password hash instead."""
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=_TOKEN_SALT, info=purpose.encode("utf-8"))
-    return hkdf.derive(token.encode("utf-8"))
+    return derive_key(token, f"token/{purpose}", KEY_BYTES)
 
 
 def subkey(key: bytes, purpose: str) -> bytes:
     """A 32-byte key for ``purpose`` from another key (HKDF-SHA256), so one key never serves
     two uses (for example sealing and a MAC)."""
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=_TOKEN_SALT, info=b"subkey|" + purpose.encode())
-    return hkdf.derive(key)
+    return derive_key(key, f"subkey/{purpose}", KEY_BYTES)
 
 
 def hash_passcode(passcode: str, params: KdfParams) -> str:

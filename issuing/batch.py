@@ -59,7 +59,7 @@ from credshare.anchoring import merkle
 from credshare.anchoring.proof import build_anchor_proof
 from credshare import strict_json
 from credshare.errors import ConflictError, CredshareError, DuplicateKeyError, InputError, NotFoundError
-from credshare.sealing import Sealer, derive_key
+from credshare.sealing import Sealer, sealing_key
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.issuance import issue
 from credshare.disclosure.jws import PublicKey, Signer
@@ -569,8 +569,8 @@ class BatchIssuer:
     def __init__(self, store: Store, issuers: IssuerRegistry, status: StatusService, log: TransparencyLog,
                  *, store_uri: str | None, data_dir: Path, secret_key: str) -> None:
         self._store = store
-        self._offer_key = derive_key(secret_key, OFFER_PURPOSE)
-        self._signed_key = derive_key(secret_key, SIGNED_PURPOSE)
+        self._offer_key = sealing_key(secret_key, OFFER_PURPOSE)
+        self._signed_key = sealing_key(secret_key, SIGNED_PURPOSE)
         self._signed = Sealer(self._signed_key)
         self._store_uri = store_uri  # worker processes open their own connection with these
         self._data_dir = str(data_dir)

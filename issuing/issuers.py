@@ -1,7 +1,7 @@
 """Issuer accounts and their signing keys, kept in the store.
 
 Private keys are made on the server and sealed at rest with XSalsa20-Poly1305 (NaCl
-SecretBox) under a key derived from the data directory's secret (BLAKE2b, personalised);
+SecretBox) under a key derived from the data directory's secret (HKDF, credshare.kdf);
 the sealed box binds the issuer and ``kid``. API tokens are 256-bit random strings of which
 only the SHA-256 is stored. Every change to an issuer's keys publishes a new signed key
 history whose bytes are appended to the transparency log, so the history stays provable

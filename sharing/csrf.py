@@ -23,7 +23,6 @@ import secrets
 from flask import (
     Flask,
     Response,
-    current_app,
     g,
     jsonify,
     render_template_string,
@@ -31,6 +30,7 @@ from flask import (
 )
 
 from credshare.errors import CsrfError
+from credshare.kdf import derive_key
 from credshare.sharing.context import current_owner, services, session_token
 
 FORM_FIELD = "csrf_token"
@@ -59,9 +59,7 @@ def _secure_cookies() -> bool:
 
 
 def _token_for(binding: str) -> str:
-    key = current_app.secret_key
-    key_bytes = key.encode("utf-8") if isinstance(key, str) else bytes(key or b"")
-    return hmac.new(key_bytes, ("csrf|" + binding).encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.new(derive_key(services().settings.secret_key, "csrf"), binding.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def _anon_binding(create: bool) -> str | None:

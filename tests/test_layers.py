@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-FOUNDATION = {"errors", "config", "strict_json", "runtime", "sealing"}  # modules of credshare/
+FOUNDATION = {"errors", "config", "strict_json", "runtime", "kdf", "sealing"}  # modules of credshare/
 LAYERS = {"foundation": 0, "core": 1, "storage": 2, "service": 3, "web": 4, "entry": 5}
 FOLDERS = {"disclosure": "core", "anchoring": "core", "verifier": "core", "storage": "storage",
            "issuing": "service", "holding": "service", "sharing": "web"}
