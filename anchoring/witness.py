@@ -10,8 +10,8 @@ Verdicts are cached by (checkpoint hash, signers, signature): py-ecc pairings ar
 from __future__ import annotations
 
 import base64
-import functools
 import binascii
+import functools
 import hashlib
 import threading
 from collections import OrderedDict

@@ -32,6 +32,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
 from credshare import strict_json
+from credshare.disclosure.errors import SDJWTError
+from credshare.disclosure.jws import Signer
 from credshare.errors import (
     AuthenticationError,
     ConflictError,
@@ -41,8 +43,6 @@ from credshare.errors import (
     RateLimitedError,
     VaultError,
 )
-from credshare.disclosure.errors import SDJWTError
-from credshare.disclosure.jws import Signer
 from credshare.holding import vault
 from credshare.issuing.issuers import token_hash
 from credshare.storage import Store, new_id

@@ -8,16 +8,23 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from credshare.errors import CredshareError, NotFoundError
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import parse_compact
 from credshare.disclosure.status_list import status_reference
 from credshare.disclosure.verification import KeyBindingPolicy
+from credshare.errors import CredshareError, NotFoundError
 from credshare.issuing.issuers import IssuerRegistry
 from credshare.issuing.status import StatusService
 from credshare.storage.tlog import TransparencyLog
 from credshare.verifier.bundle import build_bundle
-from credshare.verifier.credential import ChainCheck, KeyHistoryEvidence, LogTrust, StatusEvidence, presented_at, verify_credential
+from credshare.verifier.credential import (
+    ChainCheck,
+    KeyHistoryEvidence,
+    LogTrust,
+    StatusEvidence,
+    presented_at,
+    verify_credential,
+)
 from credshare.verifier.report import Report
 
 

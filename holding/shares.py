@@ -26,11 +26,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from credshare.errors import ConflictError, CredshareError, InputError, NotFoundError, RateLimitedError
 from credshare.disclosure.jws import Signer
 from credshare.disclosure.paths import ClaimPath
 from credshare.disclosure.presentation import HolderView, KeyBindingRequest, present, select_disclosures
 from credshare.disclosure.verification import KeyBindingPolicy
+from credshare.errors import ConflictError, CredshareError, InputError, NotFoundError, RateLimitedError
 from credshare.holding import vault
 from credshare.holding.accounts import SessionInfo
 from credshare.holding.evidence import EvidenceService

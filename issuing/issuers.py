@@ -24,11 +24,11 @@ import secrets
 import time
 from typing import Any
 
-from credshare.disclosure.jws import Signer, sign_compact
-from credshare.issuing.key_history import HISTORY_TYP, KeyRecord, history_payload
 from credshare.config import check_public_url
+from credshare.disclosure.jws import Signer, sign_compact
 from credshare.errors import ConfigError, CredshareError, DuplicateKeyError
-from credshare.sealing import SealError, Sealer
+from credshare.issuing.key_history import HISTORY_TYP, KeyRecord, history_payload
+from credshare.sealing import Sealer, SealError
 from credshare.storage import Store
 from credshare.storage.tlog import TransparencyLog
 

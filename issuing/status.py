@@ -18,8 +18,8 @@ import zlib
 from array import array
 from typing import Any, Iterator
 
-from credshare.errors import CredshareError
 from credshare.disclosure.status_list import INVALID, SUSPENDED, VALID, StatusList, sign_status_list
+from credshare.errors import CredshareError
 from credshare.issuing.issuers import IssuerRegistry, issuer_base
 from credshare.storage import Store
 from credshare.storage.tlog import TransparencyLog

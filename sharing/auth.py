@@ -39,9 +39,9 @@ from credshare.sharing.context import (
     current_owner,
     login_required,
     safe_next,
-    signed_in_owner,
     services,
     session_token,
+    signed_in_owner,
 )
 
 bp = Blueprint("auth", __name__)

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 
 from flask import current_app, g, jsonify, redirect, request, url_for
 
-from credshare.services import AppServices
 from credshare.holding.accounts import SessionInfo
+from credshare.services import AppServices
 
 EXTENSION_KEY = "credshare"
 SESSION_COOKIE = "credshare_session"

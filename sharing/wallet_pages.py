@@ -12,8 +12,8 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
-from credshare.errors import CredshareError, InputError, NotFoundError
 from credshare.disclosure.jws import Signer
+from credshare.errors import CredshareError, InputError, NotFoundError
 from credshare.holding.accounts import SessionInfo
 from credshare.holding.wallet import NOT_STANDING, CredentialRefused, WalletEntry, credential_state, parse_upload
 from credshare.sharing.context import login_required, services, signed_in_owner

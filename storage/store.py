@@ -22,9 +22,9 @@ import secrets
 import sqlite3
 import threading
 import time
-from datetime import datetime
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator, Literal, Mapping, Protocol
 

@@ -12,10 +12,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from credshare.anchoring.note import NoteVerifier, open_checkpoint
+from credshare.anchoring.note import Checkpoint, NoteVerifier, open_checkpoint
 from credshare.anchoring.proof import verify_anchor_proof
 from credshare.anchoring.witness import WitnessKey
-from credshare.webapp import create_app
 from credshare.cli import cli
 from credshare.disclosure.jws import PublicKey, parse_compact
 from credshare.disclosure.presentation import present
@@ -23,7 +22,7 @@ from credshare.disclosure.status_list import INVALID, SUSPENDED, VALID, read_sta
 from credshare.disclosure.verification import jwks_resolver, verify_presentation
 from credshare.issuing.key_history import KeyRecord, key_valid_at
 from credshare.issuing.types import load_types
-from credshare.anchoring.note import Checkpoint
+from credshare.webapp import create_app
 
 TYPES = load_types()
 
@@ -121,8 +120,8 @@ def test_issued_credentials_anchor_and_verify_end_to_end(tmp_path: Path, env, ap
     offers = svc.store.collection("wallet_deliveries").find()
     assert sorted(o["email"] for o in offers) == sorted(f"avery{i}@example.org" for i in range(0, 30, 3))
     assert "Example University" not in json.dumps(offers), "offers are sealed at rest"
-    from credshare.sealing import Sealer
     from credshare.issuing.batch import OFFER_PURPOSE
+    from credshare.sealing import Sealer
 
     opened = json.loads(Sealer.for_purpose(svc.settings.secret_key, OFFER_PURPOSE).open(offers[0]["sealed_credential"]))
     assert opened["credential_id"] == offers[0]["credential_id"] and opened["sd_jwt"].count("~") > 10

@@ -6,10 +6,10 @@ nx-27017 wire-protocol server). The terminal summary prints the count per backen
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
-import contextlib
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from credshare.anchoring.note import NoteSigner
-from credshare.webapp import create_app
 from credshare.disclosure.encoding import b64url_decode, b64url_encode
 from credshare.disclosure.jws import Signer
 from credshare.disclosure.presentation import KeyBindingRequest, present
@@ -21,6 +20,7 @@ from credshare.disclosure.verification import KeyBindingPolicy
 from credshare.verifier.bundle import BundleError, TrustedLog, verify_bundle
 from credshare.verifier.credential import SHARE_CLAIM
 from credshare.verifier.report import CHECK_LABELS
+from credshare.webapp import create_app
 from tests.test_issuing import TYPES, degree_row
 
 AUD, NONCE = "link-1", "nonce-1"

@@ -23,7 +23,6 @@ import pytest
 from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.proof import verify_anchor_proof
 from credshare.anchoring.witness import WitnessAggregate
-from credshare.webapp import create_app
 from credshare.disclosure.encoding import b64url_decode, b64url_encode
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import PublicKey, Signer, parse_compact, sign_compact
@@ -31,10 +30,11 @@ from credshare.disclosure.presentation import KeyBindingRequest, present
 from credshare.disclosure.status_list import VALID, StatusList, sign_status_list
 from credshare.disclosure.verification import KeyBindingPolicy, jwks_resolver, verify_presentation
 from credshare.issuing.status import BITS, LIST_SIZE
-from tests.test_issuing import TYPES, degree_row
-from tests.test_verifier import ListSink, statuses
 from credshare.verifier.bundle import TrustedLog, verify_bundle
 from credshare.verifier.credential import SHARE_CLAIM, StatusEvidence, verify_credential
+from credshare.webapp import create_app
+from tests.test_issuing import TYPES, degree_row
+from tests.test_verifier import ListSink, statuses
 
 ROOT = Path(__file__).resolve().parent.parent
 AUD, NONCE = "link-h", "nonce-h"

@@ -7,20 +7,20 @@ from __future__ import annotations
 import email as email_parser
 import json
 import re
-from email import policy as email_policy
 import time
+from email import policy as email_policy
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from credshare.webapp import create_app
 from credshare.disclosure.jws import PublicKey
+from credshare.verifier.bundle import TrustedLog, verify_bundle
+from credshare.verifier.receipt import read_receipt
+from credshare.webapp import create_app
 from tests.test_accounts import csrf_from, register
 from tests.test_issuing import TYPES, degree_row
 from tests.test_verifier import ListSink
-from credshare.verifier.bundle import TrustedLog, verify_bundle
-from credshare.verifier.receipt import read_receipt
 
 OWNER, OTHER = "ada@example.org", "ben@example.org"
 PASSWORD = "correct horse battery staple"

@@ -32,7 +32,13 @@ from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import PublicKey, parse_compact
 from credshare.disclosure.status_list import INVALID, SUSPENDED, VALID, read_status_list, status_reference
 from credshare.disclosure.vc import VC_TYP
-from credshare.disclosure.verification import DEFAULT_SKEW_SECONDS, KeyBindingPolicy, VerifiedSDJWT, jwks_resolver, verify_presentation
+from credshare.disclosure.verification import (
+    DEFAULT_SKEW_SECONDS,
+    KeyBindingPolicy,
+    VerifiedSDJWT,
+    jwks_resolver,
+    verify_presentation,
+)
 from credshare.issuing.key_history import HISTORY_TYP, KeyRecord, key_valid_at
 from credshare.verifier.report import Report
 
