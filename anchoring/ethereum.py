@@ -400,7 +400,7 @@ def verify_chain_anchor(
         return ChainVerdict("unchecked", "no endpoints to check the anchor against" + suffix, test_anchor, [])
 
     results: list[_EndpointResult] = []
-    for index, (w3, label) in enumerate(zip(clients, labels)):
+    for index, (w3, label) in enumerate(zip(clients, labels, strict=True)):
         try:
             detail, block_hash = _check_endpoint(w3, anchor, payload)
             results.append(_EndpointResult(index, label, "passed", detail, block_hash))

@@ -273,7 +273,8 @@ class AccountService:
             raise InputError("this confirmation link is not valid", code="email_token_invalid")
         account = self._accounts.find_one_and_update(
             {"_id": account_id, "email_token": token_id(token), "email_token_expires": {"$gt": _now()}},
-            {"$set": {"email_verified": True, "email_verified_at": _now()}, "$unset": {"email_token": "", "email_token_expires": ""}})
+            {"$set": {"email_verified": True, "email_verified_at": _now()},
+             "$unset": {"email_token": "", "email_token_expires": ""}})
         if account is None:
             raise InputError("this confirmation link is not valid, already used or too old", code="email_token_invalid")
         return account["email"]

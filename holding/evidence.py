@@ -83,7 +83,8 @@ class EvidenceService:
         except CredshareError as exc:
             return StatusEvidence(None, now, exc.detail or exc.code)
 
-    def gather(self, presentation: str, now: int, signed_since: int = 0) -> tuple[KeyHistoryEvidence | None, StatusEvidence | None]:
+    def gather(self, presentation: str, now: int,
+               signed_since: int = 0) -> tuple[KeyHistoryEvidence | None, StatusEvidence | None]:
         """Evidence for the credential in ``presentation``: located by its (not yet trusted)
         ``iss`` and ``status`` claims; the verifier then checks all of it."""
         try:
@@ -112,6 +113,7 @@ class EvidenceService:
                                 code="issuer_unknown")
         trust = self.trust()
         return build_bundle(presentation=presentation, audience=audience, nonce=nonce, not_before=not_before,
-                            anchor_proof=self.with_log_anchors(anchor_proof), history=history, status=status, log_key=trust.log_key.encode(),
+                            anchor_proof=self.with_log_anchors(anchor_proof), history=history, status=status,
+                            log_key=trust.log_key.encode(),
                             witnesses=[w.to_json() for w in trust.witness_keys], quorum=trust.quorum, share=share,
                             created_at=now)

@@ -432,7 +432,8 @@ class ShareService:
                                   max_age_seconds=max(0, now - doc["created_at"]) + KB_CLOCK_SLACK)
         report = self._evidence.verify(shared["presentation"], shared["anchor_proof"], key_binding=policy, now=now)
         views = f"view {doc['views']} of {doc['max_views']}" if doc.get("max_views") else f"{doc['views']} view(s)"
-        report.add("link", "passed", f"active until {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(doc['expires_at']))}; {views}")
+        until = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(doc['expires_at']))
+        report.add("link", "passed", f"active until {until}; {views}")
         opened = OpenedShare(link_id, report, shared["recipient"], shared["withheld"], bool(doc.get("history")),
                              doc["created_at"], doc["expires_at"], doc["views"], doc.get("max_views"),
                              shared["presentation"], shared["anchor_proof"], shared["nonce"])

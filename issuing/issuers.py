@@ -222,7 +222,8 @@ class IssuerRegistry:
         issued under, store them and append them to the log together; returns the current one."""
         latest = self._histories.find_one({"issuer": issuer_id}, sort=[("version", -1)])
         version = (latest or {}).get("version", 0) + 1
-        issuer, records, signer, now = self.get(issuer_id), self.records(issuer_id), self.active_signer(issuer_id), int(time.time())
+        issuer, records = self.get(issuer_id), self.records(issuer_id)
+        signer, now = self.active_signer(issuer_id), int(time.time())
         signed = [sign_compact({"typ": HISTORY_TYP}, history_payload(iss, version, records, now, issuer["name"]), signer)
                   for iss in issuer["identifiers"]]
         appended = self._log.append([jws.encode("ascii") for jws in signed])

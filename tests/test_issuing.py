@@ -84,7 +84,8 @@ def test_bad_rows_refuse_the_whole_roster_and_store_nothing(tmp_path: Path, env,
     body = json.loads(result.stdout)
     assert body["error"] == "roster_rejected"
     assert [r["line"] for r in body["rows"]] == [3, 5, 6]
-    assert any("degree" in p for p in body["rows"][1]["problems"]) and any("conferral_date" in p for p in body["rows"][1]["problems"])
+    problems = body["rows"][1]["problems"]
+    assert any("degree" in p for p in problems) and any("conferral_date" in p for p in problems)
     assert "line 5:" in result.stderr
     assert svc.log.head()[0] == size_before
     assert svc.store.collection("credentials").count() == 0
@@ -93,7 +94,8 @@ def test_bad_rows_refuse_the_whole_roster_and_store_nothing(tmp_path: Path, env,
 
 def test_json_roster_with_unknown_column_and_bad_holder_key(tmp_path: Path, env, issuer) -> None:
     roster = tmp_path / "roster.json"
-    roster.write_text(json.dumps([degree_row(0), {**degree_row(1), "shoe_size": "9"}, {**degree_row(2), "holder_jwk": "{\"kty\": \"RSA\"}"}], indent=1))
+    roster.write_text(json.dumps([degree_row(0), {**degree_row(1), "shoe_size": "9"},
+                                  {**degree_row(2), "holder_jwk": "{\"kty\": \"RSA\"}"}], indent=1))
     result = run(env, "issue", "--issuer", issuer, "--type", "medical-degree", str(roster), "--out", str(tmp_path / "out"))
     assert result.exit_code == 1
     rows = json.loads(result.stdout)["rows"]
@@ -264,12 +266,15 @@ def test_issuer_api_with_token(app, svc) -> None:
                    "license_status": "active", "issue_date": "2019-07-01", "expiration_date": "2027-06-30",
                    "disciplinary_actions": "no"}
     assert client.post(url, json={"type": "medical-license", "rows": [license_row]}).status_code == 401
-    wrong = client.post(url, json={"type": "medical-license", "rows": [license_row]}, headers={"Authorization": "Bearer csi_wrong"})
+    wrong = client.post(url, json={"type": "medical-license", "rows": [license_row]},
+                        headers={"Authorization": "Bearer csi_wrong"})
     assert wrong.status_code == 401 and wrong.get_json()["error"] == "issuer_token_invalid"
     auth = {"Authorization": f"Bearer {token}"}
-    bad = client.post(url, json={"type": "medical-license", "rows": [license_row, {**license_row, "license_type": "forever"}]}, headers=auth)
+    bad = client.post(url, json={"type": "medical-license", "rows": [license_row, {**license_row, "license_type": "forever"}]},
+                      headers=auth)
     assert bad.status_code == 422 and bad.get_json()["rows"][0]["line"] == 2
-    assert client.post(url, json={"type": "nope", "rows": [license_row]}, headers=auth).get_json()["error"] == "credential_type_unknown"
+    unknown = client.post(url, json={"type": "nope", "rows": [license_row]}, headers=auth)
+    assert unknown.get_json()["error"] == "credential_type_unknown"
     made = client.post(url, json={"type": "medical-license", "rows": [license_row]}, headers=auth)
     assert made.status_code == 201, made.get_json()
     credential = made.get_json()["credentials"][0]
@@ -296,7 +301,8 @@ def test_field_validators(slug: str, column: str, good: str, bad: str) -> None:
 
 
 def test_all_five_types_load_with_vct_and_labels() -> None:
-    assert set(TYPES) == {"medical-degree", "graduate-medical-education", "medical-license", "board-certification", "dea-registration"}
+    assert set(TYPES) == {"medical-degree", "graduate-medical-education", "medical-license", "board-certification",
+                          "dea-registration"}
     for ctype in TYPES.values():
         assert ctype.vct.startswith("urn:credshare:vct:") and ctype.sd_array_size >= sum(c.sd == "always" for c in ctype.claims)
         assert all(c.label for c in ctype.claims)
@@ -305,9 +311,11 @@ def test_all_five_types_load_with_vct_and_labels() -> None:
 
 def test_a_credential_id_already_issued_fails_before_anything_is_logged(tmp_path: Path, env, svc, issuer) -> None:
     roster = write_csv(tmp_path / "a.csv", [degree_row(0, credential_id="MD-2018-0001")])
-    assert run(env, "issue", "--issuer", issuer, "--type", "medical-degree", str(roster), "--out", str(tmp_path / "a")).exit_code == 0
+    first = run(env, "issue", "--issuer", issuer, "--type", "medical-degree", str(roster), "--out", str(tmp_path / "a"))
+    assert first.exit_code == 0
     size = svc.log.head()[0]
-    again = write_csv(tmp_path / "b.csv", [degree_row(1, credential_id="MD-2018-0002"), degree_row(2, credential_id="MD-2018-0001")])
+    again = write_csv(tmp_path / "b.csv",
+                      [degree_row(1, credential_id="MD-2018-0002"), degree_row(2, credential_id="MD-2018-0001")])
     result = run(env, "issue", "--issuer", issuer, "--type", "medical-degree", str(again), "--out", str(tmp_path / "b"))
     assert result.exit_code == 1 and json.loads(result.stdout)["error"] == "credential_id_taken"
     assert svc.log.head()[0] == size

@@ -194,7 +194,8 @@ def test_the_online_verifier_needs_the_served_tokens_inclusion_proof(world, cloc
     stolen, t0, shared_at = _compromise_after_a_revocation(world, clock)
     policy = KeyBindingPolicy(required=True, audience=AUD, nonce=NONCE, max_age_seconds=clock.t - shared_at + 60)
     presentation = world.presentation(shared_at)
-    assert world.svc.evidence.verify(presentation, world.credential["anchor_proof"], key_binding=policy).credential_status == "revoked"
+    report = world.svc.evidence.verify(presentation, world.credential["anchor_proof"], key_binding=policy)
+    assert report.credential_status == "revoked"
     forged = world.forged_status(stolen, t0 + 30, VALID)
     world.svc.store.collection("status_lists").update_one(
         {"issuer": "example-med", "number": world.record["status_list"]}, {"$set": {"token": forged, "token_iat": clock.t}})
@@ -241,7 +242,8 @@ def test_a_signature_of_the_wrong_length_is_a_typed_error_not_a_crash(size) -> N
     parsed = parse_compact(f"{head}.{body}.{b64url_encode(raw)}")
     assert parsed.verify_with([PublicKey.from_jwk(signer.public_jwk)]) is False
     with pytest.raises(SDJWTError) as info:
-        verify_presentation(f"{head}.{body}.{b64url_encode(raw)}~", issuer_keys=jwks_resolver([PublicKey.from_jwk(signer.public_jwk)]),
+        verify_presentation(f"{head}.{body}.{b64url_encode(raw)}~",
+                            issuer_keys=jwks_resolver([PublicKey.from_jwk(signer.public_jwk)]),
                             now=int(time.time()))
     assert info.value.code == "signature_invalid"
 

@@ -98,7 +98,8 @@ def offline_chain_check(anchor: dict[str, Any], _checkpoint: Checkpoint) -> tupl
     return "unchecked", f"{where}: not looked up (no Ethereum RPC endpoint given)"
 
 
-def _key_history(evidence: KeyHistoryEvidence | None, trust: LogTrust, report: Report) -> tuple[list[KeyRecord], dict[str, Any]] | None:
+def _key_history(evidence: KeyHistoryEvidence | None, trust: LogTrust,
+                 report: Report) -> tuple[list[KeyRecord], dict[str, Any]] | None:
     """The issuer's key records, when the history is logged and self-consistently signed."""
     if evidence is None:
         report.add("key_history", "failed", "the issuer is unknown here: no key history to trust its keys by")
