@@ -111,9 +111,9 @@ class EvidenceService:
         if history is None:
             raise NotFoundError("the credential's issuer is no longer known here: no bundle can be made",
                                 code="issuer_unknown")
-        trust = self.trust()
+        # this server's own keys, as trust() gives them (where the witness set is never None)
         return build_bundle(presentation=presentation, audience=audience, nonce=nonce, not_before=not_before,
                             anchor_proof=self.with_log_anchors(anchor_proof), history=history, status=status,
-                            log_key=trust.log_key.encode(),
-                            witnesses=[w.to_json() for w in trust.witness_keys], quorum=trust.quorum, share=share,
+                            log_key=self._log.signer.verifier.encode(),
+                            witnesses=[w.to_json() for w in self._log.witness_keys], quorum=self._quorum, share=share,
                             created_at=now)

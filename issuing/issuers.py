@@ -175,6 +175,8 @@ class IssuerRegistry:
         if not active:
             raise IssuerError(f"issuer {issuer_id!r} has no active key; rotate to make one", code="issuer_no_active_key")
         doc = self._keys.find_one({"_id": active[-1].kid})
+        if doc is None:  # removed since records() read it
+            raise IssuerError(f"issuer {issuer_id!r} has no active key; rotate to make one", code="issuer_no_active_key")
         try:
             opened = json.loads(self._sealer.open(doc["sealed"]))
         except (SealError, ValueError) as exc:
