@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import os
 import secrets
-from typing import Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, cast
 
 from credshare.runtime import keep_recursion_limit
+
+if TYPE_CHECKING:
+    from eth_typing import BLSPubkey, BLSSignature  # py-ecc's names for the byte encodings
 
 PUBLIC_KEY_SIZE = 48
 SIGNATURE_SIZE = 96
@@ -34,7 +37,7 @@ class PyEccBackend:
 
     def __init__(self) -> None:
         with keep_recursion_limit():  # py_ecc raises it to 100,000 on import
-            from py_ecc.bls import G2ProofOfPossession
+            from py_ecc.bls.ciphersuites import G2ProofOfPossession
 
         self._scheme = G2ProofOfPossession
 
@@ -48,11 +51,12 @@ class PyEccBackend:
         return self._scheme.Sign(secret_key, message)
 
     def aggregate(self, signatures: Sequence[bytes]) -> bytes:
-        return self._scheme.Aggregate(list(signatures))
+        return self._scheme.Aggregate(cast("list[BLSSignature]", list(signatures)))
 
     def fast_aggregate_verify(self, public_keys: Sequence[bytes], message: bytes, signature: bytes) -> bool:
         try:
-            return bool(self._scheme.FastAggregateVerify(list(public_keys), message, signature))
+            keys = cast("list[BLSPubkey]", list(public_keys))
+            return bool(self._scheme.FastAggregateVerify(keys, message, cast("BLSSignature", signature)))
         except Exception:  # py-ecc raises assorted errors on malformed points: a failed check
             return False
 
@@ -61,7 +65,8 @@ class PyEccBackend:
 
     def verify_possession(self, public_key: bytes, proof: bytes) -> bool:
         try:
-            return bool(self._scheme.KeyValidate(public_key) and self._scheme.PopVerify(public_key, proof))
+            key = cast("BLSPubkey", public_key)
+            return bool(self._scheme.KeyValidate(key) and self._scheme.PopVerify(key, cast("BLSSignature", proof)))
         except Exception:
             return False
 
@@ -76,7 +81,7 @@ class BlspyBackend:
         self._b = blspy
         self._keygen = PyEccBackend().keygen
 
-    def _sk(self, secret_key: int) -> object:
+    def _sk(self, secret_key: int) -> Any:  # a blspy.PrivateKey (blspy ships no types)
         return self._b.PrivateKey.from_bytes(secret_key.to_bytes(32, "big"))
 
     def keygen(self, ikm: bytes) -> int:
@@ -91,7 +96,7 @@ class BlspyBackend:
     def aggregate(self, signatures: Sequence[bytes]) -> bytes:
         return bytes(self._b.PopSchemeMPL.aggregate([self._b.G2Element.from_bytes(s) for s in signatures]))
 
-    def _g1(self, public_key: bytes) -> object:
+    def _g1(self, public_key: bytes) -> Any:  # a blspy.G1Element
         point = self._b.G1Element.from_bytes(public_key)  # checks the encoding, curve and subgroup
         if point == self._b.G1Element():
             raise ValueError("the identity is not a public key")  # KeyValidate
@@ -114,7 +119,7 @@ class BlspyBackend:
             return False
 
 
-BACKENDS = {"py-ecc": PyEccBackend, "blspy": BlspyBackend}
+BACKENDS: dict[str, Callable[[], BLSBackend]] = {"py-ecc": PyEccBackend, "blspy": BlspyBackend}
 _BACKEND: BLSBackend | None = None
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from credshare.anchoring.chain import (
     AnchorError,
@@ -52,6 +52,8 @@ else:
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
+    from eth_typing import Hash32, HexStr
+    from web3.types import Wei
 
     Endpoint = str | BaseProvider  # an HTTP(S) JSON-RPC URL or a web3 provider
 
@@ -213,7 +215,7 @@ class EthereumAnchorer:
                 "data": payload,
                 "nonce": w3.eth.get_transaction_count(sender, "pending"),
             }
-            estimate = int(w3.eth.estimate_gas({"from": sender, "to": sender, "value": 0, "data": payload}))
+            estimate = int(w3.eth.estimate_gas({"from": sender, "to": sender, "value": cast("Wei", 0), "data": payload}))
             tx["gas"] = max(estimate, _calldata_gas_floor(payload))
             base_fee = w3.eth.get_block("latest").get("baseFeePerGas")
             if base_fee is not None:
@@ -235,7 +237,7 @@ class EthereumAnchorer:
                     ) from None
             try:
                 receipt = w3.eth.wait_for_transaction_receipt(
-                    tx_hash, timeout=timeout, poll_latency=poll_interval
+                    cast("Hash32", tx_hash), timeout=timeout, poll_latency=poll_interval
                 )
             except TimeExhausted:
                 raise AnchorPublishError(
@@ -271,7 +273,7 @@ class EthereumAnchorer:
 
     def _known(self, tx_hash: bytes) -> bool:
         try:
-            self._w3.eth.get_transaction(tx_hash)
+            self._w3.eth.get_transaction(cast("Hash32", tx_hash))
         except Exception:  # noqa: BLE001 - any failure means "not known to be accepted"
             return False
         return True
@@ -302,7 +304,7 @@ def _check_endpoint(w3: Web3, anchor: ChainAnchor, payload: bytes) -> tuple[str,
     if anchor.block_number > latest:
         raise _Contradiction(f"anchor block {anchor.block_number} is beyond the node's latest block {latest}")
     try:
-        tx = w3.eth.get_transaction(anchor.tx_hash)
+        tx = w3.eth.get_transaction(cast("HexStr", anchor.tx_hash))  # 0x and 64 hex digits (ChainAnchor)
     except TransactionNotFound:
         raise _Contradiction(f"transaction {anchor.tx_hash} is not on this chain") from None
     if _hex(tx.get("hash")) != anchor.tx_hash:
@@ -320,7 +322,7 @@ def _check_endpoint(w3: Web3, anchor: ChainAnchor, payload: bytes) -> tuple[str,
             f"transaction is in block {int(tx['blockNumber'])}, the anchor names block {anchor.block_number}"
         )
     try:
-        receipt = w3.eth.get_transaction_receipt(anchor.tx_hash)
+        receipt = w3.eth.get_transaction_receipt(cast("HexStr", anchor.tx_hash))
     except TransactionNotFound:
         raise _Contradiction(f"transaction {anchor.tx_hash} has no receipt") from None
     if receipt.get("status") != 1:
@@ -400,7 +402,7 @@ def verify_chain_anchor(
         return ChainVerdict("unchecked", "no endpoints to check the anchor against" + suffix, test_anchor, [])
 
     results: list[_EndpointResult] = []
-    for index, (w3, label) in enumerate(zip(clients, labels)):
+    for index, (w3, label) in enumerate(zip(clients, labels, strict=True)):
         try:
             detail, block_hash = _check_endpoint(w3, anchor, payload)
             results.append(_EndpointResult(index, label, "passed", detail, block_hash))

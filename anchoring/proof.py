@@ -72,7 +72,8 @@ def build_anchor_proof(
 def _parse(proof: Any) -> tuple[str, int, int, list[bytes], str]:
     if not isinstance(proof, dict) or proof.get("type") != PROOF_TYPE:
         raise AnchoringError("proof_malformed", f"not a {PROOF_TYPE} document")
-    origin, index, size, path, note = (proof.get(k) for k in ("log_origin", "leaf_index", "tree_size", "inclusion_proof", "checkpoint"))
+    origin, index, size, path, note = (
+        proof.get(k) for k in ("log_origin", "leaf_index", "tree_size", "inclusion_proof", "checkpoint"))
     if not isinstance(origin, str) or not isinstance(note, str) or not isinstance(path, list):
         raise AnchoringError("proof_malformed", "log_origin, checkpoint and inclusion_proof are required")
     if isinstance(index, bool) or isinstance(size, bool) or not isinstance(index, int) or not isinstance(size, int):

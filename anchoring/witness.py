@@ -10,8 +10,8 @@ Verdicts are cached by (checkpoint hash, signers, signature): py-ecc pairings ar
 from __future__ import annotations
 
 import base64
-import functools
 import binascii
+import functools
 import hashlib
 import threading
 from collections import OrderedDict
@@ -177,7 +177,7 @@ def verify_aggregate(checkpoint_text: str, agg: WitnessAggregate, witnesses: Seq
     check_witness_set(witnesses)
     if agg.count < quorum:
         raise AnchoringError("witness_quorum_not_met", f"{agg.count} of {len(witnesses)} signed; {quorum} required")
-    keys = [w.public_key for w, signed in zip(witnesses, agg.signers) if signed]
+    keys = [w.public_key for w, signed in zip(witnesses, agg.signers, strict=True) if signed]
     message = cosignature_message(checkpoint_text)
     cache_key = hashlib.sha256(hashlib.sha256(message).digest() + b"".join(keys) + agg.signature).digest()
     verdict = _aggregate_verdicts.get(cache_key)
@@ -186,4 +186,4 @@ def verify_aggregate(checkpoint_text: str, agg: WitnessAggregate, witnesses: Seq
         _aggregate_verdicts.put(cache_key, verdict)
     if not verdict:
         raise AnchoringError("witness_signature_invalid", "the aggregate cosignature does not verify")
-    return [w.name for w, signed in zip(witnesses, agg.signers) if signed]
+    return [w.name for w, signed in zip(witnesses, agg.signers, strict=True) if signed]

@@ -49,7 +49,8 @@ def _round_us(fn: Callable[[], object], calls: int) -> float:
     return (time.perf_counter() - t0) / calls * 1e6
 
 
-def compare_us(ours: Callable[[], object], ref: Callable[[], object], rounds: int = 15, round_s: float = 0.1) -> tuple[float, float]:
+def compare_us(ours: Callable[[], object], ref: Callable[[], object], rounds: int = 15,
+               round_s: float = 0.1) -> tuple[float, float]:
     """Median per-call time of each, measured in alternating rounds so that machine noise hits
     both sides alike."""
     n_ours, n_ref = max(1, _calls_in(ours, round_s)), max(1, _calls_in(ref, round_s))

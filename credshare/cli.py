@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from credshare.cli_io import fail
 from credshare.cli_issue import (
     issue_command,
     issuer_group,
@@ -16,7 +17,6 @@ from credshare.cli_issue import (
     suspend_command,
 )
 from credshare.cli_log import log_group, witness_group
-from credshare.cli_io import fail
 from credshare.cli_sdjwt import sdjwt
 from credshare.cli_verify import verify_command
 from credshare.errors import CredshareError
@@ -46,10 +46,10 @@ cli.add_command(verify_command)
 @click.option("--demo", is_flag=True, help="Create example issuers and a physician account with credentials first.")
 def serve(host: str | None, port: int | None, workers: int, threads: int, demo: bool) -> None:
     """Run the server (gunicorn) and print its URL once it is listening."""
-    from credshare.webapp import create_app
     from credshare import server
     from credshare.config import load_settings
     from credshare.sharing import health
+    from credshare.webapp import create_app
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # the options win over the environment, for this process and its workers (the public URL follows them)

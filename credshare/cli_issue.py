@@ -20,8 +20,8 @@ from credshare.issuing.roster import read_roster
 def _services() -> Any:
     """The services, after warning on standard error when this command's public URL (which
     new issuers and their status lists are named under) is not the running server's."""
-    from credshare.webapp import create_app
     from credshare.sharing.health import served_public_url
+    from credshare.webapp import create_app
 
     svc = create_app().extensions["credshare"]
     served = served_public_url(svc.store)

@@ -13,12 +13,12 @@ from typing import Any
 import click
 
 from credshare.cli_io import fail, read_json, read_json_list, read_text
-from credshare.errors import CredshareError
 from credshare.disclosure.issuance import issue
 from credshare.disclosure.jws import PublicKey, Signer
 from credshare.disclosure.paths import parse_claim_path
 from credshare.disclosure.presentation import KeyBindingRequest, present
 from credshare.disclosure.verification import KeyBindingPolicy, jwks_resolver, verify_presentation
+from credshare.errors import CredshareError
 
 
 def _read_json(path: str, what: str) -> Any:

@@ -170,4 +170,5 @@ def load_or_create_private_file(path: Path, make: Callable[[], bytes]) -> bytes:
 
 def load_or_create_secret(data_dir: Path) -> str:
     """The data dir's session secret, generated on first use."""
-    return load_or_create_private_file(data_dir / SECRET_KEY_FILENAME, lambda: secrets.token_urlsafe(48).encode()).decode().strip()
+    created = load_or_create_private_file(data_dir / SECRET_KEY_FILENAME, lambda: secrets.token_urlsafe(48).encode())
+    return created.decode().strip()

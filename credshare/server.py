@@ -12,6 +12,7 @@ for the status, instead of gunicorn's HTML; the detail never repeats the request
 from __future__ import annotations
 
 import json
+import socket
 import sys
 from typing import Any, Callable
 
@@ -22,10 +23,11 @@ from gunicorn.workers.gthread import ThreadWorker
 from credshare.sharing.errors import HTTP_CODES
 
 
-def _write_error(sock: Any, status: int, reason: str, _message: str) -> None:
-    """gunicorn's error writer, in credshare's error shape (JSON: no page can be chosen yet)."""
-    body = json.dumps({"error": HTTP_CODES.get(status, "bad_request"), "detail": reason}).encode()
-    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+def _write_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's error writer (its parameter names), in credshare's error shape (JSON: no page
+    can be chosen yet); ``mesg``, gunicorn's HTML detail, is not sent."""
+    body = json.dumps({"error": HTTP_CODES.get(status_int, "bad_request"), "detail": reason}).encode()
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
             f"Cache-Control: no-store\r\nContent-Length: {len(body)}\r\n\r\n")
     gunicorn_util.write_nonblock(sock, head.encode("latin-1") + body)
 

@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from credshare.config import Settings
-from credshare.mail import Mailer, make_mailer
-from credshare.holding.accounts import AccountService
 from credshare.disclosure.jws import Signer
+from credshare.holding.accounts import AccountService
 from credshare.holding.evidence import EvidenceService
 from credshare.holding.shares import ShareService
 from credshare.holding.vault import profile_params
@@ -20,6 +19,7 @@ from credshare.issuing.batch import BatchIssuer
 from credshare.issuing.issuers import IssuerRegistry
 from credshare.issuing.status import StatusService
 from credshare.issuing.types import CredentialType, load_types
+from credshare.mail import Mailer, make_mailer
 from credshare.storage import Store
 from credshare.storage.rate_limit import RateLimiter
 from credshare.storage.tlog import TransparencyLog
@@ -96,8 +96,8 @@ class AppServices:
 
     @cached_property
     def wallet(self) -> WalletService:
-        from credshare.sealing import Sealer
         from credshare.issuing.batch import OFFER_PURPOSE
+        from credshare.sealing import Sealer
 
         with self._lock:
             return WalletService(self.store, self.evidence, self.types,

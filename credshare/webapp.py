@@ -15,11 +15,25 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from credshare.config import ENV_VARS, load_settings, resource_dir
-from credshare.sharing import auth, csrf, errors, hardening, health, home, issuer_api, log_api, owner_api, request_log, verify_pages, wallet_pages
+from credshare.services import AppServices
+from credshare.sharing import (
+    auth,
+    csrf,
+    errors,
+    hardening,
+    health,
+    home,
+    issuer_api,
+    log_api,
+    owner_api,
+    request_log,
+    verify_pages,
+    wallet_pages,
+)
 from credshare.sharing.context import EXTENSION_KEY, current_owner
 from credshare.sharing.json_body import StrictJSONProvider
-from credshare.services import AppServices
 from credshare.storage import open_store
+
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     config = dict(config or {})

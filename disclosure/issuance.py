@@ -106,7 +106,7 @@ class _Builder:
                 out[name] = built
         if digests:
             size = self.sd_array_size
-            target = (size.get(path, 0) if isinstance(size, dict) else size) or 0
+            target = (size.get(path, 0) if isinstance(size, Mapping) else size) or 0
             if len(digests) > target:
                 target = -(-len(digests) // DEFAULT_SD_BUCKET) * DEFAULT_SD_BUCKET
             digests.extend(decoy_digest(self.sd_alg) for _ in range(target - len(digests)))

@@ -177,7 +177,8 @@ class Signer:
 
     def sign(self, signing_input: bytes) -> bytes:
         if self.alg in _EDDSA_ALGS:
-            return self._impl.sign(signing_input).signature
+            signed: nacl.signing.SignedMessage = self._impl.sign(signing_input)
+            return signed.signature
         size = _EC_ALGS[self.alg][2]
         r, s = decode_dss_signature(self._impl.sign(signing_input, _ECDSA[self.alg]))
         return r.to_bytes(size, "big") + s.to_bytes(size, "big")
@@ -195,7 +196,8 @@ class CompactJWS:
 
     @property
     def alg(self) -> str:
-        return self.header.get("alg", "")
+        alg = self.header.get("alg", "")  # parse_parts admits only the allowed (string) algorithms
+        return alg if isinstance(alg, str) else ""
 
     def verify_with(self, keys: list[PublicKey]) -> bool:
         return any(key.verify(self.alg, self.signing_input, self.signature) for key in keys)

@@ -11,9 +11,16 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from credshare.disclosure.errors import SDJWTError
-from credshare.disclosure.format import DEFAULT_SD_ALG, SD_ALG_KEY, Disclosure, ParsedSDJWT, b64_digest, parse_compact, serialize_compact
-from credshare.disclosure.jws import PublicKey, Signer, sign_compact
-from credshare.disclosure.jws import parse_compact as parse_jws
+from credshare.disclosure.format import (
+    DEFAULT_SD_ALG,
+    SD_ALG_KEY,
+    Disclosure,
+    ParsedSDJWT,
+    b64_digest,
+    parse_compact,
+    serialize_compact,
+)
+from credshare.disclosure.jws import PublicKey, Signer, parse_compact as parse_jws, sign_compact
 from credshare.disclosure.paths import ClaimPath
 from credshare.disclosure.processing import Processed, process
 from credshare.disclosure.vc import KB_TYP

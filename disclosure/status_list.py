@@ -120,8 +120,10 @@ def read_status_list(token: str, *, keys: list[PublicKey], uri: str, now: int, s
     if body.get("sub") != uri:
         raise SDJWTError("status_list_sub_mismatch")
     iat, exp, ttl = body.get("iat"), body.get("exp"), body.get("ttl")
-    for name, value in (("iat", iat), ("exp", exp), ("ttl", ttl)):
-        if (value is not None or name == "iat") and (isinstance(value, bool) or not isinstance(value, int)):
+    if isinstance(iat, bool) or not isinstance(iat, int):
+        raise SDJWTError("status_list_malformed", "iat must be an integer")
+    for name, value in (("exp", exp), ("ttl", ttl)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise SDJWTError("status_list_malformed", f"{name} must be an integer")
     if exp is not None and now >= exp + skew_seconds:
         raise SDJWTError("status_list_expired")

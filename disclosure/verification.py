@@ -16,9 +16,16 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
 from credshare.disclosure.errors import SDJWTError
-from credshare.disclosure.format import DEFAULT_SD_ALG, SD_ALG_KEY, Disclosure, ParsedSDJWT, b64_digest, hash_function
-from credshare.disclosure.format import parse_compact as parse_sd_jwt_compact
-from credshare.disclosure.format import parse_json as parse_sd_jwt_json
+from credshare.disclosure.format import (
+    DEFAULT_SD_ALG,
+    SD_ALG_KEY,
+    Disclosure,
+    ParsedSDJWT,
+    b64_digest,
+    hash_function,
+    parse_compact as parse_sd_jwt_compact,
+    parse_json as parse_sd_jwt_json,
+)
 from credshare.disclosure.jws import CompactJWS, PublicKey, constant_time_equal, parse_compact
 from credshare.disclosure.paths import ClaimPath
 from credshare.disclosure.processing import process

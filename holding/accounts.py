@@ -32,7 +32,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
 from credshare import strict_json
-from credshare.kdf import derive_key
+from credshare.disclosure.errors import SDJWTError
+from credshare.disclosure.jws import Signer
 from credshare.errors import (
     AuthenticationError,
     ConflictError,
@@ -42,10 +43,9 @@ from credshare.errors import (
     RateLimitedError,
     VaultError,
 )
-from credshare.disclosure.errors import SDJWTError
-from credshare.disclosure.jws import Signer
 from credshare.holding import vault
 from credshare.issuing.issuers import token_hash
+from credshare.kdf import derive_key
 from credshare.storage import Store, new_id
 from credshare.storage.rate_limit import RateLimiter
 
@@ -274,7 +274,8 @@ class AccountService:
             raise InputError("this confirmation link is not valid", code="email_token_invalid")
         account = self._accounts.find_one_and_update(
             {"_id": account_id, "email_token": token_id(token), "email_token_expires": {"$gt": _now()}},
-            {"$set": {"email_verified": True, "email_verified_at": _now()}, "$unset": {"email_token": "", "email_token_expires": ""}})
+            {"$set": {"email_verified": True, "email_verified_at": _now()},
+             "$unset": {"email_token": "", "email_token_expires": ""}})
         if account is None:
             raise InputError("this confirmation link is not valid, already used or too old", code="email_token_invalid")
         return account["email"]

@@ -8,16 +8,23 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from credshare.errors import CredshareError, NotFoundError
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import parse_compact
 from credshare.disclosure.status_list import status_reference
 from credshare.disclosure.verification import KeyBindingPolicy
+from credshare.errors import CredshareError, NotFoundError
 from credshare.issuing.issuers import IssuerRegistry
 from credshare.issuing.status import StatusService
 from credshare.storage.tlog import TransparencyLog
 from credshare.verifier.bundle import build_bundle
-from credshare.verifier.credential import ChainCheck, KeyHistoryEvidence, LogTrust, StatusEvidence, presented_at, verify_credential
+from credshare.verifier.credential import (
+    ChainCheck,
+    KeyHistoryEvidence,
+    LogTrust,
+    StatusEvidence,
+    presented_at,
+    verify_credential,
+)
 from credshare.verifier.report import Report
 
 
@@ -76,7 +83,8 @@ class EvidenceService:
         except CredshareError as exc:
             return StatusEvidence(None, now, exc.detail or exc.code)
 
-    def gather(self, presentation: str, now: int, signed_since: int = 0) -> tuple[KeyHistoryEvidence | None, StatusEvidence | None]:
+    def gather(self, presentation: str, now: int,
+               signed_since: int = 0) -> tuple[KeyHistoryEvidence | None, StatusEvidence | None]:
         """Evidence for the credential in ``presentation``: located by its (not yet trusted)
         ``iss`` and ``status`` claims; the verifier then checks all of it."""
         try:
@@ -103,8 +111,9 @@ class EvidenceService:
         if history is None:
             raise NotFoundError("the credential's issuer is no longer known here: no bundle can be made",
                                 code="issuer_unknown")
-        trust = self.trust()
+        # this server's own keys, as trust() gives them (where the witness set is never None)
         return build_bundle(presentation=presentation, audience=audience, nonce=nonce, not_before=not_before,
-                            anchor_proof=self.with_log_anchors(anchor_proof), history=history, status=status, log_key=trust.log_key.encode(),
-                            witnesses=[w.to_json() for w in trust.witness_keys], quorum=trust.quorum, share=share,
+                            anchor_proof=self.with_log_anchors(anchor_proof), history=history, status=status,
+                            log_key=self._log.signer.verifier.encode(),
+                            witnesses=[w.to_json() for w in self._log.witness_keys], quorum=self._quorum, share=share,
                             created_at=now)

@@ -26,17 +26,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from credshare.kdf import derive_key
-from credshare.errors import ConflictError, CredshareError, InputError, NotFoundError, RateLimitedError
 from credshare.disclosure.jws import Signer
 from credshare.disclosure.paths import ClaimPath
 from credshare.disclosure.presentation import HolderView, KeyBindingRequest, present, select_disclosures
 from credshare.disclosure.verification import KeyBindingPolicy
+from credshare.errors import ConflictError, CredshareError, InputError, NotFoundError, RateLimitedError
 from credshare.holding import vault
 from credshare.holding.accounts import SessionInfo
 from credshare.holding.evidence import EvidenceService
 from credshare.holding.wallet import NOT_STANDING, WalletEntry, WalletService, credential_state, require_confirmed
 from credshare.issuing.issuers import token_hash
+from credshare.kdf import derive_key
 from credshare.storage import Store
 from credshare.verifier.credential import SHARE_CLAIM
 from credshare.verifier.report import Report
@@ -433,7 +433,8 @@ class ShareService:
                                   max_age_seconds=max(0, now - doc["created_at"]) + KB_CLOCK_SLACK)
         report = self._evidence.verify(shared["presentation"], shared["anchor_proof"], key_binding=policy, now=now)
         views = f"view {doc['views']} of {doc['max_views']}" if doc.get("max_views") else f"{doc['views']} view(s)"
-        report.add("link", "passed", f"active until {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(doc['expires_at']))}; {views}")
+        until = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(doc['expires_at']))
+        report.add("link", "passed", f"active until {until}; {views}")
         opened = OpenedShare(link_id, report, shared["recipient"], shared["withheld"], bool(doc.get("history")),
                              doc["created_at"], doc["expires_at"], doc["views"], doc.get("max_views"),
                              shared["presentation"], shared["anchor_proof"], shared["nonce"])

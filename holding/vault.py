@@ -87,7 +87,7 @@ def b64encode(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def b64decode(text: str) -> bytes:
+def b64decode(text: object) -> bytes:
     """Strict standard base64; :class:`ValueError` on anything else."""
     if not isinstance(text, str):
         raise ValueError("base64 text expected")

@@ -21,16 +21,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from credshare import strict_json
-from credshare.errors import CredshareError, DuplicateKeyError, ForbiddenError, InputError, NotFoundError
-from credshare.sealing import Sealer
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import PublicKey
 from credshare.disclosure.presentation import HolderView, open_sd_jwt
+from credshare.errors import CredshareError, DuplicateKeyError, ForbiddenError, InputError, NotFoundError
 from credshare.holding import vault
 from credshare.holding.accounts import SessionInfo
 from credshare.holding.evidence import EvidenceService
 from credshare.issuing.batch import DELIVERIES
 from credshare.issuing.types import CredentialType, type_for_vct
+from credshare.sealing import Sealer
 from credshare.storage import Store, new_id
 from credshare.verifier.report import Report
 
@@ -163,7 +163,8 @@ class WalletService:
         cnf = view.claims.get("cnf")
         jwk = cnf.get("jwk") if isinstance(cnf, dict) else None
         try:
-            bound = isinstance(jwk, dict) and PublicKey.from_jwk(jwk).thumbprint() == PublicKey.from_jwk(info.holder_jwk).thumbprint()
+            bound = (isinstance(jwk, dict)
+                     and PublicKey.from_jwk(jwk).thumbprint() == PublicKey.from_jwk(info.holder_jwk).thumbprint())
         except SDJWTError:
             bound = False
         if not bound:
@@ -177,7 +178,8 @@ class WalletService:
 
     # -- entries ------------------------------------------------------------------------
 
-    def add(self, info: SessionInfo, sd_jwt: str, anchor_proof: dict[str, Any], source: str = "upload") -> tuple[WalletEntry, Report]:
+    def add(self, info: SessionInfo, sd_jwt: str, anchor_proof: dict[str, Any],
+            source: str = "upload") -> tuple[WalletEntry, Report]:
         require_confirmed(info)
         report = self.check(info, sd_jwt, anchor_proof)
         entry = WalletEntry(new_id(), sd_jwt, anchor_proof, int(time.time()), source)
@@ -186,7 +188,8 @@ class WalletService:
 
     def _store_entry(self, info: SessionInfo, entry: WalletEntry) -> None:
         try:
-            self._entries.insert_one({"_id": entry.id, "owner": info.account_id, "fingerprint": self._fingerprint(info, entry.sd_jwt),
+            self._entries.insert_one({"_id": entry.id, "owner": info.account_id,
+                                      "fingerprint": self._fingerprint(info, entry.sd_jwt),
                                       "sealed": vault.seal(info.data_key, json.dumps(
                                           {**entry.to_vault(), "id": entry.id, "owner": info.account_id}).encode())})
         except DuplicateKeyError:
@@ -265,7 +268,8 @@ class WalletService:
         """Credentials issuers delivered to the owner's e-mail, not yet accepted."""
         out = []
         for doc in self._offers.find({"email": info.email, "state": "offered"}, sort=[("offered_at", -1)]):
-            out.append({"id": doc["_id"], "issuer": doc.get("issuer"), "type": doc.get("type"), "offered_at": doc.get("offered_at")})
+            out.append({"id": doc["_id"], "issuer": doc.get("issuer"), "type": doc.get("type"),
+                        "offered_at": doc.get("offered_at")})
         return out
 
     def accept_offer(self, info: SessionInfo, offer_id: str) -> tuple[WalletEntry, Report]:

@@ -24,13 +24,13 @@ import secrets
 import time
 from typing import Any
 
-from credshare.disclosure.jws import Signer, sign_compact
-from credshare.verifier.key_history import HISTORY_TYP, KeyRecord, history_payload
 from credshare.config import check_public_url
+from credshare.disclosure.jws import Signer, sign_compact
 from credshare.errors import ConfigError, CredshareError, DuplicateKeyError
-from credshare.sealing import SealError, Sealer
+from credshare.sealing import Sealer, SealError
 from credshare.storage import Store
 from credshare.storage.tlog import TransparencyLog
+from credshare.verifier.key_history import HISTORY_TYP, KeyRecord, history_payload
 
 ISSUERS, KEYS, HISTORIES = "issuers", "issuer_keys", "key_histories"
 _ISSUER_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
@@ -175,6 +175,8 @@ class IssuerRegistry:
         if not active:
             raise IssuerError(f"issuer {issuer_id!r} has no active key; rotate to make one", code="issuer_no_active_key")
         doc = self._keys.find_one({"_id": active[-1].kid})
+        if doc is None:  # removed since records() read it
+            raise IssuerError(f"issuer {issuer_id!r} has no active key; rotate to make one", code="issuer_no_active_key")
         try:
             opened = json.loads(self._sealer.open(doc["sealed"]))
         except (SealError, ValueError) as exc:
@@ -222,7 +224,8 @@ class IssuerRegistry:
         issued under, store them and append them to the log together; returns the current one."""
         latest = self._histories.find_one({"issuer": issuer_id}, sort=[("version", -1)])
         version = (latest or {}).get("version", 0) + 1
-        issuer, records, signer, now = self.get(issuer_id), self.records(issuer_id), self.active_signer(issuer_id), int(time.time())
+        issuer, records = self.get(issuer_id), self.records(issuer_id)
+        signer, now = self.active_signer(issuer_id), int(time.time())
         signed = [sign_compact({"typ": HISTORY_TYP}, history_payload(iss, version, records, now, issuer["name"]), signer)
                   for iss in issuer["identifiers"]]
         appended = self._log.append([jws.encode("ascii") for jws in signed])

@@ -18,8 +18,8 @@ import zlib
 from array import array
 from typing import Any, Iterator
 
-from credshare.errors import CredshareError
 from credshare.disclosure.status_list import INVALID, SUSPENDED, VALID, StatusList, sign_status_list
+from credshare.errors import CredshareError
 from credshare.issuing.issuers import IssuerRegistry, issuer_base
 from credshare.storage import Store
 from credshare.storage.tlog import TransparencyLog
@@ -78,7 +78,8 @@ class StatusService:
         issuer's first identifier."""
         for doc in self._lists.find({"uri": {"$exists": False}}, fields=["issuer", "number"]):
             iss = self._issuers.get(doc["issuer"])["identifiers"][0]
-            self._lists.update_one({"_id": doc["_id"]}, {"$set": {"iss": iss, "uri": _list_uri(iss, doc["issuer"], doc["number"])}})
+            self._lists.update_one({"_id": doc["_id"]},
+                                   {"$set": {"iss": iss, "uri": _list_uri(iss, doc["issuer"], doc["number"])}})
 
     def number_for(self, issuer_id: str, uri: str) -> int | None:
         """The number of the issuer's status list published at ``uri``, if it is one."""

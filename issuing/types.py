@@ -79,10 +79,10 @@ class CredentialType:
         return [c.column for c in self.claims if c.column]
 
     @property
-    def sd_array_sizes(self) -> dict[tuple[str, ...], int]:
+    def sd_array_sizes(self) -> dict[tuple[str | int, ...], int]:  # claim paths, as issue() takes them
         """The fixed length of each object's ``_sd`` array: the top level gets the type's
         ``sd_array_size``, nested objects the number of disclosable claims defined in them."""
-        sizes: dict[tuple[str, ...], int] = {(): self.sd_array_size}
+        sizes: dict[tuple[str | int, ...], int] = {(): self.sd_array_size}
         for claim in self.claims:
             if claim.sd == "always" and len(claim.path) > 1:
                 sizes[claim.path[:-1]] = sizes.get(claim.path[:-1], 0) + 1

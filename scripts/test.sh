@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Set up (first run only) and run the whole test suite. Extra arguments go to pytest.
+# Set up (first run only), run the quality gates (ruff, mypy), then the whole test suite.
+# Extra arguments go to pytest. A gate's finding fails the run before any test starts.
 source "$(dirname "$0")/setup.sh" "test"
+echo "test.sh: ruff check" >&2
+.venv/bin/ruff check . || exit 1
+echo "test.sh: mypy" >&2
+.venv/bin/python scripts/typecheck.py || exit 1
 # ganache 7 (a real Ethereum JSON-RPC node) for the chain-anchoring tests
 if [ ! -x node_modules/.bin/ganache ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error

@@ -28,6 +28,7 @@ from flask import (
     request,
     url_for,
 )
+from werkzeug.wrappers import Response as BaseResponse  # what redirect() returns; flask's Response is one
 
 from credshare import strict_json
 from credshare.errors import CredshareError
@@ -39,9 +40,9 @@ from credshare.sharing.context import (
     current_owner,
     login_required,
     safe_next,
-    signed_in_owner,
     services,
     session_token,
+    signed_in_owner,
 )
 
 bp = Blueprint("auth", __name__)
@@ -52,7 +53,7 @@ RESTORE_ENTRIES_HOOK = "credshare.restore_entries"  # (info, entries) -> int | N
 MAX_BACKUP_BYTES = 8 * 1024 * 1024
 
 
-class BackupEntries(list):  # type: ignore[type-arg]
+class BackupEntries(list[dict[str, Any]]):
     """The entries of an opened backup, with the backup's own keys: entries sealed by another
     vault (a backup made before a password was forgotten, from an earlier account) open with
     ``data_key``, not with the session's."""
@@ -70,19 +71,19 @@ def _no_store(response: Response) -> Response:
     return response
 
 
-def set_session_cookie(response: Response, session: Session) -> Response:
+def set_session_cookie(response: BaseResponse, session: Session) -> BaseResponse:
     response.set_cookie(SESSION_COOKIE, session.token, httponly=True, samesite="Lax", path="/",
                         secure=services().settings.secure_cookies)
     return response
 
 
-def _clear_session_cookie(response: Response) -> Response:
+def _clear_session_cookie(response: BaseResponse) -> BaseResponse:
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Lax",
                            secure=services().settings.secure_cookies)
     return response
 
 
-def _signed_in(session: Session, target: str) -> Response:
+def _signed_in(session: Session, target: str) -> BaseResponse:
     old = session_token()
     if old:
         services().accounts.sign_out(old)  # no two sessions in one browser; a planted token dies here
@@ -92,7 +93,7 @@ def _signed_in(session: Session, target: str) -> Response:
 # -- registration and sign-in -----------------------------------------------------------------
 
 @bp.route("/register", methods=["GET", "POST"])
-def register() -> Response | tuple[str, int] | str:
+def register() -> BaseResponse | tuple[str, int] | str:
     if request.method == "GET":
         if current_owner() is not None:
             return redirect(url_for("auth.account"))
@@ -140,7 +141,7 @@ def _send_confirmation(info: SessionInfo) -> bool:
 
 
 @bp.get("/confirm-email/<token>")
-def confirm_email_page(token: str) -> Response | str:
+def confirm_email_page(token: str) -> BaseResponse | str:
     """The link in the mail shows a button; opening it confirms nothing, so mail scanners and
     link previewers cannot confirm an address for whoever registered it."""
     if current_owner() is None:
@@ -150,7 +151,7 @@ def confirm_email_page(token: str) -> Response | str:
 
 @bp.post("/confirm-email/<token>")
 @login_required
-def confirm_email(token: str) -> Response | tuple[str, int]:
+def confirm_email(token: str) -> BaseResponse | tuple[str, int]:
     owner = signed_in_owner()
     try:
         services().accounts.confirm_email(token, owner.account_id)
@@ -164,7 +165,7 @@ def confirm_email(token: str) -> Response | tuple[str, int]:
 
 @bp.post("/account/confirm-email")
 @login_required
-def resend_confirmation() -> Response | tuple[str, int]:
+def resend_confirmation() -> BaseResponse | tuple[str, int]:
     owner = signed_in_owner()
     limiter = services().confirmation_mails
     if limiter.take(owner.account_id) is None:
@@ -178,7 +179,7 @@ def resend_confirmation() -> Response | tuple[str, int]:
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
-def sign_in() -> Response | tuple[str, int] | str:
+def sign_in() -> BaseResponse | tuple[str, int] | str:
     target = safe_next(request.values.get("next"), "/wallet")
     if request.method == "GET":
         return render_template("sign_in.html", email="", next=target)
@@ -194,7 +195,7 @@ def sign_in() -> Response | tuple[str, int] | str:
 
 
 @bp.post("/sign-out")
-def sign_out() -> Response:
+def sign_out() -> BaseResponse:
     services().accounts.sign_out(session_token())
     flash("You are signed out.")
     return _clear_session_cookie(redirect(url_for("auth.sign_in")))
@@ -215,7 +216,7 @@ def account() -> tuple[str, int]:
 
 @bp.post("/account/password")
 @login_required
-def change_password() -> Response | tuple[str, int]:
+def change_password() -> BaseResponse | tuple[str, int]:
     owner = signed_in_owner()
     new = request.form.get("new_password", "")
     if request.form.get("new_password_confirm", new) != new:
@@ -233,7 +234,7 @@ def change_password() -> Response | tuple[str, int]:
 
 @bp.post("/account/sign-out-everywhere")
 @login_required
-def sign_out_everywhere() -> Response:
+def sign_out_everywhere() -> BaseResponse:
     owner = signed_in_owner()
     ended = services().accounts.sign_out_everywhere(owner.account_id, except_session=owner.session_id)
     flash(f"Signed out {ended} other session{'s' if ended != 1 else ''}.")
@@ -244,7 +245,7 @@ def sign_out_everywhere() -> Response:
 
 @bp.post("/account/backup")
 @login_required
-def backup() -> Response | tuple[str, int]:
+def backup() -> BaseResponse | tuple[str, int]:
     """Download the vault as an encrypted JSON file. The wallet supplies the (sealed) entries
     through an optional ``app.extensions["credshare.backup_entries"](info)``; without it the
     backup holds the keys only (data key and holder key) and no entries."""
@@ -267,7 +268,7 @@ def backup() -> Response | tuple[str, int]:
 
 @bp.post("/account/restore")
 @login_required
-def restore() -> Response | tuple[str, int]:
+def restore() -> BaseResponse | tuple[str, int]:
     """Check an uploaded backup with its passphrase, then hand its entries to the wallet.
 
     The wallet registers ``app.extensions["credshare.restore_entries"]``, called as

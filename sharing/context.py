@@ -10,9 +10,10 @@ from urllib.parse import urlsplit
 
 from flask import current_app, g, jsonify, redirect, request, url_for
 
+from credshare.holding.accounts import SessionInfo
+
 if TYPE_CHECKING:  # the container is made by the composition root, above this layer
     from credshare.services import AppServices
-from credshare.holding.accounts import SessionInfo
 
 EXTENSION_KEY = "credshare"
 SESSION_COOKIE = "credshare_session"

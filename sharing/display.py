@@ -56,7 +56,7 @@ def field_rows(claims: dict[str, Any], ctype: CredentialType | None,
 
     walk(claims, ())
     if ctype is not None:
-        order = {claim.path: i for i, claim in enumerate(ctype.claims)}
+        order: dict[tuple[str | int, ...], int] = {claim.path: i for i, claim in enumerate(ctype.claims)}
         rows.sort(key=lambda r: order.get(tuple(r.path), len(order)))
     return rows
 

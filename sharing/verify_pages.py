@@ -14,6 +14,7 @@ import json
 from typing import Any, Callable
 
 from flask import Blueprint, Response, jsonify, make_response, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse  # what redirect() returns; flask's Response is one
 
 from credshare.errors import CredshareError, NotFoundError
 from credshare.holding.shares import OpenedShare, PasscodeNeeded, ShareGone
@@ -74,7 +75,7 @@ def _gone_page(exc: CredshareError) -> Response:
 
 
 def _html(token: str, handler: Callable[[OpenedShare], Response], *, passcode: str | None = None, download: bool = False,
-          outcome: str = "viewed") -> Response:
+          outcome: str = "viewed") -> BaseResponse:
     """Open the link for an HTML view; the gate again (with the passcode error), or a clear
     page, when it cannot be."""
     if request.method == "HEAD":
@@ -110,7 +111,7 @@ def _render_verification(token: str, opened: OpenedShare) -> Response:
 
 
 @bp.get("/s/<token>")
-def show(token: str) -> Response:
+def show(token: str) -> BaseResponse:
     """The gate (an Open button, or the passcode form): nothing is shown and no view is counted
     until the visitor opens it, so link previewers and HEAD requests cannot use a link up. A
     browser that opened it within its grant sees it again directly."""
@@ -124,7 +125,7 @@ def show(token: str) -> Response:
 
 
 @bp.post("/s/<token>")
-def unlock(token: str) -> Response:
+def unlock(token: str) -> BaseResponse:
     return _html(token, lambda opened: _render_verification(token, opened), passcode=request.form.get("passcode", ""))
 
 
@@ -142,7 +143,7 @@ def _download(doc: Any, name: str) -> Response:
 
 
 @bp.get("/s/<token>/bundle")
-def bundle(token: str) -> Response:
+def bundle(token: str) -> BaseResponse:
     return _html(token, lambda o: _download(_bundle(o), f"credshare-bundle-{o.link_id}.json"), download=True,
                  outcome="bundle downloaded")
 
@@ -157,7 +158,7 @@ def _receipt(opened: OpenedShare) -> dict[str, Any]:
 
 
 @bp.get("/s/<token>/receipt")
-def receipt(token: str) -> Response:
+def receipt(token: str) -> BaseResponse:
     def page(opened: OpenedShare) -> Response:
         doc = _receipt(opened)
         ctype = _type_for(opened.report.vct)
@@ -168,7 +169,7 @@ def receipt(token: str) -> Response:
 
 
 @bp.get("/s/<token>/receipt.json")
-def receipt_json(token: str) -> Response:
+def receipt_json(token: str) -> BaseResponse:
     return _html(token, lambda o: _download(_receipt(o), f"credshare-receipt-{o.link_id}.json"), download=True,
                  outcome="receipt")
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse  # what redirect() returns; flask's Response is one
 
-from credshare.errors import CredshareError, InputError, NotFoundError
 from credshare.disclosure.jws import Signer
+from credshare.errors import CredshareError, InputError, NotFoundError
 from credshare.holding.accounts import SessionInfo
 from credshare.holding.wallet import NOT_STANDING, CredentialRefused, WalletEntry, credential_state, parse_upload
 from credshare.sharing.context import login_required, services, signed_in_owner
@@ -192,7 +193,7 @@ def share(link_id: str) -> str:
 
 @bp.post("/shares/<link_id>/revoke")
 @login_required
-def revoke(link_id: str) -> Response:
+def revoke(link_id: str) -> BaseResponse:
     try:
         services().shares.revoke(signed_in_owner(), link_id)
     except NotFoundError:

@@ -22,11 +22,11 @@ import secrets
 import sqlite3
 import threading
 import time
-from datetime import datetime
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator, Literal, Mapping, Protocol
+from typing import Any, Iterator, Literal, Mapping, Protocol, Sequence
 
 import pymongo
 import pymongo.errors
@@ -153,7 +153,7 @@ class _MockBackend:
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise ConfigError("mongomock:// needs the test extra (pip install -e '.[test]')") from exc
         self._database = uri.split("://", 1)[1].split("/", 1)[-1].split("?")[0] or "credshare"
-        self._client = mongomock.MongoClient(tz_aware=True)
+        self._client: Any = mongomock.MongoClient(tz_aware=True)
 
     def collection(self, name: str) -> Any:
         return self._client[self._database][name]
@@ -357,7 +357,7 @@ class Collection:
             self._raw().insert_one(stored)
         return stored["_id"]
 
-    def insert_many(self, docs: list[Mapping[str, Any]]) -> list[str]:
+    def insert_many(self, docs: Sequence[Mapping[str, Any]]) -> list[str]:
         """Insert in order. On a duplicate key it raises DuplicateKeyError; the embedded store
         then keeps none of the batch (one transaction), MongoDB keeps those before the failure."""
         stored = [D.document(doc) for doc in docs]
@@ -394,7 +394,7 @@ class Collection:
     ) -> dict[str, Any] | None:
         """Atomically update the first match and return it as it was before or after."""
         spec = self._update(flt, update, upsert)
-        which = ReturnDocument.AFTER if return_document == "after" else ReturnDocument.BEFORE
+        which = ReturnDocument.AFTER if return_document == "after" else ReturnDocument.BEFORE  # a bool (pymongo)
         with _translated_errors(), self._backend.bulk():
             query = self._find_filter(flt)  # inside the transaction: the count it may make is part of it
             raw = self._raw()
@@ -407,7 +407,7 @@ class Collection:
         return None if doc is None else D.from_store(doc)
 
     def _find_then_update(self, raw: Any, query: dict[str, Any] | None, flt: Mapping[str, Any], spec: dict[str, Any],
-                          sort: list[tuple[str, int]] | None, upsert: bool, which: ReturnDocument) -> Any:
+                          sort: list[tuple[str, int]] | None, upsert: bool, which: bool) -> Any:
         """find_one_and_update on the embedded store, inside the caller's BEGIN IMMEDIATE
         transaction (so atomic): the first match, then ``update_one`` by its exact ``_id``.
         neosqlite's own find_one_and_update is not used: its upsert drops ``$setOnInsert`` (and
@@ -425,7 +425,7 @@ class Collection:
             raw.update_one({"_id": found["_id"]}, spec)
         return found if which == ReturnDocument.BEFORE else self._read_by_id(raw, found["_id"])
 
-    def _upsert_and_read(self, raw: Any, flt: Mapping[str, Any], spec: dict[str, Any], which: ReturnDocument) -> Any:
+    def _upsert_and_read(self, raw: Any, flt: Mapping[str, Any], spec: dict[str, Any], which: bool) -> Any:
         """Insert by upsert when no document matches ``flt``; the new document if asked for."""
         raw.update_one(self._filter(flt), spec, upsert=True)
         if which == ReturnDocument.BEFORE:
@@ -528,7 +528,7 @@ class Collection:
         ids stored in upper case. On MongoDB both forms mean what the filter meant."""
         query = self._filter(flt)
         cond = query.get("_id")
-        ops = cond if isinstance(cond, dict) else {"$eq": cond}
+        ops: dict[str, Any] = cond if isinstance(cond, dict) else {"$eq": cond}
         respelled = [v for op in ("$eq", "$in", "$nin") if op in ops
                      for v in (ops[op] if op != "$eq" else [ops[op]]) if _respelled_as_object_id(v)]
         if not respelled:

@@ -3,15 +3,15 @@ store factories for the storage contract suite."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 import secrets
 import shutil
 import socket
 import subprocess
 import sys
 import time
-import dataclasses
-import json
-import os
 import urllib.request
 from collections import Counter
 from pathlib import Path

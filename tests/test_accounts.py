@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from credshare.webapp import create_app
 from credshare.config import load_settings
+from credshare.disclosure.jws import PublicKey
 from credshare.errors import (
     AuthenticationError,
     ConfigError,
@@ -23,13 +23,12 @@ from credshare.errors import (
     InputError,
     RateLimitedError,
 )
-from credshare.disclosure.jws import PublicKey
-from credshare.holding import accounts as accounts_module
-from credshare.holding import vault
+from credshare.holding import accounts as accounts_module, vault
 from credshare.holding.accounts import SESSIONS, AccountService, SessionInfo
 from credshare.sharing.context import safe_next
 from credshare.storage import open_store
 from credshare.storage.rate_limit import RateLimiter
+from credshare.webapp import create_app
 
 PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "a different and longer passphrase"

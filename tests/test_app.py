@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from credshare.webapp import create_app
 from credshare.config import SECRET_KEY_FILENAME, load_settings
 from credshare.errors import ConfigError, StoreUnavailableError
+from credshare.webapp import create_app
 
 
 @pytest.fixture
@@ -238,6 +238,7 @@ def _flask_session_cookies(app, response) -> list[tuple[list[str], dict]]:
 @pytest.mark.parametrize("public_url, secure", [("https://credshare.example.org", True), ("http://localhost", False)])
 def test_flask_session_cookie_is_secure_under_https_and_carries_no_email(tmp_path: Path, public_url, secure) -> None:
     from email import message_from_bytes, policy
+
     from tests.test_accounts import csrf_from, register
 
     email = "dr.flash@example.org"

@@ -26,8 +26,8 @@ import pytest
 from credshare.anchoring.proof import verify_anchor_proof
 from credshare.errors import CredshareError
 from credshare.issuing.types import load_types
+from tests.test_issuing import app, degree_row, env, issuer, run, svc, write_csv  # noqa: F401 - fixtures
 from tests.test_verifier import ListSink
-from tests.test_issuing import degree_row, write_csv, env, app, svc, issuer, run  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
 TYPES = load_types()
@@ -365,8 +365,8 @@ def test_keys_visibility_and_recovery_agree_on_the_other_backends(tmp_path: Path
     unique request key, compare-and-set claims) on mongomock and over the MongoDB wire protocol."""
     import socket
 
-    from credshare.webapp import create_app
     from credshare.issuing.batch import BatchRequest
+    from credshare.webapp import create_app
 
     uri = "mongomock://localhost/batches" if backend == "mongomock" else request.getfixturevalue("mongodb_server") + "/b"
     svc = create_app({"CREDSHARE_DATA_DIR": str(tmp_path / "data"), "MONGODB_URI": uri}).extensions["credshare"]

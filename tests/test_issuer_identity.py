@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from credshare.webapp import create_app
 from credshare.disclosure.encoding import b64url_decode
 from credshare.sharing import health
-from tests.test_wallet_shares import OWNER, accept_delivery, create_link, issue_to, owner_client, post
 from credshare.verifier.bundle import TrustedLog, verify_bundle
+from credshare.webapp import create_app
+from tests.test_wallet_shares import OWNER, accept_delivery, create_link, issue_to, owner_client
 
 FIRST, SECOND, THIRD = "http://localhost", "http://127.0.0.1:9911", "https://credentials.example.org"
 

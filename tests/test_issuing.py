@@ -12,18 +12,17 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from credshare.anchoring.note import NoteVerifier, open_checkpoint
+from credshare.anchoring.note import Checkpoint, NoteVerifier, open_checkpoint
 from credshare.anchoring.proof import verify_anchor_proof
 from credshare.anchoring.witness import WitnessKey
-from credshare.webapp import create_app
 from credshare.cli import cli
 from credshare.disclosure.jws import PublicKey, parse_compact
 from credshare.disclosure.presentation import present
 from credshare.disclosure.status_list import INVALID, SUSPENDED, VALID, read_status_list, status_reference
 from credshare.disclosure.verification import jwks_resolver, verify_presentation
-from credshare.verifier.key_history import KeyRecord, key_valid_at
 from credshare.issuing.types import load_types
-from credshare.anchoring.note import Checkpoint
+from credshare.verifier.key_history import KeyRecord, key_valid_at
+from credshare.webapp import create_app
 
 TYPES = load_types()
 
@@ -85,7 +84,8 @@ def test_bad_rows_refuse_the_whole_roster_and_store_nothing(tmp_path: Path, env,
     body = json.loads(result.stdout)
     assert body["error"] == "roster_rejected"
     assert [r["line"] for r in body["rows"]] == [3, 5, 6]
-    assert any("degree" in p for p in body["rows"][1]["problems"]) and any("conferral_date" in p for p in body["rows"][1]["problems"])
+    problems = body["rows"][1]["problems"]
+    assert any("degree" in p for p in problems) and any("conferral_date" in p for p in problems)
     assert "line 5:" in result.stderr
     assert svc.log.head()[0] == size_before
     assert svc.store.collection("credentials").count() == 0
@@ -94,7 +94,8 @@ def test_bad_rows_refuse_the_whole_roster_and_store_nothing(tmp_path: Path, env,
 
 def test_json_roster_with_unknown_column_and_bad_holder_key(tmp_path: Path, env, issuer) -> None:
     roster = tmp_path / "roster.json"
-    roster.write_text(json.dumps([degree_row(0), {**degree_row(1), "shoe_size": "9"}, {**degree_row(2), "holder_jwk": "{\"kty\": \"RSA\"}"}], indent=1))
+    roster.write_text(json.dumps([degree_row(0), {**degree_row(1), "shoe_size": "9"},
+                                  {**degree_row(2), "holder_jwk": "{\"kty\": \"RSA\"}"}], indent=1))
     result = run(env, "issue", "--issuer", issuer, "--type", "medical-degree", str(roster), "--out", str(tmp_path / "out"))
     assert result.exit_code == 1
     rows = json.loads(result.stdout)["rows"]
@@ -121,8 +122,8 @@ def test_issued_credentials_anchor_and_verify_end_to_end(tmp_path: Path, env, ap
     offers = svc.store.collection("wallet_deliveries").find()
     assert sorted(o["email"] for o in offers) == sorted(f"avery{i}@example.org" for i in range(0, 30, 3))
     assert "Example University" not in json.dumps(offers), "offers are sealed at rest"
-    from credshare.sealing import Sealer
     from credshare.issuing.batch import OFFER_PURPOSE
+    from credshare.sealing import Sealer
 
     opened = json.loads(Sealer.for_purpose(svc.settings.secret_key, OFFER_PURPOSE).open(offers[0]["sealed_credential"]))
     assert opened["credential_id"] == offers[0]["credential_id"] and opened["sd_jwt"].count("~") > 10
@@ -265,12 +266,15 @@ def test_issuer_api_with_token(app, svc) -> None:
                    "license_status": "active", "issue_date": "2019-07-01", "expiration_date": "2027-06-30",
                    "disciplinary_actions": "no"}
     assert client.post(url, json={"type": "medical-license", "rows": [license_row]}).status_code == 401
-    wrong = client.post(url, json={"type": "medical-license", "rows": [license_row]}, headers={"Authorization": "Bearer csi_wrong"})
+    wrong = client.post(url, json={"type": "medical-license", "rows": [license_row]},
+                        headers={"Authorization": "Bearer csi_wrong"})
     assert wrong.status_code == 401 and wrong.get_json()["error"] == "issuer_token_invalid"
     auth = {"Authorization": f"Bearer {token}"}
-    bad = client.post(url, json={"type": "medical-license", "rows": [license_row, {**license_row, "license_type": "forever"}]}, headers=auth)
+    bad = client.post(url, json={"type": "medical-license", "rows": [license_row, {**license_row, "license_type": "forever"}]},
+                      headers=auth)
     assert bad.status_code == 422 and bad.get_json()["rows"][0]["line"] == 2
-    assert client.post(url, json={"type": "nope", "rows": [license_row]}, headers=auth).get_json()["error"] == "credential_type_unknown"
+    unknown = client.post(url, json={"type": "nope", "rows": [license_row]}, headers=auth)
+    assert unknown.get_json()["error"] == "credential_type_unknown"
     made = client.post(url, json={"type": "medical-license", "rows": [license_row]}, headers=auth)
     assert made.status_code == 201, made.get_json()
     credential = made.get_json()["credentials"][0]
@@ -297,7 +301,8 @@ def test_field_validators(slug: str, column: str, good: str, bad: str) -> None:
 
 
 def test_all_five_types_load_with_vct_and_labels() -> None:
-    assert set(TYPES) == {"medical-degree", "graduate-medical-education", "medical-license", "board-certification", "dea-registration"}
+    assert set(TYPES) == {"medical-degree", "graduate-medical-education", "medical-license", "board-certification",
+                          "dea-registration"}
     for ctype in TYPES.values():
         assert ctype.vct.startswith("urn:credshare:vct:") and ctype.sd_array_size >= sum(c.sd == "always" for c in ctype.claims)
         assert all(c.label for c in ctype.claims)
@@ -306,9 +311,11 @@ def test_all_five_types_load_with_vct_and_labels() -> None:
 
 def test_a_credential_id_already_issued_fails_before_anything_is_logged(tmp_path: Path, env, svc, issuer) -> None:
     roster = write_csv(tmp_path / "a.csv", [degree_row(0, credential_id="MD-2018-0001")])
-    assert run(env, "issue", "--issuer", issuer, "--type", "medical-degree", str(roster), "--out", str(tmp_path / "a")).exit_code == 0
+    first = run(env, "issue", "--issuer", issuer, "--type", "medical-degree", str(roster), "--out", str(tmp_path / "a"))
+    assert first.exit_code == 0
     size = svc.log.head()[0]
-    again = write_csv(tmp_path / "b.csv", [degree_row(1, credential_id="MD-2018-0002"), degree_row(2, credential_id="MD-2018-0001")])
+    again = write_csv(tmp_path / "b.csv",
+                      [degree_row(1, credential_id="MD-2018-0002"), degree_row(2, credential_id="MD-2018-0001")])
     result = run(env, "issue", "--issuer", issuer, "--type", "medical-degree", str(again), "--out", str(tmp_path / "b"))
     assert result.exit_code == 1 and json.loads(result.stdout)["error"] == "credential_id_taken"
     assert svc.log.head()[0] == size

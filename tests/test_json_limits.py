@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from credshare.webapp import create_app
 from credshare import strict_json
-from credshare.errors import InputError
 from credshare.disclosure.errors import SDJWTError
+from credshare.errors import InputError
+from credshare.webapp import create_app
 from tests.conftest import ROOT
 from tests.test_accounts import csrf_from
-from tests.test_wallet_shares import OWNER, issue_to, owner_client, post
+from tests.test_wallet_shares import OWNER, issue_to, owner_client
 
 DEEP = 100_000
 

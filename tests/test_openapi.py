@@ -32,6 +32,9 @@ from credshare.anchoring.note import NoteSigner
 from credshare.disclosure.jws import PublicKey, parse_compact
 from credshare.holding.shares import _GONE
 from credshare.issuing.issuers import ISSUERS
+from credshare.verifier.bundle import BUNDLE_TYPE, TrustedLog, verify_bundle
+from credshare.verifier.receipt import read_receipt
+from credshare.verifier.report import CHECK_LABELS, Outcome, Report, Status
 from tests.test_wallet_shares import (  # noqa: F401  (app and svc are fixtures)
     OWNER,
     accept_delivery,
@@ -42,9 +45,6 @@ from tests.test_wallet_shares import (  # noqa: F401  (app and svc are fixtures)
     post,
     svc,
 )
-from credshare.verifier.bundle import BUNDLE_TYPE, TrustedLog, verify_bundle
-from credshare.verifier.receipt import read_receipt
-from credshare.verifier.report import CHECK_LABELS, Outcome, Report, Status
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "docs" / "openapi.yaml"
 SPEC_URI = "urn:credshare:docs:openapi"

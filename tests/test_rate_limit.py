@@ -15,12 +15,12 @@ from typing import Callable
 
 import pytest
 
-from credshare.webapp import create_app
 from credshare.errors import CredshareError
 from credshare.holding import vault
 from credshare.holding.accounts import AccountService
 from credshare.storage import Store, open_store
 from credshare.storage.rate_limit import RateLimiter
+from credshare.webapp import create_app
 from tests.conftest import BACKENDS, ROOT
 
 ALL = pytest.mark.parametrize("store_location", BACKENDS, indirect=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from credshare.sealing import SealError, Sealer
+from credshare.sealing import Sealer, SealError
 
 SECRET = "s" * 48
 

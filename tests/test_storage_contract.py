@@ -6,10 +6,10 @@ nx-27017 wire-protocol server). The terminal summary prints the count per backen
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
-import contextlib
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -303,7 +303,8 @@ class TestUpdates:
         assert col.find_one({"_id": upper[:-1] + "C"}) is None
         assert [d["_id"] for d in col.find({"_id": {"$in": [upper, upper[:-1] + "C"]}})] == [upper]
         assert sorted(d["_id"] for d in col.find({"_id": {"$nin": [upper, fixed]}})) == sorted([made, "plain"])
-        assert [d["_id"] for d in col.find({"_id": {"$in": [upper, fixed, made]}}, sort=[("_id", 1)])] == sorted([upper, fixed, made])
+        found = col.find({"_id": {"$in": [upper, fixed, made]}}, sort=[("_id", 1)])
+        assert [d["_id"] for d in found] == sorted([upper, fixed, made])
         assert col.find_one({"_id": upper, "n": 3}) is None and col.count({"_id": upper}) == 1
         assert col.update_one({"_id": upper}, {"$inc": {"n": 1}}).matched == 1
         assert col.find_one({"_id": fixed}) == {"_id": fixed, "ref": made} and col.find_one({"_id": upper})["n"] == 3

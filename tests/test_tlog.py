@@ -78,7 +78,8 @@ def test_anchor_proof_verifies_and_every_tampering_fails(store: Store, witnesses
         "proof_format": "passed", "checkpoint_signature": "passed", "inclusion": "passed", "witness_quorum": "passed"}
 
     def failed(p, leaf=leaves[11], **kw) -> set[str]:
-        verdict = verify_anchor_proof(p, leaf, log_key=kw.pop("log_key", SIGNER.verifier), witness_keys=keys, quorum=kw.pop("quorum", 2))
+        verdict = verify_anchor_proof(p, leaf, log_key=kw.pop("log_key", SIGNER.verifier), witness_keys=keys,
+                                      quorum=kw.pop("quorum", 2))
         assert not verdict.verified
         return {c.name for c in verdict.checks if c.status == "failed"}
 
@@ -296,7 +297,8 @@ def test_ethereum_anchor_round_trip_through_the_log_and_the_cli(tmp_path: Path, 
     assert chain[0]["status"] == "passed" and "test anchor" in chain[0]["detail"]
     unchecked = json.loads(runner.invoke(cli, args).stdout)["checks"]
     assert [c["status"] for c in unchecked if c["check"] == "chain_anchor"] == ["unchecked"]
-    forged = dict(proof, chain_anchors=[dict(proof["chain_anchors"][0], block_number=proof["chain_anchors"][0]["block_number"] + 1)])
+    anchor = proof["chain_anchors"][0]
+    forged = dict(proof, chain_anchors=[dict(anchor, block_number=anchor["block_number"] + 1)])
     (tmp_path / "forged.json").write_text(json.dumps(forged))
     refused = runner.invoke(cli, ["log", "verify-proof", str(tmp_path / "forged.json"), *args[3:], "--rpc", ganache.url])
     assert refused.exit_code == 1
@@ -308,7 +310,8 @@ def test_cli_log_status(tmp_path: Path) -> None:
     out = CliRunner(env=env).invoke(cli, ["log", "status"])
     assert out.exit_code == 0, out.output
     status = json.loads(out.stdout)
-    assert (status["origin"], status["tree_size"], status["store"], status["witness_quorum"]) == ("cvo.example/log", 0, "embedded", 1)
+    seen = (status["origin"], status["tree_size"], status["store"], status["witness_quorum"])
+    assert seen == ("cvo.example/log", 0, "embedded", 1)
     assert status["log_key"].startswith("cvo.example/log+") and len(status["witnesses"]) == 1
     bad = CliRunner(env={**env, "CREDSHARE_WITNESS_QUORUM": "5"}).invoke(cli, ["log", "status"])
     assert bad.exit_code == 1 and json.loads(bad.stdout)["error"] == "config_invalid"

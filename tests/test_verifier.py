@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from credshare.anchoring.note import NoteSigner
-from credshare.webapp import create_app
 from credshare.disclosure.encoding import b64url_decode, b64url_encode
 from credshare.disclosure.jws import Signer
 from credshare.disclosure.presentation import KeyBindingRequest, present
@@ -21,6 +20,7 @@ from credshare.disclosure.verification import KeyBindingPolicy
 from credshare.verifier.bundle import BundleError, TrustedLog, verify_bundle
 from credshare.verifier.credential import SHARE_CLAIM
 from credshare.verifier.report import CHECK_LABELS
+from credshare.webapp import create_app
 from tests.test_issuing import TYPES, degree_row
 
 AUD, NONCE = "link-1", "nonce-1"
@@ -206,7 +206,8 @@ def test_a_bundle_without_a_trusted_key_is_incomplete_and_with_another_key_fails
 
 
 @pytest.mark.parametrize("tamper", [
-    lambda b: b.update(presentation=b["presentation"].replace(b["presentation"].split("~")[1], b["presentation"].split("~")[2], 1)),
+    lambda b: b.update(
+        presentation=b["presentation"].replace(b["presentation"].split("~")[1], b["presentation"].split("~")[2], 1)),
     lambda b: b["key_binding"].update(aud="link-other"),
     lambda b: b["key_binding"].update(nonce="nonce-other"),
     lambda b: b["anchor_proof"].update(leaf_index=b["anchor_proof"]["leaf_index"] + 1),
@@ -337,4 +338,5 @@ def test_chain_anchors_recorded_after_delivery_are_looked_up_online_and_offline(
     assert online.outcome == offline.outcome == "verified"
     forged = copy.deepcopy(bundle)
     forged["anchor_proof"]["chain_anchors"][0]["block_number"] += 1
-    assert statuses(verify_bundle(forged, trusted=trust, now=int(time.time()), chain_check=chain_checker([ganache.url])))["chain_anchor"] == "failed"
+    report = verify_bundle(forged, trusted=trust, now=int(time.time()), chain_check=chain_checker([ganache.url]))
+    assert statuses(report)["chain_anchor"] == "failed"

@@ -23,7 +23,6 @@ import pytest
 from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.proof import verify_anchor_proof
 from credshare.anchoring.witness import WitnessAggregate
-from credshare.webapp import create_app
 from credshare.disclosure.encoding import b64url_decode, b64url_encode
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import PublicKey, Signer, parse_compact, sign_compact
@@ -31,10 +30,11 @@ from credshare.disclosure.presentation import KeyBindingRequest, present
 from credshare.disclosure.status_list import VALID, StatusList, sign_status_list
 from credshare.disclosure.verification import KeyBindingPolicy, jwks_resolver, verify_presentation
 from credshare.issuing.status import BITS, LIST_SIZE
-from tests.test_issuing import TYPES, degree_row
-from tests.test_verifier import ListSink, statuses
 from credshare.verifier.bundle import TrustedLog, verify_bundle
 from credshare.verifier.credential import SHARE_CLAIM, StatusEvidence, verify_credential
+from credshare.webapp import create_app
+from tests.test_issuing import TYPES, degree_row
+from tests.test_verifier import ListSink, statuses
 
 ROOT = Path(__file__).resolve().parent.parent
 AUD, NONCE = "link-h", "nonce-h"
@@ -194,7 +194,8 @@ def test_the_online_verifier_needs_the_served_tokens_inclusion_proof(world, cloc
     stolen, t0, shared_at = _compromise_after_a_revocation(world, clock)
     policy = KeyBindingPolicy(required=True, audience=AUD, nonce=NONCE, max_age_seconds=clock.t - shared_at + 60)
     presentation = world.presentation(shared_at)
-    assert world.svc.evidence.verify(presentation, world.credential["anchor_proof"], key_binding=policy).credential_status == "revoked"
+    report = world.svc.evidence.verify(presentation, world.credential["anchor_proof"], key_binding=policy)
+    assert report.credential_status == "revoked"
     forged = world.forged_status(stolen, t0 + 30, VALID)
     world.svc.store.collection("status_lists").update_one(
         {"issuer": "example-med", "number": world.record["status_list"]}, {"$set": {"token": forged, "token_iat": clock.t}})
@@ -241,7 +242,8 @@ def test_a_signature_of_the_wrong_length_is_a_typed_error_not_a_crash(size) -> N
     parsed = parse_compact(f"{head}.{body}.{b64url_encode(raw)}")
     assert parsed.verify_with([PublicKey.from_jwk(signer.public_jwk)]) is False
     with pytest.raises(SDJWTError) as info:
-        verify_presentation(f"{head}.{body}.{b64url_encode(raw)}~", issuer_keys=jwks_resolver([PublicKey.from_jwk(signer.public_jwk)]),
+        verify_presentation(f"{head}.{body}.{b64url_encode(raw)}~",
+                            issuer_keys=jwks_resolver([PublicKey.from_jwk(signer.public_jwk)]),
                             now=int(time.time()))
     assert info.value.code == "signature_invalid"
 

@@ -7,20 +7,20 @@ from __future__ import annotations
 import email as email_parser
 import json
 import re
-from email import policy as email_policy
 import time
+from email import policy as email_policy
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from credshare.webapp import create_app
 from credshare.disclosure.jws import PublicKey
+from credshare.verifier.bundle import TrustedLog, verify_bundle
+from credshare.verifier.receipt import read_receipt
+from credshare.webapp import create_app
 from tests.test_accounts import csrf_from, register
 from tests.test_issuing import TYPES, degree_row
 from tests.test_verifier import ListSink
-from credshare.verifier.bundle import TrustedLog, verify_bundle
-from credshare.verifier.receipt import read_receipt
 
 OWNER, OTHER = "ada@example.org", "ben@example.org"
 PASSWORD = "correct horse battery staple"
@@ -94,7 +94,8 @@ def shared(app, svc):
     owner = owner_client(app, OWNER)
     issue_to(svc, OWNER)
     entry_id = accept_delivery(owner)
-    link_id, token = create_link(owner, entry_id, recipient="St. Mary's Medical Staff Office", passcode="tulip-4812", attempts="3")
+    link_id, token = create_link(owner, entry_id, recipient="St. Mary's Medical Staff Office", passcode="tulip-4812",
+                                 attempts="3")
     return owner, entry_id, link_id, token
 
 
@@ -262,7 +263,8 @@ def test_encrypted_backup_restores_into_a_new_account_that_can_share_again(app, 
     import io
 
     owner, _, _, _ = shared
-    backup = post(owner, "/account/backup", {"passphrase": "a long backup passphrase", "passphrase_confirm": "a long backup passphrase"})
+    backup = post(owner, "/account/backup",
+                  {"passphrase": "a long backup passphrase", "passphrase_confirm": "a long backup passphrase"})
     assert backup.status_code == 200 and "attachment" in backup.headers["Content-Disposition"]
     assert "Avery" not in backup.get_data(as_text=True)  # the credentials inside are sealed
     fresh = owner_client(app, "ada.new@example.org")
@@ -427,7 +429,8 @@ def test_deliveries_wait_for_a_confirmed_address_and_a_squatter_gets_nothing(app
     squatter = owner_client(app, OWNER, confirm=False)  # registers the physician's address, cannot read its mail
     assert 'id="confirm-email"' in squatter.get("/wallet").get_data(as_text=True)
     issue_to(svc, OWNER)
-    assert svc.store.collection("wallet_deliveries").count() == 0 and "data-offer" not in squatter.get("/wallet").get_data(as_text=True)
+    assert svc.store.collection("wallet_deliveries").count() == 0
+    assert "data-offer" not in squatter.get("/wallet").get_data(as_text=True)
     link = confirmation_link(app, OWNER)
     scanner = app.test_client()  # a mail scanner or link previewer opening the link: confirms nothing
     assert scanner.get(link).status_code == 302 and "/sign-in" in scanner.get(link).headers["Location"]
@@ -566,7 +569,8 @@ def test_a_visitor_finding_every_passcode_slot_held_is_told_to_retry_and_stale_h
     link_id, token = create_link(owner, accept_delivery(owner), passcode="tulip-4812", attempts="2")
     links = svc.store.collection("shares")
     monkeypatch.setattr(shares_module, "PASSCODE_WAIT_SECONDS", 0.0)
-    links.update_one({"_id": link_id}, {"$set": {"passcode_slots": 0, "passcode_held_at": int(time.time())}})  # two checks running
+    # two checks running
+    links.update_one({"_id": link_id}, {"$set": {"passcode_slots": 0, "passcode_held_at": int(time.time())}})
     busy = open_link(app.test_client(), token, passcode="tulip-4812")
     assert busy.status_code == 429 and 'data-code="share_busy"' in busy.get_data(as_text=True)
     assert "Try again in a moment" in busy.get_data(as_text=True)
@@ -600,7 +604,7 @@ def test_a_link_made_while_its_credential_is_deleted_never_stays_active(app, svc
         entry_id = accept_delivery(owner)
         forms = [{"field": json.dumps(["degree"]), "days": "30", "csrf_token": csrf}, {"confirm": "yes", "csrf_token": csrf}]
         paths = [f"/wallet/{entry_id}/shares", f"/wallet/{entry_id}/delete"]
-        race(2, lambda i: str(clients[i].post(paths[i], data=forms[i]).status_code))
+        race(2, lambda i, paths=paths, forms=forms: str(clients[i].post(paths[i], data=forms[i]).status_code))
         assert svc.store.collection("wallet_credentials").count({"_id": entry_id}) == 0
         made += links.count({"credential": entry_id})
         left_active += [doc["_id"] for doc in links.find({"credential": entry_id, "revoked_at": None})]

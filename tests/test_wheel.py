@@ -55,7 +55,8 @@ def test_the_wheel_holds_pages_types_and_one_top_level_name(wheel: Path) -> None
         list((ROOT / "credential_types").glob("*.json")))
 
 
-def _open(opener: urllib.request.OpenerDirector, url: str, body: dict | None = None, headers: dict | None = None) -> tuple[int, str]:
+def _open(opener: urllib.request.OpenerDirector, url: str, body: dict | None = None,
+          headers: dict | None = None) -> tuple[int, str]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})})
     try:

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from credshare.anchoring.errors import AnchoringError
-from credshare.errors import InputError
 from credshare.disclosure.verification import KeyBindingPolicy
+from credshare.errors import InputError
 from credshare.verifier.credential import ChainCheck, KeyHistoryEvidence, StatusEvidence, trust_from_json, verify_credential
 from credshare.verifier.report import Check, Report
 
@@ -83,7 +83,8 @@ class TrustedLog:
             raise BundleError("a trust file is the JSON GET /log/trust serves: log_key, witnesses, quorum",
                               code="trust_file_invalid")
         witnesses, quorum = doc.get("witnesses"), doc.get("quorum")
-        if witnesses is not None and not (isinstance(witnesses, list) and isinstance(quorum, int) and not isinstance(quorum, bool)):
+        if witnesses is not None and not (isinstance(witnesses, list)
+                                          and isinstance(quorum, int) and not isinstance(quorum, bool)):
             raise BundleError("a trust file's witnesses come with an integer quorum", code="trust_file_invalid")
         return cls(doc["log_key"].strip(), witnesses, quorum)
 

@@ -8,7 +8,7 @@ A presentation is trusted through this chain, each link one check in the report:
    ``chain_anchor``: the credential's issuer-signed JWT is a leaf of a checkpoint signed by
    the log and co-signed by a quorum of witnesses (docs/anchor-proof.md, RFC 9162 §2.1.3).
 3. ``issuer_key_valid``: the ``kid`` that signed the credential was valid at the checkpoint's
-   signing time (issuing/key_history.py).
+   signing time (verifier/key_history.py).
 4. ``issuer_signature``, ``disclosures``, ``key_binding``: RFC 9901 §7.1 and §7.3, with the
    issuer keys taken from the key history only.
 5. ``status``: the issuer's Token Status List, itself a leaf of the log, signed by a key of
@@ -32,7 +32,13 @@ from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import PublicKey, parse_compact
 from credshare.disclosure.status_list import INVALID, SUSPENDED, VALID, read_status_list, status_reference
 from credshare.disclosure.vc import VC_TYP
-from credshare.disclosure.verification import DEFAULT_SKEW_SECONDS, KeyBindingPolicy, VerifiedSDJWT, jwks_resolver, verify_presentation
+from credshare.disclosure.verification import (
+    DEFAULT_SKEW_SECONDS,
+    KeyBindingPolicy,
+    VerifiedSDJWT,
+    jwks_resolver,
+    verify_presentation,
+)
 from credshare.verifier.key_history import HISTORY_TYP, KeyRecord, key_valid_at
 from credshare.verifier.report import Report
 
@@ -92,7 +98,8 @@ def offline_chain_check(anchor: dict[str, Any], _checkpoint: Checkpoint) -> tupl
     return "unchecked", f"{where}: not looked up (no Ethereum RPC endpoint given)"
 
 
-def _key_history(evidence: KeyHistoryEvidence | None, trust: LogTrust, report: Report) -> tuple[list[KeyRecord], dict[str, Any]] | None:
+def _key_history(evidence: KeyHistoryEvidence | None, trust: LogTrust,
+                 report: Report) -> tuple[list[KeyRecord], dict[str, Any]] | None:
     """The issuer's key records, when the history is logged and self-consistently signed."""
     if evidence is None:
         report.add("key_history", "failed", "the issuer is unknown here: no key history to trust its keys by")

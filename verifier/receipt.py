@@ -8,8 +8,8 @@ from __future__ import annotations
 import secrets
 from typing import Any, Mapping
 
-from credshare.disclosure.jws import PublicKey, Signer, parse_compact, sign_compact
 from credshare.disclosure.errors import SDJWTError
+from credshare.disclosure.jws import PublicKey, Signer, parse_compact, sign_compact
 from credshare.verifier.report import Report
 
 RECEIPT_TYP = "credshare-receipt+jwt"

@@ -185,8 +185,7 @@ def browser() -> Iterator[Any]:
                     "(`bash scripts/test.sh` installs it with apt-get; or `apt-get install chromium`, "
                     "or set CREDSHARE_CHROMIUM to a chromium binary)", pytrace=False)
     try:
-        from playwright.sync_api import Error as PlaywrightError
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import Error as PlaywrightError, sync_playwright
     except ImportError:
         pytest.fail("playwright is not installed: pip install -e '.[test]'", pytrace=False)
     playwright = sync_playwright().start()
