@@ -43,6 +43,7 @@ from credshare.storage.store import Store
 
 CHUNK = 256
 _FULL_CHUNK_CACHE = 4096
+_PROOF_CACHE = 8192
 HEADS, HASHES, CHECKPOINTS, LOCKS = "tlog_heads", "tlog_hashes", "tlog_checkpoints", "tlog_locks"
 
 
@@ -84,6 +85,8 @@ class LogReader:
         self._checkpoints = store.collection(CHECKPOINTS)
         # chunks that are full and committed never change: an LRU of them (~32 MB at most)
         self._full_chunks: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        # and so do inclusion proofs at a committed size: an LRU of those (~5 MB at most)
+        self._proofs: OrderedDict[tuple[int, int], tuple[bytes, ...]] = OrderedDict()
         self._cache_lock = threading.Lock()
 
     def head(self) -> tuple[int, bytes]:
@@ -153,11 +156,24 @@ class LogReader:
         return subtree
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        """RFC 9162 §2.1.3 inclusion proof of leaf ``index`` at ``size`` (default: the latest).
+        A proof at a committed size never changes, so it is kept and served again unread."""
+        if size is not None:
+            with self._cache_lock:
+                kept = self._proofs.get((index, size))
+                if kept is not None:
+                    self._proofs.move_to_end((index, size))
+                    return list(kept)
         committed, _ = self.head()
         size = committed if size is None else size
         if size > committed:
             raise AnchoringError("proof_unavailable", f"size {size} is beyond the committed {committed}")
-        return merkle.inclusion_proof(index, size, self.subtree_hash(size))
+        proof = merkle.inclusion_proof(index, size, self.subtree_hash(size))
+        with self._cache_lock:
+            self._proofs[(index, size)] = tuple(proof)
+            if len(self._proofs) > _PROOF_CACHE:
+                self._proofs.popitem(last=False)
+        return proof
 
     def prover(self, size: int) -> Callable[[int], list[bytes]]:
         """Inclusion proofs at a committed ``size`` that keep every stored chunk they read

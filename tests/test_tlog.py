@@ -38,6 +38,27 @@ def witnesses() -> list[WitnessSigner]:
 
 
 @ALL
+def test_an_inclusion_proof_at_a_committed_size_is_computed_once(store: Store) -> None:
+    """Nodes below a committed size never change, so a proof at that size is kept: the next
+    request for it reads nothing from the store (each open of a share asks for two)."""
+    log = TransparencyLog(store, SIGNER, [])
+    log.append([f"cred-{i}".encode() for i in range(300)])
+    log.append([b"later"])
+    proof = log.inclusion_proof(17, 300)
+    root = merkle.root_of([merkle.leaf_hash(f"cred-{i}".encode()) for i in range(300)])
+    assert merkle.verify_inclusion(merkle.leaf_hash(b"cred-17"), 17, 300, proof, root)
+
+    def no_reads(*_args, **_kwargs):
+        raise AssertionError("the store was read")
+
+    for collection in (log._hashes, log._heads):
+        collection.find_one = no_reads  # type: ignore[method-assign]
+    assert log.inclusion_proof(17, 300) == proof
+    with pytest.raises(AssertionError, match="the store was read"):
+        log.inclusion_proof(18, 300)  # another leaf is not in the cache
+
+
+@ALL
 def test_batches_roots_proofs_and_checkpoints(store: Store, witnesses) -> None:
     log = TransparencyLog(store, SIGNER, witnesses[:2])
     data: list[bytes] = []
