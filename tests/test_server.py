@@ -159,7 +159,8 @@ def test_four_workers_survive_100_deeply_nested_bodies_and_innocent_requests_suc
         log = srv.stop()
     assert set(attack_answers) == {(400, "json_too_deep")}
     assert innocent_answers == [200] * 100
-    assert "SIGSEGV" not in log and "was sent" not in log and "Traceback" not in log, log[-2000:]
+    # (a worker "was sent SIGTERM" by the stop at the end is the normal shutdown)
+    assert "SIGSEGV" not in log and "SIGKILL" not in log and "Traceback" not in log, log[-2000:]
     assert log.count("Booting worker") == 4  # no worker had to be replaced
 BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 
