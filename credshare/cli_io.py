@@ -41,14 +41,7 @@ def read_text(path: str) -> str:
 
 
 def read_json(path: str, what: str, code: str) -> Any:
-    try:
-        return strict_json.loads(read_text(path))
-    except strict_json.JsonInputError as exc:
-        if exc.code == "json_too_deep":
-            raise
-        raise CredshareError(f"{what} is not JSON", code=code) from exc
-    except UnicodeDecodeError as exc:
-        raise CredshareError(f"{what} is not UTF-8 JSON", code=code) from exc
+    return strict_json.loads_or_refuse(read_bytes(path), code, f"{what} is not UTF-8 JSON")
 
 
 def read_json_list(path: str, member: str, what: str, code: str) -> list[Any]:

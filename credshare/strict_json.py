@@ -89,3 +89,15 @@ def loads(data: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
     if end != len(text):
         raise JsonInputError("not valid JSON (data after the value)")
     return value
+
+
+def loads_or_refuse(data: bytes | str, code: str, detail: str) -> Any:
+    """:func:`loads`, for an input with a code of its own: a text that is not JSON (or not
+    UTF-8) is refused as ``InputError(detail, code)``; one that nests too deep keeps
+    ``json_too_deep``, which tells the sender what to change."""
+    try:
+        return loads(data)
+    except JsonInputError as exc:
+        if exc.code == "json_too_deep":
+            raise
+        raise InputError(detail, code=code) from None

@@ -112,22 +112,13 @@ def parse_upload(text: str) -> tuple[str, dict[str, Any]]:
     if len(text) > MAX_CREDENTIAL_CHARS:
         raise InputError("the credential is larger than any credential this server accepts", code="credential_too_large")
     if text.startswith("{"):
-        try:
-            doc = strict_json.loads(text)
-        except strict_json.JsonInputError as exc:
-            if exc.code == "json_too_deep":
-                raise
-            raise InputError("the credential file is not valid JSON", code="credential_malformed") from None
+        doc = strict_json.loads_or_refuse(text, "credential_malformed", "the credential file is not valid JSON")
         doc = doc if isinstance(doc, dict) else {}
         sd_jwt, proof = doc.get("sd_jwt"), doc.get("anchor_proof")
     else:
         sd_jwt, _, rest = text.partition("\n")
-        try:
-            proof = strict_json.loads(rest) if rest.strip() else None
-        except strict_json.JsonInputError as exc:
-            if exc.code == "json_too_deep":
-                raise
-            raise InputError("the anchor proof after the SD-JWT is not valid JSON", code="credential_malformed") from None
+        proof = strict_json.loads_or_refuse(rest, "credential_malformed", "the anchor proof after the SD-JWT is not valid JSON") \
+            if rest.strip() else None
     if not isinstance(sd_jwt, str) or "~" not in sd_jwt:
         raise InputError("no SD-JWT (issuer JWT~disclosures~) found", code="credential_malformed")
     if not isinstance(proof, dict):

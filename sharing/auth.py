@@ -31,7 +31,7 @@ from flask import (
 from werkzeug.wrappers import Response as BaseResponse  # what redirect() returns; flask's Response is one
 
 from credshare import strict_json
-from credshare.errors import CredshareError
+from credshare.errors import CredshareError, InputError
 from credshare.holding.accounts import Session, SessionInfo
 from credshare.holding.shares import truncate_address
 from credshare.sharing.context import (
@@ -283,15 +283,13 @@ def restore() -> BaseResponse | tuple[str, int]:
     if upload is None or not upload.filename:
         return _account_page(400, error="Choose a backup file.", error_code="backup_invalid")
     raw = upload.stream.read(MAX_BACKUP_BYTES + 1)
+    not_a_backup = "This file is not a credshare vault backup."
+    if len(raw) > MAX_BACKUP_BYTES:
+        return _account_page(400, error=not_a_backup, error_code="backup_invalid")
     try:
-        if len(raw) > MAX_BACKUP_BYTES:
-            raise ValueError("too large")
-        doc = strict_json.loads(raw)
-    except ValueError:
-        return _account_page(400, error="This file is not a credshare vault backup.", error_code="backup_invalid")
-    except strict_json.JsonInputError as exc:
-        code = exc.code if exc.code == "json_too_deep" else "backup_invalid"
-        return _account_page(400, error="This file is not a credshare vault backup.", error_code=code)
+        doc = strict_json.loads_or_refuse(raw, "backup_invalid", not_a_backup)
+    except InputError as exc:
+        return _account_page(400, error=not_a_backup, error_code=exc.code)
     try:
         opened = services().accounts.open_backup(doc, request.form.get("passphrase", ""))
     except CredshareError as exc:

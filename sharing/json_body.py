@@ -28,12 +28,7 @@ def json_object(code: str = "json_body_invalid", shape: str = "send a JSON objec
     """The request's body as a JSON object (``Content-Type: application/json``). A body that
     nests too deep is refused with ``json_too_deep``; any other body that is not one JSON
     object with ``code`` and ``shape`` as its detail."""
-    try:
-        body = request.get_json(silent=True)  # silent: a missing or other content type gives None
-    except strict_json.JsonInputError as exc:
-        if exc.code == "json_too_deep":
-            raise
-        raise InputError(shape, code=code) from None
+    body = strict_json.loads_or_refuse(request.get_data(cache=True), code, shape) if request.is_json else None
     if not isinstance(body, dict):
         raise InputError(shape, code=code)
     return body
