@@ -13,7 +13,7 @@ import os
 import secrets
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, cast
 
-from credshare.runtime import keep_recursion_limit
+from credshare.foundation.runtime import keep_recursion_limit
 
 if TYPE_CHECKING:
     from eth_typing import BLSPubkey, BLSSignature  # py-ecc's names for the byte encodings

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from credshare.anchoring.errors import AnchoringError
-from credshare.errors import CredshareError
+from credshare.foundation.errors import CredshareError
 
 #: Chain id of py-evm's chain as served by eth-tester (``EthereumTesterProvider``).
 ETH_TESTER_CHAIN_ID = 131277322940537

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from credshare.errors import CredshareError
+from credshare.foundation.errors import CredshareError
 
 
 class AnchoringError(CredshareError):

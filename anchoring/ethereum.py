@@ -28,8 +28,8 @@ from credshare.anchoring.chain import (
     anchor_payload,
     redact_endpoint_url,
 )
-from credshare.errors import ConfigError
-from credshare.runtime import keep_recursion_limit
+from credshare.foundation.errors import ConfigError
+from credshare.foundation.runtime import keep_recursion_limit
 
 try:  # optional dependency: pip install 'credshare[ethereum]'
     with keep_recursion_limit():  # web3 imports py_ecc, which raises it

@@ -49,12 +49,13 @@ def write_roster(path: Path, count: int) -> None:
 
 def _setup(count: int, prefix: str) -> tuple[object, Path, Path]:
     """A fresh data dir with one issuer, a roster of ``count`` rows and an output folder."""
-    from credshare.webapp import create_app
+    from credshare.compose import build_services
+    from credshare.foundation.config import load_settings
 
     work = Path(tempfile.mkdtemp(prefix=prefix))
     roster = work / "roster.csv"
     write_roster(roster, count)
-    services = create_app({"CREDSHARE_DATA_DIR": str(work / "data")}).extensions["credshare"]
+    services = build_services(load_settings({**os.environ, "CREDSHARE_DATA_DIR": str(work / "data")}))
     services.issuers.create("bench-med", "Bench School of Medicine")
     services.log.witness_keys  # noqa: B018 - witness keys exist before timing
     out = work / "out"

@@ -73,10 +73,11 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 def prepare_share(data_dir: Path) -> str:
     """An issuer, a physician holding a medical license, and a link showing 3 of its fields."""
+    from credshare.compose import build_services
     from credshare.demo import prepare_demo
-    from credshare.webapp import create_app
+    from credshare.foundation.config import load_settings
 
-    svc = create_app({"CREDSHARE_DATA_DIR": str(data_dir), "CREDSHARE_ARGON2_PROFILE": "test"}).extensions["credshare"]
+    svc = build_services(load_settings({**os.environ, "CREDSHARE_DATA_DIR": str(data_dir), "CREDSHARE_ARGON2_PROFILE": "test"}))
     demo = prepare_demo(svc)
     info = svc.accounts.sign_in(demo.email, demo.password, "bench").info
     entry = next(e for e in svc.wallet.entries(info) if getattr(svc.wallet.credential_type(e), "slug", None) == "medical-license")

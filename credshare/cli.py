@@ -19,7 +19,7 @@ from credshare.cli_issue import (
 from credshare.cli_log import log_group, witness_group
 from credshare.cli_sdjwt import sdjwt
 from credshare.cli_verify import verify_command
-from credshare.errors import CredshareError
+from credshare.foundation.errors import CredshareError
 
 
 @click.group()
@@ -47,8 +47,7 @@ cli.add_command(verify_command)
 def serve(host: str | None, port: int | None, workers: int, threads: int, demo: bool) -> None:
     """Run the server (gunicorn) and print its URL once it is listening."""
     from credshare import server
-    from credshare.config import load_settings
-    from credshare.sharing import health
+    from credshare.compose import build_services
     from credshare.webapp import create_app
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -58,10 +57,10 @@ def serve(host: str | None, port: int | None, workers: int, threads: int, demo: 
     if port:
         os.environ["CREDSHARE_PORT"] = str(port)
     try:
-        settings = load_settings()
-        services = create_app().extensions["credshare"]  # fail now on bad config, before forking
+        services = build_services()  # fail now on bad config, before forking
+        settings = services.settings
         services.log.status()  # makes the log and witness keys on first run
-        health.record_public_url(services.store, settings.public_url)
+        services.deployment.record_public_url(settings.public_url)
         welcome = ""
         if demo:
             from credshare.demo import prepare_demo

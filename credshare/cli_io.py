@@ -12,8 +12,8 @@ from typing import Any, NoReturn
 
 import click
 
-from credshare import strict_json
-from credshare.errors import CredshareError
+from credshare.foundation import strict_json
+from credshare.foundation.errors import CredshareError
 
 
 def fail(exc: CredshareError) -> NoReturn:

@@ -12,19 +12,17 @@ from typing import Any
 import click
 
 from credshare.cli_io import fail
-from credshare.errors import CredshareError, InputError, NotFoundError
+from credshare.compose import AppServices, build_services
+from credshare.foundation.errors import CredshareError, InputError, NotFoundError
 from credshare.issuing.batch import BatchRequest, DirectorySink, RosterRejected
 from credshare.issuing.roster import read_roster
 
 
-def _services() -> Any:
+def _services() -> AppServices:
     """The services, after warning on standard error when this command's public URL (which
     new issuers and their status lists are named under) is not the running server's."""
-    from credshare.sharing.health import served_public_url
-    from credshare.webapp import create_app
-
-    svc = create_app().extensions["credshare"]
-    served = served_public_url(svc.store)
+    svc = build_services()
+    served = svc.deployment.served_public_url()
     if served and served != svc.settings.public_url:
         click.echo(f"warning: this command uses the public URL {svc.settings.public_url}, but the server last started "
                    f"on this data serves {served}; set CREDSHARE_PUBLIC_URL={served} (issuer identifiers are kept "
@@ -171,7 +169,7 @@ def issue_command(issuer_id: str | None, type_slug: str | None, roster: Path | N
                        f"credshare issue --resume {batch['_id']} --out DIR", err=True)
 
 
-def _issue(services: Any, issuer_id: str, type_slug: str, roster: Path, out: Path, key: str | None) -> Any:
+def _issue(services: AppServices, issuer_id: str, type_slug: str, roster: Path, out: Path, key: str | None) -> Any:
     ctype = services.types.get(type_slug)
     if ctype is None:
         raise InputError(f"unknown type {type_slug!r}; known: {', '.join(services.types)}",

@@ -15,7 +15,8 @@ from credshare.anchoring.note import NoteVerifier, open_checkpoint
 from credshare.anchoring.proof import verify_anchor_proof
 from credshare.anchoring.witness import WitnessKey, WitnessSigner
 from credshare.cli_io import fail, read_bytes, read_json, read_json_list, read_text, rpc_chain_check
-from credshare.errors import CredshareError
+from credshare.compose import build_services
+from credshare.foundation.errors import CredshareError
 
 
 def _read_json(path: str, what: str) -> Any:
@@ -35,10 +36,8 @@ def log_group() -> None:
 @log_group.command("status")
 def status() -> None:
     """Print the log's origin, size, root, key and witnesses as JSON."""
-    from credshare.webapp import create_app
-
     try:
-        svc = create_app().extensions["credshare"]
+        svc = build_services()
         click.echo(json.dumps({**svc.log.status(), "witness_quorum": svc.settings.witness_quorum,
                                "store": svc.store.backend}, indent=2))
     except CredshareError as exc:
@@ -53,10 +52,9 @@ def anchor(rpc_url: str, key_file: str, size: int | None) -> None:
     """Publish a checkpoint's root on Ethereum and record the anchor (extra [ethereum])."""
     from credshare.anchoring.ethereum import EthereumAnchorer
     from credshare.anchoring.note import Checkpoint
-    from credshare.webapp import create_app
 
     try:
-        log = create_app().extensions["credshare"].log
+        log = build_services().log
         doc = log.checkpoint(size)
         checkpoint = Checkpoint.parse(doc["note"].partition("\n\n")[0] + "\n")
         anchored = EthereumAnchorer(rpc_url, read_text(key_file).strip()).publish(

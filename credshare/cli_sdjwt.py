@@ -18,7 +18,7 @@ from credshare.disclosure.jws import PublicKey, Signer
 from credshare.disclosure.paths import parse_claim_path
 from credshare.disclosure.presentation import KeyBindingRequest, present
 from credshare.disclosure.verification import KeyBindingPolicy, jwks_resolver, verify_presentation
-from credshare.errors import CredshareError
+from credshare.foundation.errors import CredshareError
 
 
 def _read_json(path: str, what: str) -> Any:

@@ -23,7 +23,7 @@ from pathlib import Path
 import click
 
 from credshare.cli_io import fail, read_json, rpc_chain_check
-from credshare.errors import CredshareError
+from credshare.foundation.errors import CredshareError
 from credshare.verifier.bundle import TrustedLog, verify_bundle
 
 _MARKS = {"passed": "PASS", "failed": "FAIL", "unchecked": "----", "history": "HIST"}

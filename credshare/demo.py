@@ -12,9 +12,9 @@ import secrets
 from dataclasses import dataclass, replace
 from typing import Any
 
-from credshare.config import load_or_create_private_file
-from credshare.errors import CredshareError
-from credshare.services import AppServices
+from credshare.compose import AppServices
+from credshare.foundation.config import load_or_create_private_file
+from credshare.foundation.errors import CredshareError
 
 DEMO_EMAIL = "dr.demo@credshare.example"
 PASSWORD_FILE = "demo-password.txt"

@@ -1,9 +1,10 @@
-"""The credshare web application: the one place where configuration, storage and the web layer meet.
+"""The credshare web application: the services from the composition root
+(:func:`credshare.compose.build_services`) under the ``sharing`` blueprints.
 
 ``create_app(config)`` builds a Flask app (Flask application-factory pattern). ``config``
-may override any environment variable named in :mod:`credshare.config` (for example
+may override any environment variable named in :mod:`credshare.foundation.config` (for example
 ``{"MONGODB_URI": "mongomock://", "CREDSHARE_DATA_DIR": tmpdir}``); other keys go to
-``app.config`` as they are.
+``app.config`` as they are. ``services`` may be given ready-built instead.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any, Mapping
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from credshare.config import ENV_VARS, load_settings, resource_dir
-from credshare.services import AppServices
+from credshare.compose import AppServices, build_services
+from credshare.foundation.config import ENV_VARS, load_settings, resource_dir
 from credshare.sharing import (
     auth,
     csrf,
@@ -32,14 +33,13 @@ from credshare.sharing import (
 )
 from credshare.sharing.context import EXTENSION_KEY, current_owner
 from credshare.sharing.json_body import StrictJSONProvider
-from credshare.storage import open_store
 
 
-def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+def create_app(config: Mapping[str, Any] | None = None, services: AppServices | None = None) -> Flask:
     config = dict(config or {})
-    settings = load_settings({**os.environ, **{k: str(config[k]) for k in ENV_VARS if k in config}})
-    store = open_store(settings.mongodb_uri, settings.data_dir)
-    health.record_instance(store)
+    if services is None:
+        services = build_services(load_settings({**os.environ, **{k: str(config[k]) for k in ENV_VARS if k in config}}))
+    settings = services.settings
 
     app = Flask(__name__, template_folder=str(resource_dir("templates")), static_folder=str(resource_dir("static")))
     app.json = StrictJSONProvider(app)  # every request.get_json() is strict and depth-bounded
@@ -57,7 +57,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # so a client's own forged entries are ignored (sharing.context.client_address)
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
-    app.extensions[EXTENSION_KEY] = AppServices(settings=settings, store=store)
+    app.extensions[EXTENSION_KEY] = services
 
     request_log.install(app)
     hardening.install(app)

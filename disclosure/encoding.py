@@ -6,8 +6,8 @@ import binascii
 import json
 from typing import Any
 
-from credshare import strict_json
 from credshare.disclosure.errors import SDJWTError
+from credshare.foundation import strict_json
 
 _STANDARD_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
@@ -41,7 +41,7 @@ def b64url_decode(text: str, code: str = "jws_malformed") -> bytes:
 
 
 def json_loads(data: bytes | str, code: str = "jws_malformed") -> Any:
-    """Parse UTF-8 JSON strictly (:mod:`credshare.strict_json`: unique member names, no
+    """Parse UTF-8 JSON strictly (:mod:`credshare.foundation.strict_json`: unique member names, no
     NaN/Infinity, depth-bounded); malformed JSON is refused with ``code``."""
     try:
         return strict_json.loads(data)

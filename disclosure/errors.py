@@ -6,7 +6,7 @@ API); the RFC 9901 section each one enforces is given beside it.
 
 from __future__ import annotations
 
-from credshare.errors import CredshareError
+from credshare.foundation.errors import CredshareError
 
 CODES: dict[str, str] = {
     # format (RFC 9901 §4, §5, §8; RFC 7515)

@@ -31,10 +31,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
-from credshare import strict_json
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import Signer
-from credshare.errors import (
+from credshare.foundation import strict_json
+from credshare.foundation.errors import (
     AuthenticationError,
     ConflictError,
     DuplicateKeyError,
@@ -43,9 +43,9 @@ from credshare.errors import (
     RateLimitedError,
     VaultError,
 )
+from credshare.foundation.kdf import derive_key
 from credshare.holding import vault
 from credshare.issuing.issuers import token_hash
-from credshare.kdf import derive_key
 from credshare.storage import Store, new_id
 from credshare.storage.rate_limit import RateLimiter
 

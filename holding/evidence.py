@@ -12,7 +12,7 @@ from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import parse_compact
 from credshare.disclosure.status_list import status_reference
 from credshare.disclosure.verification import KeyBindingPolicy
-from credshare.errors import CredshareError, NotFoundError
+from credshare.foundation.errors import CredshareError, NotFoundError
 from credshare.issuing.issuers import IssuerRegistry
 from credshare.issuing.status import StatusService
 from credshare.storage.tlog import TransparencyLog

@@ -30,13 +30,13 @@ from credshare.disclosure.jws import Signer
 from credshare.disclosure.paths import ClaimPath
 from credshare.disclosure.presentation import HolderView, KeyBindingRequest, present, select_disclosures
 from credshare.disclosure.verification import KeyBindingPolicy
-from credshare.errors import ConflictError, CredshareError, InputError, NotFoundError, RateLimitedError
+from credshare.foundation.errors import ConflictError, CredshareError, InputError, NotFoundError, RateLimitedError
+from credshare.foundation.kdf import derive_key
 from credshare.holding import vault
 from credshare.holding.accounts import SessionInfo
 from credshare.holding.evidence import EvidenceService
 from credshare.holding.wallet import NOT_STANDING, WalletEntry, WalletService, credential_state, require_confirmed
 from credshare.issuing.issuers import token_hash
-from credshare.kdf import derive_key
 from credshare.storage import Store
 from credshare.verifier.credential import SHARE_CLAIM
 from credshare.verifier.report import Report

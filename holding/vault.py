@@ -29,8 +29,8 @@ import nacl.secret
 import nacl.utils
 from nacl.pwhash import argon2id
 
-from credshare.errors import ConfigError, InputError, VaultError
-from credshare.kdf import derive_key
+from credshare.foundation.errors import ConfigError, InputError, VaultError
+from credshare.foundation.kdf import derive_key
 
 KEY_BYTES = nacl.secret.SecretBox.KEY_SIZE  # 32
 SALT_BYTES = argon2id.SALTBYTES  # 16

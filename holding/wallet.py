@@ -20,17 +20,17 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from credshare import strict_json
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import PublicKey
 from credshare.disclosure.presentation import HolderView, open_sd_jwt
-from credshare.errors import CredshareError, DuplicateKeyError, ForbiddenError, InputError, NotFoundError
+from credshare.foundation import strict_json
+from credshare.foundation.errors import CredshareError, DuplicateKeyError, ForbiddenError, InputError, NotFoundError
+from credshare.foundation.sealing import Sealer
 from credshare.holding import vault
 from credshare.holding.accounts import SessionInfo
 from credshare.holding.evidence import EvidenceService
 from credshare.issuing.batch import DELIVERIES
 from credshare.issuing.types import CredentialType, type_for_vct
-from credshare.sealing import Sealer
 from credshare.storage import Store, new_id
 from credshare.verifier.report import Report
 

@@ -55,17 +55,17 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
-from credshare import strict_json
 from credshare.anchoring import merkle
 from credshare.anchoring.proof import build_anchor_proof
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.issuance import issue
 from credshare.disclosure.jws import PublicKey, Signer
-from credshare.errors import ConflictError, CredshareError, DuplicateKeyError, InputError, NotFoundError
+from credshare.foundation import strict_json
+from credshare.foundation.errors import ConflictError, CredshareError, DuplicateKeyError, InputError, NotFoundError
+from credshare.foundation.sealing import Sealer, sealing_key
 from credshare.issuing.issuers import IssuerRegistry
 from credshare.issuing.status import StatusService
 from credshare.issuing.types import CredentialType, cell_text
-from credshare.sealing import Sealer, sealing_key
 from credshare.storage import Store, new_id
 from credshare.storage.tlog import CHECKPOINTS, LogReader, TransparencyLog, _dead_local_process
 

@@ -1,7 +1,7 @@
 """Issuer accounts and their signing keys, kept in the store.
 
 Private keys are made on the server and sealed at rest with XSalsa20-Poly1305 (NaCl
-SecretBox) under a key derived from the data directory's secret (HKDF, credshare.kdf);
+SecretBox) under a key derived from the data directory's secret (HKDF, credshare.foundation.kdf);
 the sealed box binds the issuer and ``kid``. API tokens are 256-bit random strings of which
 only the SHA-256 is stored. Every change to an issuer's keys publishes a new signed key
 history whose bytes are appended to the transparency log, so the history stays provable
@@ -24,10 +24,10 @@ import secrets
 import time
 from typing import Any
 
-from credshare.config import check_public_url
 from credshare.disclosure.jws import Signer, sign_compact
-from credshare.errors import ConfigError, CredshareError, DuplicateKeyError
-from credshare.sealing import Sealer, SealError
+from credshare.foundation.config import check_public_url
+from credshare.foundation.errors import ConfigError, CredshareError, DuplicateKeyError
+from credshare.foundation.sealing import Sealer, SealError
 from credshare.storage import Store
 from credshare.storage.tlog import TransparencyLog
 from credshare.verifier.key_history import HISTORY_TYP, KeyRecord, history_payload

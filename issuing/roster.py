@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
-from credshare.errors import CredshareError
-from credshare.strict_json import nesting_depth
+from credshare.foundation.errors import CredshareError
+from credshare.foundation.strict_json import nesting_depth
 
 _READ_SIZE = 1 << 16
 MAX_ROW_DEPTH = 8  # a row is an object of columns; a column value may be a small list or object

@@ -19,7 +19,7 @@ from array import array
 from typing import Any, Iterator
 
 from credshare.disclosure.status_list import INVALID, SUSPENDED, VALID, StatusList, sign_status_list
-from credshare.errors import CredshareError
+from credshare.foundation.errors import CredshareError
 from credshare.issuing.issuers import IssuerRegistry, issuer_base
 from credshare.storage import Store
 from credshare.storage.tlog import TransparencyLog

@@ -26,8 +26,8 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
-from credshare.config import resource_dir
-from credshare.errors import CredshareError
+from credshare.foundation.config import resource_dir
+from credshare.foundation.errors import CredshareError
 
 TYPES_DIR = resource_dir("credential_types")
 MAX_VALUE_LENGTH = 1000

@@ -30,8 +30,8 @@ from flask import (
 )
 from werkzeug.wrappers import Response as BaseResponse  # what redirect() returns; flask's Response is one
 
-from credshare import strict_json
-from credshare.errors import CredshareError, InputError
+from credshare.foundation import strict_json
+from credshare.foundation.errors import CredshareError, InputError
 from credshare.holding.accounts import Session, SessionInfo
 from credshare.holding.shares import truncate_address
 from credshare.sharing.context import (

@@ -13,7 +13,7 @@ from flask import current_app, g, jsonify, redirect, request, url_for
 from credshare.holding.accounts import SessionInfo
 
 if TYPE_CHECKING:  # the container is made by the composition root, above this layer
-    from credshare.services import AppServices
+    from credshare.compose import AppServices
 
 EXTENSION_KEY = "credshare"
 SESSION_COOKIE = "credshare_session"

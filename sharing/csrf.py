@@ -29,8 +29,8 @@ from flask import (
     request,
 )
 
-from credshare.errors import CsrfError
-from credshare.kdf import derive_key
+from credshare.foundation.errors import CsrfError
+from credshare.foundation.kdf import derive_key
 from credshare.sharing.context import current_owner, services, session_token
 
 FORM_FIELD = "csrf_token"

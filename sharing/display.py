@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from credshare import strict_json
+from credshare.foundation import strict_json
 from credshare.issuing.types import CredentialType
 
 # Claims every SD-JWT VC carries for machines, not for people.

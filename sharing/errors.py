@@ -1,7 +1,7 @@
 """Error answers: every error, ours or the web framework's, has one shape.
 
 An error is ``{"error": code, "detail": text}`` (plus fields such as ``attempts_left`` that a
-:class:`~credshare.errors.CredshareError` carries): ``code`` is stable and machine-readable,
+:class:`~credshare.foundation.errors.CredshareError` carries): ``code`` is stable and machine-readable,
 ``detail`` is for people. It is sent
 
 * as JSON (``application/json``) on the machine routes (``/api/``, ``/healthz``, ``/log``,
@@ -26,10 +26,10 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from credshare.errors import CredshareError
+from credshare.foundation.errors import CredshareError
 from credshare.sharing.context import current_owner
 
-logger = logging.getLogger("credshare.errors")
+logger = logging.getLogger("credshare.foundation.errors")
 
 MACHINE_PATHS = ("/healthz", "/log")
 MACHINE_PREFIXES = ("/api/", "/log/", "/.well-known/", "/issuers/", "/status/")

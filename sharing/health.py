@@ -8,60 +8,24 @@ same id after a restart shows the store kept its data.
 
 from __future__ import annotations
 
-import secrets
-from datetime import datetime, timezone
-
 from flask import Blueprint, Response, jsonify
 
 from credshare import __version__
-from credshare.errors import DuplicateKeyError, StoreError
+from credshare.foundation.errors import StoreError
 from credshare.sharing.context import services
-from credshare.storage import Store
 
 bp = Blueprint("health", __name__)
-
-META_COLLECTION = "meta"
-INSTANCE_ID = "instance"
-
-
-def record_instance(store: Store) -> None:
-    """Create the instance record once; concurrent first starts keep a single winner."""
-    meta = store.collection(META_COLLECTION)
-    try:
-        meta.update_one(
-            {"_id": INSTANCE_ID},
-            {"$setOnInsert": {"instance_id": secrets.token_hex(16), "created_at": datetime.now(timezone.utc)}},
-            upsert=True,
-        )
-    except DuplicateKeyError:
-        pass  # another worker inserted it between our match and our insert
-
-
-SERVED = "served"
-
-
-def record_public_url(store: Store, public_url: str) -> None:
-    """What ``credshare serve`` records at start: the public URL it serves under, so that the
-    command line can warn when it would record issuer identifiers under another one."""
-    store.collection(META_COLLECTION).update_one(
-        {"_id": SERVED}, {"$set": {"public_url": public_url, "started_at": datetime.now(timezone.utc)}}, upsert=True)
-
-
-def served_public_url(store: Store) -> str | None:
-    """The public URL of the server last started on this store, if one was."""
-    doc = store.collection(META_COLLECTION).find_one({"_id": SERVED})
-    return doc.get("public_url") if doc else None
 
 
 @bp.get("/healthz")
 def healthz() -> tuple[Response, int]:
-    store = services().store
-    body: dict[str, object] = {"version": __version__, "store": {"backend": store.backend}}
+    svc = services()
+    body: dict[str, object] = {"version": __version__, "store": {"backend": svc.store.backend}}
     try:
-        store.ping()
-        instance = store.collection(META_COLLECTION).find_one({"_id": INSTANCE_ID}) or {}
+        svc.store.ping()
+        instance_id = svc.deployment.instance_id()
     except StoreError as exc:
         body.update(status="unavailable", error=exc.code)
         return jsonify(body), 503
-    body.update(status="ok", instance_id=instance.get("instance_id"))
+    body.update(status="ok", instance_id=instance_id)
     return jsonify(body), 200

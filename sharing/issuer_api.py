@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 from flask import Blueprint, Response, jsonify, request
 
-from credshare.errors import AuthenticationError, InputError, NotFoundError, RateLimitedError
+from credshare.foundation.errors import AuthenticationError, InputError, NotFoundError, RateLimitedError
 from credshare.issuing.batch import BatchRequest
 from credshare.issuing.issuers import issuer_identifier
 from credshare.issuing.status import TOKEN_TTL

@@ -1,4 +1,4 @@
-"""JSON request bodies: strict and depth-bounded (:mod:`credshare.strict_json`).
+"""JSON request bodies: strict and depth-bounded (:mod:`credshare.foundation.strict_json`).
 
 :class:`StrictJSONProvider` replaces Flask's JSON provider, so every ``request.get_json()``
 parses with the strict, depth-checked parser (a body nested deeper than the limit is refused
@@ -13,8 +13,8 @@ from typing import Any
 from flask import request
 from flask.json.provider import DefaultJSONProvider
 
-from credshare import strict_json
-from credshare.errors import InputError
+from credshare.foundation import strict_json
+from credshare.foundation.errors import InputError
 
 
 class StrictJSONProvider(DefaultJSONProvider):

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from credshare.errors import CredshareError
+from credshare.foundation.errors import CredshareError
 from credshare.holding.shares import DEFAULT_ATTEMPTS, DEFAULT_DAYS, ShareSummary
 from credshare.holding.wallet import CredentialRefused, parse_upload
 from credshare.sharing.auth import set_session_cookie

@@ -14,7 +14,7 @@ from xml.sax.saxutils import quoteattr
 
 import segno
 
-from credshare.errors import InputError
+from credshare.foundation.errors import InputError
 
 QUIET_ZONE = 4  # modules; ISO/IEC 18004 asks for at least 4 around a QR code
 DEFAULT_LABEL = "QR code of the link"

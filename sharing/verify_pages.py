@@ -16,7 +16,7 @@ from typing import Any, Callable
 from flask import Blueprint, Response, jsonify, make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse  # what redirect() returns; flask's Response is one
 
-from credshare.errors import CredshareError, NotFoundError
+from credshare.foundation.errors import CredshareError, NotFoundError
 from credshare.holding.shares import OpenedShare, PasscodeNeeded, ShareGone
 from credshare.issuing.types import type_for_vct
 from credshare.sharing.context import client_address, services

@@ -14,7 +14,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from werkzeug.wrappers import Response as BaseResponse  # what redirect() returns; flask's Response is one
 
 from credshare.disclosure.jws import Signer
-from credshare.errors import CredshareError, InputError, NotFoundError
+from credshare.foundation.errors import CredshareError, InputError, NotFoundError
 from credshare.holding.accounts import SessionInfo
 from credshare.holding.wallet import NOT_STANDING, CredentialRefused, WalletEntry, credential_state, parse_upload
 from credshare.sharing.context import login_required, services, signed_in_owner

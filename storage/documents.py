@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from credshare.errors import InvalidQueryError
+from credshare.foundation.errors import InvalidQueryError
 
 FILTER_OPERATORS = frozenset({"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists"})
 LOGICAL_OPERATORS = frozenset({"$and", "$or"})

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
-from credshare.errors import DuplicateKeyError
+from credshare.foundation.errors import DuplicateKeyError
 from credshare.storage.store import Store
 
 COLLECTION = "rate_limits"

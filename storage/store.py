@@ -10,8 +10,8 @@ Backends, chosen by URI (see :func:`open_store`):
 * ``mongomock://`` — in-memory mongomock, for fast unit tests only.
 
 Every backend goes through :mod:`storage.documents`, so the same calls give the same
-results everywhere, and every backend error becomes a :class:`credshare.errors.StoreError`
-(a unique-index violation is always :class:`credshare.errors.DuplicateKeyError`).
+results everywhere, and every backend error becomes a :class:`credshare.foundation.errors.StoreError`
+(a unique-index violation is always :class:`credshare.foundation.errors.DuplicateKeyError`).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import pymongo
 import pymongo.errors
 from pymongo import ReturnDocument
 
-from credshare.errors import ConfigError, DuplicateKeyError, StoreError, StoreUnavailableError
+from credshare.foundation.errors import ConfigError, DuplicateKeyError, StoreError, StoreUnavailableError
 from credshare.storage import documents as D
 
 EMBEDDED_FILENAME = "credshare.sqlite3"

@@ -38,7 +38,7 @@ from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.note import TIME_EXTENSION, Checkpoint, NoteSigner
 from credshare.anchoring.proof import build_anchor_proof
 from credshare.anchoring.witness import WitnessAggregate, WitnessKey, WitnessSigner, aggregate
-from credshare.errors import DuplicateKeyError
+from credshare.foundation.errors import DuplicateKeyError
 from credshare.storage.store import Store
 
 CHUNK = 256

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from credshare.config import load_settings
 from credshare.disclosure.jws import PublicKey
-from credshare.errors import (
+from credshare.foundation.config import load_settings
+from credshare.foundation.errors import (
     AuthenticationError,
     ConfigError,
     CredshareError,
@@ -500,7 +500,7 @@ def test_nav_shows_the_signed_in_state(client) -> None:
 def test_resending_the_confirmation_does_not_hold_an_address_past_48_hours(accounts: AccountService, monkeypatch) -> None:
     """A squatter who cannot read the mailbox resends the link just before the 48 hours are up:
     the address is still free 48 hours after the registration (the service's clock is moved)."""
-    from credshare.errors import ConflictError
+    from credshare.foundation.errors import ConflictError
 
     start = datetime.now(timezone.utc)
     clock = [start]

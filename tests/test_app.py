@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from credshare.config import SECRET_KEY_FILENAME, load_settings
-from credshare.errors import ConfigError, StoreUnavailableError
+from credshare.foundation.config import SECRET_KEY_FILENAME, load_settings
+from credshare.foundation.errors import ConfigError, StoreUnavailableError
 from credshare.webapp import create_app
 
 
@@ -353,7 +353,7 @@ def test_head_of_an_unknown_route_is_a_bare_404(client) -> None:
 
 
 def test_an_error_of_ours_on_a_page_route_is_a_page_and_json_on_the_api(app, client) -> None:
-    from credshare.errors import NotFoundError
+    from credshare.foundation.errors import NotFoundError
 
     @app.get("/test-only/raises")
     def _raises():
@@ -388,7 +388,7 @@ def test_an_unhandled_exception_is_a_500_in_the_same_shape(tmp_path: Path, caplo
 
 
 def test_the_error_page_renders_when_the_store_is_down(app, client, monkeypatch) -> None:
-    from credshare.errors import StoreUnavailableError
+    from credshare.foundation.errors import StoreUnavailableError
 
     def down(_token):
         raise StoreUnavailableError("the store is down")

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from credshare.anchoring.proof import verify_anchor_proof
-from credshare.errors import CredshareError
+from credshare.foundation.errors import CredshareError
 from credshare.issuing.types import load_types
 from tests.test_issuing import app, degree_row, env, issuer, run, svc, write_csv  # noqa: F401 - fixtures
 from tests.test_verifier import ListSink

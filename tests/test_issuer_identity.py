@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from credshare.disclosure.encoding import b64url_decode
-from credshare.sharing import health
 from credshare.verifier.bundle import TrustedLog, verify_bundle
 from credshare.webapp import create_app
 from tests.test_wallet_shares import OWNER, accept_delivery, create_link, issue_to, owner_client
@@ -140,7 +139,7 @@ def test_move_refuses_a_bad_or_unchanged_url(tmp_path: Path) -> None:
 def test_the_cli_warns_when_its_public_url_is_not_the_running_servers(tmp_path: Path) -> None:
     data = tmp_path / "data"
     served = make_app(data, SECOND).extensions["credshare"]
-    health.record_public_url(served.store, SECOND)  # what `credshare serve` records at start
+    served.deployment.record_public_url(SECOND)  # what `credshare serve` records at start
     served.store.close()
     exe = Path(sys.executable).parent / "credshare"
     env = {**os.environ, "CREDSHARE_DATA_DIR": str(data), "CREDSHARE_ARGON2_PROFILE": "test"}

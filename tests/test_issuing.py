@@ -122,8 +122,8 @@ def test_issued_credentials_anchor_and_verify_end_to_end(tmp_path: Path, env, ap
     offers = svc.store.collection("wallet_deliveries").find()
     assert sorted(o["email"] for o in offers) == sorted(f"avery{i}@example.org" for i in range(0, 30, 3))
     assert "Example University" not in json.dumps(offers), "offers are sealed at rest"
+    from credshare.foundation.sealing import Sealer
     from credshare.issuing.batch import OFFER_PURPOSE
-    from credshare.sealing import Sealer
 
     opened = json.loads(Sealer.for_purpose(svc.settings.secret_key, OFFER_PURPOSE).open(offers[0]["sealed_credential"]))
     assert opened["credential_id"] == offers[0]["credential_id"] and opened["sd_jwt"].count("~") > 10

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from credshare import strict_json
 from credshare.disclosure.errors import SDJWTError
-from credshare.errors import InputError
+from credshare.foundation import strict_json
+from credshare.foundation.errors import InputError
 from credshare.webapp import create_app
 from tests.conftest import ROOT
 from tests.test_accounts import csrf_from

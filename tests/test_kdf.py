@@ -1,5 +1,5 @@
 """One key derivation (issue 11, item 3): HKDF-SHA256 with a purpose label per use, in
-credshare/kdf.py, and no other derivation of keys from secrets anywhere in the code."""
+foundation/kdf.py, and no other derivation of keys from secrets anywhere in the code."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from credshare.kdf import derive_key
+from credshare.foundation.kdf import derive_key
 from tests.conftest import ROOT
 
 
@@ -40,7 +40,7 @@ def test_no_other_place_derives_keys_from_a_secret() -> None:
     found = []
     for path in ROOT.rglob("*.py"):
         rel = path.relative_to(ROOT)
-        if rel.parts[0] in {".venv", "node_modules", "build", "tests", "bench"} or rel == Path("credshare/kdf.py"):
+        if rel.parts[0] in {".venv", "node_modules", "build", "tests", "bench"} or rel == Path("foundation/kdf.py"):
             continue
         found += [f"{rel}:{n}" for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
                   if DERIVATIONS.search(line)]

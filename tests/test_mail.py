@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from credshare.errors import ConfigError
-from credshare.mail import MailError, Outbox, SmtpMailer, make_mailer
+from credshare.foundation.errors import ConfigError
+from credshare.storage.mail import MailError, Outbox, SmtpMailer, make_mailer
 from tests.conftest import free_port
 
 

@@ -12,7 +12,7 @@ import pytest
 import zxingcpp
 from PIL import Image, ImageDraw
 
-from credshare.errors import InputError
+from credshare.foundation.errors import InputError
 from credshare.sharing.qr import QUIET_ZONE, qr_code, qr_svg
 
 TOKEN = "q3V_x-9LmZp0a7TfR2kYw8sN4bC1dE6gH5jK-Uo_iQe"  # 43 characters of base64url: 32 random bytes

@@ -15,7 +15,7 @@ from typing import Callable
 
 import pytest
 
-from credshare.errors import CredshareError
+from credshare.foundation.errors import CredshareError
 from credshare.holding import vault
 from credshare.holding.accounts import AccountService
 from credshare.storage import Store, open_store

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from credshare.sealing import Sealer, SealError
+from credshare.foundation.sealing import Sealer, SealError
 
 SECRET = "s" * 48
 

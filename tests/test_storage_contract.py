@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from credshare.errors import DuplicateKeyError, InvalidQueryError, StoreError
+from credshare.foundation.errors import DuplicateKeyError, InvalidQueryError, StoreError
 from credshare.storage import Store
 from tests.conftest import BACKENDS, ROOT
 

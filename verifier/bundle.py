@@ -28,7 +28,7 @@ from typing import Any, Sequence
 
 from credshare.anchoring.errors import AnchoringError
 from credshare.disclosure.verification import KeyBindingPolicy
-from credshare.errors import InputError
+from credshare.foundation.errors import InputError
 from credshare.verifier.credential import ChainCheck, KeyHistoryEvidence, StatusEvidence, trust_from_json, verify_credential
 from credshare.verifier.report import Check, Report
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-from credshare.errors import ConfigError, CredshareError
+from credshare.foundation.errors import ConfigError, CredshareError
 
 SMTP_TIMEOUT_S = 20
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}

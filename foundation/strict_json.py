@@ -19,7 +19,7 @@ import json
 import re
 from typing import Any
 
-from credshare.errors import InputError
+from credshare.foundation.errors import InputError
 
 MAX_DEPTH = 64  # deeper than any credential, bundle, roster or API body credshare defines
 

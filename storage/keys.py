@@ -18,10 +18,10 @@ import nacl.signing
 
 from credshare.anchoring.note import NoteSigner
 from credshare.anchoring.witness import WitnessKey, WitnessSigner
-from credshare.config import load_or_create_private_file
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import Signer
-from credshare.errors import ConfigError
+from credshare.foundation.config import load_or_create_private_file
+from credshare.foundation.errors import ConfigError
 
 LOG_KEY_FILE = "log_ed25519.seed"
 WITNESS_FILE = "witnesses.json"

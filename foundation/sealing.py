@@ -1,6 +1,6 @@
 """Sealing data at rest under the data directory's secret.
 
-Each purpose gets its own key, derived from ``CREDSHARE_SECRET_KEY`` (:func:`credshare.kdf.derive_key`,
+Each purpose gets its own key, derived from ``CREDSHARE_SECRET_KEY`` (:func:`credshare.foundation.kdf.derive_key`,
 purpose ``seal/<purpose>``), so one purpose's ciphertext can never be opened as another's.
 Sealed values are XSalsa20-Poly1305 (NaCl SecretBox) with a random nonce, as base64 text.
 """
@@ -11,8 +11,8 @@ import nacl.encoding
 import nacl.exceptions
 import nacl.secret
 
-from credshare.errors import CredshareError
-from credshare.kdf import derive_key
+from credshare.foundation.errors import CredshareError
+from credshare.foundation.kdf import derive_key
 
 
 class SealError(CredshareError):

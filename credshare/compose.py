@@ -1,6 +1,8 @@
-"""The application's services, built once per process by ``app.py`` and shared by the web
-layer and the command line. Expensive parts (the log with its witness keys, issuers) are
-made on first use."""
+"""The composition root: :func:`build_services` is the one place where configuration, the
+store, the deployment's keys, mail and every service are put together. The web application
+(:func:`credshare.webapp.create_app`), the command line and the demo all start from it; no
+other module constructs a service. Expensive parts (the log with its witness keys, issuers)
+are made on first use, once per process."""
 
 from __future__ import annotations
 
@@ -8,8 +10,8 @@ import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from credshare.config import Settings
 from credshare.disclosure.jws import Signer
+from credshare.foundation.config import Settings, load_settings
 from credshare.holding.accounts import AccountService
 from credshare.holding.evidence import EvidenceService
 from credshare.holding.shares import ShareService
@@ -19,13 +21,23 @@ from credshare.issuing.batch import BatchIssuer
 from credshare.issuing.issuers import IssuerRegistry
 from credshare.issuing.status import StatusService
 from credshare.issuing.types import CredentialType, load_types
-from credshare.mail import Mailer, make_mailer
-from credshare.storage import Store
+from credshare.storage import Store, open_store
+from credshare.storage.deployment import DeploymentRecord
+from credshare.storage.mail import Mailer, make_mailer
 from credshare.storage.rate_limit import RateLimiter
 from credshare.storage.tlog import TransparencyLog
 
 TOKEN_FAILURES_PER_MINUTE = 10
 SIGN_IN_FAILURES_PER_MINUTE = 10
+
+
+def build_services(settings: Settings | None = None) -> AppServices:
+    """Every service of this deployment, over its store (opened here; the instance record is
+    made on first start). ``settings`` default to the environment's."""
+    settings = settings or load_settings()
+    services = AppServices(settings=settings, store=open_store(settings.mongodb_uri, settings.data_dir))
+    services.deployment.record_instance()
+    return services
 
 
 @dataclass
@@ -35,8 +47,12 @@ class AppServices:
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @cached_property
+    def deployment(self) -> DeploymentRecord:
+        return DeploymentRecord(self.store)
+
+    @cached_property
     def log(self) -> TransparencyLog:
-        from credshare.keys import load_local_witnesses, load_log_signer
+        from credshare.storage.keys import load_local_witnesses, load_log_signer
 
         with self._lock:
             data_dir = self.settings.data_dir
@@ -96,8 +112,8 @@ class AppServices:
 
     @cached_property
     def wallet(self) -> WalletService:
+        from credshare.foundation.sealing import Sealer
         from credshare.issuing.batch import OFFER_PURPOSE
-        from credshare.sealing import Sealer
 
         with self._lock:
             return WalletService(self.store, self.evidence, self.types,
@@ -111,7 +127,7 @@ class AppServices:
 
     @cached_property
     def receipt_signer(self) -> Signer:
-        from credshare.keys import load_receipt_signer
+        from credshare.storage.keys import load_receipt_signer
 
         with self._lock:
             return load_receipt_signer(self.settings.data_dir)

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
-from credshare.errors import ConfigError
+from credshare.foundation.errors import ConfigError
 
 SECRET_KEY_FILENAME = "secret_key"
 ENV_VARS = (
@@ -129,9 +129,9 @@ _PACKAGE = Path(__file__).resolve().parent
 def resource_dir(name: str) -> Path:
     """A folder of files the product ships (``templates``, ``static``, ``credential_types``):
     inside the package when installed from a wheel, beside it in a checkout."""
-    for base in (_PACKAGE, _PACKAGE.parent):
-        if (base / name).is_dir():
-            return base / name
+    base = _PACKAGE.parent  # credshare/ of the wheel, or the repository's root
+    if (base / name).is_dir():
+        return base / name
     raise ConfigError(f"the {name} folder is missing from the installation")
 
 
