@@ -12,7 +12,7 @@ from functools import cached_property
 
 from credshare.disclosure.jws import Signer
 from credshare.foundation.config import Settings, load_settings
-from credshare.holding.accounts import AccountService
+from credshare.holding.accounts import AccountService, OwnerDirectory
 from credshare.holding.evidence import EvidenceService
 from credshare.holding.shares import ShareService
 from credshare.holding.vault import profile_params
@@ -84,7 +84,7 @@ class AppServices:
     @cached_property
     def batches(self) -> BatchIssuer:
         with self._lock:
-            return BatchIssuer(self.store, self.issuers, self.status, self.log,
+            return BatchIssuer(self.store, self.issuers, self.status, self.log, owners=OwnerDirectory,
                                store_uri=self.settings.mongodb_uri, data_dir=self.settings.data_dir,
                                secret_key=self.settings.secret_key)
 

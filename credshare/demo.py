@@ -63,7 +63,7 @@ class Demo:
 def prepare_demo(svc: AppServices) -> Demo:
     password = load_or_create_private_file(svc.settings.data_dir / PASSWORD_FILE,
                                            lambda: secrets.token_urlsafe(12).encode()).decode().strip()
-    if svc.store.collection("accounts").find_one({"email": DEMO_EMAIL}) is not None:
+    if svc.accounts.has_account(DEMO_EMAIL):
         info = svc.accounts.sign_in(DEMO_EMAIL, password, "demo").info
         return Demo(DEMO_EMAIL, password, len(svc.wallet.entries(info)))
     info = svc.accounts.register(DEMO_EMAIL, password).info

@@ -127,11 +127,40 @@ def _credentials_invalid() -> AuthenticationError:
     return AuthenticationError("the e-mail address or the password is wrong", code="credentials_invalid")
 
 
-class AccountService:
+class OwnerDirectory:
+    """What others may ask of the owner accounts (issuance, the demo): whether an address has an
+    account, which addresses belong to owners who confirmed them, and those owners' wallet (holder)
+    keys. It needs the store alone, so each batch worker process makes its own
+    (:class:`credshare.issuing.batch.BatchIssuer` is given this class); :class:`AccountService` is one."""
+
+    def __init__(self, store: Store) -> None:
+        self._accounts = store.collection(ACCOUNTS)
+
+    def has_account(self, email: str) -> bool:
+        return self._accounts.find_one({"email": normalize_email(email)}, fields=["_id"]) is not None
+
+    def confirmed_owners(self, emails: list[str]) -> set[str]:
+        """The addresses among ``emails`` (normalized) whose owners confirmed them here."""
+        if not emails:
+            return set()
+        return {a["email"] for a in self._accounts.find({"email": {"$in": emails}, "email_verified": True},
+                                                        fields=["email"])}
+
+    def wallet_keys(self, emails: list[str]) -> dict[str, dict[str, Any]]:
+        """The wallet (holder) public key of each confirmed owner among ``emails``, by address:
+        issuance binds a credential to it when the row names no key of its own."""
+        if not emails:
+            return {}
+        return {a["email"]: a["holder_jwk"] for a in self._accounts.find(
+            {"email": {"$in": emails}, "email_verified": True, "holder_jwk": {"$exists": True}},
+            fields=["email", "holder_jwk"])}
+
+
+class AccountService(OwnerDirectory):
     """Accounts and sessions in the store; see the module docstring for the keys involved."""
 
     def __init__(self, store: Store, *, profile: str, secret_key: str, limiter: RateLimiter) -> None:
-        self._accounts = store.collection(ACCOUNTS)
+        super().__init__(store)
         self._sessions = store.collection(SESSIONS)
         self._accounts.create_index("email", unique=True)
         self._sessions.create_index("expires_at", expire_after_seconds=0)

@@ -29,7 +29,7 @@ from credshare.foundation.sealing import Sealer
 from credshare.holding import vault
 from credshare.holding.accounts import SessionInfo
 from credshare.holding.evidence import EvidenceService
-from credshare.issuing.batch import DELIVERIES
+from credshare.issuing.offers import WalletOffers
 from credshare.issuing.types import CredentialType, type_for_vct
 from credshare.storage import Store, new_id
 from credshare.verifier.report import Report
@@ -129,7 +129,7 @@ def parse_upload(text: str) -> tuple[str, dict[str, Any]]:
 class WalletService:
     def __init__(self, store: Store, evidence: EvidenceService, types: dict[str, CredentialType], offer_sealer: Sealer) -> None:
         self._entries = store.collection(WALLET)
-        self._offers = store.collection(DELIVERIES)
+        self._offers = WalletOffers(store)
         self._evidence = evidence
         self._types = types
         self._offer_sealer = offer_sealer
@@ -258,23 +258,20 @@ class WalletService:
     def offers(self, info: SessionInfo) -> list[dict[str, Any]]:
         """Credentials issuers delivered to the owner's e-mail, not yet accepted."""
         out = []
-        for doc in self._offers.find({"email": info.email, "state": "offered"}, sort=[("offered_at", -1)]):
+        for doc in self._offers.pending(info.email):
             out.append({"id": doc["_id"], "issuer": doc.get("issuer"), "type": doc.get("type"),
                         "offered_at": doc.get("offered_at")})
         return out
 
     def accept_offer(self, info: SessionInfo, offer_id: str) -> tuple[WalletEntry, Report]:
-        doc = self._offers.find_one({"_id": str(offer_id), "email": info.email, "state": "offered"})
+        doc = self._offers.pending_one(offer_id, info.email)
         if doc is None:
             raise NotFoundError("no such pending credential", code="offer_unknown")
         credential = json.loads(self._offer_sealer.open(doc["sealed_credential"]))
         entry, report = self.add(info, credential["sd_jwt"], credential["anchor_proof"], source="issuer")
-        self._offers.update_one({"_id": doc["_id"]}, {"$set": {"state": "accepted", "accepted_at": int(time.time())},
-                                                       "$unset": {"sealed_credential": ""}})
+        self._offers.accepted(doc["_id"])
         return entry, report
 
     def decline_offer(self, info: SessionInfo, offer_id: str) -> None:
-        moved = self._offers.update_one({"_id": str(offer_id), "email": info.email, "state": "offered"},
-                                        {"$set": {"state": "declined"}, "$unset": {"sealed_credential": ""}})
-        if moved.matched == 0:
+        if not self._offers.decline(offer_id, info.email):
             raise NotFoundError("no such pending credential", code="offer_unknown")

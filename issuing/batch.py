@@ -43,10 +43,7 @@ import json
 import multiprocessing
 import os
 import re
-import secrets
 import shutil
-import socket
-import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -64,12 +61,13 @@ from credshare.foundation import strict_json
 from credshare.foundation.errors import ConflictError, CredshareError, DuplicateKeyError, InputError, NotFoundError
 from credshare.foundation.sealing import Sealer, sealing_key
 from credshare.issuing.issuers import IssuerRegistry
+from credshare.issuing.offers import WalletOffers
 from credshare.issuing.status import StatusService
 from credshare.issuing.types import CredentialType, cell_text
 from credshare.storage import Store, new_id
-from credshare.storage.tlog import CHECKPOINTS, LogReader, TransparencyLog, _dead_local_process
+from credshare.storage.tlog import LogReader, TransparencyLog, lease_owner, lease_owner_gone
 
-CREDENTIALS, DELIVERIES, ACCOUNTS, BATCHES = "credentials", "wallet_deliveries", "accounts", "issuance_batches"
+CREDENTIALS, BATCHES = "credentials", "issuance_batches"
 CHUNKS = "issuance_chunks"  # a batch's signed credentials, sealed, one document per run of _CHUNK
 OFFER_PURPOSE = "wallet-offers/v1"  # offers are sealed at rest until the owner's wallet takes them
 SIGNED_PURPOSE = "issued-credentials/v1"  # signed credentials (and spooled rows) at rest
@@ -128,6 +126,17 @@ class BatchNotLogged(ConflictError):
 
 class CredentialSink(Protocol):
     def write(self, credential: dict[str, Any]) -> None: ...
+
+
+class OwnerLookup(Protocol):
+    """What issuance asks of the owner accounts (answered by holding/accounts.py, which owns them)."""
+
+    def confirmed_owners(self, emails: list[str]) -> set[str]: ...
+
+    def wallet_keys(self, emails: list[str]) -> dict[str, dict[str, Any]]: ...
+
+
+OwnersFor = Callable[[Store], OwnerLookup]  # picklable (a class or a module function): workers make their own
 
 
 @dataclass
@@ -243,6 +252,7 @@ class _Job:
     store_uri: str | None
     data_dir: str
     log_origin: str
+    owners: OwnersFor
     private_jwk: dict[str, Any] | None = field(repr=False, default=None)
     offer_key: bytes = field(repr=False, default=b"")
     signed_key: bytes = field(repr=False, default=b"")
@@ -261,6 +271,8 @@ class _Context:
     signer: Signer | None
     signed: Sealer  # seals signed credentials and spooled rows at rest
     offers: Sealer
+    owners: OwnerLookup
+    inbox: WalletOffers
 
 
 def _context(job: _Job, store: Store | None = None) -> _Context:
@@ -268,7 +280,8 @@ def _context(job: _Job, store: Store | None = None) -> _Context:
 
     store = store or open_store(job.store_uri, Path(job.data_dir))
     signer = Signer.from_jwk(job.private_jwk, job.alg) if job.private_jwk else None
-    return _Context(job, store, LogReader(store, job.log_origin), signer, Sealer(job.signed_key), Sealer(job.offer_key))
+    return _Context(job, store, LogReader(store, job.log_origin), signer, Sealer(job.signed_key), Sealer(job.offer_key),
+                    job.owners(store), WalletOffers(store))
 
 
 _worker_context: _Context | None = None  # set in worker processes only, by their initializer
@@ -351,9 +364,7 @@ def _sign_chunk(ctx: _Context, number: int,
         rows = [json.loads(line) for line in ctx.signed.open(fh.read()).decode().split("\n")]
     os.unlink(rows_path)
     emails = [email for _, _, email, _ in rows if email]
-    wallet_keys = {a["email"]: a["holder_jwk"] for a in ctx.store.collection(ACCOUNTS).find(
-        {"email": {"$in": emails}, "email_verified": True, "holder_jwk": {"$exists": True}},
-        fields=["email", "holder_jwk"])} if emails else {}
+    wallet_keys = ctx.owners.wallet_keys(emails)
     leaves, records, signed = [], [], []
     for i, ((claims, holder, email, credential_id), (uri, index)) in enumerate(zip(rows, slots, strict=True)):
         payload = {"iss": job.iss, "vct": ctype.vct, "iat": job.iat,
@@ -409,8 +420,7 @@ def _deliver_chunk(ctx: _Context, number: int, anchoring: _Anchoring,
     prove = ctx.log.prover(anchoring.tree_size)
     stored = ctx.log.subtree_hash(anchoring.tree_size, scoped={})  # reads each chunk of leaf hashes once
     emails = list({email for _, _, email in entries if email})
-    owners = {a["email"] for a in ctx.store.collection(ACCOUNTS).find(
-        {"email": {"$in": emails}, "email_verified": True}, fields=["email"])} if emails else set()
+    owners = ctx.owners.confirmed_owners(emails)
     offers: list[dict[str, Any]] = []
     for offset, (credential_id, sd_jwt, email) in enumerate(entries, start=number * _CHUNK):
         index = anchoring.first_index + offset
@@ -436,11 +446,7 @@ def _deliver_chunk(ctx: _Context, number: int, anchoring: _Anchoring,
                            "offered_at": int(time.time())})
     if writer is not None:
         writer.sync()
-    if offers:
-        deliveries = ctx.store.collection(DELIVERIES)
-        offered = {d["_id"] for d in deliveries.find({"_id": {"$in": [o["_id"] for o in offers]}}, fields=["_id"])}
-        if len(offered) < len(offers):
-            deliveries.insert_many([o for o in offers if o["_id"] not in offered])
+    ctx.inbox.offer(offers)
     return len(offers), made
 
 
@@ -552,11 +558,6 @@ class _Workers:
             self._pool.shutdown(cancel_futures=True)
 
 
-def _owner_token() -> str:
-    """Who works on a batch, in the log lease's form: ``host:pid:thread:random``."""
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}:{secrets.token_hex(4)}"
-
-
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -567,8 +568,11 @@ def _b64(data: bytes) -> str:
 
 class BatchIssuer:
     def __init__(self, store: Store, issuers: IssuerRegistry, status: StatusService, log: TransparencyLog,
-                 *, store_uri: str | None, data_dir: Path, secret_key: str) -> None:
+                 *, owners: OwnersFor, store_uri: str | None, data_dir: Path, secret_key: str) -> None:
+        """``owners`` makes, from a store, what answers for the owner accounts (holding's
+        ``OwnerDirectory``): every process working on a batch makes its own."""
         self._store = store
+        self._owners = owners
         self._offer_key = sealing_key(secret_key, OFFER_PURPOSE)
         self._signed_key = sealing_key(secret_key, SIGNED_PURPOSE)
         self._signed = Sealer(self._signed_key)
@@ -584,7 +588,7 @@ class BatchIssuer:
         self._credentials.create_index("batch")
         self._chunks = store.collection(CHUNKS)
         self._chunks.create_index("batch")
-        store.collection(DELIVERIES).create_index("email")
+        WalletOffers(store).create_indexes()
         for old in self._batches.find({"request_key": {"$exists": False}}, fields=["state"]):  # made before keys
             done = {"state": "delivered"} if old.get("state") == "anchored" else {}  # delivery then came next
             self._batches.update_one({"_id": old["_id"]}, {"$set": {"request_key": f"batch:{old['_id']}", **done}})
@@ -630,7 +634,7 @@ class BatchIssuer:
         self.recover()
         issuer = self._issuers.get(issuer_id)
         signer = self._issuers.active_signer(issuer_id)
-        batch_id, owner, now = new_id(), _owner_token(), int(time.time())
+        batch_id, owner, now = new_id(), lease_owner(), int(time.time())
         doc = {"_id": batch_id, "issuer": issuer_id, "type": ctype.slug, "vct": ctype.vct, "iss": issuer["iss"],
                "issuer_name": issuer["name"], "state": "validating", "owner": owner,
                "lease_until": _utcnow() + timedelta(seconds=LEASE_SECONDS), "started_at": now,
@@ -649,7 +653,7 @@ class BatchIssuer:
         try:
             spool.mkdir(mode=0o700, parents=True, exist_ok=True)
             job = _Job(issuer_id, issuer["iss"], issuer["name"], batch_id, ctype.slug, ctype.vct, ctype, now,
-                       str(spool), self._store_uri, self._data_dir, self._log.origin, signer.private_jwk,
+                       str(spool), self._store_uri, self._data_dir, self._log.origin, self._owners, signer.private_jwk,
                        self._offer_key, self._signed_key, signer.alg)
             parallel = expected_rows is not None and expected_rows >= PARALLEL_MIN_ROWS
             with _Workers(job, self._store, parallel) as workers:
@@ -698,7 +702,7 @@ class BatchIssuer:
                 self._chunks.find_one({"batch": doc["_id"]}, fields=["_id"]) is None:
             raise BatchExpired(f"batch {doc['_id']} was delivered more than {KEEP_SIGNED_SECONDS // 3600} hours ago;"
                                " its signed credentials are no longer kept, and nothing was issued again")
-        owner = _owner_token()
+        owner = lease_owner()
         claimed = self._batches.find_one_and_update(
             {"_id": doc["_id"], "state": doc["state"], "owner": None},
             {"$set": {"owner": owner, "lease_until": _utcnow() + timedelta(seconds=LEASE_SECONDS)}})
@@ -706,7 +710,7 @@ class BatchIssuer:
             raise BatchInProgress(f"batch {doc['_id']} is being worked on by another process; try again later")
         job = _Job(claimed["issuer"], claimed["iss"], claimed["issuer_name"], claimed["_id"], claimed["type"],
                    claimed["vct"], None, claimed["started_at"], "", self._store_uri, self._data_dir, self._log.origin,
-                   None, self._offer_key, self._signed_key)
+                   self._owners, None, self._offer_key, self._signed_key)
         chunks = -(-claimed["count"] // _CHUNK)
         parallel = claimed["count"] >= PARALLEL_MIN_ROWS
         try:
@@ -807,9 +811,9 @@ class BatchIssuer:
         for doc in self._batches.find({"state": {"$in": list(_WORKING_STATES)}, "owner": {"$ne": None}},
                                       fields=["owner", "lease_until"]):
             lease = doc.get("lease_until")
-            if not (_dead_local_process(doc["owner"]) or (isinstance(lease, datetime) and lease < now)):
+            if not (lease_owner_gone(doc["owner"]) or (isinstance(lease, datetime) and lease < now)):
                 continue
-            owner = _owner_token()
+            owner = lease_owner()
             taken = self._batches.find_one_and_update(
                 {"_id": doc["_id"], "owner": doc["owner"]},
                 {"$set": {"owner": owner, "lease_until": now + timedelta(seconds=LEASE_SECONDS)}})
@@ -857,9 +861,7 @@ class BatchIssuer:
         floor, count = doc["log_floor"], doc["count"]
         first, last = base64.b64decode(doc["leaf_first"]), base64.b64decode(doc["leaf_last"])
         head, _ = self._log.head()
-        later = self._store.collection(CHECKPOINTS).find(
-            {"origin": self._log.origin, "size": {"$gt": floor, "$lte": head}}, fields=["size"], sort=[("size", 1)])
-        boundaries = [floor] + [c["size"] for c in later]
+        boundaries = [floor] + self._log.checkpoint_sizes(floor, head)
         ends = set(boundaries)
         for start in boundaries:
             end = start + count

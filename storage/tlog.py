@@ -110,6 +110,12 @@ class LogReader:
         head_size, _ = self.head()
         return self._checkpoints.find({"origin": self.origin, "size": {"$lte": head_size}}, sort=[("size", 1)])
 
+    def checkpoint_sizes(self, above: int, up_to: int) -> list[int]:
+        """The sizes of the stored checkpoints in ``(above, up_to]``, ascending: where each
+        append since a size ended (one checkpoint per append)."""
+        return [doc["size"] for doc in self._checkpoints.find(
+            {"origin": self.origin, "size": {"$gt": above, "$lte": up_to}}, fields=["size"], sort=[("size", 1)])]
+
     def _chunk(self, level: int, chunk: int) -> bytes:
         with self._cache_lock:
             cached = self._full_chunks.get((level, chunk))
@@ -369,7 +375,7 @@ class TransparencyLog(LogReader):
             self._locks.update_one({"_id": self.origin, "owner": token}, {"$set": {"owner": None}})
 
     def _acquire(self, timeout: float) -> str:
-        token = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}:{secrets.token_hex(4)}"
+        token = lease_owner()
         deadline = time.monotonic() + timeout
         while True:
             now = datetime.now(timezone.utc)
@@ -385,7 +391,7 @@ class TransparencyLog(LogReader):
                 return token
             holder = self._locks.find_one({"_id": self.origin})
             owner = (holder or {}).get("owner")
-            if owner and _dead_local_process(owner):
+            if owner and lease_owner_gone(owner):
                 self._locks.update_one({"_id": self.origin, "owner": owner}, {"$set": {"owner": None}})
                 continue
             if time.monotonic() > deadline:
@@ -393,7 +399,14 @@ class TransparencyLog(LogReader):
             time.sleep(0.02 + secrets.randbelow(30) / 1000)
 
 
-def _dead_local_process(owner: str) -> bool:
+def lease_owner() -> str:
+    """Who holds a lease (the log's append lease, a batch's): ``host:pid:thread:random``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}:{secrets.token_hex(4)}"
+
+
+def lease_owner_gone(owner: str) -> bool:
+    """Is the process a :func:`lease_owner` token names known to be dead (a process of this
+    host, not this one, that no longer exists)? False whenever it cannot be told."""
     host, _, rest = owner.partition(":")
     pid_text = rest.partition(":")[0]
     if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():

@@ -518,3 +518,22 @@ def test_resending_the_confirmation_does_not_hold_an_address_past_48_hours(accou
         accounts.confirm_email(resent, squatter.info.account_id)
     with pytest.raises(ConflictError):
         accounts.register(EMAIL, PASSWORD)  # the new owner's address is held in turn
+
+
+def test_what_issuance_may_ask_of_the_accounts(tmp_path: Path) -> None:
+    """Issuance (another service) reads no account document: it asks the directory which
+    addresses are confirmed owners here and for their wallet keys; a worker process makes its
+    own directory from the store alone, and sees the same."""
+    from credshare.holding.accounts import OwnerDirectory
+
+    store = open_store("mongomock://localhost/directory", tmp_path)
+    service = AccountService(store, profile="test", secret_key="d" * 40, limiter=RateLimiter(store, "t", 10, 60))
+    confirmed = service.register("confirmed@example.org", PASSWORD).info
+    service.mark_email_confirmed(confirmed.account_id)
+    service.register("unconfirmed@example.org", PASSWORD)
+    asked = ["confirmed@example.org", "unconfirmed@example.org", "nobody@example.org"]
+    for directory in (service, OwnerDirectory(store)):
+        assert directory.confirmed_owners(asked) == {"confirmed@example.org"}
+        assert directory.wallet_keys(asked) == {"confirmed@example.org": confirmed.holder_jwk}
+        assert directory.confirmed_owners([]) == set() and directory.wallet_keys([]) == {}
+        assert directory.has_account(" Unconfirmed@Example.org ") and not directory.has_account("nobody@example.org")

@@ -339,6 +339,7 @@ def test_batches_left_by_the_version_before_owners_are_settled(svc, issuer) -> N
     """Before this change a batch had no owner: a logged one ("anchored") was then delivered at once,
     one stuck in "signing" was never delivered to anyone. The first keeps its records visible; the
     second loses its records once it is an hour old."""
+    from credshare.holding.accounts import OwnerDirectory
     from credshare.issuing.batch import BatchIssuer
 
     batches, records = svc.store.collection("issuance_batches"), svc.store.collection("credentials")
@@ -351,7 +352,8 @@ def test_batches_left_by_the_version_before_owners_are_settled(svc, issuer) -> N
                           "status_idx": 1},
                          {"_id": "S-1", "issuer": issuer, "batch": "legacy-stuck", "offset": 0, "status_list": 0,
                           "status_idx": 2}])
-    issuer_service = BatchIssuer(svc.store, svc.issuers, svc.status, svc.log, store_uri=svc.settings.mongodb_uri,
+    issuer_service = BatchIssuer(svc.store, svc.issuers, svc.status, svc.log, owners=OwnerDirectory,
+                                 store_uri=svc.settings.mongodb_uri,
                                  data_dir=svc.settings.data_dir, secret_key=svc.settings.secret_key)
     assert set(issuer_service.records(issuer, ["L-1", "S-1"])) == {"L-1"}
     issuer_service.recover()

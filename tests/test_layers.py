@@ -97,3 +97,84 @@ def test_the_check_lets_downward_and_type_only_imports_be() -> None:
                   "    from credshare.compose import AppServices\n") == []
     assert upward("credshare.holding.wallet", "from credshare.verifier.report import Report\n"
                   "from credshare.foundation import strict_json\nfrom credshare.storage import Store\n") == []
+
+
+# -- one owner per collection (issue 11, item 2) --------------------------------------------------
+#
+# A module *opens* a collection when it calls ``<anything>.collection(X)`` with X a string or a
+# module-level constant naming it (its own, or one it imports), or when it imports such a
+# constant from another module (it could open the collection with it). Every collection has
+# one opening module; the others go through that module's methods.
+
+def _constants(tree: ast.Module) -> dict[str, str]:
+    """Module-level string constants: ``A = "x"`` and ``A, B = "x", "y"``."""
+    found: dict[str, str] = {}
+    for node in tree.body:
+        if not isinstance(node, ast.Assign):
+            continue
+        for target in node.targets:
+            pairs = zip(target.elts, node.value.elts, strict=False) if isinstance(target, ast.Tuple) and \
+                isinstance(node.value, ast.Tuple) else [(target, node.value)]
+            for name, value in pairs:
+                if isinstance(name, ast.Name) and isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    found[name.id] = value.value
+    return found
+
+
+def collection_openers(sources: dict[str, str]) -> dict[str, set[str]]:
+    """``{collection name: modules that open it}`` over ``{module name: source}``."""
+    trees = {module: ast.parse(source) for module, source in sources.items()}
+    constants = {module: _constants(tree) for module, tree in trees.items()}
+    imported: dict[str, dict[str, tuple[str, str]]] = {}  # module -> local name -> (module, name)
+    for module, tree in trees.items():
+        imported[module] = {(a.asname or a.name): (node.module, a.name) for node in ast.walk(tree)
+                            if isinstance(node, ast.ImportFrom) and node.module for a in node.names}
+
+    def value_of(module: str, name: str) -> str | None:
+        if name in constants[module]:
+            return constants[module][name]
+        source = imported[module].get(name)
+        return constants.get(source[0], {}).get(source[1]) if source else None
+
+    openers: dict[str, set[str]] = {}
+    for module, tree in trees.items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "collection" \
+                    and len(node.args) == 1:
+                arg = node.args[0]
+                name = arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else \
+                    value_of(module, arg.id) if isinstance(arg, ast.Name) else None
+                if name is not None:
+                    openers.setdefault(name, set()).add(module)
+    for module in trees:  # importing another module's constant for a collection opens it too
+        for source_module, name in imported[module].values():
+            value = constants.get(source_module, {}).get(name)
+            if value in openers and source_module != module:
+                openers[value].add(module)
+    return openers
+
+
+def test_each_collection_has_one_owning_module() -> None:
+    sources = {module: path.read_text(encoding="utf-8") for module, path in modules()}
+    shared = {name: sorted(found) for name, found in collection_openers(sources).items() if len(found) > 1}
+    assert shared == {}
+
+
+OWNER = 'THINGS = "things"\n\nclass Things:\n    def __init__(self, store):\n        self._c = store.collection(THINGS)\n'
+
+
+@pytest.mark.parametrize("other", [
+    "from credshare.storage.things import THINGS\n",  # imports the constant naming it
+    "def peek(store):\n    return store.collection('things').find()\n",  # opens it by its name
+    'NAME = "things"\n\ndef peek(store):\n    return store.collection(NAME)\n',  # a second constant of its own
+    "from credshare.storage.things import THINGS as T\n\ndef peek(svc):\n    return svc.store.collection(T)\n",
+])
+def test_the_check_catches_a_second_opener(other: str) -> None:
+    found = collection_openers({"credshare.storage.things": OWNER, "credshare.issuing.peek": other})
+    assert found["things"] == {"credshare.storage.things", "credshare.issuing.peek"}
+
+
+def test_the_check_lets_a_module_go_through_the_owners_methods() -> None:
+    other = "from credshare.storage.things import Things\n\ndef peek(store):\n    return Things(store).find()\n"
+    found = collection_openers({"credshare.storage.things": OWNER, "credshare.issuing.peek": other})
+    assert found == {"things": {"credshare.storage.things"}}

@@ -336,3 +336,23 @@ def test_cli_log_status(tmp_path: Path) -> None:
     assert status["log_key"].startswith("cvo.example/log+") and len(status["witnesses"]) == 1
     bad = CliRunner(env={**env, "CREDSHARE_WITNESS_QUORUM": "5"}).invoke(cli, ["log", "status"])
     assert bad.exit_code == 1 and json.loads(bad.stdout)["error"] == "config_invalid"
+
+
+@ALL
+def test_checkpoint_sizes_and_lease_owners(store: Store) -> None:
+    """What a batch asks of the log after a crash: where the appends since a size ended, and
+    whether the process holding a lease is gone (only a process of this host known dead is)."""
+    import socket
+
+    log = TransparencyLog(store, SIGNER)
+    for batch in (1, 3, 2, 4):
+        log.append([f"leaf-{batch}-{i}".encode() for i in range(batch)])
+    assert log.checkpoint_sizes(0, 10) == [1, 4, 6, 10]
+    assert log.checkpoint_sizes(1, 6) == [4, 6] and log.checkpoint_sizes(10, 10) == []
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    from credshare.storage.tlog import lease_owner, lease_owner_gone
+
+    assert lease_owner_gone(f"{socket.gethostname()}:{gone.pid}:1:ab")
+    assert not lease_owner_gone(lease_owner())  # this process
+    assert not lease_owner_gone(f"another-host.invalid:{gone.pid}:1:ab")  # cannot be told from here
