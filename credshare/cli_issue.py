@@ -13,7 +13,7 @@ import click
 
 from credshare.cli_io import fail
 from credshare.compose import AppServices, build_services
-from credshare.foundation.errors import CredshareError, InputError, NotFoundError
+from credshare.foundation.errors import CredshareError, InputError
 from credshare.issuing.batch import BatchRequest, DirectorySink, RosterRejected
 from credshare.issuing.roster import read_roster
 
@@ -193,13 +193,7 @@ def _status_command(status: str) -> click.Command:
     def command(issuer_id: str, credential_ids: tuple[str, ...]) -> None:
         services = _services()
         try:
-            found = services.batches.records(issuer_id, credential_ids)
-            missing = [c for c in credential_ids if c not in found]
-            if missing:
-                raise NotFoundError(f"issuer {issuer_id!r} has no credential {', '.join(map(repr, missing))}",
-                                    code="credential_unknown")
-            services.status.set_statuses(
-                issuer_id, [(found[c]["status_list"], found[c]["status_idx"], status) for c in credential_ids])
+            services.batches.change_status(issuer_id, credential_ids, status)
         except CredshareError as exc:
             fail(exc)
         click.echo(json.dumps({"credential_ids": list(credential_ids), "status": status}))

@@ -607,6 +607,18 @@ class BatchIssuer:
                                                        fields=["_id"])} if batch_ids else set()
         return {r["_id"]: r for r in found if r.get("batch") in logged}
 
+    def change_status(self, issuer_id: str, credential_ids: Iterable[str], status: str) -> None:
+        """Set the status (``valid``, ``revoked`` or ``suspended``) of the issuer's credentials,
+        each changed status list published once: all of them or, when one is not the issuer's
+        logged credential (``credential_unknown``) or the status is unknown, none."""
+        wanted = [str(c) for c in credential_ids]
+        found = self.records(issuer_id, wanted)
+        missing = [c for c in wanted if c not in found]
+        if missing:
+            raise NotFoundError(f"issuer {issuer_id!r} has no credential {', '.join(map(repr, missing))}",
+                                code="credential_unknown")
+        self._status.set_statuses(issuer_id, [(found[c]["status_list"], found[c]["status_idx"], status) for c in wanted])
+
     def pending(self) -> list[dict[str, Any]]:
         """Batches in the log whose delivery has not completed (``resume`` completes them)."""
         return self._batches.find({"state": "anchored", "owner": None}, fields=["issuer", "type", "count"],

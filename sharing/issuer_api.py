@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 from flask import Blueprint, Response, jsonify, request
 
-from credshare.foundation.errors import AuthenticationError, InputError, NotFoundError, RateLimitedError
+from credshare.foundation.errors import AuthenticationError, InputError, RateLimitedError
 from credshare.issuing.batch import BatchRequest
 from credshare.issuing.issuers import issuer_identifier
 from credshare.issuing.status import TOKEN_TTL
@@ -123,10 +123,5 @@ def issue_batch(issuer_id: str) -> tuple[Response, int]:
 def set_status(issuer_id: str, credential_id: str) -> Response:
     _authenticate(issuer_id)
     body = json_object(shape='the body is {"status": "valid" | "revoked" | "suspended"}')
-    svc = services()
-    record = svc.batches.records(issuer_id, [credential_id]).get(credential_id)
-    if record is None:
-        raise NotFoundError(f"no credential {credential_id!r}", code="credential_unknown")
-    record_status = body.get("status")
-    svc.status.set_status(issuer_id, record["status_list"], record["status_idx"], str(record_status))
-    return jsonify({"credential_id": credential_id, "status": record_status})
+    services().batches.change_status(issuer_id, [credential_id], str(body.get("status")))
+    return jsonify({"credential_id": credential_id, "status": body.get("status")})

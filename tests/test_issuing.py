@@ -403,3 +403,62 @@ def test_a_key_id_that_starts_with_a_hyphen_is_an_argument_not_an_option(env, sv
         assert "No such option" not in result.output, result.output
     revoked = svc.store.collection("issuer_keys").find_one({"_id": doc["_id"]})
     assert revoked.get("revoked_at") is not None and revoked["reason"] == "lost"
+
+
+def test_a_status_change_is_one_rule_for_the_api_and_the_cli(svc, issuer) -> None:
+    """BatchIssuer.change_status, which both the issuer API and ``credshare revoke|suspend|reinstate``
+    call: every credential named is the issuer's logged one, or nothing changes; one status-list
+    version per change; an unknown status name changes nothing either."""
+    from credshare.foundation.errors import CredshareError
+    from credshare.issuing.offers import WalletOffers
+
+    class Kept:
+        def __init__(self) -> None:
+            self.items: list[dict[str, Any]] = []
+
+        def write(self, credential: dict[str, Any]) -> None:
+            self.items.append(credential)
+
+    sink = Kept()
+    svc.batches.issue(issuer, TYPES["medical-degree"], enumerate([degree_row(i) for i in range(3)], 1), sink)
+    ids = [c["credential_id"] for c in sink.items]
+    records = svc.batches.records(issuer, ids)
+
+    def statuses() -> list[int]:
+        return [svc.status.status_of(issuer, records[c]["status_list"], records[c]["status_idx"]) for c in ids]
+
+    svc.issuers.create("other-board", "Another Board")
+    size = svc.log.head()[0]
+    with pytest.raises(CredshareError) as err:
+        svc.batches.change_status(issuer, [ids[0], "nope"], "revoked")
+    assert (err.value.code, err.value.http_status) == ("credential_unknown", 404) and "'nope'" in err.value.detail
+    with pytest.raises(CredshareError) as err:
+        svc.batches.change_status(issuer, ids[:1], "gone")
+    assert err.value.code == "status_name_invalid"
+    with pytest.raises(CredshareError) as err:
+        svc.batches.change_status("other-board", ids[:1], "revoked")  # another issuer's credential is unknown
+    assert err.value.code == "credential_unknown"
+    assert statuses() == [VALID] * 3 and svc.log.head()[0] == size
+    svc.batches.change_status(issuer, ids[:2], "revoked")
+    assert statuses() == [INVALID, INVALID, VALID] and svc.log.head()[0] == size + 1
+    svc.batches.change_status(issuer, ids[1:2], "suspended")
+    svc.batches.change_status(issuer, ids[:1], "valid")
+    assert statuses() == [VALID, SUSPENDED, VALID]
+    assert WalletOffers(svc.store).pending("avery0@example.org") == []  # no owner account: nothing offered
+
+
+def test_an_offer_is_made_once_and_only_its_address_takes_it(tmp_path: Path) -> None:
+    from credshare.issuing.offers import WalletOffers
+    from credshare.storage import open_store
+
+    offers = WalletOffers(open_store("mongomock://localhost/offers", tmp_path))
+    offers.create_indexes()
+    made = [{"_id": f"o{i}", "email": "a@example.org", "state": "offered", "sealed_credential": "x", "offered_at": i}
+            for i in range(2)]
+    offers.offer(made[:1])
+    offers.offer(made)  # delivered again: the first is not offered twice
+    assert [o["_id"] for o in offers.pending("a@example.org")] == ["o1", "o0"]
+    assert offers.pending_one("o0", "b@example.org") is None and not offers.decline("o0", "b@example.org")
+    assert offers.decline("o0", "a@example.org") and not offers.decline("o0", "a@example.org")
+    offers.accepted("o1")
+    assert offers.pending("a@example.org") == [] and offers.pending_one("o1", "a@example.org") is None
