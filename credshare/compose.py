@@ -117,7 +117,7 @@ class AppServices:
 
         with self._lock:
             return WalletService(self.store, self.evidence, self.types,
-                                 Sealer.for_purpose(self.settings.secret_key, OFFER_PURPOSE))
+                                 Sealer.for_purpose(self.settings.secret_key, OFFER_PURPOSE), self.accounts)
 
     @cached_property
     def shares(self) -> ShareService:

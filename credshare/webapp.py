@@ -70,8 +70,6 @@ def create_app(config: Mapping[str, Any] | None = None, services: AppServices | 
     app.register_blueprint(issuer_api.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(wallet_pages.bp)
-    app.extensions[auth.BACKUP_ENTRIES_HOOK] = wallet_pages.backup_entries
-    app.extensions[auth.RESTORE_ENTRIES_HOOK] = wallet_pages.restore_entries
     app.register_blueprint(verify_pages.bp)
     app.register_blueprint(owner_api.bp)
     return app

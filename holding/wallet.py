@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from credshare.disclosure.errors import SDJWTError
-from credshare.disclosure.jws import PublicKey
+from credshare.disclosure.jws import PublicKey, Signer
 from credshare.disclosure.presentation import HolderView, open_sd_jwt
 from credshare.foundation import strict_json
 from credshare.foundation.errors import CredshareError, DuplicateKeyError, ForbiddenError, InputError, NotFoundError
 from credshare.foundation.sealing import Sealer
 from credshare.holding import vault
-from credshare.holding.accounts import SessionInfo
+from credshare.holding.accounts import AccountService, SessionInfo
 from credshare.holding.evidence import EvidenceService
 from credshare.issuing.offers import WalletOffers
 from credshare.issuing.types import CredentialType, type_for_vct
@@ -127,8 +127,10 @@ def parse_upload(text: str) -> tuple[str, dict[str, Any]]:
 
 
 class WalletService:
-    def __init__(self, store: Store, evidence: EvidenceService, types: dict[str, CredentialType], offer_sealer: Sealer) -> None:
+    def __init__(self, store: Store, evidence: EvidenceService, types: dict[str, CredentialType], offer_sealer: Sealer,
+                 accounts: AccountService) -> None:
         self._entries = store.collection(WALLET)
+        self._accounts = accounts
         self._offers = WalletOffers(store)
         self._evidence = evidence
         self._types = types
@@ -238,6 +240,25 @@ class WalletService:
     def backup_entries(self, info: SessionInfo) -> list[dict[str, Any]]:
         """Every credential, sealed under the vault's data key, for an encrypted backup."""
         return [{"id": e.id, "sealed": vault.seal(info.data_key, json.dumps(e.to_vault()).encode())} for e in self.entries(info)]
+
+    def backup(self, info: SessionInfo, passphrase: str) -> dict[str, Any]:
+        """The owner's encrypted backup (holding/accounts.py): the vault's keys and every credential."""
+        return self._accounts.export_backup(info, passphrase, self.backup_entries(info))
+
+    def restore_backup(self, info: SessionInfo, doc: Any, passphrase: str) -> int:
+        """Check a backup with its passphrase and restore its credentials into this wallet;
+        returns how many were added. They are bound to the backup's holder key, so the account
+        takes that key, which is allowed only while the wallet holds nothing bound to its
+        current key (``restore_conflict``: restore into a new, empty account instead)."""
+        opened = self._accounts.open_backup(doc, passphrase)
+        if opened.holder_private_jwk and self.entries(info):
+            current = self._accounts.holder_signer(info).public_jwk
+            if current != Signer.from_jwk(opened.holder_private_jwk).public_jwk:
+                raise InputError("this wallet already holds credentials bound to its own key: restore the backup "
+                                 "into a new, empty account", code="restore_conflict")
+        if opened.holder_private_jwk:
+            info = self._accounts.adopt_holder_key(info, opened.holder_private_jwk)
+        return self.restore(info, list(opened.entries), opened.data_key)
 
     def restore(self, info: SessionInfo, entries: list[dict[str, Any]], data_key: bytes) -> int:
         """Put backed-up credentials (sealed under the backup's ``data_key``) into this vault;

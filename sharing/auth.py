@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
 from flask import (
     Blueprint,
     Response,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -47,21 +46,7 @@ from credshare.sharing.context import (
 
 bp = Blueprint("auth", __name__)
 
-# Optional hooks the wallet registers in ``app.extensions`` (see backup() and restore()).
-BACKUP_ENTRIES_HOOK = "credshare.backup_entries"    # (info) -> list[dict]: sealed vault entries
-RESTORE_ENTRIES_HOOK = "credshare.restore_entries"  # (info, entries) -> int | None: entries taken in
 MAX_BACKUP_BYTES = 8 * 1024 * 1024
-
-
-class BackupEntries(list[dict[str, Any]]):
-    """The entries of an opened backup, with the backup's own keys: entries sealed by another
-    vault (a backup made before a password was forgotten, from an earlier account) open with
-    ``data_key``, not with the session's."""
-
-    def __init__(self, entries: list[dict[str, Any]], data_key: bytes, holder_private_jwk: dict[str, Any]) -> None:
-        super().__init__(entries)
-        self.data_key = data_key
-        self.holder_private_jwk = holder_private_jwk
 
 
 @bp.after_request
@@ -246,16 +231,14 @@ def sign_out_everywhere() -> BaseResponse:
 @bp.post("/account/backup")
 @login_required
 def backup() -> BaseResponse | tuple[str, int]:
-    """Download the vault as an encrypted JSON file. The wallet supplies the (sealed) entries
-    through an optional ``app.extensions["credshare.backup_entries"](info)``; without it the
-    backup holds the keys only (data key and holder key) and no entries."""
+    """Download the vault as an encrypted JSON file: its keys and every credential of the
+    wallet, sealed (holding/wallet.py ``WalletService.backup``)."""
     owner = signed_in_owner()
     passphrase = request.form.get("passphrase", "")
     if request.form.get("passphrase_confirm", passphrase) != passphrase:
         return _account_page(400, error="The two passphrases differ.", error_code="passphrases_differ")
-    hook: Callable[[SessionInfo], list[dict[str, Any]]] | None = current_app.extensions.get(BACKUP_ENTRIES_HOOK)
     try:
-        doc = services().accounts.export_backup(owner, passphrase, list(hook(owner)) if hook else [])
+        doc = services().wallet.backup(owner, passphrase)
     except CredshareError as exc:
         if exc.http_status >= 500:
             raise
@@ -269,15 +252,8 @@ def backup() -> BaseResponse | tuple[str, int]:
 @bp.post("/account/restore")
 @login_required
 def restore() -> BaseResponse | tuple[str, int]:
-    """Check an uploaded backup with its passphrase, then hand its entries to the wallet.
-
-    The wallet registers ``app.extensions["credshare.restore_entries"]``, called as
-    ``restore_entries(info, entries)``; ``entries`` is a list of the backup's entries that also
-    carries ``entries.data_key`` and ``entries.holder_private_jwk`` (the backup's own keys, which
-    differ from the session's when the backup comes from an earlier account). It may return how
-    many entries it took in. Until a wallet registers that hook, restoring only validates the
-    backup (passphrase, integrity) and reports how many entries it holds; nothing is imported.
-    """
+    """Restore an uploaded backup into the wallet (holding/wallet.py ``WalletService.restore_backup``
+    checks it with its passphrase and holds the rules); this reads the upload and shows the outcome."""
     owner = signed_in_owner()
     upload = request.files.get("backup")
     if upload is None or not upload.filename:
@@ -291,23 +267,10 @@ def restore() -> BaseResponse | tuple[str, int]:
     except InputError as exc:
         return _account_page(400, error=not_a_backup, error_code=exc.code)
     try:
-        opened = services().accounts.open_backup(doc, request.form.get("passphrase", ""))
+        count = services().wallet.restore_backup(owner, doc, request.form.get("passphrase", ""))
     except CredshareError as exc:
         if exc.http_status >= 500:
             raise
         return _account_page(exc.http_status, error=exc.detail, error_code=exc.code)
-    entries = BackupEntries(opened.entries, opened.data_key, opened.holder_private_jwk)
-    hook: Callable[[SessionInfo, BackupEntries], int | None] | None = current_app.extensions.get(RESTORE_ENTRIES_HOOK)
-    if hook is None:
-        flash(f"The backup is valid and holds {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}. "
-              "Nothing was imported: this server has no wallet to restore them into yet.")
-    else:
-        try:
-            taken = hook(owner, entries)
-        except CredshareError as exc:
-            if exc.http_status >= 500:
-                raise
-            return _account_page(exc.http_status, error=exc.detail, error_code=exc.code)
-        count = len(entries) if taken is None else taken
-        flash(f"Restored {count} entr{'y' if count == 1 else 'ies'} from the backup.")
+    flash(f"Restored {count} entr{'y' if count == 1 else 'ies'} from the backup.")
     return redirect(url_for("auth.account"))

@@ -20,7 +20,7 @@ from credshare.sharing.context import client_address, current_owner, login_requi
 from credshare.sharing.csrf import csrf_token
 from credshare.sharing.display import field_rows
 from credshare.sharing.json_body import json_object
-from credshare.sharing.wallet_pages import delete_credential as delete_with_links, share_url
+from credshare.sharing.wallet_pages import share_url
 
 bp = Blueprint("owner_api", __name__, url_prefix="/api/v1")
 
@@ -79,7 +79,7 @@ def add_credential() -> Any:
 def delete_credential(entry_id: str) -> Any:
     owner = signed_in_owner()
     entry = services().wallet.get(owner, entry_id)
-    revoked = delete_with_links(owner, entry.id)
+    revoked = services().shares.delete_credential(owner, entry.id)
     return jsonify({"deleted": entry.id, "links_revoked": revoked})
 
 

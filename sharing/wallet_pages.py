@@ -13,9 +13,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse  # what redirect() returns; flask's Response is one
 
-from credshare.disclosure.jws import Signer
 from credshare.foundation.errors import CredshareError, InputError, NotFoundError
-from credshare.holding.accounts import SessionInfo
 from credshare.holding.wallet import NOT_STANDING, CredentialRefused, WalletEntry, credential_state, parse_upload
 from credshare.sharing.context import login_required, services, signed_in_owner
 from credshare.sharing.display import day, field_rows, parse_paths, when
@@ -119,14 +117,9 @@ def delete(entry_id: str) -> Any:
     if request.form.get("confirm") != "yes":
         flash("Tick the box to confirm the deletion: it cannot be undone.", "error")
         return redirect(url_for("wallet.credential", entry_id=entry.id))
-    revoked = delete_credential(owner, entry.id)
+    revoked = services().shares.delete_credential(owner, entry.id)
     flash(f"The credential was deleted and its {revoked} active link(s) revoked.", "notice")
     return redirect(url_for("wallet.wallet"))
-
-
-def delete_credential(owner: SessionInfo, entry_id: str) -> int:
-    """Delete one of the owner's credentials and revoke its links; returns how many."""
-    return services().shares.delete_credential(owner, entry_id)
 
 
 def _int(name: str, default: int | None) -> int | None:
@@ -201,23 +194,3 @@ def revoke(link_id: str) -> BaseResponse:
     flash("The link is revoked. Anyone opening it now sees that it was revoked.", "notice")
     return redirect(url_for("wallet.share", link_id=link_id))
 
-
-def backup_entries(owner: SessionInfo) -> list[dict[str, Any]]:
-    """The wallet's part of an encrypted backup (sharing/auth.py calls this)."""
-    return services().wallet.backup_entries(owner)
-
-
-def restore_entries(owner: SessionInfo, entries: Any) -> int:
-    """Restore a backup's credentials. They are bound to the backup's holder key, so the
-    account takes that key, which is only allowed while the wallet holds nothing bound to
-    its current key."""
-    svc = services()
-    if entries.holder_private_jwk and svc.wallet.entries(owner):
-        current = svc.accounts.holder_signer(owner).public_jwk
-        backup_key = Signer.from_jwk(entries.holder_private_jwk).public_jwk
-        if current != backup_key:
-            raise InputError("this wallet already holds credentials bound to its own key: restore the backup "
-                             "into a new, empty account", code="restore_conflict")
-    if entries.holder_private_jwk:
-        owner = svc.accounts.adopt_holder_key(owner, entries.holder_private_jwk)
-    return svc.wallet.restore(owner, list(entries), entries.data_key)

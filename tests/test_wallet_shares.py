@@ -704,3 +704,51 @@ def test_sharing_a_revoked_credential_asks_first_and_every_link_shows_the_creden
     assert 'id="status-warning"' not in api.get(f"/wallet/{entry_id}").get_data(as_text=True)
     row = api.get("/shares").get_data(as_text=True).split(f'data-link="{before_id}"', 1)[1].split("</tr>", 1)[0]
     assert 'data-credential-state="valid"' in row and "badge link-active" in row
+
+
+def _confirmed_owner_holding_one(svc, email: str):
+    """A confirmed account (made through the services, no Flask) that accepted one delivery."""
+    from dataclasses import replace
+
+    info = svc.accounts.register(email, PASSWORD).info
+    svc.accounts.mark_email_confirmed(info.account_id)
+    info = replace(info, email_verified=True)
+    issue_to(svc, email)
+    svc.wallet.accept_offer(info, svc.wallet.offers(info)[0]["id"])
+    return info
+
+
+def test_the_restore_rule_is_the_wallet_services(svc) -> None:
+    """WalletService.restore_backup: a backup's credentials are bound to its holder key, so it
+    restores into an empty account (which takes that key) or one already holding that key, never
+    over a wallet holding credentials bound to another key (restore_conflict); nothing changes then."""
+    from dataclasses import replace
+
+    from credshare.foundation.errors import CredshareError
+
+    passphrase = "a long backup passphrase"
+    ada = _confirmed_owner_holding_one(svc, OWNER)
+    backup = svc.wallet.backup(ada, passphrase)
+    with pytest.raises(CredshareError) as err:
+        svc.wallet.restore_backup(ada, backup, "not the passphrase at all")
+    assert err.value.code == "backup_passphrase_wrong"
+    ben = _confirmed_owner_holding_one(svc, OTHER)
+    with pytest.raises(CredshareError) as err:
+        svc.wallet.restore_backup(ben, backup, passphrase)
+    assert err.value.code == "restore_conflict" and len(svc.wallet.entries(ben)) == 1
+    assert svc.accounts.holder_signer(ben).public_jwk == ben.holder_jwk  # his key stays his
+    empty = svc.accounts.register("cleo@example.org", PASSWORD).info
+    svc.accounts.mark_email_confirmed(empty.account_id)
+    empty = replace(empty, email_verified=True)
+    assert svc.wallet.restore_backup(empty, backup, passphrase) == 1
+    assert svc.accounts.holder_signer(empty).public_jwk == ada.holder_jwk
+    assert svc.wallet.restore_backup(ada, backup, passphrase) == 0  # same key: no conflict; already held
+
+
+def test_deleting_a_credential_revokes_its_live_links_as_one_service_call(app, svc, shared) -> None:
+    """ShareService.delete_credential, which the page and the owner API both call."""
+    owner, entry_id, link_id, _ = shared
+    info = svc.accounts.session(owner.get_cookie("credshare_session").value)
+    assert svc.shares.delete_credential(info, entry_id) == 1
+    assert svc.store.collection("shares").find_one({"_id": link_id})["revoked_at"] is not None
+    assert svc.wallet.entries(info) == [] and not svc.wallet.holds(info, entry_id)
