@@ -14,6 +14,7 @@ from credshare.disclosure.jws import Signer
 from credshare.foundation.config import Settings, load_settings
 from credshare.holding.accounts import AccountService, OwnerDirectory
 from credshare.holding.evidence import EvidenceService
+from credshare.holding.receipts import ReceiptService
 from credshare.holding.shares import ShareService
 from credshare.holding.vault import profile_params
 from credshare.holding.wallet import WalletService
@@ -124,6 +125,13 @@ class AppServices:
         with self._lock:
             return ShareService(self.store, self.evidence, self.wallet, secret_key=self.settings.secret_key,
                                 kdf=profile_params(self.settings.argon2_profile))
+
+    @cached_property
+    def receipts(self) -> ReceiptService:
+        """What a verifier takes away from an opened link: the JSON view, the bundle, the receipt."""
+        with self._lock:
+            return ReceiptService(self.evidence, self.types, verifier=self.settings.public_url,
+                                  signer=lambda: self.receipt_signer)
 
     @cached_property
     def receipt_signer(self) -> Signer:

@@ -15,6 +15,9 @@ an object claim), so no Python repr ever ends up in a signed claim.
 ``x-credshare.date_order`` lists pairs of date columns ``[earlier, later]`` that must come in
 that order when both are given (attendance before conferral, a training period's start
 before its end).
+
+:func:`field_rows` turns a credential's claims into what people read: labelled rows (labels
+from the type metadata's ``display`` per claim), in the type's order.
 """
 
 from __future__ import annotations
@@ -283,3 +286,53 @@ def load_types(directory: Path = TYPES_DIR) -> dict[str, CredentialType]:
             raise CredentialTypeError(f"{path.name} is not JSON") from exc
         types[path.stem] = _parse(path.stem, doc)
     return types
+
+
+# Claims every SD-JWT VC carries for machines, not for people.
+TECHNICAL_CLAIMS = frozenset({"iss", "iat", "vct", "status", "cnf", "_sd_alg", "exp", "nbf", "sub"})
+
+
+@dataclass(frozen=True)
+class FieldRow:
+    path: tuple[str | int, ...]
+    label: str
+    value: str
+    disclosable: bool = False
+
+    @property
+    def key(self) -> str:
+        """The path as a form value (JSON)."""
+        return json.dumps(list(self.path))
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return "; ".join(_text(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_text(v)}" for k, v in value.items())
+    return "" if value is None else str(value)
+
+
+def field_rows(claims: dict[str, Any], ctype: CredentialType | None,
+               disclosable: set[tuple[str | int, ...]] | None = None) -> list[FieldRow]:
+    """One row per leaf claim (objects are opened, lists shown whole), in the type's order."""
+    rows: list[FieldRow] = []
+
+    def walk(node: dict[str, Any], prefix: tuple[str | int, ...]) -> None:
+        for name, value in node.items():
+            path = prefix + (name,)
+            if not prefix and name in TECHNICAL_CLAIMS:
+                continue
+            if isinstance(value, dict):
+                walk(value, path)
+                continue
+            label = ctype.label(path) if ctype else " / ".join(map(str, path))
+            rows.append(FieldRow(path, label, _text(value), bool(disclosable and path in disclosable)))
+
+    walk(claims, ())
+    if ctype is not None:
+        order: dict[tuple[str | int, ...], int] = {claim.path: i for i, claim in enumerate(ctype.claims)}
+        rows.sort(key=lambda r: order.get(tuple(r.path), len(order)))
+    return rows

@@ -15,10 +15,10 @@ from flask import Blueprint, Response, jsonify, request
 from credshare.foundation.errors import CredshareError
 from credshare.holding.shares import DEFAULT_ATTEMPTS, DEFAULT_DAYS, ShareSummary
 from credshare.holding.wallet import CredentialRefused, parse_upload
+from credshare.issuing.types import field_rows
 from credshare.sharing.auth import set_session_cookie
 from credshare.sharing.context import client_address, current_owner, login_required, services, session_token, signed_in_owner
 from credshare.sharing.csrf import csrf_token
-from credshare.sharing.display import field_rows
 from credshare.sharing.json_body import json_object
 from credshare.sharing.wallet_pages import share_url
 

@@ -17,11 +17,11 @@ from flask import Blueprint, Response, jsonify, make_response, redirect, render_
 from werkzeug.wrappers import Response as BaseResponse  # what redirect() returns; flask's Response is one
 
 from credshare.foundation.errors import CredshareError, NotFoundError
+from credshare.holding.receipts import RECEIPT_KEYS_PATH
 from credshare.holding.shares import OpenedShare, PasscodeNeeded, ShareGone
-from credshare.issuing.types import type_for_vct
+from credshare.issuing.types import field_rows
 from credshare.sharing.context import client_address, services
-from credshare.sharing.display import day, field_rows, when
-from credshare.verifier.receipt import receipt_payload, sign_receipt
+from credshare.sharing.display import day, when
 
 bp = Blueprint("verify", __name__)
 GRANT_COOKIE = "credshare_grant"
@@ -31,21 +31,6 @@ GRANT_HEADER = "X-Share-Grant"
 
 def _client() -> tuple[str | None, str | None]:
     return client_address(), request.user_agent.string
-
-
-def _type_for(vct: str | None) -> Any:
-    return type_for_vct(services().types, vct)
-
-
-def _fields(opened: OpenedShare) -> list[dict[str, Any]]:
-    report = opened.report
-    return [{"path": list(r.path), "label": r.label, "value": r.value} for r in field_rows(report.claims, _type_for(report.vct))]
-
-
-def _link_json(opened: OpenedShare) -> dict[str, Any]:
-    return {"id": opened.link_id, "recipient": opened.recipient or None, "created_at": opened.created_at,
-            "expires_at": opened.expires_at, "views": opened.views, "max_views": opened.max_views,
-            "shared_as_history": opened.history}
 
 
 def _open(token: str, *, passcode: str | None = None, download: bool = False, outcome: str = "viewed",
@@ -104,7 +89,7 @@ def _html(token: str, handler: Callable[[OpenedShare], Response], *, passcode: s
 
 
 def _render_verification(token: str, opened: OpenedShare) -> Response:
-    ctype = _type_for(opened.report.vct)
+    ctype = services().receipts.credential_type(opened)
     return make_response(render_template(
         "verify.html", token=token, opened=opened, report=opened.report, fields=field_rows(opened.report.claims, ctype),
         type_name=ctype.name if ctype else opened.report.vct, when=when, day=day))
@@ -129,12 +114,6 @@ def unlock(token: str) -> BaseResponse:
     return _html(token, lambda opened: _render_verification(token, opened), passcode=request.form.get("passcode", ""))
 
 
-def _bundle(opened: OpenedShare) -> dict[str, Any]:
-    return services().evidence.bundle(
-        opened.presentation, opened.anchor_proof, audience=opened.link_id, nonce=opened.nonce, not_before=opened.created_at,
-        share={"history": opened.history, "withheld": opened.withheld, **_link_json(opened)})
-
-
 def _download(doc: Any, name: str) -> Response:
     response = make_response(json.dumps(doc, indent=2))
     response.mimetype = "application/json"
@@ -144,24 +123,16 @@ def _download(doc: Any, name: str) -> Response:
 
 @bp.get("/s/<token>/bundle")
 def bundle(token: str) -> BaseResponse:
-    return _html(token, lambda o: _download(_bundle(o), f"credshare-bundle-{o.link_id}.json"), download=True,
+    return _html(token, lambda o: _download(services().receipts.bundle(o), f"credshare-bundle-{o.link_id}.json"),
+                 download=True,
                  outcome="bundle downloaded")
-
-
-def _receipt(opened: OpenedShare) -> dict[str, Any]:
-    svc = services()
-    payload = receipt_payload(opened.report, verifier=svc.settings.public_url, link=_link_json(opened),
-                              fields=_fields(opened), withheld=opened.withheld)
-    signer = svc.receipt_signer
-    return {"receipt": payload, "jws": sign_receipt(payload, signer), "kid": signer.kid,
-            "keys": f"{svc.settings.public_url.rstrip('/')}/.well-known/credshare-receipt-keys"}
 
 
 @bp.get("/s/<token>/receipt")
 def receipt(token: str) -> BaseResponse:
     def page(opened: OpenedShare) -> Response:
-        doc = _receipt(opened)
-        ctype = _type_for(opened.report.vct)
+        doc = services().receipts.receipt(opened)
+        ctype = services().receipts.credential_type(opened)
         return make_response(render_template("receipt.html", doc=doc, r=doc["receipt"], token=token, when=when, day=day,
                                              type_name=ctype.name if ctype else None))
 
@@ -170,11 +141,11 @@ def receipt(token: str) -> BaseResponse:
 
 @bp.get("/s/<token>/receipt.json")
 def receipt_json(token: str) -> BaseResponse:
-    return _html(token, lambda o: _download(_receipt(o), f"credshare-receipt-{o.link_id}.json"), download=True,
-                 outcome="receipt")
+    return _html(token, lambda o: _download(services().receipts.receipt(o), f"credshare-receipt-{o.link_id}.json"),
+                 download=True, outcome="receipt")
 
 
-@bp.get("/.well-known/credshare-receipt-keys")
+@bp.get(RECEIPT_KEYS_PATH)
 def receipt_keys() -> Response:
     signer = services().receipt_signer
     return jsonify({"keys": [{**signer.public_jwk, "kid": signer.kid, "alg": signer.alg, "use": "sig"}]})
@@ -211,18 +182,14 @@ def _api(token: str, handler: Callable[[OpenedShare], Any], *, download: bool, o
 
 @bp.get("/api/v1/shares/<token>")
 def api_show(token: str) -> Any:
-    def body(opened: OpenedShare) -> Any:
-        return jsonify({"link": _link_json(opened), "fields": _fields(opened), "fields_withheld": opened.withheld,
-                        "verification": opened.report.to_json()})
-
-    return _api(token, body, download=False, outcome="viewed (API)")
+    return _api(token, lambda o: jsonify(services().receipts.verification(o)), download=False, outcome="viewed (API)")
 
 
 @bp.get("/api/v1/shares/<token>/bundle")
 def api_bundle(token: str) -> Any:
-    return _api(token, lambda o: jsonify(_bundle(o)), download=True, outcome="bundle downloaded (API)")
+    return _api(token, lambda o: jsonify(services().receipts.bundle(o)), download=True, outcome="bundle downloaded (API)")
 
 
 @bp.get("/api/v1/shares/<token>/receipt")
 def api_receipt(token: str) -> Any:
-    return _api(token, lambda o: jsonify(_receipt(o)), download=True, outcome="receipt (API)")
+    return _api(token, lambda o: jsonify(services().receipts.receipt(o)), download=True, outcome="receipt (API)")

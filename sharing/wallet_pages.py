@@ -15,8 +15,9 @@ from werkzeug.wrappers import Response as BaseResponse  # what redirect() return
 
 from credshare.foundation.errors import CredshareError, InputError, NotFoundError
 from credshare.holding.wallet import NOT_STANDING, CredentialRefused, WalletEntry, credential_state, parse_upload
+from credshare.issuing.types import field_rows
 from credshare.sharing.context import login_required, services, signed_in_owner
-from credshare.sharing.display import day, field_rows, parse_paths, when
+from credshare.sharing.display import day, parse_paths, when
 from credshare.sharing.qr import qr_svg
 
 bp = Blueprint("wallet", __name__)

@@ -752,3 +752,27 @@ def test_deleting_a_credential_revokes_its_live_links_as_one_service_call(app, s
     assert svc.shares.delete_credential(info, entry_id) == 1
     assert svc.store.collection("shares").find_one({"_id": link_id})["revoked_at"] is not None
     assert svc.wallet.entries(info) == [] and not svc.wallet.holds(info, entry_id)
+
+
+def test_what_a_verifier_takes_away_is_assembled_by_the_receipt_service(svc, shared) -> None:
+    """ReceiptService, called on an opened share (no Flask): the API's JSON view, the offline
+    bundle and the receipt signed with the published receipt key, all about the same link."""
+    _, _, link_id, token = shared
+    opened, _ = svc.shares.open(token, ("192.0.2.1", "test"), passcode="tulip-4812")
+    view = svc.receipts.verification(opened)
+    assert view["link"] == svc.receipts.link(opened) and view["link"]["id"] == link_id and view["link"]["views"] == 1
+    assert view["link"]["recipient"] == "St. Mary's Medical Staff Office" and view["fields_withheld"] == opened.withheld > 0
+    labels = {f["path"][0]: f["label"] for f in view["fields"]}
+    assert labels.keys() == {"legal_name", "degree", "conferral_date"} and labels["legal_name"] != "legal_name"
+    assert view["verification"]["outcome"] == "verified"
+    doc = svc.receipts.receipt(opened)
+    signer = svc.receipt_signer
+    assert read_receipt(doc["jws"], [PublicKey.from_jwk(signer.public_jwk)]) == doc["receipt"]
+    assert doc["kid"] == signer.kid and doc["keys"] == "http://localhost/.well-known/credshare-receipt-keys"
+    assert doc["receipt"]["iss"] == svc.settings.public_url and doc["receipt"]["fields_verified"] == view["fields"]
+    assert doc["receipt"]["link"] == view["link"]
+    bundle = svc.receipts.bundle(opened)
+    trust = TrustedLog.from_json({"log_key": svc.log.signer.verifier.encode(), "quorum": svc.settings.witness_quorum,
+                                  "witnesses": [w.to_json() for w in svc.log.witness_keys]})
+    assert verify_bundle(bundle, trusted=[trust], now=int(time.time())).outcome == "verified"
+    assert bundle["share"]["id"] == link_id and bundle["share"]["withheld"] == opened.withheld
