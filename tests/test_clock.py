@@ -3,6 +3,7 @@ composition root hands its clock to every service, so a test moves time instead 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from datetime import datetime, timezone
@@ -73,3 +74,22 @@ def test_the_services_share_the_one_clock(clocked_services: AppServices, clock: 
     issuer, _ = svc.issuers.create("clock-med", "Clock Medical School")
     assert issuer["created_at"] == clock.seconds()
     assert svc.log.checkpoint()["signed_at"] == clock.seconds()
+
+
+def test_the_web_app_serves_on_the_services_clock(tmp_path: Path) -> None:
+    """``create_app(config, services=...)`` with services on a ManualClock: the web layer reads
+    the time from them too (a backup's name and stamp, here on a day still years away)."""
+    from credshare.webapp import create_app
+    from tests.conftest import services_on
+    from tests.test_accounts import PASSPHRASE, csrf_from, register
+
+    config = {"MONGODB_URI": "mongomock://localhost/clock", "CREDSHARE_DATA_DIR": str(tmp_path),
+              "CREDSHARE_ARGON2_PROFILE": "test"}
+    app = create_app({**config, "TESTING": True}, services=services_on(config, ManualClock(2_000_000_000)))
+    client = app.test_client()
+    register(client)
+    res = client.post("/account/backup", data={"passphrase": PASSPHRASE, "passphrase_confirm": PASSPHRASE,
+                                               "csrf_token": csrf_from(client, "/account")})
+    assert res.status_code == 200
+    assert res.headers["Content-Disposition"] == 'attachment; filename="credshare-backup-2033-05-18.json"'
+    assert json.loads(res.get_data())["created_at"] == "2033-05-18T03:33:20+00:00"
