@@ -7,7 +7,6 @@ on stdout and exits 1.
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import click
@@ -18,6 +17,7 @@ from credshare.disclosure.jws import PublicKey, Signer
 from credshare.disclosure.paths import parse_claim_path
 from credshare.disclosure.presentation import KeyBindingRequest, present
 from credshare.disclosure.verification import KeyBindingPolicy, jwks_resolver, verify_presentation
+from credshare.foundation.clock import SYSTEM_CLOCK
 from credshare.foundation.errors import CredshareError
 
 
@@ -81,7 +81,7 @@ def present_cmd(sd_jwt_file: str, paths: tuple[str, ...], holder_key_file: str |
         kb = None
         if holder_key_file:
             signer = Signer.from_jwk(_read_json(holder_key_file, "the holder key"))
-            kb = KeyBindingRequest(signer, aud or "", nonce or "", iat if iat is not None else int(time.time()))
+            kb = KeyBindingRequest(signer, aud or "", nonce or "", iat if iat is not None else SYSTEM_CLOCK.seconds())
         presentation = present(read_text(sd_jwt_file), [parse_claim_path(p) for p in paths], kb)  # type: ignore[misc]
     except CredshareError as exc:
         fail(exc)
@@ -107,7 +107,7 @@ def verify_cmd(presentation_file: str, jwks_file: str, serialization: str, requi
         policy = KeyBindingPolicy(require_kb, aud, nonce, kb_max_age)
         result = verify_presentation(
             read_text(presentation_file), issuer_keys=jwks_resolver(load_public_keys(jwks_file)),
-            now=int(time.time()) if now is None else now, serialization=serialization,  # type: ignore[arg-type]
+            now=SYSTEM_CLOCK.seconds() if now is None else now, serialization=serialization,  # type: ignore[arg-type]
             key_binding=policy, expected_typ=typ,
         )
     except CredshareError as exc:

@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 
 from credshare.cli_io import fail, read_json, rpc_chain_check
+from credshare.foundation.clock import SYSTEM_CLOCK
 from credshare.foundation.errors import CredshareError
 from credshare.verifier.bundle import TrustedLog, verify_bundle
 
@@ -52,7 +52,7 @@ def verify_command(bundle: str, trust_files: tuple[str, ...], log_keys: tuple[st
         keys += [line.strip() for line in os.environ.get("CREDSHARE_TRUSTED_LOG_KEYS", "").splitlines() if line.strip()]
         trusted += [TrustedLog(k) for k in keys]
         report = verify_bundle(read_json(bundle, "the bundle", "bundle_malformed"), trusted=trusted,
-                               now=int(time.time()) if at is None else at, chain_check=rpc_chain_check(rpc_urls))
+                               now=SYSTEM_CLOCK.seconds() if at is None else at, chain_check=rpc_chain_check(rpc_urls))
     except CredshareError as exc:
         fail(exc)
     body = report.to_json()

@@ -1,7 +1,9 @@
 """The composition root: :func:`build_services` is the one place where configuration, the
 store, the deployment's keys, mail and every service are put together. The web application
 (:func:`credshare.webapp.create_app`), the command line and the demo all start from it; no
-other module constructs a service. Expensive parts (the log with its witness keys, issuers)
+other module constructs a service. One clock (:mod:`credshare.foundation.clock`) is handed to
+every service and storage piece that reads the time: tests give a ``ManualClock`` and move it.
+Expensive parts (the log with its witness keys, issuers)
 are made on first use, once per process."""
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from credshare.disclosure.jws import Signer
+from credshare.foundation.clock import Clock, SystemClock
 from credshare.foundation.config import Settings, load_settings
 from credshare.holding.accounts import AccountService, OwnerDirectory
 from credshare.holding.evidence import EvidenceService
@@ -32,11 +35,13 @@ TOKEN_FAILURES_PER_MINUTE = 10
 SIGN_IN_FAILURES_PER_MINUTE = 10
 
 
-def build_services(settings: Settings | None = None) -> AppServices:
+def build_services(settings: Settings | None = None, clock: Clock | None = None) -> AppServices:
     """Every service of this deployment, over its store (opened here; the instance record is
-    made on first start). ``settings`` default to the environment's."""
+    made on first start). ``settings`` default to the environment's, ``clock`` to the
+    machine's."""
     settings = settings or load_settings()
-    services = AppServices(settings=settings, store=open_store(settings.mongodb_uri, settings.data_dir))
+    services = AppServices(settings=settings, store=open_store(settings.mongodb_uri, settings.data_dir),
+                           clock=clock or SystemClock())
     services.deployment.record_instance()
     return services
 
@@ -45,11 +50,12 @@ def build_services(settings: Settings | None = None) -> AppServices:
 class AppServices:
     settings: Settings
     store: Store
+    clock: Clock = field(default_factory=SystemClock)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @cached_property
     def deployment(self) -> DeploymentRecord:
-        return DeploymentRecord(self.store)
+        return DeploymentRecord(self.store, clock=self.clock)
 
     @cached_property
     def log(self) -> TransparencyLog:
@@ -61,6 +67,7 @@ class AppServices:
                 self.store,
                 load_log_signer(data_dir, self.settings.log_origin),
                 load_local_witnesses(data_dir, self.settings.local_witnesses),
+                clock=self.clock,
             )
 
     @cached_property
@@ -70,24 +77,25 @@ class AppServices:
     @cached_property
     def issuers(self) -> IssuerRegistry:
         with self._lock:
-            return IssuerRegistry(self.store, self.settings.secret_key, self.log, self.settings.public_url)
+            return IssuerRegistry(self.store, self.settings.secret_key, self.log, self.settings.public_url,
+                                  clock=self.clock)
 
     @cached_property
     def status(self) -> StatusService:
         with self._lock:
-            return StatusService(self.store, self.issuers, self.log)
+            return StatusService(self.store, self.issuers, self.log, clock=self.clock)
 
     @cached_property
     def token_failures(self) -> RateLimiter:
         """Failed issuer API-token attempts per issuer and client address."""
-        return RateLimiter(self.store, "issuer-token-failures", TOKEN_FAILURES_PER_MINUTE, 60)
+        return RateLimiter(self.store, "issuer-token-failures", TOKEN_FAILURES_PER_MINUTE, 60, clock=self.clock)
 
     @cached_property
     def batches(self) -> BatchIssuer:
         with self._lock:
             return BatchIssuer(self.store, self.issuers, self.status, self.log, owners=OwnerDirectory,
                                store_uri=self.settings.mongodb_uri, data_dir=self.settings.data_dir,
-                               secret_key=self.settings.secret_key)
+                               secret_key=self.settings.secret_key, clock=self.clock)
 
     @cached_property
     def evidence(self) -> EvidenceService:
@@ -98,18 +106,20 @@ class AppServices:
 
             chain_check = chain_checker(self.settings.eth_rpc_urls)
         with self._lock:
-            return EvidenceService(self.issuers, self.status, self.log, self.settings.witness_quorum, chain_check)
+            return EvidenceService(self.issuers, self.status, self.log, self.settings.witness_quorum, chain_check,
+                                   clock=self.clock)
 
     @cached_property
     def sign_in_failures(self) -> RateLimiter:
         """Failed owner sign-ins (and wrong current passwords) per e-mail and client address."""
-        return RateLimiter(self.store, "sign-in-failures", SIGN_IN_FAILURES_PER_MINUTE, 60)
+        return RateLimiter(self.store, "sign-in-failures", SIGN_IN_FAILURES_PER_MINUTE, 60, clock=self.clock)
 
     @cached_property
     def accounts(self) -> AccountService:
         with self._lock:
             return AccountService(self.store, profile=self.settings.argon2_profile,
-                                  secret_key=self.settings.secret_key, limiter=self.sign_in_failures)
+                                  secret_key=self.settings.secret_key, limiter=self.sign_in_failures,
+                                  clock=self.clock)
 
     @cached_property
     def wallet(self) -> WalletService:
@@ -118,13 +128,14 @@ class AppServices:
 
         with self._lock:
             return WalletService(self.store, self.evidence, self.types,
-                                 Sealer.for_purpose(self.settings.secret_key, OFFER_PURPOSE), self.accounts)
+                                 Sealer.for_purpose(self.settings.secret_key, OFFER_PURPOSE), self.accounts,
+                                 clock=self.clock)
 
     @cached_property
     def shares(self) -> ShareService:
         with self._lock:
             return ShareService(self.store, self.evidence, self.wallet, secret_key=self.settings.secret_key,
-                                kdf=profile_params(self.settings.argon2_profile))
+                                kdf=profile_params(self.settings.argon2_profile), clock=self.clock)
 
     @cached_property
     def receipts(self) -> ReceiptService:
@@ -147,9 +158,9 @@ class AppServices:
     @cached_property
     def confirmation_mails(self) -> RateLimiter:
         """E-mail confirmation links sent per account (5 an hour)."""
-        return RateLimiter(self.store, "confirmation-mails", 5, 3600)
+        return RateLimiter(self.store, "confirmation-mails", 5, 3600, clock=self.clock)
 
     @cached_property
     def registrations(self) -> RateLimiter:
         """Account registrations per client address (20 an hour)."""
-        return RateLimiter(self.store, "registrations", 20, 3600)
+        return RateLimiter(self.store, "registrations", 20, 3600, clock=self.clock)

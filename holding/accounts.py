@@ -28,12 +28,13 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import Signer
 from credshare.foundation import strict_json
+from credshare.foundation.clock import SYSTEM_CLOCK, Clock
 from credshare.foundation.errors import (
     AuthenticationError,
     ConflictError,
@@ -115,10 +116,6 @@ def token_id(token: str) -> str:
     return token_hash(token)
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def _canonical(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
@@ -159,8 +156,10 @@ class OwnerDirectory:
 class AccountService(OwnerDirectory):
     """Accounts and sessions in the store; see the module docstring for the keys involved."""
 
-    def __init__(self, store: Store, *, profile: str, secret_key: str, limiter: RateLimiter) -> None:
+    def __init__(self, store: Store, *, profile: str, secret_key: str, limiter: RateLimiter,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         super().__init__(store)
+        self._clock = clock
         self._sessions = store.collection(SESSIONS)
         self._accounts.create_index("email", unique=True)
         self._sessions.create_index("expires_at", expire_after_seconds=0)
@@ -182,7 +181,7 @@ class AccountService(OwnerDirectory):
         existing = self._accounts.find_one({"email": email}, fields=["_id", "email_verified", "created_at"])
         if existing is not None:
             lapsed_at = existing["created_at"] + EMAIL_TOKEN_LIFETIME  # fixed at registration: resends move nothing
-            if existing.get("email_verified") is not False or lapsed_at > _now():
+            if existing.get("email_verified") is not False or lapsed_at > self._clock.utcnow():
                 raise ConflictError("an account with this e-mail address exists; sign in instead", code="account_exists")
             # never confirmed within 48 hours of its registration: whoever made it did not show
             # they own the address, which is free again, however often they had the link resent.
@@ -196,7 +195,7 @@ class AccountService(OwnerDirectory):
         doc = {
             "_id": new_id(),
             "email": email,
-            "created_at": _now(),
+            "created_at": self._clock.utcnow(),
             "kdf": self._kdf_doc(salt),
             "auth_hash": vault.auth_hash(auth_key),
             "wrapped_key": vault.seal(wrap_key, data_key),
@@ -259,7 +258,7 @@ class AccountService(OwnerDirectory):
         result = self._accounts.update_one(
             {"_id": account_id, "auth_hash": account["auth_hash"]},
             {"$set": {"kdf": self._kdf_doc(salt), "auth_hash": vault.auth_hash(new_auth),
-                      "wrapped_key": vault.seal(new_wrap, data_key), "password_changed_at": _now()}})
+                      "wrapped_key": vault.seal(new_wrap, data_key), "password_changed_at": self._clock.utcnow()}})
         if result.matched != 1:
             raise ConflictError("the password was changed at the same time; sign in again", code="password_changed")
         self.sign_out_everywhere(account_id, except_session=keep_session)
@@ -290,7 +289,7 @@ class AccountService(OwnerDirectory):
         token = secrets.token_urlsafe(32)
         account = self._accounts.find_one_and_update(
             {"_id": account_id, "email_verified": {"$ne": True}},
-            {"$set": {"email_token": token_id(token), "email_token_expires": _now() + EMAIL_TOKEN_LIFETIME}})
+            {"$set": {"email_token": token_id(token), "email_token_expires": self._clock.utcnow() + EMAIL_TOKEN_LIFETIME}})
         if account is None:
             raise InputError("this e-mail address is already confirmed", code="email_already_confirmed")
         return token, account["email"]
@@ -302,8 +301,8 @@ class AccountService(OwnerDirectory):
         if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_LENGTH:
             raise InputError("this confirmation link is not valid", code="email_token_invalid")
         account = self._accounts.find_one_and_update(
-            {"_id": account_id, "email_token": token_id(token), "email_token_expires": {"$gt": _now()}},
-            {"$set": {"email_verified": True, "email_verified_at": _now()},
+            {"_id": account_id, "email_token": token_id(token), "email_token_expires": {"$gt": self._clock.utcnow()}},
+            {"$set": {"email_verified": True, "email_verified_at": self._clock.utcnow()},
              "$unset": {"email_token": "", "email_token_expires": ""}})
         if account is None:
             raise InputError("this confirmation link is not valid, already used or too old", code="email_token_invalid")
@@ -311,7 +310,8 @@ class AccountService(OwnerDirectory):
 
     def mark_email_confirmed(self, account_id: str) -> None:
         """For accounts whose address an operator vouches for (the demo)."""
-        self._accounts.update_one({"_id": account_id}, {"$set": {"email_verified": True, "email_verified_at": _now()}})
+        self._accounts.update_one({"_id": account_id},
+                                  {"$set": {"email_verified": True, "email_verified_at": self._clock.utcnow()}})
 
     # -- sessions -------------------------------------------------------------------------
 
@@ -324,7 +324,7 @@ class AccountService(OwnerDirectory):
         doc = self._sessions.find_one({"_id": sid})
         if doc is None:
             return None
-        now = _now()
+        now = self._clock.utcnow()
         if doc["expires_at"] <= now:
             self._sessions.delete_one({"_id": sid})  # TTL deletion is eventual; expiry is checked here
             return None
@@ -381,7 +381,7 @@ class AccountService(OwnerDirectory):
         doc: dict[str, Any] = {
             "type": BACKUP_TYPE,
             "email": info.email,
-            "created_at": _now().isoformat(timespec="seconds"),
+            "created_at": self._clock.utcnow().isoformat(timespec="seconds"),
             "kdf": self._kdf_doc(salt),
             "wrapped_key": vault.seal(wrap_key, info.data_key),
             "holder": account["sealed_holder_key"],
@@ -431,7 +431,7 @@ class AccountService(OwnerDirectory):
 
     def _start_session(self, account: dict[str, Any], data_key: bytes) -> Session:
         token = secrets.token_urlsafe(32)
-        now = _now()
+        now = self._clock.utcnow()
         expires = now + IDLE_TIMEOUT
         sid = token_id(token)
         self._sessions.insert_one({

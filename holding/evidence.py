@@ -5,13 +5,13 @@ offline verifier runs on a bundle."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import parse_compact
 from credshare.disclosure.status_list import status_reference
 from credshare.disclosure.verification import KeyBindingPolicy
+from credshare.foundation.clock import SYSTEM_CLOCK, Clock
 from credshare.foundation.errors import CredshareError, NotFoundError
 from credshare.issuing.issuers import IssuerRegistry
 from credshare.issuing.status import StatusService
@@ -30,7 +30,8 @@ from credshare.verifier.report import Report
 
 class EvidenceService:
     def __init__(self, issuers: IssuerRegistry, status: StatusService, log: TransparencyLog, quorum: int,
-                 chain_check: ChainCheck | None = None) -> None:
+                 chain_check: ChainCheck | None = None, *, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._clock = clock
         self._issuers, self._status, self._log, self._quorum = issuers, status, log, quorum
         self._chain_check = chain_check  # Ethereum lookups when the server has RPC endpoints
 
@@ -95,7 +96,7 @@ class EvidenceService:
 
     def verify(self, presentation: str, anchor_proof: dict[str, Any], *, key_binding: KeyBindingPolicy = KeyBindingPolicy(),
                allow_expired: bool = False, now: int | None = None) -> Report:
-        now = int(time.time()) if now is None else now
+        now = self._clock.seconds() if now is None else now
         history, status = self.gather(presentation, now)
         return verify_credential(presentation, self.with_log_anchors(anchor_proof), trust=self.trust(), history=history,
                                  status=status, key_binding=key_binding, now=now, allow_expired=allow_expired,
@@ -104,7 +105,7 @@ class EvidenceService:
     def bundle(self, presentation: str, anchor_proof: dict[str, Any], *, audience: str, nonce: str, not_before: int,
                share: dict[str, Any], now: int | None = None) -> dict[str, Any]:
         """An offline bundle with the evidence as it stands now (the status list as read now)."""
-        now = int(time.time()) if now is None else now
+        now = self._clock.seconds() if now is None else now
         # the snapshot must be at least as new as the presentation (the KB-JWT's iat, read
         # unverified here: it only decides whether the list is signed again now)
         history, status = self.gather(presentation, now, signed_since=presented_at(presentation))

@@ -30,6 +30,7 @@ from credshare.disclosure.jws import Signer
 from credshare.disclosure.paths import ClaimPath
 from credshare.disclosure.presentation import HolderView, KeyBindingRequest, present, select_disclosures
 from credshare.disclosure.verification import KeyBindingPolicy
+from credshare.foundation.clock import SYSTEM_CLOCK, Clock
 from credshare.foundation.errors import ConflictError, CredshareError, InputError, NotFoundError, RateLimitedError
 from credshare.foundation.kdf import derive_key
 from credshare.holding import vault
@@ -223,7 +224,8 @@ _GONE = {
 
 class ShareService:
     def __init__(self, store: Store, evidence: EvidenceService, wallet: WalletService, *, secret_key: str,
-                 kdf: vault.KdfParams) -> None:
+                 kdf: vault.KdfParams, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._clock = clock
         self._shares = store.collection(SHARES)
         self._access = store.collection(ACCESS)
         self._evidence = evidence
@@ -249,7 +251,7 @@ class ShareService:
         A credential the issuer revoked or suspended (or that no longer verifies) is shared only
         when ``acknowledge_status`` names that state: whoever opens the link is told it, and the
         owner should know before sending it (:class:`ConflictError` ``credential_revoked``, ...)."""
-        now = int(time.time()) if now is None else now
+        now = self._clock.seconds() if now is None else now
         require_confirmed(info)
         view = entry.view
         paths = chosen_paths(view, paths)
@@ -328,7 +330,7 @@ class ShareService:
         flt: dict[str, Any] = {"owner": info.account_id}
         if credential is not None:
             flt["credential"] = credential
-        now = int(time.time())
+        now = self._clock.seconds()
         docs = self._shares.find(flt, sort=[("created_at", -1)])
         standing = self._standing(info, {doc["credential"] for doc in docs})
         return [self._summary(info, doc, now, standing[doc["credential"]]) for doc in docs]
@@ -337,18 +339,18 @@ class ShareService:
         doc = self._shares.find_one({"_id": str(link_id), "owner": info.account_id})
         if doc is None:
             raise NotFoundError("no such link", code="share_unknown")
-        return self._summary(info, doc, int(time.time()), self._standing(info, {doc["credential"]})[doc["credential"]])
+        return self._summary(info, doc, self._clock.seconds(), self._standing(info, {doc["credential"]})[doc["credential"]])
 
     def revoke(self, info: SessionInfo, link_id: str) -> None:
         """Revoke one of the owner's links, at once (idempotent)."""
         if self._shares.find_one({"_id": str(link_id), "owner": info.account_id}, fields=["_id"]) is None:
             raise NotFoundError("no such link", code="share_unknown")
         self._shares.update_one({"_id": str(link_id), "owner": info.account_id, "revoked_at": None},
-                                {"$set": {"revoked_at": int(time.time())}})
+                                {"$set": {"revoked_at": self._clock.seconds()}})
 
     def revoke_for_credential(self, info: SessionInfo, credential: str) -> int:
         return self._shares.update_many({"owner": info.account_id, "credential": credential, "revoked_at": None},
-                                        {"$set": {"revoked_at": int(time.time())}}).modified
+                                        {"$set": {"revoked_at": self._clock.seconds()}}).modified
 
     def delete_credential(self, info: SessionInfo, entry_id: str) -> int:
         """Delete one of the owner's credentials with its links; returns how many were revoked.
@@ -366,7 +368,7 @@ class ShareService:
 
     def _log(self, link_id: str, client: tuple[str | None, str | None], outcome: str) -> None:
         address, agent = client
-        self._access.insert_one({"share": link_id, "at": int(time.time()), "address": truncate_address(address),
+        self._access.insert_one({"share": link_id, "at": self._clock.seconds(), "address": truncate_address(address),
                                  "user_agent": (agent or "")[:200], "outcome": outcome})
 
     def grant(self, link_id: str, now: int) -> str:
@@ -399,7 +401,7 @@ class ShareService:
              download: bool = False) -> Gate:
         """What a visitor may see before opening: whether the link is open and needs a passcode.
         Counts no view and shows nothing shared, so link previewers cannot use a link up."""
-        now = int(time.time())
+        now = self._clock.seconds()
         doc = self._find(token)
         state = state_of(doc, now)
         if not (state == "used up" and download and self._granted(doc["_id"], grant, now)):
@@ -413,7 +415,7 @@ class ShareService:
         for the client to keep (30 minutes from the counted view it came with). A client that
         holds a grant sees the link again, and takes its bundle and receipt, without another
         view or the passcode; once the last allowed view is used, only the bundle and receipt."""
-        now = int(time.time())
+        now = self._clock.seconds()
         doc = self._find(token)
         link_id = doc["_id"]
         granted = self._granted(link_id, grant, now)
@@ -479,7 +481,7 @@ class ShareService:
         deadline = time.monotonic() + PASSCODE_WAIT_SECONDS
         latest = doc
         while True:
-            now = int(time.time())
+            now = self._clock.seconds()
             if (latest.get("passcode_slots", 0) < latest["attempts_left"]
                     and latest.get("passcode_held_at", 0) < now - PASSCODE_HOLD_SECONDS):
                 # no check takes that long: these holds were left by a process that died mid-check
@@ -505,7 +507,7 @@ class ShareService:
         after = self._shares.find_one_and_update(flt, {"$inc": {"views": 1}}, return_document="after")
         if after is None:  # used up (or revoked) since it was read
             latest = self._shares.find_one({"_id": doc["_id"]}) or doc
-            state = state_of(latest, int(time.time()))
+            state = state_of(latest, self._clock.seconds())
             code, message = _GONE.get(state, _GONE["used up"])
             self._log(doc["_id"], client, state)
             raise ShareGone(message, code=code)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +23,7 @@ from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import PublicKey, Signer
 from credshare.disclosure.presentation import HolderView, open_sd_jwt
 from credshare.foundation import strict_json
+from credshare.foundation.clock import SYSTEM_CLOCK, Clock
 from credshare.foundation.errors import CredshareError, DuplicateKeyError, ForbiddenError, InputError, NotFoundError
 from credshare.foundation.sealing import Sealer
 from credshare.holding import vault
@@ -128,7 +128,8 @@ def parse_upload(text: str) -> tuple[str, dict[str, Any]]:
 
 class WalletService:
     def __init__(self, store: Store, evidence: EvidenceService, types: dict[str, CredentialType], offer_sealer: Sealer,
-                 accounts: AccountService) -> None:
+                 accounts: AccountService, *, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._clock = clock
         self._entries = store.collection(WALLET)
         self._accounts = accounts
         self._offers = WalletOffers(store)
@@ -175,7 +176,7 @@ class WalletService:
             source: str = "upload") -> tuple[WalletEntry, Report]:
         require_confirmed(info)
         report = self.check(info, sd_jwt, anchor_proof)
-        entry = WalletEntry(new_id(), sd_jwt, anchor_proof, int(time.time()), source)
+        entry = WalletEntry(new_id(), sd_jwt, anchor_proof, self._clock.seconds(), source)
         self._store_entry(info, entry)
         return entry, report
 
@@ -216,7 +217,7 @@ class WalletService:
         """The first step of a deletion (see :meth:`holding.shares.ShareService.delete_credential`):
         from now on :meth:`holds` is false, so a link made meanwhile revokes itself."""
         if self._entries.update_one({"_id": str(entry_id), "owner": info.account_id},
-                                    {"$set": {"deleting_at": int(time.time())}}).matched == 0:
+                                    {"$set": {"deleting_at": self._clock.seconds()}}).matched == 0:
             raise NotFoundError("no such credential in your wallet", code="credential_unknown")
 
     def holds(self, info: SessionInfo, entry_id: str) -> bool:
@@ -290,7 +291,7 @@ class WalletService:
             raise NotFoundError("no such pending credential", code="offer_unknown")
         credential = json.loads(self._offer_sealer.open(doc["sealed_credential"]))
         entry, report = self.add(info, credential["sd_jwt"], credential["anchor_proof"], source="issuer")
-        self._offers.accepted(doc["_id"])
+        self._offers.accepted(doc["_id"], self._clock.seconds())
         return entry, report
 
     def decline_offer(self, info: SessionInfo, offer_id: str) -> None:

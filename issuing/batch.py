@@ -48,7 +48,7 @@ import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
@@ -58,6 +58,7 @@ from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.issuance import issue
 from credshare.disclosure.jws import PublicKey, Signer
 from credshare.foundation import strict_json
+from credshare.foundation.clock import SYSTEM_CLOCK, Clock
 from credshare.foundation.errors import ConflictError, CredshareError, DuplicateKeyError, InputError, NotFoundError
 from credshare.foundation.sealing import Sealer, sealing_key
 from credshare.issuing.issuers import IssuerRegistry
@@ -402,11 +403,12 @@ def _offer_id(batch_id: str, offset: int) -> str:
     return hashlib.blake2b(f"{batch_id}:{offset}".encode(), digest_size=12).hexdigest()
 
 
-def _deliver_chunk(ctx: _Context, number: int, anchoring: _Anchoring,
-                   out_dir: str | None) -> tuple[int, list[dict[str, Any]]]:
+def _deliver_chunk(ctx: _Context, number: int, anchoring: _Anchoring, out_dir: str | None,
+                   offered_at: int) -> tuple[int, list[dict[str, Any]]]:
     """Give each stored credential of run ``number`` its anchor proof; write it into ``out_dir``
     (a :class:`DirectorySink`), or return it for the caller's sink; offer it to the wallet inbox
-    when its e-mail is an owner account and no offer of it exists yet. Each credential's JWT
+    when its e-mail is an owner account and no offer of it exists yet (dated ``offered_at``: a
+    worker process reads no clock, the batch's owner does). Each credential's JWT
     must be the log's leaf at its index. Returns the number of this run's credentials that are
     offered, and the credentials not written."""
     job = ctx.job
@@ -443,7 +445,7 @@ def _deliver_chunk(ctx: _Context, number: int, anchoring: _Anchoring,
             offers.append({"_id": _offer_id(job.batch_id, offset), "email": email,
                            "credential_id": credential_id, "issuer": job.issuer_id, "type": job.type_slug,
                            "state": "offered", "sealed_credential": ctx.offers.seal(json.dumps(credential).encode()),
-                           "offered_at": int(time.time())})
+                           "offered_at": offered_at})
     if writer is not None:
         writer.sync()
     ctx.inbox.offer(offers)
@@ -558,8 +560,6 @@ class _Workers:
             self._pool.shutdown(cancel_futures=True)
 
 
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _b64(data: bytes) -> str:
@@ -568,11 +568,13 @@ def _b64(data: bytes) -> str:
 
 class BatchIssuer:
     def __init__(self, store: Store, issuers: IssuerRegistry, status: StatusService, log: TransparencyLog,
-                 *, owners: OwnersFor, store_uri: str | None, data_dir: Path, secret_key: str) -> None:
+                 *, owners: OwnersFor, store_uri: str | None, data_dir: Path, secret_key: str,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         """``owners`` makes, from a store, what answers for the owner accounts (holding's
         ``OwnerDirectory``): every process working on a batch makes its own."""
         self._store = store
         self._owners = owners
+        self._clock = clock
         self._offer_key = sealing_key(secret_key, OFFER_PURPOSE)
         self._signed_key = sealing_key(secret_key, SIGNED_PURPOSE)
         self._signed = Sealer(self._signed_key)
@@ -646,10 +648,10 @@ class BatchIssuer:
         self.recover()
         issuer = self._issuers.get(issuer_id)
         signer = self._issuers.active_signer(issuer_id)
-        batch_id, owner, now = new_id(), lease_owner(), int(time.time())
+        batch_id, owner, now = new_id(), lease_owner(), self._clock.seconds()
         doc = {"_id": batch_id, "issuer": issuer_id, "type": ctype.slug, "vct": ctype.vct, "iss": issuer["iss"],
                "issuer_name": issuer["name"], "state": "validating", "owner": owner,
-               "lease_until": _utcnow() + timedelta(seconds=LEASE_SECONDS), "started_at": now,
+               "lease_until": self._clock.utcnow() + timedelta(seconds=LEASE_SECONDS), "started_at": now,
                "kid": signer.private_jwk.get("kid"),
                "request_key": request.stored_key(issuer_id) if request else f"batch:{batch_id}",
                "fingerprint": request.fingerprint if request else None}
@@ -717,7 +719,7 @@ class BatchIssuer:
         owner = lease_owner()
         claimed = self._batches.find_one_and_update(
             {"_id": doc["_id"], "state": doc["state"], "owner": None},
-            {"$set": {"owner": owner, "lease_until": _utcnow() + timedelta(seconds=LEASE_SECONDS)}})
+            {"$set": {"owner": owner, "lease_until": self._clock.utcnow() + timedelta(seconds=LEASE_SECONDS)}})
         if claimed is None:
             raise BatchInProgress(f"batch {doc['_id']} is being worked on by another process; try again later")
         job = _Job(claimed["issuer"], claimed["iss"], claimed["issuer_name"], claimed["_id"], claimed["type"],
@@ -756,7 +758,7 @@ class BatchIssuer:
     def _renew(self, batch_id: str, owner: str, seconds: float, **fields: Any) -> None:
         moved = self._batches.update_one(
             {"_id": batch_id, "owner": owner},
-            {"$set": {"lease_until": _utcnow() + timedelta(seconds=seconds), **fields}})
+            {"$set": {"lease_until": self._clock.utcnow() + timedelta(seconds=seconds), **fields}})
         if moved.matched != 1:
             raise BatchInProgress(f"batch {batch_id} was taken over by another process (this one was too slow)")
 
@@ -801,17 +803,19 @@ class BatchIssuer:
                                list(checkpoint.get("anchors", {}).values()))
         beat = self._heartbeat(batch_id, owner)
         out_dir = str(sink.directory) if isinstance(sink, DirectorySink) else None
+        offered_at = self._clock.seconds()
         offered = 0
-        for offers, credentials in workers.map(_deliver_chunk, ((n, anchoring, out_dir) for n in range(chunks))):
+        for offers, credentials in workers.map(_deliver_chunk, ((n, anchoring, out_dir, offered_at) for n in range(chunks))):
             for credential in credentials:
                 sink.write(credential)
             offered += beat(offers)
         return offered
 
     def _finish(self, batch_id: str, owner: str, result: dict[str, Any]) -> None:
+        now = self._clock.seconds()
         self._batches.update_one({"_id": batch_id, "owner": owner}, {"$set": {
-            "state": "delivered", "owner": None, "result": result, "delivered_at": int(time.time()),
-            "keep_until": int(time.time()) + KEEP_SIGNED_SECONDS}})
+            "state": "delivered", "owner": None, "result": result, "delivered_at": now,
+            "keep_until": now + KEEP_SIGNED_SECONDS}})
 
     # -- crashes ----------------------------------------------------------------------------
 
@@ -819,7 +823,7 @@ class BatchIssuer:
         """Settle the batches of processes that died (gone from this host, or their lease ran
         out): unlogged ones lose their records, logged ones await ``resume``. Then drop the
         sealed credentials of batches delivered more than KEEP_SIGNED_SECONDS ago."""
-        now = _utcnow()
+        now = self._clock.utcnow()
         for doc in self._batches.find({"state": {"$in": list(_WORKING_STATES)}, "owner": {"$ne": None}},
                                       fields=["owner", "lease_until"]):
             lease = doc.get("lease_until")

@@ -21,10 +21,10 @@ import hmac
 import json
 import re
 import secrets
-import time
 from typing import Any
 
 from credshare.disclosure.jws import Signer, sign_compact
+from credshare.foundation.clock import SYSTEM_CLOCK, Clock
 from credshare.foundation.config import check_public_url
 from credshare.foundation.errors import ConfigError, CredshareError, DuplicateKeyError
 from credshare.foundation.sealing import Sealer, SealError
@@ -61,7 +61,9 @@ def token_hash(token: str) -> str:
 
 
 class IssuerRegistry:
-    def __init__(self, store: Store, secret_key: str, log: TransparencyLog, public_url: str) -> None:
+    def __init__(self, store: Store, secret_key: str, log: TransparencyLog, public_url: str,
+                 *, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._clock = clock
         self._issuers = store.collection(ISSUERS)
         self._keys = store.collection(KEYS)
         self._histories = store.collection(HISTORIES)
@@ -108,7 +110,7 @@ class IssuerRegistry:
             raise IssuerError(f"issuer {issuer_id!r} already issues under {iss}", code="issuer_move_unchanged")
         identifiers = [*doc["identifiers"], *([] if iss in doc["identifiers"] else [iss])]
         self._issuers.update_one({"_id": issuer_id}, {"$set": {"iss": iss, "identifiers": identifiers,
-                                                              "moved_at": int(time.time())}})
+                                                              "moved_at": self._clock.seconds()}})
         self.publish_history(issuer_id)
         return self.get(issuer_id)
 
@@ -122,7 +124,7 @@ class IssuerRegistry:
         try:
             iss = issuer_identifier(self.public_url, issuer_id)
             self._issuers.insert_one({"_id": issuer_id, "name": name.strip(), "iss": iss, "identifiers": [iss],
-                                      "created_at": int(time.time()), "token_hashes": [token_hash(token)]})
+                                      "created_at": self._clock.seconds(), "token_hashes": [token_hash(token)]})
         except DuplicateKeyError:
             raise IssuerError(f"issuer {issuer_id!r} already exists", code="issuer_exists") from None
         self._new_key(issuer_id, alg)
@@ -161,7 +163,7 @@ class IssuerRegistry:
         sealed = self._sealer.seal(json.dumps({"issuer": issuer_id, "kid": kid, "jwk": signer.private_jwk}).encode())
         self._keys.insert_one({
             "_id": kid, "issuer": issuer_id, "alg": signer.alg, "public_jwk": signer.public_jwk,
-            "sealed": sealed, "created_at": int(time.time()),
+            "sealed": sealed, "created_at": self._clock.seconds(),
         })
         return kid
 
@@ -189,7 +191,7 @@ class IssuerRegistry:
         """Make a new active key; the current one is retired (it stays valid for what it signed)."""
         current = [r for r in self.records(issuer_id) if r.state == "active"]
         kid = self._new_key(issuer_id, alg or (current[-1].alg if current else "EdDSA"))
-        now = int(time.time())
+        now = self._clock.seconds()
         for record in current:
             self._keys.update_one({"_id": record.kid, "retired_at": {"$exists": False}}, {"$set": {"retired_at": now}})
         self.publish_history(issuer_id)
@@ -202,7 +204,7 @@ class IssuerRegistry:
             raise IssuerError(f"issuer {issuer_id!r} has no key {kid!r}", code="issuer_key_unknown")
         if not reason.strip():
             raise IssuerError("a revocation needs a reason", code="issuer_revocation_reason_missing")
-        now = int(time.time())
+        now = self._clock.seconds()
         if compromised_at is not None and compromised_at > now:
             raise IssuerError("the compromise date is in the future", code="issuer_compromise_date_invalid")
         fields: dict[str, Any] = {"revoked_at": now, "reason": reason.strip()}
@@ -225,7 +227,7 @@ class IssuerRegistry:
         latest = self._histories.find_one({"issuer": issuer_id}, sort=[("version", -1)])
         version = (latest or {}).get("version", 0) + 1
         issuer, records = self.get(issuer_id), self.records(issuer_id)
-        signer, now = self.active_signer(issuer_id), int(time.time())
+        signer, now = self.active_signer(issuer_id), self._clock.seconds()
         signed = [sign_compact({"typ": HISTORY_TYP}, history_payload(iss, version, records, now, issuer["name"]), signer)
                   for iss in issuer["identifiers"]]
         appended = self._log.append([jws.encode("ascii") for jws in signed])

@@ -11,7 +11,6 @@ sealed copy is dropped. States: ``offered`` -> ``accepted`` | ``declined``.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from credshare.storage import Store
@@ -45,9 +44,9 @@ class WalletOffers:
         """One pending offer to ``email``; another address's offer reads as none."""
         return self._offers.find_one({"_id": str(offer_id), "email": email, "state": "offered"})
 
-    def accepted(self, offer_id: str) -> None:
-        """The offer's credential is in the wallet: its sealed copy goes."""
-        self._offers.update_one({"_id": str(offer_id)}, {"$set": {"state": "accepted", "accepted_at": int(time.time())},
+    def accepted(self, offer_id: str, at: int) -> None:
+        """The offer's credential is in the wallet (at ``at``, Unix seconds): its sealed copy goes."""
+        self._offers.update_one({"_id": str(offer_id)}, {"$set": {"state": "accepted", "accepted_at": at},
                                                          "$unset": {"sealed_credential": ""}})
 
     def decline(self, offer_id: str, email: str) -> bool:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import base64
 import re
 import secrets
-import time
 import zlib
 from array import array
 from typing import Any, Iterator
 
 from credshare.disclosure.status_list import INVALID, SUSPENDED, VALID, StatusList, sign_status_list
+from credshare.foundation.clock import SYSTEM_CLOCK, Clock
 from credshare.foundation.errors import CredshareError
 from credshare.issuing.issuers import IssuerRegistry, issuer_base
 from credshare.storage import Store
@@ -67,7 +67,8 @@ class Allocation:
 
 
 class StatusService:
-    def __init__(self, store: Store, issuers: IssuerRegistry, log: TransparencyLog) -> None:
+    def __init__(self, store: Store, issuers: IssuerRegistry, log: TransparencyLog, *, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._clock = clock
         self._lists = store.collection(LISTS)
         self._issuers = issuers
         self._log = log
@@ -175,7 +176,7 @@ class StatusService:
     def publish(self, issuer_id: str, number: int) -> str:
         """Sign the list as it is now, keep the token, and append it to the log."""
         doc = self._get(issuer_id, number)
-        now = int(time.time())
+        now = self._clock.seconds()
         token = sign_status_list(  # sub and iss as the credentials pointing here carry them (draft §5.1)
             StatusList(BITS, _unpack(doc["values"])), uri=doc["uri"],
             signer=self._issuers.active_signer(issuer_id), iat=now, exp=now + TOKEN_LIFETIME, ttl=TOKEN_TTL,
@@ -199,7 +200,7 @@ class StatusService:
         presentation it vouches for)."""
         doc = self._get(issuer_id, number)
         fresh = (doc.get("token_values_version") == doc["values_version"]
-                 and time.time() - doc.get("token_iat", 0) < TOKEN_LIFETIME / 2
+                 and self._clock.now() - doc.get("token_iat", 0) < TOKEN_LIFETIME / 2
                  and doc.get("token_iat", 0) >= signed_since)
         if not (fresh and doc.get("token") and isinstance(doc.get("token_tree_size"), int)):
             self.publish(issuer_id, number)

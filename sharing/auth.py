@@ -15,7 +15,6 @@ used only for flash messages, never for anything secret. Every form here is CSRF
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from typing import Any
 
 from flask import (
@@ -243,7 +242,7 @@ def backup() -> BaseResponse | tuple[str, int]:
         if exc.http_status >= 500:
             raise
         return _account_page(exc.http_status, error=exc.detail, error_code=exc.code)
-    day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    day = services().clock.utcnow().strftime("%Y-%m-%d")
     response = Response(json.dumps(doc, indent=1), mimetype="application/json")
     response.headers["Content-Disposition"] = f'attachment; filename="credshare-backup-{day}.json"'
     return response

@@ -6,8 +6,8 @@ identifiers under another one). This module is the collection's only reader and 
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timezone
 
+from credshare.foundation.clock import SYSTEM_CLOCK, Clock
 from credshare.foundation.errors import DuplicateKeyError
 from credshare.storage.store import Store
 
@@ -17,15 +17,16 @@ _SERVED = "served"
 
 
 class DeploymentRecord:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self._meta = store.collection(META)
+        self._clock = clock
 
     def record_instance(self) -> None:
         """Create the instance record once; concurrent first starts keep a single winner."""
         try:
             self._meta.update_one(
                 {"_id": _INSTANCE},
-                {"$setOnInsert": {"instance_id": secrets.token_hex(16), "created_at": datetime.now(timezone.utc)}},
+                {"$setOnInsert": {"instance_id": secrets.token_hex(16), "created_at": self._clock.utcnow()}},
                 upsert=True,
             )
         except DuplicateKeyError:
@@ -38,7 +39,7 @@ class DeploymentRecord:
     def record_public_url(self, public_url: str) -> None:
         """What ``credshare serve`` records at start: the public URL it serves under."""
         self._meta.update_one({"_id": _SERVED},
-                              {"$set": {"public_url": public_url, "started_at": datetime.now(timezone.utc)}}, upsert=True)
+                              {"$set": {"public_url": public_url, "started_at": self._clock.utcnow()}}, upsert=True)
 
     def served_public_url(self) -> str | None:
         """The public URL of the server last started on this store, if one was."""

@@ -13,13 +13,13 @@ import os
 import secrets
 import smtplib
 import ssl
-import time
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
+from credshare.foundation.clock import SYSTEM_CLOCK
 from credshare.foundation.errors import ConfigError, CredshareError
 
 SMTP_TIMEOUT_S = 20
@@ -52,7 +52,8 @@ class Outbox:
 
     def send(self, to: str, subject: str, body: str) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = self.directory / f"{time.time_ns()}-{secrets.token_hex(4)}.eml"
+        # the machine's time, not a deployment's clock: the names sort in the order of sending
+        path = self.directory / f"{SYSTEM_CLOCK.now_ns()}-{secrets.token_hex(4)}.eml"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(bytes(_message(self.sender, to, subject, body)))

@@ -14,11 +14,10 @@ succeeded. Callers that count every event (registrations, confirmation mails) ke
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable
 
+from credshare.foundation.clock import SYSTEM_CLOCK, Clock
 from credshare.foundation.errors import DuplicateKeyError
 from credshare.storage.store import Store
 
@@ -35,7 +34,7 @@ class Attempt:
 
 class RateLimiter:
     def __init__(self, store: Store, name: str, limit: int, window_seconds: int,
-                 *, clock: Callable[[], float] = time.time) -> None:
+                 *, clock: Clock = SYSTEM_CLOCK) -> None:
         self._counters = store.collection(COLLECTION)
         self._counters.create_index("expires_at", expire_after_seconds=0)
         self.name, self.limit, self.window = name, limit, window_seconds
@@ -60,7 +59,7 @@ class RateLimiter:
     def take(self, key: str) -> Attempt | None:
         """Count one attempt for ``key``, atomically; ``None`` when it is over the limit of this
         window and the one before together (the refused attempt is not kept counted)."""
-        window = int(self._clock()) // self.window
+        window = self._clock.seconds() // self.window
         counter_id = self._id(key, window)
         count = self._count(counter_id, window)
         previous = self._counters.find_one({"_id": self._id(key, window - 1)}, fields=["count"])
@@ -75,4 +74,4 @@ class RateLimiter:
 
     def retry_after(self) -> int:
         """Seconds until the attempts counted now have left both windows."""
-        return 2 * self.window - int(self._clock()) % self.window
+        return 2 * self.window - self._clock.seconds() % self.window

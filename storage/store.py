@@ -21,7 +21,6 @@ import re
 import secrets
 import sqlite3
 import threading
-import time
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +31,7 @@ import pymongo
 import pymongo.errors
 from pymongo import ReturnDocument
 
+from credshare.foundation.clock import SYSTEM_CLOCK
 from credshare.foundation.errors import ConfigError, DuplicateKeyError, StoreError, StoreUnavailableError
 from credshare.storage import documents as D
 
@@ -42,8 +42,9 @@ _MONGO_DUPLICATE_KEY = 11000
 
 
 def new_id() -> str:
-    """A 24-hex-digit id: 4 bytes of Unix seconds (so ids sort by creation) + 8 random bytes."""
-    return int(time.time()).to_bytes(4, "big").hex() + secrets.token_hex(8)
+    """A 24-hex-digit id: 4 bytes of Unix seconds (so ids sort by creation) + 8 random bytes. The
+    seconds are the machine's (an id only orders, it dates nothing), not a deployment's clock."""
+    return SYSTEM_CLOCK.seconds().to_bytes(4, "big").hex() + secrets.token_hex(8)
 
 
 @dataclass(frozen=True)

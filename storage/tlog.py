@@ -30,7 +30,7 @@ import time
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any, Callable, Iterator, Sequence
 
 from credshare.anchoring import merkle
@@ -38,6 +38,7 @@ from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.note import TIME_EXTENSION, Checkpoint, NoteSigner
 from credshare.anchoring.proof import build_anchor_proof
 from credshare.anchoring.witness import WitnessAggregate, WitnessKey, WitnessSigner, aggregate
+from credshare.foundation.clock import SYSTEM_CLOCK, Clock
 from credshare.foundation.errors import DuplicateKeyError
 from credshare.storage.store import Store
 
@@ -235,11 +236,13 @@ class TransparencyLog(LogReader):
         witnesses: Sequence[WitnessSigner] = (),
         *,
         lease_seconds: float = 120.0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         super().__init__(store, signer.name)
         self.signer = signer
         self.witness_signers = list(witnesses)
         self.lease = lease_seconds
+        self._clock = clock
         self._locks = store.collection(LOCKS)
         self._checkpoints.create_index([("origin", 1), ("size", 1)], unique=True)
         self._heads.update_one(
@@ -281,14 +284,14 @@ class TransparencyLog(LogReader):
             overlay = self._compute_nodes(old_size, new_size, list(leaf_hashes))
             self._write_nodes(old_size, overlay)
             root = self.subtree_hash(new_size, overlay)(0, new_size)
-            signed_at = int(time.time())
+            signed_at = self._clock.seconds()
             text = Checkpoint(self.origin, new_size, root, (f"{TIME_EXTENSION} {signed_at}",)).text()
             note = self.signer.sign(text)
             cosignatures = {w.name: w.cosign(text) for w in self.witness_signers}
             doc: dict[str, Any] = {
                 "origin": self.origin, "size": new_size, "root": _b64(root), "note": note,
                 "cosignatures": {name: _b64(sig) for name, sig in cosignatures.items()},
-                "anchors": {}, "signed_at": signed_at, "created_at": datetime.now(timezone.utc),
+                "anchors": {}, "signed_at": signed_at, "created_at": self._clock.utcnow(),
             }
             if cosignatures:
                 doc["witness_aggregate"] = aggregate(self.witness_keys, cosignatures).to_json()
@@ -297,7 +300,7 @@ class TransparencyLog(LogReader):
                 raise AnchoringError("log_lease_expired", "the append took longer than its lease; nothing was committed")
             moved = self._heads.update_one(
                 {"_id": self.origin, "size": old_size},
-                {"$set": {"size": new_size, "root": _b64(root), "updated_at": datetime.now(timezone.utc)}},
+                {"$set": {"size": new_size, "root": _b64(root), "updated_at": self._clock.utcnow()}},
             )
             if moved.matched != 1:
                 raise AnchoringError("log_conflict", "the log head moved during the append; nothing was committed")
@@ -378,7 +381,7 @@ class TransparencyLog(LogReader):
         token = lease_owner()
         deadline = time.monotonic() + timeout
         while True:
-            now = datetime.now(timezone.utc)
+            now = self._clock.utcnow()
             try:
                 doc = self._locks.find_one_and_update(
                     {"_id": self.origin, "$or": [{"owner": None}, {"expires_at": {"$lt": now}}]},

@@ -1,5 +1,6 @@
-"""Shared fixtures: a real MongoDB wire-protocol server (nx-27017) for the pymongo path, and
-store factories for the storage contract suite."""
+"""Shared fixtures: a real MongoDB wire-protocol server (nx-27017) for the pymongo path, store
+factories for the storage contract suite, and services on a clock the test moves
+(``clock``, ``clocked_services``, ``cli_on_clock``)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,14 @@ import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import pytest
 
+from credshare import cli_issue, cli_log
+from credshare.compose import AppServices, build_services
+from credshare.foundation.clock import ManualClock
+from credshare.foundation.config import load_settings
 from credshare.storage import Store, open_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -181,6 +186,35 @@ def open_test_store(store_location: tuple[str | None, Path]) -> Iterator[StoreOp
 @pytest.fixture
 def store(open_test_store: StoreOpener) -> Store:
     return open_test_store()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A clock that starts at the real time and moves only with ``clock.advance(seconds)``."""
+    return ManualClock()
+
+
+def services_on(env: Mapping[str, str], clock: ManualClock) -> AppServices:
+    """The services ``create_app(env)`` would build, on ``clock``: ``create_app(env, services=...)``."""
+    return build_services(load_settings({**os.environ, **env}), clock=clock)
+
+
+@pytest.fixture
+def clocked_services(tmp_path: Path, clock: ManualClock) -> Iterator[AppServices]:
+    """Services on ``clock`` over a fresh embedded store in the test's data directory (two local
+    witnesses, the cheap Argon2 profile); ``create_app(services=clocked_services)`` serves them."""
+    services = services_on({"CREDSHARE_DATA_DIR": str(tmp_path / "data"), "CREDSHARE_LOCAL_WITNESSES": "2",
+                            "CREDSHARE_PUBLIC_URL": "https://credshare.test", "CREDSHARE_ARGON2_PROFILE": "test"}, clock)
+    yield services
+    services.store.close()
+
+
+@pytest.fixture
+def cli_on_clock(monkeypatch: pytest.MonkeyPatch, clock: ManualClock) -> ManualClock:
+    """Commands run in this process (click's ``CliRunner``) build their services on ``clock``."""
+    for module in (cli_issue, cli_log):
+        monkeypatch.setattr(module, "build_services", lambda settings=None: build_services(settings, clock=clock))
+    return clock
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001

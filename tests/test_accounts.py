@@ -8,13 +8,14 @@ import hashlib
 import io
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from credshare.disclosure.jws import PublicKey
+from credshare.foundation.clock import ManualClock
 from credshare.foundation.config import load_settings
 from credshare.foundation.errors import (
     AuthenticationError,
@@ -23,12 +24,13 @@ from credshare.foundation.errors import (
     InputError,
     RateLimitedError,
 )
-from credshare.holding import accounts as accounts_module, vault
+from credshare.holding import vault
 from credshare.holding.accounts import SESSIONS, AccountService, SessionInfo
 from credshare.sharing.context import safe_next
 from credshare.storage import open_store
 from credshare.storage.rate_limit import RateLimiter
 from credshare.webapp import create_app
+from tests.conftest import services_on
 
 PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "a different and longer passphrase"
@@ -39,9 +41,11 @@ _CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 
 
 @pytest.fixture
-def app(tmp_path: Path):
-    return create_app({"MONGODB_URI": "mongomock://localhost/accounts", "CREDSHARE_DATA_DIR": str(tmp_path),
-                       "CREDSHARE_ARGON2_PROFILE": "test", "TESTING": True})
+def app(tmp_path: Path, clock: ManualClock):
+    """The app on a clock the test moves (``clock``)."""
+    config = {"MONGODB_URI": "mongomock://localhost/accounts", "CREDSHARE_DATA_DIR": str(tmp_path),
+              "CREDSHARE_ARGON2_PROFILE": "test"}
+    return create_app({**config, "TESTING": True}, services=services_on(config, clock))
 
 
 @pytest.fixture
@@ -202,33 +206,34 @@ def test_rate_limit_blocks_after_ten_failures_per_address_and_client(accounts: A
     assert accounts.sign_in(EMAIL, PASSWORD, "10.0.0.2").info.email == EMAIL.lower()
 
 
-def test_sessions_expire_idle_and_absolute(accounts: AccountService, app, monkeypatch) -> None:
+def test_sessions_expire_idle_and_absolute(accounts: AccountService, app, clock: ManualClock) -> None:
     sessions = app.extensions["credshare"].store.collection(SESSIONS)
     session = accounts.register(EMAIL, PASSWORD)
     sid = session.info.session_id
-    now = datetime.now(timezone.utc)
-    # used two minutes ago, created almost 12 h ago: the refresh is capped by the absolute limit
-    sessions.update_one({"_id": sid}, {"$set": {"created_at": now - timedelta(hours=12) + timedelta(seconds=30),
-                                                "last_seen": now - timedelta(minutes=2)}})
+    created = clock.utcnow()
+    for _ in range(12 * 3 - 1):  # used every 20 minutes: the idle limit never ends it
+        clock.advance(20 * 60)
+        assert accounts.session(session.token) is not None
+    clock.advance(20 * 60 - 30)  # 30 s before the absolute limit: the refresh is capped by it
     assert accounts.session(session.token) is not None
+    now = clock.utcnow()
     expires = sessions.find_one({"_id": sid})["expires_at"]
-    assert expires < now + timedelta(minutes=1)
-    # 31 s later by the service's clock: expired, though the store's TTL sweep has not run
-    monkeypatch.setattr(accounts_module, "_now", lambda: now + timedelta(seconds=31))
+    assert expires == created + timedelta(hours=12) < now + timedelta(minutes=1)
+    # 31 s later: expired, though the store's TTL sweep has not run
+    clock.advance(31)
     assert accounts.session(session.token) is None
     assert sessions.find_one({"_id": sid}) is None
 
 
-def test_idle_refresh_moves_the_deadline(accounts: AccountService, app, monkeypatch) -> None:
+def test_idle_refresh_moves_the_deadline(accounts: AccountService, app, clock: ManualClock) -> None:
     sessions = app.extensions["credshare"].store.collection(SESSIONS)
     session = accounts.register(EMAIL, PASSWORD)
-    now = datetime.now(timezone.utc)
-    sessions.update_one({"_id": session.info.session_id}, {"$set": {
-        "last_seen": now - timedelta(minutes=20), "expires_at": now + timedelta(minutes=10)}})
-    accounts.session(session.token)
+    clock.advance(20 * 60)  # used 20 minutes after sign-in, 10 minutes before the idle limit
+    now = clock.utcnow()
+    assert accounts.session(session.token) is not None
     expires = sessions.find_one({"_id": session.info.session_id})["expires_at"]
     assert expires > now + timedelta(minutes=29)
-    monkeypatch.setattr(accounts_module, "_now", lambda: now + timedelta(minutes=31))
+    clock.advance(31 * 60)
     assert accounts.session(session.token) is None  # 30 idle minutes after the refresh
 
 
@@ -496,20 +501,18 @@ def test_nav_shows_the_signed_in_state(client) -> None:
     assert "Sign out" in page and 'href="/account"' in page and 'href="/sign-in"' not in page
 
 
-def test_resending_the_confirmation_does_not_hold_an_address_past_48_hours(accounts: AccountService, monkeypatch) -> None:
+def test_resending_the_confirmation_does_not_hold_an_address_past_48_hours(accounts: AccountService,
+                                                                             clock: ManualClock) -> None:
     """A squatter who cannot read the mailbox resends the link just before the 48 hours are up:
     the address is still free 48 hours after the registration (the service's clock is moved)."""
     from credshare.foundation.errors import ConflictError
 
-    start = datetime.now(timezone.utc)
-    clock = [start]
-    monkeypatch.setattr(accounts_module, "_now", lambda: clock[0])
     squatter = accounts.register(EMAIL, PASSWORD)
-    clock[0] = start + timedelta(hours=47)
+    clock.advance(47 * 3600)
     resent, _ = accounts.email_confirmation(squatter.info.account_id)  # valid until hour 95
     with pytest.raises(ConflictError):
         accounts.register(EMAIL, NEW_PASSWORD)  # still within the 48 hours
-    clock[0] = start + timedelta(hours=48, seconds=1)
+    clock.advance(3600 + 1)  # 48 hours and a second after the registration
     owner = accounts.register(EMAIL, NEW_PASSWORD)
     assert owner.info.account_id != squatter.info.account_id
     assert accounts.session(squatter.token) is None

@@ -314,8 +314,8 @@ def test_random_sigkills_during_a_10000_row_issue(tmp_path: Path, env, svc, issu
     print(f"\n{rounds} kills, a full run {full:.1f} s: {outcomes}")
 
 
-def test_signed_credentials_are_kept_sealed_and_dropped_a_day_after_delivery(svc, issuer) -> None:
-    from credshare.issuing.batch import BatchRequest
+def test_signed_credentials_are_kept_sealed_and_dropped_a_day_after_delivery(svc, issuer, clock) -> None:
+    from credshare.issuing.batch import KEEP_SIGNED_SECONDS, BatchRequest
 
     rows = [degree_row(i, email="") for i in range(3)]
     request = BatchRequest.of("day-1", DEGREE, rows)
@@ -325,8 +325,11 @@ def test_signed_credentials_are_kept_sealed_and_dropped_a_day_after_delivery(svc
     stored = chunks.find({"batch": first.batch_id})
     assert len(stored) == 1 and "Avery" not in json.dumps(stored), "sealed at rest"
     assert "sealed" not in json.dumps(svc.store.collection("credentials").find({"batch": first.batch_id}))
-    batches = svc.store.collection("issuance_batches")
-    batches.update_one({"_id": first.batch_id}, {"$set": {"keep_until": int(time.time()) - 1}})  # a day later
+    clock.advance(KEEP_SIGNED_SECONDS)
+    again = ListSink()  # a day after the delivery: delivered again, still
+    assert svc.batches.issue(issuer, DEGREE, enumerate(rows, 1), again, request=request).replayed
+    assert again.items == sink.items
+    clock.advance(1)  # a day and a second
     with pytest.raises(CredshareError) as err:
         svc.batches.issue(issuer, DEGREE, enumerate(rows, 1), ListSink(), request=request)
     assert err.value.code == "batch_expired" and err.value.http_status == 409
@@ -335,15 +338,15 @@ def test_signed_credentials_are_kept_sealed_and_dropped_a_day_after_delivery(svc
     assert svc.batches.records(issuer, [sink.items[0]["credential_id"]]), "and can still be revoked"
 
 
-def test_batches_left_by_the_version_before_owners_are_settled(svc, issuer) -> None:
+def test_batches_left_by_the_version_before_owners_are_settled(svc, issuer, clock) -> None:
     """Before this change a batch had no owner: a logged one ("anchored") was then delivered at once,
     one stuck in "signing" was never delivered to anyone. The first keeps its records visible; the
     second loses its records once it is an hour old."""
     from credshare.holding.accounts import OwnerDirectory
-    from credshare.issuing.batch import BatchIssuer
+    from credshare.issuing.batch import LEGACY_STUCK_SECONDS, BatchIssuer
 
     batches, records = svc.store.collection("issuance_batches"), svc.store.collection("credentials")
-    old = int(time.time()) - 7200
+    old = clock.seconds()
     batches.insert_many([{"_id": "legacy-logged", "issuer": issuer, "type": "medical-degree", "count": 1,
                           "state": "anchored", "started_at": old, "first_index": 0, "tree_size": 1},
                          {"_id": "legacy-stuck", "issuer": issuer, "type": "medical-degree", "count": 1,
@@ -353,9 +356,13 @@ def test_batches_left_by_the_version_before_owners_are_settled(svc, issuer) -> N
                          {"_id": "S-1", "issuer": issuer, "batch": "legacy-stuck", "offset": 0, "status_list": 0,
                           "status_idx": 2}])
     issuer_service = BatchIssuer(svc.store, svc.issuers, svc.status, svc.log, owners=OwnerDirectory,
-                                 store_uri=svc.settings.mongodb_uri,
-                                 data_dir=svc.settings.data_dir, secret_key=svc.settings.secret_key)
+                                 store_uri=svc.settings.mongodb_uri, data_dir=svc.settings.data_dir,
+                                 secret_key=svc.settings.secret_key, clock=clock)
     assert set(issuer_service.records(issuer, ["L-1", "S-1"])) == {"L-1"}
+    clock.advance(LEGACY_STUCK_SECONDS)
+    issuer_service.recover()
+    assert batches.find_one({"_id": "legacy-stuck"})["state"] == "signing", "an hour old, not more: kept"
+    clock.advance(1)
     issuer_service.recover()
     assert records.find_one({"_id": "S-1"}) is None and batches.find_one({"_id": "legacy-stuck"})["state"] == "failed"
     assert batches.find_one({"_id": "legacy-logged"})["state"] == "delivered"

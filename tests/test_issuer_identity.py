@@ -16,16 +16,18 @@ from pathlib import Path
 import pytest
 
 from credshare.disclosure.encoding import b64url_decode
+from credshare.foundation.clock import ManualClock
 from credshare.verifier.bundle import TrustedLog, verify_bundle
 from credshare.webapp import create_app
+from tests.conftest import services_on
 from tests.test_wallet_shares import OWNER, accept_delivery, create_link, issue_to, owner_client
 
 FIRST, SECOND, THIRD = "http://localhost", "http://127.0.0.1:9911", "https://credentials.example.org"
 
 
-def make_app(data: Path, public_url: str):
-    return create_app({"CREDSHARE_DATA_DIR": str(data), "CREDSHARE_ARGON2_PROFILE": "test",
-                       "CREDSHARE_PUBLIC_URL": public_url, "TESTING": True})
+def make_app(data: Path, public_url: str, clock: ManualClock | None = None):
+    config = {"CREDSHARE_DATA_DIR": str(data), "CREDSHARE_ARGON2_PROFILE": "test", "CREDSHARE_PUBLIC_URL": public_url}
+    return create_app({**config, "TESTING": True}, services=services_on(config, clock) if clock else None)
 
 
 def jwt_payload(jwt: str) -> dict:
@@ -85,9 +87,9 @@ def test_a_new_public_url_keeps_every_credential_link_and_bundle_verifying(tmp_p
     assert again["status"]["status_list"]["uri"].startswith(f"{FIRST}/status/example-med/")
 
 
-def test_issuer_move_is_explicit_and_old_credentials_stay_valid_and_revocable(tmp_path: Path) -> None:
+def test_issuer_move_is_explicit_and_old_credentials_stay_valid_and_revocable(tmp_path: Path, clock) -> None:
     data = tmp_path / "data"
-    first = make_app(data, FIRST)
+    first = make_app(data, FIRST, clock)
     svc = first.extensions["credshare"]
     _, api_token = svc.issuers.create("example-med", "Example University School of Medicine")
     owner = owner_client(first, OWNER)
@@ -95,7 +97,7 @@ def test_issuer_move_is_explicit_and_old_credentials_stay_valid_and_revocable(tm
     entry_id = accept_delivery(owner)
     _, share = create_link(owner, entry_id)
 
-    third = make_app(data, THIRD)
+    third = make_app(data, THIRD, clock)
     svc3 = third.extensions["credshare"]
     moved = svc3.issuers.move("example-med", THIRD)
     assert moved["iss"] == f"{THIRD}/issuers/example-med"
@@ -110,7 +112,7 @@ def test_issuer_move_is_explicit_and_old_credentials_stay_valid_and_revocable(tm
         report = svc3.evidence.verify(item["sd_jwt"], item["anchor_proof"])
         assert report.outcome == "verified", [c for c in report.checks if c.status != "passed"]
     # a key change after the move reaches credentials under the old identifier too
-    time.sleep(1.1)  # rotated after the anchoring second (the services have no injected clock yet: issue 11)
+    clock.advance(1)  # rotated a second after the old credential was anchored
     svc3.issuers.rotate("example-med")
     assert len({d["iss"] for d in svc3.store.collection("key_histories").find({"issuer": "example-med"})}) == 2
     assert svc3.evidence.verify(old["sd_jwt"], old["anchor_proof"]).outcome == "verified"

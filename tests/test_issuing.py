@@ -1,11 +1,13 @@
 """Issuing end to end: issuers and sealed keys, roster validation, batch issuance that anchors
-and verifies, status lists served and changed, key rotation and compromise, the issuer API."""
+and verifies, status lists served and changed, key rotation and compromise, the issuer API.
+
+The app's services and the commands run here share one ``ManualClock`` (tests/conftest.py):
+a test that needs a later second moves the clock."""
 
 from __future__ import annotations
 
 import csv
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from credshare.disclosure.verification import jwks_resolver, verify_presentation
 from credshare.issuing.types import load_types
 from credshare.verifier.key_history import KeyRecord, key_valid_at
 from credshare.webapp import create_app
+from tests.conftest import services_on
 
 TYPES = load_types()
 
@@ -55,8 +58,8 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def app(env):
-    return create_app(env)
+def app(env, clock, cli_on_clock):
+    return create_app(env, services=services_on(env, clock))
 
 
 @pytest.fixture
@@ -103,7 +106,7 @@ def test_json_roster_with_unknown_column_and_bad_holder_key(tmp_path: Path, env,
     assert "shoe_size" in rows[0]["problems"][0] and "holder_jwk" in rows[1]["problems"][0]
 
 
-def test_issued_credentials_anchor_and_verify_end_to_end(tmp_path: Path, env, app, svc, issuer) -> None:
+def test_issued_credentials_anchor_and_verify_end_to_end(tmp_path: Path, env, app, svc, issuer, clock) -> None:
     holder = json.loads(run(env, "sdjwt", "keygen").stdout)
     holder_pub = {k: v for k, v in holder.items() if k != "d"}
     rows = [degree_row(i) for i in range(30)] + [degree_row(30, holder_jwk=json.dumps(holder_pub), email="")]
@@ -137,7 +140,7 @@ def test_issued_credentials_anchor_and_verify_end_to_end(tmp_path: Path, env, ap
     log_key = NoteVerifier.decode(client.get("/log/key").get_data(as_text=True))
     witnesses = client.get("/log/witnesses").get_json()
     keys = [WitnessKey.from_json(k) for k in witnesses["witnesses"]]
-    now = int(time.time())
+    now = clock.seconds()
     for path in files:
         credential = json.loads(path.read_text())
         jwt = credential["sd_jwt"].split("~")[0]
@@ -165,7 +168,7 @@ def test_issued_credentials_anchor_and_verify_end_to_end(tmp_path: Path, env, ap
         token = client.get(path).get_data(as_text=True)
         assert client.get(path).headers["Content-Type"] == "application/statuslist+jwt"
         return read_status_list(token, keys=[PublicKey.from_jwk(k) for k in metadata["jwks"]["keys"]],
-                                uri=uri, now=int(time.time())).status_list.get(idx)
+                                uri=uri, now=clock.seconds()).status_list.get(idx)
 
     assert served_status() == VALID
     assert run(env, "revoke", "--issuer", issuer, credential["credential_id"]).exit_code == 0
@@ -196,20 +199,20 @@ def test_status_indices_are_random_and_never_reused(svc, issuer) -> None:
     assert indices != sorted(indices)
 
 
-def test_key_retired_after_issuance_leaves_earlier_credentials_valid(tmp_path: Path, env, svc, issuer) -> None:
+def test_key_retired_after_issuance_leaves_earlier_credentials_valid(tmp_path: Path, env, svc, issuer, clock) -> None:
     out = tmp_path / "out"
     roster = write_csv(tmp_path / "a.csv", [degree_row(1)])
     assert run(env, "issue", "--issuer", issuer, "--type", "medical-degree", str(roster), "--out", str(out)).exit_code == 0
     early = json.loads(next(out.glob("*.json")).read_text())
     early_kid = parse_compact(early["sd_jwt"].split("~")[0]).header["kid"]
-    time.sleep(1.1)
+    clock.advance(1)  # rotated a second after the early credential was anchored
     assert run(env, "issuer", "rotate-key", issuer).exit_code == 0
     records = svc.issuers.records(issuer)
     anchored_at = _anchor_time(early)
     assert key_valid_at(records, early_kid, anchored_at)[0]
     assert [r.state for r in records].count("active") == 1
     late_out = tmp_path / "late"
-    time.sleep(1.1)
+    clock.advance(1)  # and the late one anchored a second after the rotation
     assert run(env, "issue", "--issuer", issuer, "--type", "medical-degree", str(roster), "--out", str(late_out)).exit_code == 0
     late = json.loads(next(late_out.glob("*.json")).read_text())
     late_kid = parse_compact(late["sd_jwt"].split("~")[0]).header["kid"]
@@ -324,7 +327,7 @@ def test_a_credential_id_already_issued_fails_before_anything_is_logged(tmp_path
 
 
 @pytest.mark.slow
-def test_a_roster_of_10000_issues_anchors_and_verifies(tmp_path: Path, svc, issuer) -> None:
+def test_a_roster_of_10000_issues_anchors_and_verifies(tmp_path: Path, svc, issuer, clock) -> None:
     """The parallel signing path: every credential's anchor proof and issuer signature verify."""
     from credshare.issuing.batch import DirectorySink
     from credshare.issuing.roster import read_roster
@@ -336,7 +339,7 @@ def test_a_roster_of_10000_issues_anchors_and_verifies(tmp_path: Path, svc, issu
                                expected_rows=10_000)
     assert result.count == 10_000 and len(list(out.glob("*.json"))) == 10_000
     trust = jwks_resolver([PublicKey.from_jwk(k) for k in svc.issuers.jwks(issuer)["keys"]])
-    keys, log_key, now = svc.log.witness_keys, svc.log.signer.verifier, int(time.time())
+    keys, log_key, now = svc.log.witness_keys, svc.log.signer.verifier, clock.seconds()
     indices = set()
     for path in out.glob("*.json"):
         credential = json.loads(path.read_text())

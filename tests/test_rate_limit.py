@@ -8,13 +8,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
+from credshare.foundation.clock import ManualClock
 from credshare.foundation.errors import CredshareError
 from credshare.holding import vault
 from credshare.holding.accounts import AccountService
@@ -58,8 +58,7 @@ def race(n: int, attempt: Callable[[int], str], timeout: float = 120.0) -> Count
 
 @ALL
 def test_parallel_attempts_on_threads_let_exactly_the_limit_through(store: Store) -> None:
-    now = time.time()
-    limiter = RateLimiter(store, "t", LIMIT, 60, clock=lambda: now)
+    limiter = RateLimiter(store, "t", LIMIT, 60, clock=ManualClock())
     taken = race(PARALLEL, lambda i: "through" if limiter.take("k") else "refused")
     assert taken == {"through": LIMIT, "refused": PARALLEL - LIMIT}
     assert limiter.take("k") is None and limiter.take("other") is not None  # per key
@@ -67,15 +66,15 @@ def test_parallel_attempts_on_threads_let_exactly_the_limit_through(store: Store
 
 @ALL
 def test_given_back_attempts_do_not_count_and_windows_add_up(store: Store) -> None:
-    now = [1_800_000_000.0]  # a window start; TTL expiry is in the future, so nothing is swept
-    limiter = RateLimiter(store, "t", 3, 60, clock=lambda: now[0])
+    clock = ManualClock(1_800_000_000.0)  # a window start; TTL expiry is in the future, so nothing is swept
+    limiter = RateLimiter(store, "t", 3, 60, clock=clock)
     first = limiter.take("k")
     assert first is not None
     limiter.give_back(first)  # a right password: not a failure
     assert [limiter.take("k") is not None for _ in range(4)] == [True, True, True, False]
-    now[0] += 60  # the next window still sees the previous one's three
+    clock.advance(60)  # the next window still sees the previous one's three
     assert limiter.take("k") is None and limiter.retry_after() == 120
-    now[0] += 60
+    clock.advance(60)
     assert limiter.take("k") is not None
 
 

@@ -2,7 +2,7 @@
 witness encoding): each test reproduces a defect found under attack, crash or interop
 testing, on credentials and bundles made by the real server code.
 
-Times are driven by an injected clock (``clock``): ``time.time`` is replaced for the test, so
+Times are driven by the services' clock (``clock``, a ``ManualClock`` the test moves), so
 the order of issuance, revocation, presentation, key compromise and verification is exact
 and no test sleeps."""
 
@@ -14,7 +14,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +28,12 @@ from credshare.disclosure.jws import PublicKey, Signer, parse_compact, sign_comp
 from credshare.disclosure.presentation import KeyBindingRequest, present
 from credshare.disclosure.status_list import VALID, StatusList, sign_status_list
 from credshare.disclosure.verification import KeyBindingPolicy, jwks_resolver, verify_presentation
+from credshare.foundation.clock import SYSTEM_CLOCK, ManualClock
 from credshare.issuing.status import BITS, LIST_SIZE
 from credshare.verifier.bundle import TrustedLog, verify_bundle
 from credshare.verifier.credential import SHARE_CLAIM, StatusEvidence, verify_credential
 from credshare.webapp import create_app
+from tests.conftest import services_on
 from tests.test_issuing import TYPES, degree_row
 from tests.test_verifier import ListSink, statuses
 
@@ -41,35 +42,11 @@ AUD, NONCE = "link-h", "nonce-h"
 SHARED = [("legal_name",), ("degree",), ("conferral_date",)]
 
 
-class Clock:
-    """``time.time`` for the test: starts at the real time and moves only when told."""
-
-    def __init__(self) -> None:
-        self.now = float(int(time.time()))
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: int) -> int:
-        self.now += seconds
-        return int(self.now)
-
-    @property
-    def t(self) -> int:
-        return int(self.now)
-
-
-@pytest.fixture
-def clock(monkeypatch) -> Clock:
-    c = Clock()
-    monkeypatch.setattr(time, "time", c)
-    return c
-
-
 class World:
-    def __init__(self, tmp: Path) -> None:
-        app = create_app({"CREDSHARE_DATA_DIR": str(tmp / "data"), "CREDSHARE_LOCAL_WITNESSES": "3",
-                          "CREDSHARE_PUBLIC_URL": "https://credshare.test"})
+    def __init__(self, tmp: Path, clock: ManualClock) -> None:
+        config = {"CREDSHARE_DATA_DIR": str(tmp / "data"), "CREDSHARE_LOCAL_WITNESSES": "3",
+                  "CREDSHARE_PUBLIC_URL": "https://credshare.test"}
+        app = create_app(config, services=services_on(config, clock))
         self.svc = app.extensions["credshare"]
         self.svc.issuers.create("example-med", "Example University School of Medicine")
         self.holder = Signer.generate("EdDSA")
@@ -112,7 +89,7 @@ class World:
 
 @pytest.fixture
 def world(clock, tmp_path) -> World:
-    return World(tmp_path)
+    return World(tmp_path, clock)
 
 
 def detail(report, name: str) -> str:
@@ -124,11 +101,12 @@ def detail(report, name: str) -> str:
 def test_an_older_status_snapshot_cannot_vouch_for_a_later_share(world, clock) -> None:
     """Revoked, then shared: swapping the bundle's status for a snapshot taken before the
     revocation must not make it verify (the snapshot is older than the KB-JWT's iat)."""
-    before = world.bundle(clock.t)  # the list as it was: valid
-    assert world.verify(before, clock.t + 5).outcome == "verified"
+    before = world.bundle(clock.seconds())  # the list as it was: valid
+    assert world.verify(before, clock.seconds() + 5).outcome == "verified"
     clock.advance(60)
     world.set_status("revoked")
-    shared_at = clock.advance(60)
+    clock.advance(60)
+    shared_at = clock.seconds()
     after = world.bundle(shared_at)
     honest = world.verify(after, shared_at + 10)
     assert honest.outcome == "not_verified" and honest.credential_status == "revoked"
@@ -143,7 +121,8 @@ def test_an_older_status_snapshot_cannot_vouch_for_a_later_share(world, clock) -
 def test_the_server_signs_a_list_at_least_as_new_as_the_share_for_its_bundle(world, clock) -> None:
     """The cached token is older than a later share: the bundle gets a newly signed one."""
     served = world.svc.status.token("example-med", world.record["status_list"])
-    shared_at = clock.advance(120)
+    clock.advance(120)
+    shared_at = clock.seconds()
     bundle = world.bundle(shared_at)
     assert bundle["status"]["token"] != served
     assert parse_compact(bundle["status"]["token"]).payload["iat"] >= shared_at
@@ -152,14 +131,15 @@ def test_the_server_signs_a_list_at_least_as_new_as_the_share_for_its_bundle(wor
 
 # -- item 6: the status signer's key is judged at the token's logged time ---------------------
 
-def _compromise_after_a_revocation(world: World, clock: Clock) -> tuple[Signer, int, int]:
+def _compromise_after_a_revocation(world: World, clock: ManualClock) -> tuple[Signer, int, int]:
     """Key K1 signs the credential and the revocation; it is stolen at t0+50 (found out later,
     at t0+100, and recorded as compromised from t0+50). Returns (K1, t0, share time)."""
-    t0 = clock.t
+    t0 = clock.seconds()
     stolen = world.svc.issuers.active_signer("example-med")
     clock.advance(10)
     world.set_status("revoked")
-    shared_at = clock.advance(10)  # the holder shares the (revoked) credential at t0+20
+    clock.advance(10)
+    shared_at = clock.seconds()  # the holder shares the (revoked) credential at t0+20
     clock.advance(80)
     world.svc.issuers.revoke("example-med", stolen.kid, "key stolen", compromised_at=t0 + 50)
     clock.advance(100)
@@ -169,21 +149,21 @@ def _compromise_after_a_revocation(world: World, clock: Clock) -> tuple[Signer, 
 def test_a_backdated_status_token_from_a_compromised_key_does_not_pass_in_a_bundle(world, clock) -> None:
     stolen, t0, shared_at = _compromise_after_a_revocation(world, clock)
     bundle = world.bundle(shared_at)
-    assert world.verify(bundle, clock.t).credential_status == "revoked"
+    assert world.verify(bundle, clock.seconds()).credential_status == "revoked"
     forged = world.forged_status(stolen, t0 + 30, VALID)  # "valid", dated before the compromise
     for proof in ("keep", "drop"):
         tampered = copy.deepcopy(bundle)
         tampered["status"]["token"] = forged
         if proof == "drop":
             tampered["status"].pop("anchor_proof", None)
-        report = world.verify(tampered, clock.t)
+        report = world.verify(tampered, clock.seconds())
         assert statuses(report)["status"] != "passed" and report.outcome != "verified", (proof, report.to_json()["checks"])
         assert report.credential_status == "unknown"
     # logged now (after the compromise), with a real inclusion proof: judged at that time, it fails
     appended = world.svc.log.append([forged.encode("ascii")])
     logged = copy.deepcopy(bundle)
     logged["status"].update(token=forged, anchor_proof=world.svc.log.anchor_proof(appended.first_index))
-    report = world.verify(logged, clock.t)
+    report = world.verify(logged, clock.seconds())
     assert statuses(report)["status"] == "failed" and report.outcome == "not_verified"
     assert "compromised" in detail(report, "status")
 
@@ -192,19 +172,20 @@ def test_the_online_verifier_needs_the_served_tokens_inclusion_proof(world, cloc
     """A token in the store that is not the one logged at its index (here: written there by
     someone holding the stolen key) does not pass online."""
     stolen, t0, shared_at = _compromise_after_a_revocation(world, clock)
-    policy = KeyBindingPolicy(required=True, audience=AUD, nonce=NONCE, max_age_seconds=clock.t - shared_at + 60)
+    policy = KeyBindingPolicy(required=True, audience=AUD, nonce=NONCE, max_age_seconds=clock.seconds() - shared_at + 60)
     presentation = world.presentation(shared_at)
     report = world.svc.evidence.verify(presentation, world.credential["anchor_proof"], key_binding=policy)
     assert report.credential_status == "revoked"
     forged = world.forged_status(stolen, t0 + 30, VALID)
     world.svc.store.collection("status_lists").update_one(
-        {"issuer": "example-med", "number": world.record["status_list"]}, {"$set": {"token": forged, "token_iat": clock.t}})
+        {"issuer": "example-med", "number": world.record["status_list"]},
+        {"$set": {"token": forged, "token_iat": clock.seconds()}})
     report = world.svc.evidence.verify(presentation, world.credential["anchor_proof"], key_binding=policy)
     assert statuses(report)["status"] == "failed" and report.outcome == "not_verified", report.to_json()["checks"]
     # the same token handed over as evidence with no inclusion proof at all is not a pass either
     bare = verify_credential(presentation, world.credential["anchor_proof"], trust=world.svc.evidence.trust(),
                              history=world.svc.evidence.key_history(world.svc.issuers.issuer_url("example-med")),
-                             status=StatusEvidence(forged, clock.t), key_binding=policy, now=clock.t)
+                             status=StatusEvidence(forged, clock.seconds()), key_binding=policy, now=clock.seconds())
     assert statuses(bare)["status"] != "passed" and bare.outcome != "verified"
 
 
@@ -212,17 +193,17 @@ def test_a_status_token_is_checked_under_its_own_inclusion_proof(world, clock) -
     """The honest path, online and offline: the served token comes with its proof, which
     verifies under the log; a proof for another leaf fails the status check."""
     claims = parse_compact(world.credential["sd_jwt"].split("~", 1)[0]).payload
-    evidence = world.svc.evidence.status_evidence(claims, clock.t)
+    evidence = world.svc.evidence.status_evidence(claims, clock.seconds())
     assert evidence.anchor_proof is not None
     verdict = verify_anchor_proof(evidence.anchor_proof, evidence.token.encode("ascii"),
                                   log_key=world.svc.log.signer.verifier, witness_keys=world.svc.log.witness_keys,
                                   quorum=world.svc.settings.witness_quorum)
     assert verdict.verified
-    bundle = world.bundle(clock.t)
-    assert world.verify(bundle, clock.t + 1).outcome == "verified"
+    bundle = world.bundle(clock.seconds())
+    assert world.verify(bundle, clock.seconds() + 1).outcome == "verified"
     wrong_leaf = copy.deepcopy(bundle)
     wrong_leaf["status"]["anchor_proof"] = world.credential["anchor_proof"]
-    report = world.verify(wrong_leaf, clock.t + 1)
+    report = world.verify(wrong_leaf, clock.seconds() + 1)
     assert statuses(report)["status"] == "failed" and "not proven to be in the log" in detail(report, "status")
 
 
@@ -244,7 +225,7 @@ def test_a_signature_of_the_wrong_length_is_a_typed_error_not_a_crash(size) -> N
     with pytest.raises(SDJWTError) as info:
         verify_presentation(f"{head}.{body}.{b64url_encode(raw)}~",
                             issuer_keys=jwks_resolver([PublicKey.from_jwk(signer.public_jwk)]),
-                            now=int(time.time()))
+                            now=SYSTEM_CLOCK.seconds())
     assert info.value.code == "signature_invalid"
 
 
@@ -303,9 +284,9 @@ def _issuer_short(bundle: dict[str, Any]) -> None:
     (lambda b: b["status"].update(anchor_proof="not a proof"), "bundle_malformed"),
 ], ids=["kb-signature", "status-signature", "issuer-signature", "empty-aud", "empty-nonce", "status-proof"])
 def test_credshare_verify_answers_a_bad_bundle_cleanly(world, clock, tmp_path, tamper, code) -> None:
-    bundle = world.bundle(clock.t)
+    bundle = world.bundle(clock.seconds())
     tamper(bundle)
-    done = run_verify(tmp_path, bundle, world, "--at", str(clock.t + 5))
+    done = run_verify(tmp_path, bundle, world, "--at", str(clock.seconds() + 5))
     assert done.returncode == 1 and "Traceback" not in done.stderr + done.stdout, done.stderr[-2000:]
     body = json.loads(done.stdout)
     if code is not None:
@@ -317,7 +298,7 @@ def test_credshare_verify_answers_a_bad_bundle_cleanly(world, clock, tmp_path, t
 # -- item 22: key_binding.not_before is enforced ----------------------------------------------
 
 def test_a_link_made_after_the_verification_time_fails_key_binding(world, clock) -> None:
-    at = clock.t
+    at = clock.seconds()
     bundle = world.bundle(at)
     assert world.verify(bundle, at + 5).outcome == "verified"
     later = copy.deepcopy(bundle)

@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 
 from credshare.disclosure.jws import PublicKey
+from credshare.foundation.clock import ManualClock
 from credshare.verifier.bundle import TrustedLog, verify_bundle
 from credshare.verifier.receipt import read_receipt
 from credshare.webapp import create_app
+from tests.conftest import services_on
 from tests.test_accounts import csrf_from, register
 from tests.test_issuing import TYPES, degree_row
 from tests.test_verifier import ListSink
@@ -29,9 +31,11 @@ SECRET_VALUES = ["Avery 0 Quinn", "1991-04-12", "D-000000", "1234567893", "Examp
 
 
 @pytest.fixture
-def app(tmp_path: Path):
-    return create_app({"CREDSHARE_DATA_DIR": str(tmp_path / "data"), "CREDSHARE_ARGON2_PROFILE": "test",
-                       "CREDSHARE_PUBLIC_URL": "http://localhost", "CREDSHARE_LOCAL_WITNESSES": "3", "TESTING": True})
+def app(tmp_path: Path, clock: ManualClock):
+    """The app on a clock the test moves (``clock``)."""
+    config = {"CREDSHARE_DATA_DIR": str(tmp_path / "data"), "CREDSHARE_ARGON2_PROFILE": "test",
+              "CREDSHARE_PUBLIC_URL": "http://localhost", "CREDSHARE_LOCAL_WITNESSES": "3"}
+    return create_app({**config, "TESTING": True}, services=services_on(config, clock))
 
 
 @pytest.fixture
@@ -454,33 +458,30 @@ def test_odd_addresses_are_refused(app) -> None:
         assert answer.status_code == 400 and "email_invalid" in answer.get_data(as_text=True), address
 
 
-def test_an_unconfirmed_account_lapses_and_frees_its_address(app, svc) -> None:
-    from datetime import datetime, timedelta, timezone
-
+def test_an_unconfirmed_account_lapses_and_frees_its_address(app, svc, clock: ManualClock) -> None:
     owner_client(app, OWNER, confirm=False)
     assert register(app.test_client(), email=OWNER, password=PASSWORD).status_code == 409
-    accounts = svc.store.collection("accounts")
-    accounts.update_one({"email": OWNER}, {"$set": {"created_at": datetime.now(timezone.utc) - timedelta(hours=47)}})
+    clock.advance(47 * 3600)
     assert register(app.test_client(), email=OWNER, password=PASSWORD).status_code == 409
+    svc.accounts.email_confirmation(svc.store.collection("accounts").find_one({"email": OWNER})["_id"])  # resent
     # 48 hours after registering, even with a link resent later (still valid), the address is free
-    accounts.update_one({"email": OWNER}, {"$set": {"created_at": datetime.now(timezone.utc) - timedelta(hours=49),
-                                                    "email_token_expires": datetime.now(timezone.utc) + timedelta(hours=40)}})
+    clock.advance(2 * 3600)
     assert register(app.test_client(), email=OWNER, password=PASSWORD).status_code == 302
     assert svc.store.collection("accounts").count({"email": OWNER}) == 1
 
 
-def test_a_session_keeps_working_after_its_idle_deadline_is_refreshed(app, svc) -> None:
+def test_a_session_keeps_working_after_its_idle_deadline_is_refreshed(app, svc, clock: ManualClock) -> None:
     """The refresh writes datetimes with $set; on the embedded store they must stay datetimes."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     owner = owner_client(app, OWNER)
     sessions = svc.store.collection("sessions")
-    sessions.update_many({}, {"$set": {"last_seen": datetime.now(timezone.utc) - timedelta(minutes=5),
-                                       "email": OWNER}})  # as sessions made by earlier versions kept
+    sessions.update_many({}, {"$set": {"email": OWNER}})  # as sessions made by earlier versions kept
+    clock.advance(5 * 60)
     for _ in range(3):
         assert owner.get("/wallet").status_code == 200
     (doc,) = sessions.find({})
-    assert isinstance(doc["expires_at"], datetime) and doc["expires_at"] > datetime.now(timezone.utc)
+    assert isinstance(doc["expires_at"], datetime) and doc["expires_at"] == clock.utcnow() + timedelta(minutes=30)
     assert "email" not in doc  # the refresh drops the old copy of the address
 
 
@@ -561,7 +562,8 @@ def test_parallel_right_passcodes_are_never_answered_locked(app, svc) -> None:
     assert 'data-state="active"' in owner.get(f"/shares/{link_id}").get_data(as_text=True)
 
 
-def test_a_visitor_finding_every_passcode_slot_held_is_told_to_retry_and_stale_holds_are_freed(app, svc, monkeypatch) -> None:
+def test_a_visitor_finding_every_passcode_slot_held_is_told_to_retry_and_stale_holds_are_freed(app, svc, monkeypatch,
+                                                                                              clock: ManualClock) -> None:
     from credshare.holding import shares as shares_module
 
     owner = owner_client(app, OWNER)
@@ -570,7 +572,7 @@ def test_a_visitor_finding_every_passcode_slot_held_is_told_to_retry_and_stale_h
     links = svc.store.collection("shares")
     monkeypatch.setattr(shares_module, "PASSCODE_WAIT_SECONDS", 0.0)
     # two checks running
-    links.update_one({"_id": link_id}, {"$set": {"passcode_slots": 0, "passcode_held_at": int(time.time())}})
+    links.update_one({"_id": link_id}, {"$set": {"passcode_slots": 0, "passcode_held_at": clock.seconds()}})
     busy = open_link(app.test_client(), token, passcode="tulip-4812")
     assert busy.status_code == 429 and 'data-code="share_busy"' in busy.get_data(as_text=True)
     assert "Try again in a moment" in busy.get_data(as_text=True)
@@ -578,7 +580,7 @@ def test_a_visitor_finding_every_passcode_slot_held_is_told_to_retry_and_stale_h
     assert api.status_code == 429 and api.get_json()["error"] == "share_busy"
     assert links.find_one({"_id": link_id})["attempts_left"] == 2
     # holds older than any check takes were left by a process that died mid-check: freed
-    links.update_one({"_id": link_id}, {"$set": {"passcode_held_at": int(time.time()) - 3600}})
+    clock.advance(shares_module.PASSCODE_HOLD_SECONDS + 1)
     assert open_link(app.test_client(), token, passcode="tulip-4812").status_code == 200
     doc = links.find_one({"_id": link_id})
     assert (doc["attempts_left"], doc["passcode_slots"]) == (2, 2)
