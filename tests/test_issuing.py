@@ -463,5 +463,5 @@ def test_an_offer_is_made_once_and_only_its_address_takes_it(tmp_path: Path) -> 
     assert [o["_id"] for o in offers.pending("a@example.org")] == ["o1", "o0"]
     assert offers.pending_one("o0", "b@example.org") is None and not offers.decline("o0", "b@example.org")
     assert offers.decline("o0", "a@example.org") and not offers.decline("o0", "a@example.org")
-    offers.accepted("o1")
+    offers.accepted("o1", 5)
     assert offers.pending("a@example.org") == [] and offers.pending_one("o1", "a@example.org") is None
