@@ -37,6 +37,8 @@ from credshare.storage import documents as D
 
 EMBEDDED_FILENAME = "credshare.sqlite3"
 _COLLECTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
+_IDS_PER_QUERY = 500  # well under SQLite's limit on bound parameters
 _SQLITE_BUSY_TIMEOUT_S = 30.0
 _MONGO_DUPLICATE_KEY = 11000
 
@@ -58,6 +60,7 @@ class _Backend(Protocol):
 
     def collection(self, name: str) -> Any: ...
     def insert_many(self, name: str, docs: list[dict[str, Any]]) -> None: ...
+    def strings_by_id(self, name: str, ids: list[str], field: str) -> dict[str, str] | None: ...
     def typed_update(self, spec: dict[str, Any]) -> AbstractContextManager[None]: ...
     def bulk(self) -> AbstractContextManager[None]: ...
     def ping(self) -> None: ...
@@ -123,6 +126,9 @@ class _MongoBackend:
     def insert_many(self, name: str, docs: list[dict[str, Any]]) -> None:
         self.collection(name).insert_many(docs, ordered=True)
 
+    def strings_by_id(self, name: str, ids: list[str], field: str) -> dict[str, str] | None:
+        return None  # Collection.find does it
+
     def typed_update(self, spec: dict[str, Any]) -> AbstractContextManager[None]:
         return nullcontext()
 
@@ -160,6 +166,9 @@ class _MockBackend:
 
     def insert_many(self, name: str, docs: list[dict[str, Any]]) -> None:
         self.collection(name).insert_many(docs, ordered=True)
+
+    def strings_by_id(self, name: str, ids: list[str], field: str) -> dict[str, str] | None:
+        return None  # Collection.find does it
 
     def typed_update(self, spec: dict[str, Any]) -> AbstractContextManager[None]:
         return nullcontext()
@@ -295,6 +304,23 @@ class _EmbeddedBackend:
         raw = self.collection(name)  # creates the table on first use
         raw.db.executemany(f"INSERT INTO {quote_table_name(raw.name)}(data, _id) VALUES (?, ?)",
                            [(neosqlite_json_dumps(doc), str(doc["_id"])) for doc in docs])
+
+    def strings_by_id(self, name: str, ids: list[str], field: str) -> dict[str, str] | None:
+        """SQLite reads the one field itself from neosqlite's table (JSON ``data``, text ``_id``
+        under a unique index, as :meth:`insert_many` writes it): no document is decoded. Only
+        JSON strings are taken (``json_type`` ``text``), and ``_id`` is compared exactly."""
+        from neosqlite.sql_utils import quote_table_name
+
+        raw = self.collection(name)
+        path = f"$.{field}"
+        found: dict[str, str] = {}
+        for at in range(0, len(ids), _IDS_PER_QUERY):
+            part = ids[at:at + _IDS_PER_QUERY]
+            rows = raw.db.execute(
+                f"SELECT _id, json_extract(data, ?) FROM {quote_table_name(raw.name)} "
+                f"WHERE _id IN ({','.join('?' * len(part))}) AND json_type(data, ?) = 'text'", (path, *part, path))
+            found.update((doc_id, value) for doc_id, value in rows)
+        return found
 
     def ping(self) -> None:
         self._connection().db.execute("SELECT 1").fetchone()
@@ -485,6 +511,23 @@ class Collection:
     def count(self, flt: Mapping[str, Any] | None = None) -> int:
         with _translated_errors():
             return self._raw().count_documents(self._filter(flt))
+
+    def strings_by_id(self, ids: Sequence[str], field: str) -> dict[str, str]:
+        """The string field ``field`` of each document whose ``_id`` is in ``ids``, by id, in
+        one query: for reading one string out of many large documents (the log's hash chunks).
+        Missing documents, and documents where the field is absent or not a string, are left
+        out. The embedded store reads the field in SQLite, without decoding the documents."""
+        if not _FIELD_NAME.match(field) or field == "_id":
+            raise D.InvalidQueryError(f"invalid field name {field!r}")
+        wanted = list(dict.fromkeys(i for i in ids if isinstance(i, str)))
+        if not wanted:
+            return {}
+        with _translated_errors():
+            found = self._backend.strings_by_id(self.name, wanted, field)
+        if found is not None:
+            return found
+        docs = self.find({"_id": {"$in": wanted}}, fields=[field])
+        return {doc["_id"]: doc[field] for doc in docs if isinstance(doc.get(field), str)}
 
     # -- indexes --------------------------------------------------------------------------
 

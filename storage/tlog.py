@@ -58,6 +58,19 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
+def _stored_nodes(text: str) -> int:
+    """How many 32-byte node hashes a stored chunk's base64 holds."""
+    return (len(text) // 4 * 3 - text[-2:].count("=")) // 32 if text else 0
+
+
+def _node_at(text: str, offset: int) -> bytes:
+    """Node hash ``offset`` of a stored chunk, decoding only the base64 quanta that hold it
+    (b"" or a short value when the chunk does not reach that far)."""
+    first = offset * 32
+    start, skip = first // 3 * 4, first % 3
+    return base64.b64decode(text[start:start + (skip + 32 + 2) // 3 * 4])[skip:skip + 32]
+
+
 @dataclass(frozen=True)
 class AppendResult:
     first_index: int
@@ -101,7 +114,7 @@ class LogReader:
         self._hashes = store.collection(HASHES)
         self._checkpoints = store.collection(CHECKPOINTS)
         # chunks that are full and committed never change: an LRU of them (~32 MB at most)
-        self._full_chunks: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self._full_chunks: OrderedDict[tuple[int, int], str] = OrderedDict()
         # and so do inclusion proofs at a committed size: an LRU of those (~5 MB at most)
         self._proofs: OrderedDict[tuple[int, int], tuple[bytes, ...]] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -144,18 +157,22 @@ class LogReader:
         head_size, _ = self.head()
         return self._checkpoints.find({"origin": self.origin, "size": {"$lte": head_size}}, sort=[("size", 1)])
 
-    def _chunk(self, level: int, chunk: int) -> bytes:
+    def _chunk_text(self, level: int, chunk: int) -> str:
+        """A chunk as stored: the base64 of its node hashes ("" when there is none). Readers
+        decode only the node they need from it (:func:`_node_at`)."""
         with self._cache_lock:
             cached = self._full_chunks.get((level, chunk))
             if cached is not None:
                 self._full_chunks.move_to_end((level, chunk))
                 return cached
-        doc = self._hashes.find_one({"_id": f"{self.origin}|{level}|{chunk}"})
-        data = base64.b64decode(doc["h"]) if doc else b""
-        return data
+        key = f"{self.origin}|{level}|{chunk}"
+        return self._hashes.strings_by_id([key], "h").get(key, "")
+
+    def _chunk(self, level: int, chunk: int) -> bytes:
+        return base64.b64decode(self._chunk_text(level, chunk))
 
     def _node(self, level: int, index: int, size: int, overlay: _Overlay | None = None,
-              scoped: dict[tuple[int, int], bytes] | None = None) -> bytes:
+              scoped: dict[tuple[int, int], str] | None = None) -> bytes:
         if overlay is not None:
             found = overlay.get(level, index)
             if found is not None:
@@ -164,21 +181,21 @@ class LogReader:
             raise AnchoringError("log_inconsistent", f"node {level}/{index} is not complete at size {size}")
         chunk, offset = divmod(index, CHUNK)
         if scoped is not None:
-            data = scoped.get((level, chunk)) or scoped.setdefault((level, chunk), self._chunk(level, chunk))
+            text = scoped.get((level, chunk)) or scoped.setdefault((level, chunk), self._chunk_text(level, chunk))
         else:
-            data = self._chunk(level, chunk)
-        entry = data[offset * 32:(offset + 1) * 32]
+            text = self._chunk_text(level, chunk)
+        entry = _node_at(text, offset)
         if len(entry) != 32:
             raise AnchoringError("log_inconsistent", f"node {level}/{index} is missing from the store")
-        if len(data) == CHUNK * 32 and ((chunk + 1) * CHUNK) << level <= size:
+        if _stored_nodes(text) == CHUNK and ((chunk + 1) * CHUNK) << level <= size:
             with self._cache_lock:
-                self._full_chunks[(level, chunk)] = data
+                self._full_chunks[(level, chunk)] = text
                 if len(self._full_chunks) > _FULL_CHUNK_CACHE:
                     self._full_chunks.popitem(last=False)
         return entry
 
     def subtree_hash(self, size: int, overlay: _Overlay | None = None,
-                     scoped: dict[tuple[int, int], bytes] | None = None) -> merkle.SubtreeHash:
+                     scoped: dict[tuple[int, int], str] | None = None) -> merkle.SubtreeHash:
         def subtree(start: int, end: int) -> bytes:
             width = end - start
             if width & (width - 1) == 0 and start % width == 0:
@@ -211,7 +228,7 @@ class LogReader:
                 self._proofs.popitem(last=False)
         return proof
 
-    def _prefetch(self, size: int, proof: Callable[[merkle.SubtreeHash], list[bytes]]) -> dict[tuple[int, int], bytes]:
+    def _prefetch(self, size: int, proof: Callable[[merkle.SubtreeHash], list[bytes]]) -> dict[tuple[int, int], str]:
         """The stored chunks a proof at ``size`` will read, read together: ``proof`` is run once
         on a stand-in that only notes which complete subtrees it asks for (which ones depends on
         the sizes and indices alone, never on the hashes). Chunks kept in memory are not read."""
@@ -229,7 +246,7 @@ class LogReader:
             return bytes(32)
 
         proof(note)
-        chunks: dict[tuple[int, int], bytes] = {}
+        chunks: dict[tuple[int, int], str] = {}
         with self._cache_lock:
             for key in wanted:
                 kept = self._full_chunks.get(key)
@@ -237,9 +254,8 @@ class LogReader:
                     self._full_chunks.move_to_end(key)
                     chunks[key] = kept
         missing = {f"{self.origin}|{level}|{chunk}": (level, chunk) for level, chunk in wanted - chunks.keys()}
-        if missing:
-            for doc in self._hashes.find({"_id": {"$in": sorted(missing)}}):
-                chunks[missing[doc["_id"]]] = base64.b64decode(doc["h"])
+        for key, text in self._hashes.strings_by_id(sorted(missing), "h").items():
+            chunks[missing[key]] = text
         return chunks
 
     def prover(self, size: int) -> Callable[[int], list[bytes]]:
