@@ -16,6 +16,7 @@ results everywhere, and every backend error becomes a :class:`credshare.foundati
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import secrets
@@ -39,6 +40,7 @@ EMBEDDED_FILENAME = "credshare.sqlite3"
 _COLLECTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
 _IDS_PER_QUERY = 500  # well under SQLite's limit on bound parameters
+TTL_PURGE_SECONDS = 30.0  # the embedded store sweeps a TTL collection at most this often (MongoDB: every 60 s)
 _SQLITE_BUSY_TIMEOUT_S = 30.0
 _MONGO_DUPLICATE_KEY = 11000
 
@@ -261,6 +263,7 @@ class _EmbeddedBackend:
         self._local = threading.local()
         self._open: list[tuple[int, Any]] = []
         self._lock = threading.Lock()
+        self._swept_at: dict[str, float] = {}  # collection -> when this process last swept it (monotonic)
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
@@ -281,7 +284,29 @@ class _EmbeddedBackend:
         return conn
 
     def collection(self, name: str) -> Any:
-        return self._connection()[name]
+        raw = self._connection()[name]  # neosqlite keeps one per connection and name
+        if raw.__dict__.get("_auto_purge_ttl") is None:
+            raw._auto_purge_ttl = functools.partial(self._sweep, raw)
+        return raw
+
+    def _sweep(self, raw: Any) -> None:
+        """What neosqlite runs before every read of a collection with a TTL index: a purge of
+        expired documents, that is a write (and an fsync) on each read. Here it runs at most
+        every :data:`TTL_PURGE_SECONDS` per collection and process, the first time at once, as
+        MongoDB's own TTL monitor sweeps on a timer; expiry stays eventual, as documented at
+        :meth:`Collection.create_index`."""
+        now = time.monotonic()
+        with self._lock:
+            last = self._swept_at.get(raw.name)
+            if last is not None and now - last < TTL_PURGE_SECONDS:
+                return
+            self._swept_at[raw.name] = now
+        try:
+            if raw._ttl_specs_cached():
+                raw.purge_expired()
+        except Exception:  # as neosqlite's own sweep does: a failed purge is tried again on a later read
+            with self._lock:
+                self._swept_at.pop(raw.name, None)
 
     def typed_update(self, spec: dict[str, Any]) -> AbstractContextManager[None]:
         """neosqlite's SQL update path binds ``$set`` values as SQL parameters: a datetime is

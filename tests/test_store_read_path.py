@@ -1,12 +1,15 @@
-"""Collection.strings_by_id on every backend: one string field of many documents by id, read in
-one query (the log's hash chunks; storage/store.py), with the same answers everywhere."""
+"""The store's read path (issue 11, item 5): Collection.strings_by_id on every backend (one
+string field of many documents by id, in one query: the log's hash chunks), and reads of a
+collection with a TTL index on the embedded store that no longer purge (write) on every read."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
 import pytest
 
-from credshare.storage import Store
-from credshare.storage import documents as D
+from credshare.storage import Store, documents as D, open_store, store as store_module
 
 ALL = pytest.mark.parametrize("store_location", ["mongomock", "embedded", "mongodb"], indirect=True)
 
@@ -28,3 +31,18 @@ def test_strings_by_id_reads_one_string_field_of_the_named_documents(store: Stor
     for bad in ("_id", "h.x", "$where", ""):
         with pytest.raises(D.InvalidQueryError):
             col.strings_by_id(["a|0"], bad)
+
+
+def test_reads_of_a_ttl_collection_sweep_it_at_most_every_interval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = open_store(None, tmp_path / "data")
+    col = store.collection("sessions")
+    col.create_index("expires_at", expire_after_seconds=0)
+    past = datetime.now(timezone.utc) - timedelta(seconds=5)
+    col.insert_one({"_id": "old", "expires_at": past})
+    assert col.find_one({"_id": "old"}) is None  # the first read in this process sweeps at once
+    col.insert_one({"_id": "older", "expires_at": past})
+    for _ in range(5):  # the next reads within the interval are reads only
+        assert col.find_one({"_id": "older"}) is not None and col.count() == 1
+    monkeypatch.setattr(store_module, "TTL_PURGE_SECONDS", 0.0)
+    assert col.find_one({"_id": "older"}) is None  # once the interval has passed, a read sweeps again
+    store.close()
