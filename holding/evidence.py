@@ -55,7 +55,7 @@ class EvidenceService:
         if kept is None:
             kept = self._issuers.issuer_for(iss) or _UNKNOWN
             self._kept.put(key, kept)
-        return None if kept is _UNKNOWN else kept  # type: ignore[no-any-return]
+        return kept if isinstance(kept, str) else None
 
     def with_log_anchors(self, anchor_proof: dict[str, Any], head: LogHead | None = None) -> dict[str, Any]:
         """The proof with every chain anchor the log has recorded for its checkpoint since it
@@ -89,7 +89,7 @@ class EvidenceService:
             doc = self._issuers.latest_history(issuer_id, iss)
             kept = KeyHistoryEvidence(doc["jws"], self._log.anchor_proof(doc["log_index"], head=head))
             self._kept.put(key, kept)
-        return kept  # type: ignore[no-any-return]
+        return kept if isinstance(kept, KeyHistoryEvidence) else None
 
     def status_evidence(self, claims: dict[str, Any], now: int,
                         signed_since: int = 0, head: LogHead | None = None) -> StatusEvidence | None:

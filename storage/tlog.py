@@ -254,8 +254,8 @@ class LogReader:
                     self._full_chunks.move_to_end(key)
                     chunks[key] = kept
         missing = {f"{self.origin}|{level}|{chunk}": (level, chunk) for level, chunk in wanted - chunks.keys()}
-        for key, text in self._hashes.strings_by_id(sorted(missing), "h").items():
-            chunks[missing[key]] = text
+        for stored_id, text in self._hashes.strings_by_id(sorted(missing), "h").items():
+            chunks[missing[stored_id]] = text
         return chunks
 
     def prover(self, size: int) -> Callable[[int], list[bytes]]:
