@@ -264,6 +264,7 @@ class _EmbeddedBackend:
         self._open: list[tuple[int, Any]] = []
         self._lock = threading.Lock()
         self._swept_at: dict[str, float] = {}  # collection -> when this process last swept it (monotonic)
+        self._write_lock, self._writer_pid = threading.Lock(), os.getpid()
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
@@ -375,13 +376,29 @@ class _EmbeddedBackend:
         if db.in_transaction:
             yield
             return
-        db.execute("BEGIN IMMEDIATE")
+        # this process's writers queue here, in order, rather than in SQLite's busy handler,
+        # which sleeps ever longer (up to 100 ms a try) while others take the lock in between
+        writer = self._writer()
+        if not writer.acquire(timeout=_SQLITE_BUSY_TIMEOUT_S):
+            raise StoreUnavailableError("the embedded store is unavailable: a write waited too long for the others")
         try:
-            yield
-        except BaseException:
-            db.rollback()
-            raise
-        db.commit()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                db.rollback()
+                raise
+            db.commit()
+        finally:
+            writer.release()
+
+    def _writer(self) -> threading.Lock:
+        """One lock per process for its write transactions (made again after a fork: a lock
+        held by another thread at the fork would never be released in the child)."""
+        with self._lock:
+            if self._writer_pid != os.getpid():
+                self._write_lock, self._writer_pid = threading.Lock(), os.getpid()
+            return self._write_lock
 
 
 class Collection:
@@ -404,7 +421,7 @@ class Collection:
         """Insert one document; a missing ``_id`` is generated. Returns the ``_id``."""
         stored = D.document(doc)
         stored.setdefault("_id", new_id())
-        with _translated_errors():
+        with _translated_errors(), self._backend.bulk():
             self._raw().insert_one(stored)
         return stored["_id"]
 
