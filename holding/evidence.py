@@ -5,16 +5,17 @@ offline verifier runs on a bundle.
 
 Every piece of that evidence is a leaf of the log or read beside one, so what was gathered is
 kept (bounded) under the log head it was gathered at, ``(size, revision)``
-(storage/tlog.py): an open reads the head once, and reads the issuer and its key history
-again only when the head says something was logged or recorded since (a key rotated or
-revoked publishes a new history). The status list is read on every open (its versions
-only: :meth:`StatusService.served_token`), so a revocation or suspension shows on the very
-next one. Nothing kept is trusted: the verifier checks it all, each time."""
+(storage/tlog.py): an open reads the head once, and the issuer's key history again only when
+the head says something was logged or recorded since (a key rotated or revoked publishes a
+new history). The issuer (one small read) and the status list (its versions only:
+:meth:`StatusService.served_token`) are read on every open, so an issuer gone from here, a
+revocation or a suspension shows on the very next one. Nothing kept is trusted: the verifier
+checks it all, each time."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import parse_compact
@@ -37,7 +38,6 @@ from credshare.verifier.credential import (
 from credshare.verifier.report import Report
 
 EVIDENCE_CACHE = 2048  # gathered pieces kept: (kind, what, head size, head revision) each
-_UNKNOWN = ("unknown",)  # kept for "not here", which is as much an answer as any
 
 
 class EvidenceService:
@@ -46,16 +46,6 @@ class EvidenceService:
         self._issuers, self._status, self._log, self._quorum = issuers, status, log, quorum
         self._chain_check = chain_check  # Ethereum lookups when the server has RPC endpoints
         self._kept: BoundedCache[Any] = BoundedCache(EVIDENCE_CACHE)
-
-    def _issuer_for(self, iss: Any, head: LogHead) -> str | None:
-        if not isinstance(iss, str):
-            return None
-        key = ("issuer", iss, head.size, head.revision)
-        kept = self._kept.get(key)
-        if kept is None:
-            kept = self._issuers.issuer_for(iss) or _UNKNOWN
-            self._kept.put(key, kept)
-        return kept if isinstance(kept, str) else None
 
     def with_log_anchors(self, anchor_proof: dict[str, Any], head: LogHead | None = None) -> dict[str, Any]:
         """The proof with every chain anchor the log has recorded for its checkpoint since it
@@ -79,11 +69,12 @@ class EvidenceService:
     def key_history(self, iss: Any, head: LogHead | None = None) -> KeyHistoryEvidence | None:
         """The newest logged key history of the issuer that issued under ``iss``, if it is here,
         as of ``head`` (default: the head read now)."""
-        head = self._log.read_head() if head is None else head
-        issuer_id = self._issuer_for(iss, head)
-        if issuer_id is None:
+        return self._key_history(iss, self._issuers.issuer_for(iss), self._log.read_head() if head is None else head)
+
+    def _key_history(self, iss: Any, issuer_id: str | None, head: LogHead) -> KeyHistoryEvidence | None:
+        if issuer_id is None:  # looked up each time: an issuer gone from here is unknown at once
             return None
-        key = ("history", iss, head.size, head.revision)
+        key = ("history", issuer_id, iss, head.size, head.revision)
         kept = self._kept.get(key)
         if kept is None:
             doc = self._issuers.latest_history(issuer_id, iss)
@@ -96,6 +87,11 @@ class EvidenceService:
         """The current signed list the credential points at (signed no earlier than
         ``signed_since``), with the anchor proof of the token as a leaf of the log, or why it
         cannot be had."""
+        return self._status_evidence(claims, now, signed_since, self._log.read_head() if head is None else head,
+                                     lambda: self._issuers.issuer_for(claims.get("iss")))
+
+    def _status_evidence(self, claims: dict[str, Any], now: int, signed_since: int, head: LogHead,
+                         issuer: Callable[[], str | None]) -> StatusEvidence | None:
         try:
             reference = status_reference(claims)
         except SDJWTError:
@@ -103,8 +99,7 @@ class EvidenceService:
         if reference is None:
             return None
         _, uri = reference
-        head = self._log.read_head() if head is None else head
-        issuer_id = self._issuer_for(claims.get("iss"), head)
+        issuer_id = issuer()
         try:
             served = self._status.served_token(issuer_id, uri, signed_since=min(signed_since, now)) if issuer_id else None
             if served is None:
@@ -124,7 +119,9 @@ class EvidenceService:
         except SDJWTError:
             return None, None
         head = self._log.read_head() if head is None else head
-        return self.key_history(payload.get("iss"), head), self.status_evidence(payload, now, signed_since, head)
+        issuer_id = self._issuers.issuer_for(payload.get("iss"))  # one lookup for both
+        return (self._key_history(payload.get("iss"), issuer_id, head),
+                self._status_evidence(payload, now, signed_since, head, lambda: issuer_id))
 
     def verify(self, presentation: str, anchor_proof: dict[str, Any], *, key_binding: KeyBindingPolicy = KeyBindingPolicy(),
                allow_expired: bool = False, now: int | None = None) -> Report:

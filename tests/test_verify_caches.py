@@ -65,12 +65,12 @@ def world(tmp_path: Path) -> World:
     return world
 
 
-def test_a_warm_open_reads_the_store_three_times(world: World) -> None:
+def test_a_warm_open_reads_the_store_four_times(world: World) -> None:
     world.open()
     with StoreCounter() as ops:
         assert world.open().outcome == "verified"
-    # the link, the log head and the status list's versions; the view and its access-log line
-    assert ops.reads == 3, dict(ops.calls)
+    # the link, the log head, the issuer and the status list's versions; the view and its access-log line
+    assert ops.reads == 4, dict(ops.calls)
     assert ops.writes == 2 and ops.calls[("share_access", "insert_one")] == 1, dict(ops.calls)
 
 
@@ -107,6 +107,12 @@ def test_a_deleted_status_list_reads_as_unknown_on_the_very_next_open(world: Wor
     world.svc.store.collection("status_lists").delete_many({})
     report = world.open()
     assert report.credential_status == "unknown" and report.outcome != "verified"
+
+
+def test_an_issuer_gone_from_the_store_is_unknown_on_the_very_next_open(world: World) -> None:
+    world.svc.store.collection("issuers").delete_many({})
+    report = world.open()
+    assert {c.name: c.status for c in report.checks}["key_history"] == "failed" and report.outcome == "not_verified"
 
 
 def test_an_issuer_key_revocation_shows_on_the_very_next_open(world: World) -> None:
