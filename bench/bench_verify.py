@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -59,7 +60,14 @@ def main() -> int:
     parser.add_argument("--opens", type=int, default=200)
     parser.add_argument("--detail", action="store_true")
     args = parser.parse_args()
-    svc, token = prepare(Path(tempfile.mkdtemp(prefix="credshare-bench-verify-")) / "data")
+    work = Path(tempfile.mkdtemp(prefix="credshare-bench-verify-"))
+    try:
+        return run(args, *prepare(work / "data"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, svc: object, token: str) -> int:
     shares = svc.shares  # type: ignore[attr-defined]
 
     def open_once() -> None:
