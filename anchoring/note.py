@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ ED25519_ALG = 0x01
 SIGNATURE_PREFIX = "\u2014 "  # em dash, space
 _KEY_NAME = re.compile(r"^[^\s+]+$")
 _DECIMAL = re.compile(r"^(0|[1-9][0-9]{0,19})$")
+OPENED_CHECKPOINTS = 4096  # verified checkpoint notes kept, by (note, verifier key)
 
 
 def key_id(name: str, public_key: bytes) -> bytes:
@@ -162,9 +164,16 @@ class Checkpoint:
         return cls(lines[0], int(lines[1]), root, tuple(lines[3:]))
 
 
+@functools.lru_cache(maxsize=OPENED_CHECKPOINTS)
+def _opened(note: str, verifier: NoteVerifier) -> Checkpoint:
+    """A note verified once per (note text, verifier key): only successes are kept (an
+    exception is never cached), and a Checkpoint is immutable."""
+    return Checkpoint.parse(verify_note(note, verifier))
+
+
 def open_checkpoint(note: str, verifier: NoteVerifier, origin: str | None = None) -> Checkpoint:
     """Verify a signed checkpoint note and parse it; the origin must match when given."""
-    checkpoint = Checkpoint.parse(verify_note(note, verifier))
+    checkpoint = _opened(note, verifier)
     if origin is not None and checkpoint.origin != origin:
         raise AnchoringError("checkpoint_origin_mismatch", f"checkpoint is for {checkpoint.origin!r}")
     return checkpoint

@@ -9,6 +9,7 @@ entry with ``status.status_list = {"idx": i, "uri": ...}``.
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -16,11 +17,14 @@ from typing import Any, Mapping
 from credshare.disclosure.encoding import b64url_decode, b64url_encode
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import PublicKey, Signer, parse_compact, sign_compact
+from credshare.foundation.cache import BoundedCache
 
 STATUS_LIST_TYP = "statuslist+jwt"
 VALID, INVALID, SUSPENDED = 0x00, 0x01, 0x02
 ALLOWED_BITS = (1, 2, 4, 8)
 MAX_LIST_BYTES = 16 * 1024 * 1024  # refuse zlib bombs: 128 Mi one-bit entries is plenty
+DECODED_LISTS = 32  # decoded lists kept, by their lst text (credshare's are 256 KiB each) ...
+KEPT_LIST_BYTES = 1024 * 1024  # ... when they are no larger than this
 
 
 class StatusList:
@@ -69,17 +73,39 @@ class StatusList:
         bits = obj.get("bits")
         if bits not in ALLOWED_BITS or isinstance(bits, bool):
             raise SDJWTError("status_bits_invalid")
-        compressed = b64url_decode(obj["lst"], "status_list_malformed")
-        inflater = zlib.decompressobj()
-        try:
-            data = inflater.decompress(compressed, MAX_LIST_BYTES)
-        except zlib.error as exc:
-            raise SDJWTError("status_list_malformed", "lst is not zlib data") from exc
-        if inflater.unconsumed_tail or not inflater.eof:
-            raise SDJWTError("status_list_malformed", "lst is truncated or larger than allowed")
-        if not data:
-            raise SDJWTError("status_list_malformed", "empty status list")
-        return cls(bits, data)
+        return cls(bits, _inflated(obj["lst"]))
+
+
+_decoded: BoundedCache[bytes] = BoundedCache(DECODED_LISTS)
+
+
+def _inflated(lst: str) -> bytes:
+    """The bytes of an ``lst`` value, decoded once per value (kept by its SHA-256: the text
+    names its content exactly, whatever list or version it came from). A value that does
+    not decode raises and nothing is kept for it; lists over :data:`KEPT_LIST_BYTES` are
+    decoded each time, so what is kept stays small whatever anyone presents."""
+    key = hashlib.sha256(lst.encode("utf-8", "surrogatepass")).digest()
+    kept = _decoded.get(key)
+    if kept is not None:
+        return kept
+    data = _inflate(lst)
+    if len(data) <= KEPT_LIST_BYTES:
+        _decoded.put(key, data)
+    return data
+
+
+def _inflate(lst: str) -> bytes:
+    compressed = b64url_decode(lst, "status_list_malformed")
+    inflater = zlib.decompressobj()
+    try:
+        data = inflater.decompress(compressed, MAX_LIST_BYTES)
+    except zlib.error as exc:
+        raise SDJWTError("status_list_malformed", "lst is not zlib data") from exc
+    if inflater.unconsumed_tail or not inflater.eof:
+        raise SDJWTError("status_list_malformed", "lst is truncated or larger than allowed")
+    if not data:
+        raise SDJWTError("status_list_malformed", "empty status list")
+    return data
 
 
 @dataclass(frozen=True)

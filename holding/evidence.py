@@ -1,21 +1,31 @@
 """Gathering, on this server, the evidence a credential is verified by (verifier/credential.py):
 the log and witness keys, the issuer's logged key history with a fresh inclusion proof, and
 the issuer's current status list token. Everything is then checked by the same pure code an
-offline verifier runs on a bundle."""
+offline verifier runs on a bundle.
+
+Every piece of that evidence is a leaf of the log or read beside one, so what was gathered is
+kept (bounded) under the log head it was gathered at, ``(size, revision)``
+(storage/tlog.py): an open reads the head once, and the issuer's key history again only when
+the head says something was logged or recorded since (a key rotated or revoked publishes a
+new history). The issuer (one small read) and the status list (its versions only:
+:meth:`StatusService.served_token`) are read on every open, so an issuer gone from here, a
+revocation or a suspension shows on the very next one. Nothing kept is trusted: the verifier
+checks it all, each time."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import parse_compact
 from credshare.disclosure.status_list import status_reference
 from credshare.disclosure.verification import KeyBindingPolicy
+from credshare.foundation.cache import BoundedCache
 from credshare.foundation.clock import SYSTEM_CLOCK, Clock
 from credshare.foundation.errors import CredshareError, NotFoundError
 from credshare.issuing.issuers import IssuerRegistry
 from credshare.issuing.status import StatusService
-from credshare.storage.tlog import TransparencyLog
+from credshare.storage.tlog import LogHead, TransparencyLog
 from credshare.verifier.bundle import build_bundle
 from credshare.verifier.credential import (
     ChainCheck,
@@ -27,6 +37,8 @@ from credshare.verifier.credential import (
 )
 from credshare.verifier.report import Report
 
+EVIDENCE_CACHE = 2048  # gathered pieces kept: (kind, what, head size, head revision) each
+
 
 class EvidenceService:
     def __init__(self, issuers: IssuerRegistry, status: StatusService, log: TransparencyLog, quorum: int,
@@ -34,8 +46,9 @@ class EvidenceService:
         self._clock = clock
         self._issuers, self._status, self._log, self._quorum = issuers, status, log, quorum
         self._chain_check = chain_check  # Ethereum lookups when the server has RPC endpoints
+        self._kept: BoundedCache[Any] = BoundedCache(EVIDENCE_CACHE)
 
-    def with_log_anchors(self, anchor_proof: dict[str, Any]) -> dict[str, Any]:
+    def with_log_anchors(self, anchor_proof: dict[str, Any], head: LogHead | None = None) -> dict[str, Any]:
         """The proof with every chain anchor the log has recorded for its checkpoint since it
         was made (a checkpoint is usually anchored after its credentials were delivered).
         Anchors are claims to look up on the chain, so adding them trusts nothing."""
@@ -43,7 +56,7 @@ class EvidenceService:
         if not isinstance(size, int) or isinstance(size, bool):
             return anchor_proof
         try:
-            recorded = list(self._log.checkpoint(size).get("anchors", {}).values())
+            recorded = list(self._log.checkpoint(size, head).get("anchors", {}).values())
         except CredshareError:
             return anchor_proof
         known = {a.get("tx_hash") for a in anchor_proof.get("chain_anchors") or [] if isinstance(a, dict)}
@@ -54,19 +67,32 @@ class EvidenceService:
         """This server's own log: the keys it signs and co-signs checkpoints with."""
         return LogTrust(self._log.signer.verifier, list(self._log.witness_keys), self._quorum)
 
-    def key_history(self, iss: Any) -> KeyHistoryEvidence | None:
-        """The newest logged key history of the issuer that issued under ``iss``, if it is here."""
-        issuer_id = self._issuers.issuer_for(iss)
-        if issuer_id is None:
+    def key_history(self, iss: Any, head: LogHead | None = None) -> KeyHistoryEvidence | None:
+        """The newest logged key history of the issuer that issued under ``iss``, if it is here,
+        as of ``head`` (default: the head read now)."""
+        return self._key_history(iss, self._issuers.issuer_for(iss), self._log.read_head() if head is None else head)
+
+    def _key_history(self, iss: Any, issuer_id: str | None, head: LogHead) -> KeyHistoryEvidence | None:
+        if issuer_id is None:  # looked up each time: an issuer gone from here is unknown at once
             return None
-        doc = self._issuers.latest_history(issuer_id, iss)
-        return KeyHistoryEvidence(doc["jws"], self._log.anchor_proof(doc["log_index"]))
+        key = ("history", issuer_id, iss, head.size, head.revision)
+        kept = self._kept.get(key)
+        if kept is None:
+            doc = self._issuers.latest_history(issuer_id, iss)
+            kept = KeyHistoryEvidence(doc["jws"], self._log.anchor_proof(doc["log_index"], head=head))
+            self._kept.put(key, kept)
+        return kept if isinstance(kept, KeyHistoryEvidence) else None
 
     def status_evidence(self, claims: dict[str, Any], now: int,
-                        signed_since: int = 0) -> StatusEvidence | None:
+                        signed_since: int = 0, head: LogHead | None = None) -> StatusEvidence | None:
         """The current signed list the credential points at (signed no earlier than
         ``signed_since``), with the anchor proof of the token as a leaf of the log, or why it
         cannot be had."""
+        return self._status_evidence(claims, now, signed_since, self._log.read_head() if head is None else head,
+                                     lambda: self._issuers.issuer_for(claims.get("iss")))
+
+    def _status_evidence(self, claims: dict[str, Any], now: int, signed_since: int, head: LogHead,
+                         issuer: Callable[[], str | None]) -> StatusEvidence | None:
         try:
             reference = status_reference(claims)
         except SDJWTError:
@@ -74,31 +100,36 @@ class EvidenceService:
         if reference is None:
             return None
         _, uri = reference
-        issuer_id = self._issuers.issuer_for(claims.get("iss"))
-        number = self._status.number_for(issuer_id, uri) if issuer_id else None
-        if number is None:
-            return StatusEvidence(None, now, f"{uri} is not a status list of this server")
+        issuer_id = issuer()
         try:
-            token, index, size = self._status.logged_token(issuer_id, number, signed_since=min(signed_since, now))  # type: ignore[arg-type]
-            return StatusEvidence(token, now, anchor_proof=self._log.anchor_proof(index, size))
+            served = self._status.served_token(issuer_id, uri, signed_since=min(signed_since, now)) if issuer_id else None
+            if served is None:
+                return StatusEvidence(None, now, f"{uri} is not a status list of this server")
+            token, index, size, _ = served
+            as_of = head if size <= head.size else None  # or signed (and logged) just now, after the head was read
+            return StatusEvidence(token, now, anchor_proof=self._log.anchor_proof(index, size, as_of))
         except CredshareError as exc:
             return StatusEvidence(None, now, exc.detail or exc.code)
 
-    def gather(self, presentation: str, now: int,
-               signed_since: int = 0) -> tuple[KeyHistoryEvidence | None, StatusEvidence | None]:
+    def gather(self, presentation: str, now: int, signed_since: int = 0,
+               head: LogHead | None = None) -> tuple[KeyHistoryEvidence | None, StatusEvidence | None]:
         """Evidence for the credential in ``presentation``: located by its (not yet trusted)
         ``iss`` and ``status`` claims; the verifier then checks all of it."""
         try:
             payload = parse_compact(presentation.split("~", 1)[0]).payload
         except SDJWTError:
             return None, None
-        return self.key_history(payload.get("iss")), self.status_evidence(payload, now, signed_since)
+        head = self._log.read_head() if head is None else head
+        issuer_id = self._issuers.issuer_for(payload.get("iss"))  # one lookup for both
+        return (self._key_history(payload.get("iss"), issuer_id, head),
+                self._status_evidence(payload, now, signed_since, head, lambda: issuer_id))
 
     def verify(self, presentation: str, anchor_proof: dict[str, Any], *, key_binding: KeyBindingPolicy = KeyBindingPolicy(),
                allow_expired: bool = False, now: int | None = None) -> Report:
         now = self._clock.seconds() if now is None else now
-        history, status = self.gather(presentation, now)
-        return verify_credential(presentation, self.with_log_anchors(anchor_proof), trust=self.trust(), history=history,
+        head = self._log.read_head()  # the one read of the log: what was gathered under it is kept
+        history, status = self.gather(presentation, now, head=head)
+        return verify_credential(presentation, self.with_log_anchors(anchor_proof, head), trust=self.trust(), history=history,
                                  status=status, key_binding=key_binding, now=now, allow_expired=allow_expired,
                                  chain_check=self._chain_check)
 

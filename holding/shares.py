@@ -226,6 +226,7 @@ class ShareService:
     def __init__(self, store: Store, evidence: EvidenceService, wallet: WalletService, *, secret_key: str,
                  kdf: vault.KdfParams, clock: Clock = SYSTEM_CLOCK) -> None:
         self._clock = clock
+        self._store = store
         self._shares = store.collection(SHARES)
         self._access = store.collection(ACCESS)
         self._evidence = evidence
@@ -424,12 +425,13 @@ class ShareService:
             self._refuse_if_gone(doc, state, client)
         if doc.get("passcode_hash") and not granted:
             self._check_passcode(doc, passcode, client)
+        logged = outcome if not (granted and not download) else f"{outcome} again"
         if granted:
             new_grant = str(grant)
+            self._log(link_id, client, logged)
         else:
-            doc = self._count_view(doc, client)
+            doc = self._count_view(doc, client, logged)
             new_grant = self.grant(link_id, now)
-        self._log(link_id, client, outcome if not (granted and not download) else f"{outcome} again")
         shared = json.loads(vault.open_sealed(vault.key_from_token(token, "share"), doc["sealed_link"]))
         policy = KeyBindingPolicy(required=True, audience=link_id, nonce=shared["nonce"],
                                   max_age_seconds=max(0, now - doc["created_at"]) + KB_CLOCK_SLACK)
@@ -500,11 +502,16 @@ class ShareService:
                                 code="share_busy")
             time.sleep(PASSCODE_POLL_SECONDS)
 
-    def _count_view(self, doc: dict[str, Any], client: tuple[str | None, str | None]) -> dict[str, Any]:
+    def _count_view(self, doc: dict[str, Any], client: tuple[str | None, str | None], outcome: str) -> dict[str, Any]:
+        """Count one view and log it as ``outcome``: one transaction (one commit) on the
+        embedded store. A view that cannot be counted is logged with the link's state instead."""
         flt: dict[str, Any] = {"_id": doc["_id"], "revoked_at": None}
         if doc.get("max_views") is not None:
             flt["views"] = {"$lt": doc["max_views"]}
-        after = self._shares.find_one_and_update(flt, {"$inc": {"views": 1}}, return_document="after")
+        with self._store.bulk():
+            after = self._shares.find_one_and_update(flt, {"$inc": {"views": 1}}, return_document="after")
+            if after is not None:
+                self._log(doc["_id"], client, outcome)
         if after is None:  # used up (or revoked) since it was read
             latest = self._shares.find_one({"_id": doc["_id"]}) or doc
             state = state_of(latest, self._clock.seconds())

@@ -235,6 +235,7 @@ class IssuerRegistry:
                  "log_index": appended.first_index + n, "tree_size": appended.size}
                 for n, (iss, jws) in enumerate(zip(issuer["identifiers"], signed, strict=True))]
         self._histories.insert_many(docs)
+        self._log.bump_revision()  # after the histories are kept: verifiers keep the latest under the log head
         return next(d for d in docs if d["iss"] == issuer["iss"])
 
     def latest_history(self, issuer_id: str, iss: str | None = None) -> dict[str, Any]:

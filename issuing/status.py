@@ -18,6 +18,7 @@ from array import array
 from typing import Any, Iterator
 
 from credshare.disclosure.status_list import INVALID, SUSPENDED, VALID, StatusList, sign_status_list
+from credshare.foundation.cache import BoundedCache
 from credshare.foundation.clock import SYSTEM_CLOCK, Clock
 from credshare.foundation.errors import CredshareError
 from credshare.issuing.issuers import IssuerRegistry, issuer_base
@@ -31,6 +32,10 @@ FILL_LIMIT = LIST_SIZE // 2  # past half full, a new list is opened so random pi
 TOKEN_TTL = 300  # seconds a verifier may cache the list (the token's ttl)
 TOKEN_LIFETIME = 24 * 3600
 STATUS_NAMES = {"valid": VALID, "revoked": INVALID, "suspended": SUSPENDED}
+KEPT_TOKENS = 256
+# what serving a token needs of its list: never the bitmaps themselves
+_SERVING_FIELDS = ("uri", "number", "values_version", "token_values_version", "token_iat", "token_log_index",
+                   "token_tree_size")
 
 
 class StatusError(CredshareError):
@@ -72,6 +77,7 @@ class StatusService:
         self._lists = store.collection(LISTS)
         self._issuers = issuers
         self._log = log
+        self._tokens: BoundedCache[str] = BoundedCache(KEPT_TOKENS)  # by (list id, the token's leaf index)
         self._adopt_older_lists()
 
     def _adopt_older_lists(self) -> None:
@@ -82,13 +88,17 @@ class StatusService:
             self._lists.update_one({"_id": doc["_id"]},
                                    {"$set": {"iss": iss, "uri": _list_uri(iss, doc["issuer"], doc["number"])}})
 
+    @staticmethod
+    def _list_id(issuer_id: str, uri: str) -> str | None:
+        """The stored id of the issuer's list that ``uri`` names by its number, if it can be one."""
+        number = uri.rsplit("/", 1)[-1]
+        return f"{issuer_id}|{number}" if re.fullmatch(r"[1-9][0-9]{0,8}", number) else None
+
     def number_for(self, issuer_id: str, uri: str) -> int | None:
         """The number of the issuer's status list published at ``uri``, if it is one."""
-        number = uri.rsplit("/", 1)[-1]
-        if not re.fullmatch(r"[1-9][0-9]{0,8}", number):
-            return None
-        doc = self._lists.find_one({"_id": f"{issuer_id}|{number}"}, fields=["uri"])
-        return int(number) if doc is not None and doc["uri"] == uri else None
+        list_id = self._list_id(issuer_id, uri)
+        doc = self._lists.find_one({"_id": list_id}, fields=["uri"]) if list_id else None
+        return int(uri.rsplit("/", 1)[-1]) if doc is not None and doc["uri"] == uri else None
 
     def _open_list(self, issuer_id: str) -> dict[str, Any]:
         """The list new credentials get slots in: not full, and made under the issuer's
@@ -192,17 +202,43 @@ class StatusService:
         """The served token: re-signed when the list changed or the token is half-way to expiry."""
         return self.logged_token(issuer_id, number)[0]
 
+    def serves_again(self, token_iat: int, signed_since: int = 0) -> bool:
+        """Whether a token signed at ``token_iat`` of a list that has not changed since is still
+        the one served: not half-way to expiry, and signed no earlier than ``signed_since``."""
+        return self._clock.now() - token_iat < TOKEN_LIFETIME / 2 and token_iat >= signed_since
+
     def logged_token(self, issuer_id: str, number: int, *, signed_since: int = 0) -> tuple[str, int, int]:
         """The served token, its leaf index in the log and the size of the checkpoint its
         append made (the earliest that includes it: a verifier judges the signing key at that
         checkpoint's time). Re-signed as :meth:`token` says, and also when it was signed
         before ``signed_since`` (a bundle's snapshot must be at least as new as the
         presentation it vouches for)."""
-        doc = self._get(issuer_id, number)
-        fresh = (doc.get("token_values_version") == doc["values_version"]
-                 and self._clock.now() - doc.get("token_iat", 0) < TOKEN_LIFETIME / 2
-                 and doc.get("token_iat", 0) >= signed_since)
-        if not (fresh and doc.get("token") and isinstance(doc.get("token_tree_size"), int)):
-            self.publish(issuer_id, number)
-            doc = self._get(issuer_id, number)  # token, index and size are set together, in one update
-        return doc["token"], doc["token_log_index"], doc["token_tree_size"]
+        token, index, size, _ = self._served(self._get(issuer_id, number), signed_since)
+        return token, index, size
+
+    def served_token(self, issuer_id: str, uri: str, *, signed_since: int = 0) -> tuple[str, int, int, int] | None:
+        """:meth:`logged_token` of the issuer's list published at ``uri`` (``None`` when it is
+        not one), with the token's ``iat``. The list's versions are read every time (a change
+        shows on the very next read); the token's text, which its leaf index in the log names
+        for good, is kept (bounded) and read only when it is new here."""
+        list_id = self._list_id(issuer_id, uri)
+        doc = self._lists.find_one({"_id": list_id}, fields=list(_SERVING_FIELDS)) if list_id else None
+        if doc is None or doc.get("uri") != uri:
+            return None
+        index = doc.get("token_log_index")
+        kept = self._tokens.get((list_id, index)) if isinstance(index, int) else None
+        if kept is not None and self._fresh(doc, signed_since) and isinstance(doc.get("token_tree_size"), int):
+            return kept, index, doc["token_tree_size"], doc["token_iat"]  # type: ignore[return-value]
+        token, index, size, iat = self._served(self._get(issuer_id, doc["number"]), signed_since)
+        self._tokens.put((list_id, index), token)
+        return token, index, size, iat
+
+    def _fresh(self, doc: dict[str, Any], signed_since: int) -> bool:
+        return (doc.get("token_values_version") == doc["values_version"]
+                and self.serves_again(doc.get("token_iat", 0), signed_since))
+
+    def _served(self, doc: dict[str, Any], signed_since: int) -> tuple[str, int, int, int]:
+        if not (self._fresh(doc, signed_since) and doc.get("token") and isinstance(doc.get("token_tree_size"), int)):
+            self.publish(doc["issuer"], doc["number"])
+            doc = self._get(doc["issuer"], doc["number"])  # token, index and size are set together, in one update
+        return doc["token"], doc["token_log_index"], doc["token_tree_size"], doc["token_iat"]

@@ -16,11 +16,13 @@ results everywhere, and every backend error becomes a :class:`credshare.foundati
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import secrets
 import sqlite3
 import threading
+import time
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +39,9 @@ from credshare.storage import documents as D
 
 EMBEDDED_FILENAME = "credshare.sqlite3"
 _COLLECTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
+_IDS_PER_QUERY = 500  # well under SQLite's limit on bound parameters
+TTL_PURGE_SECONDS = 30.0  # the embedded store sweeps a TTL collection at most this often (MongoDB: every 60 s)
 _SQLITE_BUSY_TIMEOUT_S = 30.0
 _MONGO_DUPLICATE_KEY = 11000
 
@@ -59,6 +64,7 @@ class _Backend(Protocol):
 
     def collection(self, name: str) -> Any: ...
     def insert_many(self, name: str, docs: list[dict[str, Any]]) -> None: ...
+    def strings_by_id(self, name: str, ids: list[str], field: str) -> dict[str, str] | None: ...
     def typed_update(self, spec: dict[str, Any]) -> AbstractContextManager[None]: ...
     def bulk(self) -> AbstractContextManager[None]: ...
     def ping(self) -> None: ...
@@ -124,6 +130,9 @@ class _MongoBackend:
     def insert_many(self, name: str, docs: list[dict[str, Any]]) -> None:
         self.collection(name).insert_many(docs, ordered=True)
 
+    def strings_by_id(self, name: str, ids: list[str], field: str) -> dict[str, str] | None:
+        return None  # Collection.find does it
+
     def typed_update(self, spec: dict[str, Any]) -> AbstractContextManager[None]:
         return nullcontext()
 
@@ -161,6 +170,9 @@ class _MockBackend:
 
     def insert_many(self, name: str, docs: list[dict[str, Any]]) -> None:
         self.collection(name).insert_many(docs, ordered=True)
+
+    def strings_by_id(self, name: str, ids: list[str], field: str) -> dict[str, str] | None:
+        return None  # Collection.find does it
 
     def typed_update(self, spec: dict[str, Any]) -> AbstractContextManager[None]:
         return nullcontext()
@@ -253,6 +265,8 @@ class _EmbeddedBackend:
         self._local = threading.local()
         self._open: list[tuple[int, Any]] = []
         self._lock = threading.Lock()
+        self._swept_at: dict[str, float] = {}  # collection -> when this process last swept it (monotonic)
+        self._write_lock, self._writer_pid = threading.Lock(), os.getpid()
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
@@ -273,7 +287,29 @@ class _EmbeddedBackend:
         return conn
 
     def collection(self, name: str) -> Any:
-        return self._connection()[name]
+        raw = self._connection()[name]  # neosqlite keeps one per connection and name
+        if raw.__dict__.get("_auto_purge_ttl") is None:
+            raw._auto_purge_ttl = functools.partial(self._sweep, raw)
+        return raw
+
+    def _sweep(self, raw: Any) -> None:
+        """What neosqlite runs before every read of a collection with a TTL index: a purge of
+        expired documents, that is a write (and an fsync) on each read. Here it runs at most
+        every :data:`TTL_PURGE_SECONDS` per collection and process, the first time at once, as
+        MongoDB's own TTL monitor sweeps on a timer; expiry stays eventual, as documented at
+        :meth:`Collection.create_index`."""
+        now = time.monotonic()
+        with self._lock:
+            last = self._swept_at.get(raw.name)
+            if last is not None and now - last < TTL_PURGE_SECONDS:
+                return
+            self._swept_at[raw.name] = now
+        try:
+            if raw._ttl_specs_cached():
+                raw.purge_expired()
+        except Exception:  # as neosqlite's own sweep does: a failed purge is tried again on a later read
+            with self._lock:
+                self._swept_at.pop(raw.name, None)
 
     def typed_update(self, spec: dict[str, Any]) -> AbstractContextManager[None]:
         """neosqlite's SQL update path binds ``$set`` values as SQL parameters: a datetime is
@@ -296,6 +332,23 @@ class _EmbeddedBackend:
         raw = self.collection(name)  # creates the table on first use
         raw.db.executemany(f"INSERT INTO {quote_table_name(raw.name)}(data, _id) VALUES (?, ?)",
                            [(neosqlite_json_dumps(doc), str(doc["_id"])) for doc in docs])
+
+    def strings_by_id(self, name: str, ids: list[str], field: str) -> dict[str, str] | None:
+        """SQLite reads the one field itself from neosqlite's table (JSON ``data``, text ``_id``
+        under a unique index, as :meth:`insert_many` writes it): no document is decoded. Only
+        JSON strings are taken (``json_type`` ``text``), and ``_id`` is compared exactly."""
+        from neosqlite.sql_utils import quote_table_name
+
+        raw = self.collection(name)
+        path = f"$.{field}"
+        found: dict[str, str] = {}
+        for at in range(0, len(ids), _IDS_PER_QUERY):
+            part = ids[at:at + _IDS_PER_QUERY]
+            rows = raw.db.execute(
+                f"SELECT _id, json_extract(data, ?) FROM {quote_table_name(raw.name)} "
+                f"WHERE _id IN ({','.join('?' * len(part))}) AND json_type(data, ?) = 'text'", (path, *part, path))
+            found.update((doc_id, value) for doc_id, value in rows)
+        return found
 
     def ping(self) -> None:
         self._connection().db.execute("SELECT 1").fetchone()
@@ -325,13 +378,29 @@ class _EmbeddedBackend:
         if db.in_transaction:
             yield
             return
-        db.execute("BEGIN IMMEDIATE")
+        # this process's writers queue here, in order, rather than in SQLite's busy handler,
+        # which sleeps ever longer (up to 100 ms a try) while others take the lock in between
+        writer = self._writer()
+        if not writer.acquire(timeout=_SQLITE_BUSY_TIMEOUT_S):
+            raise StoreUnavailableError("the embedded store is unavailable: a write waited too long for the others")
         try:
-            yield
-        except BaseException:
-            db.rollback()
-            raise
-        db.commit()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                db.rollback()
+                raise
+            db.commit()
+        finally:
+            writer.release()
+
+    def _writer(self) -> threading.Lock:
+        """One lock per process for its write transactions (made again after a fork: a lock
+        held by another thread at the fork would never be released in the child)."""
+        with self._lock:
+            if self._writer_pid != os.getpid():
+                self._write_lock, self._writer_pid = threading.Lock(), os.getpid()
+            return self._write_lock
 
 
 class Collection:
@@ -354,7 +423,7 @@ class Collection:
         """Insert one document; a missing ``_id`` is generated. Returns the ``_id``."""
         stored = D.document(doc)
         stored.setdefault("_id", new_id())
-        with _translated_errors():
+        with _translated_errors(), self._backend.bulk():
             self._raw().insert_one(stored)
         return stored["_id"]
 
@@ -486,6 +555,23 @@ class Collection:
     def count(self, flt: Mapping[str, Any] | None = None) -> int:
         with _translated_errors():
             return self._raw().count_documents(self._filter(flt))
+
+    def strings_by_id(self, ids: Sequence[str], field: str) -> dict[str, str]:
+        """The string field ``field`` of each document whose ``_id`` is in ``ids``, by id, in
+        one query: for reading one string out of many large documents (the log's hash chunks).
+        Missing documents, and documents where the field is absent or not a string, are left
+        out. The embedded store reads the field in SQLite, without decoding the documents."""
+        if not _FIELD_NAME.match(field) or field == "_id":
+            raise D.InvalidQueryError(f"invalid field name {field!r}")
+        wanted = list(dict.fromkeys(i for i in ids if isinstance(i, str)))
+        if not wanted:
+            return {}
+        with _translated_errors():
+            found = self._backend.strings_by_id(self.name, wanted, field)
+        if found is not None:
+            return found
+        docs = self.find({"_id": {"$in": wanted}}, fields=[field])
+        return {doc["_id"]: doc[field] for doc in docs if isinstance(doc.get(field), str)}
 
     # -- indexes --------------------------------------------------------------------------
 

@@ -3,7 +3,12 @@
 Layout (collections):
 
 * ``tlog_heads``: one document per log origin: committed ``size`` and ``root``. Moving
-  it with a compare-and-set on ``size`` is the single commit point of a batch.
+  it with a compare-and-set on ``size`` is the single commit point of a batch. Its
+  ``revision`` goes up whenever something read with the head changes without the size
+  moving: a checkpoint's cosignatures or chain anchors, or a record kept beside a leaf
+  after its append (a key history, a status list token; :meth:`TransparencyLog.bump_revision`).
+  ``(size, revision)`` therefore names one state of everything logged: readers keep what
+  they read under it and read the store again when the head says it changed.
 * ``tlog_hashes``: complete-subtree hashes, one document per (level, run of 256 nodes).
   Node ``(level, i)`` is ``MTH`` of leaves ``[i * 2^level, (i + 1) * 2^level)``; level 0
   holds the leaf hashes. Any proof needs O(log n) of them and hashes only along the edge.
@@ -38,6 +43,7 @@ from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.note import TIME_EXTENSION, Checkpoint, NoteSigner
 from credshare.anchoring.proof import build_anchor_proof
 from credshare.anchoring.witness import WitnessAggregate, WitnessKey, WitnessSigner, aggregate
+from credshare.foundation.cache import BoundedCache
 from credshare.foundation.clock import SYSTEM_CLOCK, Clock
 from credshare.foundation.errors import DuplicateKeyError
 from credshare.storage.store import Store
@@ -45,11 +51,25 @@ from credshare.storage.store import Store
 CHUNK = 256
 _FULL_CHUNK_CACHE = 4096
 _PROOF_CACHE = 8192
+_CHECKPOINT_CACHE = 1024
 HEADS, HASHES, CHECKPOINTS, LOCKS = "tlog_heads", "tlog_hashes", "tlog_checkpoints", "tlog_locks"
 
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+def _stored_nodes(text: str) -> int:
+    """How many 32-byte node hashes a stored chunk's base64 holds."""
+    return (len(text) // 4 * 3 - text[-2:].count("=")) // 32 if text else 0
+
+
+def _node_at(text: str, offset: int) -> bytes:
+    """Node hash ``offset`` of a stored chunk, decoding only the base64 quanta that hold it
+    (b"" or a short value when the chunk does not reach that far)."""
+    first = offset * 32
+    start, skip = first // 3 * 4, first % 3
+    return base64.b64decode(text[start:start + (skip + 32 + 2) // 3 * 4])[skip:skip + 32]
 
 
 @dataclass(frozen=True)
@@ -58,6 +78,16 @@ class AppendResult:
     size: int
     root: bytes
     checkpoint: str  # the signed note
+
+
+@dataclass(frozen=True)
+class LogHead:
+    """The committed head: ``size`` and ``root``, and the ``revision`` of what was recorded
+    with it since (see the module docstring)."""
+
+    size: int
+    root: bytes
+    revision: int
 
 
 @dataclass
@@ -85,23 +115,40 @@ class LogReader:
         self._hashes = store.collection(HASHES)
         self._checkpoints = store.collection(CHECKPOINTS)
         # chunks that are full and committed never change: an LRU of them (~32 MB at most)
-        self._full_chunks: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self._full_chunks: OrderedDict[tuple[int, int], str] = OrderedDict()
         # and so do inclusion proofs at a committed size: an LRU of those (~5 MB at most)
         self._proofs: OrderedDict[tuple[int, int], tuple[bytes, ...]] = OrderedDict()
         self._cache_lock = threading.Lock()
+        # committed checkpoints as stored, by (size, head revision): read again once the revision moves
+        self._checkpoint_docs: BoundedCache[dict[str, Any]] = BoundedCache(_CHECKPOINT_CACHE)
 
-    def head(self) -> tuple[int, bytes]:
+    def read_head(self) -> LogHead:
+        """The committed head, read from the store (never kept)."""
         doc = self._heads.find_one({"_id": self.origin})
         if doc is None:
             raise AnchoringError("log_missing", f"no log {self.origin!r}")
-        return doc["size"], base64.b64decode(doc["root"])
+        return LogHead(doc["size"], base64.b64decode(doc["root"]), int(doc.get("revision", 0)))
 
-    def checkpoint(self, size: int | None = None) -> dict[str, Any]:
-        """The stored checkpoint for ``size`` (default: the latest committed one)."""
-        head_size, _ = self.head()
-        size = head_size if size is None else size
-        if not 0 < size <= head_size:
+    def head(self) -> tuple[int, bytes]:
+        head = self.read_head()
+        return head.size, head.root
+
+    def checkpoint(self, size: int | None = None, head: LogHead | None = None) -> dict[str, Any]:
+        """The stored checkpoint for ``size`` (default: the latest committed one), as of
+        ``head`` (default: the head read now). Kept per (size, head revision), so it is read
+        from the store again as soon as the head records a change; callers must not modify it."""
+        head = self.read_head() if head is None else head
+        size = head.size if size is None else size
+        if not 0 < size <= head.size:
             raise AnchoringError("checkpoint_unknown", f"no committed checkpoint of size {size}")
+        kept = self._checkpoint_docs.get((size, head.revision))
+        if kept is not None:
+            return kept
+        doc = self._stored_checkpoint(size)
+        self._checkpoint_docs.put((size, head.revision), doc)
+        return doc
+
+    def _stored_checkpoint(self, size: int) -> dict[str, Any]:
         doc = self._checkpoints.find_one({"origin": self.origin, "size": size})
         if doc is None:
             raise AnchoringError("checkpoint_unknown", f"no checkpoint of size {size}")
@@ -117,18 +164,22 @@ class LogReader:
         return [doc["size"] for doc in self._checkpoints.find(
             {"origin": self.origin, "size": {"$gt": above, "$lte": up_to}}, fields=["size"], sort=[("size", 1)])]
 
-    def _chunk(self, level: int, chunk: int) -> bytes:
+    def _chunk_text(self, level: int, chunk: int) -> str:
+        """A chunk as stored: the base64 of its node hashes ("" when there is none). Readers
+        decode only the node they need from it (:func:`_node_at`)."""
         with self._cache_lock:
             cached = self._full_chunks.get((level, chunk))
             if cached is not None:
                 self._full_chunks.move_to_end((level, chunk))
                 return cached
-        doc = self._hashes.find_one({"_id": f"{self.origin}|{level}|{chunk}"})
-        data = base64.b64decode(doc["h"]) if doc else b""
-        return data
+        key = f"{self.origin}|{level}|{chunk}"
+        return self._hashes.strings_by_id([key], "h").get(key, "")
+
+    def _chunk(self, level: int, chunk: int) -> bytes:
+        return base64.b64decode(self._chunk_text(level, chunk))
 
     def _node(self, level: int, index: int, size: int, overlay: _Overlay | None = None,
-              scoped: dict[tuple[int, int], bytes] | None = None) -> bytes:
+              scoped: dict[tuple[int, int], str] | None = None) -> bytes:
         if overlay is not None:
             found = overlay.get(level, index)
             if found is not None:
@@ -137,21 +188,21 @@ class LogReader:
             raise AnchoringError("log_inconsistent", f"node {level}/{index} is not complete at size {size}")
         chunk, offset = divmod(index, CHUNK)
         if scoped is not None:
-            data = scoped.get((level, chunk)) or scoped.setdefault((level, chunk), self._chunk(level, chunk))
+            text = scoped.get((level, chunk)) or scoped.setdefault((level, chunk), self._chunk_text(level, chunk))
         else:
-            data = self._chunk(level, chunk)
-        entry = data[offset * 32:(offset + 1) * 32]
+            text = self._chunk_text(level, chunk)
+        entry = _node_at(text, offset)
         if len(entry) != 32:
             raise AnchoringError("log_inconsistent", f"node {level}/{index} is missing from the store")
-        if len(data) == CHUNK * 32 and ((chunk + 1) * CHUNK) << level <= size:
+        if _stored_nodes(text) == CHUNK and ((chunk + 1) * CHUNK) << level <= size:
             with self._cache_lock:
-                self._full_chunks[(level, chunk)] = data
+                self._full_chunks[(level, chunk)] = text
                 if len(self._full_chunks) > _FULL_CHUNK_CACHE:
                     self._full_chunks.popitem(last=False)
         return entry
 
     def subtree_hash(self, size: int, overlay: _Overlay | None = None,
-                     scoped: dict[tuple[int, int], bytes] | None = None) -> merkle.SubtreeHash:
+                     scoped: dict[tuple[int, int], str] | None = None) -> merkle.SubtreeHash:
         def subtree(start: int, end: int) -> bytes:
             width = end - start
             if width & (width - 1) == 0 and start % width == 0:
@@ -162,25 +213,57 @@ class LogReader:
 
         return subtree
 
-    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
-        """RFC 9162 §2.1.3 inclusion proof of leaf ``index`` at ``size`` (default: the latest).
-        A proof at a committed size never changes, so it is kept and served again unread."""
+    def inclusion_proof(self, index: int, size: int | None = None, head: LogHead | None = None) -> list[bytes]:
+        """RFC 9162 §2.1.3 inclusion proof of leaf ``index`` at ``size`` (default: the latest;
+        ``head``: the head already read). A proof at a committed size never changes, so it is
+        kept and served again unread."""
         if size is not None:
             with self._cache_lock:
                 kept = self._proofs.get((index, size))
                 if kept is not None:
                     self._proofs.move_to_end((index, size))
                     return list(kept)
-        committed, _ = self.head()
+        committed = (self.read_head() if head is None else head).size
         size = committed if size is None else size
         if size > committed:
             raise AnchoringError("proof_unavailable", f"size {size} is beyond the committed {committed}")
-        proof = merkle.inclusion_proof(index, size, self.subtree_hash(size))
+        proof = merkle.inclusion_proof(index, size, self.subtree_hash(size, scoped=self._prefetch(
+            size, lambda subtree: merkle.inclusion_proof(index, size, subtree))))
         with self._cache_lock:
             self._proofs[(index, size)] = tuple(proof)
             if len(self._proofs) > _PROOF_CACHE:
                 self._proofs.popitem(last=False)
         return proof
+
+    def _prefetch(self, size: int, proof: Callable[[merkle.SubtreeHash], list[bytes]]) -> dict[tuple[int, int], str]:
+        """The stored chunks a proof at ``size`` will read, read together: ``proof`` is run once
+        on a stand-in that only notes which complete subtrees it asks for (which ones depends on
+        the sizes and indices alone, never on the hashes). Chunks kept in memory are not read."""
+        wanted: set[tuple[int, int]] = set()
+
+        def note(start: int, end: int) -> bytes:
+            width = end - start
+            if width & (width - 1) == 0 and start % width == 0:
+                level = width.bit_length() - 1
+                wanted.add((level, (start >> level) // CHUNK))
+            else:
+                k = merkle.split_point(width)
+                note(start, start + k)
+                note(start + k, end)
+            return bytes(32)
+
+        proof(note)
+        chunks: dict[tuple[int, int], str] = {}
+        with self._cache_lock:
+            for key in wanted:
+                kept = self._full_chunks.get(key)
+                if kept is not None:
+                    self._full_chunks.move_to_end(key)
+                    chunks[key] = kept
+        missing = {f"{self.origin}|{level}|{chunk}": (level, chunk) for level, chunk in wanted - chunks.keys()}
+        for stored_id, text in self._hashes.strings_by_id(sorted(missing), "h").items():
+            chunks[missing[stored_id]] = text
+        return chunks
 
     def prover(self, size: int) -> Callable[[int], list[bytes]]:
         """Inclusion proofs at a committed ``size`` that keep every stored chunk they read
@@ -207,15 +290,17 @@ class LogReader:
         new_size = committed if new_size is None else new_size
         if new_size > committed:
             raise AnchoringError("proof_unavailable", f"size {new_size} is beyond the committed {committed}")
-        return merkle.consistency_proof(old_size, new_size, self.subtree_hash(new_size))
+        scoped = self._prefetch(new_size, lambda subtree: merkle.consistency_proof(old_size, new_size, subtree))
+        return merkle.consistency_proof(old_size, new_size, self.subtree_hash(new_size, scoped=scoped))
 
-    def anchor_proof(self, index: int, size: int | None = None) -> dict[str, Any]:
+    def anchor_proof(self, index: int, size: int | None = None, head: LogHead | None = None) -> dict[str, Any]:
         """The anchor proof (docs/anchor-proof.md) of leaf ``index`` at checkpoint ``size``
-        (default: the latest)."""
-        doc = self.checkpoint(size)
+        (default: the latest), as of ``head`` (default: the head read now)."""
+        head = self.read_head() if head is None else head
+        doc = self.checkpoint(size, head)
         return build_anchor_proof(
             origin=self.origin, leaf_index=index, tree_size=doc["size"],
-            inclusion=self.inclusion_proof(index, doc["size"]), checkpoint_note=doc["note"],
+            inclusion=self.inclusion_proof(index, doc["size"], head), checkpoint_note=doc["note"],
             witness_aggregate=doc.get("witness_aggregate"), chain_anchors=list(doc.get("anchors", {}).values()),
         )
 
@@ -349,7 +434,8 @@ class TransparencyLog(LogReader):
 
     def add_cosignature(self, size: int, witness: WitnessKey, signature: bytes, witness_set: Sequence[WitnessKey]) -> None:
         """Record a remote witness's cosignature and refresh the aggregate."""
-        doc = self.checkpoint(size)
+        self.checkpoint(size)  # committed?
+        doc = self._stored_checkpoint(size)
         cosignatures = {k: base64.b64decode(v) for k, v in doc.get("cosignatures", {}).items()}
         cosignatures[witness.name] = signature
         agg: WitnessAggregate = aggregate(witness_set, cosignatures)
@@ -357,6 +443,7 @@ class TransparencyLog(LogReader):
             {"_id": doc["_id"]},
             {"$set": {f"cosignatures.{witness.name}": _b64(signature), "witness_aggregate": agg.to_json()}},
         )
+        self.bump_revision()
 
     def add_chain_anchor(self, size: int, anchor: dict[str, Any]) -> None:
         """Record a chain anchor (``anchoring.chain.ChainAnchor.to_json()``), keyed by its tx."""
@@ -365,6 +452,14 @@ class TransparencyLog(LogReader):
         if not isinstance(tx_hash, str) or not tx_hash.startswith("0x") or "." in tx_hash:
             raise AnchoringError("anchor_malformed", "a chain anchor names its 0x transaction hash")
         self._checkpoints.update_one({"_id": doc["_id"]}, {"$set": {f"anchors.{tx_hash}": anchor}})
+        self.bump_revision()
+
+    def bump_revision(self) -> None:
+        """Record that something read together with the head changed while the size did not:
+        a checkpoint's cosignatures or anchors, or a record kept beside a leaf (a key history,
+        a status list token), called after that write. Readers keep what they read under
+        ``(size, revision)`` (read after the head) and so see the change on their next read."""
+        self._heads.update_one({"_id": self.origin}, {"$inc": {"revision": 1}})
 
     # -- the lease ------------------------------------------------------------------------
 
