@@ -15,14 +15,13 @@ everywhere they surface.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from credshare.anchoring.errors import AnchoringError
+from credshare.foundation.b64 import b64_decode, b64_encode
 from credshare.foundation.errors import CredshareError
 
 #: Chain id of py-evm's chain as served by eth-tester (``EthereumTesterProvider``).
@@ -93,18 +92,8 @@ def anchor_payload(origin: str, tree_size: int, root_hash: bytes) -> bytes:
     checkpoint note carries before its blank line and signatures.
     """
     _check_checkpoint_fields(origin, tree_size, root_hash)
-    root_b64 = base64.standard_b64encode(bytes(root_hash)).decode("ascii")
+    root_b64 = b64_encode(bytes(root_hash))
     return f"{origin}\n{tree_size}\n{root_b64}\n".encode()
-
-
-def _strict_b64decode(text: str) -> bytes:
-    try:
-        raw = base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError) as exc:
-        raise AnchorError("root_hash is not standard base64") from exc
-    if base64.standard_b64encode(raw).decode("ascii") != text:
-        raise AnchorError("root_hash is not canonical standard base64")
-    return raw
 
 
 @dataclass(frozen=True)
@@ -155,7 +144,7 @@ class ChainAnchor:
             "block_time": self.block_time,
             "origin": self.origin,
             "tree_size": self.tree_size,
-            "root_hash": base64.standard_b64encode(self.root_hash).decode("ascii"),
+            "root_hash": b64_encode(self.root_hash),
             "test_anchor": self.is_test_anchor,
         }
 
@@ -181,6 +170,10 @@ class ChainAnchor:
         for name in ("tx_hash", "origin", "root_hash"):
             if not isinstance(data[name], str):
                 raise AnchorError(f"chain anchor {name} must be a string")
+        try:
+            root_hash = b64_decode(data["root_hash"])
+        except ValueError:
+            raise AnchorError("root_hash is not canonical standard base64") from None
         anchor = cls(
             chain_id=data["chain_id"],
             tx_hash=data["tx_hash"],
@@ -188,7 +181,7 @@ class ChainAnchor:
             block_time=data["block_time"],
             origin=data["origin"],
             tree_size=data["tree_size"],
-            root_hash=_strict_b64decode(data["root_hash"]),
+            root_hash=root_hash,
         )
         if "test_anchor" in data:
             if not isinstance(data["test_anchor"], bool):

@@ -11,8 +11,6 @@ line, optionally followed by extension lines.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import hashlib
 import re
@@ -22,6 +20,7 @@ import nacl.exceptions
 import nacl.signing
 
 from credshare.anchoring.errors import AnchoringError
+from credshare.foundation.b64 import b64_decode, b64_encode
 
 ED25519_ALG = 0x01
 SIGNATURE_PREFIX = "\u2014 "  # em dash, space
@@ -36,9 +35,9 @@ def key_id(name: str, public_key: bytes) -> bytes:
 
 def _b64decode(text: str, what: str) -> bytes:
     try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise AnchoringError("note_malformed", f"{what} is not base64") from exc
+        return b64_decode(text)
+    except ValueError:
+        raise AnchoringError("note_malformed", f"{what} is not canonical standard base64") from None
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,7 @@ class NoteSigner:
         """The note ``text`` with this key's signature line."""
         body = _check_text(text)
         signature = self.signing_key.sign(body.encode("utf-8")).signature
-        tag = base64.b64encode(key_id(self.name, bytes(self.signing_key.verify_key)) + signature).decode()
+        tag = b64_encode(key_id(self.name, bytes(self.signing_key.verify_key)) + signature)
         return f"{body}\n{SIGNATURE_PREFIX}{self.name} {tag}\n"
 
 
@@ -74,7 +73,7 @@ class NoteVerifier:
         return key_id(self.name, self.public_key)
 
     def encode(self) -> str:
-        return f"{self.name}+{self.key_id.hex()}+{base64.b64encode(bytes([ED25519_ALG]) + self.public_key).decode()}"
+        return f"{self.name}+{self.key_id.hex()}+{b64_encode(bytes([ED25519_ALG]) + self.public_key)}"
 
     @classmethod
     def decode(cls, text: str) -> NoteVerifier:
@@ -150,7 +149,7 @@ class Checkpoint:
         return None
 
     def text(self) -> str:
-        lines = [self.origin, str(self.size), base64.b64encode(self.root).decode(), *self.extensions]
+        lines = [self.origin, str(self.size), b64_encode(self.root), *self.extensions]
         return "".join(line + "\n" for line in lines)
 
     @classmethod

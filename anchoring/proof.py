@@ -9,7 +9,6 @@ log signature, inclusion and (when a witness policy is given) the quorum passed.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Sequence
 
@@ -17,6 +16,7 @@ from credshare.anchoring import merkle
 from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.note import Checkpoint, NoteVerifier, open_checkpoint
 from credshare.anchoring.witness import WitnessAggregate, WitnessKey, canonical_b64decode, verify_aggregate
+from credshare.foundation.b64 import b64_encode
 
 PROOF_TYPE = "credshare-anchor-proof/v1"
 Status = Literal["passed", "failed", "unchecked"]
@@ -62,7 +62,7 @@ def build_anchor_proof(
         "log_origin": origin,
         "leaf_index": leaf_index,
         "tree_size": tree_size,
-        "inclusion_proof": [base64.b64encode(h).decode() for h in inclusion],
+        "inclusion_proof": [b64_encode(h) for h in inclusion],
         "checkpoint": checkpoint_note,
         "witness_aggregate": witness_aggregate,
         "chain_anchors": list(chain_anchors),

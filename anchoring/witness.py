@@ -9,8 +9,6 @@ Verdicts are cached by (checkpoint hash, signers, signature): py-ecc pairings ar
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import hashlib
 import threading
@@ -20,6 +18,7 @@ from typing import Any, Mapping, Sequence
 
 from credshare.anchoring import bls
 from credshare.anchoring.errors import AnchoringError
+from credshare.foundation.b64 import b64_decode, b64_encode
 
 COSIGNATURE_CONTEXT = b"credshare/witness-cosignature/v1\n"
 _VERDICT_CACHE_SIZE = 4096
@@ -29,19 +28,15 @@ def cosignature_message(checkpoint_text: str) -> bytes:
     return COSIGNATURE_CONTEXT + checkpoint_text.encode("utf-8")
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
 def canonical_b64decode(text: Any, size: int, what: str, code: str = "witness_malformed") -> bytes:
     """Exactly ``size`` bytes in standard, padded base64 (RFC 4648 §4), accepted in its one
     canonical spelling only: no other alphabet, no whitespace, and zero unused bits in the
     last character (RFC 4648 §3.5), so ``Bx==`` is not another way to write ``Bw==``."""
     try:
-        raw = base64.b64decode(text, validate=True) if isinstance(text, str) else None
-    except (binascii.Error, ValueError):
+        raw = b64_decode(text)
+    except ValueError:
         raw = None
-    if raw is None or len(raw) != size or _b64(raw) != text:
+    if raw is None or len(raw) != size:
         raise AnchoringError(code, f"{what} must be {size} bytes of canonical standard base64")
     return raw
 
@@ -53,7 +48,8 @@ class WitnessKey:
     proof_of_possession: bytes
 
     def to_json(self) -> dict[str, str]:
-        return {"name": self.name, "public_key": _b64(self.public_key), "proof_of_possession": _b64(self.proof_of_possession)}
+        return {"name": self.name, "public_key": b64_encode(self.public_key),
+                "proof_of_possession": b64_encode(self.proof_of_possession)}
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> WitnessKey:
@@ -99,7 +95,7 @@ class WitnessAggregate:
         for i, signed in enumerate(self.signers):
             if signed:
                 bits[i // 8] |= 1 << (i % 8)
-        return {"witnesses": len(self.signers), "bitmap": _b64(bytes(bits)), "signature": _b64(self.signature)}
+        return {"witnesses": len(self.signers), "bitmap": b64_encode(bytes(bits)), "signature": b64_encode(self.signature)}
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> WitnessAggregate:

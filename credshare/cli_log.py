@@ -3,7 +3,6 @@ proofs offline, and run a witness on another organization's machine."""
 
 from __future__ import annotations
 
-import base64
 import json
 import sys
 from typing import Any
@@ -16,6 +15,7 @@ from credshare.anchoring.proof import verify_anchor_proof
 from credshare.anchoring.witness import WitnessKey, WitnessSigner
 from credshare.cli_io import fail, read_bytes, read_json, read_json_list, read_text, rpc_chain_check
 from credshare.compose import build_services
+from credshare.foundation.b64 import b64_encode
 from credshare.foundation.errors import CredshareError
 
 
@@ -116,4 +116,4 @@ def witness_cosign(key_file: str, log_key_file: str) -> None:
         fail(exc)
     signature = signer.cosign(checkpoint.text())
     click.echo(json.dumps({"witness": signer.name, "origin": checkpoint.origin, "tree_size": checkpoint.size,
-                           "signature": base64.b64encode(signature).decode()}))
+                           "signature": b64_encode(signature)}))

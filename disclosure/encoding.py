@@ -1,43 +1,24 @@
-"""Strict base64url (RFC 4648 §5, no padding, as JWS requires) and strict JSON (RFC 8259)."""
+"""Strict base64url (RFC 4648 §5, no padding, as JWS requires) with SD-JWT error codes, and strict
+JSON (RFC 8259). The base64 itself is :mod:`credshare.foundation.b64`."""
 
 from __future__ import annotations
 
-import binascii
 import json
 from typing import Any
 
 from credshare.disclosure.errors import SDJWTError
-from credshare.foundation import strict_json
-
-_STANDARD_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
-
-
-def b64url_encode(data: bytes) -> str:
-    return binascii.b2a_base64(data, newline=False).translate(_STANDARD_TO_URLSAFE, b"=").decode("ascii")
-
-
-_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-# For a final group of 2 or 3 characters, the bits of the last character that carry no data.
-_UNUSED_BITS_MASK = {2: 0x0F, 3: 0x03}
-_URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+from credshare.foundation import b64, strict_json
+from credshare.foundation.b64 import b64url_encode as b64url_encode  # re-exported for callers of this module
 
 
 def b64url_decode(text: str, code: str = "jws_malformed") -> bytes:
-    """Decode unpadded base64url; refuse padding, other alphabets and non-canonical forms
-    (non-zero unused bits in the last character), so each byte string has one encoding."""
-    if not isinstance(text, str) or "+" in text or "/" in text or "=" in text:
-        raise SDJWTError(code, "not unpadded base64url")
-    tail = len(text) % 4
+    """Decode canonical unpadded base64url (:func:`credshare.foundation.b64.b64url_decode`: no
+    padding, no other alphabet, zero unused bits, so each byte string has one encoding); a
+    refusal is an :class:`SDJWTError` with ``code``."""
     try:
-        if tail == 1 or (tail and _ALPHABET.index(text[-1]) & _UNUSED_BITS_MASK[tail]):
-            raise ValueError("non-canonical final character")
-        raw = text.encode("ascii")
-        if tail:
-            raw += b"==" if tail == 2 else b"="
-        # strict mode refuses every character outside the (translated) alphabet
-        return binascii.a2b_base64(raw.translate(_URLSAFE_TO_STANDARD), strict_mode=True)
-    except (binascii.Error, ValueError) as exc:  # UnicodeEncodeError is a ValueError
-        raise SDJWTError(code, "not canonical unpadded base64url") from exc
+        return b64.b64url_decode(text)
+    except ValueError:
+        raise SDJWTError(code, "not canonical unpadded base64url") from None
 
 
 def json_loads(data: bytes | str, code: str = "jws_malformed") -> Any:

@@ -16,8 +16,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
-from credshare.disclosure.encoding import b64url_decode, b64url_encode, json_loads, json_text, quote_string
+from credshare.disclosure.encoding import b64url_decode, json_loads, json_text, quote_string
 from credshare.disclosure.errors import SDJWTError
+from credshare.foundation.b64 import b64url_encode
 
 SD_KEY = "_sd"
 SD_ALG_KEY = "_sd_alg"

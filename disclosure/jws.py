@@ -25,8 +25,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from jwcrypto import jwk as jwcrypto_jwk
 from jwcrypto.common import JWException
 
-from credshare.disclosure.encoding import b64url_decode, b64url_encode, json_dumps, json_loads
+from credshare.disclosure.encoding import b64url_decode, json_dumps, json_loads
 from credshare.disclosure.errors import SDJWTError
+from credshare.foundation.b64 import b64url_encode
 
 # alg -> (kty, crv, hash, signature bytes per coordinate)
 _EC_ALGS = {

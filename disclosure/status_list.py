@@ -14,9 +14,10 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from credshare.disclosure.encoding import b64url_decode, b64url_encode
+from credshare.disclosure.encoding import b64url_decode
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import PublicKey, Signer, parse_compact, sign_compact
+from credshare.foundation.b64 import b64url_encode
 from credshare.foundation.cache import BoundedCache
 
 STATUS_LIST_TYP = "statuslist+jwt"

@@ -7,10 +7,10 @@ Sealed values are XSalsa20-Poly1305 (NaCl SecretBox) with a random nonce, as bas
 
 from __future__ import annotations
 
-import nacl.encoding
 import nacl.exceptions
 import nacl.secret
 
+from credshare.foundation.b64 import b64_decode, b64_encode
 from credshare.foundation.errors import CredshareError
 from credshare.foundation.kdf import derive_key
 
@@ -34,10 +34,10 @@ class Sealer:
         return cls(sealing_key(secret_key, purpose))
 
     def seal(self, data: bytes) -> str:
-        return nacl.encoding.Base64Encoder.encode(bytes(self._box.encrypt(data))).decode("ascii")
+        return b64_encode(bytes(self._box.encrypt(data)))
 
     def open(self, sealed: str) -> bytes:
         try:
-            return self._box.decrypt(nacl.encoding.Base64Encoder.decode(sealed.encode("ascii")))
+            return self._box.decrypt(b64_decode(sealed))
         except (nacl.exceptions.CryptoError, ValueError) as exc:
             raise SealError("sealed data cannot be opened: wrong CREDSHARE_SECRET_KEY, or tampered") from exc

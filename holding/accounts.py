@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import Signer
 from credshare.foundation import strict_json
+from credshare.foundation.b64 import b64_decode, b64_encode
 from credshare.foundation.clock import SYSTEM_CLOCK, Clock
 from credshare.foundation.errors import (
     AuthenticationError,
@@ -405,7 +406,7 @@ class AccountService(OwnerDirectory):
                 or not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries)):
             raise invalid
         try:
-            salt = vault.b64decode(kdf.get("salt"))
+            salt = b64_decode(kdf.get("salt"))
         except ValueError:
             raise invalid from None
         if len(salt) != vault.SALT_BYTES:
@@ -445,11 +446,11 @@ class AccountService(OwnerDirectory):
         return Session(token=token, info=info, expires_at=expires)
 
     def _kdf_doc(self, salt: bytes) -> dict[str, Any]:
-        return {"salt": vault.b64encode(salt), "ops": self.params.ops, "mem": self.params.mem}
+        return {"salt": b64_encode(salt), "ops": self.params.ops, "mem": self.params.mem}
 
     @staticmethod
     def _derive(password: str, kdf: dict[str, Any]) -> tuple[bytes, bytes]:
-        return vault.derive_wrap_key(password, vault.b64decode(kdf["salt"]), kdf["ops"], kdf["mem"])
+        return vault.derive_wrap_key(password, b64_decode(kdf["salt"]), kdf["ops"], kdf["mem"])
 
     def _dummy_derivation(self, email: str, password: str) -> None:
         """The same work as a real check, for an address without an account: a per-address salt

@@ -16,8 +16,6 @@ Pure functions: no Flask, no store.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import threading
@@ -29,6 +27,7 @@ import nacl.secret
 import nacl.utils
 from nacl.pwhash import argon2id
 
+from credshare.foundation.b64 import b64_decode, b64_encode
 from credshare.foundation.errors import ConfigError, InputError, VaultError
 from credshare.foundation.kdf import derive_key
 
@@ -83,20 +82,6 @@ def new_salt() -> bytes:
     return nacl.utils.random(SALT_BYTES)
 
 
-def b64encode(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def b64decode(text: object) -> bytes:
-    """Strict standard base64; :class:`ValueError` on anything else."""
-    if not isinstance(text, str):
-        raise ValueError("base64 text expected")
-    try:
-        return base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError) as exc:
-        raise ValueError("invalid base64") from exc
-
-
 def _box(key: bytes) -> nacl.secret.SecretBox:
     if not isinstance(key, bytes) or len(key) != KEY_BYTES:
         raise VaultError("a vault key is 32 bytes")
@@ -105,14 +90,14 @@ def _box(key: bytes) -> nacl.secret.SecretBox:
 
 def seal(key: bytes, plaintext: bytes) -> str:
     """Encrypt and authenticate ``plaintext`` under ``key`` (random nonce); base64 text."""
-    return b64encode(bytes(_box(key).encrypt(plaintext)))
+    return b64_encode(bytes(_box(key).encrypt(plaintext)))
 
 
 def open_sealed(key: bytes, sealed: str) -> bytes:
     """The plaintext of :func:`seal`; :class:`VaultError` for a wrong key or altered data."""
     box = _box(key)
     try:
-        return box.decrypt(b64decode(sealed))
+        return box.decrypt(b64_decode(sealed))
     except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
         raise VaultError("the sealed data cannot be opened with this key, or it was altered") from exc
 

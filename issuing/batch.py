@@ -35,7 +35,6 @@ for resume and replay; after that a retry is refused.
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
 import hmac
@@ -58,6 +57,7 @@ from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.issuance import issue
 from credshare.disclosure.jws import PublicKey, Signer
 from credshare.foundation import strict_json
+from credshare.foundation.b64 import b64_decode, b64_encode
 from credshare.foundation.clock import SYSTEM_CLOCK, Clock
 from credshare.foundation.errors import ConflictError, CredshareError, DuplicateKeyError, InputError, NotFoundError
 from credshare.foundation.sealing import Sealer, sealing_key
@@ -562,10 +562,6 @@ class _Workers:
 
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
 class BatchIssuer:
     def __init__(self, store: Store, issuers: IssuerRegistry, status: StatusService, log: TransparencyLog,
                  *, owners: OwnersFor, store_uri: str | None, data_dir: Path, secret_key: str,
@@ -784,7 +780,7 @@ class BatchIssuer:
                 progress(len(leaves))
         # what tells, after a crash, whether this append happened; and a lease no append outlives
         self._renew(job.batch_id, owner, APPEND_LEASE_SECONDS, log_floor=self._log.head()[0],
-                    leaf_first=_b64(leaf_hashes[0]), leaf_last=_b64(leaf_hashes[-1]))
+                    leaf_first=b64_encode(leaf_hashes[0]), leaf_last=b64_encode(leaf_hashes[-1]))
         appended = self._log.append_hashes(leaf_hashes, timeout=300)
         del leaf_hashes
         self._renew(job.batch_id, owner, LEASE_SECONDS, state="anchored", first_index=appended.first_index,
@@ -875,7 +871,7 @@ class BatchIssuer:
         if "leaf_first" not in doc:
             return None  # it never got as far as appending
         floor, count = doc["log_floor"], doc["count"]
-        first, last = base64.b64decode(doc["leaf_first"]), base64.b64decode(doc["leaf_last"])
+        first, last = b64_decode(doc["leaf_first"]), b64_decode(doc["leaf_last"])
         head, _ = self._log.head()
         boundaries = [floor] + self._log.checkpoint_sizes(floor, head)
         ends = set(boundaries)

@@ -10,7 +10,6 @@ history is provable.
 
 from __future__ import annotations
 
-import base64
 import re
 import secrets
 import zlib
@@ -18,6 +17,7 @@ from array import array
 from typing import Any, Iterator
 
 from credshare.disclosure.status_list import INVALID, SUSPENDED, VALID, StatusList, sign_status_list
+from credshare.foundation.b64 import b64_decode, b64_encode
 from credshare.foundation.cache import BoundedCache
 from credshare.foundation.clock import SYSTEM_CLOCK, Clock
 from credshare.foundation.errors import CredshareError
@@ -44,11 +44,11 @@ class StatusError(CredshareError):
 
 
 def _pack(data: bytes | bytearray) -> str:
-    return base64.b64encode(zlib.compress(bytes(data), 6)).decode()
+    return b64_encode(zlib.compress(bytes(data), 6))
 
 
 def _unpack(text: str) -> bytearray:
-    return bytearray(zlib.decompress(base64.b64decode(text)))
+    return bytearray(zlib.decompress(b64_decode(text)))
 
 
 def _list_uri(iss: str, issuer_id: str, number: int) -> str:

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import secrets
@@ -20,6 +19,7 @@ from credshare.anchoring.note import NoteSigner
 from credshare.anchoring.witness import WitnessKey, WitnessSigner
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import Signer
+from credshare.foundation.b64 import b64_decode, b64_encode
 from credshare.foundation.config import load_or_create_private_file
 from credshare.foundation.errors import ConfigError
 
@@ -33,9 +33,9 @@ def default_origin(seed: bytes) -> str:
 
 
 def load_log_signer(data_dir: Path, origin: str | None = None) -> NoteSigner:
-    raw = load_or_create_private_file(data_dir / LOG_KEY_FILE, lambda: base64.b64encode(secrets.token_bytes(32)))
+    raw = load_or_create_private_file(data_dir / LOG_KEY_FILE, lambda: b64_encode(secrets.token_bytes(32)).encode("ascii"))
     try:
-        seed = base64.b64decode(raw.strip(), validate=True)
+        seed = b64_decode(raw.strip().decode("ascii"))
     except ValueError as exc:
         raise ConfigError(f"{data_dir / LOG_KEY_FILE} is not a base64 Ed25519 seed") from exc
     if len(seed) != 32:

@@ -26,7 +26,6 @@ a lease held by a dead process on this host is taken over at once.
 
 from __future__ import annotations
 
-import base64
 import os
 import secrets
 import socket
@@ -43,6 +42,7 @@ from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.note import TIME_EXTENSION, Checkpoint, NoteSigner
 from credshare.anchoring.proof import build_anchor_proof
 from credshare.anchoring.witness import WitnessAggregate, WitnessKey, WitnessSigner, aggregate
+from credshare.foundation.b64 import b64_decode, b64_encode
 from credshare.foundation.cache import BoundedCache
 from credshare.foundation.clock import SYSTEM_CLOCK, Clock
 from credshare.foundation.errors import DuplicateKeyError
@@ -55,10 +55,6 @@ _CHECKPOINT_CACHE = 1024
 HEADS, HASHES, CHECKPOINTS, LOCKS = "tlog_heads", "tlog_hashes", "tlog_checkpoints", "tlog_locks"
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
 def _stored_nodes(text: str) -> int:
     """How many 32-byte node hashes a stored chunk's base64 holds."""
     return (len(text) // 4 * 3 - text[-2:].count("=")) // 32 if text else 0
@@ -69,7 +65,7 @@ def _node_at(text: str, offset: int) -> bytes:
     (b"" or a short value when the chunk does not reach that far)."""
     first = offset * 32
     start, skip = first // 3 * 4, first % 3
-    return base64.b64decode(text[start:start + (skip + 32 + 2) // 3 * 4])[skip:skip + 32]
+    return b64_decode(text[start:start + (skip + 32 + 2) // 3 * 4])[skip:skip + 32]
 
 
 @dataclass(frozen=True)
@@ -127,7 +123,7 @@ class LogReader:
         doc = self._heads.find_one({"_id": self.origin})
         if doc is None:
             raise AnchoringError("log_missing", f"no log {self.origin!r}")
-        return LogHead(doc["size"], base64.b64decode(doc["root"]), int(doc.get("revision", 0)))
+        return LogHead(doc["size"], b64_decode(doc["root"]), int(doc.get("revision", 0)))
 
     def head(self) -> tuple[int, bytes]:
         head = self.read_head()
@@ -176,7 +172,7 @@ class LogReader:
         return self._hashes.strings_by_id([key], "h").get(key, "")
 
     def _chunk(self, level: int, chunk: int) -> bytes:
-        return base64.b64decode(self._chunk_text(level, chunk))
+        return b64_decode(self._chunk_text(level, chunk))
 
     def _node(self, level: int, index: int, size: int, overlay: _Overlay | None = None,
               scoped: dict[tuple[int, int], str] | None = None) -> bytes:
@@ -332,7 +328,7 @@ class TransparencyLog(LogReader):
         self._checkpoints.create_index([("origin", 1), ("size", 1)], unique=True)
         self._heads.update_one(
             {"_id": self.origin},
-            {"$setOnInsert": {"size": 0, "root": _b64(merkle.EMPTY_ROOT)}},
+            {"$setOnInsert": {"size": 0, "root": b64_encode(merkle.EMPTY_ROOT)}},
             upsert=True,
         )
 
@@ -346,7 +342,7 @@ class TransparencyLog(LogReader):
         return {
             "origin": self.origin,
             "tree_size": size,
-            "root_hash": _b64(root),
+            "root_hash": b64_encode(root),
             "log_key": self.signer.verifier.encode(),
             "witnesses": [w.to_json() for w in self.witness_keys],
         }
@@ -374,8 +370,8 @@ class TransparencyLog(LogReader):
             note = self.signer.sign(text)
             cosignatures = {w.name: w.cosign(text) for w in self.witness_signers}
             doc: dict[str, Any] = {
-                "origin": self.origin, "size": new_size, "root": _b64(root), "note": note,
-                "cosignatures": {name: _b64(sig) for name, sig in cosignatures.items()},
+                "origin": self.origin, "size": new_size, "root": b64_encode(root), "note": note,
+                "cosignatures": {name: b64_encode(sig) for name, sig in cosignatures.items()},
                 "anchors": {}, "signed_at": signed_at, "created_at": self._clock.utcnow(),
             }
             if cosignatures:
@@ -385,7 +381,7 @@ class TransparencyLog(LogReader):
                 raise AnchoringError("log_lease_expired", "the append took longer than its lease; nothing was committed")
             moved = self._heads.update_one(
                 {"_id": self.origin, "size": old_size},
-                {"$set": {"size": new_size, "root": _b64(root), "updated_at": self._clock.utcnow()}},
+                {"$set": {"size": new_size, "root": b64_encode(root), "updated_at": self._clock.utcnow()}},
             )
             if moved.matched != 1:
                 raise AnchoringError("log_conflict", "the log head moved during the append; nothing was committed")
@@ -426,7 +422,7 @@ class TransparencyLog(LogReader):
                 data = keep + b"".join(nodes[lo - start:hi - start])
                 self._hashes.update_one(
                     {"_id": f"{self.origin}|{level}|{chunk}"},
-                    {"$set": {"origin": self.origin, "level": level, "chunk": chunk, "h": _b64(data)}},
+                    {"$set": {"origin": self.origin, "level": level, "chunk": chunk, "h": b64_encode(data)}},
                     upsert=True,
                 )
 
@@ -436,12 +432,12 @@ class TransparencyLog(LogReader):
         """Record a remote witness's cosignature and refresh the aggregate."""
         self.checkpoint(size)  # committed?
         doc = self._stored_checkpoint(size)
-        cosignatures = {k: base64.b64decode(v) for k, v in doc.get("cosignatures", {}).items()}
+        cosignatures = {k: b64_decode(v) for k, v in doc.get("cosignatures", {}).items()}
         cosignatures[witness.name] = signature
         agg: WitnessAggregate = aggregate(witness_set, cosignatures)
         self._checkpoints.update_one(
             {"_id": doc["_id"]},
-            {"$set": {f"cosignatures.{witness.name}": _b64(signature), "witness_aggregate": agg.to_json()}},
+            {"$set": {f"cosignatures.{witness.name}": b64_encode(signature), "witness_aggregate": agg.to_json()}},
         )
         self.bump_revision()
 

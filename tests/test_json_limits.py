@@ -19,6 +19,7 @@ import pytest
 
 from credshare.disclosure.errors import SDJWTError
 from credshare.foundation import strict_json
+from credshare.foundation.b64 import b64_encode
 from credshare.foundation.errors import InputError
 from credshare.webapp import create_app
 from tests.conftest import ROOT
@@ -214,7 +215,7 @@ def _backup_sealing(holder: bytes, entries: list[bytes]) -> str:
     data_key, salt, params = vault.new_data_key(), vault.new_salt(), vault.profile_params("test")
     _, wrap = vault.derive_wrap_key("attacker passphrase 1", salt, params.ops, params.mem)
     doc = {"type": BACKUP_TYPE, "email": "x@example.org", "created_at": "2026-01-01T00:00:00+00:00",
-           "kdf": {"salt": vault.b64encode(salt), "ops": params.ops, "mem": params.mem},
+           "kdf": {"salt": b64_encode(salt), "ops": params.ops, "mem": params.mem},
            "wrapped_key": vault.seal(wrap, data_key), "holder": vault.seal(data_key, holder),
            "entries": [{"id": f"e{i}", "sealed": vault.seal(data_key, e)} for i, e in enumerate(entries)]}
     doc["mac"] = AccountService._backup_mac(data_key, doc)
