@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from credshare.anchoring.errors import AnchoringError
 from credshare.foundation.b64 import b64_decode, b64_encode
+from credshare.foundation.checks import Status
 from credshare.foundation.errors import CredshareError
 
 #: Chain id of py-evm's chain as served by eth-tester (``EthereumTesterProvider``).
@@ -34,7 +35,6 @@ DEV_CHAIN_IDS: frozenset[int] = frozenset({1337, 31337, ETH_TESTER_CHAIN_ID})
 ROOT_HASH_SIZE = 32
 MAX_TREE_SIZE = 2**64 - 1  # checkpoints carry a uint64 tree size
 
-VerdictStatus = Literal["passed", "failed", "unchecked"]
 EndpointOutcome = Literal["passed", "failed", "unreachable", "error", "skipped"]
 
 _TX_HASH = re.compile(r"^0x[0-9a-f]{64}$")
@@ -203,7 +203,7 @@ class ChainVerdict:
     (``passed``/``failed``/``unreachable``/``error``/``skipped``) and ``detail``.
     """
 
-    status: VerdictStatus
+    status: Status
     detail: str
     test_anchor: bool
     endpoints: list[dict[str, Any]] = field(default_factory=list)

@@ -10,24 +10,17 @@ log signature, inclusion and (when a witness policy is given) the quorum passed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Sequence
 
 from credshare.anchoring import merkle
 from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.note import Checkpoint, NoteVerifier, open_checkpoint
 from credshare.anchoring.witness import WitnessAggregate, WitnessKey, canonical_b64decode, verify_aggregate
 from credshare.foundation.b64 import b64_encode
+from credshare.foundation.checks import Check, Status
 
 PROOF_TYPE = "credshare-anchor-proof/v1"
-Status = Literal["passed", "failed", "unchecked"]
 ChainCheck = Callable[[dict[str, Any], Checkpoint], tuple[Status, str]]
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: Status
-    detail: str = ""
 
 
 @dataclass

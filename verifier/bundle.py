@@ -28,9 +28,10 @@ from typing import Any, Sequence
 
 from credshare.anchoring.errors import AnchoringError
 from credshare.disclosure.verification import KeyBindingPolicy
+from credshare.foundation.checks import Check
 from credshare.foundation.errors import InputError
 from credshare.verifier.credential import ChainCheck, KeyHistoryEvidence, StatusEvidence, trust_from_json, verify_credential
-from credshare.verifier.report import Check, Report
+from credshare.verifier.report import Report
 
 BUNDLE_TYPE = "credshare-verification-bundle/v1"
 KB_CLOCK_SLACK = 60

@@ -23,10 +23,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from credshare.anchoring.note import Checkpoint, NoteVerifier
-from credshare.anchoring.proof import Status, verify_anchor_proof
+from credshare.anchoring.proof import (
+    ChainCheck as ChainCheck,  # re-exported: what checks a chain anchor
+    verify_anchor_proof,
+)
 from credshare.anchoring.witness import WitnessKey
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import PublicKey, parse_compact
@@ -39,10 +42,10 @@ from credshare.disclosure.verification import (
     jwks_resolver,
     verify_presentation,
 )
+from credshare.foundation.checks import Status
 from credshare.verifier.key_history import HISTORY_TYP, KeyRecord, key_valid_at
 from credshare.verifier.report import Report
 
-ChainCheck = Callable[[dict[str, Any], Checkpoint], tuple[Status, str]]
 SHARE_CLAIM = "credshare_share"  # KB-JWT claim: the holder's own statement about the share (history, withheld)
 
 # Which presentation check an SD-JWT error code belongs to; the stages run in this order.

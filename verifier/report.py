@@ -11,43 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-# ``history``: checked, and it does not hold as of now, but the holder shares the credential as
-# a record of the past (only ``credential_validity``: an expired credential shared as history).
-# It is never ``passed``: the outcome is then ``verified_as_history``, not ``verified``.
-Status = Literal["passed", "failed", "unchecked", "history"]
+from credshare.foundation.checks import (
+    CHECK_LABELS as CHECK_LABELS,  # re-exported: the report's check names
+    Check as Check,
+    Status as Status,
+)
+
 Outcome = Literal["verified", "verified_as_history", "not_verified", "incomplete"]
-
-# Every check a report may hold, with its human label (reports list checks in the order they ran).
-CHECK_LABELS: dict[str, str] = {
-    "trust_anchor": "Log key is one the verifier trusts",
-    "key_history": "Issuer key history (signed by the issuer and logged)",
-    "issuer_signature": "Issuer signature",
-    "issuer_key_valid": "Issuer key valid when the credential was anchored",
-    "disclosures": "Field commitments (each disclosed field matches a digest the issuer signed)",
-    "key_binding": "Holder key binding (presented by the credential's holder, for this link)",
-    "proof_format": "Anchor proof format",
-    "checkpoint_signature": "Log checkpoint signature",
-    "inclusion": "Inclusion in the log's Merkle tree",
-    "witness_quorum": "Witness cosignatures",
-    "chain_anchor": "Public chain anchor",
-    "status": "Issuer status list",
-    "credential_validity": "Credential validity period",
-    "link": "Share link validity",
-}
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: Status
-    detail: str = ""
-
-    @property
-    def label(self) -> str:
-        return CHECK_LABELS.get(self.name, self.name)
-
-    def to_json(self) -> dict[str, str]:
-        return {"check": self.name, "label": self.label, "status": self.status, "detail": self.detail}
 
 
 @dataclass
