@@ -23,7 +23,6 @@ from urllib.parse import urlsplit
 from credshare.anchoring.errors import AnchoringError
 from credshare.foundation.b64 import b64_decode, b64_encode
 from credshare.foundation.checks import Status
-from credshare.foundation.errors import CredshareError
 
 #: Chain id of py-evm's chain as served by eth-tester (``EthereumTesterProvider``).
 ETH_TESTER_CHAIN_ID = 131277322940537
@@ -52,9 +51,6 @@ class AnchorError(AnchoringError):
 
     code = "anchor_malformed"
     http_status = 400
-
-    def __init__(self, detail: str = "", *, code: str | None = None) -> None:
-        CredshareError.__init__(self, detail, code=code or type(self).code)
 
 
 class AnchorPublishError(AnchorError):

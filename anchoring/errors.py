@@ -1,15 +1,58 @@
-"""Errors of the anchoring core, with stable codes."""
+"""Errors of the anchoring core (RFC 9162 logs, C2SP signed notes and checkpoints, witness
+cosignatures, chain anchors), with stable codes, each under the stage it belongs to."""
 
 from __future__ import annotations
 
-from credshare.foundation.errors import CredshareError
+from credshare.foundation.errors import CredshareError, Stage
+
+# Every anchoring code, under the verification report's check it fails (docs/anchor-proof.md),
+# or ``log`` for what the log itself refuses while appending or serving.
+STAGE_OF: dict[str, Stage] = {
+    "anchor_invalid": "proof_format",
+    "proof_malformed": "proof_format",
+    "note_malformed": "checkpoint_signature",
+    "note_key_invalid": "checkpoint_signature",
+    "note_signature_invalid": "checkpoint_signature",
+    "checkpoint_malformed": "checkpoint_signature",
+    "checkpoint_origin_mismatch": "checkpoint_signature",
+    "witness_malformed": "witness_quorum",
+    "witness_key_invalid": "witness_quorum",
+    "witness_policy_invalid": "witness_quorum",
+    "witness_quorum_not_met": "witness_quorum",
+    "witness_set_mismatch": "witness_quorum",
+    "witness_signature_invalid": "witness_quorum",
+    "witness_unknown": "witness_quorum",
+    "anchor_malformed": "chain_anchor",
+    "anchor_endpoint_invalid": "chain_anchor",
+    "anchor_key_invalid": "chain_anchor",
+    "anchor_publish_failed": "chain_anchor",
+    "anchor_publish_reverted": "chain_anchor",
+    "anchor_publish_timeout": "chain_anchor",
+    "proof_unavailable": "log",
+    "checkpoint_unknown": "log",
+    "batch_empty": "log",
+    "leaf_hash_invalid": "log",
+    "log_missing": "log",
+    "log_busy": "log",
+    "log_conflict": "log",
+    "log_lease_expired": "log",
+    "log_inconsistent": "log",
+}
 
 
 class AnchoringError(CredshareError):
-    """A malformed or unverifiable checkpoint, note, cosignature or anchor proof."""
+    """A malformed or unverifiable checkpoint, note, cosignature or anchor proof. ``code``
+    (required here; a subclass has a default of its own) names the rule and gives the default
+    stage."""
 
     code = "anchor_invalid"
     http_status = 400
 
-    def __init__(self, code: str, detail: str = "") -> None:
-        super().__init__(detail or code, code=code)
+    def __init__(self, detail: str = "", *, code: str | None = None, stage: Stage | None = None) -> None:
+        if code is None:
+            if type(self) is AnchoringError:
+                raise TypeError("an AnchoringError names its rule: code=...")
+            code = type(self).code
+        if code not in STAGE_OF:
+            raise ValueError(f"unregistered anchoring error code {code!r}")
+        super().__init__(detail or code, code=code, stage=stage or STAGE_OF[code])

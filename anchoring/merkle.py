@@ -24,8 +24,7 @@ SubtreeHash = Callable[[int, int], bytes]
 class MerkleError(AnchoringError):
     """A proof was asked for impossible indices or sizes."""
 
-    def __init__(self, detail: str) -> None:
-        super().__init__("proof_unavailable", detail)
+    code = "proof_unavailable"
 
 
 def leaf_hash(data: bytes) -> bytes:

@@ -37,7 +37,7 @@ def _b64decode(text: str, what: str) -> bytes:
     try:
         return b64_decode(text)
     except ValueError:
-        raise AnchoringError("note_malformed", f"{what} is not canonical standard base64") from None
+        raise AnchoringError(f"{what} is not canonical standard base64", code="note_malformed") from None
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class NoteSigner:
     @classmethod
     def from_seed(cls, name: str, seed: bytes) -> NoteSigner:
         if not _KEY_NAME.match(name):
-            raise AnchoringError("note_key_invalid", "a key name has no spaces and no '+'")
+            raise AnchoringError("a key name has no spaces and no '+'", code="note_key_invalid")
         return cls(name, nacl.signing.SigningKey(seed))
 
     @property
@@ -79,19 +79,19 @@ class NoteVerifier:
     def decode(cls, text: str) -> NoteVerifier:
         parts = text.strip().split("+", 2)
         if len(parts) != 3 or not _KEY_NAME.match(parts[0]) or not re.fullmatch(r"[0-9a-f]{8}", parts[1]):
-            raise AnchoringError("note_key_invalid", "a verifier key is <name>+<hex key id>+<base64 key>")
+            raise AnchoringError("a verifier key is <name>+<hex key id>+<base64 key>", code="note_key_invalid")
         raw = _b64decode(parts[2], "the verifier key")
         if len(raw) != 33 or raw[0] != ED25519_ALG:
-            raise AnchoringError("note_key_invalid", "only Ed25519 verifier keys are supported")
+            raise AnchoringError("only Ed25519 verifier keys are supported", code="note_key_invalid")
         verifier = cls(parts[0], raw[1:])
         if verifier.key_id.hex() != parts[1]:
-            raise AnchoringError("note_key_invalid", "the key id does not match the key")
+            raise AnchoringError("the key id does not match the key", code="note_key_invalid")
         return verifier
 
 
 def _check_text(text: str) -> str:
     if not text.endswith("\n") or "\n\n" in text or not text.strip():
-        raise AnchoringError("note_malformed", "note text is non-empty lines, each ending in a newline")
+        raise AnchoringError("note text is non-empty lines, each ending in a newline", code="note_malformed")
     return text
 
 
@@ -99,16 +99,16 @@ def split_note(note: str) -> tuple[str, list[tuple[str, bytes, bytes]]]:
     """(text, [(key name, key id, signature)]) of a signed note; structure only."""
     text, sep, sigs = note.partition("\n\n")
     if not sep or not sigs.endswith("\n"):
-        raise AnchoringError("note_malformed", "a signed note is text, a blank line and signature lines")
+        raise AnchoringError("a signed note is text, a blank line and signature lines", code="note_malformed")
     text = _check_text(text + "\n")
     lines = []
     for line in sigs[:-1].split("\n"):
         if not line.startswith(SIGNATURE_PREFIX):
-            raise AnchoringError("note_malformed", "signature lines start with an em dash and a space")
+            raise AnchoringError("signature lines start with an em dash and a space", code="note_malformed")
         name, _, tag = line[len(SIGNATURE_PREFIX):].partition(" ")
         raw = _b64decode(tag, "a signature")
         if len(raw) < 5 or not name:
-            raise AnchoringError("note_malformed", "a signature line is '— <name> <base64>'")
+            raise AnchoringError("a signature line is '— <name> <base64>'", code="note_malformed")
         lines.append((name, raw[:4], raw[4:]))
     return text, lines
 
@@ -126,7 +126,7 @@ def verify_note(note: str, verifier: NoteVerifier) -> str:
                 return text
             except nacl.exceptions.BadSignatureError:
                 break
-    raise AnchoringError("note_signature_invalid", f"no valid signature by {verifier.name}")
+    raise AnchoringError(f"no valid signature by {verifier.name}", code="note_signature_invalid")
 
 
 TIME_EXTENSION = "credshare-time"  # extension line "credshare-time <Unix seconds>": when the log signed it
@@ -156,10 +156,10 @@ class Checkpoint:
     def parse(cls, text: str) -> Checkpoint:
         lines = _check_text(text)[:-1].split("\n")
         if len(lines) < 3 or not lines[0] or not _DECIMAL.match(lines[1]):
-            raise AnchoringError("checkpoint_malformed", "origin, decimal tree size and root hash lines")
+            raise AnchoringError("origin, decimal tree size and root hash lines", code="checkpoint_malformed")
         root = _b64decode(lines[2], "the root hash")
         if len(root) != 32:
-            raise AnchoringError("checkpoint_malformed", "the root hash is 32 bytes")
+            raise AnchoringError("the root hash is 32 bytes", code="checkpoint_malformed")
         return cls(lines[0], int(lines[1]), root, tuple(lines[3:]))
 
 
@@ -174,5 +174,5 @@ def open_checkpoint(note: str, verifier: NoteVerifier, origin: str | None = None
     """Verify a signed checkpoint note and parse it; the origin must match when given."""
     checkpoint = _opened(note, verifier)
     if origin is not None and checkpoint.origin != origin:
-        raise AnchoringError("checkpoint_origin_mismatch", f"checkpoint is for {checkpoint.origin!r}")
+        raise AnchoringError(f"checkpoint is for {checkpoint.origin!r}", code="checkpoint_origin_mismatch")
     return checkpoint

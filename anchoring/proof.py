@@ -64,13 +64,13 @@ def build_anchor_proof(
 
 def _parse(proof: Any) -> tuple[str, int, int, list[bytes], str]:
     if not isinstance(proof, dict) or proof.get("type") != PROOF_TYPE:
-        raise AnchoringError("proof_malformed", f"not a {PROOF_TYPE} document")
+        raise AnchoringError(f"not a {PROOF_TYPE} document", code="proof_malformed")
     origin, index, size, path, note = (
         proof.get(k) for k in ("log_origin", "leaf_index", "tree_size", "inclusion_proof", "checkpoint"))
     if not isinstance(origin, str) or not isinstance(note, str) or not isinstance(path, list):
-        raise AnchoringError("proof_malformed", "log_origin, checkpoint and inclusion_proof are required")
+        raise AnchoringError("log_origin, checkpoint and inclusion_proof are required", code="proof_malformed")
     if isinstance(index, bool) or isinstance(size, bool) or not isinstance(index, int) or not isinstance(size, int):
-        raise AnchoringError("proof_malformed", "leaf_index and tree_size are integers")
+        raise AnchoringError("leaf_index and tree_size are integers", code="proof_malformed")
     hashes = [canonical_b64decode(h, merkle.HASH_SIZE, "each inclusion_proof hash", "proof_malformed") for h in path]
     return origin, index, size, hashes, note
 

@@ -37,7 +37,7 @@ def canonical_b64decode(text: Any, size: int, what: str, code: str = "witness_ma
     except ValueError:
         raw = None
     if raw is None or len(raw) != size:
-        raise AnchoringError(code, f"{what} must be {size} bytes of canonical standard base64")
+        raise AnchoringError(f"{what} must be {size} bytes of canonical standard base64", code=code)
     return raw
 
 
@@ -54,7 +54,7 @@ class WitnessKey:
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> WitnessKey:
         if not isinstance(obj, Mapping) or not isinstance(obj.get("name"), str) or not obj["name"]:
-            raise AnchoringError("witness_malformed", "a witness key has a name")
+            raise AnchoringError("a witness key has a name", code="witness_malformed")
         return cls(obj["name"], canonical_b64decode(obj.get("public_key"), bls.PUBLIC_KEY_SIZE, "public_key"),
                    canonical_b64decode(obj.get("proof_of_possession"), bls.SIGNATURE_SIZE, "proof_of_possession"))
 
@@ -104,10 +104,10 @@ class WitnessAggregate:
         zero, in canonical base64 (a set unused bit would be a second spelling that verifies)."""
         count = obj.get("witnesses") if isinstance(obj, Mapping) else None
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-            raise AnchoringError("witness_malformed", "an aggregate names the witness count")
+            raise AnchoringError("an aggregate names the witness count", code="witness_malformed")
         bits = canonical_b64decode(obj.get("bitmap"), (count + 7) // 8, "bitmap")
         if count % 8 and bits[-1] >> (count % 8):
-            raise AnchoringError("witness_malformed", f"the bitmap sets bits past its {count} witnesses")
+            raise AnchoringError(f"the bitmap sets bits past its {count} witnesses", code="witness_malformed")
         return cls(tuple(bool(bits[i // 8] >> (i % 8) & 1) for i in range(count)),
                    canonical_b64decode(obj.get("signature"), bls.SIGNATURE_SIZE, "signature"))
 
@@ -117,9 +117,9 @@ def aggregate(witnesses: Sequence[WitnessKey], cosignatures: Mapping[str, bytes]
     names = [w.name for w in witnesses]
     unknown = set(cosignatures) - set(names)
     if unknown:
-        raise AnchoringError("witness_unknown", f"not in the witness set: {sorted(unknown)}")
+        raise AnchoringError(f"not in the witness set: {sorted(unknown)}", code="witness_unknown")
     if not cosignatures:
-        raise AnchoringError("witness_quorum_not_met", "no cosignatures to aggregate")
+        raise AnchoringError("no cosignatures to aggregate", code="witness_quorum_not_met")
     signers = tuple(name in cosignatures for name in names)
     return WitnessAggregate(signers, bls.backend().aggregate([cosignatures[n] for n in names if n in cosignatures]))
 
@@ -152,7 +152,7 @@ _possession_verdicts = _VerdictCache(_VERDICT_CACHE_SIZE)
 def check_witness_set(witnesses: Sequence[WitnessKey]) -> None:
     """Every key must prove possession of its secret key; names must be unique."""
     if len({w.name for w in witnesses}) != len(witnesses):
-        raise AnchoringError("witness_malformed", "witness names must be unique")
+        raise AnchoringError("witness names must be unique", code="witness_malformed")
     for w in witnesses:
         key = hashlib.sha256(w.public_key + w.proof_of_possession).digest()
         verdict = _possession_verdicts.get(key)
@@ -160,19 +160,19 @@ def check_witness_set(witnesses: Sequence[WitnessKey]) -> None:
             verdict = bls.backend().verify_possession(w.public_key, w.proof_of_possession)
             _possession_verdicts.put(key, verdict)
         if not verdict:
-            raise AnchoringError("witness_key_invalid", f"{w.name}: invalid key or proof of possession")
+            raise AnchoringError(f"{w.name}: invalid key or proof of possession", code="witness_key_invalid")
 
 
 def verify_aggregate(checkpoint_text: str, agg: WitnessAggregate, witnesses: Sequence[WitnessKey], quorum: int) -> list[str]:
     """Names of the witnesses whose aggregate cosignature verifies; raises unless at least
     ``quorum`` of ``witnesses`` signed."""
     if quorum < 1 or quorum > len(witnesses):
-        raise AnchoringError("witness_policy_invalid", f"quorum {quorum} of {len(witnesses)} witnesses")
+        raise AnchoringError(f"quorum {quorum} of {len(witnesses)} witnesses", code="witness_policy_invalid")
     if len(agg.signers) != len(witnesses):
-        raise AnchoringError("witness_set_mismatch", "the aggregate was made over a different witness set")
+        raise AnchoringError("the aggregate was made over a different witness set", code="witness_set_mismatch")
     check_witness_set(witnesses)
     if agg.count < quorum:
-        raise AnchoringError("witness_quorum_not_met", f"{agg.count} of {len(witnesses)} signed; {quorum} required")
+        raise AnchoringError(f"{agg.count} of {len(witnesses)} signed; {quorum} required", code="witness_quorum_not_met")
     keys = [w.public_key for w, signed in zip(witnesses, agg.signers, strict=True) if signed]
     message = cosignature_message(checkpoint_text)
     cache_key = hashlib.sha256(hashlib.sha256(message).digest() + b"".join(keys) + agg.signature).digest()
@@ -181,5 +181,5 @@ def verify_aggregate(checkpoint_text: str, agg: WitnessAggregate, witnesses: Seq
         verdict = bls.backend().fast_aggregate_verify(keys, message, agg.signature)
         _aggregate_verdicts.put(cache_key, verdict)
     if not verdict:
-        raise AnchoringError("witness_signature_invalid", "the aggregate cosignature does not verify")
+        raise AnchoringError("the aggregate cosignature does not verify", code="witness_signature_invalid")
     return [w.name for w, signed in zip(witnesses, agg.signers, strict=True) if signed]

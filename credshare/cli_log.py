@@ -111,7 +111,7 @@ def witness_cosign(key_file: str, log_key_file: str) -> None:
         signer = WitnessSigner(entry["name"], int(entry["secret_key"], 16), WitnessKey.from_json(entry))
         checkpoint = open_checkpoint(sys.stdin.read(), NoteVerifier.decode(read_text(log_key_file)))
     except (KeyError, TypeError, ValueError) as exc:
-        fail(AnchoringError("witness_malformed", f"unusable witness key file: {type(exc).__name__}"))
+        fail(AnchoringError(f"unusable witness key file: {type(exc).__name__}", code="witness_malformed"))
     except CredshareError as exc:
         fail(exc)
     signature = signer.cosign(checkpoint.text())

@@ -18,7 +18,7 @@ def b64url_decode(text: str, code: str = "jws_malformed") -> bytes:
     try:
         return b64.b64url_decode(text)
     except ValueError:
-        raise SDJWTError(code, "not canonical unpadded base64url") from None
+        raise SDJWTError("not canonical unpadded base64url", code=code) from None
 
 
 def json_loads(data: bytes | str, code: str = "jws_malformed") -> Any:
@@ -28,8 +28,8 @@ def json_loads(data: bytes | str, code: str = "jws_malformed") -> Any:
         return strict_json.loads(data)
     except strict_json.JsonInputError as exc:
         if exc.code in ("json_too_deep", "json_duplicate_member"):
-            raise SDJWTError(exc.code, exc.detail) from None
-        raise SDJWTError(code, "not valid UTF-8 JSON") from None
+            raise SDJWTError(exc.detail, code=exc.code) from None
+        raise SDJWTError("not valid UTF-8 JSON", code=code) from None
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)

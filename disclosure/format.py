@@ -68,7 +68,7 @@ os.register_at_fork(after_in_child=_random.reset)  # only the forking thread liv
 
 def hash_function(sd_alg: object) -> Callable[[bytes], Any]:
     if not isinstance(sd_alg, str) or sd_alg not in HASH_ALGS:
-        raise SDJWTError("sd_alg_unsupported", f"_sd_alg {sd_alg!r} is not sha-256, sha-384 or sha-512")
+        raise SDJWTError(f"_sd_alg {sd_alg!r} is not sha-256, sha-384 or sha-512", code="sd_alg_unsupported")
     return HASH_ALGS[sd_alg]
 
 
@@ -102,12 +102,12 @@ class Disclosure(NamedTuple):
         raw = b64url_decode(encoded, "disclosure_malformed")
         array = json_loads(raw, "disclosure_malformed")
         if not isinstance(array, list) or len(array) not in (2, 3) or not isinstance(array[0], str):
-            raise SDJWTError("disclosure_malformed", "a disclosure is [salt, name, value] or [salt, value]")
+            raise SDJWTError("a disclosure is [salt, name, value] or [salt, value]", code="disclosure_malformed")
         name = None
         if len(array) == 3:
             name = array[1]
             if not isinstance(name, str):
-                raise SDJWTError("disclosure_malformed", "a disclosure's claim name must be a string")
+                raise SDJWTError("a disclosure's claim name must be a string", code="disclosure_malformed")
         return cls(encoded, b64url_encode(hash_function(sd_alg)(encoded.encode("ascii")).digest()), array[0], name, array[-1])
 
 
@@ -140,14 +140,14 @@ def serialize_compact(jwt: str, disclosures: list[str] | tuple[str, ...], kb_jwt
 
 def parse_compact(text: str) -> ParsedSDJWT:
     if not isinstance(text, str):
-        raise SDJWTError("sdjwt_malformed", "an SD-JWT must be text")
+        raise SDJWTError("an SD-JWT must be text", code="sdjwt_malformed")
     text = text.strip()
     parts = text.split("~")
     if len(parts) < 2:
-        raise SDJWTError("sdjwt_malformed", "an SD-JWT ends with '~' or a KB-JWT after the last '~'")
+        raise SDJWTError("an SD-JWT ends with '~' or a KB-JWT after the last '~'", code="sdjwt_malformed")
     jwt, disclosures, last = parts[0], parts[1:-1], parts[-1]
     if not jwt or any(not d for d in disclosures):
-        raise SDJWTError("sdjwt_malformed", "empty component between '~' separators")
+        raise SDJWTError("empty component between '~' separators", code="sdjwt_malformed")
     return ParsedSDJWT((jwt,), tuple(disclosures), last or None)
 
 
@@ -155,30 +155,30 @@ def parse_json(text: str | bytes) -> ParsedSDJWT:
     """Parse the JWS JSON serialization (§8.1), flattened or general."""
     doc = json_loads(text, "sdjwt_malformed")
     if not isinstance(doc, dict) or not isinstance(doc.get("payload"), str):
-        raise SDJWTError("sdjwt_malformed", "JWS JSON needs a string payload")
+        raise SDJWTError("JWS JSON needs a string payload", code="sdjwt_malformed")
     if "signatures" in doc:
         if "signature" in doc or "protected" in doc or "header" in doc:
-            raise SDJWTError("sdjwt_malformed", "general JWS JSON has no top-level signature members")
+            raise SDJWTError("general JWS JSON has no top-level signature members", code="sdjwt_malformed")
         signatures = doc["signatures"]
         if not isinstance(signatures, list) or not signatures:
-            raise SDJWTError("sdjwt_malformed", "general JWS JSON needs a non-empty signatures array")
+            raise SDJWTError("general JWS JSON needs a non-empty signatures array", code="sdjwt_malformed")
     else:
         signatures = [{k: doc[k] for k in ("protected", "header", "signature") if k in doc}]
     jwts = []
     for i, sig in enumerate(signatures):
         if not isinstance(sig, dict) or not isinstance(sig.get("protected"), str) or not isinstance(sig.get("signature"), str):
-            raise SDJWTError("sdjwt_malformed", "each signature needs protected and signature strings")
+            raise SDJWTError("each signature needs protected and signature strings", code="sdjwt_malformed")
         header = sig.get("header", {})
         if not isinstance(header, dict):
-            raise SDJWTError("sdjwt_malformed", "the unprotected header must be an object")
+            raise SDJWTError("the unprotected header must be an object", code="sdjwt_malformed")
         if i > 0 and ({"disclosures", "kb_jwt"} & set(header)):
-            raise SDJWTError("sdjwt_malformed", "disclosures and kb_jwt belong to the first signature only")
+            raise SDJWTError("disclosures and kb_jwt belong to the first signature only", code="sdjwt_malformed")
         jwts.append(f"{sig['protected']}.{doc['payload']}.{sig['signature']}")
     first = signatures[0].get("header", {})
     disclosures = first.get("disclosures", [])
     kb_jwt = first.get("kb_jwt")
     if not isinstance(disclosures, list) or not all(isinstance(d, str) and d for d in disclosures):
-        raise SDJWTError("sdjwt_malformed", "disclosures must be an array of strings")
+        raise SDJWTError("disclosures must be an array of strings", code="sdjwt_malformed")
     if kb_jwt is not None and (not isinstance(kb_jwt, str) or not kb_jwt):
-        raise SDJWTError("sdjwt_malformed", "kb_jwt must be a string")
+        raise SDJWTError("kb_jwt must be a string", code="sdjwt_malformed")
     return ParsedSDJWT(tuple(jwts), tuple(disclosures), kb_jwt)

@@ -88,16 +88,16 @@ class _Builder:
             return out
         if value is None or isinstance(value, (str, bool, int, float)):
             if isinstance(value, float) and not math.isfinite(value):
-                raise SDJWTError("claims_invalid", "claims must be finite numbers")
+                raise SDJWTError("claims must be finite numbers", code="claims_invalid")
             return value
-        raise SDJWTError("claims_invalid", f"{type(value).__name__} is not a JSON value")
+        raise SDJWTError(f"{type(value).__name__} is not a JSON value", code="claims_invalid")
 
     def object(self, obj: Mapping[str, Any], path: ClaimPath) -> dict[str, Any]:
         out: dict[str, Any] = {}
         digests: list[str] = []
         for name, item in obj.items():
             if not isinstance(name, str) or name in (SD_KEY, ARRAY_DIGEST_KEY, SD_ALG_KEY):
-                raise SDJWTError("claims_invalid", f"claim name {name!r} is reserved or not a string")
+                raise SDJWTError(f"claim name {name!r} is reserved or not a string", code="claims_invalid")
             item_path = path + (name,)
             built = self.value(item, item_path)
             if self.is_sd(item_path):
@@ -133,24 +133,24 @@ def issue(
     """
     hash_function(sd_alg)
     if not isinstance(claims, Mapping):
-        raise SDJWTError("claims_invalid", "claims must be a JSON object")
+        raise SDJWTError("claims must be a JSON object", code="claims_invalid")
     patterns = [tuple(p) for p in disclosable]
     if any(len(p) == 0 for p in patterns):
-        raise SDJWTError("sd_path_unknown", "an empty path names no claim")
+        raise SDJWTError("an empty path names no claim", code="sd_path_unknown")
     payload_claims = dict(claims)
     if holder_jwk is not None:
         if "cnf" in payload_claims:
-            raise SDJWTError("claims_invalid", "give the holder key either as holder_jwk or in cnf, not both")
+            raise SDJWTError("give the holder key either as holder_jwk or in cnf, not both", code="claims_invalid")
         payload_claims["cnf"] = {"jwk": dict(PublicKey.from_jwk(holder_jwk).jwk)}
     if typ == VC_TYP and not isinstance(payload_claims.get("vct"), str):
-        raise SDJWTError("vct_missing")
+        raise SDJWTError(code="vct_missing")
     if any(p and p[0] in NEVER_DISCLOSABLE for p in patterns):
-        raise SDJWTError("claim_not_disclosable", "iss, exp, nbf, cnf, vct and status stay visible")
+        raise SDJWTError("iss, exp, nbf, cnf, vct and status stay visible", code="claim_not_disclosable")
 
     builder = _Builder(patterns, sd_alg, sd_array_size)
     payload = builder.object(payload_claims, ())
     if builder.unused:
-        raise SDJWTError("sd_path_unknown", f"no claim at {list(min(builder.unused, key=str))}")
+        raise SDJWTError(f"no claim at {list(min(builder.unused, key=str))}", code="sd_path_unknown")
     payload[SD_ALG_KEY] = sd_alg
     jwt = sign_compact({"typ": typ}, payload, signer)
     return IssuedSDJWT(jwt, tuple(builder.disclosures))

@@ -76,22 +76,22 @@ class PublicKey:
         """Parse a public JWK. Parsed keys are cached by content (bounded LRU): a holder's key
         comes back with every presentation, and parsing plus first use costs ~25 µs."""
         if not isinstance(jwk, Mapping):
-            raise SDJWTError("key_invalid", "a JWK must be a JSON object")
+            raise SDJWTError("a JWK must be a JSON object", code="key_invalid")
         try:
             canonical = json.dumps(jwk, sort_keys=True, separators=(",", ":"))
         except (TypeError, ValueError) as exc:
-            raise SDJWTError("key_invalid", "a JWK must be JSON") from exc
+            raise SDJWTError("a JWK must be JSON", code="key_invalid") from exc
         return _parse_public_jwk(canonical)
 
     @classmethod
     def _parse(cls, jwk: dict[str, Any]) -> PublicKey:
         if _PRIVATE_MEMBERS & set(jwk):
-            raise SDJWTError("key_invalid", "private key material where a public key was expected")
+            raise SDJWTError("private key material where a public key was expected", code="key_invalid")
         algs = _algs_for(jwk)
         if "alg" in jwk:
             algs = algs & {jwk["alg"]}
         if not algs:
-            raise SDJWTError("key_invalid", "key type/curve not supported (EC P-256/384/521 or OKP Ed25519)")
+            raise SDJWTError("key type/curve not supported (EC P-256/384/521 or OKP Ed25519)", code="key_invalid")
         try:
             if jwk["kty"] == "OKP":
                 impl: Any = nacl.signing.VerifyKey(b64url_decode(jwk["x"], "key_invalid"))
@@ -104,7 +104,7 @@ class PublicKey:
                 # from_encoded_point checks that the point lies on the curve
                 impl = ec.EllipticCurvePublicKey.from_encoded_point(curve, b"\x04" + x + y)
         except (SDJWTError, ValueError, TypeError, KeyError, nacl.exceptions.CryptoError) as exc:
-            raise SDJWTError("key_invalid", f"unusable JWK: {type(exc).__name__}") from exc
+            raise SDJWTError(f"unusable JWK: {type(exc).__name__}", code="key_invalid") from exc
         return cls(dict(jwk), frozenset(algs), impl)
 
     def verify(self, alg: str, signing_input: bytes, signature: bytes) -> bool:
@@ -149,7 +149,7 @@ class Signer:
         elif alg in _EC_ALGS:
             key = jwcrypto_jwk.JWK.generate(kty="EC", crv=_EC_ALGS[alg][0])
         else:
-            raise SDJWTError("alg_not_allowed", f"cannot sign with {alg!r}")
+            raise SDJWTError(f"cannot sign with {alg!r}", code="alg_not_allowed")
         private = json.loads(key.export_private())
         if kid is None:
             kid = key.thumbprint()
@@ -158,18 +158,18 @@ class Signer:
     @classmethod
     def from_jwk(cls, jwk: Mapping[str, Any], alg: str | None = None) -> Signer:
         if not isinstance(jwk, Mapping) or "d" not in jwk:
-            raise SDJWTError("key_invalid", "a signing key must be a private JWK")
+            raise SDJWTError("a signing key must be a private JWK", code="key_invalid")
         algs = _algs_for(jwk)
         alg = alg or jwk.get("alg") or ("EdDSA" if "EdDSA" in algs else next(iter(algs), None))
         if alg not in algs or ("alg" in jwk and jwk["alg"] != alg):
-            raise SDJWTError("alg_not_allowed", f"algorithm {alg!r} does not fit this key")
+            raise SDJWTError(f"algorithm {alg!r} does not fit this key", code="alg_not_allowed")
         try:
             if jwk["kty"] == "OKP":
                 impl: Any = nacl.signing.SigningKey(b64url_decode(jwk["d"], "key_invalid"))
             else:
                 impl = jwcrypto_jwk.JWK(**dict(jwk)).get_op_key("sign")
         except (JWException, ValueError, TypeError, KeyError, nacl.exceptions.CryptoError) as exc:
-            raise SDJWTError("key_invalid", f"unusable private JWK: {type(exc).__name__}") from exc
+            raise SDJWTError(f"unusable private JWK: {type(exc).__name__}", code="key_invalid") from exc
         return cls(alg, jwk.get("kid"), dict(jwk), impl)
 
     @property
@@ -215,10 +215,10 @@ def sign_compact(header: Mapping[str, Any], payload: Mapping[str, Any], signer: 
 def parse_compact(token: str) -> CompactJWS:
     """Split and decode a compact JWS; check the algorithm is allowed. Does not verify."""
     if not isinstance(token, str):
-        raise SDJWTError("jws_malformed", "a JWS must be a string")
+        raise SDJWTError("a JWS must be a string", code="jws_malformed")
     parts = token.split(".")
     if len(parts) != 3:
-        raise SDJWTError("jws_malformed", "a compact JWS has three parts")
+        raise SDJWTError("a compact JWS has three parts", code="jws_malformed")
     return parse_parts(parts[0], parts[1], parts[2])
 
 
@@ -226,12 +226,12 @@ def parse_parts(protected: str, payload: str, signature: str) -> CompactJWS:
     header = json_loads(b64url_decode(protected))
     body = json_loads(b64url_decode(payload))
     if not isinstance(header, dict) or not isinstance(body, dict):
-        raise SDJWTError("jws_malformed", "JWS header and payload must be JSON objects")
+        raise SDJWTError("JWS header and payload must be JSON objects", code="jws_malformed")
     alg = header.get("alg")
     if alg not in ALLOWED_ALGS:
-        raise SDJWTError("alg_not_allowed", f"algorithm {alg!r} is not allowed")
+        raise SDJWTError(f"algorithm {alg!r} is not allowed", code="alg_not_allowed")
     if "crit" in header:
-        raise SDJWTError("jws_malformed", "no critical header extensions are understood")
+        raise SDJWTError("no critical header extensions are understood", code="jws_malformed")
     signing_input = f"{protected}.{payload}".encode("ascii")
     return CompactJWS(header, body, signing_input, b64url_decode(signature), f"{protected}.{payload}.{signature}")
 

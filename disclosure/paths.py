@@ -26,12 +26,12 @@ def parse_claim_path(text: str) -> PathPattern:
             i is None or isinstance(i, str) or (isinstance(i, int) and not isinstance(i, bool) and i >= 0)
             for i in items
         ):
-            raise SDJWTError("selection_unknown_path", "path elements are strings, indices or null")
+            raise SDJWTError("path elements are strings, indices or null", code="selection_unknown_path")
         path: list[str | int | None] = items
     else:
         path = [None if part == "*" else int(part) if part.isdigit() else part for part in text.split(".")]
     if not path or any(p == "" for p in path):
-        raise SDJWTError("selection_unknown_path", f"empty path element in {text!r}")
+        raise SDJWTError(f"empty path element in {text!r}", code="selection_unknown_path")
     return tuple(path)
 
 

@@ -70,7 +70,7 @@ def select_disclosures(view: HolderView, paths: Iterable[ClaimPath]) -> list[str
     for raw in paths:
         path = tuple(raw)
         if not path or not _claim_exists(view.claims, path):
-            raise SDJWTError("selection_unknown_path", f"no claim at {list(path)}")
+            raise SDJWTError(f"no claim at {list(path)}", code="selection_unknown_path")
         for digest, where in view.processed.paths.items():
             if where[: len(path)] == path or path[: len(where)] == where:
                 wanted.add(digest)
@@ -99,9 +99,9 @@ def make_kb_jwt(view: HolderView, chosen: list[str], request: KeyBindingRequest)
     cnf = view.claims.get("cnf")
     holder_jwk = cnf.get("jwk") if isinstance(cnf, dict) else None
     if not isinstance(holder_jwk, dict):
-        raise SDJWTError("kb_holder_key_missing")
+        raise SDJWTError(code="kb_holder_key_missing")
     if PublicKey.from_jwk(holder_jwk).thumbprint() != PublicKey.from_jwk(request.signer.public_jwk).thumbprint():
-        raise SDJWTError("key_invalid", "the key binding key is not the holder key in cnf.jwk")
+        raise SDJWTError("the key binding key is not the holder key in cnf.jwk", code="key_invalid")
     sd_hash = b64_digest(serialize_compact(view.parsed.jwts[0], chosen), view.sd_alg)
     payload: Mapping[str, Any] = {
         **request.extra,

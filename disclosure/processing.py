@@ -34,13 +34,13 @@ def process(payload: dict[str, Any], disclosures: Iterable[Disclosure]) -> Proce
     by_digest: dict[str, Disclosure] = {}
     for disclosure in disclosures:
         if disclosure.digest in by_digest:
-            raise SDJWTError("disclosure_duplicate")
+            raise SDJWTError(code="disclosure_duplicate")
         by_digest[disclosure.digest] = disclosure
     walker = _Walker(by_digest)
     claims = walker.object(payload, (), top=True)
     unreferenced = set(by_digest) - set(walker.paths)
     if unreferenced:
-        raise SDJWTError("disclosure_unreferenced", f"{len(unreferenced)} disclosure(s) match no digest")
+        raise SDJWTError(f"{len(unreferenced)} disclosure(s) match no digest", code="disclosure_unreferenced")
     return Processed(claims, walker.paths)
 
 
@@ -52,15 +52,15 @@ class _Walker:
 
     def _note(self, digest: Any) -> Disclosure | None:
         if not isinstance(digest, str):
-            raise SDJWTError("sd_invalid", "digests must be strings")
+            raise SDJWTError("digests must be strings", code="sd_invalid")
         if digest in self.seen:
-            raise SDJWTError("digest_duplicate")
+            raise SDJWTError(code="digest_duplicate")
         self.seen.add(digest)
         return self.by_digest.get(digest)
 
     def value(self, value: Any, path: ClaimPath) -> Any:
         if len(path) > MAX_DEPTH:
-            raise SDJWTError("nesting_too_deep")
+            raise SDJWTError(code="nesting_too_deep")
         if isinstance(value, dict):
             return self.object(value, path)
         if isinstance(value, list):
@@ -73,21 +73,21 @@ class _Walker:
             if name == SD_KEY or (top and name == SD_ALG_KEY):
                 continue
             if name == SD_ALG_KEY:
-                raise SDJWTError("sd_invalid", "_sd_alg is allowed only at the top level")
+                raise SDJWTError("_sd_alg is allowed only at the top level", code="sd_invalid")
             out[name] = self.value(item, path + (name,)) if isinstance(item, (dict, list)) else item
         digests = obj.get(SD_KEY, [])
         if not isinstance(digests, list):
-            raise SDJWTError("sd_invalid", "_sd must be an array of digests")
+            raise SDJWTError("_sd must be an array of digests", code="sd_invalid")
         for digest in digests:
             disclosure = self._note(digest)
             if disclosure is None:
                 continue  # a decoy or an undisclosed claim
             if disclosure.name is None:
-                raise SDJWTError("disclosure_shape", "an _sd digest refers to an array-element disclosure")
+                raise SDJWTError("an _sd digest refers to an array-element disclosure", code="disclosure_shape")
             if disclosure.name in (SD_KEY, ARRAY_DIGEST_KEY):
-                raise SDJWTError("disclosure_name_reserved")
+                raise SDJWTError(code="disclosure_name_reserved")
             if disclosure.name in out:
-                raise SDJWTError("claim_name_collision", f"claim {disclosure.name!r} already exists at its level")
+                raise SDJWTError(f"claim {disclosure.name!r} already exists at its level", code="claim_name_collision")
             claim_path = path + (disclosure.name,)
             self.paths[digest] = claim_path
             out[disclosure.name] = self.value(disclosure.value, claim_path)
@@ -98,12 +98,12 @@ class _Walker:
         for element in arr:
             if isinstance(element, dict) and ARRAY_DIGEST_KEY in element:
                 if len(element) != 1:
-                    raise SDJWTError("sd_invalid", "an array digest object has the single member '...'")
+                    raise SDJWTError("an array digest object has the single member '...'", code="sd_invalid")
                 disclosure = self._note(element[ARRAY_DIGEST_KEY])
                 if disclosure is None:
                     continue  # undisclosed element: dropped
                 if disclosure.name is not None:
-                    raise SDJWTError("disclosure_shape", "a '...' digest refers to an object-property disclosure")
+                    raise SDJWTError("a '...' digest refers to an object-property disclosure", code="disclosure_shape")
                 claim_path = path + (len(out),)
                 self.paths[disclosure.digest] = claim_path
                 out.append(self.value(disclosure.value, claim_path))

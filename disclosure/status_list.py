@@ -31,16 +31,16 @@ KEPT_LIST_BYTES = 1024 * 1024  # ... when they are no larger than this
 class StatusList:
     def __init__(self, bits: int, data: bytes | bytearray) -> None:
         if bits not in ALLOWED_BITS:
-            raise SDJWTError("status_bits_invalid")
+            raise SDJWTError(code="status_bits_invalid")
         self.bits = bits
         self.data = bytearray(data)
 
     @classmethod
     def empty(cls, size: int, bits: int = 1) -> StatusList:
         if bits not in ALLOWED_BITS:
-            raise SDJWTError("status_bits_invalid")
+            raise SDJWTError(code="status_bits_invalid")
         if size <= 0:
-            raise SDJWTError("status_list_malformed", "a status list holds at least one entry")
+            raise SDJWTError("a status list holds at least one entry", code="status_list_malformed")
         return cls(bits, bytes(-(-size * bits // 8)))
 
     @property
@@ -49,7 +49,7 @@ class StatusList:
 
     def _locate(self, index: int) -> tuple[int, int]:
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < self.size:
-            raise SDJWTError("status_index_out_of_range", f"index {index!r} outside 0..{self.size - 1}")
+            raise SDJWTError(f"index {index!r} outside 0..{self.size - 1}", code="status_index_out_of_range")
         bit = index * self.bits
         return bit // 8, bit % 8
 
@@ -60,7 +60,7 @@ class StatusList:
     def set(self, index: int, value: int) -> None:
         mask = (1 << self.bits) - 1
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= mask:
-            raise SDJWTError("status_value_invalid")
+            raise SDJWTError(code="status_value_invalid")
         byte, shift = self._locate(index)
         self.data[byte] = (self.data[byte] & ~(mask << shift)) | (value << shift)
 
@@ -70,10 +70,10 @@ class StatusList:
     @classmethod
     def from_json(cls, obj: Any) -> StatusList:
         if not isinstance(obj, Mapping) or not isinstance(obj.get("lst"), str):
-            raise SDJWTError("status_list_malformed", "a status list is {\"bits\": n, \"lst\": \"...\"}")
+            raise SDJWTError("a status list is {\"bits\": n, \"lst\": \"...\"}", code="status_list_malformed")
         bits = obj.get("bits")
         if bits not in ALLOWED_BITS or isinstance(bits, bool):
-            raise SDJWTError("status_bits_invalid")
+            raise SDJWTError(code="status_bits_invalid")
         return cls(bits, _inflated(obj["lst"]))
 
 
@@ -101,11 +101,11 @@ def _inflate(lst: str) -> bytes:
     try:
         data = inflater.decompress(compressed, MAX_LIST_BYTES)
     except zlib.error as exc:
-        raise SDJWTError("status_list_malformed", "lst is not zlib data") from exc
+        raise SDJWTError("lst is not zlib data", code="status_list_malformed") from exc
     if inflater.unconsumed_tail or not inflater.eof:
-        raise SDJWTError("status_list_malformed", "lst is truncated or larger than allowed")
+        raise SDJWTError("lst is truncated or larger than allowed", code="status_list_malformed")
     if not data:
-        raise SDJWTError("status_list_malformed", "empty status list")
+        raise SDJWTError("empty status list", code="status_list_malformed")
     return data
 
 
@@ -137,23 +137,23 @@ def read_status_list(token: str, *, keys: list[PublicKey], uri: str, now: int, s
     """Verify a ``statuslist+jwt`` for ``uri`` and decode its list."""
     jws = parse_compact(token)
     if jws.header.get("typ") != STATUS_LIST_TYP:
-        raise SDJWTError("typ_mismatch", f"a status list token has typ {STATUS_LIST_TYP}")
+        raise SDJWTError(f"a status list token has typ {STATUS_LIST_TYP}", code="typ_mismatch")
     candidates = [k for k in keys if jws.header.get("kid") is None or k.kid in (None, jws.header.get("kid"))]
     if not candidates:
-        raise SDJWTError("issuer_key_unknown")
+        raise SDJWTError(code="issuer_key_unknown")
     if not jws.verify_with(candidates):
-        raise SDJWTError("signature_invalid")
+        raise SDJWTError(code="signature_invalid")
     body = jws.payload
     if body.get("sub") != uri:
-        raise SDJWTError("status_list_sub_mismatch")
+        raise SDJWTError(code="status_list_sub_mismatch")
     iat, exp, ttl = body.get("iat"), body.get("exp"), body.get("ttl")
     if isinstance(iat, bool) or not isinstance(iat, int):
-        raise SDJWTError("status_list_malformed", "iat must be an integer")
+        raise SDJWTError("iat must be an integer", code="status_list_malformed")
     for name, value in (("exp", exp), ("ttl", ttl)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise SDJWTError("status_list_malformed", f"{name} must be an integer")
+            raise SDJWTError(f"{name} must be an integer", code="status_list_malformed")
     if exp is not None and now >= exp + skew_seconds:
-        raise SDJWTError("status_list_expired")
+        raise SDJWTError(code="status_list_expired")
     return StatusListToken(uri, StatusList.from_json(body.get("status_list")), iat, exp, ttl, body)
 
 
@@ -164,8 +164,8 @@ def status_reference(claims: Mapping[str, Any]) -> tuple[int, str] | None:
         return None
     ref = status.get("status_list") if isinstance(status, Mapping) else None
     if not isinstance(ref, Mapping):
-        raise SDJWTError("status_list_malformed", "status.status_list must be an object")
+        raise SDJWTError("status.status_list must be an object", code="status_list_malformed")
     idx, uri = ref.get("idx"), ref.get("uri")
     if isinstance(idx, bool) or not isinstance(idx, int) or idx < 0 or not isinstance(uri, str) or not uri:
-        raise SDJWTError("status_list_malformed", "status.status_list needs idx and uri")
+        raise SDJWTError("status.status_list needs idx and uri", code="status_list_malformed")
     return idx, uri

@@ -17,11 +17,11 @@ NEVER_DISCLOSABLE = frozenset({"iss", "exp", "nbf", "cnf", "vct", "status"})
 def check_not_disclosable(paths: Iterable[ClaimPath]) -> None:
     for path in paths:
         if len(path) == 1 and path[0] in NEVER_DISCLOSABLE:
-            raise SDJWTError("claim_not_disclosable", f"{path[0]!r} must not be selectively disclosable")
+            raise SDJWTError(f"{path[0]!r} must not be selectively disclosable", code="claim_not_disclosable")
 
 
 def check_vc_claims(claims: dict[str, Any], disclosed: Iterable[ClaimPath]) -> None:
     """An SD-JWT VC names its type in a visible ``vct`` string."""
     if not isinstance(claims.get("vct"), str) or not claims["vct"]:
-        raise SDJWTError("vct_missing")
+        raise SDJWTError(code="vct_missing")
     check_not_disclosable(disclosed)

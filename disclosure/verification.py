@@ -6,6 +6,11 @@ caller's resolver from ``iss`` and ``kid``; ``_sd_alg``; disclosures (§7.1 step
 ``nbf``, ``iat`` on the processed payload; the SD-JWT VC profile when ``typ`` is
 ``dc+sd-jwt``; then the Key Binding JWT.
 
+Each refusal is an :class:`SDJWTError` carrying the stage it was raised in, the verification
+report's check it fails (``issuer_signature``, ``disclosures``, ``credential_validity``,
+``key_binding``), whatever its code: a KB-JWT that is not a JWS is ``jws_malformed`` in the
+``key_binding`` stage.
+
 A KB-JWT that is present although the policy does not require one is still checked for
 signature, ``typ`` and ``sd_hash`` (it must not be broken), but not for audience, nonce or age.
 """
@@ -30,6 +35,7 @@ from credshare.disclosure.jws import CompactJWS, PublicKey, constant_time_equal,
 from credshare.disclosure.paths import ClaimPath
 from credshare.disclosure.processing import process
 from credshare.disclosure.vc import KB_TYP, VC_TYP, check_vc_claims
+from credshare.foundation.errors import in_stage
 
 KeyResolver = Callable[[Any, Any], list[PublicKey]]
 DEFAULT_SKEW_SECONDS = 30
@@ -87,38 +93,43 @@ def verify_presentation(
 ) -> VerifiedSDJWT:
     """``enforce_validity=False`` leaves ``exp``/``nbf``/``iat`` to the caller (a verifier that
     reports an expired credential as such, rather than refusing to look at it)."""
-    parsed = parse_presentation(presentation, serialization)
+    with in_stage("issuer_signature"):
+        parsed = parse_presentation(presentation, serialization)
     if key_binding.required and parsed.kb_jwt is None:
-        raise SDJWTError("kb_missing")
-
-    issuer_jws = [_verify_issuer_signature(jwt, issuer_keys, expected_typ) for jwt in parsed.jwts]
+        raise SDJWTError(code="kb_missing")
+    with in_stage("issuer_signature"):
+        issuer_jws = [_verify_issuer_signature(jwt, issuer_keys, expected_typ) for jwt in parsed.jwts]
     header, payload = issuer_jws[0].header, issuer_jws[0].payload
-    sd_alg = payload.get(SD_ALG_KEY, DEFAULT_SD_ALG)
-    hash_function(sd_alg)
 
-    processed = process(payload, (Disclosure.decode(d, sd_alg) for d in parsed.disclosures))
+    with in_stage("disclosures"):
+        sd_alg = payload.get(SD_ALG_KEY, DEFAULT_SD_ALG)
+        hash_function(sd_alg)
+        processed = process(payload, (Disclosure.decode(d, sd_alg) for d in parsed.disclosures))
     if enforce_validity:
-        check_validity(processed.claims, now, skew_seconds)
+        with in_stage("credential_validity"):
+            check_validity(processed.claims, now, skew_seconds)
     if header.get("typ") == VC_TYP:
-        check_vc_claims(processed.claims, processed.disclosed_paths)
+        with in_stage("disclosures"):
+            check_vc_claims(processed.claims, processed.disclosed_paths)
 
     kb_payload = None
     if parsed.kb_jwt is not None:
-        kb_payload = _verify_key_binding(parsed, processed.claims, sd_alg, key_binding, now, skew_seconds)
+        with in_stage("key_binding"):
+            kb_payload = _verify_key_binding(parsed, processed.claims, sd_alg, key_binding, now, skew_seconds)
     return VerifiedSDJWT(processed.claims, processed.disclosed_paths, header, payload, kb_payload)
 
 
 def _verify_issuer_signature(jwt: str, resolve: KeyResolver, expected_typ: str | None) -> CompactJWS:
     jws = parse_compact(jwt)
     if expected_typ is not None and jws.header.get("typ") != expected_typ:
-        raise SDJWTError("typ_mismatch", f"issuer JWT typ is {jws.header.get('typ')!r}, expected {expected_typ!r}")
+        raise SDJWTError(f"issuer JWT typ is {jws.header.get('typ')!r}, expected {expected_typ!r}", code="typ_mismatch")
     keys = resolve(jws.payload.get("iss"), jws.header.get("kid"))
     if not keys:
-        raise SDJWTError("issuer_key_unknown")
+        raise SDJWTError(code="issuer_key_unknown")
     if not any(jws.alg in key.algs for key in keys):
-        raise SDJWTError("alg_not_allowed", f"no trusted issuer key may verify {jws.alg}")
+        raise SDJWTError(f"no trusted issuer key may verify {jws.alg}", code="alg_not_allowed")
     if not jws.verify_with(keys):
-        raise SDJWTError("signature_invalid")
+        raise SDJWTError(code="signature_invalid")
     return jws
 
 
@@ -127,18 +138,18 @@ def _number(claims: dict[str, Any], name: str) -> float | None:
     if value is None and name not in claims:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SDJWTError("validity_claim_invalid", f"{name} must be a NumericDate")
+        raise SDJWTError(f"{name} must be a NumericDate", code="validity_claim_invalid")
     return value
 
 
 def check_validity(claims: dict[str, Any], now: int, skew_seconds: int) -> None:
     exp, nbf, iat = _number(claims, "exp"), _number(claims, "nbf"), _number(claims, "iat")
     if exp is not None and now >= exp + skew_seconds:
-        raise SDJWTError("expired")
+        raise SDJWTError(code="expired")
     if nbf is not None and now + skew_seconds < nbf:
-        raise SDJWTError("not_yet_valid")
+        raise SDJWTError(code="not_yet_valid")
     if iat is not None and now + skew_seconds < iat:
-        raise SDJWTError("iat_in_future")
+        raise SDJWTError(code="iat_in_future")
 
 
 def _verify_key_binding(
@@ -153,29 +164,29 @@ def _verify_key_binding(
     cnf = claims.get("cnf")
     holder_jwk = cnf.get("jwk") if isinstance(cnf, dict) else None
     if not isinstance(holder_jwk, dict):
-        raise SDJWTError("kb_holder_key_missing")
+        raise SDJWTError(code="kb_holder_key_missing")
     holder_key = PublicKey.from_jwk(holder_jwk)
     kb = parse_compact(parsed.kb_jwt)
     if kb.header.get("typ") != KB_TYP:
-        raise SDJWTError("kb_typ_invalid")
+        raise SDJWTError(code="kb_typ_invalid")
     if kb.alg not in holder_key.algs:
-        raise SDJWTError("alg_not_allowed", f"the holder key may not verify {kb.alg}")
+        raise SDJWTError(f"the holder key may not verify {kb.alg}", code="alg_not_allowed")
     if not kb.verify_with([holder_key]):
-        raise SDJWTError("kb_signature_invalid")
+        raise SDJWTError(code="kb_signature_invalid")
     body = kb.payload
     if not all(name in body for name in ("iat", "aud", "nonce", "sd_hash")):
-        raise SDJWTError("kb_claims_missing")
+        raise SDJWTError(code="kb_claims_missing")
     sd_hash = body["sd_hash"]
     if not isinstance(sd_hash, str) or not constant_time_equal(sd_hash, b64_digest(parsed.sd_hash_input, sd_alg)):
-        raise SDJWTError("kb_sd_hash_mismatch")
+        raise SDJWTError(code="kb_sd_hash_mismatch")
     if policy.required:
         iat = body["iat"]
         if isinstance(iat, bool) or not isinstance(iat, (int, float)):
-            raise SDJWTError("kb_iat_invalid", "iat must be a NumericDate")
+            raise SDJWTError("iat must be a NumericDate", code="kb_iat_invalid")
         if not now - policy.max_age_seconds - skew_seconds <= iat <= now + skew_seconds:
-            raise SDJWTError("kb_iat_invalid")
+            raise SDJWTError(code="kb_iat_invalid")
         if not isinstance(body["aud"], str) or not constant_time_equal(body["aud"], policy.audience or ""):
-            raise SDJWTError("kb_aud_mismatch")
+            raise SDJWTError(code="kb_aud_mismatch")
         if not isinstance(body["nonce"], str) or not constant_time_equal(body["nonce"], policy.nonce or ""):
-            raise SDJWTError("kb_nonce_mismatch")
+            raise SDJWTError(code="kb_nonce_mismatch")
     return body

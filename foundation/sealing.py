@@ -18,6 +18,7 @@ from credshare.foundation.kdf import derive_key
 class SealError(CredshareError):
     code = "sealed_data_unreadable"
     http_status = 500
+    stage = "store"
 
 
 def sealing_key(secret_key: str, purpose: str) -> bytes:

@@ -58,6 +58,7 @@ class ShareGone(CredshareError):
     """The link exists but can no longer be opened (revoked, expired, locked, used up)."""
 
     http_status = 410
+    stage = "link"
 
 
 class ShareBusy(RateLimitedError):
@@ -68,6 +69,7 @@ class ShareBusy(RateLimitedError):
 
 class PasscodeNeeded(CredshareError):
     http_status = 401
+    stage = "link"
 
     def __init__(self, detail: str, attempts_left: int, *, code: str) -> None:
         super().__init__(detail, code=code)

@@ -90,6 +90,7 @@ class RosterRejected(CredshareError):
 
     code = "roster_rejected"
     http_status = 422
+    stage = "input"
 
     def __init__(self, problems: list[tuple[int, list[str]]], rows: int) -> None:
         super().__init__(f"{len(problems)} of {rows} row(s) are invalid; nothing was issued")
@@ -111,6 +112,7 @@ class IdempotencyKeyReused(CredshareError):
 
     code = "idempotency_key_reused"
     http_status = 422
+    stage = "input"
 
 
 class BatchExpired(ConflictError):

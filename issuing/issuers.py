@@ -41,6 +41,7 @@ ISSUER_KEY_PURPOSE = "issuer-keys/v1"
 class IssuerError(CredshareError):
     code = "issuer_invalid"
     http_status = 400
+    stage = "input"
 
 
 class IssuerNotFound(IssuerError):

@@ -19,6 +19,7 @@ MAX_ROW_CHARS = 1 << 20
 class RosterError(CredshareError):
     code = "roster_invalid"
     http_status = 400
+    stage = "input"
 
 
 def read_roster(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

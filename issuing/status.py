@@ -41,6 +41,7 @@ _SERVING_FIELDS = ("uri", "number", "values_version", "token_values_version", "t
 class StatusError(CredshareError):
     code = "status_invalid"
     http_status = 400
+    stage = "input"
 
 
 def _pack(data: bytes | bytearray) -> str:

@@ -40,6 +40,7 @@ _TRUE, _FALSE = {"yes", "y", "true", "1"}, {"no", "n", "false", "0"}
 class CredentialTypeError(CredshareError):
     code = "credential_type_invalid"
     http_status = 400
+    stage = "input"
 
 
 @dataclass(frozen=True)

@@ -122,7 +122,7 @@ class LogReader:
         """The committed head, read from the store (never kept)."""
         doc = self._heads.find_one({"_id": self.origin})
         if doc is None:
-            raise AnchoringError("log_missing", f"no log {self.origin!r}")
+            raise AnchoringError(f"no log {self.origin!r}", code="log_missing")
         return LogHead(doc["size"], b64_decode(doc["root"]), int(doc.get("revision", 0)))
 
     def head(self) -> tuple[int, bytes]:
@@ -136,7 +136,7 @@ class LogReader:
         head = self.read_head() if head is None else head
         size = head.size if size is None else size
         if not 0 < size <= head.size:
-            raise AnchoringError("checkpoint_unknown", f"no committed checkpoint of size {size}")
+            raise AnchoringError(f"no committed checkpoint of size {size}", code="checkpoint_unknown")
         kept = self._checkpoint_docs.get((size, head.revision))
         if kept is not None:
             return kept
@@ -147,7 +147,7 @@ class LogReader:
     def _stored_checkpoint(self, size: int) -> dict[str, Any]:
         doc = self._checkpoints.find_one({"origin": self.origin, "size": size})
         if doc is None:
-            raise AnchoringError("checkpoint_unknown", f"no checkpoint of size {size}")
+            raise AnchoringError(f"no checkpoint of size {size}", code="checkpoint_unknown")
         return doc
 
     def checkpoints(self) -> list[dict[str, Any]]:
@@ -181,7 +181,7 @@ class LogReader:
             if found is not None:
                 return found
         if (index + 1) << level > size:
-            raise AnchoringError("log_inconsistent", f"node {level}/{index} is not complete at size {size}")
+            raise AnchoringError(f"node {level}/{index} is not complete at size {size}", code="log_inconsistent")
         chunk, offset = divmod(index, CHUNK)
         if scoped is not None:
             text = scoped.get((level, chunk)) or scoped.setdefault((level, chunk), self._chunk_text(level, chunk))
@@ -189,7 +189,7 @@ class LogReader:
             text = self._chunk_text(level, chunk)
         entry = _node_at(text, offset)
         if len(entry) != 32:
-            raise AnchoringError("log_inconsistent", f"node {level}/{index} is missing from the store")
+            raise AnchoringError(f"node {level}/{index} is missing from the store", code="log_inconsistent")
         if _stored_nodes(text) == CHUNK and ((chunk + 1) * CHUNK) << level <= size:
             with self._cache_lock:
                 self._full_chunks[(level, chunk)] = text
@@ -222,7 +222,7 @@ class LogReader:
         committed = (self.read_head() if head is None else head).size
         size = committed if size is None else size
         if size > committed:
-            raise AnchoringError("proof_unavailable", f"size {size} is beyond the committed {committed}")
+            raise AnchoringError(f"size {size} is beyond the committed {committed}", code="proof_unavailable")
         proof = merkle.inclusion_proof(index, size, self.subtree_hash(size, scoped=self._prefetch(
             size, lambda subtree: merkle.inclusion_proof(index, size, subtree))))
         with self._cache_lock:
@@ -266,7 +266,7 @@ class LogReader:
         (nodes below a committed size never change): for proving a whole batch at once."""
         committed, _ = self.head()
         if size > committed:
-            raise AnchoringError("proof_unavailable", f"size {size} is beyond the committed {committed}")
+            raise AnchoringError(f"size {size} is beyond the committed {committed}", code="proof_unavailable")
         subtree = self.subtree_hash(size, scoped={})
         edges: dict[tuple[int, int], bytes] = {}  # the few ranges that are not perfect subtrees
 
@@ -285,7 +285,7 @@ class LogReader:
         committed, _ = self.head()
         new_size = committed if new_size is None else new_size
         if new_size > committed:
-            raise AnchoringError("proof_unavailable", f"size {new_size} is beyond the committed {committed}")
+            raise AnchoringError(f"size {new_size} is beyond the committed {committed}", code="proof_unavailable")
         scoped = self._prefetch(new_size, lambda subtree: merkle.consistency_proof(old_size, new_size, subtree))
         return merkle.consistency_proof(old_size, new_size, self.subtree_hash(new_size, scoped=scoped))
 
@@ -355,9 +355,9 @@ class TransparencyLog(LogReader):
 
     def append_hashes(self, leaf_hashes: Sequence[bytes], *, timeout: float = 60.0) -> AppendResult:
         if not leaf_hashes:
-            raise AnchoringError("batch_empty", "a batch has at least one leaf")
+            raise AnchoringError("a batch has at least one leaf", code="batch_empty")
         if any(len(h) != 32 for h in leaf_hashes):
-            raise AnchoringError("leaf_hash_invalid", "leaf hashes are 32 bytes")
+            raise AnchoringError("leaf hashes are 32 bytes", code="leaf_hash_invalid")
         with self._lease(timeout) as deadline:
             old_size, _ = self.head()
             self._checkpoints.delete_many({"origin": self.origin, "size": {"$gt": old_size}})  # a crashed batch
@@ -378,13 +378,13 @@ class TransparencyLog(LogReader):
                 doc["witness_aggregate"] = aggregate(self.witness_keys, cosignatures).to_json()
             self._checkpoints.insert_one(doc)
             if time.monotonic() > deadline:
-                raise AnchoringError("log_lease_expired", "the append took longer than its lease; nothing was committed")
+                raise AnchoringError("the append took longer than its lease; nothing was committed", code="log_lease_expired")
             moved = self._heads.update_one(
                 {"_id": self.origin, "size": old_size},
                 {"$set": {"size": new_size, "root": b64_encode(root), "updated_at": self._clock.utcnow()}},
             )
             if moved.matched != 1:
-                raise AnchoringError("log_conflict", "the log head moved during the append; nothing was committed")
+                raise AnchoringError("the log head moved during the append; nothing was committed", code="log_conflict")
         return AppendResult(old_size, new_size, root, note)
 
     def _compute_nodes(self, old_size: int, new_size: int, leaf_hashes: list[bytes]) -> _Overlay:
@@ -417,7 +417,7 @@ class TransparencyLog(LogReader):
                 if first < start:  # the committed head of this chunk stays as it is
                     keep = self._chunk(level, chunk)[: (start - first) * 32]
                     if len(keep) != (start - first) * 32:
-                        raise AnchoringError("log_inconsistent", f"chunk {level}/{chunk} is short")
+                        raise AnchoringError(f"chunk {level}/{chunk} is short", code="log_inconsistent")
                 lo, hi = max(first, start), min(first + CHUNK, end)
                 data = keep + b"".join(nodes[lo - start:hi - start])
                 self._hashes.update_one(
@@ -446,7 +446,7 @@ class TransparencyLog(LogReader):
         doc = self.checkpoint(size)
         tx_hash = anchor.get("tx_hash")
         if not isinstance(tx_hash, str) or not tx_hash.startswith("0x") or "." in tx_hash:
-            raise AnchoringError("anchor_malformed", "a chain anchor names its 0x transaction hash")
+            raise AnchoringError("a chain anchor names its 0x transaction hash", code="anchor_malformed")
         self._checkpoints.update_one({"_id": doc["_id"]}, {"$set": {f"anchors.{tx_hash}": anchor}})
         self.bump_revision()
 
@@ -489,7 +489,7 @@ class TransparencyLog(LogReader):
                 self._locks.update_one({"_id": self.origin, "owner": owner}, {"$set": {"owner": None}})
                 continue
             if time.monotonic() > deadline:
-                raise AnchoringError("log_busy", "another appender holds the log; try again")
+                raise AnchoringError("another appender holds the log; try again", code="log_busy")
             time.sleep(0.02 + secrets.randbelow(30) / 1000)
 
 

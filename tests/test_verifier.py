@@ -98,6 +98,43 @@ def test_missing_key_binding_fails(world) -> None:
     assert statuses(report)["key_binding"] == "failed" and report.outcome == "not_verified"
 
 
+def _jws(header: bytes, payload: bytes = b"{}") -> str:
+    return f"{b64url_encode(header)}.{b64url_encode(payload)}.{b64url_encode(bytes(64))}"
+
+
+@pytest.mark.parametrize("kb_jwt, code", [
+    ("x.y.z", "jws_malformed"),
+    (_jws(b'{"alg":"EdDSA","alg":"EdDSA","typ":"kb+jwt"}'), "json_duplicate_member"),
+    (_jws(b'{"alg":"ES256","typ":"kb+jwt"}'), "alg_not_allowed"),
+])
+def test_a_broken_kb_jwt_fails_key_binding_not_the_issuer_signature(world, kb_jwt, code) -> None:
+    """The KB-JWT is parsed with the same rules, and codes, as the issuer's JWT: which check it
+    fails is the stage the error was raised in, not a guess from its code."""
+    presentation, proof = shared(world)
+    broken = presentation.rsplit("~", 1)[0] + "~" + kb_jwt
+    report = world[0].evidence.verify(broken, proof, key_binding=policy())
+    assert statuses(report)["issuer_signature"] == "passed" and statuses(report)["disclosures"] == "passed"
+    assert statuses(report)["key_binding"] == "failed" and report.outcome == "not_verified"
+    assert next(c.detail for c in report.checks if c.name == "key_binding").endswith(f"[{code}]")
+
+
+@pytest.mark.parametrize("stage, before", [("issuer_signature", []), ("disclosures", ["issuer_signature"]),
+                                           ("key_binding", ["issuer_signature", "disclosures"])])
+def test_the_report_puts_a_refusal_under_the_stage_the_error_carries(world, monkeypatch, stage, before) -> None:
+    from credshare.disclosure.errors import SDJWTError
+    from credshare.verifier import credential
+
+    def refuse(*_args: Any, **_kwargs: Any) -> None:
+        raise SDJWTError("refused", code="signature_invalid", stage=stage)
+
+    monkeypatch.setattr(credential, "verify_presentation", refuse)
+    presentation, proof = shared(world)
+    report = world[0].evidence.verify(presentation, proof, key_binding=policy())
+    got = statuses(report)
+    assert got[stage] == "failed"
+    assert [name for name in ("issuer_signature", "disclosures", "key_binding") if got[name] == "passed"] == before
+
+
 def test_a_disclosure_from_another_credential_fails_the_commitments(world) -> None:
     presentation, proof = shared(world, 0)
     other, _ = shared(world, 1)

@@ -43,18 +43,14 @@ from credshare.disclosure.verification import (
     verify_presentation,
 )
 from credshare.foundation.checks import Status
+from credshare.foundation.errors import Stage
 from credshare.verifier.key_history import HISTORY_TYP, KeyRecord, key_valid_at
 from credshare.verifier.report import Report
 
 SHARE_CLAIM = "credshare_share"  # KB-JWT claim: the holder's own statement about the share (history, withheld)
 
-# Which presentation check an SD-JWT error code belongs to; the stages run in this order.
-_STAGES = ("issuer_signature", "disclosures", "key_binding")
-_KB_CODES = frozenset(code for code in (
-    "kb_missing", "kb_holder_key_missing", "kb_typ_invalid", "kb_signature_invalid", "kb_claims_missing",
-    "kb_iat_invalid", "kb_aud_mismatch", "kb_nonce_mismatch", "kb_sd_hash_mismatch"))
-_SIGNATURE_CODES = frozenset({"sdjwt_malformed", "jws_malformed", "json_duplicate_member", "key_invalid",
-                              "alg_not_allowed", "issuer_key_unknown", "signature_invalid", "typ_mismatch"})
+# The presentation's checks, in the order verify_presentation makes them.
+_STAGES: tuple[Stage, ...] = ("issuer_signature", "disclosures", "key_binding")
 
 
 @dataclass(frozen=True)
@@ -110,10 +106,10 @@ def _key_history(evidence: KeyHistoryEvidence | None, trust: LogTrust,
     try:
         jws = parse_compact(evidence.jws)
         if jws.header.get("typ") != HISTORY_TYP:
-            raise SDJWTError("typ_mismatch", f"a key history has typ {HISTORY_TYP}")
+            raise SDJWTError(f"a key history has typ {HISTORY_TYP}", code="typ_mismatch")
         records = [KeyRecord.from_json(k) for k in jws.payload.get("keys") or []]
         if not records or not isinstance(jws.payload.get("iss"), str):
-            raise SDJWTError("jws_malformed", "a key history names its issuer and lists its keys")
+            raise SDJWTError("a key history names its issuer and lists its keys", code="jws_malformed")
     except (SDJWTError, TypeError, AttributeError) as exc:
         report.add("key_history", "failed", f"the key history is malformed: {getattr(exc, 'detail', exc)}")
         return None
@@ -158,8 +154,8 @@ def _presentation_checks(presentation: str, records: list[KeyRecord] | None, pol
         verified = verify_presentation(presentation, issuer_keys=jwks_resolver(_issuer_keys(records)), now=now,
                                        key_binding=policy, expected_typ=VC_TYP, enforce_validity=False)
     except SDJWTError as exc:
-        failed = ("key_binding" if exc.code in _KB_CODES else
-                  "issuer_signature" if exc.code in _SIGNATURE_CODES else "disclosures")
+        # the stage the refusal was raised in is the check it fails (disclosure/verification.py)
+        failed = exc.stage if exc.stage in _STAGES else _STAGES[0]
         if exc.code == "kb_missing":  # refused before anything else ran: the rest is not known
             before: tuple[str, ...] = ()
         else:
@@ -201,13 +197,13 @@ def _status_logged_at(evidence: StatusEvidence, trust: LogTrust) -> int:
     try:
         leaf = evidence.token.encode("ascii")
     except UnicodeEncodeError:
-        raise SDJWTError("jws_malformed", "the status list token is not ASCII") from None
+        raise SDJWTError("the status list token is not ASCII", code="jws_malformed") from None
     verdict = verify_anchor_proof(evidence.anchor_proof, leaf, log_key=trust.log_key, witness_keys=trust.witness_keys,
                                   quorum=trust.quorum)
     if not verdict.verified or verdict.anchored_at is None:
         failed = next((c for c in verdict.checks if c.status != "passed"), None)
-        raise SDJWTError("status_list_malformed",
-                         f"the status list is not proven to be in the log: {failed.detail if failed else 'no time'}")
+        raise SDJWTError(f"the status list is not proven to be in the log: {failed.detail if failed else 'no time'}",
+                         code="status_list_malformed")
     return verdict.anchored_at
 
 
@@ -245,13 +241,13 @@ def _status_check(claims: dict[str, Any], records: list[KeyRecord], evidence: St
         unverified = parse_compact(evidence.token)
         iat = unverified.payload.get("iat")
         if isinstance(iat, bool) or not isinstance(iat, int):
-            raise SDJWTError("status_list_malformed", "the status list token has no iat")
+            raise SDJWTError("the status list token has no iat", code="status_list_malformed")
         if iat > logged_at + DEFAULT_SKEW_SECONDS:
-            raise SDJWTError("status_list_malformed", f"the status list is dated {_date(iat)}, after it was logged "
-                             f"({_date(logged_at)})")
+            raise SDJWTError(f"the status list is dated {_date(iat)}, after it was logged "
+                             f"({_date(logged_at)})", code="status_list_malformed")
         valid, why = key_valid_at(records, unverified.header.get("kid"), logged_at)
         if not valid:
-            raise SDJWTError("issuer_key_unknown", f"judged when the list was logged ({_date(logged_at)}): {why}")
+            raise SDJWTError(f"judged when the list was logged ({_date(logged_at)}): {why}", code="issuer_key_unknown")
         when_read = (presented if presented is not None else iat) if evidence.snapshot else evidence.as_of
         token = read_status_list(evidence.token, keys=_issuer_keys(records), uri=uri, now=when_read)
         value = token.status_list.get(index)

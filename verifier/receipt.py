@@ -45,7 +45,7 @@ def read_receipt(jws: str, keys: list[PublicKey]) -> dict[str, Any]:
     """The payload of a receipt signed by one of ``keys``; raises SDJWTError otherwise."""
     parsed = parse_compact(jws)
     if parsed.header.get("typ") != RECEIPT_TYP:
-        raise SDJWTError("typ_mismatch", f"a receipt has typ {RECEIPT_TYP}")
+        raise SDJWTError(f"a receipt has typ {RECEIPT_TYP}", code="typ_mismatch")
     if not parsed.verify_with([k for k in keys if k.kid in (None, parsed.header.get("kid"))]):
-        raise SDJWTError("signature_invalid")
+        raise SDJWTError(code="signature_invalid")
     return parsed.payload
