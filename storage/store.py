@@ -16,6 +16,7 @@ results everywhere, and every backend error becomes a :class:`credshare.foundati
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
 import re
@@ -267,6 +268,7 @@ class _EmbeddedBackend:
         self._lock = threading.Lock()
         self._swept_at: dict[str, float] = {}  # collection -> when this process last swept it (monotonic)
         self._write_lock, self._writer_pid = threading.Lock(), os.getpid()
+        self._lock_fd: int | None = None  # <file>.writelock, opened on the first write
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
@@ -363,6 +365,10 @@ class _EmbeddedBackend:
                 conn.close()
             except sqlite3.Error:
                 pass
+        with self._lock:
+            if self._lock_fd is not None and self._writer_pid == os.getpid():
+                os.close(self._lock_fd)
+            self._lock_fd = None
         self._local = threading.local()
 
     def location(self) -> str:
@@ -378,29 +384,53 @@ class _EmbeddedBackend:
         if db.in_transaction:
             yield
             return
-        # this process's writers queue here, in order, rather than in SQLite's busy handler,
-        # which sleeps ever longer (up to 100 ms a try) while others take the lock in between
-        writer = self._writer()
+        # writers queue here, rather than in SQLite's busy handler, which sleeps ever longer
+        # (up to 100 ms a try) while others take the lock in between: first this process's
+        # threads on a thread lock, then the processes on an advisory lock file
+        deadline = time.monotonic() + _SQLITE_BUSY_TIMEOUT_S
+        writer, lock_fd = self._writer()
         if not writer.acquire(timeout=_SQLITE_BUSY_TIMEOUT_S):
             raise StoreUnavailableError("the embedded store is unavailable: a write waited too long for the others")
         try:
-            db.execute("BEGIN IMMEDIATE")
+            self._lock_file(lock_fd, deadline)
             try:
-                yield
-            except BaseException:
-                db.rollback()
-                raise
-            db.commit()
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                except BaseException:
+                    db.rollback()
+                    raise
+                db.commit()
+            finally:
+                fcntl.flock(lock_fd, fcntl.LOCK_UN)
         finally:
             writer.release()
 
-    def _writer(self) -> threading.Lock:
-        """One lock per process for its write transactions (made again after a fork: a lock
-        held by another thread at the fork would never be released in the child)."""
+    @staticmethod
+    def _lock_file(fd: int, deadline: float) -> None:
+        """Take the processes' write lock (flock), polling every 0.2-2 ms until ``deadline``:
+        another process holds it for one transaction, a millisecond or two."""
+        pause = 0.0002
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise StoreUnavailableError(
+                        "the embedded store is unavailable: a write waited too long for another process") from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.002)
+
+    def _writer(self) -> tuple[threading.Lock, int]:
+        """This process's lock for its write transactions and its own descriptor of the lock
+        file, both made again after a fork (a thread lock held at the fork would never be
+        released in the child, and a descriptor inherited over a fork shares its flock)."""
         with self._lock:
-            if self._writer_pid != os.getpid():
+            if self._writer_pid != os.getpid() or self._lock_fd is None:
                 self._write_lock, self._writer_pid = threading.Lock(), os.getpid()
-            return self._write_lock
+                self._lock_fd = os.open(f"{self._path}.writelock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            return self._write_lock, self._lock_fd
 
 
 class Collection:

@@ -46,3 +46,32 @@ def test_reads_of_a_ttl_collection_sweep_it_at_most_every_interval(tmp_path: Pat
     monkeypatch.setattr(store_module, "TTL_PURGE_SECONDS", 0.0)
     assert col.find_one({"_id": "older"}) is None  # once the interval has passed, a read sweeps again
     store.close()
+
+
+def test_embedded_writers_of_other_processes_queue_on_the_lock_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Writes on the embedded store take ``<file>.writelock`` (flock) before SQLite's own lock, so
+    processes queue there instead of in SQLite's sleeping busy handler. Another holder of that
+    lock (here a second open file description, as another process has) makes a write wait,
+    then fail as unavailable with nothing written; released, the write goes through."""
+    import fcntl
+    import os
+
+    from credshare.foundation.errors import StoreUnavailableError
+
+    store = open_store(None, tmp_path / "data")
+    col = store.collection("counters")
+    col.insert_one({"_id": "c", "n": 0})
+    monkeypatch.setattr(store_module, "_SQLITE_BUSY_TIMEOUT_S", 0.3)
+    other = os.open(f"{store.location()}.writelock", os.O_RDWR)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free between transactions
+        with pytest.raises(StoreUnavailableError) as failed:
+            col.update_one({"_id": "c"}, {"$inc": {"n": 1}})
+        assert failed.value.code == "store_unavailable"
+        assert col.find_one({"_id": "c"})["n"] == 0
+        fcntl.flock(other, fcntl.LOCK_UN)
+        col.update_one({"_id": "c"}, {"$inc": {"n": 1}})
+        assert col.find_one({"_id": "c"})["n"] == 1
+    finally:
+        os.close(other)
+        store.close()
