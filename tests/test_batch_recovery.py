@@ -26,8 +26,7 @@ import pytest
 from credshare.anchoring.proof import verify_anchor_proof
 from credshare.foundation.errors import CredshareError
 from credshare.issuing.types import load_types
-from tests.test_issuing import app, degree_row, env, issuer, run, svc, write_csv  # noqa: F401 - fixtures
-from tests.test_verifier import ListSink
+from tests.helpers import ListSink, degree_row, run, write_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 TYPES = load_types()

@@ -20,7 +20,7 @@ from credshare.foundation.clock import ManualClock
 from credshare.verifier.bundle import TrustedLog, verify_bundle
 from credshare.webapp import create_app
 from tests.conftest import services_on
-from tests.test_wallet_shares import OWNER, accept_delivery, create_link, issue_to, owner_client
+from tests.helpers import OWNER, accept_delivery, create_link, issue_to, owner_client
 
 FIRST, SECOND, THIRD = "http://localhost", "http://127.0.0.1:9911", "https://credentials.example.org"
 

@@ -22,8 +22,7 @@ from credshare.foundation import strict_json
 from credshare.foundation.errors import InputError
 from credshare.webapp import create_app
 from tests.conftest import ROOT
-from tests.test_accounts import csrf_from
-from tests.test_wallet_shares import OWNER, issue_to, owner_client
+from tests.helpers import OWNER, csrf_from, issue_to, owner_client
 
 DEEP = 100_000
 

@@ -1,12 +1,10 @@
 """docs/openapi.yaml against the real verifier API.
 
 The document must be valid OpenAPI 3.1, name every JSON route of the verifier, and describe
-every response exactly: each real answer (driven through Flask's test client with the fixtures
-of tests/test_wallet_shares.py) is validated against the schema documented for its path and
+every response exactly: each real answer (driven through Flask's test client on the browser-facing
+instance of tests/conftest.py) is validated against the schema documented for its path and
 status with JSON Schema Draft 2020-12, and altered answers must fail, so a field, a check or an
 error code cannot be added or renamed in the code without the document following."""
-
-# ruff: noqa: F811  (the fixtures app, svc and shared come from tests/test_wallet_shares.py by import)
 
 from __future__ import annotations
 
@@ -35,16 +33,7 @@ from credshare.issuing.issuers import ISSUERS
 from credshare.verifier.bundle import BUNDLE_TYPE, TrustedLog, verify_bundle
 from credshare.verifier.receipt import read_receipt
 from credshare.verifier.report import CHECK_LABELS, Outcome, Report, Status
-from tests.test_wallet_shares import (  # noqa: F401  (app and svc are fixtures)
-    OWNER,
-    accept_delivery,
-    app,
-    create_link,
-    issue_to,
-    owner_client,
-    post,
-    svc,
-)
+from tests.helpers import OWNER, accept_delivery, create_link, issue_to, owner_client, post
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "docs" / "openapi.yaml"
 SPEC_URI = "urn:credshare:docs:openapi"
@@ -54,6 +43,17 @@ WRONG = {"X-Share-Passcode": "not-the-passcode"}
 SHOW, BUNDLE, RECEIPT = "/api/v1/shares/{token}", "/api/v1/shares/{token}/bundle", "/api/v1/shares/{token}/receipt"
 KEYS = "/.well-known/credshare-receipt-keys"
 SHARE_PATHS = (SHOW, BUNDLE, RECEIPT)
+
+
+@pytest.fixture
+def app(web_app):
+    """This module's app is the browser-facing one of tests/conftest.py."""
+    return web_app
+
+
+@pytest.fixture
+def svc(web_svc):
+    return web_svc
 
 
 @pytest.fixture(scope="module")
@@ -289,7 +289,7 @@ def test_a_revoked_credential_gives_a_not_verified_report_that_matches_the_schem
 def test_a_history_share_gives_its_own_outcome_that_matches_the_schema(app, svc, spec) -> None:
     """An expired credential shared as history: `verified_as_history`, with the validity check
     `history` (never `passed`), in the answer, the receipt and the bundle's offline report."""
-    from tests.test_wallet_shares import OWNER as ADA, issue_license
+    from tests.helpers import OWNER as ADA, issue_license
 
     owner = owner_client(app, ADA)
     issue_license(svc, ADA, "2020-12-31")
