@@ -138,6 +138,7 @@ def test_move_refuses_a_bad_or_unchanged_url(tmp_path: Path) -> None:
             svc.issuers.move("example-med", bad)
 
 
+@pytest.mark.slow
 def test_the_cli_warns_when_its_public_url_is_not_the_running_servers(tmp_path: Path) -> None:
     data = tmp_path / "data"
     served = make_app(data, SECOND).extensions["credshare"]

@@ -146,6 +146,7 @@ def test_status_indices_are_random_and_never_reused(svc, issuer) -> None:
     assert indices != sorted(indices)
 
 
+@pytest.mark.slow
 def test_key_retired_after_issuance_leaves_earlier_credentials_valid(tmp_path: Path, env, svc, issuer, clock) -> None:
     out = tmp_path / "out"
     roster = write_csv(tmp_path / "a.csv", [degree_row(1)])
@@ -298,6 +299,7 @@ def test_a_roster_of_10000_issues_anchors_and_verifies(tmp_path: Path, svc, issu
     assert len(indices) == 10_000
 
 
+@pytest.mark.slow
 def test_large_roster_validated_on_workers_names_every_bad_row(tmp_path: Path, svc, issuer) -> None:
     from credshare.issuing.batch import DirectorySink
     from credshare.issuing.roster import read_roster

@@ -186,6 +186,7 @@ def grant_of(spec: dict[str, Any], response: Any) -> str:
     return grant
 
 
+@pytest.mark.slow
 def test_a_verified_share_its_bundle_receipt_and_keys_match_the_schema(app, svc, shared, spec) -> None:
     _, _, link_id, token = shared
     api = app.test_client()
@@ -273,6 +274,7 @@ def test_a_used_up_link_matches_the_schema(app, svc, spec) -> None:
         assert gone["error"] == "share_used_up"
 
 
+@pytest.mark.slow
 def test_a_revoked_credential_gives_a_not_verified_report_that_matches_the_schema(app, svc, shared, spec) -> None:
     _, _, _, token = shared
     record = svc.store.collection("credentials").find_one({})
@@ -286,6 +288,7 @@ def test_a_revoked_credential_gives_a_not_verified_report_that_matches_the_schem
     assert receipt["receipt"]["outcome"] == "not_verified" and receipt["receipt"]["credential"]["status"] == "revoked"
 
 
+@pytest.mark.slow
 def test_a_history_share_gives_its_own_outcome_that_matches_the_schema(app, svc, spec) -> None:
     """An expired credential shared as history: `verified_as_history`, with the validity check
     `history` (never `passed`), in the answer, the receipt and the bundle's offline report."""
@@ -310,6 +313,7 @@ def test_a_history_share_gives_its_own_outcome_that_matches_the_schema(app, svc,
     assert offline["outcome"] == "verified_as_history"
 
 
+@pytest.mark.slow
 def test_an_issuer_unknown_here_gives_a_not_verified_report_and_no_bundle(app, svc, shared, spec) -> None:
     _, _, _, token = shared
     assert svc.store.collection(ISSUERS).delete_many({}) >= 1
@@ -342,6 +346,7 @@ def _delete(path: tuple[Any, ...]) -> Callable[[Any], None]:
     return change
 
 
+@pytest.mark.slow
 def test_the_schema_refuses_altered_answers(app, shared, spec) -> None:
     _, _, _, token = shared
     api = app.test_client()

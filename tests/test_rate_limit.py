@@ -50,6 +50,7 @@ def test_given_back_attempts_do_not_count_and_windows_add_up(store: Store) -> No
     assert limiter.take("k") is not None
 
 
+@pytest.mark.slow
 @PERSISTENT
 def test_parallel_attempts_from_processes_let_exactly_the_limit_through(store_location, store: Store) -> None:
     uri, data_dir = store_location
@@ -69,6 +70,7 @@ def test_parallel_attempts_from_processes_let_exactly_the_limit_through(store_lo
 
 # -- every caller ----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_forty_parallel_wrong_passwords_get_exactly_ten_checks(tmp_path: Path, monkeypatch) -> None:
     store = open_store(None, tmp_path / "data")  # the embedded store
     try:
@@ -96,6 +98,7 @@ def app(tmp_path: Path):
                        "CREDSHARE_PUBLIC_URL": "http://localhost", "TESTING": True})
 
 
+@pytest.mark.slow
 def test_forty_parallel_wrong_issuer_tokens_get_exactly_ten_tries(app) -> None:
     app.extensions["credshare"].issuers.create("example-med", "Example University School of Medicine")
 
@@ -107,6 +110,7 @@ def test_forty_parallel_wrong_issuer_tokens_get_exactly_ten_tries(app) -> None:
     assert race(PARALLEL, attempt) == {"issuer_token_invalid": LIMIT, "rate_limited": PARALLEL - LIMIT}
 
 
+@pytest.mark.slow
 def test_parallel_registrations_and_confirmation_mails_stop_at_their_limits(app) -> None:
     from tests.helpers import csrf_from
 

@@ -163,6 +163,7 @@ for b in range(batches):
 """
 
 
+@pytest.mark.slow
 @PERSISTENT
 def test_concurrent_appenders_serialize(store_location, store: Store) -> None:
     uri, data_dir = store_location
@@ -185,6 +186,7 @@ def test_concurrent_appenders_serialize(store_location, store: Store) -> None:
         assert cp.root == merkle.root_of(stored[: cp.size])
 
 
+@pytest.mark.slow
 def test_sigkill_during_batch_appends_never_corrupts_the_log(tmp_path: Path) -> None:
     """20 times: a writer appending 10,000-leaf batches (with a witness) is killed with SIGKILL
     at a random moment; the log must stay consistent and every checkpoint must verify."""

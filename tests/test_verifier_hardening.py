@@ -276,6 +276,7 @@ def _issuer_short(bundle: dict[str, Any]) -> None:
     bundle["presentation"] = _short_signature(jwt) + "~" + rest
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tamper, code", [
     (_kb_short, None), (_status_short, None), (_issuer_short, None),
     (lambda b: b["key_binding"].update(aud=""), "bundle_malformed"),
@@ -353,6 +354,7 @@ def _check_row(page: str, name: str) -> str:
     return row
 
 
+@pytest.mark.slow
 def test_an_expired_credential_shared_as_history_is_never_a_green_verified(web, tmp_path) -> None:
     from tests.helpers import OWNER, accept_delivery, create_link, issue_license, open_link, owner_client
 

@@ -478,6 +478,7 @@ def test_a_previewer_fetching_the_bundle_url_is_sent_to_the_gate_and_uses_no_vie
     assert verifier.get(f"/s/{token}/bundle").status_code == 200
 
 
+@pytest.mark.slow
 def test_parallel_right_passcodes_are_never_answered_locked(app, svc) -> None:
     """A link with 1 attempt, 30 openers with the right passcode at once: an attempt held for a
     passcode check is not a spent one, so nobody is told the link is locked (issue 10, item 8)."""
@@ -524,6 +525,7 @@ def test_a_visitor_finding_every_passcode_slot_held_is_told_to_retry_and_stale_h
     assert "asked to retry" in log and "locked" not in log
 
 
+@pytest.mark.slow
 def test_a_link_made_while_its_credential_is_deleted_never_stays_active(app, svc) -> None:
     """Link creation and deletion of its credential race on real threads, 15 rounds: every link
     of a deleted credential ends revoked (or was never made)."""
