@@ -293,6 +293,7 @@ def test_cli_verify_proof_and_witness_cosign(tmp_path: Path, witnesses) -> None:
     assert tampered.exit_code == 1 and json.loads(tampered.stdout)["error"] == "note_signature_invalid"
 
 
+@pytest.mark.slow  # starts ganache, a real Ethereum node
 def test_ethereum_anchor_round_trip_through_the_log_and_the_cli(tmp_path: Path, ganache) -> None:
     """Append, anchor the checkpoint on ganache over HTTP with `credshare log anchor`, then
     check the anchor proof with `credshare log verify-proof --rpc`."""
