@@ -25,6 +25,7 @@ from credshare.compose import AppServices, build_services
 from credshare.foundation.clock import ManualClock
 from credshare.foundation.config import load_settings
 from credshare.storage import Store, open_store
+from credshare.webapp import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 GANACHE = ROOT / "node_modules" / ".bin" / "ganache"
@@ -215,6 +216,51 @@ def cli_on_clock(monkeypatch: pytest.MonkeyPatch, clock: ManualClock) -> ManualC
     for module in (cli_issue, cli_log):
         monkeypatch.setattr(module, "build_services", lambda settings=None: build_services(settings, clock=clock))
     return clock
+
+
+# -- the app under test -----------------------------------------------------------------------
+# Two instances, each on a fresh data directory and the test's ``clock``: an issuer's (``env`` is
+# also what the CLI tests hand to ``credshare``: the same data directory, the same clock) and the
+# browser-facing one of the wallet tests.
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"CREDSHARE_DATA_DIR": str(tmp_path / "data"), "CREDSHARE_LOCAL_WITNESSES": "2",
+            "CREDSHARE_PUBLIC_URL": "https://credshare.test"}
+
+
+@pytest.fixture
+def app(env, clock, cli_on_clock):
+    return create_app(env, services=services_on(env, clock))
+
+
+@pytest.fixture
+def svc(app):
+    return app.extensions["credshare"]
+
+
+@pytest.fixture
+def issuer(svc) -> str:
+    svc.issuers.create("example-med", "Example University School of Medicine")
+    return "example-med"
+
+
+@pytest.fixture
+def web_app(tmp_path: Path, clock: ManualClock):
+    """The wallet's instance on ``clock``: http://localhost, the fast Argon2 profile, three local
+    witnesses, Flask's TESTING."""
+    config = {"CREDSHARE_DATA_DIR": str(tmp_path / "data"), "CREDSHARE_ARGON2_PROFILE": "test",
+              "CREDSHARE_PUBLIC_URL": "http://localhost", "CREDSHARE_LOCAL_WITNESSES": "3"}
+    return create_app({**config, "TESTING": True}, services=services_on(config, clock))
+
+
+@pytest.fixture
+def web_svc(web_app):
+    """``web_app``'s services, with the issuer example-med created."""
+    svc = web_app.extensions["credshare"]
+    svc.issuers.create("example-med", "Example University School of Medicine")
+    return svc
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001

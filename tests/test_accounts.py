@@ -7,7 +7,6 @@ import base64
 import hashlib
 import io
 import json
-import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,13 +30,10 @@ from credshare.storage import open_store
 from credshare.storage.rate_limit import RateLimiter
 from credshare.webapp import create_app
 from tests.conftest import services_on
+from tests.helpers import EMAIL, PASSPHRASE, PASSWORD, csrf_from, register
 
-PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "a different and longer passphrase"
-PASSPHRASE = "backup passphrase for the safe"
-EMAIL = "Dr.Ada@Example.org"
 TEST = vault.profile_params("test")
-_CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 
 
 @pytest.fixture
@@ -56,17 +52,6 @@ def client(app):
 @pytest.fixture
 def accounts(app) -> AccountService:
     return app.extensions["credshare"].accounts
-
-
-def csrf_from(client, path: str = "/sign-in") -> str:
-    match = _CSRF.search(client.get(path).get_data(as_text=True))
-    assert match, f"no CSRF token on {path}"
-    return match.group(1)
-
-
-def register(client, email: str = EMAIL, password: str = PASSWORD):
-    return client.post("/register", data={"email": email, "password": password, "password_confirm": password,
-                                          "csrf_token": csrf_from(client, "/register")})
 
 
 def sign_in(client, email: str = EMAIL, password: str = PASSWORD, next_path: str | None = None, **kwargs: Any):

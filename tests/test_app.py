@@ -164,7 +164,7 @@ def _guess_issuer_token(client, forwarded_for: str) -> int:
 
 def _access_log_after_opening(app, forwarded_for: str) -> str:
     """An owner's link opened once by a verifier whose request carries ``forwarded_for``; the owner's page."""
-    from tests.test_wallet_shares import OWNER, accept_delivery, create_link, issue_to, owner_client
+    from tests.helpers import OWNER, accept_delivery, create_link, issue_to, owner_client
 
     svc = app.extensions["credshare"]
     svc.issuers.create("example-med", "Example University School of Medicine")
@@ -239,7 +239,7 @@ def _flask_session_cookies(app, response) -> list[tuple[list[str], dict]]:
 def test_flask_session_cookie_is_secure_under_https_and_carries_no_email(tmp_path: Path, public_url, secure) -> None:
     from email import message_from_bytes, policy
 
-    from tests.test_accounts import csrf_from, register
+    from tests.helpers import csrf_from, register
 
     email = "dr.flash@example.org"
     app = create_app({"MONGODB_URI": "mongomock://localhost/flashtest", "CREDSHARE_DATA_DIR": str(tmp_path),
@@ -265,7 +265,7 @@ def test_flask_session_cookie_is_secure_under_https_and_carries_no_email(tmp_pat
 def test_an_upper_cased_credential_id_reaches_nothing(tmp_path: Path) -> None:
     """The embedded store once matched a 24-hex-digit id in any letter case: deleting
     /wallet/<ID in upper case> deleted the credential."""
-    from tests.test_wallet_shares import OWNER, accept_delivery, issue_to, owner_client, post
+    from tests.helpers import OWNER, accept_delivery, issue_to, owner_client, post
 
     app = _proxied_app(tmp_path, "0")  # the embedded store
     svc = app.extensions["credshare"]

@@ -26,8 +26,7 @@ import pytest
 from credshare.anchoring.proof import verify_anchor_proof
 from credshare.foundation.errors import CredshareError
 from credshare.issuing.types import load_types
-from tests.test_issuing import app, degree_row, env, issuer, run, svc, write_csv  # noqa: F401 - fixtures
-from tests.test_verifier import ListSink
+from tests.helpers import ListSink, degree_row, run, write_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 TYPES = load_types()
@@ -177,6 +176,7 @@ def _new_batch(svc, known: set[str]) -> dict[str, Any]:
     return found[0]
 
 
+@pytest.mark.slow
 def test_records_of_a_batch_killed_before_the_log_are_invisible_and_removed(tmp_path: Path, env, svc, issuer) -> None:
     roster = write_csv(tmp_path / "r.csv", [degree_row(i, email="", credential_id=f"MD-{i}") for i in range(30)])
     size = svc.log.head()[0]
@@ -197,6 +197,7 @@ def test_records_of_a_batch_killed_before_the_log_are_invisible_and_removed(tmp_
     assert svc.store.collection("credentials").count() == 30 and len(list((tmp_path / "out").glob("*.json"))) == 30
 
 
+@pytest.mark.slow
 def test_a_batch_killed_just_after_its_append_is_found_in_the_log_and_resumed(tmp_path: Path, env, svc, issuer) -> None:
     roster = write_csv(tmp_path / "r.csv", [degree_row(i, email="", credential_id=f"MD-{i}") for i in range(30)])
     size = svc.log.head()[0]
@@ -215,6 +216,7 @@ def test_a_batch_killed_just_after_its_append_is_found_in_the_log_and_resumed(tm
     assert run(env, "revoke", "--issuer", issuer, "MD-3").exit_code == 0
 
 
+@pytest.mark.slow
 def test_a_kill_during_delivery_leaves_no_cut_file_and_resume_completes(tmp_path: Path, env, svc, issuer) -> None:
     roster = write_csv(tmp_path / "r.csv", [degree_row(i, email="") for i in range(30)])
     out = tmp_path / "out"

@@ -14,7 +14,7 @@ import pytest
 from credshare.compose import AppServices
 from credshare.foundation.clock import SYSTEM_CLOCK, ManualClock
 from tests.conftest import ROOT
-from tests.test_layers import modules
+from tests.helpers import modules
 
 # wall-clock reads: time.time (called or handed on), time.time_ns, datetime.now(), datetime.utcnow(), datetime.today(),
 # date.today(), and time.gmtime() / time.localtime() / time.ctime() without an argument
@@ -81,7 +81,7 @@ def test_the_web_app_serves_on_the_services_clock(tmp_path: Path) -> None:
     the time from them too (a backup's name and stamp, here on a day still years away)."""
     from credshare.webapp import create_app
     from tests.conftest import services_on
-    from tests.test_accounts import PASSPHRASE, csrf_from, register
+    from tests.helpers import PASSPHRASE, csrf_from, register
 
     config = {"MONGODB_URI": "mongomock://localhost/clock", "CREDSHARE_DATA_DIR": str(tmp_path),
               "CREDSHARE_ARGON2_PROFILE": "test"}

@@ -20,7 +20,7 @@ from credshare.foundation.clock import ManualClock
 from credshare.verifier.bundle import TrustedLog, verify_bundle
 from credshare.webapp import create_app
 from tests.conftest import services_on
-from tests.test_wallet_shares import OWNER, accept_delivery, create_link, issue_to, owner_client
+from tests.helpers import OWNER, accept_delivery, create_link, issue_to, owner_client
 
 FIRST, SECOND, THIRD = "http://localhost", "http://127.0.0.1:9911", "https://credentials.example.org"
 
@@ -138,6 +138,7 @@ def test_move_refuses_a_bad_or_unchanged_url(tmp_path: Path) -> None:
             svc.issuers.move("example-med", bad)
 
 
+@pytest.mark.slow
 def test_the_cli_warns_when_its_public_url_is_not_the_running_servers(tmp_path: Path) -> None:
     data = tmp_path / "data"
     served = make_app(data, SECOND).extensions["credshare"]

@@ -6,75 +6,22 @@ a test that needs a later second moves the clock."""
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 from credshare.anchoring.note import Checkpoint, NoteVerifier, open_checkpoint
 from credshare.anchoring.proof import verify_anchor_proof
 from credshare.anchoring.witness import WitnessKey
-from credshare.cli import cli
 from credshare.disclosure.jws import PublicKey, parse_compact
 from credshare.disclosure.presentation import present
 from credshare.disclosure.status_list import INVALID, SUSPENDED, VALID, read_status_list, status_reference
 from credshare.disclosure.verification import jwks_resolver, verify_presentation
-from credshare.issuing.types import load_types
 from credshare.verifier.key_history import KeyRecord, key_valid_at
 from credshare.webapp import create_app
-from tests.conftest import services_on
-
-TYPES = load_types()
-
-
-def degree_row(i: int, **changes: Any) -> dict[str, Any]:
-    row = {
-        "legal_name": f"Avery {i} Quinn", "given_name": "Avery", "family_name": f"Quinn{i}", "date_of_birth": "1991-04-12",
-        "former_names": "Avery Smith", "medical_school.name": "Example University School of Medicine",
-        "medical_school.city": "Boston", "medical_school.country": "US", "medical_school.identifier": "F0001234",
-        "degree": "MD", "program": "MD/PhD", "attendance_start": "2012-08-01", "attendance_end": "2018-05-20",
-        "conferral_date": "2018-05-20", "accreditation": "LCME", "ecfmg_certificate_number": "",
-        "npi": "1234567893", "diploma_number": f"D-{i:06d}", "honors": "", "email": f"avery{i}@example.org",
-    }
-    row.update(changes)
-    return row
-
-
-def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(dict.fromkeys(k for row in rows for k in row)))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    return {"CREDSHARE_DATA_DIR": str(tmp_path / "data"), "CREDSHARE_LOCAL_WITNESSES": "2",
-            "CREDSHARE_PUBLIC_URL": "https://credshare.test"}
-
-
-@pytest.fixture
-def app(env, clock, cli_on_clock):
-    return create_app(env, services=services_on(env, clock))
-
-
-@pytest.fixture
-def svc(app):
-    return app.extensions["credshare"]
-
-
-@pytest.fixture
-def issuer(svc) -> str:
-    svc.issuers.create("example-med", "Example University School of Medicine")
-    return "example-med"
-
-
-def run(env: dict[str, str], *args: str):
-    return CliRunner(env=env).invoke(cli, list(args))
+from tests.helpers import TYPES, degree_row, run, write_csv
 
 
 def test_bad_rows_refuse_the_whole_roster_and_store_nothing(tmp_path: Path, env, svc, issuer) -> None:
@@ -199,6 +146,7 @@ def test_status_indices_are_random_and_never_reused(svc, issuer) -> None:
     assert indices != sorted(indices)
 
 
+@pytest.mark.slow
 def test_key_retired_after_issuance_leaves_earlier_credentials_valid(tmp_path: Path, env, svc, issuer, clock) -> None:
     out = tmp_path / "out"
     roster = write_csv(tmp_path / "a.csv", [degree_row(1)])
@@ -351,6 +299,7 @@ def test_a_roster_of_10000_issues_anchors_and_verifies(tmp_path: Path, svc, issu
     assert len(indices) == 10_000
 
 
+@pytest.mark.slow
 def test_large_roster_validated_on_workers_names_every_bad_row(tmp_path: Path, svc, issuer) -> None:
     from credshare.issuing.batch import DirectorySink
     from credshare.issuing.roster import read_roster

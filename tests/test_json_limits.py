@@ -23,8 +23,7 @@ from credshare.foundation.b64 import b64_encode
 from credshare.foundation.errors import InputError
 from credshare.webapp import create_app
 from tests.conftest import ROOT
-from tests.test_accounts import csrf_from
-from tests.test_wallet_shares import OWNER, issue_to, owner_client
+from tests.helpers import OWNER, csrf_from, issue_to, owner_client
 
 DEEP = 100_000
 
@@ -77,6 +76,7 @@ def test_the_sd_jwt_parser_refuses_deep_payloads_with_its_own_error_type() -> No
     assert caught.value.code == "json_too_deep"
 
 
+@pytest.mark.slow
 def test_no_import_or_start_up_changes_the_recursion_limit(tmp_path: Path) -> None:
     """What ``credshare serve`` does before forking its workers (the log and witness keys are
     made, which loads the BLS code) must leave the limit where the interpreter had it."""
@@ -161,6 +161,7 @@ def test_a_deep_backup_file_is_refused(app) -> None:
     assert "json_too_deep" in response.get_data(as_text=True)
 
 
+@pytest.mark.slow
 def test_credshare_verify_refuses_a_deep_bundle_without_a_traceback(tmp_path: Path) -> None:
     bundle = tmp_path / "bundle.json"
     bundle.write_bytes(deep_body())

@@ -8,15 +8,12 @@ Imports under ``if TYPE_CHECKING:`` are annotations, not dependencies, and are n
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import FOLDERS, modules
 
 LAYERS = {"foundation": 0, "core": 1, "storage": 2, "service": 3, "web": 4, "entry": 5}
-FOLDERS = {"foundation": "foundation", "disclosure": "core", "anchoring": "core", "verifier": "core", "storage": "storage",
-           "issuing": "service", "holding": "service", "sharing": "web"}
 OUTSIDE_THE_CORES = ("flask", "werkzeug", "pymongo", "neosqlite", "mongomock", "gunicorn")
 
 
@@ -60,13 +57,6 @@ def upward(module: str, source: str) -> list[str]:
         elif name.startswith("credshare") and LAYERS[layer(name)] > LAYERS[mine]:
             bad.append(name)
     return bad
-
-
-def modules() -> list[tuple[str, Path]]:
-    out = [(f"credshare.{path.stem}", path) for path in (ROOT / "credshare").glob("*.py")]
-    for folder in FOLDERS:
-        out += [(f"credshare.{folder}.{path.stem}", path) for path in (ROOT / folder).glob("*.py")]
-    return out
 
 
 def test_no_import_runs_upward() -> None:

@@ -106,6 +106,7 @@ def test_witness_key_json_round_trip(witnesses) -> None:
         WitnessKey.from_json({"name": "x", "public_key": "AAAA", "proof_of_possession": "AAAA"})
 
 
+@pytest.mark.slow
 def test_bls_backends_agree_byte_for_byte() -> None:
     from credshare.anchoring.bls import BlspyBackend, PyEccBackend
 

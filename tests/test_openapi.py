@@ -1,12 +1,10 @@
 """docs/openapi.yaml against the real verifier API.
 
 The document must be valid OpenAPI 3.1, name every JSON route of the verifier, and describe
-every response exactly: each real answer (driven through Flask's test client with the fixtures
-of tests/test_wallet_shares.py) is validated against the schema documented for its path and
+every response exactly: each real answer (driven through Flask's test client on the browser-facing
+instance of tests/conftest.py) is validated against the schema documented for its path and
 status with JSON Schema Draft 2020-12, and altered answers must fail, so a field, a check or an
 error code cannot be added or renamed in the code without the document following."""
-
-# ruff: noqa: F811  (the fixtures app, svc and shared come from tests/test_wallet_shares.py by import)
 
 from __future__ import annotations
 
@@ -35,16 +33,7 @@ from credshare.issuing.issuers import ISSUERS
 from credshare.verifier.bundle import BUNDLE_TYPE, TrustedLog, verify_bundle
 from credshare.verifier.receipt import read_receipt
 from credshare.verifier.report import CHECK_LABELS, Outcome, Report, Status
-from tests.test_wallet_shares import (  # noqa: F401  (app and svc are fixtures)
-    OWNER,
-    accept_delivery,
-    app,
-    create_link,
-    issue_to,
-    owner_client,
-    post,
-    svc,
-)
+from tests.helpers import OWNER, accept_delivery, create_link, issue_to, owner_client, post
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "docs" / "openapi.yaml"
 SPEC_URI = "urn:credshare:docs:openapi"
@@ -54,6 +43,17 @@ WRONG = {"X-Share-Passcode": "not-the-passcode"}
 SHOW, BUNDLE, RECEIPT = "/api/v1/shares/{token}", "/api/v1/shares/{token}/bundle", "/api/v1/shares/{token}/receipt"
 KEYS = "/.well-known/credshare-receipt-keys"
 SHARE_PATHS = (SHOW, BUNDLE, RECEIPT)
+
+
+@pytest.fixture
+def app(web_app):
+    """This module's app is the browser-facing one of tests/conftest.py."""
+    return web_app
+
+
+@pytest.fixture
+def svc(web_svc):
+    return web_svc
 
 
 @pytest.fixture(scope="module")
@@ -186,6 +186,7 @@ def grant_of(spec: dict[str, Any], response: Any) -> str:
     return grant
 
 
+@pytest.mark.slow
 def test_a_verified_share_its_bundle_receipt_and_keys_match_the_schema(app, svc, shared, spec) -> None:
     _, _, link_id, token = shared
     api = app.test_client()
@@ -273,6 +274,7 @@ def test_a_used_up_link_matches_the_schema(app, svc, spec) -> None:
         assert gone["error"] == "share_used_up"
 
 
+@pytest.mark.slow
 def test_a_revoked_credential_gives_a_not_verified_report_that_matches_the_schema(app, svc, shared, spec) -> None:
     _, _, _, token = shared
     record = svc.store.collection("credentials").find_one({})
@@ -286,10 +288,11 @@ def test_a_revoked_credential_gives_a_not_verified_report_that_matches_the_schem
     assert receipt["receipt"]["outcome"] == "not_verified" and receipt["receipt"]["credential"]["status"] == "revoked"
 
 
+@pytest.mark.slow
 def test_a_history_share_gives_its_own_outcome_that_matches_the_schema(app, svc, spec) -> None:
     """An expired credential shared as history: `verified_as_history`, with the validity check
     `history` (never `passed`), in the answer, the receipt and the bundle's offline report."""
-    from tests.test_wallet_shares import OWNER as ADA, issue_license
+    from tests.helpers import OWNER as ADA, issue_license
 
     owner = owner_client(app, ADA)
     issue_license(svc, ADA, "2020-12-31")
@@ -310,6 +313,7 @@ def test_a_history_share_gives_its_own_outcome_that_matches_the_schema(app, svc,
     assert offline["outcome"] == "verified_as_history"
 
 
+@pytest.mark.slow
 def test_an_issuer_unknown_here_gives_a_not_verified_report_and_no_bundle(app, svc, shared, spec) -> None:
     _, _, _, token = shared
     assert svc.store.collection(ISSUERS).delete_many({}) >= 1
@@ -342,6 +346,7 @@ def _delete(path: tuple[Any, ...]) -> Callable[[Any], None]:
     return change
 
 
+@pytest.mark.slow
 def test_the_schema_refuses_altered_answers(app, shared, spec) -> None:
     _, _, _, token = shared
     api = app.test_client()

@@ -7,51 +7,23 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
-from collections import Counter
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
 from credshare.foundation.clock import ManualClock
-from credshare.foundation.errors import CredshareError
 from credshare.holding import vault
 from credshare.holding.accounts import AccountService
 from credshare.storage import Store, open_store
 from credshare.storage.rate_limit import RateLimiter
 from credshare.webapp import create_app
 from tests.conftest import BACKENDS, ROOT
+from tests.helpers import race
 
 ALL = pytest.mark.parametrize("store_location", BACKENDS, indirect=True)
 PERSISTENT = pytest.mark.parametrize("store_location", ["embedded", "mongodb"], indirect=True)
 PARALLEL, LIMIT = 40, 10
 PASSWORD = "correct horse battery staple"
-
-
-def race(n: int, attempt: Callable[[int], str], timeout: float = 120.0) -> Counter[str]:
-    """Run ``attempt(i)`` on ``n`` real threads released together; the outcomes counted."""
-    barrier = threading.Barrier(n, timeout=timeout)
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            outcome = attempt(i)
-        except CredshareError as exc:
-            outcome = exc.code
-        with lock:
-            outcomes.append(outcome)
-
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout)
-    assert not any(thread.is_alive() for thread in threads), "an attempt hung"
-    assert len(outcomes) == n
-    return Counter(outcomes)
 
 
 # -- the limiter itself, on every backend ------------------------------------------------------
@@ -78,6 +50,7 @@ def test_given_back_attempts_do_not_count_and_windows_add_up(store: Store) -> No
     assert limiter.take("k") is not None
 
 
+@pytest.mark.slow
 @PERSISTENT
 def test_parallel_attempts_from_processes_let_exactly_the_limit_through(store_location, store: Store) -> None:
     uri, data_dir = store_location
@@ -97,6 +70,7 @@ def test_parallel_attempts_from_processes_let_exactly_the_limit_through(store_lo
 
 # -- every caller ----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_forty_parallel_wrong_passwords_get_exactly_ten_checks(tmp_path: Path, monkeypatch) -> None:
     store = open_store(None, tmp_path / "data")  # the embedded store
     try:
@@ -124,6 +98,7 @@ def app(tmp_path: Path):
                        "CREDSHARE_PUBLIC_URL": "http://localhost", "TESTING": True})
 
 
+@pytest.mark.slow
 def test_forty_parallel_wrong_issuer_tokens_get_exactly_ten_tries(app) -> None:
     app.extensions["credshare"].issuers.create("example-med", "Example University School of Medicine")
 
@@ -135,8 +110,9 @@ def test_forty_parallel_wrong_issuer_tokens_get_exactly_ten_tries(app) -> None:
     assert race(PARALLEL, attempt) == {"issuer_token_invalid": LIMIT, "rate_limited": PARALLEL - LIMIT}
 
 
+@pytest.mark.slow
 def test_parallel_registrations_and_confirmation_mails_stop_at_their_limits(app) -> None:
-    from tests.test_accounts import csrf_from
+    from tests.helpers import csrf_from
 
     svc = app.extensions["credshare"]
     clients = [app.test_client() for _ in range(25)]

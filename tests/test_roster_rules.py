@@ -11,7 +11,7 @@ import pytest
 
 from credshare.issuing.batch import read_row
 from credshare.issuing.types import load_types
-from tests.test_issuing import app, degree_row, env, issuer, run, svc  # noqa: F401 - fixtures
+from tests.helpers import degree_row, run
 
 TYPES = load_types()
 DEGREE = TYPES["medical-degree"]

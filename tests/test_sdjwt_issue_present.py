@@ -186,6 +186,7 @@ def test_claim_path_syntax(text: str, path) -> None:
     assert parse_claim_path(text) == path
 
 
+@pytest.mark.slow
 def test_cli_keygen_issue_present_verify(tmp_path: Path) -> None:
     def run(*args: str, stdin: str | None = None) -> str:
         out = subprocess.run([sys.executable, "-m", "credshare", "sdjwt", *args], cwd=ROOT, input=stdin,
@@ -289,6 +290,7 @@ def expected_view(value: Any, sd: set, chosen: list, prefix: tuple = ()) -> Any:
     return value
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_any_claims_any_selection_verifies_to_exactly_the_selection(data) -> None:
@@ -358,6 +360,7 @@ def test_a_holder_opening_an_unknown_sd_alg_gets_a_typed_error(sd_alg: Any) -> N
     assert caught.value.code == "sd_alg_unsupported"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [
     ["sdjwt", "present", "/nonexistent/credential.sdjwt", "--disclose", "given_name"],
     ["sdjwt", "verify", "/nonexistent/p.sdjwt", "--issuer-jwks", "/nonexistent/jwks.json"],

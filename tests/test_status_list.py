@@ -25,7 +25,13 @@ KEY = Signer.generate("ES256", kid="sl-1")
 URI = "https://issuer.example/status/1"
 
 
-@pytest.mark.parametrize("vector", VECTORS["vectors"], ids=lambda v: v["name"])
+def _vector(vector: dict):
+    """A vector as a test parameter; the four lists of 2**20 statuses, read one by one, are slow."""
+    big = StatusList.from_json(vector["status_list"]).size > 10_000
+    return pytest.param(vector, id=vector["name"], marks=[pytest.mark.slow] if big else [])
+
+
+@pytest.mark.parametrize("vector", [_vector(v) for v in VECTORS["vectors"]])
 def test_shared_vectors_decode_to_expected_values(vector: dict) -> None:
     status_list = StatusList.from_json(vector["status_list"])
     expected = {int(i): v for i, v in vector["expected"].items()}

@@ -451,6 +451,7 @@ class TestDurability:
         with pytest.raises(DuplicateKeyError):
             second.collection("keep").insert_one({"k": 1})
 
+    @pytest.mark.slow
     def test_two_processes_incrementing_one_counter_lose_nothing(self, store_location, store: Store) -> None:
         uri, data_dir = store_location
         store.collection("counters").insert_one({"_id": "c", "n": 0})
@@ -470,6 +471,7 @@ class TestDurability:
         assert store.collection("counters").find_one({"_id": "c"})["n"] == 2 * per_process
 
 
+    @pytest.mark.slow
     def test_compare_and_set_by_filter_is_atomic_across_processes(self, store_location, store: Store) -> None:
         """Each process reads v and sets v+1 only if v is unchanged: no two may both succeed."""
         uri, data_dir = store_location
@@ -490,6 +492,7 @@ class TestDurability:
         assert store.collection("cas").find_one({"_id": "c"})["v"] == sum(wins)
 
 
+@pytest.mark.slow
 def test_every_acknowledged_write_survives_kill_9(tmp_path: Path) -> None:
     """A writer is killed with SIGKILL mid-stream; every insert it acknowledged is still there."""
     script = (

@@ -163,6 +163,7 @@ for b in range(batches):
 """
 
 
+@pytest.mark.slow
 @PERSISTENT
 def test_concurrent_appenders_serialize(store_location, store: Store) -> None:
     uri, data_dir = store_location
@@ -185,6 +186,7 @@ def test_concurrent_appenders_serialize(store_location, store: Store) -> None:
         assert cp.root == merkle.root_of(stored[: cp.size])
 
 
+@pytest.mark.slow
 def test_sigkill_during_batch_appends_never_corrupts_the_log(tmp_path: Path) -> None:
     """20 times: a writer appending 10,000-leaf batches (with a witness) is killed with SIGKILL
     at a random moment; the log must stay consistent and every checkpoint must verify."""
@@ -291,6 +293,7 @@ def test_cli_verify_proof_and_witness_cosign(tmp_path: Path, witnesses) -> None:
     assert tampered.exit_code == 1 and json.loads(tampered.stdout)["error"] == "note_signature_invalid"
 
 
+@pytest.mark.slow  # starts ganache, a real Ethereum node
 def test_ethereum_anchor_round_trip_through_the_log_and_the_cli(tmp_path: Path, ganache) -> None:
     """Append, anchor the checkpoint on ganache over HTTP with `credshare log anchor`, then
     check the anchor proof with `credshare log verify-proof --rpc`."""

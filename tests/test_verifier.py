@@ -21,18 +21,10 @@ from credshare.verifier.bundle import BundleError, TrustedLog, verify_bundle
 from credshare.verifier.credential import SHARE_CLAIM
 from credshare.verifier.report import CHECK_LABELS
 from credshare.webapp import create_app
-from tests.test_issuing import TYPES, degree_row
+from tests.helpers import TYPES, ListSink, degree_row, statuses
 
 AUD, NONCE = "link-1", "nonce-1"
 SHARED = [("legal_name",), ("degree",), ("conferral_date",)]
-
-
-class ListSink:
-    def __init__(self) -> None:
-        self.items: list[dict[str, Any]] = []
-
-    def write(self, credential: dict[str, Any]) -> None:
-        self.items.append(credential)
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +50,6 @@ def shared(world, index: int = 0, paths=SHARED, aud: str = AUD, nonce: str = NON
 
 def policy(aud: str = AUD, nonce: str = NONCE) -> KeyBindingPolicy:
     return KeyBindingPolicy(required=True, audience=aud, nonce=nonce)
-
-
-def statuses(report) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for check in report.checks:
-        out[check.name] = "failed" if "failed" in (out.get(check.name), check.status) else check.status
-    return out
 
 
 def test_a_good_presentation_passes_every_check_and_discloses_exactly_the_choice(world) -> None:

@@ -34,8 +34,7 @@ from credshare.verifier.bundle import TrustedLog, verify_bundle
 from credshare.verifier.credential import SHARE_CLAIM, StatusEvidence, verify_credential
 from credshare.webapp import create_app
 from tests.conftest import services_on
-from tests.test_issuing import TYPES, degree_row
-from tests.test_verifier import ListSink, statuses
+from tests.helpers import TYPES, ListSink, degree_row, statuses
 
 ROOT = Path(__file__).resolve().parent.parent
 AUD, NONCE = "link-h", "nonce-h"
@@ -230,7 +229,7 @@ def test_a_signature_of_the_wrong_length_is_a_typed_error_not_a_crash(size) -> N
 
 
 def test_an_upload_whose_issuer_signature_is_short_is_refused_with_a_code(tmp_path) -> None:
-    from tests.test_wallet_shares import OWNER, issue_to, owner_client, post
+    from tests.helpers import OWNER, issue_to, owner_client, post
 
     app = create_app({"CREDSHARE_DATA_DIR": str(tmp_path / "data"), "CREDSHARE_ARGON2_PROFILE": "test",
                       "CREDSHARE_PUBLIC_URL": "http://localhost", "CREDSHARE_LOCAL_WITNESSES": "3", "TESTING": True})
@@ -277,6 +276,7 @@ def _issuer_short(bundle: dict[str, Any]) -> None:
     bundle["presentation"] = _short_signature(jwt) + "~" + rest
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tamper, code", [
     (_kb_short, None), (_status_short, None), (_issuer_short, None),
     (lambda b: b["key_binding"].update(aud=""), "bundle_malformed"),
@@ -354,8 +354,9 @@ def _check_row(page: str, name: str) -> str:
     return row
 
 
+@pytest.mark.slow
 def test_an_expired_credential_shared_as_history_is_never_a_green_verified(web, tmp_path) -> None:
-    from tests.test_wallet_shares import OWNER, accept_delivery, create_link, issue_license, open_link, owner_client
+    from tests.helpers import OWNER, accept_delivery, create_link, issue_license, open_link, owner_client
 
     app, svc = web
     owner = owner_client(app, OWNER)
@@ -389,7 +390,7 @@ def test_an_expired_credential_shared_as_history_is_never_a_green_verified(web, 
 
 
 def test_the_printable_receipt_names_the_type_and_its_key_set(web) -> None:
-    from tests.test_wallet_shares import OWNER, accept_delivery, create_link, issue_to, open_link, owner_client
+    from tests.helpers import OWNER, accept_delivery, create_link, issue_to, open_link, owner_client
 
     app, svc = web
     owner = owner_client(app, OWNER)

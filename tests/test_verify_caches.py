@@ -22,9 +22,8 @@ from credshare.foundation.cache import BoundedCache
 from credshare.foundation.config import load_settings
 from credshare.holding.accounts import SessionInfo
 from credshare.holding.shares import ShareGone
+from tests.helpers import TYPES, ListSink, degree_row
 from tests.store_counter import StoreCounter
-from tests.test_issuing import TYPES, degree_row
-from tests.test_verifier import ListSink
 
 EMAIL, PASSWORD = "ada@example.org", "correct horse battery staple"
 THREE = [["legal_name"], ["degree"], ["conferral_date"]]

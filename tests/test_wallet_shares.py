@@ -4,11 +4,9 @@ store dump, and one owner never reaching another's credentials or links."""
 
 from __future__ import annotations
 
-import email as email_parser
 import json
 import re
 import time
-from email import policy as email_policy
 from pathlib import Path
 from typing import Any
 
@@ -18,78 +16,34 @@ from credshare.disclosure.jws import PublicKey
 from credshare.foundation.clock import ManualClock
 from credshare.verifier.bundle import TrustedLog, verify_bundle
 from credshare.verifier.receipt import read_receipt
-from credshare.webapp import create_app
-from tests.conftest import services_on
-from tests.test_accounts import csrf_from, register
-from tests.test_issuing import TYPES, degree_row
-from tests.test_verifier import ListSink
+from tests.helpers import (
+    OWNER,
+    PASSWORD,
+    accept_delivery,
+    confirmation_link,
+    create_link,
+    csrf_from,
+    issue_license,
+    issue_to,
+    open_link,
+    owner_client,
+    post,
+    register,
+)
 
-OWNER, OTHER = "ada@example.org", "ben@example.org"
-PASSWORD = "correct horse battery staple"
-THREE = [["legal_name"], ["degree"], ["conferral_date"]]
+OTHER = "ben@example.org"
 SECRET_VALUES = ["Avery 0 Quinn", "1991-04-12", "D-000000", "1234567893", "Example University School of Medicine"]
 
 
 @pytest.fixture
-def app(tmp_path: Path, clock: ManualClock):
-    """The app on a clock the test moves (``clock``)."""
-    config = {"CREDSHARE_DATA_DIR": str(tmp_path / "data"), "CREDSHARE_ARGON2_PROFILE": "test",
-              "CREDSHARE_PUBLIC_URL": "http://localhost", "CREDSHARE_LOCAL_WITNESSES": "3"}
-    return create_app({**config, "TESTING": True}, services=services_on(config, clock))
+def app(web_app):
+    """This module's app is the browser-facing one of tests/conftest.py."""
+    return web_app
 
 
 @pytest.fixture
-def svc(app):
-    svc = app.extensions["credshare"]
-    svc.issuers.create("example-med", "Example University School of Medicine")
-    return svc
-
-
-def confirmation_link(app, email: str) -> str:
-    """The newest confirmation link mailed to ``email`` (the outbox: no SMTP server configured)."""
-    outbox = Path(app.extensions["credshare"].settings.data_dir) / "outbox"
-    for path in sorted(outbox.glob("*.eml"), reverse=True):
-        message = email_parser.message_from_bytes(path.read_bytes(), policy=email_policy.default)
-        if message["To"] == email:
-            return re.search(r"http://localhost(/confirm-email/[A-Za-z0-9_-]+)", message.get_content()).group(1)
-    raise AssertionError(f"no mail to {email}")
-
-
-def owner_client(app, email: str, confirm: bool = True):
-    client = app.test_client()
-    assert register(client, email=email, password=PASSWORD).status_code in (302, 303)
-    if confirm:
-        link = confirmation_link(app, email)
-        assert client.post(link, data={"csrf_token": csrf_from(client, link)}).status_code == 302
-    return client
-
-
-def issue_to(svc, email: str, **row: Any) -> dict[str, Any]:
-    sink = ListSink()
-    svc.batches.issue("example-med", TYPES["medical-degree"], [(2, degree_row(0, email=email, **row))], sink)
-    return sink.items[0]
-
-
-def post(client, path: str, data: dict[str, Any] | None = None, **kwargs: Any):
-    return client.post(path, data={**(data or {}), "csrf_token": csrf_from(client, "/wallet")}, **kwargs)
-
-
-def accept_delivery(client) -> str:
-    page = client.get("/wallet").get_data(as_text=True)
-    offer = re.search(r'data-offer="([^"]+)"', page).group(1)
-    response = post(client, f"/wallet/offers/{offer}/accept")
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return response.headers["Location"].rsplit("/", 1)[1]
-
-
-def create_link(client, entry_id: str, paths=THREE, **form: Any) -> tuple[str, str]:
-    data = {"field": [json.dumps(p) for p in paths], "days": "30", **form}
-    response = post(client, f"/wallet/{entry_id}/shares", data)
-    assert response.status_code == 302 and "/shares/" in response.headers["Location"], response.get_data(as_text=True)
-    link_id = response.headers["Location"].rsplit("/", 1)[1]
-    page = client.get(f"/shares/{link_id}").get_data(as_text=True)
-    token = re.search(r'value="http://localhost/s/([A-Za-z0-9_-]+)"', page).group(1)
-    return link_id, token
+def svc(web_svc):
+    return web_svc
 
 
 @pytest.fixture
@@ -101,14 +55,6 @@ def shared(app, svc):
     link_id, token = create_link(owner, entry_id, recipient="St. Mary's Medical Staff Office", passcode="tulip-4812",
                                  attempts="3")
     return owner, entry_id, link_id, token
-
-
-def open_link(client, token: str, passcode: str | None = None):
-    """What a verifier's browser does: the gate page, then its Open button (a POST)."""
-    data = {"csrf_token": csrf_from(client, f"/s/{token}")}
-    if passcode is not None:
-        data["passcode"] = passcode
-    return client.post(f"/s/{token}", data=data)
 
 
 def disclosed_paths(page: str) -> list[str]:
@@ -281,16 +227,6 @@ def test_encrypted_backup_restores_into_a_new_account_that_can_share_again(app, 
     _, token = create_link(fresh, entry_id, paths=[["degree"]])
     body = app.test_client().get(f"/api/v1/shares/{token}").get_json()
     assert body["verification"]["outcome"] == "verified"
-
-
-LICENSE_ROW = {"licensee_name": "Avery Quinn", "jurisdiction": "Demo State", "license_number": "MD-1",
-               "license_type": "full", "license_status": "active", "issue_date": "2019-07-15",
-               "disciplinary_actions": "no"}
-
-
-def issue_license(svc, email: str, expiration: str) -> None:
-    svc.batches.issue("example-med", TYPES["medical-license"], [(2, {**LICENSE_ROW, "expiration_date": expiration,
-                                                                     "email": email})], ListSink())
 
 
 def test_credential_expiry_is_its_own_and_an_expired_one_is_shared_only_as_history(app, svc) -> None:
@@ -542,10 +478,11 @@ def test_a_previewer_fetching_the_bundle_url_is_sent_to_the_gate_and_uses_no_vie
     assert verifier.get(f"/s/{token}/bundle").status_code == 200
 
 
+@pytest.mark.slow
 def test_parallel_right_passcodes_are_never_answered_locked(app, svc) -> None:
     """A link with 1 attempt, 30 openers with the right passcode at once: an attempt held for a
     passcode check is not a spent one, so nobody is told the link is locked (issue 10, item 8)."""
-    from tests.test_rate_limit import race
+    from tests.helpers import race
 
     owner = owner_client(app, OWNER)
     issue_to(svc, OWNER)
@@ -588,10 +525,11 @@ def test_a_visitor_finding_every_passcode_slot_held_is_told_to_retry_and_stale_h
     assert "asked to retry" in log and "locked" not in log
 
 
+@pytest.mark.slow
 def test_a_link_made_while_its_credential_is_deleted_never_stays_active(app, svc) -> None:
     """Link creation and deletion of its credential race on real threads, 15 rounds: every link
     of a deleted credential ends revoked (or was never made)."""
-    from tests.test_rate_limit import race
+    from tests.helpers import race
 
     owner = owner_client(app, OWNER)
     token = owner.get_cookie("credshare_session").value

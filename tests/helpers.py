@@ -1,0 +1,195 @@
+"""Plain helpers the test modules share (pytest fixtures live in tests/conftest.py): roster rows
+and files, the ``credshare`` CLI, a list sink for issued credentials, the check statuses of a
+verification report, an owner's steps in the browser (register, confirm the address, accept a
+delivery, make and open a share link), threads released together, and the package's modules."""
+
+from __future__ import annotations
+
+import csv
+import email as email_parser
+import json
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable
+from email import policy as email_policy
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from credshare.cli import cli
+from credshare.foundation.errors import CredshareError
+from credshare.issuing.types import load_types
+from tests.conftest import ROOT
+
+TYPES = load_types()
+EMAIL = "Dr.Ada@Example.org"
+PASSWORD = "correct horse battery staple"
+PASSPHRASE = "backup passphrase for the safe"
+OWNER = "ada@example.org"
+THREE = [["legal_name"], ["degree"], ["conferral_date"]]
+_CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+
+
+# -- rosters and the CLI ----------------------------------------------------------------------
+
+def degree_row(i: int, **changes: Any) -> dict[str, Any]:
+    row = {
+        "legal_name": f"Avery {i} Quinn", "given_name": "Avery", "family_name": f"Quinn{i}", "date_of_birth": "1991-04-12",
+        "former_names": "Avery Smith", "medical_school.name": "Example University School of Medicine",
+        "medical_school.city": "Boston", "medical_school.country": "US", "medical_school.identifier": "F0001234",
+        "degree": "MD", "program": "MD/PhD", "attendance_start": "2012-08-01", "attendance_end": "2018-05-20",
+        "conferral_date": "2018-05-20", "accreditation": "LCME", "ecfmg_certificate_number": "",
+        "npi": "1234567893", "diploma_number": f"D-{i:06d}", "honors": "", "email": f"avery{i}@example.org",
+    }
+    row.update(changes)
+    return row
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(dict.fromkeys(k for row in rows for k in row)))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def run(env: dict[str, str], *args: str):
+    return CliRunner(env=env).invoke(cli, list(args))
+
+
+# -- issued credentials and verification reports ---------------------------------------------
+
+class ListSink:
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+    def write(self, credential: dict[str, Any]) -> None:
+        self.items.append(credential)
+
+
+def statuses(report) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for check in report.checks:
+        out[check.name] = "failed" if "failed" in (out.get(check.name), check.status) else check.status
+    return out
+
+
+# -- an owner in the browser (Flask's test client) ------------------------------------------
+
+def csrf_from(client, path: str = "/sign-in") -> str:
+    match = _CSRF.search(client.get(path).get_data(as_text=True))
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def register(client, email: str = EMAIL, password: str = PASSWORD):
+    return client.post("/register", data={"email": email, "password": password, "password_confirm": password,
+                                          "csrf_token": csrf_from(client, "/register")})
+
+
+def confirmation_link(app, email: str) -> str:
+    """The newest confirmation link mailed to ``email`` (the outbox: no SMTP server configured)."""
+    outbox = Path(app.extensions["credshare"].settings.data_dir) / "outbox"
+    for path in sorted(outbox.glob("*.eml"), reverse=True):
+        message = email_parser.message_from_bytes(path.read_bytes(), policy=email_policy.default)
+        if message["To"] == email:
+            return re.search(r"http://localhost(/confirm-email/[A-Za-z0-9_-]+)", message.get_content()).group(1)
+    raise AssertionError(f"no mail to {email}")
+
+
+def owner_client(app, email: str, confirm: bool = True):
+    client = app.test_client()
+    assert register(client, email=email, password=PASSWORD).status_code in (302, 303)
+    if confirm:
+        link = confirmation_link(app, email)
+        assert client.post(link, data={"csrf_token": csrf_from(client, link)}).status_code == 302
+    return client
+
+
+def issue_to(svc, email: str, **row: Any) -> dict[str, Any]:
+    sink = ListSink()
+    svc.batches.issue("example-med", TYPES["medical-degree"], [(2, degree_row(0, email=email, **row))], sink)
+    return sink.items[0]
+
+
+def post(client, path: str, data: dict[str, Any] | None = None, **kwargs: Any):
+    return client.post(path, data={**(data or {}), "csrf_token": csrf_from(client, "/wallet")}, **kwargs)
+
+
+def accept_delivery(client) -> str:
+    page = client.get("/wallet").get_data(as_text=True)
+    offer = re.search(r'data-offer="([^"]+)"', page).group(1)
+    response = post(client, f"/wallet/offers/{offer}/accept")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return response.headers["Location"].rsplit("/", 1)[1]
+
+
+def create_link(client, entry_id: str, paths=THREE, **form: Any) -> tuple[str, str]:
+    data = {"field": [json.dumps(p) for p in paths], "days": "30", **form}
+    response = post(client, f"/wallet/{entry_id}/shares", data)
+    assert response.status_code == 302 and "/shares/" in response.headers["Location"], response.get_data(as_text=True)
+    link_id = response.headers["Location"].rsplit("/", 1)[1]
+    page = client.get(f"/shares/{link_id}").get_data(as_text=True)
+    token = re.search(r'value="http://localhost/s/([A-Za-z0-9_-]+)"', page).group(1)
+    return link_id, token
+
+
+LICENSE_ROW = {"licensee_name": "Avery Quinn", "jurisdiction": "Demo State", "license_number": "MD-1",
+               "license_type": "full", "license_status": "active", "issue_date": "2019-07-15",
+               "disciplinary_actions": "no"}
+
+
+def issue_license(svc, email: str, expiration: str) -> None:
+    svc.batches.issue("example-med", TYPES["medical-license"], [(2, {**LICENSE_ROW, "expiration_date": expiration,
+                                                                     "email": email})], ListSink())
+
+
+def open_link(client, token: str, passcode: str | None = None):
+    """What a verifier's browser does: the gate page, then its Open button (a POST)."""
+    data = {"csrf_token": csrf_from(client, f"/s/{token}")}
+    if passcode is not None:
+        data["passcode"] = passcode
+    return client.post(f"/s/{token}", data=data)
+
+
+# -- concurrency ------------------------------------------------------------------------------
+
+def race(n: int, attempt: Callable[[int], str], timeout: float = 120.0) -> Counter[str]:
+    """Run ``attempt(i)`` on ``n`` real threads released together; the outcomes counted."""
+    barrier = threading.Barrier(n, timeout=timeout)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            outcome = attempt(i)
+        except CredshareError as exc:
+            outcome = exc.code
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    assert not any(thread.is_alive() for thread in threads), "an attempt hung"
+    assert len(outcomes) == n
+    return Counter(outcomes)
+
+
+# -- the package's modules (tests/test_layers.py, tests/test_clock.py) ------------------------
+
+# each top-level folder of the package and its layer
+FOLDERS = {"foundation": "foundation", "disclosure": "core", "anchoring": "core", "verifier": "core", "storage": "storage",
+           "issuing": "service", "holding": "service", "sharing": "web"}
+
+
+def modules() -> list[tuple[str, Path]]:
+    out = [(f"credshare.{path.stem}", path) for path in (ROOT / "credshare").glob("*.py")]
+    for folder in FOLDERS:
+        out += [(f"credshare.{folder}.{path.stem}", path) for path in (ROOT / folder).glob("*.py")]
+    return out
