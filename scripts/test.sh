@@ -26,4 +26,14 @@ if [ -z "${CREDSHARE_CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ]; then
     "${apt[@]}" install -qq --no-install-recommends chromium >/dev/null 2> >(grep -v '^debconf: delaying' >&2)
   fi
 fi
+# compiled bytecode is kept (in __pycache__, ignored by git) even where the environment asks
+# Python not to write it: without it every run, and every server a test starts, compiles
+# Flask, web3 and the rest again (collection alone takes twice as long)
+unset PYTHONDONTWRITEBYTECODE
+# the fast loop (-m "not slow") spreads over every core (pytest-xdist; each test has its own temp
+# dir, store and ports) unless -n is given; the whole suite, with its timing-sensitive process
+# tests, runs in one process
+case " $* " in
+  *" not slow "*) case " $* " in *" -n "*|*" -n"[0-9a]*) ;; *) set -- -n auto "$@" ;; esac ;;
+esac
 exec .venv/bin/python -m pytest "$@"

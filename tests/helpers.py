@@ -5,8 +5,10 @@ delivery, make and open a share link), threads released together, and the packag
 
 from __future__ import annotations
 
+import ast
 import csv
 import email as email_parser
+import functools
 import json
 import re
 import threading
@@ -193,3 +195,31 @@ def modules() -> list[tuple[str, Path]]:
     for folder in FOLDERS:
         out += [(f"credshare.{folder}.{path.stem}", path) for path in (ROOT / folder).glob("*.py")]
     return out
+
+
+_NOT_OURS = {"node_modules", "build", "tests", "bench"}
+
+
+@functools.cache
+def python_files(*, with_tests: bool = False) -> tuple[Path, ...]:
+    """The repository's own Python files, relative to its root: every folder of the product,
+    ``app.py`` and ``scripts/``, and with ``with_tests`` also ``tests/`` and ``bench/``; never
+    ``.venv``, ``node_modules`` or build output (which are not walked at all)."""
+    skipped = _NOT_OURS - ({"tests", "bench"} if with_tests else set())
+    found = [p.relative_to(ROOT) for p in ROOT.glob("*.py")]
+    for folder in sorted(ROOT.iterdir()):
+        if folder.is_dir() and not folder.name.startswith(".") and folder.name not in skipped \
+                and not folder.name.endswith(".egg-info"):
+            found += [p.relative_to(ROOT) for p in folder.rglob("*.py")]
+    return tuple(sorted(found))
+
+
+@functools.cache
+def source_of(rel: Path) -> str:
+    return (ROOT / rel).read_text(encoding="utf-8")
+
+
+@functools.cache
+def tree_of(rel: Path) -> ast.Module:
+    """The parsed module (shared by the tests that read the code: parse once per run)."""
+    return ast.parse(source_of(rel))

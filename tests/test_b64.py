@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from credshare.foundation.b64 import b64_decode, b64_encode, b64url_decode, b64url_encode
-from tests.conftest import ROOT
+from tests.helpers import python_files, source_of
 
 # RFC 4648 §10
 VECTORS = [(b"", ""), (b"f", "Zg=="), (b"fo", "Zm8="), (b"foo", "Zm9v"), (b"foob", "Zm9vYg=="),
@@ -82,11 +82,10 @@ BASE64_CALLS = re.compile(r"\bimport base64\b|\bfrom base64 import\b|\bbase64\.\
 
 def test_no_other_module_encodes_or_decodes_base64() -> None:
     found = []
-    for path in ROOT.rglob("*.py"):
-        rel = path.relative_to(ROOT)
-        if rel.parts[0] in {".venv", "node_modules", "build", "tests", "bench"} or rel == Path("foundation/b64.py"):
+    for rel in python_files():
+        if rel == Path("foundation/b64.py"):
             continue
-        found += [f"{rel}:{n}" for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        found += [f"{rel}:{n}" for n, line in enumerate(source_of(rel).splitlines(), 1)
                   if BASE64_CALLS.search(line)]
     assert found == []
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from credshare.anchoring import chain, proof
 from credshare.foundation import checks
 from credshare.verifier import report
-from tests.conftest import ROOT
+from tests.helpers import python_files, tree_of
 
 
 def test_the_cores_share_one_check_and_one_status() -> None:
@@ -27,11 +27,10 @@ def test_every_check_name_has_a_label() -> None:
 
 def test_no_other_module_defines_a_check_or_status_type() -> None:
     found = []
-    for path in ROOT.rglob("*.py"):
-        rel = path.relative_to(ROOT)
-        if rel.parts[0] in {".venv", "node_modules", "build", "tests", "bench"} or rel == Path("foundation/checks.py"):
+    for rel in python_files():
+        if rel == Path("foundation/checks.py"):
             continue
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        for node in tree_of(rel).body:
             names = ([node.name] if isinstance(node, ast.ClassDef) else
                      [t.id for t in node.targets if isinstance(t, ast.Name)] if isinstance(node, ast.Assign) else [])
             found += [f"{rel}:{name}" for name in names if name in {"Check", "Status", "VerdictStatus", "CHECK_LABELS"}]

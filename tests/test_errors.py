@@ -19,7 +19,7 @@ from credshare.disclosure import errors as disclosure_errors
 from credshare.disclosure.errors import CODES, SDJWTError
 from credshare.foundation.checks import CHECK_LABELS
 from credshare.foundation.errors import STAGES, CredshareError, InputError, NotFoundError, StoreError, in_stage
-from tests.conftest import ROOT
+from tests.helpers import python_files, tree_of
 
 
 def test_every_error_is_made_the_same_way_and_carries_its_stage() -> None:
@@ -98,11 +98,10 @@ CORE_ERRORS = {"SDJWTError": set(CODES), "AnchoringError": set(anchoring_errors.
 def test_every_code_a_core_error_is_raised_with_is_registered() -> None:
     """Also catches a call in the old ``(code, detail)`` order: its code would be the detail."""
     found = []
-    for path in ROOT.rglob("*.py"):
-        rel = path.relative_to(ROOT)
-        if rel.parts[0] in {".venv", "node_modules", "build"} or rel.name == "test_errors.py":
+    for rel in python_files(with_tests=True):
+        if rel.name == "test_errors.py":
             continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(tree_of(rel)):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in CORE_ERRORS:
                 codes = [k.value for k in node.keywords if k.arg == "code"]
                 first = node.args[0] if node.args else None

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from credshare.foundation.kdf import derive_key
-from tests.conftest import ROOT
+from tests.helpers import python_files, source_of
 
 
 def test_a_purpose_per_key_and_the_same_key_each_time() -> None:
@@ -38,10 +38,9 @@ DERIVATIONS = re.compile(r"HKDF\(|blake2b\([^)]*key=|sha256\(b\"credshare/|hmac\
 
 def test_no_other_place_derives_keys_from_a_secret() -> None:
     found = []
-    for path in ROOT.rglob("*.py"):
-        rel = path.relative_to(ROOT)
-        if rel.parts[0] in {".venv", "node_modules", "build", "tests", "bench"} or rel == Path("foundation/kdf.py"):
+    for rel in python_files():
+        if rel == Path("foundation/kdf.py"):
             continue
-        found += [f"{rel}:{n}" for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        found += [f"{rel}:{n}" for n, line in enumerate(source_of(rel).splitlines(), 1)
                   if DERIVATIONS.search(line)]
     assert found == []
