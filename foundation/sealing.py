@@ -40,5 +40,5 @@ class Sealer:
     def open(self, sealed: str) -> bytes:
         try:
             return self._box.decrypt(b64_decode(sealed))
-        except (nacl.exceptions.CryptoError, ValueError) as exc:
+        except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
             raise SealError("sealed data cannot be opened: wrong CREDSHARE_SECRET_KEY, or tampered") from exc

@@ -1,6 +1,6 @@
 """The vault's cryptography: data keys, sealing, and keys derived from passwords and tokens.
 
-* Sealing is XSalsa20-Poly1305 (NaCl SecretBox) with a random 24-byte nonce, as base64 text.
+* Sealing is foundation.sealing's (XSalsa20-Poly1305, NaCl SecretBox, random nonce, base64 text).
   A wrong key or any altered byte fails the Poly1305 check: :class:`VaultError`, code
   ``vault_unreadable``.
 * Passwords go through Argon2id (RFC 9106) with a random 16-byte salt, into 64 bytes split in
@@ -27,9 +27,9 @@ import nacl.secret
 import nacl.utils
 from nacl.pwhash import argon2id
 
-from credshare.foundation.b64 import b64_decode, b64_encode
 from credshare.foundation.errors import ConfigError, InputError, VaultError
 from credshare.foundation.kdf import derive_key
+from credshare.foundation.sealing import Sealer, SealError
 
 KEY_BYTES = nacl.secret.SecretBox.KEY_SIZE  # 32
 SALT_BYTES = argon2id.SALTBYTES  # 16
@@ -82,23 +82,23 @@ def new_salt() -> bytes:
     return nacl.utils.random(SALT_BYTES)
 
 
-def _box(key: bytes) -> nacl.secret.SecretBox:
+def _sealer(key: bytes) -> Sealer:
     if not isinstance(key, bytes) or len(key) != KEY_BYTES:
         raise VaultError("a vault key is 32 bytes")
-    return nacl.secret.SecretBox(key)
+    return Sealer(key)
 
 
 def seal(key: bytes, plaintext: bytes) -> str:
     """Encrypt and authenticate ``plaintext`` under ``key`` (random nonce); base64 text."""
-    return b64_encode(bytes(_box(key).encrypt(plaintext)))
+    return _sealer(key).seal(plaintext)
 
 
 def open_sealed(key: bytes, sealed: str) -> bytes:
     """The plaintext of :func:`seal`; :class:`VaultError` for a wrong key or altered data."""
-    box = _box(key)
+    sealer = _sealer(key)
     try:
-        return box.decrypt(b64_decode(sealed))
-    except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
+        return sealer.open(sealed)
+    except SealError as exc:
         raise VaultError("the sealed data cannot be opened with this key, or it was altered") from exc
 
 
