@@ -66,6 +66,8 @@ class _Backend(Protocol):
     def collection(self, name: str) -> Any: ...
     def insert_many(self, name: str, docs: list[dict[str, Any]]) -> None: ...
     def strings_by_id(self, name: str, ids: list[str], field: str) -> dict[str, str] | None: ...
+    def find_equal(self, name: str, field: str, value: Any, limit: int,
+                   projection: dict[str, Any] | None) -> list[dict[str, Any]] | None: ...
     def typed_update(self, spec: dict[str, Any]) -> AbstractContextManager[None]: ...
     def bulk(self) -> AbstractContextManager[None]: ...
     def ping(self) -> None: ...
@@ -134,6 +136,10 @@ class _MongoBackend:
     def strings_by_id(self, name: str, ids: list[str], field: str) -> dict[str, str] | None:
         return None  # Collection.find does it
 
+    def find_equal(self, name: str, field: str, value: Any, limit: int,
+                   projection: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+        return None  # the driver's own find is the fast path
+
     def typed_update(self, spec: dict[str, Any]) -> AbstractContextManager[None]:
         return nullcontext()
 
@@ -174,6 +180,10 @@ class _MockBackend:
 
     def strings_by_id(self, name: str, ids: list[str], field: str) -> dict[str, str] | None:
         return None  # Collection.find does it
+
+    def find_equal(self, name: str, field: str, value: Any, limit: int,
+                   projection: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+        return None  # the driver's own find is the fast path
 
     def typed_update(self, spec: dict[str, Any]) -> AbstractContextManager[None]:
         return nullcontext()
@@ -269,6 +279,10 @@ class _EmbeddedBackend:
         self._swept_at: dict[str, float] = {}  # collection -> when this process last swept it (monotonic)
         self._write_lock, self._writer_pid = threading.Lock(), os.getpid()
         self._lock_fd: int | None = None  # <file>.writelock, opened on the first write
+        # what find_equal needs to know of a table, kept once true (indexes and the _id column
+        # are never dropped): (table, field) pairs with an index, tables with an _id column
+        self._indexed: set[tuple[str, str]] = set()
+        self._id_columns: set[str] = set()
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
@@ -351,6 +365,59 @@ class _EmbeddedBackend:
                 f"WHERE _id IN ({','.join('?' * len(part))}) AND json_type(data, ?) = 'text'", (path, *part, path))
             found.update((doc_id, value) for doc_id, value in rows)
         return found
+
+    def find_equal(self, name: str, field: str, value: Any, limit: int,
+                   projection: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+        """``find({field: value})`` for a string ``value`` on ``_id`` or on an indexed top-level
+        field, as one SQL statement: the very statement neosqlite's find builds for that filter
+        (``<table>._id = ?``, or ``json_extract(data, '$.<field>') = ?``, which it uses for a
+        field it sees an index for), without its query builder's per-call work (a look at the
+        table's columns and at its indexes each time). Rows are decoded and projected by
+        neosqlite's own functions, so the documents are the ones its find returns. ``None``
+        (Collection.find then asks neosqlite) for anything else: another field, a value of
+        another type, an ``_id`` neosqlite would respell as an ObjectId, or while the process
+        runs neosqlite's Python paths (:func:`_python_updates`), whose matching may differ."""
+        from neosqlite.collection.query_helper.utils import get_force_fallback
+        from neosqlite.sql_utils import quote_table_name
+
+        if not isinstance(value, str) or get_force_fallback() or name.endswith(("_files", "_chunks")):
+            return None  # (names neosqlite may take for GridFS collections)
+        raw = self.collection(name)
+        table = quote_table_name(raw.name)
+        if field == "_id":
+            if _respelled_as_object_id(value) or not self._has_id_column(raw):
+                return None
+            where = f"{table}._id = ?"
+        elif _FIELD_NAME.fullmatch(field) and self._has_index(raw, field):
+            where = f"json_extract(data, '$.{field}') = ?"
+        else:
+            return None
+        raw._auto_purge_ttl()  # as neosqlite's find does first (here: the timed sweep)
+        rows = raw.db.execute(f"SELECT id, _id, data as data FROM {table} WHERE {where}"
+                              f"{f' LIMIT {int(limit)}' if limit else ''}", (value,)).fetchall()
+        docs = [raw._load_with_stored_id(row[0], row[2], row[1]) for row in rows]
+        if projection:
+            project = raw.query_engine.helpers._apply_projection
+            docs = [project(projection, doc) for doc in docs]
+        return docs
+
+    def _has_id_column(self, raw: Any) -> bool:
+        if raw.name not in self._id_columns:
+            if raw._id_column != "_id":  # a legacy table: neosqlite's own path
+                return False
+            with self._lock:
+                self._id_columns.add(raw.name)
+        return True
+
+    def _has_index(self, raw: Any, field: str) -> bool:
+        """Whether neosqlite sees an index for ``field`` (its own test: an index name ending in
+        ``_<field>``), so that its find compares the field by plain equality."""
+        if (raw.name, field) not in self._indexed:
+            if not raw.query_engine.helpers._field_has_index(field):
+                return False
+            with self._lock:
+                self._indexed.add((raw.name, field))
+        return True
 
     def ping(self) -> None:
         self._connection().db.execute("SELECT 1").fetchone()
@@ -534,7 +601,10 @@ class Collection:
 
     def _read_by_id(self, raw: Any, doc_id: Any) -> Any:
         query = self._find_filter({"_id": doc_id})
-        return raw.find_one(query) if query is not None else None
+        if query is None:
+            return None
+        fast = self._backend.find_equal(self.name, "_id", query["_id"], 1, None) if "_id" in query else None
+        return (fast[0] if fast else None) if fast is not None else raw.find_one(query)
 
     def delete_one(self, flt: Mapping[str, Any]) -> int:
         with _translated_errors(), self._backend.bulk():
@@ -572,6 +642,11 @@ class Collection:
         if query is None:
             return []
         with _translated_errors():
+            if not sort and not skip and len(query) == 1:  # one plain equality: the backend's fast path, if any
+                ((field, value),) = query.items()
+                fast = self._backend.find_equal(self.name, field, value, limit, D.projection_spec(fields))
+                if fast is not None:
+                    return [D.from_store(doc) for doc in fast]
             cursor = self._raw().find(query, D.projection_spec(fields))
             order = D.sort_spec(sort)
             if order:
