@@ -9,18 +9,23 @@ log signature, inclusion and (when a witness policy is given) the quorum passed.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Hashable, Sequence
 
 from credshare.anchoring import merkle
 from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.note import Checkpoint, NoteVerifier, open_checkpoint
 from credshare.anchoring.witness import WitnessAggregate, WitnessKey, canonical_b64decode, verify_aggregate
 from credshare.foundation.b64 import b64_encode
+from credshare.foundation.cache import BoundedCache
 from credshare.foundation.checks import Check, Status
 
 PROOF_TYPE = "credshare-anchor-proof/v1"
 ChainCheck = Callable[[dict[str, Any], Checkpoint], tuple[Status, str]]
+PROVEN_LEAVES = 4096  # proofs whose log signature, inclusion and witness checks all passed, kept by their inputs
+_proven: BoundedCache[tuple[tuple[Check, ...], Checkpoint]] = BoundedCache(PROVEN_LEAVES)
 
 
 @dataclass
@@ -90,22 +95,31 @@ def verify_anchor_proof(
     except AnchoringError as exc:
         return Verdict(None, None, None, [Check("proof_format", "failed", exc.detail)])
     verdict = Verdict(origin, index, size, [Check("proof_format", "passed")], witness_keys is not None)
-    try:
-        checkpoint = open_checkpoint(note, log_key, origin)
-    except AnchoringError as exc:
-        verdict.checks.append(Check("checkpoint_signature", "failed", exc.detail))
-        return verdict
-    verdict.checks.append(Check("checkpoint_signature", "passed", f"signed by {log_key.name}"))
-    verdict.anchored_at = checkpoint.signed_at
-    if checkpoint.size != size:
-        verdict.checks.append(Check("inclusion", "failed", f"proof is for size {size}, checkpoint for {checkpoint.size}"))
-    elif merkle.verify_inclusion(merkle.leaf_hash(leaf_data), index, size, path, checkpoint.root):
-        verdict.checks.append(Check("inclusion", "passed", f"leaf {index} of {size}"))
+    leaf = merkle.leaf_hash(leaf_data)
+    kept_as = _proven_key(leaf, origin, index, size, path, note, proof.get("witness_aggregate"), log_key,
+                          witness_keys, quorum)
+    proven = _proven.get(kept_as) if kept_as is not None else None
+    if proven is not None:
+        checks, checkpoint = proven
+        verdict.checks.extend(checks)
     else:
-        verdict.checks.append(Check("inclusion", "failed", "the inclusion proof does not lead to the checkpoint root"))
-
-    if witness_keys is not None:
-        verdict.checks.append(_witness_check(proof.get("witness_aggregate"), checkpoint, witness_keys, quorum))
+        try:
+            checkpoint = open_checkpoint(note, log_key, origin)
+        except AnchoringError as exc:
+            verdict.checks.append(Check("checkpoint_signature", "failed", exc.detail))
+            return verdict
+        verdict.checks.append(Check("checkpoint_signature", "passed", f"signed by {log_key.name}"))
+        if checkpoint.size != size:
+            verdict.checks.append(Check("inclusion", "failed", f"proof is for size {size}, checkpoint for {checkpoint.size}"))
+        elif merkle.verify_inclusion(leaf, index, size, path, checkpoint.root):
+            verdict.checks.append(Check("inclusion", "passed", f"leaf {index} of {size}"))
+        else:
+            verdict.checks.append(Check("inclusion", "failed", "the inclusion proof does not lead to the checkpoint root"))
+        if witness_keys is not None:
+            verdict.checks.append(_witness_check(proof.get("witness_aggregate"), checkpoint, witness_keys, quorum))
+        if kept_as is not None and all(c.status == "passed" for c in verdict.checks):
+            _proven.put(kept_as, (tuple(verdict.checks[1:]), checkpoint))
+    verdict.anchored_at = checkpoint.signed_at
     anchors = proof.get("chain_anchors") or []
     for anchor in anchors if isinstance(anchors, list) else [None]:
         if chain_check is None or not isinstance(anchor, dict):
@@ -115,6 +129,22 @@ def verify_anchor_proof(
         status, detail = chain_check(anchor, checkpoint)
         verdict.checks.append(Check("chain_anchor", status, detail))
     return verdict
+
+
+def _proven_key(leaf: bytes, origin: str, index: int, size: int, path: list[bytes], note: str, aggregate: Any,
+                log_key: NoteVerifier, witness_keys: Sequence[WitnessKey] | None, quorum: int | None) -> Hashable | None:
+    """What the log signature, inclusion and witness checks of a proof depend on, and nothing
+    else (chain anchors are looked up each time): the leaf's hash, the proof's parsed fields,
+    the aggregate's JSON, and the trusted keys and quorum. ``None`` when it cannot be named."""
+    try:
+        aggregate_json = json.dumps(aggregate, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    digest = hashlib.sha256()
+    for part in (leaf, origin.encode(), b"%d %d" % (index, size), b"".join(path), note.encode("utf-8", "surrogatepass"),
+                 aggregate_json.encode("utf-8", "surrogatepass")):
+        digest.update(len(part).to_bytes(8, "big") + part)
+    return (digest.digest(), log_key, None if witness_keys is None else tuple(witness_keys), quorum)
 
 
 def _witness_check(raw: Any, checkpoint: Checkpoint, keys: Sequence[WitnessKey], quorum: int | None) -> Check:

@@ -11,6 +11,7 @@ Refused: ``none``, every HMAC algorithm, RSA, and any algorithm that does not fi
 from __future__ import annotations
 
 import functools
+import hashlib
 import hmac
 import json
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from jwcrypto.common import JWException
 from credshare.disclosure.encoding import b64url_decode, json_dumps, json_loads
 from credshare.disclosure.errors import SDJWTError
 from credshare.foundation.b64 import b64url_encode
+from credshare.foundation.cache import BoundedCache
 
 # alg -> (kty, crv, hash, signature bytes per coordinate)
 _EC_ALGS = {
@@ -42,6 +44,8 @@ ALLOWED_ALGS = frozenset(_EC_ALGS) | frozenset(_EDDSA_ALGS)
 # the one length a signature of each algorithm has (RFC 8032 §5.1.6, RFC 7518 §3.4)
 _SIGNATURE_BYTES = {**{alg: 2 * spec[2] for alg, spec in _EC_ALGS.items()}, **{alg: 64 for alg in _EDDSA_ALGS}}
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+VERIFIED_SIGNATURES = 8192  # signatures found valid, kept (32-byte keys) so the same bytes are not verified again
+_verified: BoundedCache[bool] = BoundedCache(VERIFIED_SIGNATURES)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -66,6 +70,7 @@ class PublicKey:
     jwk: dict[str, Any]
     algs: frozenset[str]
     _impl: Any = field(repr=False, compare=False)
+    _ident: bytes = field(default=b"", repr=False, compare=False)  # SHA-256 of the canonical JWK
 
     @property
     def kid(self) -> str | None:
@@ -105,7 +110,8 @@ class PublicKey:
                 impl = ec.EllipticCurvePublicKey.from_encoded_point(curve, b"\x04" + x + y)
         except (SDJWTError, ValueError, TypeError, KeyError, nacl.exceptions.CryptoError) as exc:
             raise SDJWTError(f"unusable JWK: {type(exc).__name__}", code="key_invalid") from exc
-        return cls(dict(jwk), frozenset(algs), impl)
+        ident = hashlib.sha256(json.dumps(jwk, sort_keys=True, separators=(",", ":")).encode()).digest()
+        return cls(dict(jwk), frozenset(algs), impl, ident)
 
     def verify(self, alg: str, signing_input: bytes, signature: bytes) -> bool:
         """Whether ``signature`` is a valid ``alg`` signature of ``signing_input`` by this key.
@@ -114,6 +120,20 @@ class PublicKey:
         verify, so each caller reports it with its own code (``signature_invalid``, ...)."""
         if alg not in self.algs or len(signature) != _SIGNATURE_BYTES[alg]:
             return False
+        if not self._ident:  # a key not made by _parse: nothing to name it by
+            return self._verify(alg, signing_input, signature)
+        # a signature is valid or not for good: one found valid is kept, by the SHA-256 of the
+        # key, the algorithm, the signed bytes and the signature (a failure is checked each time)
+        kept = hashlib.sha256(b"%s|%s|%s|%s" % (self._ident, alg.encode(), hashlib.sha256(signing_input).digest(),
+                                                signature)).digest()
+        if _verified.get(kept):
+            return True
+        if self._verify(alg, signing_input, signature):
+            _verified.put(kept, True)
+            return True
+        return False
+
+    def _verify(self, alg: str, signing_input: bytes, signature: bytes) -> bool:
         if alg in _EDDSA_ALGS:
             try:
                 self._impl.verify(signing_input, signature)

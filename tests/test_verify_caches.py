@@ -12,16 +12,19 @@ from typing import Any
 
 import pytest
 
-from credshare.anchoring import note as note_module
+from credshare.anchoring import note as note_module, proof as proof_module
 from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.note import NoteSigner, open_checkpoint
 from credshare.compose import AppServices, build_services
-from credshare.disclosure import status_list
+from credshare.disclosure import jws as jws_module, status_list
 from credshare.disclosure.status_list import StatusList
 from credshare.foundation.cache import BoundedCache
 from credshare.foundation.config import load_settings
 from credshare.holding.accounts import SessionInfo
 from credshare.holding.shares import ShareGone
+from credshare.verifier import credential as credential_module
+from credshare.verifier.credential import KeyHistoryEvidence, LogTrust
+from credshare.verifier.report import Report
 from tests.helpers import TYPES, ListSink, degree_row
 from tests.store_counter import StoreCounter
 
@@ -172,3 +175,111 @@ def test_the_caches_of_the_verification_path_are_bounded(world: World) -> None:
     assert StatusList.from_json(small).size == 64 and StatusList.from_json(big).size == status_list.KEPT_LIST_BYTES + 1
     assert status_list._decoded.get(hashlib.sha256(small["lst"].encode()).digest()) is not None
     assert status_list._decoded.get(hashlib.sha256(big["lst"].encode()).digest()) is None
+
+
+class Calls:
+    """Counts the calls of a function (or method) it replaces, and runs it."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> None:
+        self.n, real = 0, getattr(owner, name)
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.n += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, counted)
+
+
+def _flip(text: str, at: int) -> str:
+    return text[:at] + ("A" if text[at] != "A" else "B") + text[at + 1:]
+
+
+def test_a_valid_signature_is_verified_once_and_a_failure_each_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    signer, other = jws_module.Signer.generate("EdDSA"), jws_module.Signer.generate("EdDSA")
+    token = jws_module.sign_compact({"typ": "test"}, {"n": 1}, signer)
+    key, other_key = (jws_module.PublicKey.from_jwk(s.public_jwk) for s in (signer, other))
+    checked = Calls(monkeypatch, jws_module.PublicKey, "_verify")  # (unbound: called with the key first)
+    parsed = jws_module.parse_compact(token)
+    assert parsed.verify_with([key]) and parsed.verify_with([key]) and checked.n == 1  # kept
+    assert not parsed.verify_with([other_key]) and checked.n == 2  # another key: checked, not kept
+    assert not parsed.verify_with([other_key]) and checked.n == 3
+    changed = jws_module.parse_compact(jws_module.sign_compact({"typ": "test"}, {"n": 2}, other))
+    forged = jws_module.CompactJWS(parsed.header, parsed.payload, changed.signing_input, parsed.signature, token)
+    for n in (4, 5):  # other signed bytes under the kept signature: checked again, each time
+        assert not forged.verify_with([key]) and checked.n == n
+    bad = jws_module.CompactJWS(parsed.header, parsed.payload, parsed.signing_input, bytes(64), token)
+    assert not bad.verify_with([key]) and not bad.verify_with([key]) and checked.n == 7
+    assert 0 < len(jws_module._verified) <= jws_module._verified.limit == jws_module.VERIFIED_SIGNATURES
+
+
+def _proof_inputs(world: World) -> tuple[dict[str, Any], bytes, LogTrust]:
+    opened, _ = world.svc.shares.open(world.token, CLIENT)
+    return opened.anchor_proof, opened.presentation.split("~", 1)[0].encode(), world.svc.evidence.trust()
+
+
+def test_an_anchor_proof_is_checked_once_per_input_and_a_failure_each_time(world: World,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    proof, leaf, trust = _proof_inputs(world)
+    opened = Calls(monkeypatch, proof_module, "open_checkpoint")
+    anchors: list[str] = []
+
+    def chain_check(anchor: dict[str, Any], _checkpoint: Any) -> tuple[Any, str]:
+        anchors.append(anchor["tx_hash"])
+        return "passed", "looked up"
+
+    def verify(p: dict[str, Any], data: bytes = leaf, t: LogTrust = trust) -> proof_module.Verdict:
+        return proof_module.verify_anchor_proof(p, data, log_key=t.log_key, witness_keys=t.witness_keys,
+                                                quorum=t.quorum, chain_check=chain_check)
+
+    first = verify(proof)
+    assert first.verified and verify(proof).to_json() == first.to_json()
+    assert opened.n <= 1  # (none when an open already kept it)
+    seen = opened.n
+    anchored = {**proof, "chain_anchors": [{"tx_hash": "0x01", "chain_id": 1}]}
+    assert verify(anchored).verified and verify(anchored).verified and anchors == ["0x01", "0x01"]  # looked up each time
+    assert opened.n == seen  # chain anchors are not part of what is kept
+    for n in (1, 2):  # another leaf: checked, fails, and the failure is not kept
+        assert not verify(proof, leaf + b"x").verified and opened.n == seen + n
+    path = list(proof["inclusion_proof"])
+    path[0] = _flip(path[0], 0)
+    for n in (3, 4):
+        assert not verify({**proof, "inclusion_proof": path}).verified and opened.n == seen + n
+    aggregate = {**proof["witness_aggregate"], "signature": _flip(proof["witness_aggregate"]["signature"], 5)}
+    assert not verify({**proof, "witness_aggregate": aggregate}).verified and opened.n == seen + 5
+    assert trust.witness_keys is not None and trust.quorum is not None
+    fewer = LogTrust(trust.log_key, list(trust.witness_keys), trust.quorum - 1)  # other trust: its own check
+    assert verify(proof, t=fewer).verified and opened.n == seen + 6
+    assert verify(proof, t=fewer).verified and opened.n == seen + 6
+    untrusted = LogTrust(trust.log_key, list(trust.witness_keys)[1:], trust.quorum)
+    assert not verify(proof, t=untrusted).verified and opened.n == seen + 7
+    assert 0 < len(proof_module._proven) <= proof_module._proven.limit == proof_module.PROVEN_LEAVES
+
+
+def test_a_key_history_is_verified_once_per_input_and_a_failure_each_time(world: World,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    opened, _ = world.svc.shares.open(world.token, CLIENT)
+    iss = jws_module.parse_compact(opened.presentation.split("~", 1)[0]).payload["iss"]
+    evidence, trust = world.svc.evidence.key_history(iss), world.svc.evidence.trust()
+    assert evidence is not None
+    checked = Calls(monkeypatch, credential_module, "_verified_history")
+
+    def check(e: KeyHistoryEvidence, t: LogTrust = trust) -> tuple[Any, Report]:
+        report = Report(checked_at=0)
+        return credential_module._key_history(e, t, report), report
+
+    first, report = check(evidence)
+    again, report_again = check(evidence)
+    assert first is not None and again == first and report_again.checks == report.checks
+    assert report.checks[-1].status == "passed" and checked.n <= 1
+    seen = checked.n
+    forged = KeyHistoryEvidence(_flip(evidence.jws, len(evidence.jws) - 3), evidence.anchor_proof)  # its signature
+    for n in (1, 2):
+        found, report = check(forged)
+        assert found is None and report.checks[-1].status == "failed" and checked.n == seen + n
+    moved = KeyHistoryEvidence(evidence.jws, {**evidence.anchor_proof, "leaf_index": evidence.anchor_proof["leaf_index"] + 1})
+    assert check(moved)[0] is None and checked.n == seen + 3
+    assert trust.quorum is not None
+    other = LogTrust(trust.log_key, trust.witness_keys, trust.quorum - 1)
+    assert check(evidence, other)[0] == first and checked.n == seen + 4
+    assert check(evidence, LogTrust(trust.log_key, None, None))[0] == first and checked.n == seen + 5
+    assert 0 < len(credential_module._trusted_histories) <= credential_module.TRUSTED_HISTORIES

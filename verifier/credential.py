@@ -21,9 +21,11 @@ Whoever calls this decides which log and witness keys to trust (``LogTrust``).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import Any, Hashable, Sequence
 
 from credshare.anchoring.note import Checkpoint, NoteVerifier
 from credshare.anchoring.proof import (
@@ -42,6 +44,7 @@ from credshare.disclosure.verification import (
     jwks_resolver,
     verify_presentation,
 )
+from credshare.foundation.cache import BoundedCache
 from credshare.foundation.checks import Status
 from credshare.foundation.errors import Stage
 from credshare.verifier.key_history import HISTORY_TYP, KeyRecord, key_valid_at
@@ -51,6 +54,8 @@ SHARE_CLAIM = "credshare_share"  # KB-JWT claim: the holder's own statement abou
 
 # The presentation's checks, in the order verify_presentation makes them.
 _STAGES: tuple[Stage, ...] = ("issuer_signature", "disclosures", "key_binding")
+TRUSTED_HISTORIES = 1024  # key histories that verified, by (history and its proof, trust): no clock in that check
+_trusted_histories: BoundedCache[tuple[tuple[KeyRecord, ...], dict[str, Any], str]] = BoundedCache(TRUSTED_HISTORIES)
 
 
 @dataclass(frozen=True)
@@ -97,12 +102,41 @@ def offline_chain_check(anchor: dict[str, Any], _checkpoint: Checkpoint) -> tupl
     return "unchecked", f"{where}: not looked up (no Ethereum RPC endpoint given)"
 
 
+def _history_key(evidence: KeyHistoryEvidence, trust: LogTrust) -> Hashable | None:
+    """All a key history's check depends on: its text, its anchor proof and the trust (the
+    check reads no clock and looks nothing up). ``None`` when the proof is not plain JSON."""
+    try:
+        proof = json.dumps(evidence.anchor_proof, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        witnesses = None if trust.witness_keys is None else tuple(trust.witness_keys)
+        text = evidence.jws.encode("utf-8", "surrogatepass")
+    except (TypeError, ValueError, RecursionError, AttributeError):
+        return None
+    digest = hashlib.sha256(len(text).to_bytes(8, "big") + text + proof.encode("utf-8", "surrogatepass")).digest()
+    return digest, trust.log_key, witnesses, trust.quorum
+
+
 def _key_history(evidence: KeyHistoryEvidence | None, trust: LogTrust,
                  report: Report) -> tuple[list[KeyRecord], dict[str, Any]] | None:
-    """The issuer's key records, when the history is logged and self-consistently signed."""
+    """The issuer's key records, when the history is logged and self-consistently signed. One
+    that verified is kept (:data:`TRUSTED_HISTORIES`) under all it depends on; a failure is not."""
     if evidence is None:
         report.add("key_history", "failed", "the issuer is unknown here: no key history to trust its keys by")
         return None
+    kept_as = _history_key(evidence, trust)
+    kept = _trusted_histories.get(kept_as) if kept_as is not None else None
+    if kept is not None:
+        records, payload, detail = kept
+        report.add("key_history", "passed", detail)
+        return list(records), dict(payload)
+    found = _verified_history(evidence, trust, report)
+    last = report.checks[-1]
+    if found is not None and kept_as is not None and (last.name, last.status) == ("key_history", "passed"):
+        _trusted_histories.put(kept_as, (tuple(found[0]), dict(found[1]), last.detail))
+    return found
+
+
+def _verified_history(evidence: KeyHistoryEvidence, trust: LogTrust,
+                      report: Report) -> tuple[list[KeyRecord], dict[str, Any]] | None:
     try:
         jws = parse_compact(evidence.jws)
         if jws.header.get("typ") != HISTORY_TYP:
