@@ -16,6 +16,7 @@ changes nothing: the check runs before any view.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -58,8 +59,14 @@ def _secure_cookies() -> bool:
     return services().settings.secure_cookies
 
 
+@functools.lru_cache(maxsize=4)
+def _csrf_key(secret_key: str) -> bytes:
+    """The CSRF key of a deployment's secret: derived once, not on every page with a form."""
+    return derive_key(secret_key, "csrf")
+
+
 def _token_for(binding: str) -> str:
-    return hmac.new(derive_key(services().settings.secret_key, "csrf"), binding.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.new(_csrf_key(services().settings.secret_key), binding.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def _anon_binding(create: bool) -> str | None:
