@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from credshare.anchoring import bls
 from credshare.anchoring.errors import AnchoringError
 from credshare.foundation.b64 import b64_decode, b64_encode
+from credshare.foundation.cache import BoundedCache
 
 COSIGNATURE_CONTEXT = b"credshare/witness-cosignature/v1\n"
 _VERDICT_CACHE_SIZE = 4096
@@ -124,29 +123,9 @@ def aggregate(witnesses: Sequence[WitnessKey], cosignatures: Mapping[str, bytes]
     return WitnessAggregate(signers, bls.backend().aggregate([cosignatures[n] for n in names if n in cosignatures]))
 
 
-class _VerdictCache:
-    def __init__(self, size: int) -> None:
-        self._items: OrderedDict[bytes, bool] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
-
-    def get(self, key: bytes) -> bool | None:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-            return None
-
-    def put(self, key: bytes, verdict: bool) -> None:
-        with self._lock:
-            self._items[key] = verdict
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-
-_aggregate_verdicts = _VerdictCache(_VERDICT_CACHE_SIZE)
-_possession_verdicts = _VerdictCache(_VERDICT_CACHE_SIZE)
+# BLS verdicts are deterministic in their inputs, so failures are kept too
+_aggregate_verdicts: BoundedCache[bool] = BoundedCache(_VERDICT_CACHE_SIZE)
+_possession_verdicts: BoundedCache[bool] = BoundedCache(_VERDICT_CACHE_SIZE)
 
 
 def check_witness_set(witnesses: Sequence[WitnessKey]) -> None:
