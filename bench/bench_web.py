@@ -22,8 +22,6 @@ import argparse
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,15 +30,13 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import free_port, stop_process_group  # noqa: E402
+
 BIN = Path(sys.executable).parent
 HELLO = "from flask import Flask\napp = Flask(__name__)\n\n@app.get('/')\ndef hello():\n    return 'hello'\n"
 LICENSE_FIELDS = [["licensee_name"], ["license_number"], ["license_status"]]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -59,16 +55,6 @@ def wait_until_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) 
 def start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(args, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 def prepare_share(data_dir: Path) -> str:
@@ -125,8 +111,8 @@ def main() -> None:
             wrk(url, 2, opts.connections)  # warm up: the first verification reads and keeps what it can
             results.append((name, *wrk(url, opts.seconds, opts.connections)))
     finally:
-        stop(served)
-        stop(hello)
+        stop_process_group(served)
+        stop_process_group(hello)
         shutil.rmtree(work, ignore_errors=True)
     baseline = results[0][1]
     print(f"gunicorn 2 workers x 4 threads, wrk 2 threads x {opts.connections} connections, {opts.seconds} s each")

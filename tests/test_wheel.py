@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import urllib.request
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, stop_process_group
 
 pytestmark = pytest.mark.slow
 
@@ -113,12 +112,7 @@ def test_the_installed_wheel_serves_the_demo_from_outside_the_checkout(wheel: Pa
         status, page = _open(urllib.request.build_opener(), f"{base}/s/{token}")
         assert status == 200 and "<html" in page
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_process_group(proc)
         log.close()
 
 

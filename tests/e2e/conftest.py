@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -35,7 +34,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, stop_process_group
 
 CREDSHARE = Path(sys.executable).parent / "credshare"
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
@@ -111,15 +110,8 @@ class LiveServer:
     def stop(self, timeout: float = 30.0) -> str:
         """SIGTERM to the whole process group, SIGKILL if it lingers; returns the server's log."""
         proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-            except ProcessLookupError:
-                proc.wait(timeout=10)
+        if proc is not None:
+            stop_process_group(proc, timeout)
         return self.log()
 
     @property
