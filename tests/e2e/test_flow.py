@@ -119,6 +119,26 @@ def test_issue_upload_share_verify_revoke_and_verify_offline(new_context: Any, l
     for name in ("issuer_signature", "issuer_key_valid", "disclosures", "key_binding", "inclusion",
                  "checkpoint_signature", "witness_quorum", "key_history", "status", "credential_validity", "link"):
         assert statuses.get(name) == "passed", (name, statuses)
+    # a check's name and its result are read at a glance: no word of theirs is broken across lines,
+    # on a phone or a desktop (key ids and hashes in the detail column may wrap anywhere)
+    for width in (390, 1280):
+        verifier.set_viewport_size({"width": width, "height": 900})
+        broken = verifier.evaluate("""() => {
+            const out = [];
+            for (const cell of document.querySelectorAll('tr[data-check] td:nth-child(-n+2)')) {
+                const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+                for (let node; (node = walker.nextNode());) {
+                    for (const m of node.textContent.matchAll(/\\S+/g)) {
+                        const range = document.createRange();
+                        range.setStart(node, m.index);
+                        range.setEnd(node, m.index + m[0].length);
+                        if (range.getClientRects().length > 1) out.push(m[0]);
+                    }
+                }
+            }
+            return out;
+        }""")
+        assert broken == [], (width, broken)
     assert "St. Mary" in verifier.locator("#link-validity").inner_text()
     assert "Example University School of Medicine" in verifier.locator("#issuer").inner_text()
 
