@@ -37,6 +37,7 @@ from pymongo import ReturnDocument
 from credshare.foundation.clock import SYSTEM_CLOCK
 from credshare.foundation.errors import ConfigError, DuplicateKeyError, StoreError, StoreUnavailableError
 from credshare.storage import documents as D
+from credshare.storage.flush import WalFlusher
 
 EMBEDDED_FILENAME = "credshare.sqlite3"
 _COLLECTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -69,7 +70,7 @@ class _Backend(Protocol):
     def find_equal(self, name: str, field: str, value: Any, limit: int,
                    projection: dict[str, Any] | None) -> list[dict[str, Any]] | None: ...
     def typed_update(self, spec: dict[str, Any]) -> AbstractContextManager[None]: ...
-    def bulk(self) -> AbstractContextManager[None]: ...
+    def bulk(self, durable: bool = True) -> AbstractContextManager[None]: ...
     def ping(self) -> None: ...
     def close(self) -> None: ...
     def location(self) -> str: ...
@@ -155,7 +156,7 @@ class _MongoBackend:
     def location(self) -> str:
         return f"{self._hosts}/{self._database}"  # never the credentials in the URI
 
-    def bulk(self) -> AbstractContextManager[None]:
+    def bulk(self, durable: bool = True) -> AbstractContextManager[None]:
         return nullcontext()
 
 
@@ -197,7 +198,7 @@ class _MockBackend:
     def location(self) -> str:
         return f"memory/{self._database}"
 
-    def bulk(self) -> AbstractContextManager[None]:
+    def bulk(self, durable: bool = True) -> AbstractContextManager[None]:
         return nullcontext()
 
 
@@ -279,6 +280,7 @@ class _EmbeddedBackend:
         self._swept_at: dict[str, float] = {}  # collection -> when this process last swept it (monotonic)
         self._write_lock, self._writer_pid = threading.Lock(), os.getpid()
         self._lock_fd: int | None = None  # <file>.writelock, opened on the first write
+        self._flusher = WalFlusher(path.with_name(path.name + "-wal"))
         # what find_equal needs to know of a table, kept once true (indexes and the _id column
         # are never dropped): (table, field) pairs with an index, tables with an _id column
         self._indexed: set[tuple[str, str]] = set()
@@ -423,6 +425,7 @@ class _EmbeddedBackend:
         self._connection().db.execute("SELECT 1").fetchone()
 
     def close(self) -> None:
+        self._flusher.now()
         with self._lock:
             opened, self._open = self._open, []
         for pid, conn in opened:
@@ -442,11 +445,13 @@ class _EmbeddedBackend:
         return str(self._path)
 
     @contextmanager
-    def bulk(self) -> Iterator[None]:
-        """One SQLite transaction (one fsync) for a bulk write, unless one is already open.
-        BEGIN IMMEDIATE takes the write lock up front (waiting up to the busy timeout): a
-        deferred transaction that reads first could not upgrade under WAL once another
-        process has committed, and would fail at once with "database is locked"."""
+    def bulk(self, durable: bool = True) -> Iterator[None]:
+        """One SQLite transaction (one fsync) for a bulk write, unless one is already open
+        (then the outermost one decides). BEGIN IMMEDIATE takes the write lock up front
+        (waiting up to the busy timeout): a deferred transaction that reads first could not
+        upgrade under WAL once another process has committed, and would fail at once with
+        "database is locked". ``durable=False`` commits without the sync, which the process's
+        :class:`~credshare.storage.flush.WalFlusher` makes within its window, for many commits."""
         db = self._connection().db
         if db.in_transaction:
             yield
@@ -461,17 +466,25 @@ class _EmbeddedBackend:
         try:
             self._lock_file(lock_fd, deadline)
             try:
-                db.execute("BEGIN IMMEDIATE")
+                if not durable:
+                    db.execute("PRAGMA synchronous=NORMAL")  # (may not change inside a transaction)
                 try:
-                    yield
-                except BaseException:
-                    db.rollback()
-                    raise
-                db.commit()
+                    db.execute("BEGIN IMMEDIATE")
+                    try:
+                        yield
+                    except BaseException:
+                        db.rollback()
+                        raise
+                    db.commit()
+                finally:
+                    if not durable:
+                        db.execute("PRAGMA synchronous=FULL")
             finally:
                 fcntl.flock(lock_fd, fcntl.LOCK_UN)
         finally:
             writer.release()
+        if not durable:
+            self._flusher.soon()
 
     @staticmethod
     def _lock_file(fd: int, deadline: float) -> None:
@@ -789,10 +802,15 @@ class Store:
             self._backend.ping()
 
     @contextmanager
-    def bulk(self) -> Iterator[None]:
+    def bulk(self, durable: bool = True) -> Iterator[None]:
         """Group many writes of this thread: one transaction on the embedded store (much
-        faster, all or nothing); no grouping on MongoDB, where each write stands alone."""
-        with _translated_errors(), self._backend.bulk():
+        faster, all or nothing); no grouping on MongoDB, where each write stands alone.
+
+        ``durable=False`` is for writes that may be answered before they are on disk (a
+        counted view, an access-log line): on the embedded store the transaction commits
+        at once and is synced with others within :data:`~credshare.storage.flush.FLUSH_WITHIN_S`;
+        a power cut inside that window can lose it, a crash of the process cannot."""
+        with _translated_errors(), self._backend.bulk(durable):
             yield
 
     def close(self) -> None:
