@@ -22,15 +22,17 @@ import nacl.signing
 from credshare.anchoring.errors import AnchoringError
 from credshare.foundation.b64 import b64_decode, b64_encode
 
-ED25519_ALG = 0x01
+ED25519_ALG = 0x01  # a log's checkpoint signature (c2sp.org/signed-note)
+COSIGNATURE_V1_ALG = 0x04  # a witness's Ed25519 cosignature/v1 (c2sp.org/tlog-cosignature)
 SIGNATURE_PREFIX = "\u2014 "  # em dash, space
 _KEY_NAME = re.compile(r"^[^\s+]+$")
 _DECIMAL = re.compile(r"^(0|[1-9][0-9]{0,19})$")
 OPENED_CHECKPOINTS = 4096  # verified checkpoint notes kept, by (note, verifier key)
 
 
-def key_id(name: str, public_key: bytes) -> bytes:
-    return hashlib.sha256(name.encode("utf-8") + b"\n" + bytes([ED25519_ALG]) + public_key).digest()[:4]
+def key_id(name: str, public_key: bytes, alg: int = ED25519_ALG) -> bytes:
+    """SHA-256(name || 0x0A || signature type || public key)[:4] (signed-note, tlog-cosignature)."""
+    return hashlib.sha256(name.encode("utf-8") + b"\n" + bytes([alg]) + public_key).digest()[:4]
 
 
 def _b64decode(text: str, what: str) -> bytes:
@@ -40,6 +42,13 @@ def _b64decode(text: str, what: str) -> bytes:
         raise AnchoringError(f"{what} is not canonical standard base64", code="note_malformed") from None
 
 
+def check_key_name(name: str) -> str:
+    """A key name as signed-note allows it: not empty, no whitespace, no ``+``."""
+    if not isinstance(name, str) or not _KEY_NAME.match(name):
+        raise AnchoringError("a key name has no spaces and no '+'", code="note_key_invalid")
+    return name
+
+
 @dataclass(frozen=True)
 class NoteSigner:
     name: str
@@ -47,9 +56,7 @@ class NoteSigner:
 
     @classmethod
     def from_seed(cls, name: str, seed: bytes) -> NoteSigner:
-        if not _KEY_NAME.match(name):
-            raise AnchoringError("a key name has no spaces and no '+'", code="note_key_invalid")
-        return cls(name, nacl.signing.SigningKey(seed))
+        return cls(check_key_name(name), nacl.signing.SigningKey(seed))
 
     @property
     def verifier(self) -> NoteVerifier:
@@ -57,7 +64,7 @@ class NoteSigner:
 
     def sign(self, text: str) -> str:
         """The note ``text`` with this key's signature line."""
-        body = _check_text(text)
+        body = check_text(text)
         signature = self.signing_key.sign(body.encode("utf-8")).signature
         tag = b64_encode(key_id(self.name, bytes(self.signing_key.verify_key)) + signature)
         return f"{body}\n{SIGNATURE_PREFIX}{self.name} {tag}\n"
@@ -65,31 +72,39 @@ class NoteSigner:
 
 @dataclass(frozen=True)
 class NoteVerifier:
+    """A verifier key (a *vkey*, signed-note): a name and an Ed25519 public key, for log
+    signatures (type 0x01) or for a witness's cosignatures (type 0x04, tlog-cosignature)."""
+
     name: str
     public_key: bytes
+    alg: int = ED25519_ALG
 
     @property
     def key_id(self) -> bytes:
-        return key_id(self.name, self.public_key)
+        return key_id(self.name, self.public_key, self.alg)
 
     def encode(self) -> str:
-        return f"{self.name}+{self.key_id.hex()}+{b64_encode(bytes([ED25519_ALG]) + self.public_key)}"
+        return f"{self.name}+{self.key_id.hex()}+{b64_encode(bytes([self.alg]) + self.public_key)}"
 
     @classmethod
-    def decode(cls, text: str) -> NoteVerifier:
+    def decode(cls, text: str, alg: int = ED25519_ALG) -> NoteVerifier:
+        """A vkey of signature type ``alg``; any other type is refused (a log key is never a
+        witness key, nor the reverse)."""
         parts = text.strip().split("+", 2)
         if len(parts) != 3 or not _KEY_NAME.match(parts[0]) or not re.fullmatch(r"[0-9a-f]{8}", parts[1]):
             raise AnchoringError("a verifier key is <name>+<hex key id>+<base64 key>", code="note_key_invalid")
         raw = _b64decode(parts[2], "the verifier key")
-        if len(raw) != 33 or raw[0] != ED25519_ALG:
-            raise AnchoringError("only Ed25519 verifier keys are supported", code="note_key_invalid")
-        verifier = cls(parts[0], raw[1:])
+        if len(raw) != 33 or raw[0] != alg:
+            kind = "a witness's Ed25519 cosignature key (type 0x04)" if alg == COSIGNATURE_V1_ALG else \
+                "an Ed25519 log key (type 0x01)"
+            raise AnchoringError(f"the verifier key is not {kind}", code="note_key_invalid")
+        verifier = cls(parts[0], raw[1:], alg)
         if verifier.key_id.hex() != parts[1]:
             raise AnchoringError("the key id does not match the key", code="note_key_invalid")
         return verifier
 
 
-def _check_text(text: str) -> str:
+def check_text(text: str) -> str:
     if not text.endswith("\n") or "\n\n" in text or not text.strip():
         raise AnchoringError("note text is non-empty lines, each ending in a newline", code="note_malformed")
     return text
@@ -100,7 +115,7 @@ def split_note(note: str) -> tuple[str, list[tuple[str, bytes, bytes]]]:
     text, sep, sigs = note.partition("\n\n")
     if not sep or not sigs.endswith("\n"):
         raise AnchoringError("a signed note is text, a blank line and signature lines", code="note_malformed")
-    text = _check_text(text + "\n")
+    text = check_text(text + "\n")
     lines = []
     for line in sigs[:-1].split("\n"):
         if not line.startswith(SIGNATURE_PREFIX):
@@ -154,7 +169,7 @@ class Checkpoint:
 
     @classmethod
     def parse(cls, text: str) -> Checkpoint:
-        lines = _check_text(text)[:-1].split("\n")
+        lines = check_text(text)[:-1].split("\n")
         if len(lines) < 3 or not lines[0] or not _DECIMAL.match(lines[1]):
             raise AnchoringError("origin, decimal tree size and root hash lines", code="checkpoint_malformed")
         root = _b64decode(lines[2], "the root hash")

@@ -1,164 +1,155 @@
-"""Witness co-signatures on checkpoints, aggregated with BLS (see :mod:`anchoring.bls`).
+"""The tlog-witness protocol's ``add-checkpoint`` call (c2sp.org/tlog-witness), both sides,
+without HTTP or storage: the request body, the witness's decision, the answer.
 
-Each witness signs ``COSIGNATURE_CONTEXT || checkpoint text`` (the note text, signatures
-excluded). The cosignatures of those who signed are aggregated into one 96-byte signature
-plus a bitmap over the witness set's order. A verifier's policy names the witness set (public
-keys with proofs of possession, which stop rogue-key attacks on aggregation) and a quorum.
-Verdicts are cached by (checkpoint hash, signers, signature): py-ecc pairings are slow.
+Request body: ``old <size>\\n``, up to 63 consistency proof lines (standard base64 hashes),
+an empty line, then the signed checkpoint. The witness refuses, in this order, a malformed
+body (400), a checkpoint of an origin it does not witness (404), one without a valid
+signature by the log's key (403), an old size above the checkpoint's (400), an old size
+other than the size it last cosigned for the origin (409, answering that size as
+``text/x.tlog.size``), and a checkpoint that is not consistent with what it cosigned: a
+non-empty proof from size 0, a consistency proof that does not verify, another root at
+the same size, a size-0 checkpoint without the empty root (422). Only then may it cosign,
+after persisting the new size and root atomically with that check (the caller's job).
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+import re
+from dataclasses import dataclass
+from typing import Sequence
 
-from credshare.anchoring import bls
+from credshare.anchoring import merkle
 from credshare.anchoring.errors import AnchoringError
+from credshare.anchoring.note import SIGNATURE_PREFIX, Checkpoint, NoteVerifier, open_checkpoint, split_note
 from credshare.foundation.b64 import b64_decode, b64_encode
-from credshare.foundation.cache import BoundedCache
 
-COSIGNATURE_CONTEXT = b"credshare/witness-cosignature/v1\n"
-_VERDICT_CACHE_SIZE = 4096
-
-
-def cosignature_message(checkpoint_text: str) -> bytes:
-    return COSIGNATURE_CONTEXT + checkpoint_text.encode("utf-8")
+MAX_PROOF_LINES = 63
+MAX_REQUEST_BYTES = 64 * 1024  # a checkpoint with a few signatures and 63 hashes is a few kilobytes
+MAX_RESPONSE_BYTES = 64 * 1024
+SIZE_CONTENT_TYPE = "text/x.tlog.size"
+_OLD = re.compile(r"^old (0|[1-9][0-9]{0,19})$")
 
 
-def canonical_b64decode(text: Any, size: int, what: str, code: str = "witness_malformed") -> bytes:
-    """Exactly ``size`` bytes in standard, padded base64 (RFC 4648 §4), accepted in its one
-    canonical spelling only: no other alphabet, no whitespace, and zero unused bits in the
-    last character (RFC 4648 §3.5), so ``Bx==`` is not another way to write ``Bw==``."""
+class WitnessRefused(AnchoringError):
+    """What a witness answers instead of a cosignature: an HTTP status, a code, and for 409
+    the size it last cosigned (``latest_size``)."""
+
+    def __init__(self, detail: str, *, code: str, http_status: int, latest_size: int | None = None) -> None:
+        super().__init__(detail, code=code)
+        self.http_status = http_status
+        self.latest_size = latest_size
+
+
+@dataclass(frozen=True)
+class AddCheckpoint:
+    old_size: int
+    proof: tuple[bytes, ...]
+    note: str  # the signed checkpoint note, all its signatures
+
+    def body(self) -> bytes:
+        lines = [f"old {self.old_size}", *(b64_encode(h) for h in self.proof)]
+        return ("".join(line + "\n" for line in lines) + "\n" + self.note).encode("utf-8")
+
+
+def parse_add_checkpoint(body: bytes) -> AddCheckpoint:
+    """The request body, or :class:`WitnessRefused` 400 (``witness_request_malformed``)."""
+    def bad(why: str) -> WitnessRefused:
+        return WitnessRefused(why, code="witness_request_malformed", http_status=400)
+
+    if len(body) > MAX_REQUEST_BYTES:
+        raise bad(f"an add-checkpoint body is at most {MAX_REQUEST_BYTES} bytes")
     try:
-        raw = b64_decode(text)
-    except ValueError:
-        raw = None
-    if raw is None or len(raw) != size:
-        raise AnchoringError(f"{what} must be {size} bytes of canonical standard base64", code=code)
-    return raw
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise bad("the body is not UTF-8") from None
+    head, sep, note = text.partition("\n\n")
+    if not sep:
+        raise bad("the old size and proof lines end with an empty line before the checkpoint")
+    lines = head.split("\n")
+    match = _OLD.match(lines[0])
+    if match is None:
+        raise bad("the first line is 'old <size>' in decimal, without leading zeroes")
+    if len(lines) - 1 > MAX_PROOF_LINES:
+        raise bad(f"at most {MAX_PROOF_LINES} consistency proof lines")
+    proof = []
+    for line in lines[1:]:
+        try:
+            raw = b64_decode(line)
+        except ValueError:
+            raw = b""
+        if len(raw) != merkle.HASH_SIZE:
+            raise bad("each consistency proof line is one 32-byte hash in standard base64")
+        proof.append(raw)
+    try:
+        split_note(note)
+    except AnchoringError as exc:
+        raise bad(f"the checkpoint is not a signed note: {exc.detail}") from None
+    return AddCheckpoint(int(match.group(1)), tuple(proof), note)
 
 
-@dataclass(frozen=True)
-class WitnessKey:
-    name: str
-    public_key: bytes
-    proof_of_possession: bytes
-
-    def to_json(self) -> dict[str, str]:
-        return {"name": self.name, "public_key": b64_encode(self.public_key),
-                "proof_of_possession": b64_encode(self.proof_of_possession)}
-
-    @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> WitnessKey:
-        if not isinstance(obj, Mapping) or not isinstance(obj.get("name"), str) or not obj["name"]:
-            raise AnchoringError("a witness key has a name", code="witness_malformed")
-        return cls(obj["name"], canonical_b64decode(obj.get("public_key"), bls.PUBLIC_KEY_SIZE, "public_key"),
-                   canonical_b64decode(obj.get("proof_of_possession"), bls.SIGNATURE_SIZE, "proof_of_possession"))
-
-
-@dataclass(frozen=True)
-class WitnessSigner:
-    name: str
-    secret_key: int = field(repr=False)
-    known_key: WitnessKey | None = field(default=None, repr=False, compare=False)
-
-    @classmethod
-    def generate(cls, name: str) -> WitnessSigner:
-        return cls(name, bls.new_secret_key())
-
-    @functools.cached_property
-    def key(self) -> WitnessKey:
-        """The public key with its proof of possession (computed once: ~0.2 s with py-ecc)."""
-        if self.known_key is not None:
-            return self.known_key
-        backend = bls.backend()
-        return WitnessKey(self.name, backend.public_key(self.secret_key), backend.prove_possession(self.secret_key))
-
-    def cosign(self, checkpoint_text: str) -> bytes:
-        return bls.backend().sign(self.secret_key, cosignature_message(checkpoint_text))
-
-
-@dataclass(frozen=True)
-class WitnessAggregate:
-    signers: tuple[bool, ...]  # one flag per key of the witness set, in its order
-    signature: bytes
-
-    @property
-    def count(self) -> int:
-        return sum(self.signers)
-
-    def to_json(self) -> dict[str, Any]:
-        bits = bytearray((len(self.signers) + 7) // 8)
-        for i, signed in enumerate(self.signers):
-            if signed:
-                bits[i // 8] |= 1 << (i % 8)
-        return {"witnesses": len(self.signers), "bitmap": b64_encode(bytes(bits)), "signature": b64_encode(self.signature)}
-
-    @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> WitnessAggregate:
-        """The inverse of :meth:`to_json`, and only of it: one JSON form per aggregate. The
-        bitmap is exactly ``ceil(witnesses / 8)`` bytes with every bit past the last witness
-        zero, in canonical base64 (a set unused bit would be a second spelling that verifies)."""
-        count = obj.get("witnesses") if isinstance(obj, Mapping) else None
-        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-            raise AnchoringError("an aggregate names the witness count", code="witness_malformed")
-        bits = canonical_b64decode(obj.get("bitmap"), (count + 7) // 8, "bitmap")
-        if count % 8 and bits[-1] >> (count % 8):
-            raise AnchoringError(f"the bitmap sets bits past its {count} witnesses", code="witness_malformed")
-        return cls(tuple(bool(bits[i // 8] >> (i % 8) & 1) for i in range(count)),
-                   canonical_b64decode(obj.get("signature"), bls.SIGNATURE_SIZE, "signature"))
+def check_add_checkpoint(request: AddCheckpoint, log_keys: Sequence[NoteVerifier] | None,
+                         latest: tuple[int, bytes] | None) -> Checkpoint:
+    """The witness's decision on ``request``: the checkpoint to cosign, or :class:`WitnessRefused`.
+    ``log_keys``: the keys the witness trusts for the checkpoint's origin (``None``: an origin it
+    does not witness); ``latest``: the size and root it last cosigned for it (``None``: never)."""
+    text, _ = split_note(request.note)
+    try:
+        origin = Checkpoint.parse(text + "\n").origin
+    except AnchoringError as exc:
+        raise WitnessRefused(exc.detail, code="witness_request_malformed", http_status=400) from None
+    if not log_keys:
+        raise WitnessRefused(f"this witness does not witness {origin!r}", code="witness_log_unknown", http_status=404)
+    checkpoint = None
+    for key in log_keys:
+        try:
+            checkpoint = open_checkpoint(request.note, key, origin)
+            break
+        except AnchoringError:
+            continue
+    if checkpoint is None:
+        raise WitnessRefused(f"no valid signature by the log key of {origin!r}", code="witness_log_signature_invalid",
+                             http_status=403)
+    if request.old_size > checkpoint.size:
+        raise WitnessRefused(f"old size {request.old_size} is above the checkpoint's {checkpoint.size}",
+                             code="witness_request_malformed", http_status=400)
+    latest_size, latest_root = latest if latest is not None else (0, merkle.EMPTY_ROOT)
+    if request.old_size != latest_size:
+        raise WitnessRefused(f"this witness last cosigned size {latest_size}", code="witness_conflict",
+                             http_status=409, latest_size=latest_size)
+    if checkpoint.size == 0 and checkpoint.root != merkle.EMPTY_ROOT:
+        raise WitnessRefused("a checkpoint of size 0 has the empty tree's root", code="witness_proof_invalid",
+                             http_status=422)
+    if request.old_size == 0:
+        if request.proof:
+            raise WitnessRefused("from size 0 the consistency proof is empty", code="witness_proof_invalid",
+                                 http_status=422)
+    elif request.old_size == checkpoint.size:
+        if checkpoint.root != latest_root or request.proof:
+            raise WitnessRefused(f"another root at size {checkpoint.size}, which this witness cosigned already",
+                                 code="witness_proof_invalid", http_status=422)
+    elif not merkle.verify_consistency(request.old_size, checkpoint.size, latest_root, checkpoint.root, request.proof):
+        raise WitnessRefused(f"the consistency proof from size {request.old_size} does not verify",
+                             code="witness_proof_invalid", http_status=422)
+    return checkpoint
 
 
-def aggregate(witnesses: Sequence[WitnessKey], cosignatures: Mapping[str, bytes]) -> WitnessAggregate:
-    """Aggregate the cosignatures (by witness name) of members of ``witnesses``."""
-    names = [w.name for w in witnesses]
-    unknown = set(cosignatures) - set(names)
-    if unknown:
-        raise AnchoringError(f"not in the witness set: {sorted(unknown)}", code="witness_unknown")
-    if not cosignatures:
-        raise AnchoringError("no cosignatures to aggregate", code="witness_quorum_not_met")
-    signers = tuple(name in cosignatures for name in names)
-    return WitnessAggregate(signers, bls.backend().aggregate([cosignatures[n] for n in names if n in cosignatures]))
+def parse_cosignature_lines(body: bytes) -> list[str]:
+    """A witness's 200 answer: one or more signature lines, each ``— <name> <base64>\\n``."""
+    if len(body) > MAX_RESPONSE_BYTES:
+        raise AnchoringError("the witness's answer is too long", code="witness_malformed")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise AnchoringError("the witness's answer is not UTF-8", code="witness_malformed") from None
+    lines = text.splitlines(keepends=True)
+    if not lines or any(not line.startswith(SIGNATURE_PREFIX) or not line.endswith("\n") for line in lines):
+        raise AnchoringError("a witness answers signature lines, each ending in a newline", code="witness_malformed")
+    return lines
 
 
-# BLS verdicts are deterministic in their inputs, so failures are kept too
-_aggregate_verdicts: BoundedCache[bool] = BoundedCache(_VERDICT_CACHE_SIZE)
-_possession_verdicts: BoundedCache[bool] = BoundedCache(_VERDICT_CACHE_SIZE)
-
-
-def check_witness_set(witnesses: Sequence[WitnessKey]) -> None:
-    """Every key must prove possession of its secret key; names must be unique."""
-    if len({w.name for w in witnesses}) != len(witnesses):
-        raise AnchoringError("witness names must be unique", code="witness_malformed")
-    for w in witnesses:
-        key = hashlib.sha256(w.public_key + w.proof_of_possession).digest()
-        verdict = _possession_verdicts.get(key)
-        if verdict is None:
-            verdict = bls.backend().verify_possession(w.public_key, w.proof_of_possession)
-            _possession_verdicts.put(key, verdict)
-        if not verdict:
-            raise AnchoringError(f"{w.name}: invalid key or proof of possession", code="witness_key_invalid")
-
-
-def verify_aggregate(checkpoint_text: str, agg: WitnessAggregate, witnesses: Sequence[WitnessKey], quorum: int) -> list[str]:
-    """Names of the witnesses whose aggregate cosignature verifies; raises unless at least
-    ``quorum`` of ``witnesses`` signed."""
-    if quorum < 1 or quorum > len(witnesses):
-        raise AnchoringError(f"quorum {quorum} of {len(witnesses)} witnesses", code="witness_policy_invalid")
-    if len(agg.signers) != len(witnesses):
-        raise AnchoringError("the aggregate was made over a different witness set", code="witness_set_mismatch")
-    check_witness_set(witnesses)
-    if agg.count < quorum:
-        raise AnchoringError(f"{agg.count} of {len(witnesses)} signed; {quorum} required", code="witness_quorum_not_met")
-    keys = [w.public_key for w, signed in zip(witnesses, agg.signers, strict=True) if signed]
-    message = cosignature_message(checkpoint_text)
-    cache_key = hashlib.sha256(hashlib.sha256(message).digest() + b"".join(keys) + agg.signature).digest()
-    verdict = _aggregate_verdicts.get(cache_key)
-    if verdict is None:
-        verdict = bls.backend().fast_aggregate_verify(keys, message, agg.signature)
-        _aggregate_verdicts.put(cache_key, verdict)
-    if not verdict:
-        raise AnchoringError("the aggregate cosignature does not verify", code="witness_signature_invalid")
-    return [w.name for w, signed in zip(witnesses, agg.signers, strict=True) if signed]
+def parse_size(body: bytes) -> int:
+    """A 409 answer's body: the size the witness last cosigned, in decimal, then a newline."""
+    match = re.fullmatch(rb"(0|[1-9][0-9]{0,19})\n", body[:32])
+    if match is None:
+        raise AnchoringError("a witness's 409 answer is its size in decimal and a newline", code="witness_malformed")
+    return int(match.group(1))
