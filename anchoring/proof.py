@@ -17,7 +17,7 @@ from typing import Any, Callable, Hashable, Sequence
 from credshare.anchoring import merkle
 from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.note import Checkpoint, NoteVerifier, open_checkpoint
-from credshare.anchoring.witness import WitnessAggregate, WitnessKey, canonical_b64decode, verify_aggregate
+from credshare.anchoring.witness_bls_old import WitnessAggregate, WitnessKey, canonical_b64decode, verify_aggregate
 from credshare.foundation.b64 import b64_encode
 from credshare.foundation.cache import BoundedCache
 from credshare.foundation.checks import Check, Status

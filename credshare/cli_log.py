@@ -12,7 +12,7 @@ import click
 from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.note import NoteVerifier, open_checkpoint
 from credshare.anchoring.proof import verify_anchor_proof
-from credshare.anchoring.witness import WitnessKey, WitnessSigner
+from credshare.anchoring.witness_bls_old import WitnessKey, WitnessSigner
 from credshare.cli_io import fail, read_bytes, read_json, read_json_list, read_text, rpc_chain_check
 from credshare.compose import build_services
 from credshare.foundation.b64 import b64_encode

@@ -32,7 +32,7 @@ from credshare.anchoring.proof import (
     ChainCheck as ChainCheck,  # re-exported: what checks a chain anchor
     verify_anchor_proof,
 )
-from credshare.anchoring.witness import WitnessKey
+from credshare.anchoring.witness_bls_old import WitnessKey
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import PublicKey, parse_compact
 from credshare.disclosure.status_list import INVALID, SUSPENDED, VALID, read_status_list, status_reference
