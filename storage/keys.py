@@ -1,8 +1,10 @@
 """The deployment's own keys, kept in the data directory (mode 0600, made on first run):
 
 * ``log_ed25519.seed`` — the transparency log's Ed25519 key (C2SP signed notes);
-* ``witnesses.json`` — the local witnesses' BLS keys, used when no outside organization
-  runs a witness (the embedded default);
+* ``witnesses.json`` — the seeds of the local *development* witnesses: Ed25519 cosignature/v1
+  keys (c2sp.org/tlog-cosignature) named ``<origin>/dev-witness/<n>``, so a fresh ``serve``
+  has cosigned checkpoints. They are the log's own keys, never independent witnesses;
+  production logs are witnessed by other organizations (``CREDSHARE_WITNESS_POLICY``);
 * ``receipt_ed25519.jwk`` — the key verification receipts are signed with.
 """
 
@@ -10,13 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 from pathlib import Path
 
 import nacl.signing
 
+from credshare.anchoring.cosignature import Cosigner
 from credshare.anchoring.note import NoteSigner
-from credshare.anchoring.witness import WitnessKey, WitnessSigner
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import Signer
 from credshare.foundation.b64 import b64_decode, b64_encode
@@ -25,6 +28,8 @@ from credshare.foundation.errors import ConfigError
 
 LOG_KEY_FILE = "log_ed25519.seed"
 WITNESS_FILE = "witnesses.json"
+WITNESS_FILE_TYPE = "credshare-dev-witnesses/v2"  # v1 (unnamed) held BLS secret keys
+_log = logging.getLogger(__name__)
 
 
 def default_origin(seed: bytes) -> str:
@@ -43,23 +48,46 @@ def load_log_signer(data_dir: Path, origin: str | None = None) -> NoteSigner:
     return NoteSigner.from_seed(origin or default_origin(seed), seed)
 
 
+def development_witness_name(origin: str, number: int) -> str:
+    """The key name of local development witness ``number`` (from 1) of the log ``origin``."""
+    return f"{origin}/dev-witness/{number}"
+
+
 def _witness_file(count: int) -> bytes:
-    signers = [WitnessSigner.generate(f"local-witness-{i + 1}") for i in range(count)]
-    return json.dumps([{"secret_key": hex(s.secret_key), **s.key.to_json()} for s in signers], indent=2).encode()
+    seeds = [b64_encode(secrets.token_bytes(32)) for _ in range(count)]
+    return json.dumps({"type": WITNESS_FILE_TYPE, "seeds": seeds}, indent=2).encode()
 
 
-def load_local_witnesses(data_dir: Path, count: int) -> list[WitnessSigner]:
+def load_local_witnesses(data_dir: Path, count: int, origin: str) -> list[Cosigner]:
+    """The log's ``count`` local development witnesses (cosignature/v1 keys), their seeds kept in
+    ``witnesses.json`` (0600, made on first use). A file of the BLS era is replaced, and the log
+    says so: its keys cannot make C2SP cosignatures and are never reused."""
     if count == 0:
         return []
-    raw = load_or_create_private_file(data_dir / WITNESS_FILE, lambda: _witness_file(count))
+    path = data_dir / WITNESS_FILE
+    raw = load_or_create_private_file(path, lambda: _witness_file(count))
     try:
         entries = json.loads(raw)
-        signers = [WitnessSigner(e["name"], int(e["secret_key"], 16), WitnessKey.from_json(e)) for e in entries]
+    except ValueError as exc:
+        raise ConfigError(f"{path} is not a witness key file") from exc
+    if isinstance(entries, list):  # the BLS witnesses of credshare-anchor-proof/v1
+        _log.warning("%s held BLS witness keys, which C2SP cosignatures cannot use; it is replaced with %d new "
+                     "development witness keys (checkpoints signed before keep their old BLS cosignatures)",
+                     path, count)
+        path.unlink()
+        raw = load_or_create_private_file(path, lambda: _witness_file(count))
+        entries = json.loads(raw)
+    try:
+        if not isinstance(entries, dict) or entries.get("type") != WITNESS_FILE_TYPE:
+            raise ValueError("not a development witness file")
+        seeds = [b64_decode(seed) for seed in entries["seeds"]]
+        if any(len(seed) != 32 for seed in seeds):
+            raise ValueError("a seed is 32 bytes")
     except (ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{data_dir / WITNESS_FILE} is not a witness key file") from exc
-    if len(signers) != count:
-        raise ConfigError(f"{data_dir / WITNESS_FILE} holds {len(signers)} witnesses, configured {count}")
-    return signers
+        raise ConfigError(f"{path} is not a witness key file") from exc
+    if len(seeds) != count:
+        raise ConfigError(f"{path} holds {len(seeds)} witnesses, configured {count}")
+    return [Cosigner.from_seed(development_witness_name(origin, n), seed) for n, seed in enumerate(seeds, start=1)]
 
 
 RECEIPT_KEY_FILE = "receipt_ed25519.jwk"

@@ -5,15 +5,18 @@ Layout (collections):
 * ``tlog_heads``: one document per log origin: committed ``size`` and ``root``. Moving
   it with a compare-and-set on ``size`` is the single commit point of a batch. Its
   ``revision`` goes up whenever something read with the head changes without the size
-  moving: a checkpoint's cosignatures or chain anchors, or a record kept beside a leaf
+  moving: a checkpoint's witness cosignatures or chain anchors, or a record kept beside a leaf
   after its append (a key history, a status list token; :meth:`TransparencyLog.bump_revision`).
   ``(size, revision)`` therefore names one state of everything logged: readers keep what
   they read under it and read the store again when the head says it changed.
 * ``tlog_hashes``: complete-subtree hashes, one document per (level, run of 256 nodes).
   Node ``(level, i)`` is ``MTH`` of leaves ``[i * 2^level, (i + 1) * 2^level)``; level 0
   holds the leaf hashes. Any proof needs O(log n) of them and hashes only along the edge.
-* ``tlog_checkpoints``: every published checkpoint: signed note, witness cosignatures and
-  their aggregate, chain anchors.
+* ``tlog_checkpoints``: every published checkpoint: ``note`` is the C2SP cosigned checkpoint
+  (c2sp.org/tlog-cosignature): the log's signature line, then one ``cosignature/v1`` line per
+  witness that cosigned it (the local development witnesses' at once, remote witnesses' as
+  they answer, :meth:`TransparencyLog.add_cosignature_lines`); ``witnessed`` what the remote
+  witnesses answered (``issuing.cosigning``); chain anchors.
 * ``tlog_locks``: a lease that serializes appenders across threads and processes.
 
 Crash safety without multi-document transactions: an appender takes the lease, removes
@@ -38,10 +41,10 @@ from datetime import timedelta
 from typing import Any, Callable, Iterator, Sequence
 
 from credshare.anchoring import merkle
+from credshare.anchoring.cosignature import Cosigner, cosignatures, is_development_witness, with_signature_lines
 from credshare.anchoring.errors import AnchoringError
-from credshare.anchoring.note import TIME_EXTENSION, Checkpoint, NoteSigner
+from credshare.anchoring.note import TIME_EXTENSION, Checkpoint, NoteSigner, NoteVerifier, split_note
 from credshare.anchoring.proof import build_anchor_proof
-from credshare.anchoring.witness import WitnessAggregate, WitnessKey, WitnessSigner, aggregate
 from credshare.foundation.b64 import b64_decode, b64_encode
 from credshare.foundation.cache import BoundedCache
 from credshare.foundation.clock import SYSTEM_CLOCK, Clock
@@ -73,7 +76,7 @@ class AppendResult:
     first_index: int
     size: int
     root: bytes
-    checkpoint: str  # the signed note
+    checkpoint: str  # the signed note, with the local development witnesses' cosignatures
 
 
 @dataclass(frozen=True)
@@ -297,7 +300,7 @@ class LogReader:
         return build_anchor_proof(
             origin=self.origin, leaf_index=index, tree_size=doc["size"],
             inclusion=self.inclusion_proof(index, doc["size"], head), checkpoint_note=doc["note"],
-            witness_aggregate=doc.get("witness_aggregate"), chain_anchors=list(doc.get("anchors", {}).values()),
+            chain_anchors=list(doc.get("anchors", {}).values()),
         )
 
     def leaf_hashes(self, start: int, end: int) -> Iterator[bytes]:
@@ -308,20 +311,24 @@ class LogReader:
 
 
 class TransparencyLog(LogReader):
-    """The log's writer: appends batches under a lease and signs their checkpoints."""
+    """The log's writer: appends batches under a lease, signs their checkpoints and has its
+    local development witnesses (``witnesses``) cosign them at once; ``remote_witnesses`` are
+    the keys of the witnesses it asks over HTTP, whose cosignatures it accepts afterwards."""
 
     def __init__(
         self,
         store: Store,
         signer: NoteSigner,
-        witnesses: Sequence[WitnessSigner] = (),
+        witnesses: Sequence[Cosigner] = (),
         *,
+        remote_witnesses: Sequence[NoteVerifier] = (),
         lease_seconds: float = 120.0,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         super().__init__(store, signer.name)
         self.signer = signer
         self.witness_signers = list(witnesses)
+        self.remote_witnesses = list(remote_witnesses)
         self.lease = lease_seconds
         self._clock = clock
         self._locks = store.collection(LOCKS)
@@ -333,8 +340,9 @@ class TransparencyLog(LogReader):
         )
 
     @property
-    def witness_keys(self) -> list[WitnessKey]:
-        return [w.key for w in self.witness_signers]
+    def witness_keys(self) -> list[NoteVerifier]:
+        """Every witness whose cosignatures this log stores: local development ones, then remote."""
+        return [w.key for w in self.witness_signers] + self.remote_witnesses
 
     def status(self) -> dict[str, Any]:
         """What a verifier needs to know about this log, all public."""
@@ -344,7 +352,8 @@ class TransparencyLog(LogReader):
             "tree_size": size,
             "root_hash": b64_encode(root),
             "log_key": self.signer.verifier.encode(),
-            "witnesses": [w.to_json() for w in self.witness_keys],
+            "witnesses": [{"name": key.name, "key": key.encode(), "development_only": is_development_witness(key.name)}
+                          for key in self.witness_keys],
         }
 
     # -- appending ------------------------------------------------------------------------
@@ -367,15 +376,11 @@ class TransparencyLog(LogReader):
             root = self.subtree_hash(new_size, overlay)(0, new_size)
             signed_at = self._clock.seconds()
             text = Checkpoint(self.origin, new_size, root, (f"{TIME_EXTENSION} {signed_at}",)).text()
-            note = self.signer.sign(text)
-            cosignatures = {w.name: w.cosign(text) for w in self.witness_signers}
+            note = with_signature_lines(self.signer.sign(text), [w.cosign(text, signed_at) for w in self.witness_signers])
             doc: dict[str, Any] = {
                 "origin": self.origin, "size": new_size, "root": b64_encode(root), "note": note,
-                "cosignatures": {name: b64_encode(sig) for name, sig in cosignatures.items()},
                 "anchors": {}, "signed_at": signed_at, "created_at": self._clock.utcnow(),
             }
-            if cosignatures:
-                doc["witness_aggregate"] = aggregate(self.witness_keys, cosignatures).to_json()
             self._checkpoints.insert_one(doc)
             if time.monotonic() > deadline:
                 raise AnchoringError("the append took longer than its lease; nothing was committed", code="log_lease_expired")
@@ -428,18 +433,46 @@ class TransparencyLog(LogReader):
 
     # -- checkpoints after the fact -------------------------------------------------------
 
-    def add_cosignature(self, size: int, witness: WitnessKey, signature: bytes, witness_set: Sequence[WitnessKey]) -> None:
-        """Record a remote witness's cosignature and refresh the aggregate."""
+    def add_cosignature_lines(self, size: int, lines: Sequence[str],
+                              witnessed: dict[str, Any] | None = None) -> list[NoteVerifier]:
+        """Add witnesses' cosignature lines (``— <name> <base64>\\n``, as a tlog-witness answers)
+        to the stored note of checkpoint ``size``, and record ``witnessed`` (what asking them
+        gave) with it. Each line is verified first against :attr:`witness_keys`: one by an
+        unknown key is ignored, as tlog-witness says; one by a known key that does not verify
+        is refused (``witness_signature_invalid``) and nothing is stored. A witness that already
+        has a line on the note keeps it. Returns the witnesses whose line was added; bumps the
+        head revision when anything was written."""
         self.checkpoint(size)  # committed?
-        doc = self._stored_checkpoint(size)
-        cosignatures = {k: b64_decode(v) for k, v in doc.get("cosignatures", {}).items()}
-        cosignatures[witness.name] = signature
-        agg: WitnessAggregate = aggregate(witness_set, cosignatures)
-        self._checkpoints.update_one(
-            {"_id": doc["_id"]},
-            {"$set": {f"cosignatures.{witness.name}": b64_encode(signature), "witness_aggregate": agg.to_json()}},
-        )
-        self.bump_revision()
+        for _ in range(8):  # compare-and-set on the note: concurrent callers each add theirs
+            doc = self._stored_checkpoint(size)
+            note: str = doc["note"]
+            text, held = split_note(note)
+            have = {(name, kid) for name, kid, _ in held}
+            added: list[NoteVerifier] = []
+            new_lines: list[str] = []
+            for line in lines:
+                if not isinstance(line, str) or not line.endswith("\n") or line.count("\n") != 1:
+                    raise AnchoringError("a cosignature is one signature line", code="witness_malformed")
+                found = cosignatures(f"{text}\n{line}", self.witness_keys)
+                if not found:
+                    continue
+                key = found[0].witness
+                if (key.name, key.key_id) not in have:
+                    have.add((key.name, key.key_id))
+                    added.append(key)
+                    new_lines.append(line)
+            update: dict[str, Any] = {}
+            if new_lines:
+                update["note"] = with_signature_lines(note, new_lines)
+            if witnessed is not None:
+                update["witnessed"] = witnessed
+            if not update:
+                return []
+            moved = self._checkpoints.update_one({"_id": doc["_id"], "note": note}, {"$set": update})
+            if moved.matched == 1:
+                self.bump_revision()
+                return added
+        raise AnchoringError(f"the note of checkpoint {size} kept changing; try again", code="log_busy")
 
     def add_chain_anchor(self, size: int, anchor: dict[str, Any]) -> None:
         """Record a chain anchor (``anchoring.chain.ChainAnchor.to_json()``), keyed by its tx."""

@@ -1,5 +1,7 @@
-"""The persistent transparency log on every backend: batches, proofs, signed and witnessed
-checkpoints, anchor proofs (library and CLI), concurrent appenders, and SIGKILL crash safety."""
+"""The persistent transparency log on every backend: batches, proofs, signed checkpoints
+cosigned by the local development witnesses (C2SP cosignature/v1) and by remote witnesses'
+lines added afterwards, anchor proofs (library and CLI), concurrent appenders, and SIGKILL
+crash safety."""
 
 from __future__ import annotations
 
@@ -18,9 +20,9 @@ from click.testing import CliRunner
 
 from credshare.anchoring import merkle
 from credshare.anchoring.errors import AnchoringError
-from credshare.anchoring.note import NoteSigner, open_checkpoint
+from credshare.anchoring.cosignature import Cosigner, cosignatures
+from credshare.anchoring.note import NoteSigner, open_checkpoint, split_note
 from credshare.anchoring.proof import verify_anchor_proof
-from credshare.anchoring.witness import WitnessAggregate, WitnessSigner, verify_aggregate
 from credshare.cli import cli
 from credshare.storage import Store, open_store
 from credshare.storage.tlog import TransparencyLog
@@ -33,8 +35,12 @@ SIGNER = NoteSigner.from_seed("test.example/log", SEED)
 
 
 @pytest.fixture(scope="module")
-def witnesses() -> list[WitnessSigner]:
-    return [WitnessSigner.generate(f"w{i}") for i in range(3)]
+def witnesses() -> list[Cosigner]:
+    return [Cosigner.from_seed(f"test.example/log/dev-witness/{i + 1}", bytes([i + 1]) * 32) for i in range(3)]
+
+
+def cosigned_by(note: str, witnesses: list[Cosigner]) -> list[str]:
+    return sorted(c.witness.name for c in cosignatures(note, [w.key for w in witnesses]))
 
 
 @ALL
@@ -81,8 +87,9 @@ def test_batches_roots_proofs_and_checkpoints(store: Store, witnesses) -> None:
         assert merkle.verify_consistency(earlier.size, n, earlier.root, root, log.consistency_proof(earlier.size))
     assert [c["size"] for c in log.checkpoints()] == [c.size for c in notes]
     latest = log.checkpoint()
-    agg = WitnessAggregate.from_json(latest["witness_aggregate"])
-    assert verify_aggregate(notes[-1].text(), agg, [w.key for w in witnesses[:2]], 2) == ["w0", "w1"]
+    assert latest["note"] == result.checkpoint and "witness_aggregate" not in latest and "cosignatures" not in latest
+    assert cosigned_by(latest["note"], witnesses) == [w.name for w in witnesses[:2]]
+    assert open_checkpoint(latest["note"], SIGNER.verifier) == notes[-1]  # the cosigned note is the signed note
 
 
 @ALL
@@ -91,16 +98,15 @@ def test_anchor_proof_verifies_and_every_tampering_fails(store: Store, witnesses
     leaves = [f"jwt-{i}".encode() for i in range(37)]
     log.append(leaves)
     proof = log.anchor_proof(11)
-    keys = [w.key for w in witnesses]
-    good = verify_anchor_proof(proof, leaves[11], log_key=SIGNER.verifier, witness_keys=keys, quorum=2)
+    assert "witness_aggregate" not in proof or proof["witness_aggregate"] is None  # v2: the note carries them
+    assert proof["checkpoint"] == log.checkpoint()["note"]
+    assert cosigned_by(proof["checkpoint"], witnesses) == [w.name for w in witnesses]
+    good = verify_anchor_proof(proof, leaves[11], log_key=SIGNER.verifier)
     assert good.verified, good.to_json()
     assert abs(good.anchored_at - time.time()) < 120
-    assert {c.name: c.status for c in good.checks} == {
-        "proof_format": "passed", "checkpoint_signature": "passed", "inclusion": "passed", "witness_quorum": "passed"}
 
     def failed(p, leaf=leaves[11], **kw) -> set[str]:
-        verdict = verify_anchor_proof(p, leaf, log_key=kw.pop("log_key", SIGNER.verifier), witness_keys=keys,
-                                      quorum=kw.pop("quorum", 2))
+        verdict = verify_anchor_proof(p, leaf, log_key=kw.pop("log_key", SIGNER.verifier))
         assert not verdict.verified
         return {c.name for c in verdict.checks if c.status == "failed"}
 
@@ -112,11 +118,67 @@ def test_anchor_proof_verifies_and_every_tampering_fails(store: Store, witnesses
     assert failed({**proof, "inclusion_proof": bad_path}) == {"inclusion"}
     assert failed({**proof, "checkpoint": proof["checkpoint"].replace("\n37\n", "\n38\n")}) == {"checkpoint_signature"}
     assert failed(proof, log_key=NoteSigner.from_seed("test.example/log", bytes(32)).verifier) == {"checkpoint_signature"}
-    assert failed({**proof, "witness_aggregate": None}) == {"witness_quorum"}
     assert failed({**proof, "type": "other"}) == {"proof_format"}
-    one_signer = WitnessSigner.generate("w0")  # same name, different key: not the configured witness
-    other_agg = dict(proof["witness_aggregate"], signature=base64.b64encode(one_signer.cosign("x\n")).decode())
-    assert failed({**proof, "witness_aggregate": other_agg}) == {"witness_quorum"}
+    # a witness's cosignature over another checkpoint does not verify on this one
+    text, _ = split_note(proof["checkpoint"])
+    forged = text + "\n" + witnesses[0].cosign(text.replace("\n37\n", "\n38\n"), 1_700_000_000)
+    with pytest.raises(AnchoringError) as err:
+        cosignatures(forged, [witnesses[0].key])
+    assert err.value.code == "witness_signature_invalid"
+
+
+@ALL
+def test_remote_cosignature_lines_are_verified_before_they_are_stored(store: Store, witnesses) -> None:
+    """add_cosignature_lines: a line by a configured witness is added to the stored note (and
+    moves the head's revision, so readers see it); one by an unknown key is ignored, as
+    tlog-witness says; one that does not verify is refused and nothing is stored."""
+    remote = Cosigner.from_seed("witness.example/w1", bytes([9]) * 32)
+    stranger = Cosigner.from_seed("stranger.example/w", bytes([8]) * 32)
+    log = TransparencyLog(store, SIGNER, witnesses[:1], remote_witnesses=[remote.key])
+    assert [w["development_only"] for w in log.status()["witnesses"]] == [True, False]
+    log.append([b"a", b"b", b"c"])
+    before = log.read_head()
+    text, _ = split_note(log.checkpoint()["note"])
+    line = remote.cosign(text, 1_700_000_123)
+    assert log.add_cosignature_lines(3, [stranger.cosign(text, 5), line]) == [remote.key]
+    stored = log.checkpoint()["note"]
+    assert log.read_head().revision == before.revision + 1
+    assert stored.endswith(line) and stranger.name not in stored
+    assert [c.timestamp for c in cosignatures(stored, [remote.key])] == [1_700_000_123]
+    assert log.anchor_proof(1)["checkpoint"] == stored
+    assert log.add_cosignature_lines(3, [remote.cosign(text, 1_700_000_999)]) == []  # it has one: kept
+    forged = remote.cosign(text.replace("\n3\n", "\n4\n"), 7)
+    with pytest.raises(AnchoringError) as err:
+        log.add_cosignature_lines(3, [forged])
+    assert err.value.code == "witness_signature_invalid"
+    assert log.checkpoint()["note"] == stored
+    with pytest.raises(AnchoringError) as err:
+        log.add_cosignature_lines(3, [line + line])
+    assert err.value.code == "witness_malformed"
+    log.add_cosignature_lines(3, [], {"quorum_met": True, "asked": 1, "cosigned": ["w1"], "refused": {}})
+    assert log.checkpoint()["witnessed"]["quorum_met"] is True
+    with pytest.raises(AnchoringError):
+        log.add_cosignature_lines(4, [line])  # not committed
+
+
+def test_local_development_witnesses_and_an_old_bls_key_file(tmp_path: Path, caplog) -> None:
+    from credshare.storage.keys import load_local_witnesses
+
+    made = load_local_witnesses(tmp_path, 2, "cvo.example/log")
+    assert [w.name for w in made] == ["cvo.example/log/dev-witness/1", "cvo.example/log/dev-witness/2"]
+    assert (tmp_path / "witnesses.json").stat().st_mode & 0o777 == 0o600
+    again = load_local_witnesses(tmp_path, 2, "cvo.example/log")
+    assert [w.key for w in again] == [w.key for w in made]
+    (tmp_path / "witnesses.json").unlink()
+    old = tmp_path / "witnesses.json"
+    old.write_text(json.dumps([{"name": "local-witness-1", "secret_key": "0x1234", "public_key": "AA"}]))
+    old.chmod(0o600)
+    with caplog.at_level("WARNING"):
+        fresh = load_local_witnesses(tmp_path, 2, "cvo.example/log")
+    assert "BLS" in caplog.text and "replaced" in caplog.text
+    assert len(fresh) == 2 and {w.key for w in fresh}.isdisjoint({w.key for w in made})
+    assert "secret_key" not in old.read_text()
+    assert load_local_witnesses(tmp_path, 0, "cvo.example/log") == []
 
 
 @ALL
@@ -148,12 +210,12 @@ def test_bad_requests(store: Store) -> None:
 _APPENDER = """
 import sys
 from pathlib import Path
+from credshare.anchoring.cosignature import Cosigner
 from credshare.anchoring.note import NoteSigner
-from credshare.anchoring.witness import WitnessSigner
 from credshare.storage import open_store
 from credshare.storage.tlog import TransparencyLog
 uri, data_dir, tag, batches, size = sys.argv[1] or None, Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-witnesses = [WitnessSigner("w", int(sys.argv[6], 16))] if len(sys.argv) > 6 else []
+witnesses = [Cosigner.from_seed("test.example/log/dev-witness/1", bytes.fromhex(sys.argv[6]))] if len(sys.argv) > 6 else []
 log = TransparencyLog(open_store(uri, data_dir), NoteSigner.from_seed("test.example/log", bytes(range(32))), witnesses)
 for b in range(batches):
     start = log.head()[0] if tag == "seq" else None
@@ -191,7 +253,7 @@ def test_sigkill_during_batch_appends_never_corrupts_the_log(tmp_path: Path) -> 
     """20 times: a writer appending 10,000-leaf batches (with a witness) is killed with SIGKILL
     at a random moment; the log must stay consistent and every checkpoint must verify."""
     rng = random.Random(20)
-    witness = WitnessSigner.generate("w")
+    witness = Cosigner.from_seed("test.example/log/dev-witness/1", bytes([7]) * 32)
     expected_hashes: list[bytes] = []
     frontier: list[tuple[int, bytes]] = []  # (height, hash) of the perfect subtrees on the right edge
     roots: dict[int, bytes] = {}
@@ -199,7 +261,7 @@ def test_sigkill_during_batch_appends_never_corrupts_the_log(tmp_path: Path) -> 
     checked = 0  # checkpoints fully checked in earlier runs
     for run in range(20):
         proc = subprocess.Popen(
-            [sys.executable, "-c", _APPENDER, "", str(tmp_path), "seq", "1000", str(batch), hex(witness.secret_key)],
+            [sys.executable, "-c", _APPENDER, "", str(tmp_path), "seq", "1000", str(batch), (bytes([7]) * 32).hex()],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
         )
         time.sleep(rng.uniform(0.3, 2.5))
@@ -229,8 +291,7 @@ def test_sigkill_during_batch_appends_never_corrupts_the_log(tmp_path: Path) -> 
                 index = rng.randrange(size)
                 assert merkle.verify_inclusion(expected_hashes[index], index, size, log.inclusion_proof(index), root)
                 latest = log.checkpoint()
-                agg = WitnessAggregate.from_json(latest["witness_aggregate"])
-                assert verify_aggregate(open_checkpoint(latest["note"], SIGNER.verifier).text(), agg, [witness.key], 1)
+                assert cosigned_by(latest["note"], [witness]) == [witness.name]
         finally:
             store.close()
     assert len(expected_hashes) > 0, "the writer never completed a batch"
@@ -259,7 +320,7 @@ def _frontier_root(frontier: list[tuple[int, bytes]]) -> bytes:
     return root
 
 
-def test_cli_verify_proof_and_witness_cosign(tmp_path: Path, witnesses) -> None:
+def test_cli_verify_proof(tmp_path: Path, witnesses) -> None:
     store = open_store("mongomock://localhost/cli", tmp_path)
     log = TransparencyLog(store, SIGNER, witnesses)
     leaves = [f"jwt-{i}".encode() for i in range(5)]
@@ -268,10 +329,8 @@ def test_cli_verify_proof_and_witness_cosign(tmp_path: Path, witnesses) -> None:
     (tmp_path / "leaf").write_bytes(leaves[3])
     (tmp_path / "other").write_bytes(leaves[2])
     (tmp_path / "log.key").write_text(SIGNER.verifier.encode() + "\n")
-    (tmp_path / "witnesses.json").write_text(json.dumps({"witnesses": [w.key.to_json() for w in witnesses], "quorum": 2}))
     runner = CliRunner()
-    base = ["log", "verify-proof", str(tmp_path / "proof.json"), "--log-key", str(tmp_path / "log.key"),
-            "--witness-keys", str(tmp_path / "witnesses.json"), "--quorum", "3"]
+    base = ["log", "verify-proof", str(tmp_path / "proof.json"), "--log-key", str(tmp_path / "log.key")]
     ok = runner.invoke(cli, [*base, "--leaf-file", str(tmp_path / "leaf")])
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.stdout)["verified"] is True
@@ -280,17 +339,6 @@ def test_cli_verify_proof_and_witness_cosign(tmp_path: Path, witnesses) -> None:
     assert {c["check"]: c["status"] for c in json.loads(bad.stdout)["checks"]}["inclusion"] == "failed"
     garbage = runner.invoke(cli, [*base[:3], "--log-key", str(tmp_path / "leaf"), "--leaf-file", str(tmp_path / "leaf")])
     assert garbage.exit_code == 1 and json.loads(garbage.stdout)["error"] == "note_key_invalid"
-
-    keyfile = tmp_path / "witness.json"
-    keyfile.write_text(runner.invoke(cli, ["witness", "keygen", "--name", "hospital.example"]).stdout)
-    cosigned = runner.invoke(cli, ["witness", "cosign", "--key", str(keyfile), "--log-key", str(tmp_path / "log.key")],
-                             input=log.checkpoint()["note"])
-    assert cosigned.exit_code == 0, cosigned.output
-    body = json.loads(cosigned.stdout)
-    assert (body["witness"], body["tree_size"]) == ("hospital.example", 5)
-    tampered = runner.invoke(cli, ["witness", "cosign", "--key", str(keyfile), "--log-key", str(tmp_path / "log.key")],
-                             input=log.checkpoint()["note"].replace("\n5\n", "\n6\n"))
-    assert tampered.exit_code == 1 and json.loads(tampered.stdout)["error"] == "note_signature_invalid"
 
 
 @pytest.mark.slow  # starts ganache, a real Ethereum node
@@ -334,9 +382,10 @@ def test_cli_log_status(tmp_path: Path) -> None:
     out = CliRunner(env=env).invoke(cli, ["log", "status"])
     assert out.exit_code == 0, out.output
     status = json.loads(out.stdout)
-    seen = (status["origin"], status["tree_size"], status["store"], status["witness_quorum"])
-    assert seen == ("cvo.example/log", 0, "embedded", 1)
+    seen = (status["origin"], status["tree_size"], status["store"], status["quorum"], status["quorum_independent"])
+    assert seen == ("cvo.example/log", 0, "embedded", "cvo.example/log/dev-witness/1", False)
     assert status["log_key"].startswith("cvo.example/log+") and len(status["witnesses"]) == 1
+    assert status["witnesses"][0]["development_only"] is True
     bad = CliRunner(env={**env, "CREDSHARE_WITNESS_QUORUM": "5"}).invoke(cli, ["log", "status"])
     assert bad.exit_code == 1 and json.loads(bad.stdout)["error"] == "config_invalid"
 
