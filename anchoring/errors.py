@@ -43,6 +43,9 @@ STAGE_OF: dict[str, Stage] = {
     "log_conflict": "log",
     "log_lease_expired": "log",
     "log_inconsistent": "log",
+    "witness_fork_alarm": "log",  # a witness cosigned a larger tree of this origin than this log committed
+    "log_fork": "log",  # a monitored log's checkpoint is not consistent with one it signed before
+    "log_rollback": "log",  # a monitored log's checkpoint is smaller than one it signed before
 }
 
 

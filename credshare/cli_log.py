@@ -38,7 +38,9 @@ def status() -> None:
     """Print the log's origin, size, root, key and witnesses as JSON."""
     try:
         svc = build_services()
-        click.echo(json.dumps({**svc.log.status(), "witness_quorum": svc.settings.witness_quorum,
+        from credshare.issuing.cosigning import witness_summary
+
+        click.echo(json.dumps({**svc.log.status(), **witness_summary(svc.trust_policy),
                                "store": svc.store.backend}, indent=2))
     except CredshareError as exc:
         fail(exc)

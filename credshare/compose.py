@@ -4,7 +4,12 @@ store, the deployment's keys, mail and every service are put together. The web a
 other module constructs a service. One clock (:mod:`credshare.foundation.clock`) is handed to
 every service and storage piece that reads the time: tests give a ``ManualClock`` and move it.
 Expensive parts (the log with its witness keys, issuers)
-are made on first use, once per process."""
+are made on first use, once per process.
+
+Witnesses: the remote ones come from the tlog-policy file ``CREDSHARE_WITNESS_POLICY``
+(:attr:`AppServices.remote_policy`) and are asked by :attr:`AppServices.cosigning`; the local
+development witnesses (``CREDSHARE_LOCAL_WITNESSES``) cosign in the log itself. What the log
+suggests to its verifiers is :attr:`AppServices.trust_policy` (``GET /log/trust``)."""
 
 from __future__ import annotations
 
@@ -12,9 +17,12 @@ import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from credshare.anchoring.errors import AnchoringError
+from credshare.anchoring.policy import Policy, parse_policy, threshold_policy
 from credshare.disclosure.jws import Signer
 from credshare.foundation.clock import Clock, SystemClock
 from credshare.foundation.config import Settings, load_settings
+from credshare.foundation.errors import ConfigError
 from credshare.holding.accounts import AccountService, OwnerDirectory
 from credshare.holding.evidence import EvidenceService
 from credshare.holding.receipts import ReceiptService
@@ -22,6 +30,7 @@ from credshare.holding.shares import ShareService
 from credshare.holding.vault import profile_params
 from credshare.holding.wallet import WalletService
 from credshare.issuing.batch import BatchIssuer
+from credshare.issuing.cosigning import WitnessRequests
 from credshare.issuing.issuers import IssuerRegistry
 from credshare.issuing.status import StatusService
 from credshare.issuing.types import CredentialType, load_types
@@ -63,12 +72,56 @@ class AppServices:
 
         with self._lock:
             data_dir = self.settings.data_dir
+            signer = load_log_signer(data_dir, self.settings.log_origin)
+            remote = self.remote_policy
             return TransparencyLog(
                 self.store,
-                load_log_signer(data_dir, self.settings.log_origin),
-                load_local_witnesses(data_dir, self.settings.local_witnesses),
+                signer,
+                load_local_witnesses(data_dir, self.settings.local_witnesses, signer.name),
+                remote_witnesses=list(remote.witnesses.values()) if remote else [],
                 clock=self.clock,
             )
+
+    @cached_property
+    def remote_policy(self) -> Policy | None:
+        """The remote witnesses to ask (``CREDSHARE_WITNESS_POLICY``), each with its submission URL."""
+        path = self.settings.witness_policy
+        if path is None:
+            return None
+        try:
+            policy = parse_policy(path.read_bytes())
+        except OSError as exc:
+            raise ConfigError(f"cannot read CREDSHARE_WITNESS_POLICY {path}: {exc.strerror}") from exc
+        except AnchoringError as exc:
+            raise ConfigError(f"CREDSHARE_WITNESS_POLICY {path}: {exc.detail}") from exc
+        unreachable = [name for name in policy.witnesses if name not in policy.witness_urls]
+        if unreachable:
+            raise ConfigError(f"CREDSHARE_WITNESS_POLICY {path}: no submission URL for {', '.join(unreachable)}")
+        return policy
+
+    @cached_property
+    def trust_policy(self) -> Policy:
+        """The log's own suggestion of what to trust (tlog-policy, ``GET /log/trust``): its key,
+        and the remote witnesses with their quorum; without a witness policy, the local
+        development witnesses and ``CREDSHARE_WITNESS_QUORUM`` of them (labelled as such
+        wherever shown: they are the log's own keys)."""
+        log = self.log
+        log_url = self.settings.public_url
+        remote = self.remote_policy
+        if remote is None:
+            dev = [(w.name, w.key, None) for w in log.witness_signers]
+            return threshold_policy(log.signer.verifier, dev, self.settings.witness_quorum if dev else 0, log_url)
+        if remote.logs and log.signer.verifier not in remote.logs:
+            raise ConfigError("CREDSHARE_WITNESS_POLICY lists a log key that is not this log's")
+        own = Policy((log.signer.verifier,), remote.witnesses, remote.groups, remote.quorum,
+                     {log.origin: log_url}, remote.witness_urls)
+        return parse_policy(own.to_text())
+
+    @cached_property
+    def cosigning(self) -> WitnessRequests:
+        """Asks the remote witnesses to cosign each new checkpoint (nobody, without a policy)."""
+        with self._lock:
+            return WitnessRequests(self.store, self.log, self.remote_policy, clock=self.clock)
 
     @cached_property
     def types(self) -> dict[str, CredentialType]:
@@ -95,7 +148,7 @@ class AppServices:
         with self._lock:
             return BatchIssuer(self.store, self.issuers, self.status, self.log, owners=OwnerDirectory,
                                store_uri=self.settings.mongodb_uri, data_dir=self.settings.data_dir,
-                               secret_key=self.settings.secret_key, clock=self.clock)
+                               secret_key=self.settings.secret_key, cosigning=self.cosigning, clock=self.clock)
 
     @cached_property
     def evidence(self) -> EvidenceService:

@@ -9,8 +9,15 @@
 | CREDSHARE_HOST         | 127.0.0.1      | address `credshare serve` binds                   |
 | CREDSHARE_PORT         | 8080           | port `credshare serve` binds                      |
 | CREDSHARE_LOG_ORIGIN   | (from log key) | the transparency log's origin line                |
-| CREDSHARE_LOCAL_WITNESSES | 3           | local BLS witnesses co-signing each checkpoint    |
-| CREDSHARE_WITNESS_QUORUM | majority     | cosignatures a checkpoint needs                   |
+| CREDSHARE_LOCAL_WITNESSES | 3           | local DEVELOPMENT witnesses (cosignature/v1 keys  |
+|                        |                | in the data dir) cosigning each checkpoint; the   |
+|                        |                | log's own keys, never independent: 0 in production|
+| CREDSHARE_WITNESS_QUORUM | majority     | of the local witnesses, in the /log/trust policy  |
+|                        |                | when no witness policy is configured              |
+| CREDSHARE_WITNESS_POLICY | (unset)      | path of a C2SP tlog-policy file: the remote       |
+|                        |                | witnesses (witness <name> <vkey> <submission URL>)|
+|                        |                | asked to cosign each checkpoint, groups and the   |
+|                        |                | quorum; the log's own `log` line may be omitted   |
 | CREDSHARE_PUBLIC_URL   | http://host:port | base URL of issuer ids, status lists and links  |
 | CREDSHARE_ARGON2_PROFILE | interactive  | Argon2id cost of owner passwords: interactive or |
 |                        |                | test (cheap; for test suites only)                |
@@ -40,7 +47,7 @@ ENV_VARS = (
     "CREDSHARE_DATA_DIR", "MONGODB_URI", "CREDSHARE_SECRET_KEY", "CREDSHARE_HOST", "CREDSHARE_PORT",
     "CREDSHARE_LOG_ORIGIN", "CREDSHARE_LOCAL_WITNESSES", "CREDSHARE_WITNESS_QUORUM", "CREDSHARE_PUBLIC_URL",
     "CREDSHARE_ARGON2_PROFILE", "CREDSHARE_SMTP_URL", "CREDSHARE_MAIL_FROM", "CREDSHARE_ETH_RPC",
-    "CREDSHARE_TRUSTED_PROXIES",
+    "CREDSHARE_TRUSTED_PROXIES", "CREDSHARE_WITNESS_POLICY",
 )
 MAX_TRUSTED_PROXIES = 5
 ARGON2_PROFILES = ("interactive", "test")  # their parameters are in holding.vault.PROFILES
@@ -62,6 +69,7 @@ class Settings:
     mail_from: str = "credshare@localhost"
     eth_rpc_urls: tuple[str, ...] = field(default=(), repr=False)  # URLs may hold API keys
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-* headers are believed
+    witness_policy: Path | None = None  # a tlog-policy file of the remote witnesses to ask
 
     @property
     def secure_cookies(self) -> bool:
@@ -98,6 +106,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         mail_from=env.get("CREDSHARE_MAIL_FROM") or "credshare@localhost",
         eth_rpc_urls=tuple(u.strip() for u in (env.get("CREDSHARE_ETH_RPC") or "").split(",") if u.strip()),
         trusted_proxies=_small_int(env, "CREDSHARE_TRUSTED_PROXIES", 0, 0, MAX_TRUSTED_PROXIES),
+        witness_policy=_existing_file(env, "CREDSHARE_WITNESS_POLICY"),
     )
 
 
@@ -121,6 +130,16 @@ def _small_int(env: Mapping[str, str], name: str, default: int, low: int, high: 
     if not text.isdigit() or not low <= int(text) <= high:
         raise ConfigError(f"{name} must be a whole number from {low} to {high}, got {text!r}")
     return int(text)
+
+
+def _existing_file(env: Mapping[str, str], name: str) -> Path | None:
+    text = env.get(name)
+    if not text:
+        return None
+    path = Path(text).resolve()
+    if not path.is_file():
+        raise ConfigError(f"{name} names no readable file: {text!r}")
+    return path
 
 
 _PACKAGE = Path(__file__).resolve().parent

@@ -9,7 +9,9 @@
    per run of 250, the signed credentials sealed under the server's secret (one document in
    ``issuance_chunks``), so a logged batch can always be delivered again: after a crash
    (``resume``) or to an issuer's retry (idempotency key).
-3. Append every credential's issuer-signed JWT to the log as one batch: one checkpoint.
+3. Append every credential's issuer-signed JWT to the log as one batch: one checkpoint, which
+   the remote witnesses are then asked to cosign (``issuing.cosigning``; one down or refusing
+   never stops the batch), so the anchor proofs carry their cosignatures.
 4. Write each credential with its anchor proof (to a temporary name, fsync'd, then renamed),
    and offer it (sealed) to the wallet inbox when the e-mail the row names is an owner account
    here whose owner confirmed that address (only then is the account's wallet key used for
@@ -39,6 +41,7 @@ import functools
 import hashlib
 import hmac
 import json
+import logging
 import multiprocessing
 import os
 import re
@@ -61,6 +64,7 @@ from credshare.foundation.b64 import b64_decode, b64_encode
 from credshare.foundation.clock import SYSTEM_CLOCK, Clock
 from credshare.foundation.errors import ConflictError, CredshareError, DuplicateKeyError, InputError, NotFoundError
 from credshare.foundation.sealing import Sealer, sealing_key
+from credshare.issuing.cosigning import WitnessRequests
 from credshare.issuing.issuers import IssuerRegistry
 from credshare.issuing.offers import WalletOffers
 from credshare.issuing.status import StatusService
@@ -78,6 +82,7 @@ HEARTBEAT_SECONDS = 5
 APPEND_LEASE_SECONDS = 900  # longer than an append can take: its 300 s wait, its 120 s lease, a store call
 LEGACY_STUCK_SECONDS = 3600  # batches left in "signing" by a version without owners
 LOGGED_STATES = ("anchored", "delivered")
+_logger = logging.getLogger(__name__)
 _WORKING_STATES = ("validating", "signing", "anchored", "delivered")
 MAX_HOLDER_JWK_CHARS = 1024  # a public JWK is ~100-200 characters
 CREDENTIAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
@@ -395,8 +400,7 @@ class _Anchoring:
 
     first_index: int
     tree_size: int
-    note: str
-    witness_aggregate: dict[str, Any] | None
+    note: str  # the cosigned checkpoint
     chain_anchors: list[dict[str, Any]]
 
 
@@ -436,8 +440,7 @@ def _deliver_chunk(ctx: _Context, number: int, anchoring: _Anchoring, out_dir: s
             "type": job.type_slug, "vct": job.vct, "sd_jwt": sd_jwt,
             "anchor_proof": build_anchor_proof(
                 origin=job.log_origin, leaf_index=index, tree_size=anchoring.tree_size, inclusion=prove(index),
-                checkpoint_note=anchoring.note, witness_aggregate=anchoring.witness_aggregate,
-                chain_anchors=anchoring.chain_anchors),
+                checkpoint_note=anchoring.note, chain_anchors=anchoring.chain_anchors),
         }
         if writer is not None:
             writer.write(credential)
@@ -567,10 +570,12 @@ class _Workers:
 class BatchIssuer:
     def __init__(self, store: Store, issuers: IssuerRegistry, status: StatusService, log: TransparencyLog,
                  *, owners: OwnersFor, store_uri: str | None, data_dir: Path, secret_key: str,
-                 clock: Clock = SYSTEM_CLOCK) -> None:
+                 cosigning: WitnessRequests | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
         """``owners`` makes, from a store, what answers for the owner accounts (holding's
-        ``OwnerDirectory``): every process working on a batch makes its own."""
+        ``OwnerDirectory``): every process working on a batch makes its own. ``cosigning``
+        asks the remote witnesses to cosign each batch's checkpoint before it is delivered."""
         self._store = store
+        self._cosigning = cosigning
         self._owners = owners
         self._clock = clock
         self._offer_key = sealing_key(secret_key, OFFER_PURPOSE)
@@ -726,6 +731,8 @@ class BatchIssuer:
         chunks = -(-claimed["count"] // _CHUNK)
         parallel = claimed["count"] >= PARALLEL_MIN_ROWS
         try:
+            if claimed["state"] == "anchored":  # logged, then its process died: the witnesses may not know it
+                self._ask_witnesses(claimed["tree_size"])
             with _Workers(job, self._store, parallel) as workers:
                 offered = self._deliver(workers, owner, chunks, claimed["first_index"], claimed["tree_size"], sink)
             result = claimed.get("result") or {}
@@ -787,18 +794,28 @@ class BatchIssuer:
         del leaf_hashes
         self._renew(job.batch_id, owner, LEASE_SECONDS, state="anchored", first_index=appended.first_index,
                     tree_size=appended.size)
+        self._ask_witnesses(appended.size)
         offered = self._deliver(workers, owner, len(sizes), appended.first_index, appended.size, sink)
         result = {"offered": offered, "seconds": time.perf_counter() - started, "workers": workers.count}
         self._finish(job.batch_id, owner, result)
         return BatchResult(job.batch_id, job.issuer_id, job.type_slug, count, appended.first_index, appended.size,
-                           appended.checkpoint, offered, result["seconds"], workers.count)
+                           self._log.checkpoint(appended.size)["note"], offered, result["seconds"], workers.count)
+
+    def _ask_witnesses(self, size: int) -> None:
+        """Have the remote witnesses cosign checkpoint ``size``, if any are configured and none
+        was asked yet; whatever they answer, or fail to, the batch goes on."""
+        if self._cosigning is None or not self._cosigning.witnesses or "witnessed" in self._log.checkpoint(size):
+            return
+        try:
+            self._cosigning.cosign(size)
+        except CredshareError as exc:  # the store or a stored note refused: delivered without them
+            _logger.warning("the witnesses' cosignatures of checkpoint %d were not recorded: %s", size, exc.detail)
 
     def _deliver(self, workers: _Workers, owner: str, chunks: int, first_index: int, tree_size: int,
                  sink: CredentialSink) -> int:
         batch_id = workers.context.job.batch_id
         checkpoint = self._log.checkpoint(tree_size)
-        anchoring = _Anchoring(first_index, tree_size, checkpoint["note"], checkpoint.get("witness_aggregate"),
-                               list(checkpoint.get("anchors", {}).values()))
+        anchoring = _Anchoring(first_index, tree_size, checkpoint["note"], list(checkpoint.get("anchors", {}).values()))
         beat = self._heartbeat(batch_id, owner)
         out_dir = str(sink.directory) if isinstance(sink, DirectorySink) else None
         offered_at = self._clock.seconds()

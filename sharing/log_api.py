@@ -1,13 +1,19 @@
 """Public transparency-log endpoints: the log's key, its checkpoints, witnesses and proofs.
 
 Everything here is public by design (hashes, signatures, keys): verifiers fetch the key and
-witness set once and keep them, so later checks need no server.
+the trust policy (C2SP tlog-policy, ``/log/trust``) once and keep them, so later checks need
+no server; monitors follow ``/log/checkpoint`` and ``/log/consistency`` (RFC 9162 proofs).
 """
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, Response, abort, jsonify, request
 
+from credshare.anchoring.errors import AnchoringError
+from credshare.foundation.b64 import b64_encode
+from credshare.issuing.cosigning import witness_summary
 from credshare.sharing.context import services
 
 bp = Blueprint("log", __name__, url_prefix="/log")
@@ -20,7 +26,9 @@ def _text(body: str) -> Response:
 @bp.get("")
 def status() -> Response:
     svc = services()
-    return jsonify({**svc.log.status(), "witness_quorum": svc.settings.witness_quorum})
+    head = svc.log.read_head()
+    latest = svc.log.checkpoint(head=head).get("witnessed") if head.size else None
+    return jsonify({**svc.log.status(), **witness_summary(svc.trust_policy), "latest_witnessed": latest})
 
 
 @bp.get("/key")
@@ -30,16 +38,15 @@ def key() -> Response:
 
 @bp.get("/witnesses")
 def witnesses() -> Response:
-    svc = services()
-    return jsonify({"witnesses": [w.to_json() for w in svc.log.witness_keys], "quorum": svc.settings.witness_quorum})
+    return jsonify(witness_summary(services().trust_policy))
 
 
 @bp.get("/trust")
 def trust() -> Response:
-    """Everything a verifier pins once to check bundles offline later (``credshare verify --trust``)."""
-    svc = services()
-    return jsonify({"log_key": svc.log.signer.verifier.encode(), "witnesses": [w.to_json() for w in svc.log.witness_keys],
-                    "quorum": svc.settings.witness_quorum})
+    """The log's suggestion of what to trust, as a C2SP tlog-policy file (``credshare verify
+    --trust``): its key, the witnesses and their quorum. Development witnesses, when that is
+    all it has, are the log's own keys: a verifier's own policy should name independent ones."""
+    return _text(services().trust_policy.to_text())
 
 
 @bp.get("/checkpoint")
@@ -55,3 +62,22 @@ def proof(index: int) -> Response:
     log = services().log
     size = request.args.get("size", type=int)
     return jsonify(log.anchor_proof(index, size))
+
+
+_SIZE = re.compile(r"^(0|[1-9][0-9]{0,19})$")
+
+
+@bp.get("/consistency")
+def consistency() -> Response:
+    """RFC 9162 §2.1.4 consistency proof from tree size ``old`` to ``new`` (both committed, old
+    <= new): one standard-base64 hash per line, text/plain (empty when old is 0 or equal to new)."""
+    sizes = [request.args.get(name, "") for name in ("old", "new")]
+    if not all(_SIZE.match(text) for text in sizes):
+        raise AnchoringError("old and new are tree sizes in decimal", code="proof_unavailable")
+    old, new = (int(text) for text in sizes)
+    log = services().log
+    committed = log.head()[0]
+    if not old <= new <= committed:
+        raise AnchoringError(f"no consistency proof from {old} to {new}: 0 <= old <= new <= {committed}",
+                             code="proof_unavailable")
+    return _text("".join(b64_encode(h) + "\n" for h in log.consistency_proof(old, new)))
