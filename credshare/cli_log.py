@@ -16,7 +16,7 @@ from credshare.anchoring.witness_bls_old import WitnessKey, WitnessSigner
 from credshare.cli_io import fail, read_bytes, read_json, read_json_list, read_text, rpc_chain_check
 from credshare.compose import build_services
 from credshare.foundation.b64 import b64_encode
-from credshare.foundation.errors import CredshareError
+from credshare.foundation.errors import ConfigError, CredshareError
 
 
 def _read_json(path: str, what: str) -> Any:
@@ -44,6 +44,80 @@ def status() -> None:
                                "store": svc.store.backend}, indent=2))
     except CredshareError as exc:
         fail(exc)
+
+
+@log_group.command("cosign")
+@click.option("--size", type=click.IntRange(1), default=None, help="Checkpoint to have cosigned (default: latest).")
+def cosign(size: int | None) -> None:
+    """Ask the remote witnesses (CREDSHARE_WITNESS_POLICY) again to cosign a checkpoint, for
+    one short of its quorum; print what they answered; exit 0 only if the quorum is met."""
+    try:
+        svc = build_services()
+        if not svc.cosigning.witnesses:
+            raise ConfigError("no remote witnesses to ask: set CREDSHARE_WITNESS_POLICY")
+        witnessed = svc.cosigning.cosign(size)
+    except CredshareError as exc:
+        fail(exc)
+    click.echo(json.dumps(witnessed, indent=2))
+    sys.exit(0 if witnessed and witnessed["quorum_met"] else 1)
+
+
+@log_group.command("verify-consistency")
+@click.argument("old_checkpoint")
+@click.argument("new_checkpoint")
+@click.argument("proof_file")
+@click.option("--log-key", "log_key_file", required=True, help="File with the log's verifier key (GET /log/key).")
+def verify_consistency(old_checkpoint: str, new_checkpoint: str, proof_file: str, log_key_file: str) -> None:
+    """Check offline that NEW_CHECKPOINT's tree extends OLD_CHECKPOINT's, with the consistency
+    proof in PROOF_FILE (GET /log/consistency?old=M&new=N); exit 0 only if it does."""
+    from credshare.log_monitor import check_consistency, parse_proof
+
+    try:
+        log_key = NoteVerifier.decode(read_text(log_key_file))
+        old = open_checkpoint(read_text(old_checkpoint), log_key, log_key.name)
+        new = open_checkpoint(read_text(new_checkpoint), log_key, log_key.name)
+        check_consistency(old, new, parse_proof(read_text(proof_file)))
+    except CredshareError as exc:
+        fail(exc)
+    click.echo(json.dumps({"consistent": True, "origin": old.origin, "old_size": old.size, "new_size": new.size}))
+
+
+@log_group.command("monitor")
+@click.argument("url")
+@click.option("--log-key", "log_key_file", required=True, help="File with the log's verifier key (GET /log/key).")
+@click.option("--state", "state_file", default=None, help="File keeping the last checkpoint seen (made if absent).")
+@click.option("--interval", type=click.FloatRange(1, 86400), default=60.0, show_default=True,
+              help="Seconds between checks.")
+@click.option("--once", is_flag=True, help="Check once and exit.")
+def monitor(url: str, log_key_file: str, state_file: str | None, interval: float, once: bool) -> None:
+    """Follow the log at URL: verify each new checkpoint's signature and that it extends the
+    last one seen. Prints one JSON line per check; on a fork or a rollback prints the error
+    and exits 2 (other failures: exit 1 with --once, a warning on stderr otherwise)."""
+    import time
+    from pathlib import Path
+
+    from credshare.log_monitor import Monitor
+
+    try:
+        watcher = Monitor(url, NoteVerifier.decode(read_text(log_key_file)), Path(state_file) if state_file else None)
+        kept = watcher.load()
+    except CredshareError as exc:
+        fail(exc)
+    while True:
+        try:
+            kept, report = watcher.check(kept)
+            click.echo(json.dumps(report))
+        except CredshareError as exc:
+            if exc.code in ("log_fork", "log_rollback"):
+                click.echo(f"credshare log monitor: {exc.code}: {exc.detail}", err=True)
+                click.echo(json.dumps(exc.to_dict()))
+                sys.exit(2)
+            if once:
+                fail(exc)
+            click.echo(f"credshare log monitor: {exc.code}: {exc.detail} (trying again)", err=True)
+        if once:
+            return
+        time.sleep(interval)
 
 
 @log_group.command("anchor")
