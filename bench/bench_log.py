@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_log.py [--leaves 1000000]
 
 1. Append 100,000 leaves as one batch and publish one checkpoint (signed, cosigned by the
-   default 3 local BLS witnesses).
+   default 3 local development witnesses, Ed25519 cosignature/v1).
 2. Grow the log to 1,000,000 leaves, then time inclusion and consistency proofs from stored
    subtree hashes, against the baseline of recomputing them from all leaf hashes in memory
    (what a log without stored hashes must do), measured in the same run.
@@ -23,8 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from credshare.anchoring import merkle  # noqa: E402
+from credshare.anchoring.cosignature import Cosigner  # noqa: E402
 from credshare.anchoring.note import NoteSigner  # noqa: E402
-from credshare.anchoring.witness import WitnessSigner  # noqa: E402
 from credshare.storage import open_store  # noqa: E402
 from credshare.storage.tlog import TransparencyLog  # noqa: E402
 
@@ -66,9 +66,7 @@ def main() -> int:
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="credshare-bench-"))
     store = open_store(None, data_dir)
-    witnesses = [WitnessSigner.generate(f"w{i}") for i in range(3)]
-    for w in witnesses:
-        w.key  # noqa: B018 - make the proofs of possession before timing
+    witnesses = [Cosigner.from_seed(f"bench.example/log/dev-witness/{i + 1}", bytes([i + 1]) * 32) for i in range(3)]
     log = TransparencyLog(store, NoteSigner.from_seed("bench.example/log", bytes(32)), witnesses)
 
     t0 = time.perf_counter()

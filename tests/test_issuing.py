@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
+from credshare.anchoring.cosignature import cosignatures
 from credshare.anchoring.note import Checkpoint, NoteVerifier, open_checkpoint
+from credshare.anchoring.policy import parse_policy
 from credshare.anchoring.proof import verify_anchor_proof
-from credshare.anchoring.witness import WitnessKey
 from credshare.disclosure.jws import PublicKey, parse_compact
 from credshare.disclosure.presentation import present
 from credshare.disclosure.status_list import INVALID, SUSPENDED, VALID, read_status_list, status_reference
@@ -85,15 +86,15 @@ def test_issued_credentials_anchor_and_verify_end_to_end(tmp_path: Path, env, ap
     assert metadata["issuer"] == "https://credshare.test/issuers/example-med"
     trust = jwks_resolver([PublicKey.from_jwk(k) for k in metadata["jwks"]["keys"]])
     log_key = NoteVerifier.decode(client.get("/log/key").get_data(as_text=True))
-    witnesses = client.get("/log/witnesses").get_json()
-    keys = [WitnessKey.from_json(k) for k in witnesses["witnesses"]]
+    policy = parse_policy(client.get("/log/trust").get_data())  # the two development witnesses, both
     now = clock.seconds()
     for path in files:
         credential = json.loads(path.read_text())
         jwt = credential["sd_jwt"].split("~")[0]
-        verdict = verify_anchor_proof(credential["anchor_proof"], jwt.encode(), log_key=log_key, witness_keys=keys,
-                                      quorum=witnesses["quorum"])
+        verdict = verify_anchor_proof(credential["anchor_proof"], jwt.encode(), log_key=log_key)
         assert verdict.verified, verdict.to_json()
+        cosigned = cosignatures(credential["anchor_proof"]["checkpoint"], list(policy.witnesses.values()))
+        assert policy.satisfied(policy.names_of([c.witness for c in cosigned])) and len(cosigned) == 2
         full = verify_presentation(credential["sd_jwt"], issuer_keys=trust, now=now, expected_typ="dc+sd-jwt")
         assert full.claims["vct"] == "urn:credshare:vct:medical-degree:1"
         assert len(full.disclosed_paths) == 18  # 20 disclosable claims, of which ecfmg number and honors are empty
@@ -292,8 +293,8 @@ def test_a_roster_of_10000_issues_anchors_and_verifies(tmp_path: Path, svc, issu
     for path in out.glob("*.json"):
         credential = json.loads(path.read_text())
         jwt = credential["sd_jwt"].split("~")[0]
-        assert verify_anchor_proof(credential["anchor_proof"], jwt.encode(), log_key=log_key,
-                                   witness_keys=keys, quorum=2).verified
+        assert verify_anchor_proof(credential["anchor_proof"], jwt.encode(), log_key=log_key).verified
+        assert len(cosignatures(credential["anchor_proof"]["checkpoint"], keys)) == 2
         claims = verify_presentation(credential["sd_jwt"], issuer_keys=trust, now=now).claims
         indices.add(claims["status"]["status_list"]["idx"])
     assert len(indices) == 10_000

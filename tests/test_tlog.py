@@ -19,8 +19,8 @@ import pytest
 from click.testing import CliRunner
 
 from credshare.anchoring import merkle
-from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.cosignature import Cosigner, cosignatures
+from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.note import NoteSigner, open_checkpoint, split_note
 from credshare.anchoring.proof import verify_anchor_proof
 from credshare.cli import cli
