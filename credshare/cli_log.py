@@ -40,7 +40,7 @@ def status() -> None:
         svc = build_services()
         from credshare.issuing.cosigning import witness_summary
 
-        click.echo(json.dumps({**svc.log.status(), **witness_summary(svc.trust_policy),
+        click.echo(json.dumps({**svc.log.status(), **witness_summary(svc.trust_policy, svc.log.witness_keys),
                                "store": svc.store.backend}, indent=2))
     except CredshareError as exc:
         fail(exc)

@@ -22,7 +22,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from credshare.anchoring.cosignature import cosignatures, is_development_witness
 from credshare.anchoring.errors import AnchoringError
@@ -174,15 +174,22 @@ class WitnessRequests:
             pass  # it exists at this size or a larger one
 
 
-def witness_summary(policy: Policy) -> dict[str, Any]:
+def witness_summary(policy: Policy, also: Sequence[NoteVerifier] = ()) -> dict[str, Any]:
     """The witnesses of a trust policy as shown to people and programs (``GET /log``, ``GET
     /log/witnesses``, ``credshare log status``): each labelled ``development_only`` when it is
     one of the log's own development witnesses, the quorum in words, and whether that quorum
-    can be met by independent witnesses alone (never by the log's own keys)."""
+    can be met by independent witnesses alone (never by the log's own keys). ``also``: other
+    witness keys whose cosignatures the log's notes carry (its development witnesses when a
+    remote policy is configured), listed after the policy's with ``in_policy: false``."""
     independent = {name for name, key in policy.witnesses.items() if not is_development_witness(key.name)}
+    listed = [{"name": name, "key": key.encode(), "url": policy.witness_urls.get(name),
+               "development_only": is_development_witness(key.name), "in_policy": True}
+              for name, key in policy.witnesses.items()]
+    known = set(policy.witnesses.values())
+    listed += [{"name": key.name, "key": key.encode(), "url": None, "development_only": is_development_witness(key.name),
+                "in_policy": False} for key in also if key not in known]
     return {
-        "witnesses": [{"name": name, "key": key.encode(), "url": policy.witness_urls.get(name),
-                       "development_only": is_development_witness(key.name)} for name, key in policy.witnesses.items()],
+        "witnesses": listed,
         "quorum": policy.describe_quorum(),
         "quorum_independent": policy.quorum != "none" and policy.satisfied(independent),
     }

@@ -28,7 +28,8 @@ def status() -> Response:
     svc = services()
     head = svc.log.read_head()
     latest = svc.log.checkpoint(head=head).get("witnessed") if head.size else None
-    return jsonify({**svc.log.status(), **witness_summary(svc.trust_policy), "latest_witnessed": latest})
+    summary = witness_summary(svc.trust_policy, svc.log.witness_keys)
+    return jsonify({**svc.log.status(), **summary, "latest_witnessed": latest})
 
 
 @bp.get("/key")
@@ -38,7 +39,8 @@ def key() -> Response:
 
 @bp.get("/witnesses")
 def witnesses() -> Response:
-    return jsonify(witness_summary(services().trust_policy))
+    svc = services()
+    return jsonify(witness_summary(svc.trust_policy, svc.log.witness_keys))
 
 
 @bp.get("/trust")

@@ -229,9 +229,12 @@ def test_the_trust_policy_and_witness_listings_label_development_witnesses(tmp_p
     assert policy.logs == (svc.log.signer.verifier,) and sorted(policy.witnesses) == ["w1", "w2"]
     assert policy.satisfied({"w1", "w2"}) and not policy.satisfied({"w1"})
     listed = client.get("/log/witnesses").get_json()
-    assert [w["development_only"] for w in listed["witnesses"]] == [False, False] and listed["quorum_independent"]
+    assert [(w["development_only"], w["in_policy"]) for w in listed["witnesses"]] == [(False, True), (False, True),
+                                                                                    (True, False)]
+    assert listed["quorum_independent"] and listed["quorum"] == "2 of (w1, w2)"
     status = client.get("/log").get_json()
-    assert {w["name"]: w["development_only"] for w in status["witnesses"]} == {"w1": False, "w2": False}
+    assert {w["name"]: w["development_only"] for w in status["witnesses"]} == {
+        "w1": False, "w2": False, f"{svc.log.origin}/dev-witness/1": True}  # its own: on the notes, never counted
     # without a witness policy: the development witnesses, labelled, never an independent quorum
     dev = services_on({"CREDSHARE_DATA_DIR": str(tmp_path / "dev"), "CREDSHARE_LOCAL_WITNESSES": "3"}, clock)
     client = create_app(services=dev).test_client()
