@@ -70,6 +70,7 @@ def cosign(size: int | None) -> None:
 def verify_consistency(old_checkpoint: str, new_checkpoint: str, proof_file: str, log_key_file: str) -> None:
     """Check offline that NEW_CHECKPOINT's tree extends OLD_CHECKPOINT's, with the consistency
     proof in PROOF_FILE (GET /log/consistency?old=M&new=N); exit 0 only if it does."""
+    from credshare.anchoring.note import open_checkpoint
     from credshare.log_monitor import check_consistency, parse_proof
 
     try:
