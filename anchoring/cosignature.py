@@ -20,13 +20,20 @@ import nacl.exceptions
 import nacl.signing
 
 from credshare.anchoring.errors import AnchoringError
-from credshare.anchoring.note import (COSIGNATURE_V1_ALG, SIGNATURE_PREFIX, NoteVerifier, check_key_name, check_text,
-                                      split_note)
+from credshare.anchoring.note import COSIGNATURE_V1_ALG, SIGNATURE_PREFIX, NoteVerifier, check_key_name, check_text, split_note
 from credshare.foundation.b64 import b64_encode
 
 HEADER = "cosignature/v1\n"
 MAX_TIMESTAMP = 2**63 - 1
 VERIFIED_COSIGNATURES = 8192  # (note text, key, signature) verdicts kept; failures too, they never change
+DEVELOPMENT_MARK = "/dev-witness/"  # in the name of a log's own local witness: <origin>/dev-witness/<n>
+
+
+def is_development_witness(name: str) -> bool:
+    """Whether ``name`` (a witness key name or a policy's name for it) is one of a log's own
+    local development witnesses (``<origin>/dev-witness/<n>``): keys kept in the log's data
+    directory, so the operator cosigns itself. They never count as independent witnesses."""
+    return DEVELOPMENT_MARK in name
 
 
 def signed_message(checkpoint_text: str, timestamp: int) -> bytes:
