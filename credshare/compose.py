@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from credshare.anchoring.policy import Policy  # TEMP (H3): see trust_policy
 from credshare.disclosure.jws import Signer
 from credshare.foundation.clock import Clock, SystemClock
 from credshare.foundation.config import Settings, load_settings
@@ -69,6 +70,16 @@ class AppServices:
                 load_local_witnesses(data_dir, self.settings.local_witnesses),
                 clock=self.clock,
             )
+
+    @cached_property
+    def trust_policy(self) -> Policy:
+        """TEMP (H3, until H2's trust_policy merges: drop this then): the log's own suggestion,
+        its local witnesses with the configured quorum."""
+        from credshare.anchoring.policy import threshold_policy
+
+        keys = list(self.log.witness_keys)  # cosignature/v1 keys once H2's storage/tlog.py merges
+        return threshold_policy(self.log.signer.verifier, [(k.name, k, None) for k in keys],
+                                min(self.settings.witness_quorum, len(keys)))
 
     @cached_property
     def types(self) -> dict[str, CredentialType]:
