@@ -93,11 +93,15 @@ def only_dev_witnessed(report, *, history: bool = False) -> bool:
     check passed (an unchecked chain anchor aside; ``credential_validity`` ``history`` with
     ``history``) except the witness quorum, which the log's own development witnesses can
     never pass: ``unchecked``, saying so; so the outcome is ``incomplete``."""
-    quorum = [c for c in report.checks if c.name == "witness_quorum"]
-    rest = [c for c in report.checks if c.name not in ("witness_quorum", "chain_anchor")]
-    return (report.outcome == "incomplete" and len(quorum) == 1 and quorum[0].status == "unchecked"
-            and "development witnesses" in quorum[0].detail
-            and all(c.status == "passed" or history and c.status == "history" for c in rest))
+    if isinstance(report, dict):  # the report's JSON (the API, a receipt's payload)
+        outcome, checks = report["outcome"], [(c["check"], c["status"], c["detail"]) for c in report["checks"]]
+    else:
+        outcome, checks = report.outcome, [(c.name, c.status, c.detail) for c in report.checks]
+    quorum = [(status, detail) for name, status, detail in checks if name == "witness_quorum"]
+    rest = [status for name, status, _ in checks if name not in ("witness_quorum", "chain_anchor")]
+    return (outcome == "incomplete" and len(quorum) == 1 and quorum[0][0] == "unchecked"
+            and "development witnesses" in quorum[0][1]
+            and all(status == "passed" or history and status == "history" for status in rest))
 
 
 def cosign_proof(proof: dict[str, Any], witness: Cosigner = INDEPENDENT_WITNESS) -> dict[str, Any]:

@@ -127,8 +127,8 @@ def test_world_readable_secret_is_refused(tmp_path: Path) -> None:
 
 def test_log_endpoints_publish_what_offline_verification_needs(tmp_path: Path) -> None:
     from credshare.anchoring.note import NoteVerifier
+    from credshare.anchoring.policy import parse_policy
     from credshare.anchoring.proof import verify_anchor_proof
-    from credshare.anchoring.witness import WitnessKey
 
     app = create_app({"MONGODB_URI": "mongomock://localhost/logtest", "CREDSHARE_DATA_DIR": str(tmp_path),
                       "CREDSHARE_LOCAL_WITNESSES": "2", "CREDSHARE_WITNESS_QUORUM": "2"})
@@ -137,12 +137,13 @@ def test_log_endpoints_publish_what_offline_verification_needs(tmp_path: Path) -
     assert client.get("/log").get_json()["tree_size"] == 0
     app.extensions["credshare"].log.append([b"jwt-a", b"jwt-b", b"jwt-c"])
     log_key = NoteVerifier.decode(client.get("/log/key").get_data(as_text=True))
-    served = client.get("/log/witnesses").get_json()
-    keys = [WitnessKey.from_json(k) for k in served["witnesses"]]
+    policy = parse_policy(client.get("/log/trust").get_data())  # the log's own suggestion: its dev witnesses
     proof = client.get("/log/proof/2").get_json()
     assert client.get("/log/checkpoint").get_data(as_text=True) == proof["checkpoint"]
-    verdict = verify_anchor_proof(proof, b"jwt-c", log_key=log_key, witness_keys=keys, quorum=served["quorum"])
+    verdict = verify_anchor_proof(proof, b"jwt-c", log_key=log_key, policy=policy)
     assert verdict.verified, verdict.to_json()
+    assert [w.development_only for w in verdict.witnesses] == [True, True]
+    assert {c.name: c.status for c in verdict.checks}["witness_quorum"] == "unchecked"
     assert (tmp_path / "log_ed25519.seed").stat().st_mode & 0o777 == 0o600
     bad = client.get("/log/proof/9")
     assert bad.status_code == 400 and bad.get_json()["error"] == "proof_unavailable"
