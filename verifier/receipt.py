@@ -35,6 +35,7 @@ def receipt_payload(report: Report, *, verifier: str, link: Mapping[str, Any], f
         "fields_withheld": withheld,
         "link": dict(link),
         "checks": [c.to_json() for c in report.checks],
+        "witnesses": report.witnesses,  # who cosigned the checkpoint, the log's own development witnesses marked
     }
 
 
