@@ -25,7 +25,7 @@ from credshare.anchoring.note import (
     verify_note,
 )
 from credshare.anchoring.policy import Policy, parse_policy, threshold_policy
-from credshare.anchoring.proof import witness_check
+from credshare.anchoring.proof import build_anchor_proof, verify_anchor_proof, witness_check
 from credshare.anchoring.witness import (
     AddCheckpoint,
     WitnessRefused,
@@ -34,6 +34,8 @@ from credshare.anchoring.witness import (
     parse_cosignature_lines,
     parse_size,
 )
+from credshare.verifier.bundle import BundleError, TrustedLog
+from credshare.verifier.credential import trust_from_policy
 
 SIGNER = NoteSigner.from_seed("example.com/log", bytes(range(32)))
 ROOT = bytes(range(32))
@@ -359,3 +361,86 @@ def test_witness_answers_parse() -> None:
     for bad in (b"042\n", b"42", b"x\n"):
         with pytest.raises(AnchoringError):
             parse_size(bad)
+
+
+# -- anchor proofs v2 under a policy, built directly (a tree in memory, cosigned notes) -----
+
+LEAVES = [b"jwt %d" % i for i in range(11)]
+
+
+def _proof(index: int, *cosigners: Cosigner) -> dict:
+    hashes = [merkle.leaf_hash(leaf) for leaf in LEAVES]
+    subtree = merkle.memory_subtree(hashes)
+    text = Checkpoint("example.com/log", len(LEAVES), merkle.root_of(hashes), ("credshare-time 1700000000",)).text()
+    return build_anchor_proof(origin="example.com/log", leaf_index=index, tree_size=len(LEAVES),
+                              inclusion=merkle.inclusion_proof(index, len(LEAVES), subtree),
+                              checkpoint_note=cosigned(text, *cosigners))
+
+
+def _statuses(verdict) -> dict[str, str]:
+    return {c.name: c.status for c in verdict.checks}
+
+
+def test_a_v2_proof_verifies_under_a_policy_and_names_its_witnesses() -> None:
+    proof = _proof(3, W[0], W[1], DEV[0])
+    assert proof["type"] == "credshare-anchor-proof/v2" and "witness_aggregate" not in proof
+    verdict = verify_anchor_proof(proof, LEAVES[3], log_key=SIGNER.verifier, policy=_policy(*W, DEV[0], k=2))
+    assert verdict.verified and _statuses(verdict) == {
+        "proof_format": "passed", "checkpoint_signature": "passed", "inclusion": "passed", "witness_quorum": "passed"}
+    assert verdict.anchored_at == 1_700_000_000
+    body = verdict.to_json()
+    assert [(w["name"], w["development_only"]) for w in body["witnesses"]] == [
+        (W[0].name, False), (W[1].name, False), (DEV[0].name, True)]
+    assert "witness_quorum" not in _statuses(verify_anchor_proof(proof, LEAVES[3], log_key=SIGNER.verifier, policy=None))
+
+
+def test_a_v2_proof_under_dev_witnesses_only_is_verified_in_the_log_but_not_witnessed() -> None:
+    verdict = verify_anchor_proof(_proof(0, *DEV), LEAVES[0], log_key=SIGNER.verifier, policy=_policy(*DEV, k=2))
+    assert verdict.verified and _statuses(verdict)["witness_quorum"] == "unchecked"  # logged; not independently witnessed
+
+
+@pytest.mark.parametrize("change, failed", [
+    (lambda p: dict(p, checkpoint=SIGNER.sign(p["checkpoint"].partition("\n\n")[0] + "\n")), "witness_quorum"),
+    (lambda p: dict(p, leaf_index=4), "inclusion"),
+    (lambda p: dict(p, checkpoint=p["checkpoint"].replace("\n11\n", "\n12\n")), "checkpoint_signature"),
+    (lambda p: dict(p, type="credshare-anchor-proof/v1", witness_aggregate=None), "proof_format"),
+    (lambda p: dict(p, inclusion_proof=["AAAA"]), "proof_format"),
+])
+def test_a_v2_proof_fails_where_it_is_wrong(change, failed) -> None:
+    verdict = verify_anchor_proof(change(_proof(3, W[0], W[1])), LEAVES[3], log_key=SIGNER.verifier,
+                                  policy=_policy(*W, k=2))
+    assert not verdict.verified and _statuses(verdict)[failed] == "failed", verdict.to_json()
+
+
+def test_a_v1_proof_names_its_refusal() -> None:
+    verdict = verify_anchor_proof(dict(_proof(3), type="credshare-anchor-proof/v1"), LEAVES[3], log_key=SIGNER.verifier,
+                                  policy=None)
+    assert "proof_version_unsupported" in verdict.checks[0].detail
+
+
+def test_the_proven_cache_is_keyed_on_the_policy_text() -> None:
+    proof = _proof(5, W[0], W[1])
+    loose, strict = _policy(*W, k=2), _policy(*W, k=3)
+    assert verify_anchor_proof(proof, LEAVES[5], log_key=SIGNER.verifier, policy=loose).verified  # kept
+    assert not verify_anchor_proof(proof, LEAVES[5], log_key=SIGNER.verifier, policy=strict).verified  # not the kept one
+    assert verify_anchor_proof(proof, LEAVES[5], log_key=SIGNER.verifier, policy=loose).verified
+
+
+def test_trust_policies_for_the_verifier() -> None:
+    text = _policy(*W, k=2).to_text()
+    trust = trust_from_policy(text)
+    assert trust.log_key == SIGNER.verifier and trust.policy is not None and trust.policy.to_text() == text
+    with pytest.raises(AnchoringError):
+        trust_from_policy(text, NoteSigner.from_seed("other.example/log", bytes(32)).verifier.encode())
+    with pytest.raises(AnchoringError):
+        trust_from_policy(_policy_text(*WLINES, "quorum w0"))  # no log
+    trusted = TrustedLog.from_text(text)
+    assert trusted.trusts(SIGNER.verifier.encode()) and not trusted.trusts("x")
+    assert trusted.trust(SIGNER.verifier.encode()).policy == trusted.policy
+    assert TrustedLog.from_key(" " + SIGNER.verifier.encode() + "\n").policy is None
+    for bad, code in ((b'{"log_key": "x", "witnesses": [], "quorum": 0}', "trust_file_json_unsupported"),
+                      (b"  [1]", "trust_file_json_unsupported"), (b"quorum none\n", "trust_file_invalid"),
+                      (b"log nonsense\nquorum none\n", "trust_file_invalid")):
+        with pytest.raises(BundleError) as err:
+            TrustedLog.from_text(bad)
+        assert err.value.code == code, bad
