@@ -126,7 +126,7 @@ def verify_anchor_proof(
     leaf_data: bytes,
     *,
     log_key: NoteVerifier,
-    policy: Policy | None,
+    policy: Policy | None = None,
     chain_check: ChainCheck | None = None,
 ) -> Verdict:
     """Check every part of an anchor proof for ``leaf_data`` (the issuer-signed JWT's bytes);
