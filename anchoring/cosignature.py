@@ -26,6 +26,14 @@ from credshare.foundation.b64 import b64_encode
 HEADER = "cosignature/v1\n"
 MAX_TIMESTAMP = 2**63 - 1
 VERIFIED_COSIGNATURES = 8192  # (note text, key, signature) verdicts kept; failures too, they never change
+DEVELOPMENT_MARK = "/dev-witness/"  # in the name of a log's own local witness: <origin>/dev-witness/<n>
+
+
+def is_development_witness(name: str) -> bool:
+    """Whether ``name`` (a witness key name or a policy's name for it) is one of a log's own
+    local development witnesses (``<origin>/dev-witness/<n>``): keys kept in the log's data
+    directory, so the operator cosigns itself. They never count as independent witnesses."""
+    return DEVELOPMENT_MARK in name
 
 
 def signed_message(checkpoint_text: str, timestamp: int) -> bytes:

@@ -10,6 +10,7 @@ from credshare.foundation.errors import CredshareError, Stage
 STAGE_OF: dict[str, Stage] = {
     "anchor_invalid": "proof_format",
     "proof_malformed": "proof_format",
+    "proof_version_unsupported": "proof_format",
     "note_malformed": "checkpoint_signature",
     "note_key_invalid": "checkpoint_signature",
     "note_signature_invalid": "checkpoint_signature",

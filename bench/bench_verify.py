@@ -72,7 +72,10 @@ def run(args: argparse.Namespace, svc: object, token: str) -> int:
 
     def open_once() -> None:
         opened, _ = shares.open(token, CLIENT)
-        assert opened.report.outcome == "verified", opened.report.to_json()
+        # every check passes but the witness quorum, which the demo log's own development
+        # witnesses never make (unchecked: the outcome is incomplete)
+        assert not [c for c in opened.report.checks if c.status != "passed" and c.name != "witness_quorum"] \
+            and opened.report.status_of("witness_quorum") == "unchecked", opened.report.to_json()
 
     with StoreCounter() as counter:
         first = measure(open_once, 1, counter)

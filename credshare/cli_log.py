@@ -12,20 +12,15 @@ import click
 from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.note import NoteVerifier, open_checkpoint
 from credshare.anchoring.proof import verify_anchor_proof
-from credshare.anchoring.witness_bls_old import WitnessKey, WitnessSigner
 from credshare.cli_io import fail, read_bytes, read_json, read_json_list, read_text, rpc_chain_check
 from credshare.compose import build_services
 from credshare.foundation.b64 import b64_encode
 from credshare.foundation.errors import ConfigError, CredshareError
+from credshare.verifier.credential import trust_from_policy
 
 
 def _read_json(path: str, what: str) -> Any:
     return read_json(path, what, "proof_malformed")
-
-
-def load_witness_keys(path: str) -> list[WitnessKey]:
-    """A JSON list of witness keys, or ``{"witnesses": [...]}`` as served at /log/witnesses."""
-    return [WitnessKey.from_json(k) for k in read_json_list(path, "witnesses", "the witness key file", "witness_malformed")]
 
 
 @click.group("log")
@@ -146,19 +141,18 @@ def anchor(rpc_url: str, key_file: str, size: int | None) -> None:
 @click.argument("proof_file")
 @click.option("--leaf-file", required=True, help="The logged bytes: the credential's issuer-signed JWT.")
 @click.option("--log-key", "log_key_file", required=True, help="File with the log's verifier key (GET /log/key).")
-@click.option("--witness-keys", "witness_file", default=None, help="Witness keys (GET /log/witnesses).")
-@click.option("--quorum", type=click.IntRange(1), default=None, help="Cosignatures required (default: all).")
+@click.option("--policy", "policy_file", default=None,
+              help="The witness policy: a C2SP tlog-policy file listing the log key (GET /log/trust).")
 @click.option("--rpc", "rpc_urls", multiple=True, help="Ethereum JSON-RPC endpoint for chain anchors (repeat).")
-def verify_proof(proof_file: str, leaf_file: str, log_key_file: str, witness_file: str | None,
-                 quorum: int | None, rpc_urls: tuple[str, ...]) -> None:
+def verify_proof(proof_file: str, leaf_file: str, log_key_file: str, policy_file: str | None,
+                 rpc_urls: tuple[str, ...]) -> None:
     """Check an anchor proof with no server; print the verdict, exit 0 only if verified."""
     try:
         proof = _read_json(proof_file, "the proof")
         leaf = read_bytes(leaf_file).strip()
         log_key = NoteVerifier.decode(read_text(log_key_file))
-        witnesses = load_witness_keys(witness_file) if witness_file else None
-        verdict = verify_anchor_proof(proof, leaf, log_key=log_key, witness_keys=witnesses, quorum=quorum,
-                                      chain_check=rpc_chain_check(rpc_urls))
+        policy = trust_from_policy(read_text(policy_file), log_key.encode()).policy if policy_file else None
+        verdict = verify_anchor_proof(proof, leaf, log_key=log_key, policy=policy, chain_check=rpc_chain_check(rpc_urls))
     except CredshareError as exc:
         fail(exc)
     click.echo(json.dumps(verdict.to_json(), indent=2))

@@ -4,8 +4,9 @@ with no server and no network, and print the same report the verifier page shows
 Exit status: 0 when the outcome is ``verified``, 3 when it is ``verified_as_history`` (an
 expired credential the holder shares as history, everything else verified), 1 otherwise
 (including a malformed bundle).
-The logs to trust come from ``--trust FILE`` (the JSON ``GET /log/trust`` serves: the log key,
-its witnesses' keys and quorum, saved when you decided to trust that log), from ``--log-key``
+The logs to trust come from ``--trust FILE`` (a C2SP tlog-policy, as ``GET /log/trust`` serves
+it: the log key, its witnesses' cosignature keys and the quorum, saved when you decided to trust
+that log; a JSON trust file of earlier versions is refused), from ``--log-key``
 (a log key alone, as ``GET /log/key`` serves it, or a file holding it: then the witnesses
 cannot be checked and the outcome is at best ``incomplete``), and from the
 ``CREDSHARE_TRUSTED_LOG_KEYS`` environment variable (log keys, one per line).
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import click
 
-from credshare.cli_io import fail, read_json, rpc_chain_check
+from credshare.cli_io import fail, read_bytes, read_json, rpc_chain_check
 from credshare.foundation.clock import SYSTEM_CLOCK
 from credshare.foundation.errors import CredshareError
 from credshare.verifier.bundle import TrustedLog, verify_bundle
@@ -39,7 +40,7 @@ def _key_text(value: str) -> str:
 @click.command("verify")
 @click.argument("bundle", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--trust", "trust_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
-              help="A trusted log: the JSON GET /log/trust serves (log key, witnesses, quorum).")
+              help="A trusted log: its tlog-policy file, as GET /log/trust serves it (log key, witnesses, quorum).")
 @click.option("--log-key", "log_keys", multiple=True, help="A trusted log verifier key alone, or a file holding one.")
 @click.option("--rpc", "rpc_urls", multiple=True, help="Ethereum JSON-RPC endpoint to look chain anchors up on (repeat).")
 @click.option("--at", "at", type=int, default=None, help="Verify as of this Unix time (default: now).")
@@ -47,10 +48,10 @@ def verify_command(bundle: str, trust_files: tuple[str, ...], log_keys: tuple[st
                    at: int | None) -> None:
     """Verify an offline bundle; print the report as JSON (a summary goes to stderr)."""
     try:
-        trusted = [TrustedLog.from_json(read_json(f, "the trust file", "trust_file_invalid")) for f in trust_files]
+        trusted = [TrustedLog.from_text(read_bytes(f)) for f in trust_files]
         keys = [_key_text(k) for k in log_keys]
         keys += [line.strip() for line in os.environ.get("CREDSHARE_TRUSTED_LOG_KEYS", "").splitlines() if line.strip()]
-        trusted += [TrustedLog(k) for k in keys]
+        trusted += [TrustedLog.from_key(k) for k in keys]
         report = verify_bundle(read_json(bundle, "the bundle", "bundle_malformed"), trusted=trusted,
                                now=SYSTEM_CLOCK.seconds() if at is None else at, chain_check=rpc_chain_check(rpc_urls))
     except CredshareError as exc:

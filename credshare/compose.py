@@ -159,8 +159,8 @@ class AppServices:
 
             chain_check = chain_checker(self.settings.eth_rpc_urls)
         with self._lock:
-            return EvidenceService(self.issuers, self.status, self.log, self.settings.witness_quorum, chain_check,
-                                   clock=self.clock)
+            return EvidenceService(self.issuers, self.status, self.log, policy=self.trust_policy,
+                                   chain_check=chain_check, clock=self.clock)
 
     @cached_property
     def sign_in_failures(self) -> RateLimiter:

@@ -1,5 +1,5 @@
 """Gathering, on this server, the evidence a credential is verified by (verifier/credential.py):
-the log and witness keys, the issuer's logged key history with a fresh inclusion proof, and
+the log key and witness policy (C2SP tlog-policy), the issuer's logged key history with a fresh inclusion proof, and
 the issuer's current status list token. Everything is then checked by the same pure code an
 offline verifier runs on a bundle.
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from credshare.anchoring.policy import Policy
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import parse_compact
 from credshare.disclosure.status_list import status_reference
@@ -41,10 +42,12 @@ EVIDENCE_CACHE = 2048  # gathered pieces kept: (kind, what, head size, head revi
 
 
 class EvidenceService:
-    def __init__(self, issuers: IssuerRegistry, status: StatusService, log: TransparencyLog, quorum: int,
+    def __init__(self, issuers: IssuerRegistry, status: StatusService, log: TransparencyLog, policy: Policy,
                  chain_check: ChainCheck | None = None, *, clock: Clock = SYSTEM_CLOCK) -> None:
+        """``policy``: the tlog-policy this server judges its own log's witnesses by (the one
+        it suggests at ``GET /log/trust``)."""
         self._clock = clock
-        self._issuers, self._status, self._log, self._quorum = issuers, status, log, quorum
+        self._issuers, self._status, self._log, self._policy = issuers, status, log, policy
         self._chain_check = chain_check  # Ethereum lookups when the server has RPC endpoints
         self._kept: BoundedCache[Any] = BoundedCache(EVIDENCE_CACHE)
 
@@ -64,8 +67,8 @@ class EvidenceService:
         return {**anchor_proof, "chain_anchors": [*(anchor_proof.get("chain_anchors") or []), *extra]} if extra else anchor_proof
 
     def trust(self) -> LogTrust:
-        """This server's own log: the keys it signs and co-signs checkpoints with."""
-        return LogTrust(self._log.signer.verifier, list(self._log.witness_keys), self._quorum)
+        """This server's own log: the key it signs checkpoints with and its witness policy."""
+        return LogTrust(self._log.signer.verifier, self._policy)
 
     def key_history(self, iss: Any, head: LogHead | None = None) -> KeyHistoryEvidence | None:
         """The newest logged key history of the issuer that issued under ``iss``, if it is here,
@@ -143,9 +146,8 @@ class EvidenceService:
         if history is None:
             raise NotFoundError("the credential's issuer is no longer known here: no bundle can be made",
                                 code="issuer_unknown")
-        # this server's own keys, as trust() gives them (where the witness set is never None)
+        # this server's own key and policy, as trust() gives them: for information only
         return build_bundle(presentation=presentation, audience=audience, nonce=nonce, not_before=not_before,
                             anchor_proof=self.with_log_anchors(anchor_proof), history=history, status=status,
-                            log_key=self._log.signer.verifier.encode(),
-                            witnesses=[w.to_json() for w in self._log.witness_keys], quorum=self._quorum, share=share,
+                            log_key=self._log.signer.verifier.encode(), policy=self._policy.to_text(), share=share,
                             created_at=now)

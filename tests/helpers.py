@@ -1,7 +1,9 @@
 """Plain helpers the test modules share (pytest fixtures live in tests/conftest.py): roster rows
 and files, the ``credshare`` CLI, a list sink for issued credentials, the check statuses of a
-verification report, an owner's steps in the browser (register, confirm the address, accept a
-delivery, make and open a share link), threads released together, and the package's modules."""
+verification report (and the witnesses behind it: the test log's own development witnesses,
+an independent test witness's cosignatures added to a bundle), an owner's steps in the browser
+(register, confirm the address, accept a delivery, make and open a share link), threads
+released together, and the package's modules."""
 
 from __future__ import annotations
 
@@ -20,6 +22,9 @@ from typing import Any
 
 from click.testing import CliRunner
 
+from credshare.anchoring.cosignature import Cosigner, with_signature_lines
+from credshare.anchoring.note import Checkpoint, NoteVerifier
+from credshare.anchoring.policy import threshold_policy
 from credshare.cli import cli
 from credshare.foundation.errors import CredshareError
 from credshare.issuing.types import load_types
@@ -76,6 +81,54 @@ def statuses(report) -> dict[str, str]:
     for check in report.checks:
         out[check.name] = "failed" if "failed" in (out.get(check.name), check.status) else check.status
     return out
+
+
+# -- witnesses: the test server's log is cosigned by its own development witnesses only ------
+
+INDEPENDENT_WITNESS = Cosigner.from_seed("witness.test/independent", bytes([7]) * 32)
+
+
+def only_dev_witnessed(report, *, history: bool = False) -> bool:
+    """Whether ``report`` is what this test server's log gives when everything holds: every
+    check passed (an unchecked chain anchor aside; ``credential_validity`` ``history`` with
+    ``history``) except the witness quorum, which the log's own development witnesses can
+    never pass: ``unchecked``, saying so; so the outcome is ``incomplete``."""
+    if isinstance(report, dict):  # the report's JSON (the API, a receipt's payload)
+        outcome, checks = report["outcome"], [(c["check"], c["status"], c["detail"]) for c in report["checks"]]
+    else:
+        outcome, checks = report.outcome, [(c.name, c.status, c.detail) for c in report.checks]
+    quorum = [(status, detail) for name, status, detail in checks if name == "witness_quorum"]
+    rest = [status for name, status, _ in checks if name not in ("witness_quorum", "chain_anchor")]
+    return (outcome == "incomplete" and len(quorum) == 1 and quorum[0][0] == "unchecked"
+            and "development witnesses" in quorum[0][1]
+            and all(status == "passed" or history and status == "history" for status in rest))
+
+
+def cosign_proof(proof: dict[str, Any], witness: Cosigner = INDEPENDENT_WITNESS) -> dict[str, Any]:
+    """``proof`` (an anchor proof) with ``witness``'s cosignature/v1 line added to its
+    checkpoint, as an independent witness that saw the checkpoint would have made it."""
+    text = proof["checkpoint"].partition("\n\n")[0] + "\n"
+    at = Checkpoint.parse(text).signed_at or 1_700_000_000
+    return {**proof, "checkpoint": with_signature_lines(proof["checkpoint"], [witness.cosign(text, at)])}
+
+
+def independently_witnessed(bundle: dict[str, Any], witness: Cosigner = INDEPENDENT_WITNESS) -> dict[str, Any]:
+    """``bundle`` with ``witness``'s cosignature on the checkpoint of each of its anchor proofs
+    (the credential's, the key history's and the status list's)."""
+    out = json.loads(json.dumps(bundle))
+    out["anchor_proof"] = cosign_proof(out["anchor_proof"], witness)
+    history = out["issuer"]["key_history"]
+    history["anchor_proof"] = cosign_proof(history["anchor_proof"], witness)
+    if out.get("status") and out["status"].get("anchor_proof"):
+        out["status"]["anchor_proof"] = cosign_proof(out["status"]["anchor_proof"], witness)
+    return out
+
+
+def witness_policy_text(log_key: str, *witnesses: Cosigner, k: int = 1) -> str:
+    """A verifier's own tlog-policy: the log ``log_key`` and ``k`` of ``witnesses``
+    (default: the independent test witness)."""
+    chosen = witnesses or (INDEPENDENT_WITNESS,)
+    return threshold_policy(NoteVerifier.decode(log_key), [(w.name, w.key, None) for w in chosen], k).to_text()
 
 
 # -- an owner in the browser (Flask's test client) ------------------------------------------

@@ -20,7 +20,7 @@ from credshare.foundation.clock import ManualClock
 from credshare.verifier.bundle import TrustedLog, verify_bundle
 from credshare.webapp import create_app
 from tests.conftest import services_on
-from tests.helpers import OWNER, accept_delivery, create_link, issue_to, owner_client
+from tests.helpers import OWNER, accept_delivery, create_link, issue_to, only_dev_witnessed, owner_client
 
 FIRST, SECOND, THIRD = "http://localhost", "http://127.0.0.1:9911", "https://credentials.example.org"
 
@@ -67,14 +67,14 @@ def test_a_new_public_url_keeps_every_credential_link_and_bundle_verifying(tmp_p
     for name, value in cookies.items():
         owner2.set_cookie(name, value)
     listed = owner2.get("/api/v1/wallet/credentials").get_json()["credentials"]
-    assert [c["outcome"] for c in listed] == ["verified"], listed
+    assert [c["outcome"] for c in listed] == ["incomplete"], listed  # its log's own witnesses only
     # the share link and its bundle, checked against the second server's trust
     api = second.test_client()
     body = api.get(f"/api/v1/shares/{token}").get_json()
-    assert body["verification"]["outcome"] == "verified", body["verification"]
+    assert only_dev_witnessed(body["verification"]), body["verification"]
     bundle = api.get(f"/api/v1/shares/{token}/bundle").get_json()
-    trust = TrustedLog.from_json(api.get("/log/trust").get_json())
-    assert verify_bundle(bundle, trusted=[trust], now=int(time.time())).outcome == "verified"
+    trust = TrustedLog.from_text(api.get("/log/trust").get_data())
+    assert only_dev_witnessed(verify_bundle(bundle, trusted=[trust], now=int(time.time())))
     # the status token still names the credential's own uri and issuer
     token_claims = status_token_of(second, claims)
     assert token_claims["sub"] == claims["status"]["status_list"]["uri"]
@@ -110,12 +110,12 @@ def test_issuer_move_is_explicit_and_old_credentials_stay_valid_and_revocable(tm
     # both verify on the moved server
     for item in (old, new):
         report = svc3.evidence.verify(item["sd_jwt"], item["anchor_proof"])
-        assert report.outcome == "verified", [c for c in report.checks if c.status != "passed"]
+        assert only_dev_witnessed(report), [c for c in report.checks if c.status != "passed"]
     # a key change after the move reaches credentials under the old identifier too
     clock.advance(1)  # rotated a second after the old credential was anchored
     svc3.issuers.rotate("example-med")
     assert len({d["iss"] for d in svc3.store.collection("key_histories").find({"issuer": "example-med"})}) == 2
-    assert svc3.evidence.verify(old["sd_jwt"], old["anchor_proof"]).outcome == "verified"
+    assert only_dev_witnessed(svc3.evidence.verify(old["sd_jwt"], old["anchor_proof"]))
     # revoking the old credential through the API of the moved server
     api = third.test_client()
     answer = api.post(f"/api/v1/issuers/example-med/credentials/{old['credential_id']}/status",

@@ -1,5 +1,10 @@
 """The verifier core (verifier/) on credentials issued by this server: every check can fail,
-and an offline bundle verifies with nothing but itself and a trusted log key."""
+and an offline bundle verifies with nothing but itself and a trusted tlog-policy.
+
+This server's log is cosigned by its own development witnesses only, so its own verifications
+are at best ``incomplete`` (``witness_quorum`` unchecked, saying why: tests.helpers.only_dev_witnessed).
+Bundles get an independent test witness's cosignatures added (tests.helpers.independently_witnessed),
+as a log with a real witness would have them, and are trusted under a policy naming that witness."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from credshare.anchoring.cosignature import Cosigner
 from credshare.anchoring.note import NoteSigner
 from credshare.disclosure.encoding import b64url_decode, b64url_encode
 from credshare.disclosure.jws import Signer
@@ -21,7 +27,16 @@ from credshare.verifier.bundle import BundleError, TrustedLog, verify_bundle
 from credshare.verifier.credential import SHARE_CLAIM
 from credshare.verifier.report import CHECK_LABELS
 from credshare.webapp import create_app
-from tests.helpers import TYPES, ListSink, degree_row, statuses
+from tests.helpers import (
+    INDEPENDENT_WITNESS,
+    TYPES,
+    ListSink,
+    degree_row,
+    independently_witnessed,
+    only_dev_witnessed,
+    statuses,
+    witness_policy_text,
+)
 
 AUD, NONCE = "link-1", "nonce-1"
 SHARED = [("legal_name",), ("degree",), ("conferral_date",)]
@@ -56,7 +71,11 @@ def test_a_good_presentation_passes_every_check_and_discloses_exactly_the_choice
     svc = world[0]
     presentation, proof = shared(world)
     report = svc.evidence.verify(presentation, proof, key_binding=policy())
-    assert report.outcome == "verified", [c for c in report.checks if c.status != "passed"]
+    assert only_dev_witnessed(report), [c for c in report.checks if c.status != "passed"]
+    quorum = next(c.detail for c in report.checks if c.name == "witness_quorum")
+    dev_names = [k.name for k in svc.log.witness_keys]
+    assert all(name in quorum for name in dev_names) and "development only (the log's own key)" in quorum
+    assert [(w["name"], w["development_only"]) for w in report.to_json()["witnesses"]] == [(n, True) for n in dev_names]
     names = {c.name for c in report.checks}
     assert {"key_history", "issuer_signature", "issuer_key_valid", "disclosures", "key_binding", "checkpoint_signature",
             "inclusion", "witness_quorum", "status", "credential_validity"} <= names
@@ -157,17 +176,20 @@ def test_a_flipped_hash_in_the_inclusion_proof_fails(world) -> None:
 
 def test_a_forged_checkpoint_signature_and_missing_witnesses_fail(world) -> None:
     presentation, proof = shared(world)
-    forged = dict(proof, checkpoint=proof["checkpoint"].replace("\n\n", "\n\n", 1)[:-10] + "AAAAAAAAA\n")
+    text, _, lines = proof["checkpoint"].partition("\n\n")
+    log_line = lines.splitlines(keepends=True)[0]
+    forged = dict(proof, checkpoint=f"{text}\n\n{log_line[:-10]}AAAAAAAAA\n")
     assert statuses(world[0].evidence.verify(presentation, forged, key_binding=policy()))["checkpoint_signature"] == "failed"
-    unwitnessed = dict(proof, witness_aggregate=None)
-    assert statuses(world[0].evidence.verify(presentation, unwitnessed, key_binding=policy()))["witness_quorum"] == "failed"
+    unwitnessed = dict(proof, checkpoint=f"{text}\n\n{log_line}")  # the log's signature alone
+    report = world[0].evidence.verify(presentation, unwitnessed, key_binding=policy())
+    assert statuses(report)["witness_quorum"] == "failed" and report.outcome == "not_verified"
 
 
 def test_an_unknown_issuer_fails_closed(world) -> None:
     presentation, proof = shared(world)
     svc = world[0]
     report = svc.evidence.verify(presentation, proof, key_binding=policy())
-    assert report.outcome == "verified"
+    assert only_dev_witnessed(report)
     from credshare.verifier.credential import verify_credential
 
     report = verify_credential(presentation, proof, trust=svc.evidence.trust(), history=None, status=None,
@@ -187,15 +209,17 @@ def test_revoked_then_reinstated_reads_from_the_served_list(world) -> None:
     svc.status.set_status("example-med", record["status_list"], record["status_idx"], "suspended")
     assert svc.evidence.verify(presentation, proof, key_binding=policy()).credential_status == "suspended"
     svc.status.set_status("example-med", record["status_list"], record["status_idx"], "valid")
-    assert svc.evidence.verify(presentation, proof, key_binding=policy()).outcome == "verified"
+    assert only_dev_witnessed(svc.evidence.verify(presentation, proof, key_binding=policy()))
 
 
 # -- offline bundle ---------------------------------------------------------------------------
 
 def make_bundle(world, index: int = 0) -> dict[str, Any]:
+    """A bundle from this server, its checkpoints also cosigned by the independent test witness."""
     presentation, proof = shared(world, index)
-    return world[0].evidence.bundle(presentation, proof, audience=AUD, nonce=NONCE, not_before=int(time.time()) - 5,
-                                    share={"history": False, "withheld": 17})
+    return independently_witnessed(world[0].evidence.bundle(
+        presentation, proof, audience=AUD, nonce=NONCE, not_before=int(time.time()) - 5,
+        share={"history": False, "withheld": 17}))
 
 
 def log_key(world) -> str:
@@ -203,9 +227,8 @@ def log_key(world) -> str:
 
 
 def trusted(world) -> list[TrustedLog]:
-    """What a verifier saved from GET /log/trust when it decided to trust this log."""
-    svc = world[0]
-    return [TrustedLog(log_key(world), [w.to_json() for w in svc.log.witness_keys], svc.settings.witness_quorum)]
+    """A verifier's own tlog-policy for this log: its key, and the independent witness."""
+    return [TrustedLog.from_text(witness_policy_text(log_key(world)))]
 
 
 def test_a_bundle_verifies_alone_with_a_trusted_log_key(world) -> None:
@@ -223,10 +246,10 @@ def test_a_bundle_without_a_trusted_key_is_incomplete_and_with_another_key_fails
     bundle = make_bundle(world)
     now = int(time.time())
     assert verify_bundle(bundle, trusted=[], now=now).outcome == "incomplete"
-    key_only = verify_bundle(bundle, trusted=[TrustedLog(log_key(world))], now=now)
+    key_only = verify_bundle(bundle, trusted=[TrustedLog.from_key(log_key(world))], now=now)
     assert key_only.outcome == "incomplete" and statuses(key_only)["witness_quorum"] == "unchecked"
     stranger = NoteSigner.from_seed("other.example/log", os.urandom(32)).verifier.encode()
-    report = verify_bundle(bundle, trusted=[TrustedLog(stranger)], now=now)
+    report = verify_bundle(bundle, trusted=[TrustedLog.from_key(stranger)], now=now)
     assert statuses(report)["trust_anchor"] == "failed" and report.outcome == "not_verified"
 
 
@@ -236,7 +259,9 @@ def test_a_bundle_without_a_trusted_key_is_incomplete_and_with_another_key_fails
     lambda b: b["key_binding"].update(aud="link-other"),
     lambda b: b["key_binding"].update(nonce="nonce-other"),
     lambda b: b["anchor_proof"].update(leaf_index=b["anchor_proof"]["leaf_index"] + 1),
-    lambda b: b["anchor_proof"].update(witness_aggregate=None),
+    lambda b: b["anchor_proof"].update(checkpoint=b["anchor_proof"]["checkpoint"].replace(
+        next(line for line in b["anchor_proof"]["checkpoint"].splitlines(keepends=True)
+             if INDEPENDENT_WITNESS.name in line), "")),
     lambda b: b["issuer"]["key_history"].update(jws=b["issuer"]["key_history"]["jws"][:-4] + "AAAA"),
     lambda b: b["status"].update(token=b["status"]["token"][:-4] + "AAAA"),
     lambda b: b["share"].update(history=True),  # unsigned: must change nothing, so this one is checked apart
@@ -251,13 +276,30 @@ def test_a_tampered_bundle_fails(world, tamper, request) -> None:
     assert report.outcome == "not_verified", report.to_json()["checks"]
 
 
-def test_the_bundles_own_witness_keys_are_never_used(world) -> None:
-    """Witness keys and quorum come from the verifier's trust, never from the bundle."""
+def test_the_bundles_own_policy_is_never_used(world) -> None:
+    """The witness policy comes from the verifier's trust, never from the bundle."""
     bundle = make_bundle(world)
-    bundle["log"]["witnesses"], bundle["log"]["quorum"] = [], 0
-    assert verify_bundle(bundle, trusted=trusted(world), now=int(time.time())).outcome == "verified"
-    strict = [TrustedLog(log_key(world), trusted(world)[0].witnesses, 4)]  # more witnesses than signed
+    assert bundle["log"]["policy"] == world[0].evidence.trust().policy.to_text()  # the server's suggestion
+    bundle["log"]["policy"] = "quorum none\n"
+    report = verify_bundle(bundle, trusted=trusted(world), now=int(time.time()))
+    assert report.outcome == "verified", report.to_json()["checks"]
+    quorum = next(c.detail for c in report.checks if c.name == "witness_quorum")
+    assert INDEPENDENT_WITNESS.name in quorum and "development" not in quorum
+    absent = Cosigner.from_seed("witness.test/absent", bytes([8]) * 32)
+    strict = [TrustedLog.from_text(witness_policy_text(log_key(world), INDEPENDENT_WITNESS, absent, k=2))]
     assert statuses(verify_bundle(bundle, trusted=strict, now=int(time.time())))["witness_quorum"] == "failed"
+
+
+def test_the_logs_own_development_witnesses_never_make_a_verified_bundle(world) -> None:
+    """Trusting the server's own suggestion (its development witnesses): the quorum is met,
+    but only by the log's own keys, so it is unchecked and the bundle is incomplete."""
+    presentation, proof = shared(world)
+    bundle = world[0].evidence.bundle(presentation, proof, audience=AUD, nonce=NONCE, not_before=int(time.time()) - 5,
+                                      share={})
+    own = [TrustedLog.from_text(bundle["log"]["policy"])]
+    report = verify_bundle(bundle, trusted=own, now=int(time.time()))
+    assert statuses(report)["trust_anchor"] == "passed" and only_dev_witnessed(report), report.to_json()["checks"]
+    assert all(w["development_only"] for w in report.to_json()["witnesses"]) and report.witnesses
 
 
 def test_a_replayed_older_status_reads_as_of_its_own_signing_time(world) -> None:
@@ -288,9 +330,8 @@ def test_cli_verifies_a_bundle_file_offline_and_fails_a_tampered_one(world, tmp_
     good.write_text(json.dumps(bundle))
     key_file = tmp_path / "log.key"
     key_file.write_text(log_key(world) + "\n")
-    trust_file = tmp_path / "trust.json"
-    t = trusted(world)[0]
-    trust_file.write_text(json.dumps({"log_key": t.log_key, "witnesses": t.witnesses, "quorum": t.quorum}))
+    trust_file = tmp_path / "trust.policy"  # tlog-policy text, as a verifier keeps it
+    trust_file.write_text(witness_policy_text(log_key(world)))
     result = CliRunner().invoke(cli, ["verify", str(good), "--trust", str(trust_file)])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["outcome"] == "verified"
@@ -307,6 +348,13 @@ def test_cli_verifies_a_bundle_file_offline_and_fails_a_tampered_one(world, tmp_
     (tmp_path / "junk.json").write_text("{not json")
     result = CliRunner().invoke(cli, ["verify", str(tmp_path / "junk.json"), "--trust", str(trust_file)])
     assert result.exit_code == 1 and json.loads(result.stdout)["error"] == "bundle_malformed"
+    old = tmp_path / "trust.json"  # the JSON trust file of the BLS witnesses: refused, saying so
+    old.write_text(json.dumps({"log_key": log_key(world), "witnesses": [], "quorum": 0}))
+    result = CliRunner().invoke(cli, ["verify", str(good), "--trust", str(old)])
+    assert result.exit_code == 1 and json.loads(result.stdout)["error"] == "trust_file_json_unsupported"
+    (tmp_path / "bad.policy").write_text(f"log {log_key(world)}\nquorum nobody\n")
+    result = CliRunner().invoke(cli, ["verify", str(good), "--trust", str(tmp_path / "bad.policy")])
+    assert result.exit_code == 1 and json.loads(result.stdout)["error"] == "trust_file_invalid"
 
 
 def test_a_status_snapshot_must_have_been_current_when_the_share_was_made(world) -> None:
@@ -318,8 +366,8 @@ def test_a_status_snapshot_must_have_been_current_when_the_share_was_made(world)
     later = int(time.time()) + 3 * 86400  # a presentation made three days after that list was signed
     kb = KeyBindingRequest(holder, AUD, NONCE, later, {SHARE_CLAIM: {"history": False, "withheld": 17}})
     presentation = present(items[0]["sd_jwt"], SHARED, kb)
-    bundle = svc.evidence.bundle(presentation, items[0]["anchor_proof"], audience=AUD, nonce=NONCE,
-                                 not_before=later - 5, share={}, now=later)
+    bundle = independently_witnessed(svc.evidence.bundle(presentation, items[0]["anchor_proof"], audience=AUD,
+                                                         nonce=NONCE, not_before=later - 5, share={}, now=later))
     bundle["status"]["token"] = old_token
     report = verify_bundle(bundle, trusted=trusted(world), now=later + 10)
     assert statuses(report)["status"] == "unchecked" and report.outcome == "incomplete"
@@ -350,11 +398,10 @@ def test_chain_anchors_recorded_after_delivery_are_looked_up_online_and_offline(
     report = svc.evidence.verify(presentation, credential["anchor_proof"], key_binding=policy())
     chain = [c for c in report.checks if c.name == "chain_anchor"]
     assert [c.status for c in chain] == ["passed"] and "test anchor" in chain[0].detail
-    assert report.outcome == "verified"
-    bundle = svc.evidence.bundle(presentation, credential["anchor_proof"], audience=AUD, nonce=NONCE,
-                                 not_before=int(time.time()) - 5, share={})
-    trust = [TrustedLog(svc.log.signer.verifier.encode(), [w.to_json() for w in svc.log.witness_keys],
-                        svc.settings.witness_quorum)]
+    assert only_dev_witnessed(report)
+    bundle = independently_witnessed(svc.evidence.bundle(presentation, credential["anchor_proof"], audience=AUD,
+                                                         nonce=NONCE, not_before=int(time.time()) - 5, share={}))
+    trust = [TrustedLog.from_text(witness_policy_text(svc.log.signer.verifier.encode()))]
     from credshare.anchoring.ethereum import chain_checker
 
     online = verify_bundle(bundle, trusted=trust, now=int(time.time()), chain_check=chain_checker([ganache.url]))

@@ -1,6 +1,8 @@
 """Issue 10 regressions in the verifier (verifier/, the status evidence, signatures and the
 witness encoding): each test reproduces a defect found under attack, crash or interop
-testing, on credentials and bundles made by the real server code.
+testing, on credentials and bundles made by the real server code. Bundles carry an independent
+test witness's cosignatures (tests.helpers.independently_witnessed) and are trusted under a
+policy naming it: the server's own development witnesses never make a verified bundle.
 
 Times are driven by the services' clock (``clock``, a ``ManualClock`` the test moves), so
 the order of issuance, revocation, presentation, key compromise and verification is exact
@@ -8,6 +10,7 @@ and no test sleeps."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import os
@@ -19,9 +22,7 @@ from typing import Any
 
 import pytest
 
-from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.proof import verify_anchor_proof
-from credshare.anchoring.witness import WitnessAggregate
 from credshare.disclosure.encoding import b64url_decode, b64url_encode
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import PublicKey, Signer, parse_compact, sign_compact
@@ -34,7 +35,16 @@ from credshare.verifier.bundle import TrustedLog, verify_bundle
 from credshare.verifier.credential import SHARE_CLAIM, StatusEvidence, verify_credential
 from credshare.webapp import create_app
 from tests.conftest import services_on
-from tests.helpers import TYPES, ListSink, degree_row, statuses
+from tests.helpers import (
+    INDEPENDENT_WITNESS,
+    TYPES,
+    ListSink,
+    cosign_proof,
+    degree_row,
+    independently_witnessed,
+    statuses,
+    witness_policy_text,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 AUD, NONCE = "link-h", "nonce-h"
@@ -60,17 +70,21 @@ class World:
         return present(self.credential["sd_jwt"], SHARED, kb)
 
     def bundle(self, at: int, *, not_before: int | None = None) -> dict[str, Any]:
-        """What the server hands out at ``at`` for a share made then (the KB-JWT's iat)."""
-        return self.svc.evidence.bundle(self.presentation(at), self.credential["anchor_proof"], audience=AUD, nonce=NONCE,
-                                        not_before=at if not_before is None else not_before, share={}, now=at)
+        """What the server hands out at ``at`` for a share made then (the KB-JWT's iat), its
+        checkpoints also cosigned by the independent test witness."""
+        return independently_witnessed(self.svc.evidence.bundle(
+            self.presentation(at), self.credential["anchor_proof"], audience=AUD, nonce=NONCE,
+            not_before=at if not_before is None else not_before, share={}, now=at))
 
     def set_status(self, name: str) -> None:
         self.svc.status.set_status("example-med", self.record["status_list"], self.record["status_idx"], name)
 
+    def policy_text(self) -> str:
+        """The verifier's own tlog-policy: this log's key and the independent test witness."""
+        return witness_policy_text(self.svc.log.signer.verifier.encode())
+
     def trusted(self) -> list[TrustedLog]:
-        log = self.svc.log
-        return [TrustedLog(log.signer.verifier.encode(), [w.to_json() for w in log.witness_keys],
-                           self.svc.settings.witness_quorum)]
+        return [TrustedLog.from_text(self.policy_text())]
 
     def verify(self, bundle: dict[str, Any], now: int):
         return verify_bundle(json.loads(json.dumps(bundle)), trusted=self.trusted(), now=now)
@@ -161,7 +175,7 @@ def test_a_backdated_status_token_from_a_compromised_key_does_not_pass_in_a_bund
     # logged now (after the compromise), with a real inclusion proof: judged at that time, it fails
     appended = world.svc.log.append([forged.encode("ascii")])
     logged = copy.deepcopy(bundle)
-    logged["status"].update(token=forged, anchor_proof=world.svc.log.anchor_proof(appended.first_index))
+    logged["status"].update(token=forged, anchor_proof=cosign_proof(world.svc.log.anchor_proof(appended.first_index)))
     report = world.verify(logged, clock.seconds())
     assert statuses(report)["status"] == "failed" and report.outcome == "not_verified"
     assert "compromised" in detail(report, "status")
@@ -195,9 +209,9 @@ def test_a_status_token_is_checked_under_its_own_inclusion_proof(world, clock) -
     evidence = world.svc.evidence.status_evidence(claims, clock.seconds())
     assert evidence.anchor_proof is not None
     verdict = verify_anchor_proof(evidence.anchor_proof, evidence.token.encode("ascii"),
-                                  log_key=world.svc.log.signer.verifier, witness_keys=world.svc.log.witness_keys,
-                                  quorum=world.svc.settings.witness_quorum)
-    assert verdict.verified
+                                  log_key=world.svc.log.signer.verifier, policy=world.svc.evidence.trust().policy)
+    assert verdict.verified  # logged and signed; its witnesses are the log's own: unchecked, not failed
+    assert {c.name: c.status for c in verdict.checks}["witness_quorum"] == "unchecked"
     bundle = world.bundle(clock.seconds())
     assert world.verify(bundle, clock.seconds() + 1).outcome == "verified"
     wrong_leaf = copy.deepcopy(bundle)
@@ -255,9 +269,8 @@ def run_verify(tmp_path: Path, bundle: Any, world: World, *extra: str) -> subpro
     """``credshare verify`` as a user runs it: a separate process."""
     path = tmp_path / f"bundle-{os.urandom(4).hex()}.json"
     path.write_text(json.dumps(bundle))
-    trust = tmp_path / "trust.json"
-    t = world.trusted()[0]
-    trust.write_text(json.dumps({"log_key": t.log_key, "witnesses": t.witnesses, "quorum": t.quorum}))
+    trust = tmp_path / "trust.policy"
+    trust.write_text(world.policy_text())
     return subprocess.run([sys.executable, "-m", "credshare", "verify", str(path), "--trust", str(trust), *extra],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
 
@@ -314,28 +327,44 @@ def test_a_link_made_after_the_verification_time_fails_key_binding(world, clock)
     assert statuses(world.verify(edge, at + 5))["key_binding"] == "failed"
 
 
-# -- item 21: one encoding of a witness bitmap -------------------------------------------------
+# -- item 21, for cosignature/v1: one spelling of a cosignature; a v1 proof is named ---------
 
-def test_a_non_canonical_witness_bitmap_is_refused(world, clock) -> None:
-    proof = world.credential["anchor_proof"]
-    agg = proof["witness_aggregate"]
-    assert agg["witnesses"] == 3 and agg["bitmap"] == "Bw=="
+def test_a_non_canonical_cosignature_line_is_refused(world, clock) -> None:
+    """A policy witness's cosignature in another base64 spelling (unused bits set in its last
+    character), or unpadded, is never counted: the whole note is malformed (signed-note), so
+    nothing in it is trusted, the log's signature included."""
     leaf = world.credential["sd_jwt"].split("~", 1)[0].encode("ascii")
-    log = world.svc.log
+    proof = cosign_proof(world.credential["anchor_proof"])
+    policy = world.trusted()[0].policy
+    log_key = world.svc.log.signer.verifier
 
-    def quorum(bitmap: str, **changes: Any) -> str:
-        altered = dict(proof, witness_aggregate={**agg, "bitmap": bitmap, **changes})
-        verdict = verify_anchor_proof(altered, leaf, log_key=log.signer.verifier, witness_keys=log.witness_keys,
-                                      quorum=world.svc.settings.witness_quorum)
-        return next(c.status for c in verdict.checks if c.name == "witness_quorum")
+    def quorum(note: str) -> str:
+        verdict = verify_anchor_proof(dict(proof, checkpoint=note), leaf, log_key=log_key, policy=policy)
+        checks = {c.name: c for c in verdict.checks}
+        if "witness_quorum" in checks:
+            return checks["witness_quorum"].status
+        assert not verdict.verified  # the note did not even open: its log signature is not trusted
+        return checks["checkpoint_signature"].status
 
-    assert quorum("Bw==") == "passed"
-    for bitmap in ("Jw==", "Bx==", "hw==", "BwA=", "Bw", " Bw=="):  # unused bits set, or another spelling
-        assert quorum(bitmap) == "failed", bitmap
-        with pytest.raises(AnchoringError):
-            WitnessAggregate.from_json({**agg, "bitmap": bitmap})
-    assert quorum("Bw==", witnesses=True) == "failed"
-    assert quorum("Bw==", signature=agg["signature"][:-2] + "==") == "failed"
+    note = proof["checkpoint"]
+    assert quorum(note) == "passed"
+    line = next(x for x in note.splitlines(keepends=True) if INDEPENDENT_WITNESS.name in x)
+    tag = line.rstrip("\n").rsplit(" ", 1)[1]  # 76 bytes: "==" after a character with 4 unused bits
+    assert tag.endswith("==") and not tag.endswith("===")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    other = alphabet[alphabet.index(tag[-3]) ^ 1]  # the same decoded bytes, another spelling
+    assert base64.b64decode(tag[:-3] + other + "==") == base64.b64decode(tag)
+    assert quorum(note.replace(tag, tag[:-3] + other + "==")) == "failed"
+    assert quorum(note.replace(tag, tag[:-2])) == "failed"  # unpadded
+
+
+def test_a_v1_anchor_proof_is_refused_with_its_own_code(world) -> None:
+    leaf = world.credential["sd_jwt"].split("~", 1)[0].encode("ascii")
+    v1 = dict(world.credential["anchor_proof"], type="credshare-anchor-proof/v1", witness_aggregate=None)
+    verdict = verify_anchor_proof(v1, leaf, log_key=world.svc.log.signer.verifier, policy=None)
+    (check,) = verdict.checks
+    assert (check.name, check.status) == ("proof_format", "failed") and "proof_version_unsupported" in check.detail
+    assert not verdict.verified
 
 
 # -- items 14 and 15: a history share's own verdict; the printable receipt ----------------------
@@ -365,23 +394,32 @@ def test_an_expired_credential_shared_as_history_is_never_a_green_verified(web, 
     link_id, token = create_link(owner, entry_id, paths=[["license_number"]], history="yes")
     verifier = app.test_client()
     page = open_link(verifier, token).get_data(as_text=True)
-    assert 'data-outcome="verified_as_history"' in page and "verdict-verified_as_history" in page
+    # this server's own development witnesses make it at best incomplete: never green
+    assert 'data-outcome="incomplete"' in page and "verdict-verified" not in page
     text = re.sub(r"<[^>]+>", "", page)  # what a reader sees (and hears)
-    assert "Every check passed" not in text and "Verified as history: expired on 2020-12-31" in text
+    assert "Every check passed" not in text and "development only (the log&#39;s own key)" in text
     row = _check_row(page, "credential_validity")
     assert 'data-status="history"' in row and "passed" not in row and "expired on 2020-12-31" in row
     body = app.test_client().get(f"/api/v1/shares/{token}").get_json()["verification"]
-    assert body["outcome"] == "verified_as_history"
+    assert body["outcome"] == "incomplete" and body["witnesses"] and all(w["development_only"] for w in body["witnesses"])
     validity = next(c for c in body["checks"] if c["check"] == "credential_validity")
     assert validity["status"] == "history" and "as history" in validity["detail"]
     receipt = verifier.get(f"/s/{token}/receipt").get_data(as_text=True)
-    assert 'data-outcome="verified_as_history"' in receipt and "VERIFIED AS HISTORY" in receipt
-    assert "expired on 2020-12-31" in receipt and "VERIFIED</span>" not in receipt
+    assert 'data-outcome="incomplete"' in receipt and "NOT FULLY VERIFIED" in receipt
+    assert "expired on 2020-12-31" in receipt and ">VERIFIED</span>" not in receipt
+    assert "development only (the log&#39;s own key)" in receipt
     bundle = verifier.get(f"/s/{token}/bundle").get_json()
+    own = tmp_path / "own.policy"  # the server's own suggestion: its development witnesses
+    own.write_text(app.test_client().get("/log/trust").get_data(as_text=True))
     path = tmp_path / "history-bundle.json"
     path.write_text(json.dumps(bundle))
-    trust = tmp_path / "trust.json"
-    trust.write_text(json.dumps(app.test_client().get("/log/trust").get_json()))
+    done = subprocess.run([sys.executable, "-m", "credshare", "verify", str(path), "--trust", str(own)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert json.loads(done.stdout)["outcome"] == "incomplete" and done.returncode == 1, done.stderr
+    assert "development only (the log's own key)" in done.stderr
+    path.write_text(json.dumps(independently_witnessed(bundle)))  # as a log with a real witness hands it out
+    trust = tmp_path / "trust.policy"
+    trust.write_text(witness_policy_text(svc.log.signer.verifier.encode()))
     done = subprocess.run([sys.executable, "-m", "credshare", "verify", str(path), "--trust", str(trust)],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert json.loads(done.stdout)["outcome"] == "verified_as_history", done.stderr

@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 
 from credshare.anchoring import note as note_module, proof as proof_module
+from credshare.anchoring.cosignature import Cosigner
 from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.note import NoteSigner, open_checkpoint
+from credshare.anchoring.policy import Policy, threshold_policy
 from credshare.compose import AppServices, build_services
 from credshare.disclosure import jws as jws_module, status_list
 from credshare.disclosure.status_list import StatusList
@@ -25,7 +27,7 @@ from credshare.holding.shares import ShareGone
 from credshare.verifier import credential as credential_module
 from credshare.verifier.credential import KeyHistoryEvidence, LogTrust
 from credshare.verifier.report import Report
-from tests.helpers import TYPES, ListSink, degree_row
+from tests.helpers import TYPES, ListSink, degree_row, only_dev_witnessed
 from tests.store_counter import StoreCounter
 
 EMAIL, PASSWORD = "ada@example.org", "correct horse battery staple"
@@ -63,14 +65,14 @@ def world(tmp_path: Path) -> World:
     entry = svc.wallet.entries(info)[0]
     link = svc.shares.create(info, entry, THREE, holder=svc.accounts.holder_signer(info), days=7)
     world = World(svc, info, link.link_id, link.token, svc.store.collection("credentials").find_one({}) or {})
-    assert world.open().outcome == "verified"  # everything that can be kept is kept from here on
+    assert only_dev_witnessed(world.open())  # everything that can be kept is kept from here on
     return world
 
 
 def test_a_warm_open_reads_the_store_four_times(world: World) -> None:
     world.open()
     with StoreCounter() as ops:
-        assert world.open().outcome == "verified"
+        assert only_dev_witnessed(world.open())
     # the link, the log head, the issuer and the status list's versions; the view and its access-log line
     assert ops.reads == 4, dict(ops.calls)
     assert ops.writes == 2 and ops.calls[("share_access", "insert_one")] == 1, dict(ops.calls)
@@ -89,7 +91,7 @@ def test_a_revocation_or_suspension_shows_on_the_very_next_open(world: World, na
     assert report.credential_status == name and report.outcome == "not_verified"
     world.set_status("valid")
     report = world.open()
-    assert report.credential_status == "valid" and report.outcome == "verified"
+    assert report.credential_status == "valid" and only_dev_witnessed(report)
 
 
 def test_a_revocation_made_by_another_process_shows_on_the_very_next_open(world: World, tmp_path: Path) -> None:
@@ -108,7 +110,7 @@ def test_a_revoked_link_is_refused_on_the_very_next_open(world: World) -> None:
 def test_a_deleted_status_list_reads_as_unknown_on_the_very_next_open(world: World) -> None:
     world.svc.store.collection("status_lists").delete_many({})
     report = world.open()
-    assert report.credential_status == "unknown" and report.outcome != "verified"
+    assert report.credential_status == "unknown" and {c.name: c.status for c in report.checks}["status"] != "passed"
 
 
 def test_an_issuer_gone_from_the_store_is_unknown_on_the_very_next_open(world: World) -> None:
@@ -212,6 +214,11 @@ def test_a_valid_signature_is_verified_once_and_a_failure_each_time(monkeypatch:
     assert 0 < len(jws_module._verified) <= jws_module._verified.limit == jws_module.VERIFIED_SIGNATURES
 
 
+def _with_quorum(policy: Policy, k: int) -> Policy:
+    """``policy``'s logs and witnesses with a quorum of ``k`` of them (another policy text)."""
+    return threshold_policy(policy.logs[0], [(name, key, None) for name, key in policy.witnesses.items()], k)
+
+
 def _proof_inputs(world: World) -> tuple[dict[str, Any], bytes, LogTrust]:
     opened, _ = world.svc.shares.open(world.token, CLIENT)
     return opened.anchor_proof, opened.presentation.split("~", 1)[0].encode(), world.svc.evidence.trust()
@@ -228,8 +235,7 @@ def test_an_anchor_proof_is_checked_once_per_input_and_a_failure_each_time(world
         return "passed", "looked up"
 
     def verify(p: dict[str, Any], data: bytes = leaf, t: LogTrust = trust) -> proof_module.Verdict:
-        return proof_module.verify_anchor_proof(p, data, log_key=t.log_key, witness_keys=t.witness_keys,
-                                                quorum=t.quorum, chain_check=chain_check)
+        return proof_module.verify_anchor_proof(p, data, log_key=t.log_key, policy=t.policy, chain_check=chain_check)
 
     first = verify(proof)
     assert first.verified and verify(proof).to_json() == first.to_json()
@@ -244,14 +250,19 @@ def test_an_anchor_proof_is_checked_once_per_input_and_a_failure_each_time(world
     path[0] = _flip(path[0], 0)
     for n in (3, 4):
         assert not verify({**proof, "inclusion_proof": path}).verified and opened.n == seen + n
-    aggregate = {**proof["witness_aggregate"], "signature": _flip(proof["witness_aggregate"]["signature"], 5)}
-    assert not verify({**proof, "witness_aggregate": aggregate}).verified and opened.n == seen + 5
-    assert trust.witness_keys is not None and trust.quorum is not None
-    fewer = LogTrust(trust.log_key, list(trust.witness_keys), trust.quorum - 1)  # other trust: its own check
+    text, _, lines = proof["checkpoint"].partition("\n\n")
+    log_line, witness_line, *rest = lines.splitlines(keepends=True)
+    bad_line = witness_line[:-10] + _flip(witness_line[-10:-3], 2) + witness_line[-3:]  # a witness's signature byte
+    assert not verify({**proof, "checkpoint": f"{text}\n\n{log_line}{bad_line}{''.join(rest)}"}).verified
+    assert opened.n == seen + 5
+    assert trust.policy is not None
+    fewer = LogTrust(trust.log_key, _with_quorum(trust.policy, 1))  # other trust: its own check
     assert verify(proof, t=fewer).verified and opened.n == seen + 6
     assert verify(proof, t=fewer).verified and opened.n == seen + 6
-    untrusted = LogTrust(trust.log_key, list(trust.witness_keys)[1:], trust.quorum)
-    assert not verify(proof, t=untrusted).verified and opened.n == seen + 7
+    absent = Cosigner.from_seed("witness.test/absent", bytes([8]) * 32)
+    untrusted = LogTrust(trust.log_key, threshold_policy(trust.log_key, [(absent.name, absent.key, None)], 1))
+    for n in (7, 8):  # a quorum not met fails, and the failure is not kept
+        assert not verify(proof, t=untrusted).verified and opened.n == seen + n
     assert 0 < len(proof_module._proven) <= proof_module._proven.limit == proof_module.PROVEN_LEAVES
 
 
@@ -278,8 +289,8 @@ def test_a_key_history_is_verified_once_per_input_and_a_failure_each_time(world:
         assert found is None and report.checks[-1].status == "failed" and checked.n == seen + n
     moved = KeyHistoryEvidence(evidence.jws, {**evidence.anchor_proof, "leaf_index": evidence.anchor_proof["leaf_index"] + 1})
     assert check(moved)[0] is None and checked.n == seen + 3
-    assert trust.quorum is not None
-    other = LogTrust(trust.log_key, trust.witness_keys, trust.quorum - 1)
+    assert trust.policy is not None
+    other = LogTrust(trust.log_key, _with_quorum(trust.policy, 1))
     assert check(evidence, other)[0] == first and checked.n == seen + 4
-    assert check(evidence, LogTrust(trust.log_key, None, None))[0] == first and checked.n == seen + 5
+    assert check(evidence, LogTrust(trust.log_key, None))[0] == first and checked.n == seen + 5
     assert 0 < len(credential_module._trusted_histories) <= credential_module.TRUSTED_HISTORIES

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, free_port, stop_process_group
+from tests.helpers import only_dev_witnessed
 
 pytestmark = pytest.mark.slow
 
@@ -101,14 +102,14 @@ def test_the_installed_wheel_serves_the_demo_from_outside_the_checkout(wheel: Pa
         csrf = json.loads(_open(opener, f"{base}/api/v1/session")[1])["csrf_token"]
         credentials = json.loads(_open(opener, f"{base}/api/v1/wallet/credentials")[1])["credentials"]
         degree = next(c for c in credentials if c["type"] == "medical-degree")
-        assert degree["outcome"] == "verified"
+        assert degree["outcome"] == "incomplete"  # the log's own development witnesses only
         fields = [f["path"] for f in degree["fields"] if f["disclosable"]][:2]
         status, made = _open(opener, f"{base}/api/v1/wallet/credentials/{degree['id']}/links", {"fields": fields, "days": 7},
                              {"X-CSRF-Token": csrf})
         assert status == 201, made
         token = json.loads(made)["url"].rsplit("/", 1)[1]
         status, shown = _open(urllib.request.build_opener(), f"{base}/api/v1/shares/{token}")
-        assert status == 200 and json.loads(shown)["verification"]["outcome"] == "verified", shown
+        assert status == 200 and only_dev_witnessed(json.loads(shown)["verification"]), shown
         status, page = _open(urllib.request.build_opener(), f"{base}/s/{token}")
         assert status == 200 and "<html" in page
     finally:

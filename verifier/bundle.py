@@ -10,14 +10,16 @@ Members (docs/bundle.md):
 * ``status``: the issuer's signed status list token, its anchor proof (the token is a leaf
   of the log: its signer is judged at the time it was logged) and when it was read
   (``as_of``), or ``problem`` when it could not be read;
-* ``log``: the log's verifier key, its witnesses' BLS keys and the quorum;
+* ``log``: the log's verifier key and the C2SP tlog-policy it suggests (``GET /log/trust``:
+  its witnesses' cosignature/v1 keys and the quorum), for information only;
 * ``share``: the link's id, recipient and expiry, for display only: nothing in it is signed,
   so nothing in it counts. What the holder states about the share (shared as history, fields
   withheld) counts only as signed in the KB-JWT (verifier/credential.py, ``SHARE_CLAIM``).
 
-Trust comes from outside the bundle: the verifier names the logs it trusts (``TrustedLog``:
-the log key, and the witness keys with their quorum), and a bundle under any other log fails
-``trust_anchor``. The witness keys and quorum the bundle carries are never used for checking.
+Trust comes from outside the bundle: the verifier names the logs it trusts (``TrustedLog``: a
+C2SP tlog-policy, as ``GET /log/trust`` serves it and the verifier keeps its own copy, or a
+log key alone), and a bundle under any other log fails ``trust_anchor``. The policy the
+bundle carries is never used for checking.
 """
 
 from __future__ import annotations
@@ -27,10 +29,19 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from credshare.anchoring.errors import AnchoringError
+from credshare.anchoring.note import NoteVerifier
+from credshare.anchoring.policy import Policy, parse_policy
 from credshare.disclosure.verification import KeyBindingPolicy
 from credshare.foundation.checks import Check
 from credshare.foundation.errors import InputError
-from credshare.verifier.credential import ChainCheck, KeyHistoryEvidence, StatusEvidence, trust_from_json, verify_credential
+from credshare.verifier.credential import (
+    ChainCheck,
+    KeyHistoryEvidence,
+    LogTrust,
+    StatusEvidence,
+    trust_from_log_key,
+    verify_credential,
+)
 from credshare.verifier.report import Report
 
 BUNDLE_TYPE = "credshare-verification-bundle/v1"
@@ -43,9 +54,11 @@ class BundleError(InputError):
 
 def build_bundle(
     *, presentation: str, audience: str, nonce: str, not_before: int, anchor_proof: dict[str, Any],
-    history: KeyHistoryEvidence, status: StatusEvidence | None, log_key: str, witnesses: list[dict[str, Any]],
-    quorum: int, share: dict[str, Any], created_at: int,
+    history: KeyHistoryEvidence, status: StatusEvidence | None, log_key: str, policy: str,
+    share: dict[str, Any], created_at: int,
 ) -> dict[str, Any]:
+    """``policy``: the tlog-policy text the server suggests (``GET /log/trust``), carried for
+    information only: a verifier checks under its own."""
     return {
         "type": BUNDLE_TYPE,
         "created_at": created_at,
@@ -55,7 +68,7 @@ def build_bundle(
         "issuer": {"key_history": {"jws": history.jws, "anchor_proof": history.anchor_proof}},
         "status": None if status is None else {"token": status.token, "as_of": status.as_of, "problem": status.problem,
                                                "anchor_proof": status.anchor_proof},
-        "log": {"key": log_key, "witnesses": witnesses, "quorum": quorum},
+        "log": {"key": log_key, "policy": policy},
         "share": share,
     }
 
@@ -71,29 +84,46 @@ def _member(doc: dict[str, Any], name: str, kind: type | tuple[type, ...], *, no
 
 @dataclass(frozen=True)
 class TrustedLog:
-    """A log the verifier trusts, as ``GET /log/trust`` serves it: its verifier key and,
-    optionally, its witnesses' keys and the quorum they must reach."""
+    """A log the verifier trusts: a C2SP tlog-policy (the text ``GET /log/trust`` serves, kept
+    by the verifier: its log keys, witnesses and quorum), or a log key alone (``policy``
+    ``None``: the witnesses cannot be checked)."""
 
-    log_key: str
-    witnesses: list[dict[str, Any]] | None = None
-    quorum: int | None = None
+    log_keys: tuple[str, ...]
+    policy: Policy | None = None
 
     @classmethod
-    def from_json(cls, doc: Any) -> TrustedLog:
-        if not isinstance(doc, dict) or not isinstance(doc.get("log_key"), str):
-            raise BundleError("a trust file is the JSON GET /log/trust serves: log_key, witnesses, quorum",
-                              code="trust_file_invalid")
-        witnesses, quorum = doc.get("witnesses"), doc.get("quorum")
-        if witnesses is not None and not (isinstance(witnesses, list)
-                                          and isinstance(quorum, int) and not isinstance(quorum, bool)):
-            raise BundleError("a trust file's witnesses come with an integer quorum", code="trust_file_invalid")
-        return cls(doc["log_key"].strip(), witnesses, quorum)
+    def from_key(cls, log_key: str) -> TrustedLog:
+        return cls((log_key.strip(),))
+
+    @classmethod
+    def from_text(cls, text: str | bytes) -> TrustedLog:
+        """A trust file: tlog-policy text. The JSON trust file of earlier versions (log key,
+        BLS witness keys, integer quorum) is refused with ``trust_file_json_unsupported``."""
+        raw = text.encode("utf-8") if isinstance(text, str) else text
+        if raw.lstrip()[:1] in (b"{", b"["):
+            raise BundleError("this is a JSON trust file of an earlier version (BLS witness keys); a trust file is "
+                              "now the C2SP tlog-policy text GET /log/trust serves: fetch it again",
+                              code="trust_file_json_unsupported")
+        try:
+            policy = parse_policy(raw)
+        except AnchoringError as exc:
+            raise BundleError(f"the trust file is not a tlog-policy: {exc.detail}", code="trust_file_invalid") from None
+        if not policy.logs:
+            raise BundleError("the trust policy lists no log", code="trust_file_invalid")
+        return cls(tuple(key.encode() for key in policy.logs), policy)
+
+    def trusts(self, log_key: str) -> bool:
+        return any(hmac.compare_digest(k.encode(), log_key.encode()) for k in self.log_keys)
+
+    def trust(self, log_key: str) -> LogTrust:
+        """The trust of the listed ``log_key``: its key and this policy."""
+        return LogTrust(NoteVerifier.decode(log_key), self.policy)
 
 
 def verify_bundle(doc: Any, *, trusted: Sequence[TrustedLog], now: int, chain_check: ChainCheck | None = None) -> Report:
     """Verify a bundle against the logs the caller trusts. Only the bundle's log key is taken
-    from it, and only to find which trusted log it claims; the witness keys and quorum always
-    come from the caller. A malformed bundle raises :class:`BundleError`; anything that parses
+    from it, and only to find which trusted log it claims; the witness policy always comes
+    from the caller. A malformed bundle raises :class:`BundleError`; anything that parses
     gets a full report."""
     if not isinstance(doc, dict) or doc.get("type") != BUNDLE_TYPE:
         raise BundleError(f"not a {BUNDLE_TYPE} document")
@@ -109,12 +139,12 @@ def verify_bundle(doc: Any, *, trusted: Sequence[TrustedLog], now: int, chain_ch
                                    and isinstance(status.get("token"), (str, type(None)))
                                    and isinstance(status.get("anchor_proof"), (dict, type(None)))):
         raise BundleError("the bundle's status is malformed")
-    match = next((t for t in trusted if hmac.compare_digest(t.log_key.encode(), log_key.encode())), None)
+    match = next((t for t in trusted if t.trusts(log_key)), None)
     try:
         if match is not None:
-            trust = trust_from_json(match.log_key, match.witnesses, match.quorum)
+            trust = match.trust(log_key)
         else:  # checked as far as it goes; trust_anchor below says it proves nothing
-            trust = trust_from_json(log_key, None, None)
+            trust = trust_from_log_key(log_key)
     except AnchoringError as exc:
         raise BundleError(f"the log keys are malformed: {exc.detail}") from exc
 

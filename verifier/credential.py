@@ -6,7 +6,9 @@ A presentation is trusted through this chain, each link one check in the report:
    log (its own anchor proof) and signed by a key it lists that was valid when it was logged.
 2. ``proof_format``, ``checkpoint_signature``, ``inclusion``, ``witness_quorum``,
    ``chain_anchor``: the credential's issuer-signed JWT is a leaf of a checkpoint signed by
-   the log and co-signed by a quorum of witnesses (docs/anchor-proof.md, RFC 9162 §2.1.3).
+   the log and cosigned (C2SP cosignature/v1) by witnesses satisfying the verifier's C2SP
+   tlog-policy (docs/anchor-proof.md, RFC 9162 §2.1.3). The log's own development witnesses
+   never make that quorum: met only with them, ``witness_quorum`` is ``unchecked``.
 3. ``issuer_key_valid``: the ``kid`` that signed the credential was valid at the checkpoint's
    signing time (verifier/key_history.py).
 4. ``issuer_signature``, ``disclosures``, ``key_binding``: RFC 9901 §7.1 and §7.3, with the
@@ -16,7 +18,7 @@ A presentation is trusted through this chain, each link one check in the report:
 6. ``credential_validity``: ``exp`` and ``nbf``, reported rather than enforced silently; an
    expired credential the holder shares as history is ``history``, never ``passed``.
 
-Whoever calls this decides which log and witness keys to trust (``LogTrust``).
+Whoever calls this decides which log key and which witness policy to trust (``LogTrust``).
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Hashable, Sequence
 
+from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.note import Checkpoint, NoteVerifier
+from credshare.anchoring.policy import Policy, parse_policy
 from credshare.anchoring.proof import (
     ChainCheck as ChainCheck,  # re-exported: what checks a chain anchor
     verify_anchor_proof,
 )
-from credshare.anchoring.witness_bls_old import WitnessKey
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import PublicKey, parse_compact
 from credshare.disclosure.status_list import INVALID, SUSPENDED, VALID, read_status_list, status_reference
@@ -60,12 +63,12 @@ _trusted_histories: BoundedCache[tuple[tuple[KeyRecord, ...], dict[str, Any], st
 
 @dataclass(frozen=True)
 class LogTrust:
-    """The log and witness keys the verifier trusts, and how many witnesses must have signed.
-    Without trusted witness keys (``None``) the witness check cannot be made."""
+    """The log key the verifier trusts, and the C2SP tlog-policy its checkpoints' witnesses
+    are judged by (which witnesses, what quorum). Without a policy (``None``) the witness
+    check cannot be made."""
 
     log_key: NoteVerifier
-    witness_keys: Sequence[WitnessKey] | None
-    quorum: int | None
+    policy: Policy | None
 
 
 @dataclass(frozen=True)
@@ -107,12 +110,11 @@ def _history_key(evidence: KeyHistoryEvidence, trust: LogTrust) -> Hashable | No
     check reads no clock and looks nothing up). ``None`` when the proof is not plain JSON."""
     try:
         proof = json.dumps(evidence.anchor_proof, sort_keys=True, separators=(",", ":"), allow_nan=False)
-        witnesses = None if trust.witness_keys is None else tuple(trust.witness_keys)
         text = evidence.jws.encode("utf-8", "surrogatepass")
     except (TypeError, ValueError, RecursionError, AttributeError):
         return None
     digest = hashlib.sha256(len(text).to_bytes(8, "big") + text + proof.encode("utf-8", "surrogatepass")).digest()
-    return digest, trust.log_key, witnesses, trust.quorum
+    return digest, trust.log_key, None if trust.policy is None else trust.policy.to_text()
 
 
 def _key_history(evidence: KeyHistoryEvidence | None, trust: LogTrust,
@@ -148,7 +150,7 @@ def _verified_history(evidence: KeyHistoryEvidence, trust: LogTrust,
         report.add("key_history", "failed", f"the key history is malformed: {getattr(exc, 'detail', exc)}")
         return None
     verdict = verify_anchor_proof(evidence.anchor_proof, evidence.jws.encode("ascii"), log_key=trust.log_key,
-                                  witness_keys=trust.witness_keys, quorum=trust.quorum)  # witnesses when trusted
+                                  policy=trust.policy)  # witnesses when trusted
     if not verdict.verified or verdict.anchored_at is None:
         failed = next((c for c in verdict.checks if c.status != "passed"), None)
         report.add("key_history", "failed", f"the key history is not proven to be in the log: {failed.detail if failed else ''}")
@@ -232,8 +234,7 @@ def _status_logged_at(evidence: StatusEvidence, trust: LogTrust) -> int:
         leaf = evidence.token.encode("ascii")
     except UnicodeEncodeError:
         raise SDJWTError("the status list token is not ASCII", code="jws_malformed") from None
-    verdict = verify_anchor_proof(evidence.anchor_proof, leaf, log_key=trust.log_key, witness_keys=trust.witness_keys,
-                                  quorum=trust.quorum)
+    verdict = verify_anchor_proof(evidence.anchor_proof, leaf, log_key=trust.log_key, policy=trust.policy)
     if not verdict.verified or verdict.anchored_at is None:
         failed = next((c for c in verdict.checks if c.status != "passed"), None)
         raise SDJWTError(f"the status list is not proven to be in the log: {failed.detail if failed else 'no time'}",
@@ -361,13 +362,14 @@ def verify_credential(
         leaf = jwt.encode("ascii")
     except UnicodeEncodeError:
         leaf = b""
-    verdict = verify_anchor_proof(anchor_proof, leaf, log_key=trust.log_key, witness_keys=trust.witness_keys,
-                                  quorum=trust.quorum, chain_check=chain_check or offline_chain_check)
+    verdict = verify_anchor_proof(anchor_proof, leaf, log_key=trust.log_key, policy=trust.policy,
+                                  chain_check=chain_check or offline_chain_check)
     for check in verdict.checks:
         report.add(check.name, check.status, check.detail)
-    if trust.witness_keys is None:
-        report.add("witness_quorum", "unchecked", "no trusted witness keys were given")
+    if trust.policy is None:
+        report.add("witness_quorum", "unchecked", "no trusted witness policy was given")
     report.anchored_at = verdict.anchored_at
+    report.witnesses = [w.to_json() for w in verdict.witnesses]
 
     if records is None:
         report.add("issuer_key_valid", "unchecked", "no trusted key history")
@@ -403,8 +405,20 @@ def verify_credential(
     return report
 
 
-def trust_from_json(log_key: str, witnesses: Sequence[dict[str, Any]] | None, quorum: int | None) -> LogTrust:
-    """A :class:`LogTrust` from the published forms (``/log/key``, ``/log/witnesses``, or both
-    in ``/log/trust``); raises AnchoringError on a malformed key."""
-    keys = None if witnesses is None else [WitnessKey.from_json(w) for w in witnesses]
-    return LogTrust(NoteVerifier.decode(log_key), keys, quorum)
+def trust_from_policy(policy_text: str | bytes, log_key: str | None = None) -> LogTrust:
+    """A :class:`LogTrust` from a C2SP tlog-policy (the text ``GET /log/trust`` serves): its
+    log, or the one of its logs whose vkey is ``log_key``. Raises AnchoringError
+    (``witness_policy_invalid``) on a malformed policy or one that lists no such log."""
+    policy = parse_policy(policy_text)
+    logs = [k for k in policy.logs if log_key is None or k.encode() == log_key.strip()]
+    if len(logs) != 1:
+        why = "lists no log" if not policy.logs else f"does not list the log {log_key}" if log_key else \
+            "lists several logs: name the one to trust"
+        raise AnchoringError(f"the trust policy {why}", code="witness_policy_invalid")
+    return LogTrust(logs[0], policy)
+
+
+def trust_from_log_key(log_key: str) -> LogTrust:
+    """A :class:`LogTrust` of a log key alone (``GET /log/key``): no witness policy, so the
+    witness check cannot be made. Raises AnchoringError on a malformed key."""
+    return LogTrust(NoteVerifier.decode(log_key), None)

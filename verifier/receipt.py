@@ -16,7 +16,8 @@ RECEIPT_TYP = "credshare-receipt+jwt"
 METHOD = ("Primary-source verification of an SD-JWT VC (RFC 9901) shared through a credshare link: issuer "
           "signature with a key from the issuer's logged key history, each disclosed field against its signed "
           "digest, holder key binding to this link, inclusion in an RFC 9162 Merkle log under a signed "
-          "checkpoint co-signed by witnesses, and the issuer's Token Status List.")
+          "checkpoint, its witnesses' C2SP cosignatures judged under a tlog-policy (the log's own development "
+          "witnesses never count as independent), and the issuer's Token Status List.")
 
 
 def receipt_payload(report: Report, *, verifier: str, link: Mapping[str, Any], fields: list[dict[str, Any]],
@@ -34,6 +35,7 @@ def receipt_payload(report: Report, *, verifier: str, link: Mapping[str, Any], f
         "fields_withheld": withheld,
         "link": dict(link),
         "checks": [c.to_json() for c in report.checks],
+        "witnesses": report.witnesses,  # who cosigned the checkpoint, the log's own development witnesses marked
     }
 
 

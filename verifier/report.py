@@ -37,6 +37,9 @@ class Report:
     expires_at: int | None = None
     checked_at: int = 0
     holder_statement: dict[str, Any] = field(default_factory=dict)  # signed by the holder in the KB-JWT
+    # the trusted policy's witnesses whose cosignature/v1 on the credential's checkpoint verified:
+    # {"name", "key_name", "timestamp", "development_only"} (anchoring/proof.py WitnessSeen)
+    witnesses: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, name: str, status: Status, detail: str = "") -> None:
         self.checks.append(Check(name, status, detail))
@@ -74,4 +77,5 @@ class Report:
             "claims": self.claims,
             "disclosed_paths": self.disclosed_paths,
             "checks": [c.to_json() for c in self.checks],
+            "witnesses": self.witnesses,
         }

@@ -38,7 +38,7 @@ from tests.conftest import ROOT, free_port, stop_process_group
 
 CREDSHARE = Path(sys.executable).parent / "credshare"
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
-START_TIMEOUT = 90.0  # the first start makes the log key and the BLS witness keys
+START_TIMEOUT = 90.0  # the first start makes the log key and the development witness keys
 ACTION_TIMEOUT_MS = 10_000
 
 

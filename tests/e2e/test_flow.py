@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import CREDSHARE, LiveServer, run_cli
+from tests.helpers import independently_witnessed, witness_policy_text
 
 pytestmark = pytest.mark.slow
 
@@ -105,7 +106,8 @@ def test_issue_upload_share_verify_revoke_and_verify_offline(new_context: Any, l
     verifier.get_by_label("Passcode").fill("4812")
     verifier.get_by_role("button", name="Open").click()
     verifier.wait_for_load_state()
-    assert verifier.locator("#verdict").get_attribute("data-outcome") == "verified"
+    # this server's log is cosigned by its own development witnesses only: never a full verification
+    assert verifier.locator("#verdict").get_attribute("data-outcome") == "incomplete"
     rows = verifier.locator("#disclosed tr")
     assert sorted(rows.nth(i).get_attribute("data-path") for i in range(rows.count())) == sorted(CHOSEN)
     shown = verifier.locator("#disclosed").inner_text()
@@ -117,8 +119,11 @@ def test_issue_upload_share_verify_revoke_and_verify_offline(new_context: Any, l
     statuses = {checks.nth(i).get_attribute("data-check"): checks.nth(i).get_attribute("data-status")
                 for i in range(checks.count())}
     for name in ("issuer_signature", "issuer_key_valid", "disclosures", "key_binding", "inclusion",
-                 "checkpoint_signature", "witness_quorum", "key_history", "status", "credential_validity", "link"):
+                 "checkpoint_signature", "key_history", "status", "credential_validity", "link"):
         assert statuses.get(name) == "passed", (name, statuses)
+    assert statuses.get("witness_quorum") == "unchecked", statuses
+    quorum_row = verifier.locator('tr[data-check="witness_quorum"]').inner_text()
+    assert "development only (the log's own key)" in quorum_row and "dev-witness/1" in quorum_row
     # a check's name and its result are read at a glance: no word of theirs is broken across lines,
     # on a phone or a desktop (key ids and hashes in the detail column may wrap anywhere)
     for width in (390, 1280):
@@ -146,8 +151,9 @@ def test_issue_upload_share_verify_revoke_and_verify_offline(new_context: Any, l
         verifier.locator("#bundle-link").click()
     bundle = tmp_path / "bundle.json"
     download.value.save_as(bundle)
-    trust = tmp_path / "trust.json"  # what a CVO keeps once: the log key, its witnesses and quorum
-    trust.write_bytes(live_server.get("/log/trust").body)
+    own = tmp_path / "own.policy"  # the server's own suggestion: its development witnesses
+    own.write_bytes(live_server.get("/log/trust").body)
+    log_key = live_server.get("/log/key").body.decode().strip()
 
     # the physician sees the opening in the access log, then revokes
     physician.reload()
@@ -169,6 +175,15 @@ def test_issue_upload_share_verify_revoke_and_verify_offline(new_context: Any, l
     # years later: no server, no data directory, only the bundle and the log's keys kept back then
     live_server.stop()
     shutil.rmtree(live_server.data_dir)
+    offline = subprocess.run([str(CREDSHARE), "verify", str(bundle), "--trust", str(own)],
+                             capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
+    assert offline.returncode == 1 and json.loads(offline.stdout)["outcome"] == "incomplete", offline.stderr
+    assert "development only (the log's own key)" in offline.stderr
+    # what a CVO keeps once: its own tlog-policy, naming the log key and an independent witness,
+    # whose cosignatures a log with such a witness hands out in the bundle (added here)
+    trust = tmp_path / "trust.policy"
+    trust.write_text(witness_policy_text(log_key))
+    bundle.write_text(json.dumps(independently_witnessed(json.loads(bundle.read_text()))))
     offline = subprocess.run([str(CREDSHARE), "verify", str(bundle), "--trust", str(trust)],
                              capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
     assert offline.returncode == 0, offline.stdout + offline.stderr
