@@ -20,8 +20,7 @@ import nacl.exceptions
 import nacl.signing
 
 from credshare.anchoring.errors import AnchoringError
-from credshare.anchoring.note import (COSIGNATURE_V1_ALG, SIGNATURE_PREFIX, NoteVerifier, check_key_name, check_text,
-                                      split_note)
+from credshare.anchoring.note import COSIGNATURE_V1_ALG, SIGNATURE_PREFIX, NoteVerifier, check_key_name, check_text, split_note
 from credshare.foundation.b64 import b64_encode
 
 HEADER = "cosignature/v1\n"
