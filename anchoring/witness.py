@@ -36,7 +36,7 @@ class WitnessRefused(AnchoringError):
 
     def __init__(self, detail: str, *, code: str, http_status: int, latest_size: int | None = None) -> None:
         super().__init__(detail, code=code)
-        self.http_status = http_status
+        self.http_status = http_status  # type: ignore[misc]  # per-instance, as CredshareError refines code
         self.latest_size = latest_size
 
 
