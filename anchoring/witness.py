@@ -94,7 +94,7 @@ def check_add_checkpoint(request: AddCheckpoint, log_keys: Sequence[NoteVerifier
     does not witness); ``latest``: the size and root it last cosigned for it (``None``: never)."""
     text, _ = split_note(request.note)
     try:
-        origin = Checkpoint.parse(text + "\n").origin
+        origin = Checkpoint.parse(text).origin
     except AnchoringError as exc:
         raise WitnessRefused(exc.detail, code="witness_request_malformed", http_status=400) from None
     if not log_keys:
