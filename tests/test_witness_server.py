@@ -30,6 +30,7 @@ from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.note import COSIGNATURE_V1_ALG, Checkpoint, NoteSigner, NoteVerifier, open_checkpoint
 from credshare.anchoring.witness import MAX_REQUEST_BYTES, SIZE_CONTENT_TYPE, AddCheckpoint, parse_cosignature_lines
 from credshare.cli_witness import witness_group
+from credshare.foundation.b64 import b64_decode, b64_encode
 from credshare.foundation.clock import ManualClock
 from credshare.storage import open_store
 from credshare.storage.store import Collection
@@ -153,6 +154,22 @@ def test_refusals_have_the_status_and_the_code_the_protocol_gives(witness, log: 
                       b"\xff\xfe", b"old 5\n\nnot a note\n"):
         assert refused(malformed) == (400, "witness_request_malformed"), malformed
     assert post(log.body(5, 8))[0] == 200  # and the honest next one still goes in
+
+
+def test_a_note_with_a_bad_line_by_the_log_key_is_refused_even_beside_a_good_one(witness, log: Log) -> None:
+    """tlog-witness: 403 when a line's key name and ID match a trusted key but its signature
+    does not verify (signed-note calls such a note malformed), whichever line comes first."""
+    client, _, _ = witness
+    note = log.note(3)
+    text, _, line = note.partition("\n\n")
+    name, _, tag = line.rstrip("\n").partition(" ")[2].partition(" ")
+    raw = bytearray(b64_decode(tag))
+    raw[-1] ^= 1
+    bad = f"\u2014 {name} {b64_encode(bytes(raw))}\n"
+    for lines in (line + bad, bad + line):
+        answer = client.post("/add-checkpoint", data=AddCheckpoint(0, (), f"{text}\n\n{lines}").body())
+        assert answer.status_code == 403, (lines, answer.data)
+    assert client.post("/add-checkpoint", data=AddCheckpoint(0, (), note).body()).status_code == 200
 
 
 def test_a_body_over_the_bound_is_refused_before_it_is_read(witness) -> None:
