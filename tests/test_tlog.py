@@ -281,17 +281,6 @@ def test_cli_verify_proof_and_witness_cosign(tmp_path: Path, witnesses) -> None:
     garbage = runner.invoke(cli, [*base[:3], "--log-key", str(tmp_path / "leaf"), "--leaf-file", str(tmp_path / "leaf")])
     assert garbage.exit_code == 1 and json.loads(garbage.stdout)["error"] == "note_key_invalid"
 
-    keyfile = tmp_path / "witness.json"
-    keyfile.write_text(runner.invoke(cli, ["witness", "keygen", "--name", "hospital.example"]).stdout)
-    cosigned = runner.invoke(cli, ["witness", "cosign", "--key", str(keyfile), "--log-key", str(tmp_path / "log.key")],
-                             input=log.checkpoint()["note"])
-    assert cosigned.exit_code == 0, cosigned.output
-    body = json.loads(cosigned.stdout)
-    assert (body["witness"], body["tree_size"]) == ("hospital.example", 5)
-    tampered = runner.invoke(cli, ["witness", "cosign", "--key", str(keyfile), "--log-key", str(tmp_path / "log.key")],
-                             input=log.checkpoint()["note"].replace("\n5\n", "\n6\n"))
-    assert tampered.exit_code == 1 and json.loads(tampered.stdout)["error"] == "note_signature_invalid"
-
 
 @pytest.mark.slow  # starts ganache, a real Ethereum node
 def test_ethereum_anchor_round_trip_through_the_log_and_the_cli(tmp_path: Path, ganache) -> None:
