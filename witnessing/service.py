@@ -61,10 +61,6 @@ class WitnessService:
         """This witness's verifier key (type 0x04), for the logs' witness policies."""
         return self._cosigner.key
 
-    @property
-    def origins(self) -> tuple[str, ...]:
-        return tuple(self._log_keys)
-
     def add_checkpoint(self, body: bytes) -> str:
         """The ``add-checkpoint`` call: this witness's cosignature line for the checkpoint in
         ``body``, or :class:`WitnessRefused` (400, 404, 403, 409, 422 as tlog-witness says;
