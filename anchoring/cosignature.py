@@ -113,9 +113,3 @@ def with_signature_lines(note: str, lines: Sequence[str]) -> str:
         if line not in held and line not in added:
             added.append(line)
     return note + "".join(added)
-
-
-def is_development_witness(name: str) -> bool:
-    """Whether ``name`` is a log's local development witness (``<origin>/dev-witness/<n>``): a key
-    in the log's own data directory, so never an independent witness."""
-    return "/dev-witness/" in name

@@ -130,17 +130,21 @@ def split_note(note: str) -> tuple[str, list[tuple[str, bytes, bytes]]]:
 
 def verify_note(note: str, verifier: NoteVerifier) -> str:
     """The note's text if ``verifier`` signed it; otherwise ``note_signature_invalid``.
-    Signatures by other keys are ignored, as the format intends."""
+    Signatures by other keys are ignored, as the format intends; a line that names the key
+    and its ID but does not verify makes the note malformed (signed-note), even beside a
+    valid one."""
     text, signatures = split_note(note)
-    for name, kid, signature in signatures:
-        if name == verifier.name and kid == verifier.key_id:
-            if len(signature) != 64:
-                break
-            try:
-                nacl.signing.VerifyKey(verifier.public_key).verify(text.encode("utf-8"), signature)
-                return text
-            except nacl.exceptions.BadSignatureError:
-                break
+    mine = [signature for name, kid, signature in signatures if name == verifier.name and kid == verifier.key_id]
+    for signature in mine:
+        if len(signature) != 64:
+            break
+        try:
+            nacl.signing.VerifyKey(verifier.public_key).verify(text.encode("utf-8"), signature)
+        except nacl.exceptions.BadSignatureError:
+            break
+    else:
+        if mine:
+            return text
     raise AnchoringError(f"no valid signature by {verifier.name}", code="note_signature_invalid")
 
 

@@ -16,9 +16,10 @@ from credshare.cli_issue import (
     revoke_command,
     suspend_command,
 )
-from credshare.cli_log import log_group, witness_group
+from credshare.cli_log import log_group
 from credshare.cli_sdjwt import sdjwt
 from credshare.cli_verify import verify_command
+from credshare.cli_witness import witness_group
 from credshare.foundation.errors import CredshareError
 
 

@@ -1,5 +1,5 @@
-"""``credshare log`` and ``credshare witness``: inspect the transparency log, check anchor
-proofs offline, and run a witness on another organization's machine."""
+"""``credshare log``: inspect the transparency log and check anchor proofs offline (the witness
+server another organization runs is ``credshare witness``, :mod:`credshare.cli_witness`)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,10 @@ from typing import Any
 
 import click
 
-from credshare.anchoring.errors import AnchoringError
-from credshare.anchoring.note import NoteVerifier, open_checkpoint
+from credshare.anchoring.note import NoteVerifier
 from credshare.anchoring.proof import verify_anchor_proof
-from credshare.cli_io import fail, read_bytes, read_json, read_json_list, read_text, rpc_chain_check
+from credshare.cli_io import fail, read_bytes, read_json, read_text, rpc_chain_check
 from credshare.compose import build_services
-from credshare.foundation.b64 import b64_encode
 from credshare.foundation.errors import ConfigError, CredshareError
 from credshare.verifier.credential import trust_from_policy
 
@@ -157,34 +155,3 @@ def verify_proof(proof_file: str, leaf_file: str, log_key_file: str, policy_file
         fail(exc)
     click.echo(json.dumps(verdict.to_json(), indent=2))
     sys.exit(0 if verdict.verified else 1)
-
-
-@click.group("witness")
-def witness_group() -> None:
-    """Run a witness: co-sign checkpoints of a log you watch."""
-
-
-@witness_group.command("keygen")
-@click.option("--name", required=True, help="The witness's name, e.g. your organization's domain.")
-def witness_keygen(name: str) -> None:
-    """Print a new witness key file (keep it private: it holds the BLS secret key)."""
-    signer = WitnessSigner.generate(name)
-    click.echo(json.dumps({"secret_key": hex(signer.secret_key), **signer.key.to_json()}, indent=2))
-
-
-@witness_group.command("cosign")
-@click.option("--key", "key_file", required=True, help="The witness key file from `witness keygen`.")
-@click.option("--log-key", "log_key_file", required=True, help="The log's verifier key.")
-def witness_cosign(key_file: str, log_key_file: str) -> None:
-    """Read a signed checkpoint on stdin; print this witness's cosignature as JSON."""
-    try:
-        entry = _read_json(key_file, "the witness key file")
-        signer = WitnessSigner(entry["name"], int(entry["secret_key"], 16), WitnessKey.from_json(entry))
-        checkpoint = open_checkpoint(sys.stdin.read(), NoteVerifier.decode(read_text(log_key_file)))
-    except (KeyError, TypeError, ValueError) as exc:
-        fail(AnchoringError(f"unusable witness key file: {type(exc).__name__}", code="witness_malformed"))
-    except CredshareError as exc:
-        fail(exc)
-    signature = signer.cosign(checkpoint.text())
-    click.echo(json.dumps({"witness": signer.name, "origin": checkpoint.origin, "tree_size": checkpoint.size,
-                           "signature": b64_encode(signature)}))

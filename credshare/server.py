@@ -5,7 +5,7 @@ before the fork: pymongo clients and SQLite connections must not cross a fork.
 
 Requests gunicorn refuses itself, before the app sees them (a request line over its limit,
 header fields too large or too many, malformed HTTP), get the same ``{"error", "detail"}``
-answer as every other error, with the code of :data:`credshare.sharing.errors.HTTP_CODES`
+answer as every other error, with the code of :data:`credshare.sharing.http_codes.HTTP_CODES`
 for the status, instead of gunicorn's HTML; the detail never repeats the request.
 """
 
@@ -20,7 +20,7 @@ from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.gthread import ThreadWorker
 
-from credshare.sharing.errors import HTTP_CODES
+from credshare.sharing.http_codes import HTTP_CODES
 
 
 def _write_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:

@@ -28,20 +28,12 @@ from werkzeug.exceptions import HTTPException
 
 from credshare.foundation.errors import CredshareError
 from credshare.sharing.context import current_owner
+from credshare.sharing.http_codes import HTTP_CODES
 
 logger = logging.getLogger("credshare.foundation.errors")
 
 MACHINE_PATHS = ("/healthz", "/log")
 MACHINE_PREFIXES = ("/api/", "/log/", "/.well-known/", "/issuers/", "/status/")
-
-HTTP_CODES: dict[int, str] = {
-    400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-    406: "not_acceptable", 408: "request_timeout", 409: "conflict", 410: "gone", 411: "length_required",
-    412: "precondition_failed", 413: "request_too_large", 414: "url_too_long", 415: "unsupported_media_type",
-    416: "range_not_satisfiable", 422: "unprocessable", 428: "precondition_required", 429: "rate_limited",
-    431: "headers_too_large", 500: "internal_error", 501: "not_implemented", 502: "bad_gateway",
-    503: "unavailable", 504: "gateway_timeout",
-}
 
 # (heading, what to do) of the page for people, by status; the detail says what happened
 _PAGES: dict[int, tuple[str, str]] = {

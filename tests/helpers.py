@@ -240,7 +240,7 @@ def race(n: int, attempt: Callable[[int], str], timeout: float = 120.0) -> Count
 
 # each top-level folder of the package and its layer
 FOLDERS = {"foundation": "foundation", "disclosure": "core", "anchoring": "core", "verifier": "core", "storage": "storage",
-           "issuing": "service", "holding": "service", "sharing": "web"}
+           "issuing": "service", "holding": "service", "witnessing": "service", "sharing": "web"}
 
 
 def modules() -> list[tuple[str, Path]]:
