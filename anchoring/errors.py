@@ -43,6 +43,10 @@ STAGE_OF: dict[str, Stage] = {
     "log_conflict": "log",
     "log_lease_expired": "log",
     "log_inconsistent": "log",
+    "tile_path_invalid": "log",
+    "tile_invalid": "inclusion",
+    "tile_unavailable": "inclusion",
+    "tlog_proof_malformed": "proof_format",
 }
 
 
