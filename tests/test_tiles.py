@@ -3,6 +3,7 @@ computes from served tiles, checked against anchoring.merkle's proofs over the s
 
 from __future__ import annotations
 
+import base64
 import functools
 import random
 from typing import Callable
@@ -10,8 +11,9 @@ from typing import Callable
 import pytest
 
 from credshare.anchoring import merkle
+from credshare.anchoring.cosignature import Cosigner, cosignatures, with_signature_lines
 from credshare.anchoring.errors import AnchoringError
-from credshare.anchoring.note import Checkpoint
+from credshare.anchoring.note import Checkpoint, NoteSigner, open_checkpoint
 from credshare.anchoring.tiles import (
     ENTRIES,
     FULL_TILE_BYTES,
@@ -25,6 +27,7 @@ from credshare.anchoring.tiles import (
     parse_tile_path,
     tiles_of,
 )
+from credshare.anchoring.tlog_proof import build_tlog_proof, parse_tlog_proof
 
 ORIGIN = "example.com/tiles"
 
@@ -300,3 +303,83 @@ def test_entry_bundles_round_trip_and_are_bounded() -> None:
             entry_bundle(bad)
     with pytest.raises(AnchoringError):
         parse_entry_bundle(b"\x00\x00" * (256 * 32769), 256)
+
+
+# -- tlog-proof (anchoring.tlog_proof) ---------------------------------------------------------
+
+LOG = NoteSigner.from_seed(ORIGIN, bytes(range(32)))
+WITNESS = Cosigner.from_seed("witness.example/w1", bytes(range(1, 33)))
+
+
+def signed(size: int) -> str:
+    text = checkpoint(size).text()
+    return with_signature_lines(LOG.sign(text), [WITNESS.cosign(text, 1_700_000_000)])
+
+
+def proof_text(size: int, index: int, extra: bytes = b"") -> str:
+    _, subtree = tree(size)
+    return build_tlog_proof(index=index, proof=merkle.inclusion_proof(index, size, subtree), note=signed(size),
+                            extra=extra)
+
+
+@pytest.mark.parametrize(("size", "index", "extra"), [(1, 0, b""), (1000, 777, b"age-v1.2.1"), (70_000, 69_999, b"\x00")])
+def test_a_tlog_proof_round_trips_and_proves_its_leaf(size: int, index: int, extra: bytes) -> None:
+    text = proof_text(size, index, extra)
+    lines = text.split("\n")
+    assert lines[0] == "c2sp.org/tlog-proof@v1"
+    assert (lines[1] == "extra " + base64.b64encode(extra).decode()) if extra else lines[1] == f"index {index}"
+    assert text.endswith("\n\n" + signed(size))
+    proof = parse_tlog_proof(text.encode())
+    assert proof == parse_tlog_proof(text) and proof.to_text() == text and proof.extra == extra
+    cp = open_checkpoint(proof.note, LOG.verifier, ORIGIN)
+    assert [c.witness for c in cosignatures(proof.note, [WITNESS.key])] == [WITNESS.key]
+    leaves, _ = tree(size)
+    assert proof.includes(leaves[index], cp)
+    assert not proof.includes(leaves[index - 1] if index else b"\x00" * 32, cp)
+
+
+def _swap(text: str, old: str, new: str) -> str:
+    assert old in text
+    return text.replace(old, new, 1)
+
+
+TLOG_PROOF_REFUSALS: dict[str, Callable[[str], str | bytes]] = {
+    "another header": lambda t: _swap(t, "@v1", "@v2"),
+    "an empty extra line": lambda t: _swap(t, "index", "extra \nindex"),
+    "extra data in unpadded base64": lambda t: _swap(t, "extra YWdlLXYxLjIuMQ==", "extra YWdlLXYxLjIuMQ"),
+    "a leading zero in the index": lambda t: _swap(t, "index 777", "index 0777"),
+    "an index outside the tree": lambda t: _swap(t, "index 777", "index 1000"),
+    "no index line": lambda t: _swap(t, "index 777\n", ""),
+    "a missing proof hash": lambda t: "\n".join(line for i, line in enumerate(t.split("\n")) if i != 3),
+    "an extra proof hash": lambda t: _swap(t, "index 777\n", "index 777\n" + base64.b64encode(bytes(32)).decode() + "\n"),
+    "a short hash": lambda t: _swap(t, "index 777\n", "index 777\nAAAA\n"),
+    "no empty line before the note": lambda t: _swap(t, "\n\nexample.com", "\nexample.com"),
+    "two empty lines": lambda t: _swap(t, "\n\nexample.com", "\n\n\nexample.com"),
+    "text after the note": lambda t: t + "\n",
+    "a note without signatures": lambda t: t.split("\n\u2014")[0] + "\n",
+    "CRLF line endings": lambda t: t.replace("\n", "\r\n"),
+    "a control character": lambda t: _swap(t, "example.com/tiles\n", "example.com/tiles\x01\n"),
+    "not UTF-8": lambda t: t.encode().replace(b"c2sp.org", b"c2sp\xff.org"),
+    "too large": lambda t: _swap(t, "extra YWdlLXYxLjIuMQ==", "extra " + base64.b64encode(bytes(100_000)).decode()),
+}
+
+
+@pytest.mark.parametrize("name", TLOG_PROOF_REFUSALS)
+def test_a_malformed_tlog_proof_is_refused(name: str) -> None:
+    good = proof_text(1000, 777, b"age-v1.2.1")
+    bad = TLOG_PROOF_REFUSALS[name](good)
+    assert bad != good
+    with pytest.raises(AnchoringError) as exc:
+        parse_tlog_proof(bad)
+    assert exc.value.code in ("tlog_proof_malformed", "note_malformed", "checkpoint_malformed"), exc.value.code
+
+
+def test_building_a_tlog_proof_is_as_strict() -> None:
+    _, subtree = tree(10)
+    good = merkle.inclusion_proof(3, 10, subtree)
+    for kwargs in ({"index": 10, "proof": good}, {"index": 3, "proof": good[:-1]}, {"index": 3, "proof": [*good, good[0]]},
+                   {"index": 3, "proof": [b"\x00" * 31, *good[1:]]}, {"index": 3, "proof": good, "extra": bytes(20_000)},
+                   {"index": -1, "proof": good}):
+        with pytest.raises(AnchoringError) as exc:
+            build_tlog_proof(note=signed(10), **kwargs)
+        assert exc.value.code == "tlog_proof_malformed"
