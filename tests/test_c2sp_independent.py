@@ -489,3 +489,26 @@ def test_our_tlog_proof_verifies_with_the_reference_and_the_reverse() -> None:
     assert not proof.includes(hashes[m - 1], checkpoint)
     with pytest.raises(AnchoringError):
         parse_tlog_proof(ref_tlog_proof.write(m, ref_merkle.path(m, hashes)[:-1], ref_note_text))
+
+
+@pytest.mark.parametrize("where", ["text", "extension", "signature"])
+def test_a_note_with_a_control_character_is_refused_by_both(where: str) -> None:
+    # signed-note: "Signed notes MUST be valid UTF-8 and MUST NOT contain any ASCII control
+    # characters (those below U+0020) other than newline."
+    signer = NoteSigner.from_seed(ORIGIN, LOG_SEED)
+    good = Checkpoint(ORIGIN, 5, b"\x01" * 32, ("credshare-time 1790000000",)).text()
+    if where == "signature":
+        text, note = good, ref_note.sign_note(good, ORIGIN, LOG_SEED).replace(f"\u2014 {ORIGIN} ", f"\u2014 {ORIGIN}\t ")
+    else:
+        text = good.replace("credshare-time", "credshare\x01time") if where == "extension" else good.replace("\n5\n", "\n5\x0b\n")
+        note = ref_note.sign_note(text, ORIGIN, LOG_SEED)
+    with pytest.raises(ref_note.ReferenceError):
+        ref_note.parse_note(note)
+    with pytest.raises(AnchoringError) as exc:
+        verify_note(note, signer.verifier)
+    assert exc.value.code == "note_malformed"
+    if where != "signature":
+        with pytest.raises(AnchoringError):
+            signer.sign(text)
+        with pytest.raises(AnchoringError):
+            Cosigner.from_seed("w.example/w", bytes(32)).cosign(text, NOW)
