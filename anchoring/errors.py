@@ -47,6 +47,10 @@ STAGE_OF: dict[str, Stage] = {
     "witness_fork_alarm": "log",  # a witness cosigned a larger tree of this origin than this log committed
     "log_fork": "log",  # a monitored log's checkpoint is not consistent with one it signed before
     "log_rollback": "log",  # a monitored log's checkpoint is smaller than one it signed before
+    "tile_path_invalid": "log",
+    "tile_invalid": "inclusion",
+    "tile_unavailable": "inclusion",
+    "tlog_proof_malformed": "proof_format",
 }
 
 

@@ -27,6 +27,7 @@ COSIGNATURE_V1_ALG = 0x04  # a witness's Ed25519 cosignature/v1 (c2sp.org/tlog-c
 SIGNATURE_PREFIX = "\u2014 "  # em dash, space
 _KEY_NAME = re.compile(r"^[^\s+]+$")
 _DECIMAL = re.compile(r"^(0|[1-9][0-9]{0,19})$")
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")  # signed-note: no ASCII control character but the newline
 OPENED_CHECKPOINTS = 4096  # verified checkpoint notes kept, by (note, verifier key)
 
 
@@ -107,13 +108,15 @@ class NoteVerifier:
 def check_text(text: str) -> str:
     if not text.endswith("\n") or "\n\n" in text or not text.strip():
         raise AnchoringError("note text is non-empty lines, each ending in a newline", code="note_malformed")
+    if _CONTROL.search(text):
+        raise AnchoringError("a note holds no control character but the newline", code="note_malformed")
     return text
 
 
 def split_note(note: str) -> tuple[str, list[tuple[str, bytes, bytes]]]:
     """(text, [(key name, key id, signature)]) of a signed note; structure only."""
     text, sep, sigs = note.partition("\n\n")
-    if not sep or not sigs.endswith("\n"):
+    if not sep or not sigs.endswith("\n") or _CONTROL.search(sigs):
         raise AnchoringError("a signed note is text, a blank line and signature lines", code="note_malformed")
     text = check_text(text + "\n")
     lines = []
