@@ -6,6 +6,11 @@ duplicated or promoted. Proof *generation* asks a :data:`SubtreeHash` callback f
 ``MTH(D[start:end])``; backed by stored node hashes it touches O(log n) nodes and rehashes
 nothing else. Proof *verification* (§2.1.3.2, §2.1.4.2) is pure and strict about indices,
 sizes and proof lengths.
+
+The logged leaf (docs/anchor-proof.md): a log *entry* is the SHA-256 digest of the logged
+document (:func:`entry_of`), never the document, so that the entries a log serves as C2SP
+tlog-tiles hold nothing personal; the leaf hash is ``SHA-256(0x00 || SHA-256(document))``
+(:func:`document_leaf`). This is the one place a document becomes a leaf.
 """
 
 from __future__ import annotations
@@ -29,6 +34,16 @@ class MerkleError(AnchoringError):
 
 def leaf_hash(data: bytes) -> bytes:
     return hashlib.sha256(b"\x00" + data).digest()
+
+
+def entry_of(document: bytes) -> bytes:
+    """The log entry of a logged document: its SHA-256 digest (32 bytes)."""
+    return hashlib.sha256(document).digest()
+
+
+def document_leaf(document: bytes) -> bytes:
+    """The leaf hash of a logged document: ``leaf_hash(entry_of(document))``."""
+    return leaf_hash(entry_of(document))
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:

@@ -129,7 +129,8 @@ def verify_anchor_proof(
     policy: Policy | None = None,
     chain_check: ChainCheck | None = None,
 ) -> Verdict:
-    """Check every part of an anchor proof for ``leaf_data`` (the issuer-signed JWT's bytes);
+    """Check every part of an anchor proof for ``leaf_data`` (the issuer-signed JWT's bytes,
+    logged as its digest: ``anchoring.merkle.document_leaf``);
     the witness quorum under ``policy`` (``None``: no witnesses are trusted, so no
     ``witness_quorum`` check is made here; the caller reports it)."""
     try:
@@ -137,7 +138,7 @@ def verify_anchor_proof(
     except AnchoringError as exc:
         return Verdict(None, None, None, [Check("proof_format", "failed", f"{exc.detail} [{exc.code}]")])
     verdict = Verdict(origin, index, size, [Check("proof_format", "passed")])
-    leaf = merkle.leaf_hash(leaf_data)
+    leaf = merkle.document_leaf(leaf_data)
     kept_as = _proven_key(leaf, origin, index, size, path, note, log_key, policy)
     proven = _proven.get(kept_as)
     if proven is not None:

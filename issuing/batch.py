@@ -384,7 +384,7 @@ def _sign_chunk(ctx: _Context, number: int,
                        holder_jwk=holder or wallet_keys.get(email),  # the row's key, else the owner's wallet key
                        sd_array_size=ctype.sd_array_sizes)
         credential_id = credential_id or new_id()
-        leaves.append(merkle.leaf_hash(issued.jwt.encode("ascii")))
+        leaves.append(merkle.entry_of(issued.jwt.encode("ascii")))  # the log entry: the JWT's digest
         signed.append([credential_id, issued.serialize(), email])
         records.append({"_id": credential_id, "issuer": job.issuer_id, "type": ctype.slug, "batch": job.batch_id,
                         "offset": number * _CHUNK + i, "status_list": int(uri.rsplit("/", 1)[1]),
@@ -432,7 +432,7 @@ def _deliver_chunk(ctx: _Context, number: int, anchoring: _Anchoring, out_dir: s
     offers: list[dict[str, Any]] = []
     for offset, (credential_id, sd_jwt, email) in enumerate(entries, start=number * _CHUNK):
         index = anchoring.first_index + offset
-        if merkle.leaf_hash(sd_jwt.split("~", 1)[0].encode("ascii")) != stored(index, index + 1):
+        if merkle.document_leaf(sd_jwt.split("~", 1)[0].encode("ascii")) != stored(index, index + 1):
             raise CredshareError(f"batch {job.batch_id}: credential {offset} is not the logged leaf",
                                  code="batch_damaged")
         credential = {
@@ -773,7 +773,7 @@ class BatchIssuer:
         slots = iter(self._status.allocate(job.issuer_id, count))
         self._renew(job.batch_id, owner, LEASE_SECONDS, state="signing", count=count, workers=workers.count)
         beat = self._heartbeat(job.batch_id, owner)
-        leaf_hashes: list[bytes] = []
+        entries: list[bytes] = []
         work = enumerate([next(slots) for _ in range(size)] for size in sizes)
         for leaves, records, chunk in workers.map(_sign_chunk, work):
             try:
@@ -783,15 +783,16 @@ class BatchIssuer:
             except DuplicateKeyError as exc:
                 raise InputError("a credential_id in the roster is already issued; nothing was anchored",
                                  code="credential_id_taken") from exc
-            leaf_hashes.extend(leaves)
+            entries.extend(leaves)
             beat(None)
             if progress:
                 progress(len(leaves))
         # what tells, after a crash, whether this append happened; and a lease no append outlives
         self._renew(job.batch_id, owner, APPEND_LEASE_SECONDS, log_floor=self._log.head()[0],
-                    leaf_first=b64_encode(leaf_hashes[0]), leaf_last=b64_encode(leaf_hashes[-1]))
-        appended = self._log.append_hashes(leaf_hashes, timeout=300)
-        del leaf_hashes
+                    leaf_first=b64_encode(merkle.leaf_hash(entries[0])),
+                    leaf_last=b64_encode(merkle.leaf_hash(entries[-1])))
+        appended = self._log.append_entries(entries, timeout=300)
+        del entries
         self._renew(job.batch_id, owner, LEASE_SECONDS, state="anchored", first_index=appended.first_index,
                     tree_size=appended.size)
         self._ask_witnesses(appended.size)

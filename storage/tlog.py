@@ -12,6 +12,11 @@ Layout (collections):
 * ``tlog_hashes``: complete-subtree hashes, one document per (level, run of 256 nodes).
   Node ``(level, i)`` is ``MTH`` of leaves ``[i * 2^level, (i + 1) * 2^level)``; level 0
   holds the leaf hashes. Any proof needs O(log n) of them and hashes only along the edge.
+* ``tlog_entries``: the log's entries (``anchoring.merkle.entry_of``: each the SHA-256 digest
+  of a logged document, 32 bytes), one document per run of 256 (an entry bundle's worth),
+  written like the level-0 hash chunks: only past the head, committed by the head move. A
+  batch appended as bare leaf hashes (:meth:`TransparencyLog.append_hashes`) stores none.
+  They and the hash chunks are served as C2SP tlog-tiles (:meth:`LogReader.tile_data`).
 * ``tlog_checkpoints``: every published checkpoint: ``note`` is the C2SP cosigned checkpoint
   (c2sp.org/tlog-cosignature): the log's signature line, then one ``cosignature/v1`` line per
   witness that cosigned it (the local development witnesses' at once, remote witnesses' as
@@ -45,6 +50,7 @@ from credshare.anchoring.cosignature import Cosigner, cosignatures, is_developme
 from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.note import TIME_EXTENSION, Checkpoint, NoteSigner, NoteVerifier, split_note
 from credshare.anchoring.proof import build_anchor_proof
+from credshare.anchoring.tiles import ENTRIES, TILE_HEIGHT, TILE_WIDTH, Tile, entry_bundle
 from credshare.foundation.b64 import b64_decode, b64_encode
 from credshare.foundation.cache import BoundedCache
 from credshare.foundation.clock import SYSTEM_CLOCK, Clock
@@ -56,6 +62,7 @@ _FULL_CHUNK_CACHE = 4096
 _PROOF_CACHE = 8192
 _CHECKPOINT_CACHE = 1024
 HEADS, HASHES, CHECKPOINTS, LOCKS = "tlog_heads", "tlog_hashes", "tlog_checkpoints", "tlog_locks"
+ENTRY_CHUNKS = "tlog_entries"
 
 
 def _stored_nodes(text: str) -> int:
@@ -113,6 +120,7 @@ class LogReader:
         self._heads = store.collection(HEADS)
         self._hashes = store.collection(HASHES)
         self._checkpoints = store.collection(CHECKPOINTS)
+        self._entries = store.collection(ENTRY_CHUNKS)
         # chunks that are full and committed never change: an LRU of them (~32 MB at most)
         self._full_chunks: OrderedDict[tuple[int, int], str] = OrderedDict()
         # and so do inclusion proofs at a committed size: an LRU of those (~5 MB at most)
@@ -308,6 +316,42 @@ class LogReader:
         for index in range(start, end):
             yield self._node(0, index, end)
 
+    # -- C2SP tlog-tiles ------------------------------------------------------------------
+
+    def tile_data(self, tile: Tile, head: LogHead | None = None) -> bytes | None:
+        """The content of a tlog-tiles tile or entry bundle of the committed tree (``head``:
+        the head already read), or ``None`` when the log does not serve it: a tile past the
+        tree (a full tile that is not full yet), a partial tile of a width no checkpoint of
+        the log had (tlog-tiles: partial tiles exist for the sizes a checkpoint was produced
+        for), an entry bundle whose entries were not stored (appended as bare leaf hashes).
+        Tile ``L/N`` is the stored hash chunk ``N`` of Merkle level ``8L``; every entry of a
+        bundle is checked against its stored leaf hash before it is served."""
+        head = self.read_head() if head is None else head
+        level = 0 if tile.level == ENTRIES else tile.level
+        end = tile.index * TILE_WIDTH + tile.width  # hashes of this level the tile needs
+        if end > head.size >> (TILE_HEIGHT * level):
+            return None
+        if not tile.full:
+            lo = end << (TILE_HEIGHT * level)
+            hi = min(((end + 1) << (TILE_HEIGHT * level)) - 1, head.size)
+            if not self.checkpoint_sizes(lo - 1, hi):
+                return None
+        hashes = self._chunk(TILE_HEIGHT * level, tile.index)[:tile.width * 32]
+        if len(hashes) != tile.width * 32:
+            raise AnchoringError(f"tile {tile.path()} is missing from the store", code="log_inconsistent")
+        if tile.level != ENTRIES:
+            return hashes
+        stored = self._stored_entries(tile.index)[:tile.width * 32]
+        entries = [stored[i:i + 32] for i in range(0, len(stored), 32)]
+        if len(entries) != tile.width or any(
+                merkle.leaf_hash(entry) != hashes[i * 32:(i + 1) * 32] for i, entry in enumerate(entries)):
+            return None
+        return entry_bundle(entries)
+
+    def _stored_entries(self, chunk: int) -> bytes:
+        key = f"{self.origin}|{chunk}"
+        return b64_decode(self._entries.strings_by_id([key], "e").get(key, ""))
+
 
 
 class TransparencyLog(LogReader):
@@ -358,11 +402,23 @@ class TransparencyLog(LogReader):
 
     # -- appending ------------------------------------------------------------------------
 
-    def append(self, leaves: Sequence[bytes], *, timeout: float = 60.0) -> AppendResult:
-        """Append leaf *data* (hashed here) as one batch with one checkpoint; atomic."""
-        return self.append_hashes([merkle.leaf_hash(leaf) for leaf in leaves], timeout=timeout)
+    def append(self, documents: Sequence[bytes], *, timeout: float = 60.0) -> AppendResult:
+        """Append documents as one batch with one checkpoint; atomic. Each is logged as its
+        entry, its SHA-256 digest (``anchoring.merkle.entry_of``), which is stored and served."""
+        return self.append_entries([merkle.entry_of(document) for document in documents], timeout=timeout)
+
+    def append_entries(self, entries: Sequence[bytes], *, timeout: float = 60.0) -> AppendResult:
+        """Append entries (32-byte document digests, ``anchoring.merkle.entry_of``), stored
+        with their leaf hashes; atomic."""
+        if any(not isinstance(e, bytes) or len(e) != 32 for e in entries):
+            raise AnchoringError("a log entry is a 32-byte document digest", code="leaf_hash_invalid")
+        return self._append([merkle.leaf_hash(entry) for entry in entries], list(entries), timeout)
 
     def append_hashes(self, leaf_hashes: Sequence[bytes], *, timeout: float = 60.0) -> AppendResult:
+        """Append bare leaf hashes (their entries are not stored, so not served); atomic."""
+        return self._append(leaf_hashes, None, timeout)
+
+    def _append(self, leaf_hashes: Sequence[bytes], entries: list[bytes] | None, timeout: float) -> AppendResult:
         if not leaf_hashes:
             raise AnchoringError("a batch has at least one leaf", code="batch_empty")
         if any(len(h) != 32 for h in leaf_hashes):
@@ -372,7 +428,7 @@ class TransparencyLog(LogReader):
             self._checkpoints.delete_many({"origin": self.origin, "size": {"$gt": old_size}})  # a crashed batch
             new_size = old_size + len(leaf_hashes)
             overlay = self._compute_nodes(old_size, new_size, list(leaf_hashes))
-            self._write_nodes(old_size, overlay)
+            self._write_nodes(old_size, overlay, entries)
             root = self.subtree_hash(new_size, overlay)(0, new_size)
             signed_at = self._clock.seconds()
             text = Checkpoint(self.origin, new_size, root, (f"{TIME_EXTENSION} {signed_at}",)).text()
@@ -408,9 +464,30 @@ class TransparencyLog(LogReader):
             overlay.start[level], overlay.nodes[level] = start, nodes
             level += 1
 
-    def _write_nodes(self, old_size: int, overlay: _Overlay) -> None:
+    def _write_nodes(self, old_size: int, overlay: _Overlay, entries: list[bytes] | None = None) -> None:
         with self._store.bulk():
             self._write_node_chunks(overlay)
+            if entries:
+                self._write_entry_chunks(old_size, entries)
+
+    def _write_entry_chunks(self, start: int, entries: list[bytes]) -> None:
+        """Entries ``start..``, past the head only. A chunk whose committed part has no stored
+        entries (appended as bare hashes) is left as it is: its bundle is not served."""
+        end = start + len(entries)
+        for chunk in range(start // CHUNK, (end - 1) // CHUNK + 1):
+            first = chunk * CHUNK
+            keep = b""
+            if first < start:
+                keep = self._stored_entries(chunk)[: (start - first) * 32]
+                if len(keep) != (start - first) * 32:
+                    continue
+            lo, hi = max(first, start), min(first + CHUNK, end)
+            self._entries.update_one(
+                {"_id": f"{self.origin}|{chunk}"},
+                {"$set": {"origin": self.origin, "chunk": chunk,
+                          "e": b64_encode(keep + b"".join(entries[lo - start:hi - start]))}},
+                upsert=True,
+            )
 
     def _write_node_chunks(self, overlay: _Overlay) -> None:
         for level, start in overlay.start.items():

@@ -135,17 +135,17 @@ svc = create_app(env).extensions["credshare"]
 def die():
     os.kill(os.getpid(), signal.SIGKILL)
 
-real_append = svc.log.append_hashes
+real_append = svc.log.append_entries
 
-def append(hashes, **kw):
+def append(entries, **kw):
     if point == "before-append":
         die()
-    appended = real_append(hashes, **kw)
+    appended = real_append(entries, **kw)
     if point == "after-append":
         die()
     return appended
 
-svc.log.append_hashes = append
+svc.log.append_entries = append
 if point == "mid-delivery":
     real_open, opened = os.open, [0]
 

@@ -369,7 +369,7 @@ LEAVES = [b"jwt %d" % i for i in range(11)]
 
 
 def _proof(index: int, *cosigners: Cosigner) -> dict:
-    hashes = [merkle.leaf_hash(leaf) for leaf in LEAVES]
+    hashes = [merkle.document_leaf(leaf) for leaf in LEAVES]
     subtree = merkle.memory_subtree(hashes)
     text = Checkpoint("example.com/log", len(LEAVES), merkle.root_of(hashes), ("credshare-time 1700000000",)).text()
     return build_anchor_proof(origin="example.com/log", leaf_index=index, tree_size=len(LEAVES),

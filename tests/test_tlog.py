@@ -51,8 +51,8 @@ def test_an_inclusion_proof_at_a_committed_size_is_computed_once(store: Store) -
     log.append([f"cred-{i}".encode() for i in range(300)])
     log.append([b"later"])
     proof = log.inclusion_proof(17, 300)
-    root = merkle.root_of([merkle.leaf_hash(f"cred-{i}".encode()) for i in range(300)])
-    assert merkle.verify_inclusion(merkle.leaf_hash(b"cred-17"), 17, 300, proof, root)
+    root = merkle.root_of([merkle.document_leaf(f"cred-{i}".encode()) for i in range(300)])
+    assert merkle.verify_inclusion(merkle.document_leaf(b"cred-17"), 17, 300, proof, root)
 
     def no_reads(*_args, **_kwargs):
         raise AssertionError("the store was read")
@@ -74,7 +74,7 @@ def test_batches_roots_proofs_and_checkpoints(store: Store, witnesses) -> None:
         result = log.append(leaves)
         assert result.first_index == len(data)
         data += leaves
-        hashes = [merkle.leaf_hash(d) for d in data]
+        hashes = [merkle.document_leaf(d) for d in data]
         assert result.root == merkle.root_of(hashes) and result.size == len(data)
         checkpoint = open_checkpoint(result.checkpoint, SIGNER.verifier, "test.example/log")
         assert (checkpoint.size, checkpoint.root) == (len(data), result.root)
@@ -191,7 +191,7 @@ def test_an_append_that_outlives_its_lease_commits_nothing(store: Store) -> None
     assert err.value.code == "log_lease_expired"
     assert log_ok.head()[0] == 1
     result = log_ok.append([b"d"])
-    assert result.size == 2 and result.root == merkle.root_of([merkle.leaf_hash(b"a"), merkle.leaf_hash(b"d")])
+    assert result.size == 2 and result.root == merkle.root_of([merkle.document_leaf(b"a"), merkle.document_leaf(b"d")])
     assert [c["size"] for c in log_ok.checkpoints()] == [1, 2]
 
 
@@ -238,7 +238,7 @@ def test_concurrent_appenders_serialize(store_location, store: Store) -> None:
     size, root = log.head()
     assert size == 1200
     stored = list(log.leaf_hashes(0, size))
-    expected = {merkle.leaf_hash(f"{t}-{b}-{i}".encode()) for t in "pq" for b in range(12) for i in range(50)}
+    expected = {merkle.document_leaf(f"{t}-{b}-{i}".encode()) for t in "pq" for b in range(12) for i in range(50)}
     assert set(stored) == expected and len(stored) == 1200
     assert merkle.root_of(stored) == root
     checkpoints = log.checkpoints()
@@ -273,7 +273,7 @@ def test_sigkill_during_batch_appends_never_corrupts_the_log(tmp_path: Path) -> 
             size, root = log.head()
             assert size % batch == 0, f"run {run}: a partial batch is visible ({size})"
             while len(expected_hashes) < size:
-                _extend(frontier, expected_hashes, merkle.leaf_hash(f"leaf-{len(expected_hashes)}".encode()))
+                _extend(frontier, expected_hashes, merkle.document_leaf(f"leaf-{len(expected_hashes)}".encode()))
                 if len(expected_hashes) % batch == 0:
                     roots[len(expected_hashes)] = _frontier_root(frontier)
             assert size == 0 or root == roots[size], f"run {run}: root differs from the leaves appended"
