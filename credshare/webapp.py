@@ -28,6 +28,7 @@ from credshare.sharing import (
     log_api,
     owner_api,
     request_log,
+    tiles_api,
     verify_pages,
     wallet_pages,
 )
@@ -67,6 +68,7 @@ def create_app(config: Mapping[str, Any] | None = None, services: AppServices | 
     app.register_blueprint(home.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(log_api.bp)
+    app.register_blueprint(tiles_api.bp)
     app.register_blueprint(issuer_api.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(wallet_pages.bp)

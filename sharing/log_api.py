@@ -56,7 +56,9 @@ def checkpoint() -> Response:
     log = services().log
     if log.head()[0] == 0:
         abort(404, "the log is empty")
-    return _text(log.checkpoint()["note"])
+    response = _text(log.checkpoint()["note"])
+    response.headers["Cache-Control"] = "public, max-age=5"  # tlog-tiles: mutable, cached a few seconds
+    return response
 
 
 @bp.get("/proof/<int:index>")
