@@ -51,6 +51,8 @@ STAGE_OF: dict[str, Stage] = {
     "tile_invalid": "inclusion",
     "tile_unavailable": "inclusion",
     "tlog_proof_malformed": "proof_format",
+    "mirror_untrusted": "config",  # a mirror was asked to copy a log it has no key for
+    "mirror_witness_quorum": "witness_quorum",  # the log's checkpoint does not meet the mirror's policy
 }
 
 

@@ -114,6 +114,33 @@ def monitor(url: str, log_key_file: str, state_file: str | None, interval: float
         time.sleep(interval)
 
 
+@log_group.command("mirror")
+@click.argument("url")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--policy", "policy_file", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="The log's C2SP tlog-policy (log key, witnesses, quorum) the checkpoint must meet.")
+@click.option("--log-key", "log_key_file", default=None, help="File with the log's verifier key, instead of a policy.")
+def mirror_command(url: str, directory: str, policy_file: str | None, log_key_file: str | None) -> None:
+    """Copy the log at URL (a credshare server: its tiles under URL/log) into DIRECTORY as static
+    C2SP tlog-tiles files any web server can serve; each run fetches only what is new. Exits 2 on
+    a fork or a rollback (nothing written), 1 on any other failure."""
+    from pathlib import Path
+
+    from credshare.anchoring.policy import parse_policy
+    from credshare.log_mirror import http_fetch, mirror
+
+    try:
+        policy = parse_policy(read_bytes(policy_file)) if policy_file else None
+        log_key = NoteVerifier.decode(read_text(log_key_file)) if log_key_file else None
+        result = mirror(http_fetch(url.rstrip("/") + "/log"), Path(directory), policy=policy, log_key=log_key)
+    except CredshareError as exc:
+        if exc.code in ("log_fork", "log_rollback"):
+            click.echo(json.dumps(exc.to_dict()))
+            sys.exit(2)
+        fail(exc)
+    click.echo(json.dumps(result.to_json()))
+
+
 @log_group.command("anchor")
 @click.option("--rpc", "rpc_url", required=True, help="Ethereum JSON-RPC endpoint to publish through.")
 @click.option("--key-file", required=True, help="File with the anchoring account's private key (hex).")
