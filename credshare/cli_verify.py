@@ -10,6 +10,9 @@ that log; a JSON trust file of earlier versions is refused), from ``--log-key``
 (a log key alone, as ``GET /log/key`` serves it, or a file holding it: then the witnesses
 cannot be checked and the outcome is at best ``incomplete``), and from the
 ``CREDSHARE_TRUSTED_LOG_KEYS`` environment variable (log keys, one per line).
+With ``--mirror URL`` (a mirror of the log: ``credshare log mirror``, or a credshare server's
+``URL/log``) the credential is also checked against the mirror's current tree, fetched over
+HTTP (``inclusion_mirror``, verifier/mirror.py); that is the one check that uses the network.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import click
 from credshare.cli_io import fail, read_bytes, read_json, rpc_chain_check
 from credshare.foundation.clock import SYSTEM_CLOCK
 from credshare.foundation.errors import CredshareError
+from credshare.log_mirror import http_fetch
 from credshare.verifier.bundle import TrustedLog, verify_bundle
 
 _MARKS = {"passed": "PASS", "failed": "FAIL", "unchecked": "----", "history": "HIST"}
@@ -44,8 +48,11 @@ def _key_text(value: str) -> str:
 @click.option("--log-key", "log_keys", multiple=True, help="A trusted log verifier key alone, or a file holding one.")
 @click.option("--rpc", "rpc_urls", multiple=True, help="Ethereum JSON-RPC endpoint to look chain anchors up on (repeat).")
 @click.option("--at", "at", type=int, default=None, help="Verify as of this Unix time (default: now).")
+@click.option("--mirror", "mirror_url", default=None,
+              help="A mirror of the log (C2SP tlog-tiles prefix: its checkpoint at URL/checkpoint): check the "
+                   "credential's inclusion in the mirror's tree too (inclusion_mirror).")
 def verify_command(bundle: str, trust_files: tuple[str, ...], log_keys: tuple[str, ...], rpc_urls: tuple[str, ...],
-                   at: int | None) -> None:
+                   at: int | None, mirror_url: str | None) -> None:
     """Verify an offline bundle; print the report as JSON (a summary goes to stderr)."""
     try:
         trusted = [TrustedLog.from_text(read_bytes(f)) for f in trust_files]
@@ -53,7 +60,8 @@ def verify_command(bundle: str, trust_files: tuple[str, ...], log_keys: tuple[st
         keys += [line.strip() for line in os.environ.get("CREDSHARE_TRUSTED_LOG_KEYS", "").splitlines() if line.strip()]
         trusted += [TrustedLog.from_key(k) for k in keys]
         report = verify_bundle(read_json(bundle, "the bundle", "bundle_malformed"), trusted=trusted,
-                               now=SYSTEM_CLOCK.seconds() if at is None else at, chain_check=rpc_chain_check(rpc_urls))
+                               now=SYSTEM_CLOCK.seconds() if at is None else at, chain_check=rpc_chain_check(rpc_urls),
+                               mirror=http_fetch(mirror_url) if mirror_url else None)
     except CredshareError as exc:
         fail(exc)
     body = report.to_json()

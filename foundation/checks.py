@@ -18,7 +18,7 @@ Status = Literal["passed", "failed", "unchecked", "history"]
 CheckName = Literal[
     "trust_anchor", "key_history", "issuer_signature", "issuer_key_valid", "disclosures", "key_binding",
     "proof_format", "checkpoint_signature", "inclusion", "witness_quorum", "chain_anchor", "status",
-    "credential_validity", "link",
+    "credential_validity", "link", "inclusion_mirror",
 ]
 
 # Every check a report may hold, with its human label (reports list checks in the order they ran).
@@ -37,6 +37,7 @@ CHECK_LABELS: dict[str, str] = {
     "status": "Issuer status list",
     "credential_validity": "Credential validity period",
     "link": "Share link validity",
+    "inclusion_mirror": "Inclusion in the log as a mirror serves it (C2SP tlog-tiles)",
 }
 
 

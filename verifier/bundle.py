@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.note import NoteVerifier
@@ -42,6 +42,7 @@ from credshare.verifier.credential import (
     trust_from_log_key,
     verify_credential,
 )
+from credshare.verifier.mirror import check_mirror
 from credshare.verifier.report import Report
 
 BUNDLE_TYPE = "credshare-verification-bundle/v1"
@@ -120,11 +121,13 @@ class TrustedLog:
         return LogTrust(NoteVerifier.decode(log_key), self.policy)
 
 
-def verify_bundle(doc: Any, *, trusted: Sequence[TrustedLog], now: int, chain_check: ChainCheck | None = None) -> Report:
+def verify_bundle(doc: Any, *, trusted: Sequence[TrustedLog], now: int, chain_check: ChainCheck | None = None,
+                  mirror: Callable[[str], bytes | None] | None = None) -> Report:
     """Verify a bundle against the logs the caller trusts. Only the bundle's log key is taken
     from it, and only to find which trusted log it claims; the witness policy always comes
-    from the caller. A malformed bundle raises :class:`BundleError`; anything that parses
-    gets a full report."""
+    from the caller. ``mirror``: a mirror's tlog-tiles resources (``fetch(path)``), for the
+    extra ``inclusion_mirror`` check (verifier/mirror.py). A malformed bundle raises
+    :class:`BundleError`; anything that parses gets a full report."""
     if not isinstance(doc, dict) or doc.get("type") != BUNDLE_TYPE:
         raise BundleError(f"not a {BUNDLE_TYPE} document")
     presentation = _member(doc, "presentation", str)
@@ -172,4 +175,7 @@ def verify_bundle(doc: Any, *, trusted: Sequence[TrustedLog], now: int, chain_ch
     else:
         anchor = Check("trust_anchor", "failed", f"the bundle's log ({named}) is not one you trust")
     report.checks.insert(0, anchor)
+    if mirror is not None:
+        report.checks.append(check_mirror(presentation.split("~", 1)[0].encode("ascii", "replace"),
+                                          doc.get("anchor_proof"), trust if match is not None else None, mirror))
     return report
