@@ -105,3 +105,18 @@ def test_an_unreadable_behind_or_unwitnessed_mirror_leaves_it_unchecked(world) -
     strict = [TrustedLog.from_text(witness_policy_text(bundle["log"]["key"]))]  # a witness the log never asked
     report = verify_bundle(independently_witnessed(bundle), trusted=strict, now=now, mirror=_fetch(app))
     assert _mirror_check(report)["status"] == "unchecked" and "witnessed" in _mirror_check(report)["detail"]
+
+
+def test_the_bundle_carries_its_proof_as_c2sp_tlog_proof_text(world) -> None:
+    from credshare.anchoring.tlog_proof import parse_tlog_proof
+    from credshare.foundation.b64 import b64_decode
+    from tests.independent import policy as ref_policy, tlog_proof as ref_tlog_proof
+
+    app, _, bundle = world
+    proof, anchor = parse_tlog_proof(bundle["tlog_proof"]), bundle["anchor_proof"]
+    assert (proof.index, proof.note) == (anchor["leaf_index"], anchor["checkpoint"])
+    assert list(proof.proof) == [b64_decode(h) for h in anchor["inclusion_proof"]]
+    leaf = document_leaf(bundle["presentation"].split("~")[0].encode())
+    policy = ref_policy.parse(app.test_client().get("/log/trust").get_data())
+    assert ref_tlog_proof.verify(bundle["tlog_proof"], leaf, policy)  # the independent reference accepts it
+    assert not ref_tlog_proof.verify(bundle["tlog_proof"], document_leaf(b"another jwt"), policy)

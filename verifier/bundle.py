@@ -6,6 +6,8 @@ Members (docs/bundle.md):
 * ``presentation``: the compact SD-JWT as shared (issuer JWT, chosen disclosures, KB-JWT),
   with ``key_binding`` {``aud``, ``nonce``, ``not_before``} it must have been made for;
 * ``anchor_proof``: the credential's anchor proof (docs/anchor-proof.md);
+* ``tlog_proof``: the same proof as C2SP tlog-proof text (c2sp.org/tlog-proof), for tools that
+  speak C2SP (its leaf hash is ``SHA-256(0x00 || SHA-256(issuer JWT))``); carried, not checked;
 * ``issuer``: ``key_history`` {``jws``, ``anchor_proof``}, the issuer's signed, logged keys;
 * ``status``: the issuer's signed status list token, its anchor proof (the token is a leaf
   of the log: its signer is judged at the time it was logged) and when it was read
@@ -31,7 +33,9 @@ from typing import Any, Callable, Sequence
 from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.note import NoteVerifier
 from credshare.anchoring.policy import Policy, parse_policy
+from credshare.anchoring.tlog_proof import build_tlog_proof
 from credshare.disclosure.verification import KeyBindingPolicy
+from credshare.foundation.b64 import b64_decode
 from credshare.foundation.checks import Check
 from credshare.foundation.errors import InputError
 from credshare.verifier.credential import (
@@ -66,6 +70,8 @@ def build_bundle(
         "presentation": presentation,
         "key_binding": {"aud": audience, "nonce": nonce, "not_before": not_before},
         "anchor_proof": anchor_proof,
+        "tlog_proof": build_tlog_proof(index=anchor_proof["leaf_index"], note=anchor_proof["checkpoint"],
+                                       proof=[b64_decode(h) for h in anchor_proof["inclusion_proof"]]),
         "issuer": {"key_history": {"jws": history.jws, "anchor_proof": history.anchor_proof}},
         "status": None if status is None else {"token": status.token, "as_of": status.as_of, "problem": status.problem,
                                                "anchor_proof": status.anchor_proof},
