@@ -81,7 +81,7 @@ def main() -> int:
         log.append(leaves(size, step))
         size += step
     size, root = log.head()
-    all_hashes = [merkle.leaf_hash(leaf) for leaf in leaves(0, size)]
+    all_hashes = [merkle.document_leaf(leaf) for leaf in leaves(0, size)]
     memory = merkle.memory_subtree(all_hashes)
     rng = random.Random(1)
 

@@ -145,7 +145,9 @@ def mirror(fetch: Fetch, directory: Path, *, policy: Policy | None = None,
                                  f"{old.size}", code="log_fork")
     reader.check_root()
     wanted = {t.path() for t in tiles_of(checkpoint.size) + bundles_of(checkpoint.size)}
-    for n in range(-(-checkpoint.size // TILE_WIDTH)):  # a bundle at a time, checked, then written
+    # a bundle at a time, checked, then written; those below the held checkpoint were checked when
+    # it was mirrored, and the consistency proof ties its tree to this one
+    for n in range((old.size if old else 0) // TILE_WIDTH, -(-checkpoint.size // TILE_WIDTH)):
         reader.entries(n * TILE_WIDTH, min((n + 1) * TILE_WIDTH, checkpoint.size))
         _flush(directory, fetched, wanted, result)
     _flush(directory, fetched, wanted, result)
