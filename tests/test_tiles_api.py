@@ -122,3 +122,26 @@ def test_a_batch_appended_as_bare_hashes_has_no_entry_bundle(tmp_path: Path) -> 
     assert client.get("/log/tile/entries/000.p/2").status_code == 200
     assert client.get("/log/tile/entries/000.p/3").status_code == 404
     assert client.get("/log/tile/0/000.p/3").status_code == 200
+
+
+def test_entries_a_crashed_append_left_past_the_head_are_never_served(tmp_path: Path) -> None:
+    """Entries are written past the head only and committed by the head move, like the hash
+    chunks: what a crashed appender wrote there is overwritten by the next append, and an entry
+    that does not hash to its committed leaf is never served."""
+    app = create_app({"MONGODB_URI": "mongomock://localhost/crash", "CREDSHARE_DATA_DIR": str(tmp_path),
+                      "CREDSHARE_LOCAL_WITNESSES": "1"})
+    log = app.extensions["credshare"].log
+    log.append([b"a", b"b"])
+    log._write_entry_chunks(2, [bytes([9]) * 32] * 300)  # a crashed append: entries, no head move
+    assert log.tile_data(Tile(ENTRIES, 0, 2)) == entry_bundle([merkle.entry_of(b"a"), merkle.entry_of(b"b")])
+    assert log.tile_data(Tile(ENTRIES, 0, 3)) is None  # past the head
+    log.append_hashes([merkle.document_leaf(b"c")])  # bare hashes: the junk entry stays, and is not served
+    assert log.tile_data(Tile(ENTRIES, 0, 3)) is None
+    log.append([b"d"])
+    assert log.tile_data(Tile(ENTRIES, 0, 4)) is None  # the bundle has a hole at 2: never served
+    fresh = create_app({"MONGODB_URI": "mongomock://localhost/crash2", "CREDSHARE_DATA_DIR": str(tmp_path / "2"),
+                        "CREDSHARE_LOCAL_WITNESSES": "1"}).extensions["credshare"].log
+    fresh.append([b"a"])
+    fresh._write_entry_chunks(1, [bytes([9]) * 32] * 300)
+    fresh.append([b"b", b"c"])
+    assert fresh.tile_data(Tile(ENTRIES, 0, 3)) == entry_bundle([merkle.entry_of(d) for d in (b"a", b"b", b"c")])
