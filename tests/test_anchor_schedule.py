@@ -516,3 +516,62 @@ def test_two_processes_racing_anchor_due_anchor_once(tmp_path: Path, ganache: Ga
         for proc in procs if "procs" in locals() else []:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_a_serve_worker_runs_the_schedule_thread_and_stops_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`credshare serve`'s app factory starts the schedule's daemon thread in its worker (when a
+    schedule is configured) and registers its stop for the worker's exit."""
+    import atexit
+
+    from credshare.cli import worker_app
+
+    env = anchor_env(tmp_path, "http://127.0.0.1:9", key_file(tmp_path), CREDSHARE_ANCHOR_EVERY_MINUTES="5")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    at_exit: list[Any] = []
+    monkeypatch.setattr(atexit, "register", at_exit.append)
+    app = worker_app()
+    try:
+        (stop,) = at_exit
+        running = [t for t in threading.enumerate() if t.name == "credshare-anchor-schedule"]
+        assert len(running) == 1 and running[0].daemon and running[0].is_alive()
+        stop()
+        assert not running[0].is_alive()
+    finally:
+        app.extensions["credshare"].store.close()
+    monkeypatch.delenv("CREDSHARE_ANCHOR_EVERY_MINUTES")
+    at_exit.clear()
+    plain = worker_app()
+    plain.extensions["credshare"].store.close()
+    assert at_exit == []  # no schedule, no thread
+
+
+@pytest.mark.slow  # `credshare serve` with two workers, and ganache
+def test_serve_anchors_every_checkpoint_by_itself_exactly_once(tmp_path: Path, ganache: Ganache) -> None:
+    """A real server with two gunicorn workers, each with its schedule thread: a checkpoint
+    appended (by another process on the same store) is anchored on ganache with no one asking,
+    once; the next one too; SIGTERM stops the server and its threads."""
+    import time
+
+    from credshare.compose import build_services
+    from tests.test_server import Server
+
+    env = anchor_env(tmp_path, ganache.url, key_file(tmp_path, ganache.private_key),
+                     CREDSHARE_ANCHOR_EVERY_CHECKPOINTS="1")
+    server = Server(tmp_path / "data", "--workers", "2", env=env)
+    svc = build_services(load_settings({**os.environ, **env}))
+    try:
+        for expected in (1, 2):
+            size = svc.log.append([f"leaf-{expected}".encode()]).size
+            deadline = time.monotonic() + 120
+            while not svc.log.checkpoint(size).get("anchors") and time.monotonic() < deadline:
+                time.sleep(0.5)
+            anchors = svc.log.checkpoint(size).get("anchors")
+            assert anchors, f"checkpoint {size} was not anchored; server log:\n{server.stderr_path.read_text()[-3000:]}"
+            assert len(anchors) == 1
+        assert svc.store.collection(STATE).find_one({"_id": svc.log.origin})["anchored_size"] == 2
+    finally:
+        log = server.stop()
+        svc.store.close()
+    assert server.proc.returncode is not None
+    assert log.count(" anchored in 0x") == 2, log[-3000:]
