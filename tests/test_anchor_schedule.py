@@ -551,27 +551,39 @@ def test_serve_anchors_every_checkpoint_by_itself_exactly_once(tmp_path: Path, g
     """A real server with two gunicorn workers, each with its schedule thread: a checkpoint
     appended (by another process on the same store) is anchored on ganache with no one asking,
     once; the next one too; SIGTERM stops the server and its threads."""
+    import shutil
     import time
 
     from credshare.compose import build_services
-    from tests.test_server import Server
+    from tests.conftest import ROOT
 
     env = anchor_env(tmp_path, ganache.url, key_file(tmp_path, ganache.private_key),
                      CREDSHARE_ANCHOR_EVERY_CHECKPOINTS="1")
-    server = Server(tmp_path / "data", "--workers", "2", env=env)
+    exe = shutil.which("credshare", path=str(Path(sys.executable).parent))
+    assert exe, "credshare console script missing: pip install -e ."
+    server_env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
+    log_path = tmp_path / "server.log"
+    with open(log_path, "wb") as stderr:
+        server = subprocess.Popen([exe, "serve", "--port", str(free_port()), "--workers", "2"], cwd=ROOT,
+                                  env={**server_env, **env}, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                                  start_new_session=True)
     svc = build_services(load_settings({**os.environ, **env}))
     try:
+        assert server.stdout is not None
+        assert "credshare is running" in server.stdout.readline()
+        assert server.stdout.readline().startswith("chain anchors: every 1 checkpoint(s)")
         for expected in (1, 2):
             size = svc.log.append([f"leaf-{expected}".encode()]).size
             deadline = time.monotonic() + 120
             while not svc.log.checkpoint(size).get("anchors") and time.monotonic() < deadline:
                 time.sleep(0.5)
             anchors = svc.log.checkpoint(size).get("anchors")
-            assert anchors, f"checkpoint {size} was not anchored; server log:\n{server.stderr_path.read_text()[-3000:]}"
+            assert anchors, f"checkpoint {size} was not anchored; server log:\n{log_path.read_text()[-3000:]}"
             assert len(anchors) == 1
         assert svc.store.collection(STATE).find_one({"_id": svc.log.origin})["anchored_size"] == 2
     finally:
-        log = server.stop()
+        stop_process_group(server)
         svc.store.close()
-    assert server.proc.returncode is not None
+    assert server.returncode == 0
+    log = log_path.read_text()
     assert log.count(" anchored in 0x") == 2, log[-3000:]
