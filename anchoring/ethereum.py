@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, cast
 
 from credshare.anchoring.chain import (
@@ -28,6 +29,7 @@ from credshare.anchoring.chain import (
     anchor_payload,
     redact_endpoint_url,
 )
+from credshare.foundation.checks import Status
 from credshare.foundation.errors import ConfigError
 from credshare.foundation.runtime import keep_recursion_limit
 
@@ -419,37 +421,42 @@ def verify_chain_anchor(
             results.append(_EndpointResult(index, label, outcome, detail))
 
     report = [r.to_dict() for r in results]
+    return ChainVerdict(*_judge(anchor, results, suffix), test_anchor, report)
+
+
+def _endpoints(count: int, total: int) -> str:
+    return f"{count} of {total} endpoint{'' if total == 1 else 's'}"
+
+
+def _judge(anchor: ChainAnchor, results: list[_EndpointResult], suffix: str) -> tuple[Status, str]:
+    """The verdict's status and its detail, which says which endpoints were read and whether
+    they agree, and names each one that contradicted the anchor or could not be read."""
+    total = len(results)
+    passed = [r for r in results if r.outcome == "passed"]
     failed = [r for r in results if r.outcome == "failed"]
+    unread = [r for r in results if r.outcome not in ("passed", "failed")]
+    when = datetime.fromtimestamp(anchor.block_time, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    what = f"chain {anchor.chain_id}, tx {anchor.tx_hash} in block {anchor.block_number} at {when}"
+    not_read = "; could not read " + ", ".join(f"endpoint {r.index} ({r.url}): {r.detail}" for r in unread) \
+        if unread else ""
     if failed:
         first = failed[0]
-        return ChainVerdict("failed", f"endpoint {first.index} ({first.url}): {first.detail}{suffix}",
-                            test_anchor, report)
-    passed = [r for r in results if r.outcome == "passed"]
+        others = f" ({len(failed)} of {total} endpoints contradict it)" if len(failed) > 1 else ""
+        return "failed", (f"endpoint {first.index} ({first.url}): {first.detail}{others}; the anchor claims {what}"
+                          f"{not_read}{suffix}")
     hashes = {r.block_hash for r in passed}
     if len(hashes) > 1:
         listing = ", ".join(f"endpoint {r.index}: {r.block_hash}" for r in passed)
-        return ChainVerdict(
-            "failed",
-            f"endpoints disagree on block {anchor.block_number}: {listing}{suffix}",
-            test_anchor,
-            report,
-        )
-    if len(passed) < len(results):
-        missing = len(results) - len(passed)
-        return ChainVerdict(
-            "unchecked",
-            f"{missing} of {len(results)} endpoint(s) could not be asked; none contradicted the anchor{suffix}",
-            test_anchor,
-            report,
-        )
-    return ChainVerdict(
-        "passed",
-        f"checkpoint {anchor.origin} at size {anchor.tree_size} anchored in transaction {anchor.tx_hash} "
-        f"at block {anchor.block_number} on chain {anchor.chain_id}, "
-        f"confirmed by {len(passed)} endpoint(s){suffix}",
-        test_anchor,
-        report,
-    )
+        return "failed", (f"endpoints disagree on block {anchor.block_number}: {listing}; read from "
+                          f"{_endpoints(len(passed), total)}{not_read}{suffix}")
+    if not passed:
+        return "unchecked", (f"the anchor ({what}) could not be looked up: none of the {total} endpoint(s) "
+                             f"could be read{not_read}{suffix}")
+    agree = "all agree" if len(passed) > 1 else "which confirms it"
+    if unread:
+        return "unchecked", (f"anchored on {what}: read from {_endpoints(len(passed), total)}, {agree}, none "
+                             f"contradicts it{not_read}{suffix}")
+    return "passed", f"anchored on {what}: read from {_endpoints(len(passed), total)}, {agree}{suffix}"
 
 
 __all__ = ["EthereumAnchorer", "verify_chain_anchor"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import Any
 
 import click
 
@@ -49,7 +50,6 @@ def serve(host: str | None, port: int | None, workers: int, threads: int, demo: 
     """Run the server (gunicorn) and print its URL once it is listening."""
     from credshare import server
     from credshare.compose import build_services
-    from credshare.webapp import create_app
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # the options win over the environment, for this process and its workers (the public URL follows them)
@@ -76,7 +76,25 @@ def serve(host: str | None, port: int | None, workers: int, threads: int, demo: 
         fail(exc)
     shown = f"[{settings.host}]" if ":" in settings.host else settings.host
     banner = f"credshare is running at http://{shown}:{settings.port}/ ({where}){welcome}"
-    server.run(create_app, host=settings.host, port=settings.port, workers=workers, threads=threads, banner=banner)
+    if settings.anchor_schedule_on:
+        banner += (f"\nchain anchors: every {settings.anchor_every_checkpoints or '-'} checkpoint(s) / "
+                   f"{settings.anchor_every_minutes or '-'} minute(s)")
+    server.run(worker_app, host=settings.host, port=settings.port, workers=workers, threads=threads, banner=banner)
+
+
+def worker_app() -> Any:
+    """The app of one ``serve`` worker process, with the anchor schedule's daemon thread when
+    one is configured (one per worker; its lease makes exactly one act), stopped at exit."""
+    import atexit
+
+    from credshare.issuing.anchor_schedule import AnchorThread
+    from credshare.webapp import create_app
+
+    app = create_app()
+    schedule = app.extensions["credshare"].anchor_schedule
+    if schedule is not None:
+        atexit.register(AnchorThread(schedule).start().stop)
+    return app
 
 
 def main() -> None:

@@ -142,19 +142,39 @@ def mirror_command(url: str, directory: str, policy_file: str | None, log_key_fi
 
 
 @log_group.command("anchor")
-@click.option("--rpc", "rpc_url", required=True, help="Ethereum JSON-RPC endpoint to publish through.")
-@click.option("--key-file", required=True, help="File with the anchoring account's private key (hex).")
+@click.option("--rpc", "rpc_url", default=None,
+              help="Ethereum JSON-RPC endpoint to publish through (default: CREDSHARE_ANCHOR_RPC).")
+@click.option("--key-file", default=None,
+              help="File with the anchoring account's private key, hex (default: CREDSHARE_ANCHOR_KEY_FILE).")
 @click.option("--size", type=click.IntRange(1), default=None, help="Checkpoint to anchor (default: latest).")
-def anchor(rpc_url: str, key_file: str, size: int | None) -> None:
+@click.option("--due", is_flag=True,
+              help="One scheduled attempt (CREDSHARE_ANCHOR_EVERY_CHECKPOINTS/_MINUTES), for cron: anchors the "
+                   "latest checkpoint only if the schedule says so; exit 1 if the attempt failed.")
+def anchor(rpc_url: str | None, key_file: str | None, size: int | None, due: bool) -> None:
     """Publish a checkpoint's root on Ethereum and record the anchor (extra [ethereum])."""
-    from credshare.anchoring.ethereum import EthereumAnchorer
-    from credshare.anchoring.note import Checkpoint
-
     try:
-        log = build_services().log
+        svc = build_services()
+        if due:
+            if rpc_url or key_file or size:
+                raise ConfigError("--due takes the endpoint, key and schedule from the configuration only")
+            schedule = svc.anchor_schedule
+            if schedule is None:
+                raise ConfigError("no anchor schedule: set CREDSHARE_ANCHOR_EVERY_CHECKPOINTS or "
+                                  "CREDSHARE_ANCHOR_EVERY_MINUTES (with CREDSHARE_ANCHOR_RPC and _KEY_FILE)")
+            outcome = schedule.run_once()
+            click.echo(json.dumps({**outcome.to_json(), "schedule": schedule.status()}, indent=2))
+            sys.exit(1 if outcome.result == "failed" else 0)
+        from credshare.anchoring.ethereum import EthereumAnchorer
+        from credshare.anchoring.note import Checkpoint
+
+        rpc = rpc_url or svc.settings.anchor_rpc
+        key_path = key_file or (str(svc.settings.anchor_key_file) if svc.settings.anchor_key_file else None)
+        if rpc is None or key_path is None:
+            raise ConfigError("give --rpc and --key-file (or set CREDSHARE_ANCHOR_RPC and CREDSHARE_ANCHOR_KEY_FILE)")
+        log = svc.log
         doc = log.checkpoint(size)
         checkpoint = Checkpoint.parse(doc["note"].partition("\n\n")[0] + "\n")
-        anchored = EthereumAnchorer(rpc_url, read_text(key_file).strip()).publish(
+        anchored = EthereumAnchorer(rpc, read_text(key_path).strip()).publish(
             checkpoint.origin, checkpoint.size, checkpoint.root)
         log.add_chain_anchor(checkpoint.size, anchored.to_json())
     except CredshareError as exc:

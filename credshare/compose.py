@@ -16,7 +16,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
+from credshare.anchoring.chain import ChainAnchor
 from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.policy import Policy, parse_policy, threshold_policy
 from credshare.disclosure.jws import Signer
@@ -29,6 +31,7 @@ from credshare.holding.receipts import ReceiptService
 from credshare.holding.shares import ShareService
 from credshare.holding.vault import profile_params
 from credshare.holding.wallet import WalletService
+from credshare.issuing.anchor_schedule import AnchorSchedule
 from credshare.issuing.batch import BatchIssuer
 from credshare.issuing.cosigning import WitnessRequests
 from credshare.issuing.issuers import IssuerRegistry
@@ -122,6 +125,33 @@ class AppServices:
         """Asks the remote witnesses to cosign each new checkpoint (nobody, without a policy)."""
         with self._lock:
             return WitnessRequests(self.store, self.log, self.remote_policy, clock=self.clock)
+
+    @cached_property
+    def anchor_schedule(self) -> AnchorSchedule | None:
+        """Chain anchors on a schedule (``CREDSHARE_ANCHOR_EVERY_CHECKPOINTS``/``_MINUTES``),
+        published through ``CREDSHARE_ANCHOR_RPC`` from the account of ``CREDSHARE_ANCHOR_KEY_FILE``;
+        ``None`` when off. web3 is imported, and the key read, on the first attempt."""
+        settings = self.settings
+        if not settings.anchor_schedule_on or settings.anchor_rpc is None or settings.anchor_key_file is None:
+            return None
+        rpc, key_file = settings.anchor_rpc, settings.anchor_key_file
+        made: list[Any] = []
+
+        def publish(origin: str, size: int, root: bytes) -> ChainAnchor:
+            if not made:
+                from credshare.anchoring.ethereum import EthereumAnchorer
+
+                try:
+                    key = key_file.read_text(encoding="ascii").strip()
+                except (OSError, UnicodeDecodeError) as exc:
+                    raise ConfigError(f"cannot read CREDSHARE_ANCHOR_KEY_FILE {key_file}") from exc
+                made.append(EthereumAnchorer(rpc, key))
+            anchored: ChainAnchor = made[0].publish(origin, size, root)
+            return anchored
+
+        with self._lock:
+            return AnchorSchedule(self.store, self.log, publish, every_checkpoints=settings.anchor_every_checkpoints,
+                                  every_minutes=settings.anchor_every_minutes, clock=self.clock)
 
     @cached_property
     def types(self) -> dict[str, CredentialType]:

@@ -27,6 +27,16 @@
 | CREDSHARE_ETH_RPC      | (unset)        | Ethereum JSON-RPC URLs (comma-separated) to check |
 |                        |                | chain anchors on when verifying; unset → listed   |
 |                        |                | as not checked                                    |
+| CREDSHARE_ANCHOR_RPC   | (unset)        | Ethereum JSON-RPC URL scheduled chain anchors are |
+|                        |                | published through                                 |
+| CREDSHARE_ANCHOR_KEY_FILE | (unset)     | file (mode 0600) with the anchoring account's     |
+|                        |                | secp256k1 private key, hex                        |
+| CREDSHARE_ANCHOR_EVERY_CHECKPOINTS | (off) | anchor the latest checkpoint once N new ones |
+|                        |                | were published since the last anchor             |
+| CREDSHARE_ANCHOR_EVERY_MINUTES | (off)  | ... or once T minutes passed since the last      |
+|                        |                | anchor (and a new checkpoint is there); either or |
+|                        |                | both; unset → no scheduled anchors (both need the |
+|                        |                | RPC URL and the key file)                         |
 | CREDSHARE_TRUSTED_PROXIES | 0           | reverse proxies in front of the server; their     |
 |                        |                | X-Forwarded-For/-Proto/-Host are believed (werk-  |
 |                        |                | zeug ProxyFix); 0 → those headers are ignored     |
@@ -38,7 +48,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from credshare.foundation.errors import ConfigError
 
@@ -47,7 +57,8 @@ ENV_VARS = (
     "CREDSHARE_DATA_DIR", "MONGODB_URI", "CREDSHARE_SECRET_KEY", "CREDSHARE_HOST", "CREDSHARE_PORT",
     "CREDSHARE_LOG_ORIGIN", "CREDSHARE_LOCAL_WITNESSES", "CREDSHARE_WITNESS_QUORUM", "CREDSHARE_PUBLIC_URL",
     "CREDSHARE_ARGON2_PROFILE", "CREDSHARE_SMTP_URL", "CREDSHARE_MAIL_FROM", "CREDSHARE_ETH_RPC",
-    "CREDSHARE_TRUSTED_PROXIES", "CREDSHARE_WITNESS_POLICY",
+    "CREDSHARE_TRUSTED_PROXIES", "CREDSHARE_WITNESS_POLICY", "CREDSHARE_ANCHOR_RPC", "CREDSHARE_ANCHOR_KEY_FILE",
+    "CREDSHARE_ANCHOR_EVERY_CHECKPOINTS", "CREDSHARE_ANCHOR_EVERY_MINUTES",
 )
 MAX_TRUSTED_PROXIES = 5
 ARGON2_PROFILES = ("interactive", "test")  # their parameters are in holding.vault.PROFILES
@@ -70,6 +81,15 @@ class Settings:
     eth_rpc_urls: tuple[str, ...] = field(default=(), repr=False)  # URLs may hold API keys
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-* headers are believed
     witness_policy: Path | None = None  # a tlog-policy file of the remote witnesses to ask
+    anchor_rpc: str | None = field(default=None, repr=False)  # may hold an API key
+    anchor_key_file: Path | None = None  # mode 0600: the anchoring account's private key
+    anchor_every_checkpoints: int = 0  # 0: not by count
+    anchor_every_minutes: int = 0  # 0: not by time
+
+    @property
+    def anchor_schedule_on(self) -> bool:
+        """Are chain anchors published on a schedule (every N checkpoints and/or T minutes)?"""
+        return bool(self.anchor_every_checkpoints or self.anchor_every_minutes)
 
     @property
     def secure_cookies(self) -> bool:
@@ -107,7 +127,36 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         eth_rpc_urls=tuple(u.strip() for u in (env.get("CREDSHARE_ETH_RPC") or "").split(",") if u.strip()),
         trusted_proxies=_small_int(env, "CREDSHARE_TRUSTED_PROXIES", 0, 0, MAX_TRUSTED_PROXIES),
         witness_policy=_existing_file(env, "CREDSHARE_WITNESS_POLICY"),
+        **_anchor_schedule(env),
     )
+
+
+MAX_ANCHOR_EVERY_CHECKPOINTS = 1_000_000
+MAX_ANCHOR_EVERY_MINUTES = 525_600  # a year
+
+
+def _anchor_schedule(env: Mapping[str, str]) -> dict[str, Any]:
+    """The scheduled chain anchors' settings: off unless N or T is set; then the RPC URL and a
+    private key file are required."""
+    every_n = _small_int(env, "CREDSHARE_ANCHOR_EVERY_CHECKPOINTS", 0, 0, MAX_ANCHOR_EVERY_CHECKPOINTS)
+    every_t = _small_int(env, "CREDSHARE_ANCHOR_EVERY_MINUTES", 0, 0, MAX_ANCHOR_EVERY_MINUTES)
+    rpc = (env.get("CREDSHARE_ANCHOR_RPC") or "").strip() or None
+    if rpc is not None and not rpc.startswith(("http://", "https://")):
+        raise ConfigError("CREDSHARE_ANCHOR_RPC must be an http(s) JSON-RPC URL")  # never echoed: may hold a key
+    key_file = _private_file(env, "CREDSHARE_ANCHOR_KEY_FILE")
+    if (every_n or every_t) and (rpc is None or key_file is None):
+        raise ConfigError("CREDSHARE_ANCHOR_EVERY_CHECKPOINTS/_MINUTES need CREDSHARE_ANCHOR_RPC and "
+                          "CREDSHARE_ANCHOR_KEY_FILE")
+    return {"anchor_rpc": rpc, "anchor_key_file": key_file, "anchor_every_checkpoints": every_n,
+            "anchor_every_minutes": every_t}
+
+
+def _private_file(env: Mapping[str, str], name: str) -> Path | None:
+    """An existing file that only its owner may read (mode 0600 or stricter)."""
+    path = _existing_file(env, name)
+    if path is not None and path.stat().st_mode & 0o077:
+        raise ConfigError(f"{name} {path} is readable by other users; run: chmod 600 {path}")
+    return path
 
 
 def _public_url(value: str | None, host: str, port: int) -> str:

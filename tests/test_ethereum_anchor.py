@@ -387,7 +387,42 @@ def test_endpoints_must_agree_on_the_block() -> None:
     assert verify(anchor, [second]).passed
     verdict = verify(anchor, [first, second])
     assert verdict.status == "failed"
-    assert "endpoints disagree on block" in verdict.detail
+    assert "endpoints disagree on block" in verdict.detail and "read from 2 of 2 endpoints" in verdict.detail
+
+
+def _when(anchor: ChainAnchor) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(anchor.block_time, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def test_the_detail_says_what_was_read_from_how_many_endpoints(chain: AnchoredChain) -> None:
+    """Issue 12 item 6: the chain_anchor detail names the anchor (chain, tx, block, time), how
+    many of the endpoints were read and whether they agree; an unreadable or contradicting
+    endpoint is named plainly."""
+    anchor = chain.anchor
+    what = f"chain {anchor.chain_id}, tx {anchor.tx_hash} in block {anchor.block_number} at {_when(anchor)}"
+    one = verify(anchor, [chain.provider])
+    assert one.detail.startswith(f"anchored on {what}: read from 1 of 1 endpoint, which confirms it (test anchor")
+    two = verify(anchor, [chain.provider, chain.provider])
+    assert two.passed and two.detail.startswith(f"anchored on {what}: read from 2 of 2 endpoints, all agree")
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    partly = verify(anchor, [chain.provider, dead, chain.provider])
+    assert partly.status == "unchecked"
+    assert partly.detail.startswith(f"anchored on {what}: read from 2 of 3 endpoints, all agree, none contradicts it; "
+                                    f"could not read endpoint 1 ({dead}): could not be reached")
+    none = verify(anchor, [dead])
+    assert none.status == "unchecked"
+    assert none.detail.startswith(f"the anchor ({what}) could not be looked up: none of the 1 endpoint(s) could be read; "
+                                  f"could not read endpoint 0 ({dead})")
+
+    other = EthereumTesterProvider()
+    other.ethereum_tester.mine_blocks(anchor.block_number + 3)
+    contradicted = verify(anchor, [chain.provider, other, dead])
+    assert contradicted.status == "failed"
+    assert contradicted.detail.startswith(f"endpoint 1 (<EthereumTesterProvider>): transaction {anchor.tx_hash} "
+                                          f"is not on this chain; the anchor claims {what}; could not read endpoint 2")
 
 
 def test_misuse_raises(chain: AnchoredChain) -> None:
