@@ -194,6 +194,26 @@ def test_every_checkpoint_is_sent_to_the_witnesses_key_histories_and_status_list
     assert _cosigners(first["note"], made) == both and first["witnessed"]["quorum_met"] is True
 
 
+def test_a_delivered_proof_gets_the_cosignatures_its_checkpoint_gathered_later(tmp_path: Path, svc, witnesses) -> None:
+    """Credentials delivered while a witness was down carry a note short of its quorum; once
+    ``credshare log cosign`` completes that checkpoint, the log hands out the cosignatures it
+    gathered with their proofs (never another checkpoint's lines)."""
+    made, served = witnesses
+    _issue(svc, tmp_path / "out", 2)
+    served[1].stop()
+    result = _issue(svc, tmp_path / "out2", 3, start=2)
+    proof = json.loads(next((tmp_path / "out2").glob("*.json")).read_text())["anchor_proof"]
+    assert _cosigners(proof["checkpoint"], made) == ["witness1.example/w"]
+    assert svc.evidence.with_log_anchors(proof) == proof  # nothing gathered since
+    served[1] = Served(made[1], served[1].port)
+    assert svc.cosigning.cosign(result.tree_size)["quorum_met"] is True
+    seen = svc.evidence.with_log_anchors(proof)
+    assert _cosigners(seen["checkpoint"], made) == ["witness1.example/w", "witness2.example/w"]
+    assert seen["checkpoint"].startswith(proof["checkpoint"]) and seen["inclusion_proof"] == proof["inclusion_proof"]
+    fork = svc.log.signer.sign(Checkpoint(svc.log.origin, result.tree_size, merkle.leaf_hash(b"other")).text())
+    assert svc.evidence.with_log_anchors({**proof, "checkpoint": fork})["checkpoint"] == fork
+
+
 def test_log_cosign_command_asks_again_and_exits_by_the_quorum(tmp_path: Path, witnesses, clock) -> None:
     made, served = witnesses
     env = {"CREDSHARE_DATA_DIR": str(tmp_path / "data"), "CREDSHARE_LOCAL_WITNESSES": "0",
