@@ -161,12 +161,12 @@ class AppServices:
     def issuers(self) -> IssuerRegistry:
         with self._lock:
             return IssuerRegistry(self.store, self.settings.secret_key, self.log, self.settings.public_url,
-                                  clock=self.clock)
+                                  cosigning=self.cosigning, clock=self.clock)
 
     @cached_property
     def status(self) -> StatusService:
         with self._lock:
-            return StatusService(self.store, self.issuers, self.log, clock=self.clock)
+            return StatusService(self.store, self.issuers, self.log, cosigning=self.cosigning, clock=self.clock)
 
     @cached_property
     def token_failures(self) -> RateLimiter:

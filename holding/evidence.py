@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from credshare.anchoring.cosignature import with_signature_lines
+from credshare.anchoring.errors import AnchoringError
+from credshare.anchoring.note import split_note
 from credshare.anchoring.policy import Policy
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import parse_compact
@@ -53,18 +56,30 @@ class EvidenceService:
 
     def with_log_anchors(self, anchor_proof: dict[str, Any], head: LogHead | None = None) -> dict[str, Any]:
         """The proof with every chain anchor the log has recorded for its checkpoint since it
-        was made (a checkpoint is usually anchored after its credentials were delivered).
-        Anchors are claims to look up on the chain, so adding them trusts nothing."""
+        was made (a checkpoint is usually anchored after its credentials were delivered), and
+        every cosignature its witnesses gave that checkpoint since (one down at delivery,
+        asked again by ``credshare log cosign``). Anchors are claims to look up on the chain and
+        cosignature lines are checked against the verifier's policy, so adding them trusts nothing."""
         size = anchor_proof.get("tree_size") if isinstance(anchor_proof, dict) else None
         if not isinstance(size, int) or isinstance(size, bool):
             return anchor_proof
         try:
-            recorded = list(self._log.checkpoint(size, head).get("anchors", {}).values())
+            doc = self._log.checkpoint(size, head)
         except CredshareError:
             return anchor_proof
+        recorded = list(doc.get("anchors", {}).values())
         known = {a.get("tx_hash") for a in anchor_proof.get("chain_anchors") or [] if isinstance(a, dict)}
         extra = [a for a in recorded if a.get("tx_hash") not in known]
-        return {**anchor_proof, "chain_anchors": [*(anchor_proof.get("chain_anchors") or []), *extra]} if extra else anchor_proof
+        proof = {**anchor_proof, "chain_anchors": [*(anchor_proof.get("chain_anchors") or []), *extra]} if extra else anchor_proof
+        note, stored = proof.get("checkpoint"), doc.get("note")
+        if isinstance(note, str) and isinstance(stored, str) and note != stored:
+            try:
+                if split_note(note)[0] == split_note(stored)[0]:  # the same checkpoint, never another's lines
+                    proof = {**proof, "checkpoint": with_signature_lines(
+                        note, stored.partition("\n\n")[2].splitlines(keepends=True))}
+            except AnchoringError:
+                pass  # a malformed note: the verifier says so
+        return proof
 
     def trust(self) -> LogTrust:
         """This server's own log: the key it signs checkpoints with and its witness policy."""

@@ -805,12 +805,8 @@ class BatchIssuer:
     def _ask_witnesses(self, size: int) -> None:
         """Have the remote witnesses cosign checkpoint ``size``, if any are configured and none
         was asked yet; whatever they answer, or fail to, the batch goes on."""
-        if self._cosigning is None or not self._cosigning.witnesses or "witnessed" in self._log.checkpoint(size):
-            return
-        try:
-            self._cosigning.cosign(size)
-        except CredshareError as exc:  # the store or a stored note refused: delivered without them
-            _logger.warning("the witnesses' cosignatures of checkpoint %d were not recorded: %s", size, exc.detail)
+        if self._cosigning is not None:
+            self._cosigning.ask(size)
 
     def _deliver(self, workers: _Workers, owner: str, chunks: int, first_index: int, tree_size: int,
                  sink: CredentialSink) -> int:

@@ -31,7 +31,7 @@ from credshare.anchoring.policy import Policy
 from credshare.anchoring.witness import MAX_RESPONSE_BYTES, AddCheckpoint, parse_cosignature_lines, parse_size
 from credshare.foundation import http_client
 from credshare.foundation.clock import SYSTEM_CLOCK, Clock
-from credshare.foundation.errors import DuplicateKeyError
+from credshare.foundation.errors import CredshareError, DuplicateKeyError
 from credshare.storage import Store
 from credshare.storage.tlog import TransparencyLog
 
@@ -99,6 +99,17 @@ class WitnessRequests:
                          checkpoint.size, checkpoint.origin, self._policy.describe_quorum(),
                          witnessed["cosigned"] or "none", witnessed["refused"])
         return witnessed
+
+    def ask(self, size: int) -> None:
+        """Have the witnesses cosign checkpoint ``size``, just made by an append (a batch's, an
+        issuer's key history's, a status list's: every checkpoint the log signs), unless there
+        are none or they were asked already; whatever they answer, or fail to, the caller goes on."""
+        if not self.witnesses or "witnessed" in self._log.checkpoint(size):
+            return
+        try:
+            self.cosign(size)
+        except CredshareError as exc:  # the store or a stored note refused: the checkpoint stands without them
+            _log.warning("the witnesses' cosignatures of checkpoint %d were not recorded: %s", size, exc.detail)
 
     def _ask(self, witness: RemoteWitness, note: str, checkpoint: Checkpoint) -> _Outcome:
         deadline = time.monotonic() + self._total

@@ -28,6 +28,7 @@ from credshare.foundation.clock import SYSTEM_CLOCK, Clock
 from credshare.foundation.config import check_public_url
 from credshare.foundation.errors import ConfigError, CredshareError, DuplicateKeyError
 from credshare.foundation.sealing import Sealer, SealError
+from credshare.issuing.cosigning import WitnessRequests
 from credshare.storage import Store
 from credshare.storage.tlog import TransparencyLog
 from credshare.verifier.key_history import HISTORY_TYP, KeyRecord, history_payload
@@ -63,8 +64,9 @@ def token_hash(token: str) -> str:
 
 class IssuerRegistry:
     def __init__(self, store: Store, secret_key: str, log: TransparencyLog, public_url: str,
-                 *, clock: Clock = SYSTEM_CLOCK) -> None:
+                 *, cosigning: WitnessRequests | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
         self._clock = clock
+        self._cosigning = cosigning  # asks the remote witnesses to cosign each key history's checkpoint
         self._issuers = store.collection(ISSUERS)
         self._keys = store.collection(KEYS)
         self._histories = store.collection(HISTORIES)
@@ -232,6 +234,8 @@ class IssuerRegistry:
         signed = [sign_compact({"typ": HISTORY_TYP}, history_payload(iss, version, records, now, issuer["name"]), signer)
                   for iss in issuer["identifiers"]]
         appended = self._log.append([jws.encode("ascii") for jws in signed])
+        if self._cosigning is not None:
+            self._cosigning.ask(appended.size)
         docs = [{"_id": f"{issuer_id}|{version:08d}|{n}", "issuer": issuer_id, "iss": iss, "version": version, "jws": jws,
                  "log_index": appended.first_index + n, "tree_size": appended.size}
                 for n, (iss, jws) in enumerate(zip(issuer["identifiers"], signed, strict=True))]

@@ -21,6 +21,7 @@ from credshare.foundation.b64 import b64_decode, b64_encode
 from credshare.foundation.cache import BoundedCache
 from credshare.foundation.clock import SYSTEM_CLOCK, Clock
 from credshare.foundation.errors import CredshareError
+from credshare.issuing.cosigning import WitnessRequests
 from credshare.issuing.issuers import IssuerRegistry, issuer_base
 from credshare.storage import Store
 from credshare.storage.tlog import TransparencyLog
@@ -73,8 +74,10 @@ class Allocation:
 
 
 class StatusService:
-    def __init__(self, store: Store, issuers: IssuerRegistry, log: TransparencyLog, *, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(self, store: Store, issuers: IssuerRegistry, log: TransparencyLog, *,
+                 cosigning: WitnessRequests | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
         self._clock = clock
+        self._cosigning = cosigning  # asks the remote witnesses to cosign each token's checkpoint
         self._lists = store.collection(LISTS)
         self._issuers = issuers
         self._log = log
@@ -194,6 +197,8 @@ class StatusService:
             iss=doc["iss"],
         )
         appended = self._log.append([token.encode("ascii")])
+        if self._cosigning is not None:
+            self._cosigning.ask(appended.size)
         self._lists.update_one({"_id": doc["_id"]}, {"$set": {
             "token": token, "token_iat": now, "token_values_version": doc["values_version"],
             "token_log_index": appended.first_index, "token_tree_size": appended.size}})

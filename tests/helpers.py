@@ -2,8 +2,8 @@
 and files, the ``credshare`` CLI, a list sink for issued credentials, the check statuses of a
 verification report (and the witnesses behind it: the test log's own development witnesses,
 an independent test witness's cosignatures added to a bundle), an owner's steps in the browser
-(register, confirm the address, accept a delivery, make and open a share link), threads
-released together, and the package's modules."""
+(register, confirm the address, accept a delivery, make and open a share link), a ``credshare
+witness serve`` process, threads released together, and the package's modules."""
 
 from __future__ import annotations
 
@@ -11,8 +11,13 @@ import ast
 import csv
 import email as email_parser
 import functools
+import http.client
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -28,7 +33,7 @@ from credshare.anchoring.policy import threshold_policy
 from credshare.cli import cli
 from credshare.foundation.errors import CredshareError
 from credshare.issuing.types import load_types
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port, stop_process_group
 
 TYPES = load_types()
 EMAIL = "Dr.Ada@Example.org"
@@ -129,6 +134,66 @@ def witness_policy_text(log_key: str, *witnesses: Cosigner, k: int = 1) -> str:
     (default: the independent test witness)."""
     chosen = witnesses or (INDEPENDENT_WITNESS,)
     return threshold_policy(NoteVerifier.decode(log_key), [(w.name, w.key, None) for w in chosen], k).to_text()
+
+
+# -- a witness server process -------------------------------------------------------------
+
+class WitnessProcess:
+    """``credshare witness serve`` on 127.0.0.1 in its own process group."""
+
+    # the `credshare witness` group as its own program: the same click group `credshare` registers
+    PROGRAM: tuple[str, ...] = (sys.executable, "-m", "credshare.cli_witness")
+
+    def __init__(self, data_dir: Path, name: str, logs_file: Path, *extra: str) -> None:
+        self.data_dir, self.name, self.logs_file, self.extra = data_dir, name, logs_file, extra
+        self.port = free_port()
+        self.start()
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
+        self._log = open(self.data_dir.parent / f"{self.name.replace('/', '_')}-{self.port}.log", "ab")
+        self.proc = subprocess.Popen(
+            [*self.PROGRAM, "serve", "--data-dir", str(self.data_dir), "--name",
+             self.name, "--logs", str(self.logs_file), "--port", str(self.port), *self.extra],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self._log, text=True, start_new_session=True)
+        self.banner = self._first_line(timeout=60)
+
+    def _first_line(self, timeout: float) -> str:
+        found: list[str] = []
+        reader = threading.Thread(target=lambda: found.append(self.proc.stdout.readline()), daemon=True)  # type: ignore
+        reader.start()
+        reader.join(timeout)
+        if not found:
+            stop_process_group(self.proc)
+            raise TimeoutError(f"no banner within {timeout}s")
+        return found[0].strip()
+
+    def post(self, body: bytes) -> tuple[int, str, bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request("POST", "/add-checkpoint", body=body)
+            res = conn.getresponse()
+            return res.status, res.getheader("Content-Type") or "", res.read()
+        finally:
+            conn.close()
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request("GET", path)
+            res = conn.getresponse()
+            return res.status, res.read()
+        finally:
+            conn.close()
+
+    def kill_9(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self._log.close()
+
+    def stop(self) -> None:
+        stop_process_group(self.proc)
+        self._log.close()
 
 
 # -- an owner in the browser (Flask's test client) ------------------------------------------

@@ -148,10 +148,11 @@ def test_both_witnesses_cosign_a_new_batch_and_its_anchor_proofs_carry_them(tmp_
     for path in (tmp_path / "out").glob("*.json"):
         note = json.loads(path.read_text())["anchor_proof"]["checkpoint"]
         assert note == doc["note"] and _cosigners(note, made) == ["witness1.example/w", "witness2.example/w"]
-    assert all(w.requests == [0] for w in made)
+    # the issuer's key history was logged (and sent) first, from size 0; the batch from its size
+    assert all(w.requests == [0, result.first_log_index] for w in made)
     # the next batch is sent with a consistency proof from the size each witness cosigned
     second = _issue(svc, tmp_path / "out2", 3, start=5)
-    assert all(w.requests == [0, result.tree_size] for w in made)
+    assert all(w.requests == [0, result.first_log_index, result.tree_size] for w in made)
     assert svc.log.checkpoint(second.tree_size)["witnessed"]["quorum_met"] is True
     # the log's own development witness is on the note too, and never counts
     assert any("/dev-witness/1 " in line for line in doc["note"].splitlines())
@@ -172,8 +173,45 @@ def test_a_witness_down_never_stops_issuance_and_the_quorum_is_marked_not_met(tm
     served[1] = Served(made[1], served[1].port)
     again = svc.cosigning.cosign()
     assert again == {"quorum_met": True, "asked": 2, "cosigned": ["w1", "w2"], "refused": {}}
-    assert made[1].requests == [0, first.tree_size]
+    assert made[1].requests == [0, first.first_log_index, first.tree_size]
     assert _cosigners(svc.log.checkpoint()["note"], made) == ["witness1.example/w", "witness2.example/w"]
+
+
+def test_every_checkpoint_is_sent_to_the_witnesses_key_histories_and_status_lists_too(tmp_path: Path, svc,
+                                                                                      witnesses) -> None:
+    """A verifier judges a credential's key history and status list by their own anchor proofs:
+    the checkpoints that logged them (an issuer's key history, a status list's token signed when
+    a verifier first asks) are sent to the witnesses like a batch's, and carry both cosignatures."""
+    made, _ = witnesses
+    _issue(svc, tmp_path / "out", 2)
+    sd_jwt = json.loads(next((tmp_path / "out").glob("*.json")).read_text())["sd_jwt"]
+    history, status = svc.evidence.gather(sd_jwt, svc.clock.seconds())
+    assert history is not None and status is not None and status.anchor_proof is not None
+    both = ["witness1.example/w", "witness2.example/w"]
+    assert _cosigners(status.anchor_proof["checkpoint"], made) == both
+    assert _cosigners(history.anchor_proof["checkpoint"], made) == both
+    first = svc.log.checkpoint(1)  # the issuer's first key history, logged when it was created
+    assert _cosigners(first["note"], made) == both and first["witnessed"]["quorum_met"] is True
+
+
+def test_a_delivered_proof_gets_the_cosignatures_its_checkpoint_gathered_later(tmp_path: Path, svc, witnesses) -> None:
+    """Credentials delivered while a witness was down carry a note short of its quorum; once
+    ``credshare log cosign`` completes that checkpoint, the log hands out the cosignatures it
+    gathered with their proofs (never another checkpoint's lines)."""
+    made, served = witnesses
+    _issue(svc, tmp_path / "out", 2)
+    served[1].stop()
+    result = _issue(svc, tmp_path / "out2", 3, start=2)
+    proof = json.loads(next((tmp_path / "out2").glob("*.json")).read_text())["anchor_proof"]
+    assert _cosigners(proof["checkpoint"], made) == ["witness1.example/w"]
+    assert svc.evidence.with_log_anchors(proof) == proof  # nothing gathered since
+    served[1] = Served(made[1], served[1].port)
+    assert svc.cosigning.cosign(result.tree_size)["quorum_met"] is True
+    seen = svc.evidence.with_log_anchors(proof)
+    assert _cosigners(seen["checkpoint"], made) == ["witness1.example/w", "witness2.example/w"]
+    assert seen["checkpoint"].startswith(proof["checkpoint"]) and seen["inclusion_proof"] == proof["inclusion_proof"]
+    fork = svc.log.signer.sign(Checkpoint(svc.log.origin, result.tree_size, merkle.leaf_hash(b"other")).text())
+    assert svc.evidence.with_log_anchors({**proof, "checkpoint": fork})["checkpoint"] == fork
 
 
 def test_log_cosign_command_asks_again_and_exits_by_the_quorum(tmp_path: Path, witnesses, clock) -> None:

@@ -10,13 +10,8 @@ consistency proof, every refusal, kill -9 and restart, concurrent conflicting su
 from __future__ import annotations
 
 import hashlib
-import http.client
-import os
 import secrets
-import signal
 import stat
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
@@ -37,7 +32,8 @@ from credshare.storage.store import Collection
 from credshare.witness_app import WITNESS_KEY_FILE, WitnessSettings, create_witness_app, load_cosigner, load_logs
 from credshare.witnessing import service as witness_service
 from credshare.witnessing.service import WitnessService, origin_hash
-from tests.conftest import ROOT, free_port, stop_process_group
+from tests.conftest import free_port
+from tests.helpers import WitnessProcess
 
 ORIGIN = "credshare.test/log/7e57"
 T = TypeVar("T")
@@ -320,62 +316,6 @@ def test_the_credshare_command_line_has_the_witness_group_and_the_log_group_lost
 
 
 # -- two witness processes ---------------------------------------------------------------------
-
-
-class WitnessProcess:
-    """``credshare witness serve`` on 127.0.0.1 in its own process group."""
-
-    def __init__(self, data_dir: Path, name: str, logs_file: Path, *extra: str) -> None:
-        self.data_dir, self.name, self.logs_file, self.extra = data_dir, name, logs_file, extra
-        self.port = free_port()
-        self.start()
-
-    def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
-        self._log = open(self.data_dir.parent / f"{self.name.replace('/', '_')}-{self.port}.log", "ab")
-        # the `credshare witness` group as its own program: the same click group `credshare` registers
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "credshare.cli_witness", "serve", "--data-dir", str(self.data_dir), "--name",
-             self.name, "--logs", str(self.logs_file), "--port", str(self.port), *self.extra],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self._log, text=True, start_new_session=True)
-        self.banner = self._first_line(timeout=60)
-
-    def _first_line(self, timeout: float) -> str:
-        found: list[str] = []
-        reader = threading.Thread(target=lambda: found.append(self.proc.stdout.readline()), daemon=True)  # type: ignore
-        reader.start()
-        reader.join(timeout)
-        if not found:
-            stop_process_group(self.proc)
-            raise TimeoutError(f"no banner within {timeout}s")
-        return found[0].strip()
-
-    def post(self, body: bytes) -> tuple[int, str, bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        try:
-            conn.request("POST", "/add-checkpoint", body=body)
-            res = conn.getresponse()
-            return res.status, res.getheader("Content-Type") or "", res.read()
-        finally:
-            conn.close()
-
-    def get(self, path: str) -> tuple[int, bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        try:
-            conn.request("GET", path)
-            res = conn.getresponse()
-            return res.status, res.read()
-        finally:
-            conn.close()
-
-    def kill_9(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        self._log.close()
-
-    def stop(self) -> None:
-        stop_process_group(self.proc)
-        self._log.close()
 
 
 @pytest.fixture
