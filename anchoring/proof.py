@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Callable, Hashable, Sequence
 
 from credshare.anchoring import merkle
@@ -187,19 +186,22 @@ def _proven_key(leaf: bytes, origin: str, index: int, size: int, path: list[byte
     return (digest.digest(), log_key, None if policy is None else policy.to_text())
 
 
-def _when(timestamp: int) -> str:
-    try:
-        return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-    except (OverflowError, OSError, ValueError):
-        return f"Unix time {timestamp}"
-
-
 DEVELOPMENT_ONLY = "development only (the log's own key)"
 
 
-def _named(seen: Sequence[WitnessSeen]) -> str:
-    return ", ".join(f"{w.name}{f' [{DEVELOPMENT_ONLY}]' if w.development_only else ''} at {_when(w.timestamp)}"
-                     for w in seen)
+def _named(seen: Sequence[WitnessSeen], mark: bool = True) -> str:
+    """Who cosigned, each named once (when, is in the report's witness list), the log's own
+    development witnesses marked as such unless ``mark`` is off (the detail says it already)."""
+    return ", ".join(f"{w.name} (development only)" if mark and w.development_only else w.name for w in seen)
+
+
+def _quorum_words(policy: Policy) -> str:
+    """The quorum as a person reads it: ``2 of 3 witnesses`` for a plain threshold over named
+    witnesses (their names follow in the detail), the whole rule otherwise."""
+    group = policy.groups.get(policy.quorum)
+    if group is not None and all(member in policy.witnesses for member in group.members):
+        return f"{group.threshold} of {len(group.members)} witnesses"
+    return policy.describe_quorum()
 
 
 def witness_check(note: str, policy: Policy) -> tuple[Check, list[WitnessSeen]]:
@@ -207,7 +209,7 @@ def witness_check(note: str, policy: Policy) -> tuple[Check, list[WitnessSeen]]:
     policy witnesses whose cosignatures verified. Passed only when witnesses that are not the
     log's own development witnesses satisfy the quorum; met only with those, or ``quorum
     none``: unchecked; not met, or a policy witness's line does not verify: failed."""
-    quorum = policy.describe_quorum()
+    quorum = _quorum_words(policy)
     if policy.quorum == "none":
         return Check("witness_quorum", "unchecked", "the trusted policy requires no witnesses (quorum none)"), []
     try:
@@ -222,7 +224,7 @@ def witness_check(note: str, policy: Policy) -> tuple[Check, list[WitnessSeen]]:
         return Check("witness_quorum", "passed", f"quorum {quorum} met; cosigned by {_named(seen)}"), seen
     if policy.satisfied({w.name for w in seen}):
         return Check("witness_quorum", "unchecked",
-                     f"quorum {quorum} met only with the log's own development witnesses, not independent ones: "
-                     f"cosigned by {_named(seen)}"), seen
+                     f"quorum {quorum} met only with the log's own development witnesses ({DEVELOPMENT_ONLY}), "
+                     f"not independent ones: cosigned by {_named(seen, mark=False)}"), seen
     cosigned = f"cosigned only by {_named(seen)}" if seen else "no cosignature by a witness of the policy"
     return Check("witness_quorum", "failed", f"quorum {quorum} not met: {cosigned}"), seen

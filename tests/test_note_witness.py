@@ -240,11 +240,11 @@ def _policy(*cosigners: Cosigner, k: int) -> Policy:
     return threshold_policy(SIGNER.verifier, [(c.name, c.key, None) for c in cosigners], k)
 
 
-def test_witness_quorum_passes_with_independent_witnesses_naming_them_and_when() -> None:
+def test_witness_quorum_passes_with_independent_witnesses_naming_them() -> None:
     check, seen = witness_check(cosigned(CP, W[0], W[2]), _policy(*W, k=2))
     assert check.status == "passed"
-    assert "2 of (" in check.detail and W[0].name in check.detail and W[2].name in check.detail
-    assert "2023-11-14 22:13:20 UTC" in check.detail and "development" not in check.detail
+    assert "2 of 3 witnesses" in check.detail and W[0].name in check.detail and W[2].name in check.detail
+    assert "development" not in check.detail  # when each cosigned is in the report's witness list, not here
     assert [(w.name, w.timestamp, w.development_only) for w in seen] == [(W[0].name, T, False), (W[2].name, T, False)]
 
 
