@@ -97,7 +97,9 @@ class EvidenceService:
         kept = self._kept.get(key)
         if kept is None:
             doc = self._issuers.latest_history(issuer_id, iss)
-            kept = KeyHistoryEvidence(doc["jws"], self._log.anchor_proof(doc["log_index"], head=head))
+            index = doc["log_index"]
+            kept = KeyHistoryEvidence(doc["jws"], self._log.anchor_proof(index, self._log.witnessed_size(index, head),
+                                                                         head))
             self._kept.put(key, kept)
         return kept if isinstance(kept, KeyHistoryEvidence) else None
 

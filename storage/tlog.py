@@ -300,6 +300,21 @@ class LogReader:
         scoped = self._prefetch(new_size, lambda subtree: merkle.consistency_proof(old_size, new_size, subtree))
         return merkle.consistency_proof(old_size, new_size, self.subtree_hash(new_size, scoped=scoped))
 
+    def witnessed_size(self, index: int, head: LogHead | None = None, look_back: int = 64) -> int:
+        """The newest committed checkpoint size that holds leaf ``index`` and is not marked short
+        of its witness quorum (``witnessed.quorum_met`` false: a remote witness did not answer),
+        looking back over at most ``look_back`` checkpoints; the head's size when none is (then
+        the proof's own witness check says so). A proof at that size stays verifiable while a
+        witness is down, instead of one at a newer checkpoint the witnesses have not completed."""
+        head = self.read_head() if head is None else head
+        if self.checkpoint(head.size, head).get("witnessed", {}).get("quorum_met") is not False:
+            return head.size
+        for doc in self._checkpoints.find({"origin": self.origin, "size": {"$gt": index, "$lte": head.size}},
+                                          fields=["size", "witnessed"], sort=[("size", -1)], limit=look_back):
+            if (doc.get("witnessed") or {}).get("quorum_met") is not False:
+                return int(doc["size"])
+        return head.size
+
     def anchor_proof(self, index: int, size: int | None = None, head: LogHead | None = None) -> dict[str, Any]:
         """The anchor proof (docs/anchor-proof.md) of leaf ``index`` at checkpoint ``size``
         (default: the latest), as of ``head`` (default: the head read now)."""

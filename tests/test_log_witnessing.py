@@ -403,3 +403,25 @@ def test_monitor_bounds_what_it_reads(tmp_path: Path, clock) -> None:
         assert time.monotonic() - started < 7
     finally:
         server.stop()
+
+
+def test_a_key_history_is_proven_at_the_newest_checkpoint_that_met_its_quorum(tmp_path: Path, svc, witnesses) -> None:
+    """A witness down after a credential was delivered must not break the shares of it: the
+    issuer's key history is proven at the newest checkpoint its witnesses completed, never at a
+    newer one still short of its quorum (whose proof would fail ``witness_quorum``)."""
+    made, served = witnesses
+    first = _issue(svc, tmp_path / "out", 2)
+    sd_jwt = json.loads(next((tmp_path / "out").glob("*.json")).read_text())["sd_jwt"]
+    served[1].stop()
+    short = _issue(svc, tmp_path / "out2", 3, start=2)  # the head is now short of its 2-of-2 quorum
+    assert svc.log.checkpoint(short.tree_size)["witnessed"]["quorum_met"] is False
+    history, _ = svc.evidence.gather(sd_jwt, svc.clock.seconds())
+    assert history is not None
+    proven_at = history.anchor_proof["tree_size"]
+    assert proven_at == first.tree_size and svc.log.checkpoint(proven_at)["witnessed"]["quorum_met"] is True
+    assert _cosigners(history.anchor_proof["checkpoint"], made) == ["witness1.example/w", "witness2.example/w"]
+    # once the witness is back and has cosigned the head, the history is proven at the head again
+    served[1] = Served(made[1], served[1].port)
+    assert svc.cosigning.cosign()["quorum_met"] is True
+    history, _ = svc.evidence.gather(sd_jwt, svc.clock.seconds())
+    assert history is not None and history.anchor_proof["tree_size"] == svc.log.read_head().size
