@@ -269,12 +269,13 @@ def test_both_witnesses_cosign_one_killed_is_short_of_quorum_restarted_it_cosign
     quorum = [c for c in refused["checks"] if c["check"] == "witness_quorum"]
     assert [c["status"] for c in quorum] == ["failed"], refused
     assert "not met" in quorum[0]["detail"] and "cosigned only by board" in quorum[0]["detail"], quorum
-    # a verifier opening the share made in step 1 meanwhile (JSON API and page): never verified,
-    # and no check that names the quorum short is shown as passed
+    # a verifier opening the share made in step 1 meanwhile (JSON API and page): everything it
+    # rests on was witnessed before B died (the key history is proven at the newest checkpoint
+    # that met its quorum, not at the short head), so it still verifies, and no check says "not met"
     outcome, checks, page = verification_of(world.log, token1)
-    assert outcome != "verified" and page["page_outcome"] == outcome, (outcome, checks, page)
-    short = [name for name, detail in page["details"].items() if "not met" in detail]
-    assert short and all(checks[name] == "failed" and page[f"page_{name}"] == "failed" for name in short), page
+    assert outcome == "verified" and page["page_outcome"] == outcome, (outcome, checks, page)
+    assert checks["witness_quorum"] == "passed" and checks["key_history"] == "passed", checks
+    assert not [name for name, detail in page["details"].items() if "not met" in detail], page
 
     # 3. B restarts on the same data directory; `credshare log cosign` gets its cosignature
     fcvs.start()
