@@ -52,16 +52,6 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> N
     raise TimeoutError(f"nothing listening on {port} after {timeout}s")
 
 
-def stop_process(proc: subprocess.Popen, timeout: float = 15.0) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within ``timeout``."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def stop_process_group(proc: subprocess.Popen, timeout: float = 30.0) -> None:
     """Stop a server started in its own process group (``start_new_session=True``), master and
     workers: SIGTERM to the group, SIGKILL if it lingers past ``timeout``."""
@@ -90,13 +80,13 @@ def mongodb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc = subprocess.Popen(
         [exe, "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(workdir / "dbs"),
          "--log-file", str(workdir / "nx.log"), "--pid-file", str(workdir / "nx.pid")],
-        stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
+        stdout=log, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True,
     )
     try:
         wait_for_port(port, proc)
         yield f"mongodb://127.0.0.1:{port}"
     finally:
-        stop_process(proc)
+        stop_process_group(proc)
         log.close()
 
 
@@ -151,7 +141,7 @@ def ganache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ganache]:
             [str(GANACHE), "--server.host", "127.0.0.1", "--server.port", str(port), "--server.ws", "false",
              "--wallet.deterministic", "--wallet.accountKeysPath", str(keys_file),
              "--database.dbPath", str(workdir / "db"), "--logging.quiet"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir,
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir, start_new_session=True,
         )
         url = f"http://127.0.0.1:{port}"
         try:
@@ -167,7 +157,7 @@ def ganache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ganache]:
                 _rpc(url, "eth_sendTransaction", [{"from": first, "to": first, "value": "0x0"}])
             yield Ganache(url, key, Web3.to_checksum_address(first))
         finally:
-            stop_process(proc)
+            stop_process_group(proc)
 
 
 StoreOpener = Callable[[], Store]
