@@ -19,6 +19,7 @@ from credshare.cli_issue import (
 )
 from credshare.cli_log import log_group
 from credshare.cli_sdjwt import sdjwt
+from credshare.cli_trust import trust_group
 from credshare.cli_verify import verify_command
 from credshare.cli_witness import witness_group
 from credshare.foundation.errors import CredshareError
@@ -38,6 +39,7 @@ cli.add_command(revoke_command)
 cli.add_command(suspend_command)
 cli.add_command(reinstate_command)
 cli.add_command(verify_command)
+cli.add_command(trust_group)
 
 
 @cli.command()

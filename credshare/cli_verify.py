@@ -4,9 +4,12 @@ with no server and no network, and print the same report the verifier page shows
 Exit status: 0 when the outcome is ``verified``, 3 when it is ``verified_as_history`` (an
 expired credential the holder shares as history, everything else verified), 1 otherwise
 (including a malformed bundle).
-The logs to trust come from ``--trust FILE`` (a C2SP tlog-policy, as ``GET /log/trust`` serves
-it: the log key, its witnesses' cosignature keys and the quorum, saved when you decided to trust
-that log; a JSON trust file of earlier versions is refused), from ``--log-key``
+Whom to trust comes from ``--trust FILE`` (repeatable): a trust list (verifier/trust_list.py,
+the same file a server reads from ``CREDSHARE_TRUST_LIST``: the logs, with their witnesses and
+quorum, and the issuers you recognise, with the credential types each may issue), or a bare
+C2SP tlog-policy, as ``GET /log/trust`` serves it (one log, no issuers: the issuer is then not
+checked and the outcome is at best ``incomplete``); a JSON trust file of earlier versions is
+refused. More logs come from ``--log-key``
 (a log key alone, as ``GET /log/key`` serves it, or a file holding it: then the witnesses
 cannot be checked and the outcome is at best ``incomplete``), and from the
 ``CREDSHARE_TRUSTED_LOG_KEYS`` environment variable (log keys, one per line).
@@ -29,7 +32,8 @@ from credshare.cli_io import fail, read_bytes, read_json, rpc_chain_check
 from credshare.foundation.clock import SYSTEM_CLOCK
 from credshare.foundation.errors import CredshareError
 from credshare.log_mirror import http_fetch
-from credshare.verifier.bundle import TrustedLog, verify_bundle
+from credshare.verifier.bundle import verify_bundle
+from credshare.verifier.trust_list import TrustedLog, TrustList
 
 _MARKS = {"passed": "PASS", "failed": "FAIL", "unchecked": "----", "history": "HIST"}
 # exit status per outcome: 0 only for a current, fully verified credential
@@ -44,7 +48,7 @@ def _key_text(value: str) -> str:
 @click.command("verify")
 @click.argument("bundle", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--trust", "trust_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
-              help="A trusted log: its tlog-policy file, as GET /log/trust serves it (log key, witnesses, quorum).")
+              help="A trust list (logs and issuers you trust), or a log's tlog-policy file as GET /log/trust serves it.")
 @click.option("--log-key", "log_keys", multiple=True, help="A trusted log verifier key alone, or a file holding one.")
 @click.option("--rpc", "rpc_urls", multiple=True, help="Ethereum JSON-RPC endpoint to look chain anchors up on (repeat).")
 @click.option("--at", "at", type=int, default=None, help="Verify as of this Unix time (default: now).")
@@ -55,10 +59,13 @@ def verify_command(bundle: str, trust_files: tuple[str, ...], log_keys: tuple[st
                    at: int | None, mirror_url: str | None) -> None:
     """Verify an offline bundle; print the report as JSON (a summary goes to stderr)."""
     try:
-        trusted = [TrustedLog.from_text(read_bytes(f)) for f in trust_files]
+        trusted = TrustList()
+        for f in trust_files:
+            listed = TrustList.from_text(read_bytes(f))
+            trusted = trusted.with_logs(listed.logs).with_issuers(listed.issuers.values())
         keys = [_key_text(k) for k in log_keys]
         keys += [line.strip() for line in os.environ.get("CREDSHARE_TRUSTED_LOG_KEYS", "").splitlines() if line.strip()]
-        trusted += [TrustedLog.from_key(k) for k in keys]
+        trusted = trusted.with_logs(TrustedLog.from_key(k) for k in keys)
         report = verify_bundle(read_json(bundle, "the bundle", "bundle_malformed"), trusted=trusted,
                                now=SYSTEM_CLOCK.seconds() if at is None else at, chain_check=rpc_chain_check(rpc_urls),
                                mirror=http_fetch(mirror_url) if mirror_url else None)

@@ -22,6 +22,7 @@ from credshare.anchoring.chain import ChainAnchor
 from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.policy import Policy, parse_policy, threshold_policy
 from credshare.disclosure.jws import Signer
+from credshare.federation.trust import TrustService
 from credshare.foundation.clock import Clock, SystemClock
 from credshare.foundation.config import Settings, load_settings
 from credshare.foundation.errors import ConfigError
@@ -42,6 +43,7 @@ from credshare.storage.deployment import DeploymentRecord
 from credshare.storage.mail import Mailer, make_mailer
 from credshare.storage.rate_limit import RateLimiter
 from credshare.storage.tlog import TransparencyLog
+from credshare.verifier.trust_list import TrustedLog, TrustListError
 
 TOKEN_FAILURES_PER_MINUTE = 10
 SIGN_IN_FAILURES_PER_MINUTE = 10
@@ -190,7 +192,20 @@ class AppServices:
             chain_check = chain_checker(self.settings.eth_rpc_urls)
         with self._lock:
             return EvidenceService(self.issuers, self.status, self.log, policy=self.trust_policy,
-                                   chain_check=chain_check, clock=self.clock)
+                                   trusting=self.trusting, chain_check=chain_check, clock=self.clock)
+
+    @cached_property
+    def trusting(self) -> TrustService:
+        """Whom this server recognises: ``CREDSHARE_TRUST_LIST``, its own log and its own issuers."""
+        path = self.settings.trust_list
+        own = TrustedLog((self.log.signer.verifier.encode(),), self.trust_policy)
+        with self._lock:
+            try:
+                return TrustService(path, own, [t.vct for t in self.types.values()])
+            except OSError as exc:
+                raise ConfigError(f"cannot read CREDSHARE_TRUST_LIST {path}: {exc.strerror}") from exc
+            except TrustListError as exc:
+                raise ConfigError(f"CREDSHARE_TRUST_LIST {path}: {exc.detail}") from exc
 
     @cached_property
     def sign_in_failures(self) -> RateLimiter:

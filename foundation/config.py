@@ -37,6 +37,9 @@
 |                        |                | anchor (and a new checkpoint is there); either or |
 |                        |                | both; unset → no scheduled anchors (both need the |
 |                        |                | RPC URL and the key file)                         |
+| CREDSHARE_TRUST_LIST   | (unset)        | the operator's trust list (TOML, verifier/trust_  |
+|                        |                | list.py): logs and issuers trusted besides this   |
+|                        |                | server's own; read again when the file changes    |
 | CREDSHARE_TRUSTED_PROXIES | 0           | reverse proxies in front of the server; their     |
 |                        |                | X-Forwarded-For/-Proto/-Host are believed (werk-  |
 |                        |                | zeug ProxyFix); 0 → those headers are ignored     |
@@ -57,8 +60,8 @@ ENV_VARS = (
     "CREDSHARE_DATA_DIR", "MONGODB_URI", "CREDSHARE_SECRET_KEY", "CREDSHARE_HOST", "CREDSHARE_PORT",
     "CREDSHARE_LOG_ORIGIN", "CREDSHARE_LOCAL_WITNESSES", "CREDSHARE_WITNESS_QUORUM", "CREDSHARE_PUBLIC_URL",
     "CREDSHARE_ARGON2_PROFILE", "CREDSHARE_SMTP_URL", "CREDSHARE_MAIL_FROM", "CREDSHARE_ETH_RPC",
-    "CREDSHARE_TRUSTED_PROXIES", "CREDSHARE_WITNESS_POLICY", "CREDSHARE_ANCHOR_RPC", "CREDSHARE_ANCHOR_KEY_FILE",
-    "CREDSHARE_ANCHOR_EVERY_CHECKPOINTS", "CREDSHARE_ANCHOR_EVERY_MINUTES",
+    "CREDSHARE_TRUSTED_PROXIES", "CREDSHARE_WITNESS_POLICY", "CREDSHARE_TRUST_LIST", "CREDSHARE_ANCHOR_RPC",
+    "CREDSHARE_ANCHOR_KEY_FILE",    "CREDSHARE_ANCHOR_EVERY_CHECKPOINTS", "CREDSHARE_ANCHOR_EVERY_MINUTES",
 )
 MAX_TRUSTED_PROXIES = 5
 ARGON2_PROFILES = ("interactive", "test")  # their parameters are in holding.vault.PROFILES
@@ -81,6 +84,7 @@ class Settings:
     eth_rpc_urls: tuple[str, ...] = field(default=(), repr=False)  # URLs may hold API keys
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-* headers are believed
     witness_policy: Path | None = None  # a tlog-policy file of the remote witnesses to ask
+    trust_list: Path | None = None  # the operator's trust list (logs and issuers it trusts)
     anchor_rpc: str | None = field(default=None, repr=False)  # may hold an API key
     anchor_key_file: Path | None = None  # mode 0600: the anchoring account's private key
     anchor_every_checkpoints: int = 0  # 0: not by count
@@ -127,6 +131,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         eth_rpc_urls=tuple(u.strip() for u in (env.get("CREDSHARE_ETH_RPC") or "").split(",") if u.strip()),
         trusted_proxies=_small_int(env, "CREDSHARE_TRUSTED_PROXIES", 0, 0, MAX_TRUSTED_PROXIES),
         witness_policy=_existing_file(env, "CREDSHARE_WITNESS_POLICY"),
+        trust_list=_existing_file(env, "CREDSHARE_TRUST_LIST"),
         **_anchor_schedule(env),
     )
 

@@ -24,6 +24,7 @@ from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import parse_compact
 from credshare.disclosure.status_list import status_reference
 from credshare.disclosure.verification import KeyBindingPolicy
+from credshare.federation.trust import TrustService
 from credshare.foundation.cache import BoundedCache
 from credshare.foundation.clock import SYSTEM_CLOCK, Clock
 from credshare.foundation.errors import CredshareError, NotFoundError
@@ -40,17 +41,19 @@ from credshare.verifier.credential import (
     verify_credential,
 )
 from credshare.verifier.report import Report
+from credshare.verifier.trust_list import TrustList
 
 EVIDENCE_CACHE = 2048  # gathered pieces kept: (kind, what, head size, head revision) each
 
 
 class EvidenceService:
     def __init__(self, issuers: IssuerRegistry, status: StatusService, log: TransparencyLog, policy: Policy,
-                 chain_check: ChainCheck | None = None, *, clock: Clock = SYSTEM_CLOCK) -> None:
+                 trusting: TrustService, chain_check: ChainCheck | None = None, *, clock: Clock = SYSTEM_CLOCK) -> None:
         """``policy``: the tlog-policy this server judges its own log's witnesses by (the one
-        it suggests at ``GET /log/trust``)."""
+        it suggests at ``GET /log/trust``); ``trusting``: whom it recognises as issuers."""
         self._clock = clock
         self._issuers, self._status, self._log, self._policy = issuers, status, log, policy
+        self._trusting = trusting
         self._chain_check = chain_check  # Ethereum lookups when the server has RPC endpoints
         self._kept: BoundedCache[Any] = BoundedCache(EVIDENCE_CACHE)
 
@@ -135,23 +138,32 @@ class EvidenceService:
                head: LogHead | None = None) -> tuple[KeyHistoryEvidence | None, StatusEvidence | None]:
         """Evidence for the credential in ``presentation``: located by its (not yet trusted)
         ``iss`` and ``status`` claims; the verifier then checks all of it."""
+        return self._gather(presentation, now, signed_since, head)[:2]
+
+    def _gather(self, presentation: str, now: int, signed_since: int = 0, head: LogHead | None = None
+                ) -> tuple[KeyHistoryEvidence | None, StatusEvidence | None, TrustList]:
+        """The evidence, and whom to judge the issuer by (the trust list, with the issuer when it
+        is hosted here): one lookup of the issuer for all three."""
         try:
             payload = parse_compact(presentation.split("~", 1)[0]).payload
         except SDJWTError:
-            return None, None
+            return None, None, self._trusting.trust_list()
         head = self._log.read_head() if head is None else head
-        issuer_id = self._issuers.issuer_for(payload.get("iss"))  # one lookup for both
-        return (self._key_history(payload.get("iss"), issuer_id, head),
-                self._status_evidence(payload, now, signed_since, head, lambda: issuer_id))
+        iss = payload.get("iss")
+        hosted = self._issuers.hosted(iss)
+        issuer_id = hosted[0] if hosted else None
+        return (self._key_history(iss, issuer_id, head),
+                self._status_evidence(payload, now, signed_since, head, lambda: issuer_id),
+                self._trusting.for_issuer(iss, hosted[1] if hosted else None))
 
     def verify(self, presentation: str, anchor_proof: dict[str, Any], *, key_binding: KeyBindingPolicy = KeyBindingPolicy(),
                allow_expired: bool = False, now: int | None = None) -> Report:
         now = self._clock.seconds() if now is None else now
         head = self._log.read_head()  # the one read of the log: what was gathered under it is kept
-        history, status = self.gather(presentation, now, head=head)
+        history, status, issuers = self._gather(presentation, now, head=head)
         return verify_credential(presentation, self.with_log_anchors(anchor_proof, head), trust=self.trust(), history=history,
                                  status=status, key_binding=key_binding, now=now, allow_expired=allow_expired,
-                                 chain_check=self._chain_check)
+                                 issuers=issuers, chain_check=self._chain_check)
 
     def bundle(self, presentation: str, anchor_proof: dict[str, Any], *, audience: str, nonce: str, not_before: int,
                share: dict[str, Any], now: int | None = None) -> dict[str, Any]:

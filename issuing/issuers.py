@@ -93,10 +93,15 @@ class IssuerRegistry:
 
     def issuer_for(self, iss: Any) -> str | None:
         """The id of the issuer here that has issued under the identifier ``iss``, if any."""
+        hosted = self.hosted(iss)
+        return hosted[0] if hosted is not None else None
+
+    def hosted(self, iss: Any) -> tuple[str, str] | None:
+        """The id and display name of the issuer here that has issued under ``iss``, if any (one read)."""
         if not isinstance(iss, str) or "/issuers/" not in iss:
             return None
-        doc = self._issuers.find_one({"_id": iss.rsplit("/issuers/", 1)[1]}, fields=["identifiers"])
-        return doc["_id"] if doc is not None and iss in doc["identifiers"] else None
+        doc = self._issuers.find_one({"_id": iss.rsplit("/issuers/", 1)[1]}, fields=["identifiers", "name"])
+        return (doc["_id"], str(doc.get("name") or iss)) if doc is not None and iss in doc["identifiers"] else None
 
     def move(self, issuer_id: str, public_url: str) -> dict[str, Any]:
         """Issue from now on under ``<public_url>/issuers/<id>``. Earlier identifiers stay the

@@ -31,8 +31,10 @@ from credshare.anchoring.cosignature import Cosigner, with_signature_lines
 from credshare.anchoring.note import Checkpoint, NoteVerifier
 from credshare.anchoring.policy import threshold_policy
 from credshare.cli import cli
+from credshare.disclosure.jws import parse_compact
 from credshare.foundation.errors import CredshareError
 from credshare.issuing.types import load_types
+from credshare.verifier.trust_list import TrustedIssuer, TrustedLog, TrustList
 from tests.conftest import ROOT, free_port, stop_process_group
 
 TYPES = load_types()
@@ -134,6 +136,15 @@ def witness_policy_text(log_key: str, *witnesses: Cosigner, k: int = 1) -> str:
     (default: the independent test witness)."""
     chosen = witnesses or (INDEPENDENT_WITNESS,)
     return threshold_policy(NoteVerifier.decode(log_key), [(w.name, w.key, None) for w in chosen], k).to_text()
+
+
+def trusting(bundle: dict[str, Any], *logs: TrustedLog) -> TrustList:
+    """A verifier's trust list of ``logs`` that also recognises the issuer of ``bundle``'s
+    credential, for its type, in the bundle's log: for tests whose subject is not whom to trust."""
+    payload = parse_compact(bundle["presentation"].split("~", 1)[0]).payload
+    origin = bundle["log"]["key"].split("+", 1)[0]
+    return TrustList.of(logs, [TrustedIssuer(id=payload["iss"], name="Test issuer", accreditation="test",
+                                             types=(payload["vct"],), log=origin)])
 
 
 # -- a witness server process -------------------------------------------------------------
@@ -305,7 +316,8 @@ def race(n: int, attempt: Callable[[int], str], timeout: float = 120.0) -> Count
 
 # each top-level folder of the package and its layer
 FOLDERS = {"foundation": "foundation", "disclosure": "core", "anchoring": "core", "verifier": "core", "storage": "storage",
-           "issuing": "service", "holding": "service", "witnessing": "service", "sharing": "web"}
+           "issuing": "service", "holding": "service", "witnessing": "service",
+           "federation": "service", "sharing": "web"}
 
 
 def modules() -> list[tuple[str, Path]]:

@@ -20,7 +20,7 @@ from credshare.foundation.clock import ManualClock
 from credshare.verifier.bundle import TrustedLog, verify_bundle
 from credshare.webapp import create_app
 from tests.conftest import services_on
-from tests.helpers import OWNER, accept_delivery, create_link, issue_to, only_dev_witnessed, owner_client
+from tests.helpers import OWNER, accept_delivery, create_link, issue_to, only_dev_witnessed, owner_client, trusting
 
 FIRST, SECOND, THIRD = "http://localhost", "http://127.0.0.1:9911", "https://credentials.example.org"
 
@@ -74,7 +74,7 @@ def test_a_new_public_url_keeps_every_credential_link_and_bundle_verifying(tmp_p
     assert only_dev_witnessed(body["verification"]), body["verification"]
     bundle = api.get(f"/api/v1/shares/{token}/bundle").get_json()
     trust = TrustedLog.from_text(api.get("/log/trust").get_data())
-    assert only_dev_witnessed(verify_bundle(bundle, trusted=[trust], now=int(time.time())))
+    assert only_dev_witnessed(verify_bundle(bundle, trusted=trusting(bundle, trust), now=int(time.time())))
     # the status token still names the credential's own uri and issuer
     token_claims = status_token_of(second, claims)
     assert token_claims["sub"] == claims["status"]["status_list"]["uri"]

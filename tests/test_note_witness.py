@@ -34,8 +34,9 @@ from credshare.anchoring.witness import (
     parse_cosignature_lines,
     parse_size,
 )
-from credshare.verifier.bundle import BundleError, TrustedLog
+from credshare.verifier.bundle import TrustedLog
 from credshare.verifier.credential import trust_from_policy
+from credshare.verifier.trust_list import TrustListError
 
 SIGNER = NoteSigner.from_seed("example.com/log", bytes(range(32)))
 ROOT = bytes(range(32))
@@ -441,6 +442,6 @@ def test_trust_policies_for_the_verifier() -> None:
     for bad, code in ((b'{"log_key": "x", "witnesses": [], "quorum": 0}', "trust_file_json_unsupported"),
                       (b"  [1]", "trust_file_json_unsupported"), (b"quorum none\n", "trust_file_invalid"),
                       (b"log nonsense\nquorum none\n", "trust_file_invalid")):
-        with pytest.raises(BundleError) as err:
+        with pytest.raises(TrustListError) as err:
             TrustedLog.from_text(bad)
         assert err.value.code == code, bad

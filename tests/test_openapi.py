@@ -42,6 +42,7 @@ from tests.helpers import (
     only_dev_witnessed,
     owner_client,
     post,
+    trusting,
     witness_policy_text,
 )
 
@@ -234,14 +235,14 @@ def test_a_verified_share_its_bundle_receipt_and_keys_match_the_schema(app, svc,
     key_alone = TrustedLog.from_key(svc.log.signer.verifier.encode())
     other = TrustedLog.from_key(NoteSigner.from_seed("another.example/log", bytes(32)).verifier.encode())
     now = int(time.time())
-    own_report = verify_bundle(bundle, trusted=[own], now=now).to_json()
+    own_report = verify_bundle(bundle, trusted=trusting(bundle, own), now=now).to_json()
     assert not refused(spec, component_ref("VerificationReport"), own_report) and only_dev_witnessed(own_report)
     bundle = independently_witnessed(bundle)  # as a log with an independent witness hands it out
     for trusted, outcome, anchor, quorum in (([pinned], "verified", "passed", "passed"),
                                              ([key_alone], "incomplete", "passed", "unchecked"),
                                              ([], "incomplete", "unchecked", "unchecked"),
                                              ([other], "not_verified", "failed", "unchecked")):
-        report = verify_bundle(bundle, trusted=trusted, now=now).to_json()
+        report = verify_bundle(bundle, trusted=trusting(bundle, *trusted), now=now).to_json()
         assert not refused(spec, component_ref("VerificationReport"), report), trusted
         statuses = {c["check"]: c["status"] for c in report["checks"]}
         assert report["outcome"] == outcome and report["checks"][0]["check"] == "trust_anchor", trusted
@@ -324,7 +325,9 @@ def test_a_history_share_gives_its_own_outcome_that_matches_the_schema(app, svc,
     assert only_dev_witnessed(receipt["receipt"], history=True)
     bundle = check_response(spec, BUNDLE, api.get(f"/api/v1/shares/{token}/bundle", headers=grant), 200)
     trust = TrustedLog.from_text(witness_policy_text(svc.log.signer.verifier.encode()))
-    offline = verify_bundle(independently_witnessed(bundle), trusted=[trust], now=int(time.time())).to_json()
+    witnessed = independently_witnessed(bundle)
+    offline = verify_bundle(witnessed,
+                            trusted=trusting(witnessed, trust), now=int(time.time())).to_json()
     assert not refused(spec, component_ref("VerificationReport"), offline)
     assert offline["outcome"] == "verified_as_history"
 

@@ -20,12 +20,13 @@ import pytest
 from credshare.anchoring.cosignature import Cosigner
 from credshare.anchoring.note import NoteSigner
 from credshare.disclosure.encoding import b64url_decode, b64url_encode
-from credshare.disclosure.jws import Signer
+from credshare.disclosure.jws import Signer, parse_compact
 from credshare.disclosure.presentation import KeyBindingRequest, present
 from credshare.disclosure.verification import KeyBindingPolicy
 from credshare.verifier.bundle import BundleError, TrustedLog, verify_bundle
 from credshare.verifier.credential import SHARE_CLAIM
 from credshare.verifier.report import CHECK_LABELS
+from credshare.verifier.trust_list import TrustList
 from credshare.webapp import create_app
 from tests.helpers import (
     INDEPENDENT_WITNESS,
@@ -35,6 +36,7 @@ from tests.helpers import (
     independently_witnessed,
     only_dev_witnessed,
     statuses,
+    trusting,
     witness_policy_text,
 )
 
@@ -186,7 +188,7 @@ def test_a_forged_checkpoint_signature_and_missing_witnesses_fail(world) -> None
     svc, now = world[0], int(time.time())
     history, status = svc.evidence.gather(presentation, now)
     report = verify_credential(presentation, unwitnessed, trust=svc.evidence.trust(), history=history, status=status,
-                               key_binding=policy(), now=now)
+                               key_binding=policy(), now=now, issuers=TrustList())
     assert statuses(report)["witness_quorum"] == "failed" and report.outcome == "not_verified"
     # this server hands out the cosignatures its log holds for that very checkpoint with the proof
     assert only_dev_witnessed(svc.evidence.verify(presentation, unwitnessed, key_binding=policy()))
@@ -200,7 +202,7 @@ def test_an_unknown_issuer_fails_closed(world) -> None:
     from credshare.verifier.credential import verify_credential
 
     report = verify_credential(presentation, proof, trust=svc.evidence.trust(), history=None, status=None,
-                               key_binding=policy(), now=int(time.time()))
+                               key_binding=policy(), now=int(time.time()), issuers=TrustList())
     assert statuses(report)["key_history"] == "failed" and statuses(report)["issuer_signature"] == "unchecked"
     assert report.outcome == "not_verified"
 
@@ -240,7 +242,7 @@ def trusted(world) -> list[TrustedLog]:
 
 def test_a_bundle_verifies_alone_with_a_trusted_log_key(world) -> None:
     bundle = json.loads(json.dumps(make_bundle(world)))  # as read back from the file
-    report = verify_bundle(bundle, trusted=trusted(world), now=int(time.time()) + 3 * 365 * 86400)
+    report = verify_bundle(bundle, trusted=trusting(bundle, *trusted(world)), now=int(time.time()) + 3 * 365 * 86400)
     assert report.outcome == "verified", [c for c in report.checks if c.status != "passed"]
     assert statuses(report)["trust_anchor"] == "passed"
     # the status is as of the issuer's signing of the list (its iat), not the unsigned time the
@@ -252,11 +254,11 @@ def test_a_bundle_verifies_alone_with_a_trusted_log_key(world) -> None:
 def test_a_bundle_without_a_trusted_key_is_incomplete_and_with_another_key_fails(world) -> None:
     bundle = make_bundle(world)
     now = int(time.time())
-    assert verify_bundle(bundle, trusted=[], now=now).outcome == "incomplete"
-    key_only = verify_bundle(bundle, trusted=[TrustedLog.from_key(log_key(world))], now=now)
+    assert verify_bundle(bundle, trusted=trusting(bundle), now=now).outcome == "incomplete"
+    key_only = verify_bundle(bundle, trusted=trusting(bundle, TrustedLog.from_key(log_key(world))), now=now)
     assert key_only.outcome == "incomplete" and statuses(key_only)["witness_quorum"] == "unchecked"
     stranger = NoteSigner.from_seed("other.example/log", os.urandom(32)).verifier.encode()
-    report = verify_bundle(bundle, trusted=[TrustedLog.from_key(stranger)], now=now)
+    report = verify_bundle(bundle, trusted=trusting(bundle, TrustedLog.from_key(stranger)), now=now)
     assert statuses(report)["trust_anchor"] == "failed" and report.outcome == "not_verified"
 
 
@@ -276,7 +278,7 @@ def test_a_bundle_without_a_trusted_key_is_incomplete_and_with_another_key_fails
 def test_a_tampered_bundle_fails(world, tamper, request) -> None:
     bundle = copy.deepcopy(make_bundle(world))
     tamper(bundle)
-    report = verify_bundle(bundle, trusted=trusted(world), now=int(time.time()))
+    report = verify_bundle(bundle, trusted=trusting(bundle, *trusted(world)), now=int(time.time()))
     if request.node.callspec.id == "share":
         assert report.outcome == "verified" and report.holder_statement == {"history": False, "withheld": 17}
         return
@@ -288,13 +290,13 @@ def test_the_bundles_own_policy_is_never_used(world) -> None:
     bundle = make_bundle(world)
     assert bundle["log"]["policy"] == world[0].evidence.trust().policy.to_text()  # the server's suggestion
     bundle["log"]["policy"] = "quorum none\n"
-    report = verify_bundle(bundle, trusted=trusted(world), now=int(time.time()))
+    report = verify_bundle(bundle, trusted=trusting(bundle, *trusted(world)), now=int(time.time()))
     assert report.outcome == "verified", report.to_json()["checks"]
     quorum = next(c.detail for c in report.checks if c.name == "witness_quorum")
     assert INDEPENDENT_WITNESS.name in quorum and "development" not in quorum
     absent = Cosigner.from_seed("witness.test/absent", bytes([8]) * 32)
     strict = [TrustedLog.from_text(witness_policy_text(log_key(world), INDEPENDENT_WITNESS, absent, k=2))]
-    assert statuses(verify_bundle(bundle, trusted=strict, now=int(time.time())))["witness_quorum"] == "failed"
+    assert statuses(verify_bundle(bundle, trusted=trusting(bundle, *strict), now=int(time.time())))["witness_quorum"] == "failed"
 
 
 def test_the_logs_own_development_witnesses_never_make_a_verified_bundle(world) -> None:
@@ -304,7 +306,7 @@ def test_the_logs_own_development_witnesses_never_make_a_verified_bundle(world) 
     bundle = world[0].evidence.bundle(presentation, proof, audience=AUD, nonce=NONCE, not_before=int(time.time()) - 5,
                                       share={})
     own = [TrustedLog.from_text(bundle["log"]["policy"])]
-    report = verify_bundle(bundle, trusted=own, now=int(time.time()))
+    report = verify_bundle(bundle, trusted=trusting(bundle, *own), now=int(time.time()))
     assert statuses(report)["trust_anchor"] == "passed" and only_dev_witnessed(report), report.to_json()["checks"]
     assert all(w["development_only"] for w in report.to_json()["witnesses"]) and report.witnesses
 
@@ -316,14 +318,14 @@ def test_a_replayed_older_status_reads_as_of_its_own_signing_time(world) -> None
     bundle = make_bundle(world, 1)
     token_iat = json.loads(b64url_decode(bundle["status"]["token"].split(".")[1]))["iat"]
     bundle["status"]["as_of"] = int(time.time()) + 10 * 365 * 86400
-    report = verify_bundle(bundle, trusted=trusted(world), now=int(time.time()))
+    report = verify_bundle(bundle, trusted=trusting(bundle, *trusted(world)), now=int(time.time()))
     assert report.status_as_of == token_iat and "snapshot" in next(c.detail for c in report.checks if c.name == "status")
 
 
 @pytest.mark.parametrize("doc", [None, [], {"type": "something"}, {"type": "credshare-verification-bundle/v1"}])
 def test_a_malformed_bundle_is_refused_with_a_code(doc) -> None:
     with pytest.raises(BundleError) as info:
-        verify_bundle(doc, trusted=[], now=0)
+        verify_bundle(doc, trusted=TrustList(), now=0)
     assert info.value.code == "bundle_malformed"
 
 
@@ -337,12 +339,26 @@ def test_cli_verifies_a_bundle_file_offline_and_fails_a_tampered_one(world, tmp_
     good.write_text(json.dumps(bundle))
     key_file = tmp_path / "log.key"
     key_file.write_text(log_key(world) + "\n")
-    trust_file = tmp_path / "trust.policy"  # tlog-policy text, as a verifier keeps it
-    trust_file.write_text(witness_policy_text(log_key(world)))
+    policy_file = tmp_path / "trust.policy"  # the log's tlog-policy text, as a verifier keeps it
+    policy_file.write_text(witness_policy_text(log_key(world)))
+    trust_file = tmp_path / "trust.toml"  # the verifier's trust list: that log, and the issuer
+    payload = parse_compact(bundle["presentation"].split("~", 1)[0]).payload
+    for args in (["init"], ["add-log", str(policy_file)],
+                 ["add-issuer", "--id", payload["iss"], "--name", "Example School", "--accreditation",
+                  "LCME-accredited school", "--type", payload["vct"], "--log", log_key(world).split("+")[0]]):
+        made = CliRunner().invoke(cli, ["trust", args[0], str(trust_file), *args[1:]])
+        assert made.exit_code == 0, made.output
     result = CliRunner().invoke(cli, ["verify", str(good), "--trust", str(trust_file)])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["outcome"] == "verified"
+    assert json.loads(result.stdout)["issuer"]["vouched_for"]["accreditation"] == "LCME-accredited school"
     assert "[PASS] Issuer signature" in result.stderr
+    assert "[PASS] Issuer is on the trust list, for this type of credential: Example School (LCME-accredited " \
+           "school), on your trust list" in result.stderr
+    # the log's policy alone says nothing of the issuer: at best incomplete
+    result = CliRunner().invoke(cli, ["verify", str(good), "--trust", str(policy_file)])
+    assert result.exit_code == 1 and json.loads(result.stdout)["outcome"] == "incomplete"
+    assert "[----] Issuer is on the trust list" in result.stderr
     bundle["presentation"] = bundle["presentation"].replace("~", "~" + bundle["presentation"].split("~")[1] + "~", 1)
     bad = tmp_path / "tampered.json"
     bad.write_text(json.dumps(bundle))
@@ -376,7 +392,7 @@ def test_a_status_snapshot_must_have_been_current_when_the_share_was_made(world)
     bundle = independently_witnessed(svc.evidence.bundle(presentation, items[0]["anchor_proof"], audience=AUD,
                                                          nonce=NONCE, not_before=later - 5, share={}, now=later))
     bundle["status"]["token"] = old_token
-    report = verify_bundle(bundle, trusted=trusted(world), now=later + 10)
+    report = verify_bundle(bundle, trusted=trusting(bundle, *trusted(world)), now=later + 10)
     assert statuses(report)["status"] == "unchecked" and report.outcome == "incomplete"
 
 
@@ -411,11 +427,13 @@ def test_chain_anchors_recorded_after_delivery_are_looked_up_online_and_offline(
     trust = [TrustedLog.from_text(witness_policy_text(svc.log.signer.verifier.encode()))]
     from credshare.anchoring.ethereum import chain_checker
 
-    online = verify_bundle(bundle, trusted=trust, now=int(time.time()), chain_check=chain_checker([ganache.url]))
-    offline = verify_bundle(bundle, trusted=trust, now=int(time.time()))
+    online = verify_bundle(bundle,
+                           trusted=trusting(bundle, *trust), now=int(time.time()), chain_check=chain_checker([ganache.url]))
+    offline = verify_bundle(bundle, trusted=trusting(bundle, *trust), now=int(time.time()))
     assert statuses(online)["chain_anchor"] == "passed" and statuses(offline)["chain_anchor"] == "unchecked"
     assert online.outcome == offline.outcome == "verified"
     forged = copy.deepcopy(bundle)
     forged["anchor_proof"]["chain_anchors"][0]["block_number"] += 1
-    report = verify_bundle(forged, trusted=trust, now=int(time.time()), chain_check=chain_checker([ganache.url]))
+    report = verify_bundle(forged,
+                           trusted=trusting(forged, *trust), now=int(time.time()), chain_check=chain_checker([ganache.url]))
     assert statuses(report)["chain_anchor"] == "failed"

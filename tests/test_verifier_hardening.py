@@ -33,6 +33,7 @@ from credshare.foundation.clock import SYSTEM_CLOCK, ManualClock
 from credshare.issuing.status import BITS, LIST_SIZE
 from credshare.verifier.bundle import TrustedLog, verify_bundle
 from credshare.verifier.credential import SHARE_CLAIM, StatusEvidence, verify_credential
+from credshare.verifier.trust_list import TrustList
 from credshare.webapp import create_app
 from tests.conftest import services_on
 from tests.helpers import (
@@ -43,6 +44,7 @@ from tests.helpers import (
     degree_row,
     independently_witnessed,
     statuses,
+    trusting,
     witness_policy_text,
 )
 
@@ -87,7 +89,7 @@ class World:
         return [TrustedLog.from_text(self.policy_text())]
 
     def verify(self, bundle: dict[str, Any], now: int):
-        return verify_bundle(json.loads(json.dumps(bundle)), trusted=self.trusted(), now=now)
+        return verify_bundle(json.loads(json.dumps(bundle)), trusted=trusting(bundle, *self.trusted()), now=now)
 
     def status_uri(self) -> str:
         return self.svc.store.collection("status_lists").find_one(
@@ -198,7 +200,8 @@ def test_the_online_verifier_needs_the_served_tokens_inclusion_proof(world, cloc
     # the same token handed over as evidence with no inclusion proof at all is not a pass either
     bare = verify_credential(presentation, world.credential["anchor_proof"], trust=world.svc.evidence.trust(),
                              history=world.svc.evidence.key_history(world.svc.issuers.issuer_url("example-med")),
-                             status=StatusEvidence(forged, clock.seconds()), key_binding=policy, now=clock.seconds())
+                             status=StatusEvidence(forged, clock.seconds()), key_binding=policy, now=clock.seconds(),
+                             issuers=TrustList())
     assert statuses(bare)["status"] != "passed" and bare.outcome != "verified"
 
 

@@ -16,7 +16,7 @@ from credshare.disclosure.presentation import KeyBindingRequest, present
 from credshare.verifier.bundle import TrustedLog, verify_bundle
 from credshare.verifier.credential import SHARE_CLAIM
 from credshare.webapp import create_app
-from tests.helpers import TYPES, ListSink, degree_row, independently_witnessed, statuses, witness_policy_text
+from tests.helpers import TYPES, ListSink, degree_row, independently_witnessed, statuses, trusting, witness_policy_text
 
 AUD, NONCE = "link-1", "nonce-1"
 
@@ -65,13 +65,14 @@ def _mirror_check(report) -> dict[str, Any]:
 
 def test_a_bundle_is_included_in_the_mirrors_larger_tree(world) -> None:
     app, svc, bundle = world
-    report = verify_bundle(bundle, trusted=_trusted(app), now=int(time.time()), mirror=_fetch(app))
+    report = verify_bundle(bundle, trusted=trusting(bundle, *_trusted(app)), now=int(time.time()), mirror=_fetch(app))
     check = _mirror_check(report)
     assert check["status"] == "passed", check
     size = svc.log.head()[0]
     assert f"tree of {size}" in check["detail"] and bundle["anchor_proof"]["tree_size"] < size
     assert statuses(report)["inclusion"] == "passed"
-    assert "inclusion_mirror" not in statuses(verify_bundle(bundle, trusted=_trusted(app), now=int(time.time())))
+    assert "inclusion_mirror" not in statuses(verify_bundle(bundle,
+                                                            trusted=trusting(bundle, *_trusted(app)), now=int(time.time())))
 
 
 def test_a_corrupted_tile_or_another_document_fails(world) -> None:
@@ -79,7 +80,7 @@ def test_a_corrupted_tile_or_another_document_fails(world) -> None:
 
     app, svc, bundle = world
     edge = "tile/0/000.p/%d" % svc.log.head()[0]  # the level-0 tile holding the leaf
-    report = verify_bundle(bundle, trusted=_trusted(app), now=int(time.time()), mirror=_fetch(app, edge))
+    report = verify_bundle(bundle, trusted=trusting(bundle, *_trusted(app)), now=int(time.time()), mirror=_fetch(app, edge))
     assert _mirror_check(report)["status"] == "failed" and report.outcome == "not_verified"
     assert "do not hash" in _mirror_check(report)["detail"]
     trust = _trusted(app)[0].trust(bundle["log"]["key"])
@@ -92,7 +93,7 @@ def test_a_corrupted_tile_or_another_document_fails(world) -> None:
 def test_an_unreadable_behind_or_unwitnessed_mirror_leaves_it_unchecked(world) -> None:
     app, svc, bundle = world
     now = int(time.time())
-    gone = verify_bundle(bundle, trusted=_trusted(app), now=now, mirror=lambda path: None)
+    gone = verify_bundle(bundle, trusted=trusting(bundle, *_trusted(app)), now=now, mirror=lambda path: None)
     assert _mirror_check(gone)["status"] == "unchecked"
     older = [doc["note"] for doc in svc.log.checkpoints() if doc["size"] < bundle["anchor_proof"]["tree_size"]]
     assert older
@@ -101,9 +102,12 @@ def test_an_unreadable_behind_or_unwitnessed_mirror_leaves_it_unchecked(world) -
     def behind(path: str) -> bytes | None:  # a mirror still at an older checkpoint than the bundle's
         return older[0].encode() if path == "checkpoint" else served(path)
 
-    assert "behind" in _mirror_check(verify_bundle(bundle, trusted=_trusted(app), now=now, mirror=behind))["detail"]
+    assert "behind" in _mirror_check(verify_bundle(bundle,
+                                                   trusted=trusting(bundle, *_trusted(app)), now=now, mirror=behind))["detail"]
     strict = [TrustedLog.from_text(witness_policy_text(bundle["log"]["key"]))]  # a witness the log never asked
-    report = verify_bundle(independently_witnessed(bundle), trusted=strict, now=now, mirror=_fetch(app))
+    witnessed = independently_witnessed(bundle)
+    report = verify_bundle(witnessed,
+                           trusted=trusting(witnessed, *strict), now=now, mirror=_fetch(app))
     assert _mirror_check(report)["status"] == "unchecked" and "witnessed" in _mirror_check(report)["detail"]
 
 

@@ -31,6 +31,7 @@ from tests.helpers import (
     owner_client,
     post,
     register,
+    trusting,
     witness_policy_text,
 )
 
@@ -103,9 +104,11 @@ def test_the_json_api_bundle_and_receipt(app, svc, shared) -> None:
     assert body["link"]["id"] == link_id and body["link"]["views"] == 1 and body["fields_withheld"] > 0
     bundle = api.get(f"/api/v1/shares/{token}/bundle", headers={"X-Share-Passcode": "tulip-4812"}).get_json()
     trust = TrustedLog.from_text(api.get("/log/trust").get_data())  # the server's own suggestion
-    assert only_dev_witnessed(verify_bundle(bundle, trusted=[trust], now=int(time.time())))
+    assert only_dev_witnessed(verify_bundle(bundle, trusted=trusting(bundle, trust), now=int(time.time())))
     independent = TrustedLog.from_text(witness_policy_text(svc.log.signer.verifier.encode()))
-    report = verify_bundle(independently_witnessed(bundle), trusted=[independent], now=int(time.time()))
+    witnessed = independently_witnessed(bundle)
+    report = verify_bundle(witnessed,
+                           trusted=trusting(witnessed, independent), now=int(time.time()))
     assert report.outcome == "verified"
     receipt = api.get(f"/api/v1/shares/{token}/receipt", headers={"X-Share-Passcode": "tulip-4812"}).get_json()
     keys = [PublicKey.from_jwk(k) for k in api.get("/.well-known/credshare-receipt-keys").get_json()["keys"]]
@@ -721,5 +724,7 @@ def test_what_a_verifier_takes_away_is_assembled_by_the_receipt_service(svc, sha
     assert doc["receipt"]["link"] == view["link"]
     bundle = svc.receipts.bundle(opened)
     trust = TrustedLog.from_text(witness_policy_text(svc.log.signer.verifier.encode()))
-    assert verify_bundle(independently_witnessed(bundle), trusted=[trust], now=int(time.time())).outcome == "verified"
+    witnessed = independently_witnessed(bundle)
+    assert verify_bundle(witnessed,
+                         trusted=trusting(witnessed, trust), now=int(time.time())).outcome == "verified"
     assert bundle["share"]["id"] == link_id and bundle["share"]["withheld"] == opened.withheld

@@ -18,21 +18,18 @@ Members (docs/bundle.md):
   so nothing in it counts. What the holder states about the share (shared as history, fields
   withheld) counts only as signed in the KB-JWT (verifier/credential.py, ``SHARE_CLAIM``).
 
-Trust comes from outside the bundle: the verifier names the logs it trusts (``TrustedLog``: a
-C2SP tlog-policy, as ``GET /log/trust`` serves it and the verifier keeps its own copy, or a
-log key alone), and a bundle under any other log fails ``trust_anchor``. The policy the
-bundle carries is never used for checking.
+Trust comes from outside the bundle: the verifier's own trust list (verifier/trust_list.py)
+names the logs it trusts (each a C2SP tlog-policy, as ``GET /log/trust`` serves it, or a log key
+alone) and the issuers it recognises; a bundle under any other log fails ``trust_anchor``, one
+from an issuer not on the list fails ``issuer_trust``. The policy the bundle carries is never
+used for checking.
 """
 
 from __future__ import annotations
 
-import hmac
-from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 from credshare.anchoring.errors import AnchoringError
-from credshare.anchoring.note import NoteVerifier
-from credshare.anchoring.policy import Policy, parse_policy
 from credshare.anchoring.tlog_proof import build_tlog_proof
 from credshare.disclosure.verification import KeyBindingPolicy
 from credshare.foundation.b64 import b64_decode
@@ -41,13 +38,16 @@ from credshare.foundation.errors import InputError
 from credshare.verifier.credential import (
     ChainCheck,
     KeyHistoryEvidence,
-    LogTrust,
     StatusEvidence,
     trust_from_log_key,
     verify_credential,
 )
 from credshare.verifier.mirror import check_mirror
 from credshare.verifier.report import Report
+from credshare.verifier.trust_list import (
+    TrustedLog as TrustedLog,  # re-exported: a log on the trust list
+    TrustList,
+)
 
 BUNDLE_TYPE = "credshare-verification-bundle/v1"
 KB_CLOCK_SLACK = 60
@@ -89,50 +89,13 @@ def _member(doc: dict[str, Any], name: str, kind: type | tuple[type, ...], *, no
     return value
 
 
-@dataclass(frozen=True)
-class TrustedLog:
-    """A log the verifier trusts: a C2SP tlog-policy (the text ``GET /log/trust`` serves, kept
-    by the verifier: its log keys, witnesses and quorum), or a log key alone (``policy``
-    ``None``: the witnesses cannot be checked)."""
-
-    log_keys: tuple[str, ...]
-    policy: Policy | None = None
-
-    @classmethod
-    def from_key(cls, log_key: str) -> TrustedLog:
-        return cls((log_key.strip(),))
-
-    @classmethod
-    def from_text(cls, text: str | bytes) -> TrustedLog:
-        """A trust file: tlog-policy text. The JSON trust file of earlier versions (log key,
-        BLS witness keys, integer quorum) is refused with ``trust_file_json_unsupported``."""
-        raw = text.encode("utf-8") if isinstance(text, str) else text
-        if raw.lstrip()[:1] in (b"{", b"["):
-            raise BundleError("this is a JSON trust file of an earlier version (BLS witness keys); a trust file is "
-                              "now the C2SP tlog-policy text GET /log/trust serves: fetch it again",
-                              code="trust_file_json_unsupported")
-        try:
-            policy = parse_policy(raw)
-        except AnchoringError as exc:
-            raise BundleError(f"the trust file is not a tlog-policy: {exc.detail}", code="trust_file_invalid") from None
-        if not policy.logs:
-            raise BundleError("the trust policy lists no log", code="trust_file_invalid")
-        return cls(tuple(key.encode() for key in policy.logs), policy)
-
-    def trusts(self, log_key: str) -> bool:
-        return any(hmac.compare_digest(k.encode(), log_key.encode()) for k in self.log_keys)
-
-    def trust(self, log_key: str) -> LogTrust:
-        """The trust of the listed ``log_key``: its key and this policy."""
-        return LogTrust(NoteVerifier.decode(log_key), self.policy)
-
-
-def verify_bundle(doc: Any, *, trusted: Sequence[TrustedLog], now: int, chain_check: ChainCheck | None = None,
+def verify_bundle(doc: Any, *, trusted: TrustList, now: int, chain_check: ChainCheck | None = None,
                   mirror: Callable[[str], bytes | None] | None = None) -> Report:
-    """Verify a bundle against the logs the caller trusts. Only the bundle's log key is taken
-    from it, and only to find which trusted log it claims; the witness policy always comes
-    from the caller. ``mirror``: a mirror's tlog-tiles resources (``fetch(path)``), for the
-    extra ``inclusion_mirror`` check (verifier/mirror.py). A malformed bundle raises
+    """Verify a bundle against the caller's trust list: the logs it trusts and the issuers it
+    recognises (verifier/trust_list.py). Only the bundle's log key is taken from it, and only
+    to find which trusted log it claims; the witness policy always comes from the caller.
+    ``mirror``: a mirror's tlog-tiles resources (``fetch(path)``), for the extra
+    ``inclusion_mirror`` check (verifier/mirror.py). A malformed bundle raises
     :class:`BundleError`; anything that parses gets a full report."""
     if not isinstance(doc, dict) or doc.get("type") != BUNDLE_TYPE:
         raise BundleError(f"not a {BUNDLE_TYPE} document")
@@ -148,7 +111,7 @@ def verify_bundle(doc: Any, *, trusted: Sequence[TrustedLog], now: int, chain_ch
                                    and isinstance(status.get("token"), (str, type(None)))
                                    and isinstance(status.get("anchor_proof"), (dict, type(None)))):
         raise BundleError("the bundle's status is malformed")
-    match = next((t for t in trusted if t.trusts(log_key)), None)
+    match = trusted.log_for_key(log_key)
     try:
         if match is not None:
             trust = match.trust(log_key)
@@ -171,12 +134,13 @@ def verify_bundle(doc: Any, *, trusted: Sequence[TrustedLog], now: int, chain_ch
         key_binding=KeyBindingPolicy(required=True, audience=aud, nonce=nonce,
                                      max_age_seconds=now - not_before + KB_CLOCK_SLACK),
         now=now,
+        issuers=trusted,
         chain_check=chain_check,
     )
     named = f"{trust.log_key.name} key id {trust.log_key.key_id.hex()}"
     if match is not None:
         anchor = Check("trust_anchor", "passed", f"{named}, a log you trust")
-    elif not trusted:
+    elif not trusted.logs:
         anchor = Check("trust_anchor", "unchecked", f"no trusted log given; the bundle names {named}")
     else:
         anchor = Check("trust_anchor", "failed", f"the bundle's log ({named}) is not one you trust")

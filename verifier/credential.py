@@ -31,7 +31,7 @@ from typing import Any, Hashable, Sequence
 
 from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.note import Checkpoint, NoteVerifier
-from credshare.anchoring.policy import Policy, parse_policy
+from credshare.anchoring.policy import parse_policy
 from credshare.anchoring.proof import (
     ChainCheck as ChainCheck,  # re-exported: what checks a chain anchor
     verify_anchor_proof,
@@ -48,10 +48,14 @@ from credshare.disclosure.verification import (
     verify_presentation,
 )
 from credshare.foundation.cache import BoundedCache
-from credshare.foundation.checks import Status
+from credshare.foundation.checks import Check, Status
 from credshare.foundation.errors import Stage
 from credshare.verifier.key_history import HISTORY_TYP, KeyRecord, key_valid_at
 from credshare.verifier.report import Report
+from credshare.verifier.trust_list import (
+    LogTrust as LogTrust,  # re-exported: what the caller trusts
+    TrustList,
+)
 
 SHARE_CLAIM = "credshare_share"  # KB-JWT claim: the holder's own statement about the share (history, withheld)
 
@@ -59,16 +63,6 @@ SHARE_CLAIM = "credshare_share"  # KB-JWT claim: the holder's own statement abou
 _STAGES: tuple[Stage, ...] = ("issuer_signature", "disclosures", "key_binding")
 TRUSTED_HISTORIES = 1024  # key histories that verified, by (history and its proof, trust): no clock in that check
 _trusted_histories: BoundedCache[tuple[tuple[KeyRecord, ...], dict[str, Any], str]] = BoundedCache(TRUSTED_HISTORIES)
-
-
-@dataclass(frozen=True)
-class LogTrust:
-    """The log key the verifier trusts, and the C2SP tlog-policy its checkpoints' witnesses
-    are judged by (which witnesses, what quorum). Without a policy (``None``) the witness
-    check cannot be made."""
-
-    log_key: NoteVerifier
-    policy: Policy | None
 
 
 @dataclass(frozen=True)
@@ -345,6 +339,7 @@ def verify_credential(
     status: StatusEvidence | None,
     key_binding: KeyBindingPolicy,
     now: int,
+    issuers: TrustList,
     allow_expired: bool = False,
     chain_check: ChainCheck | None = None,
 ) -> Report:
@@ -390,9 +385,12 @@ def verify_credential(
 
     verified = _presentation_checks(presentation, records, key_binding, now, report)
     if verified is None or records is None:
+        _insert_after(report, "key_history", Check("issuer_trust", "unchecked",
+                                                   "not checked: the credential did not verify"))
         report.add("status", "unchecked", "not checked: the credential did not verify")
         return report
     claims = verified.claims
+    _issuer_trust(report, issuers, claims, trust.log_key.name)
     report.vct = claims.get("vct") if isinstance(claims.get("vct"), str) else None
     # what the holder signed about this share, in the KB-JWT (SHARE_CLAIM): only then is it trusted
     statement = (verified.key_binding or {}).get(SHARE_CLAIM)
@@ -403,6 +401,22 @@ def verify_credential(
                   kb_iat if isinstance(kb_iat, int) and not isinstance(kb_iat, bool) else None)
     _validity_check(claims, now, allow_expired or report.holder_statement.get("history") is True, report)
     return report
+
+
+def _insert_after(report: Report, name: str, check: Check) -> None:
+    at = next((i + 1 for i, c in enumerate(report.checks) if c.name == name), 0)
+    report.checks.insert(at, check)
+
+
+def _issuer_trust(report: Report, issuers: TrustList, claims: dict[str, Any], log_origin: str) -> None:
+    """Who vouches for the (verified) issuer: the ``issuer_trust`` check, listed right after the
+    key history; the issuer's name is then the trust list's, never the one it gives itself."""
+    check = issuers.check_issuer(claims.get("iss"), claims.get("vct"), log_origin)
+    _insert_after(report, "key_history", check)
+    entry = issuers.issuer(claims.get("iss"))
+    if entry is not None and check.status == "passed":
+        report.issuer_name = entry.name
+        report.issuer_trust = entry.to_json()
 
 
 def trust_from_policy(policy_text: str | bytes, log_key: str | None = None) -> LogTrust:

@@ -40,6 +40,8 @@ class Report:
     # the trusted policy's witnesses whose cosignature/v1 on the credential's checkpoint verified:
     # {"name", "key_name", "timestamp", "development_only"} (anchoring/proof.py WitnessSeen)
     witnesses: list[dict[str, Any]] = field(default_factory=list)
+    # the trust list entry that vouches for the issuer (TrustedIssuer.to_json), once issuer_trust passed
+    issuer_trust: dict[str, Any] | None = None
 
     def add(self, name: str, status: Status, detail: str = "") -> None:
         self.checks.append(Check(name, status, detail))
@@ -68,7 +70,7 @@ class Report:
         return {
             "outcome": self.outcome,
             "checked_at": self.checked_at,
-            "issuer": {"id": self.issuer, "name": self.issuer_name},
+            "issuer": {"id": self.issuer, "name": self.issuer_name, "vouched_for": self.issuer_trust},
             "vct": self.vct,
             "anchored_at": self.anchored_at,
             "credential": {"status": self.credential_status, "status_as_of": self.status_as_of,
