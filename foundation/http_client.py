@@ -21,6 +21,7 @@ from credshare.foundation.errors import CredshareError
 CONNECT_SECONDS = 2.0
 TOTAL_SECONDS = 5.0
 READ_CHUNK = 16 * 1024
+MAX_URL_CHARS = 2048
 
 
 class RemoteError(CredshareError):
@@ -79,6 +80,34 @@ def request(method: str, url: str, *, body: bytes | None = None, content_type: s
         raise RemoteError(f"{url}: {why}") from None
     finally:
         connection.close()
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def check_remote_url(url: str) -> str:
+    """A URL another organisation's server may be asked at: ``https``, or ``http`` to a
+    loopback host only (tests, a local proxy), with no user information; raises
+    :class:`RemoteError` (``remote_url_refused``) otherwise. Returns the URL."""
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or not parts.hostname or parts.username is not None or len(url) > MAX_URL_CHARS:
+        raise RemoteError(f"not a URL another server can be asked at: {url!r}", code="remote_url_refused")
+    if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS):
+        return url
+    raise RemoteError(f"{url}: https is required (plain http only to this machine)", code="remote_url_refused")
+
+
+def fetch(url: str, *, max_bytes: int, media_types: tuple[str, ...] = ()) -> Answer:
+    """``GET`` a resource of another organisation's server: the URL must pass
+    :func:`check_remote_url`; anything but ``200`` (a redirect included: never followed), or a
+    media type not in ``media_types`` (when given), raises :class:`RemoteError`."""
+    answer = request("GET", check_remote_url(url), max_bytes=max_bytes)
+    if answer.status != 200:
+        why = "redirects elsewhere (not followed)" if 300 <= answer.status < 400 else f"answered {answer.status}"
+        raise RemoteError(f"{url}: {why}")
+    if media_types and answer.content_type not in media_types:
+        raise RemoteError(f"{url}: answered {answer.content_type or 'no media type'}, not {' or '.join(media_types)}")
+    return answer
 
 
 def _left(connection: http.client.HTTPConnection, deadline: float) -> None:
