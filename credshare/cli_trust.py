@@ -69,7 +69,8 @@ def _write(path: Path, doc: tomlkit.TOMLDocument) -> TrustList:
 def _summary(listed: TrustList) -> dict[str, Any]:
     return {"logs": [{"keys": list(log.log_keys), "quorum": log.policy.describe_quorum() if log.policy else None,
                       "mirrors": list(log.mirrors)} for log in listed.logs],
-            "issuers": [issuer.to_json() for issuer in listed.issuers.values()]}
+            "issuers": [issuer.to_json() for issuer in listed.issuers.values()],
+            "warnings": listed.unlisted_logs()}
 
 
 @click.group("trust")

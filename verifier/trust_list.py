@@ -243,10 +243,14 @@ class TrustList:
         origins = list(cls.of(logs).origins())
         if len(set(origins)) != len(origins):
             raise TrustListError("two logs have the same origin: " + next(o for o in origins if origins.count(o) > 1))
-        for issuer in issuers:
-            if issuer.log is not None and issuer.log not in origins:
-                raise TrustListError(f"issuer {issuer.id} names the log {issuer.log}, which is not listed")
         return cls.of(logs, issuers)
+
+    def unlisted_logs(self) -> list[str]:
+        """Warnings: issuers whose log this list does not name. Allowed (a server trusts its own
+        log without listing it), but such an issuer is recognised only under a log trusted elsewhere."""
+        origins = set(self.origins())
+        return [f"issuer {i.id} names the log {i.log}, which this list does not name"
+                for i in self.issuers.values() if i.log is not None and i.log not in origins]
 
 
 def _tables(doc: Mapping[str, Any], name: str, limit: int) -> list[Mapping[str, Any]]:
