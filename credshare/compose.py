@@ -21,7 +21,9 @@ from typing import Any
 from credshare.anchoring.chain import ChainAnchor
 from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.policy import Policy, parse_policy, threshold_policy
+from credshare.anchoring.proof import ChainCheck
 from credshare.disclosure.jws import Signer
+from credshare.federation.link_check import LinkChecker
 from credshare.federation.trust import TrustService
 from credshare.foundation.clock import Clock, SystemClock
 from credshare.foundation.config import Settings, load_settings
@@ -185,14 +187,23 @@ class AppServices:
     @cached_property
     def evidence(self) -> EvidenceService:
         """Verification evidence from this server's log, issuers and status lists."""
-        chain_check = None
-        if self.settings.eth_rpc_urls:
-            from credshare.anchoring.ethereum import chain_checker
-
-            chain_check = chain_checker(self.settings.eth_rpc_urls)
         with self._lock:
             return EvidenceService(self.issuers, self.status, self.log, policy=self.trust_policy,
-                                   trusting=self.trusting, chain_check=chain_check, clock=self.clock)
+                                   trusting=self.trusting, chain_check=self.chain_check, clock=self.clock)
+
+    @cached_property
+    def chain_check(self) -> ChainCheck | None:
+        """Looks chain anchors up on ``CREDSHARE_ETH_RPC`` (none: anchors are listed, not checked)."""
+        if not self.settings.eth_rpc_urls:
+            return None
+        from credshare.anchoring.ethereum import chain_checker
+
+        return chain_checker(self.settings.eth_rpc_urls)
+
+    @cached_property
+    def link_checker(self) -> LinkChecker:
+        """Share links made on other servers, checked by this server's trust list."""
+        return LinkChecker(self.trusting, chain_check=self.chain_check, clock=self.clock)
 
     @cached_property
     def trusting(self) -> TrustService:

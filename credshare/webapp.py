@@ -19,6 +19,7 @@ from credshare.compose import AppServices, build_services
 from credshare.foundation.config import ENV_VARS, load_settings, resource_dir
 from credshare.sharing import (
     auth,
+    check_pages,
     csrf,
     errors,
     hardening,
@@ -73,5 +74,6 @@ def create_app(config: Mapping[str, Any] | None = None, services: AppServices | 
     app.register_blueprint(auth.bp)
     app.register_blueprint(wallet_pages.bp)
     app.register_blueprint(verify_pages.bp)
+    app.register_blueprint(check_pages.bp)
     app.register_blueprint(owner_api.bp)
     return app

@@ -14,6 +14,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
+from typing import Mapping
 from urllib.parse import urlsplit
 
 from credshare.foundation.errors import CredshareError
@@ -39,7 +40,8 @@ class Answer:
 
 
 def request(method: str, url: str, *, body: bytes | None = None, content_type: str | None = None,
-            max_bytes: int, connect_seconds: float = CONNECT_SECONDS, total_seconds: float = TOTAL_SECONDS) -> Answer:
+            max_bytes: int, connect_seconds: float = CONNECT_SECONDS, total_seconds: float = TOTAL_SECONDS,
+            headers: Mapping[str, str] | None = None) -> Answer:
     """Send one request and read the whole answer (at most ``max_bytes`` of body)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -52,13 +54,13 @@ def request(method: str, url: str, *, body: bytes | None = None, content_type: s
     else:
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=connect_seconds)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    headers = {"User-Agent": "credshare", "Accept": "text/plain, */*"}
+    sent = {"User-Agent": "credshare", "Accept": "text/plain, */*", **(headers or {})}
     if content_type is not None:
-        headers["Content-Type"] = content_type
+        sent["Content-Type"] = content_type
     try:
         connection.connect()
         _left(connection, deadline)
-        connection.request(method, path, body=body, headers=headers)
+        connection.request(method, path, body=body, headers=sent)
         _left(connection, deadline)
         response = connection.getresponse()
         length = response.getheader("Content-Length")

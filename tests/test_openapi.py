@@ -151,7 +151,7 @@ def test_the_document_is_valid_openapi_3_1(spec) -> None:
 
 def test_every_json_route_of_the_verifier_is_documented_with_its_parameters(app, spec) -> None:
     routes = {rule.rule.replace("<token>", "{token}") for rule in app.url_map.iter_rules()
-              if rule.endpoint.startswith("verify.") and rule.rule.startswith(("/api/", "/.well-known/"))}
+              if rule.endpoint.startswith(("verify.", "check.")) and rule.rule.startswith(("/api/", "/.well-known/"))}
     assert routes == set(spec["paths"])
     params = spec["components"]["parameters"]
     assert params["SharePasscode"]["in"] == "header" and params["SharePasscode"]["name"] == "X-Share-Passcode"
@@ -339,7 +339,7 @@ def test_an_issuer_unknown_here_gives_a_not_verified_report_and_no_bundle(app, s
     api = app.test_client()
     report = check_response(spec, SHOW, api.get(f"/api/v1/shares/{token}", headers=PASSCODE), 200)["verification"]
     statuses = {c["check"]: c["status"] for c in report["checks"]}
-    assert report["outcome"] == "not_verified" and report["issuer"] == {"id": None, "name": None}
+    assert report["outcome"] == "not_verified" and report["issuer"] == {"id": None, "name": None, "vouched_for": None}
     assert statuses["key_history"] == "failed" and statuses["issuer_signature"] == "unchecked"
     assert report["claims"] == {} and report["credential"]["status"] == "unknown"
     error = check_response(spec, BUNDLE, api.get(f"/api/v1/shares/{token}/bundle", headers=PASSCODE), 404)

@@ -90,12 +90,15 @@ def _member(doc: dict[str, Any], name: str, kind: type | tuple[type, ...], *, no
 
 
 def verify_bundle(doc: Any, *, trusted: TrustList, now: int, chain_check: ChainCheck | None = None,
-                  mirror: Callable[[str], bytes | None] | None = None) -> Report:
+                  mirror: Callable[[str], bytes | None] | None = None,
+                  fresh_status: StatusEvidence | None = None) -> Report:
     """Verify a bundle against the caller's trust list: the logs it trusts and the issuers it
     recognises (verifier/trust_list.py). Only the bundle's log key is taken from it, and only
     to find which trusted log it claims; the witness policy always comes from the caller.
     ``mirror``: a mirror's tlog-tiles resources (``fetch(path)``), for the extra
-    ``inclusion_mirror`` check (verifier/mirror.py). A malformed bundle raises
+    ``inclusion_mirror`` check (verifier/mirror.py). ``fresh_status``: the issuer's status list
+    as the caller read it now (a verifier that can reach the issuer), checked instead of the
+    bundle's snapshot. A malformed bundle raises
     :class:`BundleError`; anything that parses gets a full report."""
     if not isinstance(doc, dict) or doc.get("type") != BUNDLE_TYPE:
         raise BundleError(f"not a {BUNDLE_TYPE} document")
@@ -124,9 +127,9 @@ def verify_bundle(doc: Any, *, trusted: TrustList, now: int, chain_check: ChainC
         presentation, _member(doc, "anchor_proof", dict),
         trust=trust,
         history=KeyHistoryEvidence(_member(history, "jws", str), _member(history, "anchor_proof", dict)),
-        status=None if status is None else StatusEvidence(status.get("token"), status["as_of"],
-                                                          str(status.get("problem") or ""), snapshot=True,
-                                                          anchor_proof=status.get("anchor_proof")),
+        status=fresh_status if fresh_status is not None else None if status is None else StatusEvidence(
+            status.get("token"), status["as_of"], str(status.get("problem") or ""), snapshot=True,
+            anchor_proof=status.get("anchor_proof")),
         # the holder signed the KB-JWT when the link was made: its iat lies in [not_before - 60 s
         # slack - 30 s skew, now + 30 s skew] (docs/bundle.md, check 5). The "age" is counted from
         # now, so a not_before later than now narrows the window (and empties it past 120 s):
