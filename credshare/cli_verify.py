@@ -14,8 +14,10 @@ refused. More logs come from ``--log-key``
 cannot be checked and the outcome is at best ``incomplete``), and from the
 ``CREDSHARE_TRUSTED_LOG_KEYS`` environment variable (log keys, one per line).
 With ``--mirror URL`` (a mirror of the log: ``credshare log mirror``, or a credshare server's
-``URL/log``) the credential is also checked against the mirror's current tree, fetched over
-HTTP (``inclusion_mirror``, verifier/mirror.py); that is the one check that uses the network.
+``URL/log``), or ``--mirror DIR`` (a mirror kept on disk by ``credshare log mirror URL DIR``), the
+credential is also checked against the mirror's current tree (``inclusion_mirror``,
+verifier/mirror.py); over HTTP that is the one check that uses the network. ``--listed-mirrors``
+takes the mirrors the trust list names for the bundle's log, first one that answers.
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import click
 
 from credshare.cli_io import fail, read_bytes, read_json, rpc_chain_check
 from credshare.foundation.clock import SYSTEM_CLOCK
 from credshare.foundation.errors import CredshareError
-from credshare.log_mirror import http_fetch
+from credshare.log_mirror import Fetch, mirror_fetch
 from credshare.verifier.bundle import verify_bundle
 from credshare.verifier.trust_list import TrustedLog, TrustList
 
@@ -45,6 +48,28 @@ def _key_text(value: str) -> str:
     return path.read_text(encoding="utf-8").strip() if path.is_file() else value.strip()
 
 
+def _listed_mirror(trusted: TrustList, doc: Any) -> Fetch | None:
+    """The trust list's mirrors of the bundle's log, asked in turn: the first that serves a
+    resource answers (none listed: no mirror check)."""
+    key = doc.get("log", {}).get("key") if isinstance(doc, dict) and isinstance(doc.get("log"), dict) else None
+    log = trusted.log_for_key(key.strip()) if isinstance(key, str) else None
+    if log is None or not log.mirrors:
+        return None
+    fetches = [mirror_fetch(m) for m in log.mirrors]
+
+    def fetch(path: str) -> bytes | None:
+        problem: CredshareError | None = None
+        for one in fetches:
+            try:
+                return one(path)
+            except CredshareError as exc:
+                problem = exc
+        assert problem is not None
+        raise problem
+
+    return fetch
+
+
 @click.command("verify")
 @click.argument("bundle", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--trust", "trust_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
@@ -53,10 +78,11 @@ def _key_text(value: str) -> str:
 @click.option("--rpc", "rpc_urls", multiple=True, help="Ethereum JSON-RPC endpoint to look chain anchors up on (repeat).")
 @click.option("--at", "at", type=int, default=None, help="Verify as of this Unix time (default: now).")
 @click.option("--mirror", "mirror_url", default=None,
-              help="A mirror of the log (C2SP tlog-tiles prefix: its checkpoint at URL/checkpoint): check the "
-                   "credential's inclusion in the mirror's tree too (inclusion_mirror).")
+              help="A mirror of the log (C2SP tlog-tiles prefix: its checkpoint at URL/checkpoint, or a directory "
+                   "made by credshare log mirror): check the credential's inclusion in the mirror's tree too.")
+@click.option("--listed-mirrors", is_flag=True, help="Check against the mirrors your trust list names for the log.")
 def verify_command(bundle: str, trust_files: tuple[str, ...], log_keys: tuple[str, ...], rpc_urls: tuple[str, ...],
-                   at: int | None, mirror_url: str | None) -> None:
+                   at: int | None, mirror_url: str | None, listed_mirrors: bool) -> None:
     """Verify an offline bundle; print the report as JSON (a summary goes to stderr)."""
     try:
         trusted = TrustList()
@@ -66,9 +92,10 @@ def verify_command(bundle: str, trust_files: tuple[str, ...], log_keys: tuple[st
         keys = [_key_text(k) for k in log_keys]
         keys += [line.strip() for line in os.environ.get("CREDSHARE_TRUSTED_LOG_KEYS", "").splitlines() if line.strip()]
         trusted = trusted.with_logs(TrustedLog.from_key(k) for k in keys)
-        report = verify_bundle(read_json(bundle, "the bundle", "bundle_malformed"), trusted=trusted,
-                               now=SYSTEM_CLOCK.seconds() if at is None else at, chain_check=rpc_chain_check(rpc_urls),
-                               mirror=http_fetch(mirror_url) if mirror_url else None)
+        doc = read_json(bundle, "the bundle", "bundle_malformed")
+        mirror = mirror_fetch(mirror_url) if mirror_url else _listed_mirror(trusted, doc) if listed_mirrors else None
+        report = verify_bundle(doc, trusted=trusted, now=SYSTEM_CLOCK.seconds() if at is None else at,
+                               chain_check=rpc_chain_check(rpc_urls), mirror=mirror)
     except CredshareError as exc:
         fail(exc)
     body = report.to_json()

@@ -56,6 +56,30 @@ def http_fetch(prefix: str) -> Fetch:
     return fetch
 
 
+def directory_fetch(root: Path) -> Fetch:
+    """``fetch(path)`` for a mirror kept on disk (``DIR`` of ``credshare log mirror URL DIR``):
+    the file's bytes, ``None`` when it is not there. Paths never leave ``root``."""
+    base = root.resolve()
+
+    def fetch(path: str) -> bytes | None:
+        target = (base / path).resolve()
+        if base not in target.parents or not target.is_file():
+            return None
+        limit = MAX_CHECKPOINT_BYTES if path == CHECKPOINT else max(MAX_BUNDLE_BYTES, FULL_TILE_BYTES)
+        with open(target, "rb") as fh:
+            data = fh.read(limit + 1)
+        if len(data) > limit:
+            raise http_client.RemoteError(f"{target}: larger than any tlog-tiles resource")
+        return data
+
+    return fetch
+
+
+def mirror_fetch(where: str) -> Fetch:
+    """A mirror by URL (tlog-tiles prefix over HTTP) or by directory on disk."""
+    return directory_fetch(Path(where)) if Path(where).is_dir() else http_fetch(where)
+
+
 def origin_of(note: str) -> str:
     """The origin line of a checkpoint note (not yet verified: only to pick the log's key)."""
     return note.split("\n", 1)[0]

@@ -124,3 +124,66 @@ def test_the_bundle_carries_its_proof_as_c2sp_tlog_proof_text(world) -> None:
     policy = ref_policy.parse(app.test_client().get("/log/trust").get_data())
     assert ref_tlog_proof.verify(bundle["tlog_proof"], leaf, policy)  # the independent reference accepts it
     assert not ref_tlog_proof.verify(bundle["tlog_proof"], document_leaf(b"another jwt"), policy)
+
+
+def _copied_mirror(app, root) -> None:
+    """The files a mirror of the app's log holds for the check, as `credshare log mirror` lays them out."""
+    fetch = _fetch(app)
+
+    def copying(path: str) -> bytes | None:
+        data = fetch(path)
+        if data is not None:
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            (root / path).write_bytes(data)
+        return data
+
+    return copying
+
+
+def test_the_cli_checks_a_mirror_kept_on_disk_or_the_ones_the_trust_list_names(world, tmp_path) -> None:
+    import http.server
+    import threading
+    from functools import partial
+
+    from click.testing import CliRunner
+
+    from credshare.cli import cli
+
+    app, svc, bundle = world
+    mirror = tmp_path / "mirror"
+    report = verify_bundle(bundle, trusted=trusting(bundle, *_trusted(app)), now=int(time.time()),
+                           mirror=_copied_mirror(app, mirror))
+    assert _mirror_check(report)["status"] == "passed"
+    (tmp_path / "bundle.json").write_text(json.dumps(bundle))
+    policy = app.test_client().get("/log/trust").get_data(as_text=True)
+    trust = tmp_path / "trust.toml"
+    trust.write_text(f'format = "credshare-trust-list/v1"\n[[log]]\npolicy = """\n{policy}"""\n')
+    result = CliRunner().invoke(cli, ["verify", str(tmp_path / "bundle.json"), "--trust", str(trust),
+                                      "--mirror", str(mirror)])
+    body = json.loads(result.stdout)
+    assert statuses_of(body)["inclusion_mirror"] == "passed", body["checks"]
+    (mirror / "checkpoint").write_text("not a checkpoint\n")
+    result = CliRunner().invoke(cli, ["verify", str(tmp_path / "bundle.json"), "--trust", str(trust),
+                                      "--mirror", str(mirror)])
+    assert statuses_of(json.loads(result.stdout))["inclusion_mirror"] != "passed"
+    _copied_mirror(app, mirror)("checkpoint")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(http.server.SimpleHTTPRequestHandler,
+                                                                        directory=str(mirror)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        trust.write_text(trust.read_text().replace('[[log]]\n', '[[log]]\nmirrors = ["http://127.0.0.1:%d"]\n'
+                                                   % server.server_address[1]))
+        result = CliRunner().invoke(cli, ["verify", str(tmp_path / "bundle.json"), "--trust", str(trust),
+                                          "--listed-mirrors"])
+        assert statuses_of(json.loads(result.stdout))["inclusion_mirror"] == "passed", result.stdout
+        result = CliRunner().invoke(cli, ["verify", str(tmp_path / "bundle.json"), "--trust", str(trust)])
+        assert "inclusion_mirror" not in statuses_of(json.loads(result.stdout))  # no network unless asked
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def statuses_of(body: dict[str, Any]) -> dict[str, str]:
+    return {c["check"]: c["status"] for c in body["checks"]}
