@@ -14,6 +14,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
+from typing import Mapping
 from urllib.parse import urlsplit
 
 from credshare.foundation.errors import CredshareError
@@ -39,8 +40,10 @@ class Answer:
 
 
 def request(method: str, url: str, *, body: bytes | None = None, content_type: str | None = None,
-            max_bytes: int, connect_seconds: float = CONNECT_SECONDS, total_seconds: float = TOTAL_SECONDS) -> Answer:
-    """Send one request and read the whole answer (at most ``max_bytes`` of body)."""
+            max_bytes: int, connect_seconds: float = CONNECT_SECONDS, total_seconds: float = TOTAL_SECONDS,
+            headers: Mapping[str, str] | None = None) -> Answer:
+    """Send one request and read the whole answer (at most ``max_bytes`` of body). ``headers``
+    adds to (or replaces) the default ``User-Agent`` and ``Accept``; never ``Host``."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise RemoteError(f"not an http(s) URL: {url!r}")
@@ -52,13 +55,14 @@ def request(method: str, url: str, *, body: bytes | None = None, content_type: s
     else:
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=connect_seconds)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    headers = {"User-Agent": "credshare", "Accept": "text/plain, */*"}
+    sent = {"User-Agent": "credshare", "Accept": "text/plain, */*",
+            **{k: v for k, v in (headers or {}).items() if k.lower() != "host"}}
     if content_type is not None:
-        headers["Content-Type"] = content_type
+        sent["Content-Type"] = content_type
     try:
         connection.connect()
         _left(connection, deadline)
-        connection.request(method, path, body=body, headers=headers)
+        connection.request(method, path, body=body, headers=sent)
         _left(connection, deadline)
         response = connection.getresponse()
         length = response.getheader("Content-Length")
@@ -97,11 +101,12 @@ def check_remote_url(url: str) -> str:
     raise RemoteError(f"{url}: https is required (plain http only to this machine)", code="remote_url_refused")
 
 
-def fetch(url: str, *, max_bytes: int, media_types: tuple[str, ...] = ()) -> Answer:
+def fetch(url: str, *, max_bytes: int, media_types: tuple[str, ...] = (), accept: str | None = None) -> Answer:
     """``GET`` a resource of another organisation's server: the URL must pass
     :func:`check_remote_url`; anything but ``200`` (a redirect included: never followed), or a
     media type not in ``media_types`` (when given), raises :class:`RemoteError`."""
-    answer = request("GET", check_remote_url(url), max_bytes=max_bytes)
+    answer = request("GET", check_remote_url(url), max_bytes=max_bytes,
+                     headers={"Accept": accept} if accept else None)
     if answer.status != 200:
         why = "redirects elsewhere (not followed)" if 300 <= answer.status < 400 else f"answered {answer.status}"
         raise RemoteError(f"{url}: {why}")
