@@ -30,7 +30,7 @@ import json
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from credshare.disclosure.jws import sign_compact
+from credshare.disclosure.jws import Signer, sign_compact
 from credshare.foundation import strict_json
 from credshare.foundation.clock import SYSTEM_CLOCK, Clock
 from credshare.foundation.errors import CredshareError, InputError
@@ -133,6 +133,7 @@ class CredentialReceiver:
         token = self._token(endpoints["token"], code, tx_code if wants_pin else None)
         nonce = self._nonce(endpoints["nonce"])
         holder = self._accounts.holder_signer(info)
+        holder = Signer.from_jwk({k: v for k, v in holder.private_jwk.items() if k != "kid"}, holder.alg)  # jwk, no kid
         proof = sign_compact({"typ": PROOF_TYP, "jwk": holder.public_jwk},
                              {"aud": issuer, "iat": self._clock.seconds(), "nonce": nonce}, holder)
         sd_jwt, anchor_proof = self._credential(endpoints["credential"], token, configuration, proof)
