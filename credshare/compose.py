@@ -31,6 +31,7 @@ from credshare.foundation.errors import ConfigError
 from credshare.holding.accounts import AccountService, OwnerDirectory
 from credshare.holding.evidence import EvidenceService
 from credshare.holding.receipts import ReceiptService
+from credshare.holding.receiving import CredentialReceiver
 from credshare.holding.shares import ShareService
 from credshare.holding.vault import profile_params
 from credshare.holding.wallet import WalletService
@@ -40,6 +41,7 @@ from credshare.issuing.cosigning import WitnessRequests
 from credshare.issuing.issuers import IssuerRegistry
 from credshare.issuing.status import StatusService
 from credshare.issuing.types import CredentialType, load_types
+from credshare.issuing.vci import CredentialOffers
 from credshare.storage import Store, open_store
 from credshare.storage.deployment import DeploymentRecord
 from credshare.storage.mail import Mailer, make_mailer
@@ -183,6 +185,35 @@ class AppServices:
             return BatchIssuer(self.store, self.issuers, self.status, self.log, owners=OwnerDirectory,
                                store_uri=self.settings.mongodb_uri, data_dir=self.settings.data_dir,
                                secret_key=self.settings.secret_key, cosigning=self.cosigning, clock=self.clock)
+
+    @cached_property
+    def vci(self) -> CredentialOffers:
+        """OpenID4VCI offers of the issuers hosted here (issuing/vci.py)."""
+        with self._lock:
+            return CredentialOffers(self.store, self.issuers, self.batches, self.types,
+                                    secret_key=self.settings.secret_key, clock=self.clock)
+
+    @cached_property
+    def vci_failures(self) -> RateLimiter:
+        """Failed pre-authorized codes, PINs and access tokens per issuer and client address."""
+        return RateLimiter(self.store, "vci-failures", TOKEN_FAILURES_PER_MINUTE, 60, clock=self.clock)
+
+    @cached_property
+    def vci_nonces(self) -> RateLimiter:
+        """OpenID4VCI nonces handed out per client address (120 a minute)."""
+        return RateLimiter(self.store, "vci-nonces", 120, 60, clock=self.clock)
+
+    @cached_property
+    def receiver(self) -> CredentialReceiver:
+        """Receiving credentials by OpenID4VCI offers into the wallets here, from trusted issuers
+        (the trust list, and the issuers hosted on this server)."""
+
+        def trust_for(iss: str) -> Any:
+            hosted = self.issuers.hosted(iss)
+            return self.trusting.for_issuer(iss, hosted[1] if hosted else None)
+
+        with self._lock:
+            return CredentialReceiver(self.wallet, self.accounts, trust_for, clock=self.clock)
 
     @cached_property
     def evidence(self) -> EvidenceService:

@@ -30,6 +30,7 @@ from credshare.sharing import (
     owner_api,
     request_log,
     tiles_api,
+    vci_api,
     verify_pages,
     wallet_pages,
 )
@@ -71,6 +72,7 @@ def create_app(config: Mapping[str, Any] | None = None, services: AppServices | 
     app.register_blueprint(log_api.bp)
     app.register_blueprint(tiles_api.bp)
     app.register_blueprint(issuer_api.bp)
+    app.register_blueprint(vci_api.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(wallet_pages.bp)
     app.register_blueprint(verify_pages.bp)

@@ -42,7 +42,8 @@ class Answer:
 def request(method: str, url: str, *, body: bytes | None = None, content_type: str | None = None,
             max_bytes: int, connect_seconds: float = CONNECT_SECONDS, total_seconds: float = TOTAL_SECONDS,
             headers: Mapping[str, str] | None = None) -> Answer:
-    """Send one request and read the whole answer (at most ``max_bytes`` of body)."""
+    """Send one request and read the whole answer (at most ``max_bytes`` of body). ``headers``
+    adds to (or replaces) the default ``User-Agent`` and ``Accept``; never ``Host``."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise RemoteError(f"not an http(s) URL: {url!r}")
@@ -54,7 +55,8 @@ def request(method: str, url: str, *, body: bytes | None = None, content_type: s
     else:
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=connect_seconds)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    sent = {"User-Agent": "credshare", "Accept": "text/plain, */*", **(headers or {})}
+    sent = {"User-Agent": "credshare", "Accept": "text/plain, */*",
+            **{k: v for k, v in (headers or {}).items() if k.lower() != "host"}}
     if content_type is not None:
         sent["Content-Type"] = content_type
     try:
@@ -99,11 +101,12 @@ def check_remote_url(url: str) -> str:
     raise RemoteError(f"{url}: https is required (plain http only to this machine)", code="remote_url_refused")
 
 
-def fetch(url: str, *, max_bytes: int, media_types: tuple[str, ...] = ()) -> Answer:
+def fetch(url: str, *, max_bytes: int, media_types: tuple[str, ...] = (), accept: str | None = None) -> Answer:
     """``GET`` a resource of another organisation's server: the URL must pass
     :func:`check_remote_url`; anything but ``200`` (a redirect included: never followed), or a
     media type not in ``media_types`` (when given), raises :class:`RemoteError`."""
-    answer = request("GET", check_remote_url(url), max_bytes=max_bytes)
+    answer = request("GET", check_remote_url(url), max_bytes=max_bytes,
+                     headers={"Accept": accept} if accept else None)
     if answer.status != 200:
         why = "redirects elsewhere (not followed)" if 300 <= answer.status < 400 else f"answered {answer.status}"
         raise RemoteError(f"{url}: {why}")

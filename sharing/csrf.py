@@ -8,7 +8,9 @@ cookie ``credshare_csrf`` (HttpOnly, SameSite=Lax), set on the first page that r
 Another site can neither read the token nor compute it without the secret.
 
 Exempt, by explicit list: the issuer API under ``/api/v1/issuers/``, which authenticates with a
-bearer token and uses no cookies, so a forged cross-site request has nothing to ride on.
+bearer token and uses no cookies, so a forged cross-site request has nothing to ride on; and the
+OpenID4VCI endpoints wallets call (``/issuers/<id>/oid4vci/token|nonce|credential``), which
+authenticate with a pre-authorized code, a nonce or a bearer token and read no cookie either.
 
 A refused request gets 400 ``csrf_invalid`` (JSON under ``/api/``, a page otherwise) and
 changes nothing: the check runs before any view.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import re
 import secrets
 
 from flask import (
@@ -101,8 +104,11 @@ def token_valid() -> bool:
     return hmac.compare_digest(_token_for(binding).encode("ascii"), sent.encode("utf-8"))
 
 
+_EXEMPT_PATHS = re.compile(r"/issuers/[a-z0-9-]{2,63}/oid4vci/(token|nonce|credential)")
+
+
 def exempt(path: str) -> bool:
-    return path.startswith(EXEMPT_PREFIXES)
+    return path.startswith(EXEMPT_PREFIXES) or _EXEMPT_PATHS.fullmatch(path) is not None
 
 
 def _refuse() -> tuple[Response | str, int]:

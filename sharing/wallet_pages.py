@@ -74,6 +74,25 @@ def upload() -> Any:
     return redirect(url_for("wallet.credential", entry_id=entry.id))
 
 
+@bp.post("/wallet/receive")
+@login_required
+def receive() -> Any:
+    """Receive a credential by an OpenID4VCI offer (holding/receiving.py)."""
+    try:
+        entry, _ = services().receiver.receive(signed_in_owner(), request.form.get("offer", ""),
+                                               request.form.get("tx_code", ""))
+    except CredentialRefused as exc:
+        problems = [c for c in (exc.report.checks if exc.report else []) if c.status == "failed"]
+        return render_template("upload_refused.html", error=exc, problems=problems), 422
+    except CredshareError as exc:
+        if exc.http_status >= 500 and exc.code != "remote_unavailable":
+            raise
+        flash(f"Nothing was received: {exc.detail} [{exc.code}]", "error")
+        return redirect(url_for("wallet.wallet"))
+    flash("The issuer's credential passed every check and is in your wallet.", "notice")
+    return redirect(url_for("wallet.credential", entry_id=entry.id))
+
+
 @bp.post("/wallet/offers/<offer_id>/accept")
 @login_required
 def accept_offer(offer_id: str) -> Any:
