@@ -22,6 +22,7 @@ from credshare.anchoring.chain import ChainAnchor
 from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.policy import Policy, parse_policy, threshold_policy
 from credshare.disclosure.jws import Signer
+from credshare.federation.remote import RemoteEvidence
 from credshare.federation.trust import TrustService
 from credshare.foundation.clock import Clock, SystemClock
 from credshare.foundation.config import Settings, load_settings
@@ -192,7 +193,15 @@ class AppServices:
             chain_check = chain_checker(self.settings.eth_rpc_urls)
         with self._lock:
             return EvidenceService(self.issuers, self.status, self.log, policy=self.trust_policy,
-                                   trusting=self.trusting, chain_check=chain_check, clock=self.clock)
+                                   trusting=self.trusting, chain_check=chain_check, remote=self.remote_evidence,
+                                   clock=self.clock)
+
+    @cached_property
+    def remote_evidence(self) -> RemoteEvidence:
+        """Key histories and status lists of trusted issuers hosted on other servers, fetched
+        over HTTP and cached (``CREDSHARE_REMOTE_STATUS_MAX_AGE``, ``_HISTORY_MAX_AGE``)."""
+        return RemoteEvidence(self.store, status_max_age=self.settings.remote_status_max_age,
+                              history_max_age=self.settings.remote_history_max_age, clock=self.clock)
 
     @cached_property
     def trusting(self) -> TrustService:
