@@ -14,13 +14,16 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from credshare.disclosure.jws import parse_compact
 from credshare.federation.remote import MAX_HISTORY_BYTES, MAX_STATUS_BYTES, RemoteEvidence
 from credshare.foundation.http_client import Answer, RemoteError
+from credshare.holding.wallet import CredentialRefused
 from credshare.storage import open_store
 from credshare.verifier.credential import check_key_history
 from credshare.verifier.trust_list import TrustedIssuer, TrustedLog
 from credshare.webapp import create_app
-from tests.helpers import TYPES, ListSink, degree_row
+from tests.conftest import services_on
+from tests.helpers import TYPES, ListSink, degree_row, statuses
 
 ISSUER = "example-med"
 
@@ -73,8 +76,6 @@ def world(issuer_side, clock) -> Iterator[dict[str, Any]]:
 
 
 def _claims(sd_jwt: str) -> dict[str, Any]:
-    from credshare.disclosure.jws import parse_compact
-
     return parse_compact(sd_jwt.split("~", 1)[0]).payload
 
 
@@ -241,3 +242,63 @@ def test_a_real_answer_too_large_or_redirecting_is_unchecked(clock, handler) -> 
         server.shutdown()
         server.server_close()
         store.close()
+
+
+# -- EvidenceService: a credential issued on another server, judged under its issuer's log ----
+
+@pytest.fixture
+def wallet_side(issuer_side, clock, tmp_path):
+    svc, credential = issuer_side
+    svc.issuers.create("not-listed", "Not on the list")
+    fake = FakeRemote(create_app({"TESTING": True}, services=svc))
+    policy = tmp_path / "a.policy"
+    policy.write_text(svc.trust_policy.to_text())
+    listed = tmp_path / "trust.toml"
+    listed.write_text('format = "credshare-trust-list/v1"\n[[log]]\npolicy = """' + svc.trust_policy.to_text()
+                      + '"""\n[[issuer]]\n' + f'id = "{svc.issuers.issuer_url(ISSUER)}"\nname = "Trusted school"\n'
+                      + f'types = ["{TYPES["medical-degree"].vct}"]\nlog = "{svc.log.origin}"\n')
+    wallet = services_on({"CREDSHARE_DATA_DIR": str(tmp_path / "wallet"), "CREDSHARE_LOCAL_WITNESSES": "1",
+                          "CREDSHARE_PUBLIC_URL": "https://wallet.test", "CREDSHARE_TRUST_LIST": str(listed)}, clock)
+    wallet.__dict__["remote_evidence"] = RemoteEvidence(wallet.store, fake, clock=clock)  # before evidence is made
+    yield svc, wallet, fake, credential
+    wallet.store.close()
+
+
+def test_a_remote_credential_verifies_under_its_issuers_log_with_fetched_evidence(wallet_side) -> None:
+    svc, wallet, fake, credential = wallet_side
+    report = wallet.evidence.verify(credential["sd_jwt"], credential["anchor_proof"])
+    assert statuses(report)["key_history"] == "passed" and statuses(report)["issuer_trust"] == "passed", report.checks
+    assert statuses(report)["status"] == "passed" and report.status_from.startswith("https://credshare.test/status/")
+    assert report.issuer_name == "Trusted school"
+    rest = {k: v for k, v in statuses(report).items() if k not in ("witness_quorum", "chain_anchor")}
+    assert set(rest.values()) == {"passed"}, rest
+    assert statuses(report)["witness_quorum"] == "unchecked"  # A's development witnesses only
+    assert wallet.log.signer.verifier.encode() != svc.log.signer.verifier.encode()
+    # the same credential's proof claiming another log: not this issuer's log, refused
+    other = {**credential["anchor_proof"], "log_origin": wallet.log.origin}
+    assert statuses(wallet.evidence.verify(credential["sd_jwt"], other))["checkpoint_signature"] == "failed"
+
+
+def test_an_issuer_not_on_the_list_is_not_recognised_and_never_asked(wallet_side) -> None:
+    svc, wallet, fake, _ = wallet_side
+    sink = ListSink()
+    svc.batches.issue("not-listed", TYPES["medical-degree"], [(2, degree_row(2, email=""))], sink)
+    report = wallet.evidence.verify(sink.items[0]["sd_jwt"], sink.items[0]["anchor_proof"])
+    trust = next(c for c in report.checks if c.name == "issuer_trust")
+    assert trust.status == "failed" and "issuer not recognised" in trust.detail
+    assert statuses(report)["key_history"] == "failed" and report.outcome == "not_verified"
+    assert fake.calls == []
+
+
+def test_a_remote_issuer_down_on_first_contact_is_unchecked_never_verified(wallet_side) -> None:
+    _, wallet, fake, credential = wallet_side
+    fake.down = True
+    report = wallet.evidence.verify(credential["sd_jwt"], credential["anchor_proof"])
+    history = next(c for c in report.checks if c.name == "key_history")
+    assert history.status == "unchecked" and history.detail.startswith("could not be checked: credshare.test")
+    assert "unknown here" not in history.detail and report.outcome == "incomplete"
+    assert statuses(report)["issuer_trust"] == "unchecked"
+    # ... and the wallet refuses it, rather than hold a credential whose signature was not checked
+    with pytest.raises(CredentialRefused) as refused:
+        wallet.wallet.check(None, credential["sd_jwt"], credential["anchor_proof"])  # type: ignore[arg-type]
+    assert refused.value.code == "credential_unchecked" and "could not be checked" in refused.value.detail
