@@ -24,6 +24,7 @@ from credshare.anchoring.policy import Policy, parse_policy, threshold_policy
 from credshare.anchoring.proof import ChainCheck
 from credshare.disclosure.jws import Signer
 from credshare.federation.link_check import LinkChecker
+from credshare.federation.remote import RemoteEvidence
 from credshare.federation.trust import TrustService
 from credshare.foundation.clock import Clock, SystemClock
 from credshare.foundation.config import Settings, load_settings
@@ -220,7 +221,8 @@ class AppServices:
         """Verification evidence from this server's log, issuers and status lists."""
         with self._lock:
             return EvidenceService(self.issuers, self.status, self.log, policy=self.trust_policy,
-                                   trusting=self.trusting, chain_check=self.chain_check, clock=self.clock)
+                                   trusting=self.trusting, chain_check=self.chain_check, remote=self.remote_evidence,
+                                   clock=self.clock)
 
     @cached_property
     def chain_check(self) -> ChainCheck | None:
@@ -234,7 +236,15 @@ class AppServices:
     @cached_property
     def link_checker(self) -> LinkChecker:
         """Share links made on other servers, checked by this server's trust list."""
-        return LinkChecker(self.trusting, chain_check=self.chain_check, clock=self.clock)
+        return LinkChecker(self.trusting, chain_check=self.chain_check, fresh_status=self.evidence.current_status,
+                           clock=self.clock)
+
+    @cached_property
+    def remote_evidence(self) -> RemoteEvidence:
+        """Key histories and status lists of trusted issuers hosted on other servers, fetched
+        over HTTP and cached (``CREDSHARE_REMOTE_STATUS_MAX_AGE``, ``_HISTORY_MAX_AGE``)."""
+        return RemoteEvidence(self.store, status_max_age=self.settings.remote_status_max_age,
+                              history_max_age=self.settings.remote_history_max_age, clock=self.clock)
 
     @cached_property
     def trusting(self) -> TrustService:

@@ -40,6 +40,11 @@
 | CREDSHARE_TRUST_LIST   | (unset)        | the operator's trust list (TOML, verifier/trust_  |
 |                        |                | list.py): logs and issuers trusted besides this   |
 |                        |                | server's own; read again when the file changes    |
+| CREDSHARE_REMOTE_STATUS_MAX_AGE | 300  | seconds a status list fetched from another server |
+|                        |                | is used before it is fetched again (at most its   |
+|                        |                | own ttl)                                          |
+| CREDSHARE_REMOTE_HISTORY_MAX_AGE | 3600 | seconds a key history fetched from another      |
+|                        |                | server is used before it is fetched again         |
 | CREDSHARE_TRUSTED_PROXIES | 0           | reverse proxies in front of the server; their     |
 |                        |                | X-Forwarded-For/-Proto/-Host are believed (werk-  |
 |                        |                | zeug ProxyFix); 0 → those headers are ignored     |
@@ -62,6 +67,7 @@ ENV_VARS = (
     "CREDSHARE_ARGON2_PROFILE", "CREDSHARE_SMTP_URL", "CREDSHARE_MAIL_FROM", "CREDSHARE_ETH_RPC",
     "CREDSHARE_TRUSTED_PROXIES", "CREDSHARE_WITNESS_POLICY", "CREDSHARE_TRUST_LIST", "CREDSHARE_ANCHOR_RPC",
     "CREDSHARE_ANCHOR_KEY_FILE",    "CREDSHARE_ANCHOR_EVERY_CHECKPOINTS", "CREDSHARE_ANCHOR_EVERY_MINUTES",
+    "CREDSHARE_REMOTE_STATUS_MAX_AGE", "CREDSHARE_REMOTE_HISTORY_MAX_AGE",
 )
 MAX_TRUSTED_PROXIES = 5
 ARGON2_PROFILES = ("interactive", "test")  # their parameters are in holding.vault.PROFILES
@@ -89,6 +95,8 @@ class Settings:
     anchor_key_file: Path | None = None  # mode 0600: the anchoring account's private key
     anchor_every_checkpoints: int = 0  # 0: not by count
     anchor_every_minutes: int = 0  # 0: not by time
+    remote_status_max_age: int = 300  # seconds a status list fetched from another server is used (<= its ttl)
+    remote_history_max_age: int = 3600  # seconds a key history fetched from another server is used
 
     @property
     def anchor_schedule_on(self) -> bool:
@@ -132,6 +140,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         trusted_proxies=_small_int(env, "CREDSHARE_TRUSTED_PROXIES", 0, 0, MAX_TRUSTED_PROXIES),
         witness_policy=_existing_file(env, "CREDSHARE_WITNESS_POLICY"),
         trust_list=_existing_file(env, "CREDSHARE_TRUST_LIST"),
+        remote_status_max_age=_small_int(env, "CREDSHARE_REMOTE_STATUS_MAX_AGE", 300, 1, 86_400),
+        remote_history_max_age=_small_int(env, "CREDSHARE_REMOTE_HISTORY_MAX_AGE", 3600, 1, 7 * 86_400),
         **_anchor_schedule(env),
     )
 

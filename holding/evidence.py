@@ -10,10 +10,16 @@ the head says something was logged or recorded since (a key rotated or revoked p
 new history). The issuer (one small read) and the status list (its versions only:
 :meth:`StatusService.served_token`) are read on every open, so an issuer gone from here, a
 revocation or a suspension shows on the very next one. Nothing kept is trusted: the verifier
-checks it all, each time."""
+checks it all, each time.
+
+An issuer hosted on another credshare server, on the trust list with its keys in a logged key
+history, has its history and status list fetched from there (federation/remote.py, cached with
+their freshness), and is judged under the log the trust list names for it
+(``TrustList.log_for_origin``), never under this server's own."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from credshare.anchoring.cosignature import with_signature_lines
@@ -24,6 +30,7 @@ from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import parse_compact
 from credshare.disclosure.status_list import status_reference
 from credshare.disclosure.verification import KeyBindingPolicy
+from credshare.federation.remote import RemoteEvidence
 from credshare.federation.trust import TrustService
 from credshare.foundation.cache import BoundedCache
 from credshare.foundation.clock import SYSTEM_CLOCK, Clock
@@ -46,14 +53,32 @@ from credshare.verifier.trust_list import TrustList
 EVIDENCE_CACHE = 2048  # gathered pieces kept: (kind, what, head size, head revision) each
 
 
+@dataclass(frozen=True)
+class Gathered:
+    """The evidence for one credential and whom to judge it by: the trust list (with the issuer
+    when it is hosted here), the log its issuer's credentials are anchored in (``trust``, with
+    that log's key and policy text for a bundle), and whether that log is this server's own."""
+
+    history: KeyHistoryEvidence | None
+    status: StatusEvidence | None
+    issuers: TrustList
+    trust: LogTrust
+    log_key: str
+    policy_text: str
+    own_log: bool = True
+
+
 class EvidenceService:
     def __init__(self, issuers: IssuerRegistry, status: StatusService, log: TransparencyLog, policy: Policy,
-                 trusting: TrustService, chain_check: ChainCheck | None = None, *, clock: Clock = SYSTEM_CLOCK) -> None:
+                 trusting: TrustService, chain_check: ChainCheck | None = None, *, remote: RemoteEvidence | None = None,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         """``policy``: the tlog-policy this server judges its own log's witnesses by (the one
-        it suggests at ``GET /log/trust``); ``trusting``: whom it recognises as issuers."""
+        it suggests at ``GET /log/trust``); ``trusting``: whom it recognises as issuers;
+        ``remote``: how evidence is fetched from other servers (``None``: never)."""
         self._clock = clock
         self._issuers, self._status, self._log, self._policy = issuers, status, log, policy
         self._trusting = trusting
+        self._remote = remote
         self._chain_check = chain_check  # Ethereum lookups when the server has RPC endpoints
         self._kept: BoundedCache[Any] = BoundedCache(EVIDENCE_CACHE)
 
@@ -138,32 +163,81 @@ class EvidenceService:
                head: LogHead | None = None) -> tuple[KeyHistoryEvidence | None, StatusEvidence | None]:
         """Evidence for the credential in ``presentation``: located by its (not yet trusted)
         ``iss`` and ``status`` claims; the verifier then checks all of it."""
-        return self._gather(presentation, now, signed_since, head)[:2]
+        found = self.gathered(presentation, now, signed_since, head)
+        return found.history, found.status
 
-    def _gather(self, presentation: str, now: int, signed_since: int = 0, head: LogHead | None = None
-                ) -> tuple[KeyHistoryEvidence | None, StatusEvidence | None, TrustList]:
-        """The evidence, and whom to judge the issuer by (the trust list, with the issuer when it
-        is hosted here): one lookup of the issuer for all three."""
+    def gathered(self, presentation: str, now: int, signed_since: int = 0, head: LogHead | None = None) -> Gathered:
+        """The evidence, and whom to judge the issuer by: one lookup of the issuer for all of it.
+        An issuer hosted elsewhere, on the trust list with a logged key history, has its evidence
+        fetched from its server (``remote``) and is judged under its own log."""
+        own = self._own()
         try:
             payload = parse_compact(presentation.split("~", 1)[0]).payload
         except SDJWTError:
-            return None, None, self._trusting.trust_list()
-        head = self._log.read_head() if head is None else head
+            return Gathered(None, None, self._trusting.trust_list(), *own)
         iss = payload.get("iss")
         hosted = self._issuers.hosted(iss)
-        issuer_id = hosted[0] if hosted else None
-        return (self._key_history(iss, issuer_id, head),
-                self._status_evidence(payload, now, signed_since, head, lambda: issuer_id),
-                self._trusting.for_issuer(iss, hosted[1] if hosted else None))
+        issuers = self._trusting.for_issuer(iss, hosted[1] if hosted else None)
+        if hosted is None:
+            return self._gathered_remote(payload, issuers, now, own)
+        head = self._log.read_head() if head is None else head
+        issuer_id = hosted[0]
+        return Gathered(self._key_history(iss, issuer_id, head),
+                        self._status_evidence(payload, now, signed_since, head, lambda: issuer_id), issuers, *own)
+
+    def _own(self) -> tuple[LogTrust, str, str, bool]:
+        return self.trust(), self._log.signer.verifier.encode(), self._policy.to_text(), True
+
+    def _gathered_remote(self, payload: dict[str, Any], issuers: TrustList, now: int,
+                         own: tuple[LogTrust, str, str, bool]) -> Gathered:
+        """Evidence of an issuer not hosted here: fetched when the trust list names it with its
+        keys in a listed log, under that log; otherwise none (the verifier says why)."""
+        entry = issuers.issuer(payload.get("iss"))
+        if self._remote is None or entry is None or entry.keys != "log" or entry.log is None:
+            return Gathered(None, None, issuers, *own)
+        listed = issuers.log_for_origin(entry.log)
+        if listed is None:  # pragma: no cover - a trust list naming an unlisted log does not read
+            return Gathered(KeyHistoryEvidence.unavailable(f"the trust list names no log {entry.log}"), None,
+                            issuers, *own)
+        log, key = listed
+        trust = log.trust(key)
+        own_log = key == own[1]
+        history = self._remote.key_history(entry, trust)
+        status: StatusEvidence | None = None
+        try:
+            reference = status_reference(payload)
+        except SDJWTError:
+            reference = None  # the verifier reports the malformed reference itself
+        if reference is not None:
+            status = self._remote.status(entry, reference[1]).evidence
+        return Gathered(history, status, issuers, trust, key, log.policy.to_text() if log.policy else "", own_log)
+
+    def current_status(self, claims: dict[str, Any], now: int) -> StatusEvidence | None:
+        """The status list a credential with those (unverified) claims names, as it stands now:
+        read here for an issuer hosted here, fetched from its server for a trusted issuer hosted
+        elsewhere; ``None`` when there is none to read (the bundle's snapshot is then used)."""
+        iss = claims.get("iss")
+        hosted = self._issuers.hosted(iss)
+        if hosted is not None:
+            return self.status_evidence(claims, now)
+        entry = self._trusting.trust_list().issuer(iss)
+        try:
+            reference = status_reference(claims)
+        except SDJWTError:
+            return None
+        if self._remote is None or entry is None or entry.keys != "log" or reference is None:
+            return None
+        return self._remote.status(entry, reference[1]).evidence
 
     def verify(self, presentation: str, anchor_proof: dict[str, Any], *, key_binding: KeyBindingPolicy = KeyBindingPolicy(),
                allow_expired: bool = False, now: int | None = None) -> Report:
         now = self._clock.seconds() if now is None else now
         head = self._log.read_head()  # the one read of the log: what was gathered under it is kept
-        history, status, issuers = self._gather(presentation, now, head=head)
-        return verify_credential(presentation, self.with_log_anchors(anchor_proof, head), trust=self.trust(), history=history,
-                                 status=status, key_binding=key_binding, now=now, allow_expired=allow_expired,
-                                 issuers=issuers, chain_check=self._chain_check)
+        found = self.gathered(presentation, now, head=head)
+        proof = self.with_log_anchors(anchor_proof, head) if found.own_log else anchor_proof
+        return verify_credential(presentation, proof, trust=found.trust, history=found.history,
+                                 status=found.status, key_binding=key_binding, now=now, allow_expired=allow_expired,
+                                 issuers=found.issuers, chain_check=self._chain_check)
 
     def bundle(self, presentation: str, anchor_proof: dict[str, Any], *, audience: str, nonce: str, not_before: int,
                share: dict[str, Any], now: int | None = None) -> dict[str, Any]:
@@ -171,12 +245,16 @@ class EvidenceService:
         now = self._clock.seconds() if now is None else now
         # the snapshot must be at least as new as the presentation (the KB-JWT's iat, read
         # unverified here: it only decides whether the list is signed again now)
-        history, status = self.gather(presentation, now, signed_since=presented_at(presentation))
+        found = self.gathered(presentation, now, signed_since=presented_at(presentation))
+        history = found.history
         if history is None:
             raise NotFoundError("the credential's issuer is no longer known here: no bundle can be made",
                                 code="issuer_unknown")
-        # this server's own key and policy, as trust() gives them: for information only
+        if history.problem:
+            raise NotFoundError(f"the issuer's key history {history.problem}: no bundle can be made",
+                                code="issuer_unavailable")
+        # the key and policy of the log the credential is judged under: for information only
         return build_bundle(presentation=presentation, audience=audience, nonce=nonce, not_before=not_before,
-                            anchor_proof=self.with_log_anchors(anchor_proof), history=history, status=status,
-                            log_key=self._log.signer.verifier.encode(), policy=self._policy.to_text(), share=share,
-                            created_at=now)
+                            anchor_proof=self.with_log_anchors(anchor_proof) if found.own_log else anchor_proof,
+                            history=history, status=found.status, log_key=found.log_key, policy=found.policy_text,
+                            share=share, created_at=now)

@@ -154,6 +154,10 @@ class WalletService:
         failed = [c for c in report.checks if c.status == "failed"]
         if failed:
             raise CredentialRefused("the credential did not pass: " + "; ".join(f"{c.label}: {c.detail}" for c in failed), report)
+        if report.status_of("issuer_signature") != "passed":  # e.g. the issuer's server could not be asked
+            why = next((c.detail for c in report.checks if c.name == "key_history"), "")
+            raise CredentialRefused(f"the credential could not be checked now ({why}); try again later", report,
+                                    code="credential_unchecked")
         cnf = view.claims.get("cnf")
         jwk = cnf.get("jwk") if isinstance(cnf, dict) else None
         try:

@@ -3,6 +3,7 @@ API issuer systems call with their API token (``Authorization: Bearer csi_...``)
 
 * ``GET /.well-known/jwt-vc-issuer/issuers/<id>`` — ``{"issuer", "jwks"}`` (SD-JWT VC §5)
 * ``GET /status/<id>/<n>`` — the signed ``statuslist+jwt``, cacheable for its ``ttl``
+* ``GET /status/<id>/<n>/proof`` — ``{"token", "anchor_proof"}``: that token and its proof in the log
 * ``GET /issuers/<id>/key-history`` — the latest signed key history and where it is logged
 * ``POST /api/v1/issuers/<id>/batches`` — ``{"type", "rows": [...]}`` → the credentials; an
   ``Idempotency-Key`` header (draft-ietf-httpapi-idempotency-key-header) makes a retry return
@@ -49,12 +50,25 @@ def status_list(issuer_id: str, number: int) -> Response:
     return response
 
 
+@bp.get("/status/<issuer_id>/<int:number>/proof")
+def status_list_proof(issuer_id: str, number: int) -> Response:
+    """The token ``GET /status/<id>/<n>`` serves with its anchor proof (the token is a leaf of
+    this server's log), in one JSON answer: what another server verifying the list needs."""
+    svc = services()
+    token, index, size = svc.status.logged_token(issuer_id, number)
+    response = jsonify({"token": token, "anchor_proof": svc.log.anchor_proof(index, size)})
+    response.headers["Cache-Control"] = f"public, max-age={TOKEN_TTL}"
+    return response
+
+
 @bp.get("/issuers/<issuer_id>/key-history")
 def key_history(issuer_id: str) -> Response:
+    """The newest key history, proven at the newest checkpoint that met its witness quorum."""
     svc = services()
     doc = svc.issuers.latest_history(issuer_id, _identifier_asked_for(issuer_id))
+    index = doc["log_index"]
     return jsonify({"version": doc["version"], "jws": doc["jws"],
-                    "anchor_proof": svc.log.anchor_proof(doc["log_index"])})
+                    "anchor_proof": svc.log.anchor_proof(index, svc.log.witnessed_size(index))})
 
 
 def _authenticate(issuer_id: str) -> None:

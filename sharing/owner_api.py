@@ -62,6 +62,14 @@ def credentials() -> Response:
     return jsonify({"credentials": out})
 
 
+@bp.get("/wallet/holder-key")
+@login_required
+def holder_key() -> Response:
+    """The owner's public holder key (JWK): what an issuer on another server binds a credential
+    to (``cnf.jwk``, e.g. a batch row's ``holder_jwk``) so that this wallet can present it."""
+    return jsonify({"jwk": signed_in_owner().holder_jwk})
+
+
 @bp.post("/wallet/credentials")
 @login_required
 def add_credential() -> Any:

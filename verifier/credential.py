@@ -67,8 +67,19 @@ _trusted_histories: BoundedCache[tuple[tuple[KeyRecord, ...], dict[str, Any], st
 
 @dataclass(frozen=True)
 class KeyHistoryEvidence:
+    """The issuer's signed key history and its anchor proof. ``problem``: why there is none to
+    check (an issuer's server that could not be asked): the check is ``unchecked`` with it,
+    never passed. ``note``: where it came from, added to a check that passed (a copy fetched
+    earlier from another server, and when)."""
+
     jws: str
     anchor_proof: dict[str, Any]
+    problem: str = ""
+    note: str = ""
+
+    @classmethod
+    def unavailable(cls, problem: str) -> KeyHistoryEvidence:
+        return cls("", {}, problem=problem)
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,8 @@ class StatusEvidence:
     problem: str = ""
     snapshot: bool = False
     anchor_proof: dict[str, Any] | None = None
+    source: str = ""  # the URL it was fetched from, when another server's ("": read where it is served)
+    fetched_at: int | None = None  # when it was fetched from ``source`` (a cached copy: earlier than as_of)
 
 
 def _date(ts: int | float) -> str:
@@ -118,17 +131,30 @@ def _key_history(evidence: KeyHistoryEvidence | None, trust: LogTrust,
     if evidence is None:
         report.add("key_history", "failed", "the issuer is unknown here: no key history to trust its keys by")
         return None
+    if evidence.problem:
+        report.add("key_history", "unchecked", evidence.problem)
+        return None
     kept_as = _history_key(evidence, trust)
     kept = _trusted_histories.get(kept_as) if kept_as is not None else None
     if kept is not None:
         records, payload, detail = kept
-        report.add("key_history", "passed", detail)
+        report.add("key_history", "passed", f"{detail}; {evidence.note}" if evidence.note else detail)
         return list(records), dict(payload)
     found = _verified_history(evidence, trust, report)
     last = report.checks[-1]
     if found is not None and kept_as is not None and (last.name, last.status) == ("key_history", "passed"):
         _trusted_histories.put(kept_as, (tuple(found[0]), dict(found[1]), last.detail))
+    if found is not None and evidence.note:
+        report.checks[-1] = Check(last.name, last.status, f"{last.detail}; {evidence.note}")
     return found
+
+
+def check_key_history(evidence: KeyHistoryEvidence, trust: LogTrust) -> tuple[Check, dict[str, Any] | None]:
+    """The ``key_history`` check alone, and the history's payload when it passed: for whoever
+    fetches a history from another server and keeps only one that verifies."""
+    report = Report()
+    found = _key_history(evidence, trust, report)
+    return report.checks[-1], (found[1] if found else None)
 
 
 def _verified_history(evidence: KeyHistoryEvidence, trust: LogTrust,
@@ -261,6 +287,9 @@ def _status_check(claims: dict[str, Any], records: list[KeyRecord], evidence: St
     if evidence is None or evidence.token is None:
         report.add("status", "unchecked", f"the status list could not be read: {evidence.problem if evidence else 'none given'}")
         return
+    if evidence.source:
+        report.status_from = evidence.source
+    report.status_fetched_at = evidence.fetched_at if evidence.fetched_at is not None else evidence.as_of
     if evidence.anchor_proof is None:
         report.add("status", "unchecked", "the status list comes without the proof that it was logged, so its "
                    "signing key cannot be judged")
@@ -295,6 +324,8 @@ def _status_check(claims: dict[str, Any], records: list[KeyRecord], evidence: St
     when = f"as of {_date(token.iat)}, when the issuer signed the list (logged {_date(logged_at)})"
     if evidence.snapshot:
         when += " (a snapshot: later changes cannot be seen offline)"
+    elif evidence.source:
+        when += f"; fetched {_date(report.status_fetched_at)} from {evidence.source}"
     if value == VALID:
         report.credential_status = "valid"
         report.add("status", "passed", f"not revoked or suspended, {when}")
@@ -385,8 +416,7 @@ def verify_credential(
 
     verified = _presentation_checks(presentation, records, key_binding, now, report)
     if verified is None or records is None:
-        _insert_after(report, "key_history", Check("issuer_trust", "unchecked",
-                                                   "not checked: the credential did not verify"))
+        _insert_after(report, "key_history", _unverified_issuer_trust(issuers, jwt))
         report.add("status", "unchecked", "not checked: the credential did not verify")
         return report
     claims = verified.claims
@@ -406,6 +436,19 @@ def verify_credential(
 def _insert_after(report: Report, name: str, check: Check) -> None:
     at = next((i + 1 for i, c in enumerate(report.checks) if c.name == name), 0)
     report.checks.insert(at, check)
+
+
+def _unverified_issuer_trust(issuers: TrustList, jwt: str) -> Check:
+    """``issuer_trust`` of a credential that did not verify: an issuer not on a trust list is
+    "not recognised" whatever else holds (a failure, so reading its unverified ``iss`` trusts
+    nothing); any other is not checked."""
+    try:
+        iss = parse_compact(jwt).payload.get("iss")
+    except SDJWTError:
+        iss = None
+    if isinstance(iss, str) and issuers.issuers and issuers.issuer(iss) is None:
+        return issuers.check_issuer(iss, None, None)
+    return Check("issuer_trust", "unchecked", "not checked: the credential did not verify")
 
 
 def _issuer_trust(report: Report, issuers: TrustList, claims: dict[str, Any], log_origin: str) -> None:

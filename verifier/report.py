@@ -34,6 +34,8 @@ class Report:
     anchored_at: int | None = None
     credential_status: Literal["valid", "revoked", "suspended", "unknown"] = "unknown"
     status_as_of: int | None = None
+    status_from: str | None = None  # the URL the status list was fetched from (another server's); None: read here
+    status_fetched_at: int | None = None  # when the status list that was checked was read (or fetched)
     expires_at: int | None = None
     checked_at: int = 0
     holder_statement: dict[str, Any] = field(default_factory=dict)  # signed by the holder in the KB-JWT
@@ -74,6 +76,7 @@ class Report:
             "vct": self.vct,
             "anchored_at": self.anchored_at,
             "credential": {"status": self.credential_status, "status_as_of": self.status_as_of,
+                           "status_from": self.status_from, "status_fetched_at": self.status_fetched_at,
                            "expires_at": self.expires_at},
             "holder_statement": self.holder_statement,
             "claims": self.claims,
