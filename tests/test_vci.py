@@ -268,7 +268,6 @@ def test_an_untrusted_issuer_is_refused_before_any_request(served, svc, api_toke
 # -- two servers ------------------------------------------------------------------------------
 
 @pytest.mark.slow
-@pytest.mark.skip(reason="needs remote evidence: federation/remote.py")
 def test_an_issuer_on_server_a_delivers_to_a_wallet_on_server_b(tmp_path: Path) -> None:
     """Server A issues; server B's wallet, trusting A's log and issuer (CREDSHARE_TRUST_LIST),
     receives over HTTP. B verifies the credential with A's key history and status list, fetched
