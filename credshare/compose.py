@@ -23,6 +23,7 @@ from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.policy import Policy, parse_policy, threshold_policy
 from credshare.anchoring.proof import ChainCheck
 from credshare.disclosure.jws import Signer
+from credshare.federation.issuer_metadata import IssuerMetadataService
 from credshare.federation.link_check import LinkChecker
 from credshare.federation.remote import RemoteEvidence
 from credshare.federation.trust import TrustService
@@ -222,7 +223,13 @@ class AppServices:
         with self._lock:
             return EvidenceService(self.issuers, self.status, self.log, policy=self.trust_policy,
                                    trusting=self.trusting, chain_check=self.chain_check, remote=self.remote_evidence,
-                                   clock=self.clock)
+                                   clock=self.clock, published=self.issuer_metadata)
+
+    @cached_property
+    def issuer_metadata(self) -> IssuerMetadataService:
+        """Keys (JWT VC Issuer Metadata) and status lists of trusted issuers that keep no log."""
+        with self._lock:
+            return IssuerMetadataService(self.store, clock=self.clock)
 
     @cached_property
     def chain_check(self) -> ChainCheck | None:

@@ -15,7 +15,12 @@ checks it all, each time.
 An issuer hosted on another credshare server, on the trust list with its keys in a logged key
 history, has its history and status list fetched from there (federation/remote.py, cached with
 their freshness), and is judged under the log the trust list names for it
-(``TrustList.log_for_origin``), never under this server's own."""
+(``TrustList.log_for_origin``), never under this server's own.
+
+An issuer the trust list names with ``keys = metadata`` (an SD-JWT VC issuer that is not a
+credshare server) keeps no log: its keys come from its JWT VC Issuer Metadata and its status
+list from its server (federation/issuer_metadata.py), and there is no anchor proof to gather
+(:meth:`EvidenceService._published`)."""
 
 from __future__ import annotations
 
@@ -27,9 +32,10 @@ from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.note import split_note
 from credshare.anchoring.policy import Policy
 from credshare.disclosure.errors import SDJWTError
-from credshare.disclosure.jws import parse_compact
+from credshare.disclosure.jws import CompactJWS, PublicKey, parse_compact
 from credshare.disclosure.status_list import status_reference
 from credshare.disclosure.verification import KeyBindingPolicy
+from credshare.federation.issuer_metadata import IssuerMetadataService
 from credshare.federation.remote import RemoteEvidence
 from credshare.federation.trust import TrustService
 from credshare.foundation.cache import BoundedCache
@@ -41,6 +47,7 @@ from credshare.storage.tlog import LogHead, TransparencyLog
 from credshare.verifier.bundle import build_bundle
 from credshare.verifier.credential import (
     ChainCheck,
+    IssuerKeysEvidence,
     KeyHistoryEvidence,
     LogTrust,
     StatusEvidence,
@@ -48,7 +55,7 @@ from credshare.verifier.credential import (
     verify_credential,
 )
 from credshare.verifier.report import Report
-from credshare.verifier.trust_list import TrustList
+from credshare.verifier.trust_list import TrustedIssuer, TrustList
 
 EVIDENCE_CACHE = 2048  # gathered pieces kept: (kind, what, head size, head revision) each
 
@@ -71,11 +78,13 @@ class Gathered:
 class EvidenceService:
     def __init__(self, issuers: IssuerRegistry, status: StatusService, log: TransparencyLog, policy: Policy,
                  trusting: TrustService, chain_check: ChainCheck | None = None, *, remote: RemoteEvidence | None = None,
-                 clock: Clock = SYSTEM_CLOCK) -> None:
+                 clock: Clock = SYSTEM_CLOCK, published: IssuerMetadataService | None = None) -> None:
         """``policy``: the tlog-policy this server judges its own log's witnesses by (the one
         it suggests at ``GET /log/trust``); ``trusting``: whom it recognises as issuers;
-        ``remote``: how evidence is fetched from other servers (``None``: never)."""
+        ``remote``: how evidence is fetched from other servers (``None``: never);
+        ``published``: keys and status lists of issuers without a log (none asked without it)."""
         self._clock = clock
+        self._published_by = published
         self._issuers, self._status, self._log, self._policy = issuers, status, log, policy
         self._trusting = trusting
         self._remote = remote
@@ -229,9 +238,64 @@ class EvidenceService:
             return None
         return self._remote.status(entry, reference[1]).evidence
 
+    # -- issuers without a log (trust list: keys = "metadata") ----------------------------
+
+    def _without_log(self, presentation: str) -> tuple[TrustedIssuer, CompactJWS, TrustList] | None:
+        """The trust list's entry for the credential's (not yet trusted) ``iss`` when it names an
+        issuer without a log that is not hosted here, with the issuer-signed JWT and the list."""
+        if self._published_by is None:
+            return None
+        try:
+            jws = parse_compact(presentation.split("~", 1)[0])
+        except SDJWTError:
+            return None
+        iss = jws.payload.get("iss")
+        listed = self._trusting.trust_list()
+        entry = listed.issuer(iss)
+        if entry is None or entry.keys != "metadata" or self._issuers.hosted(iss) is not None:
+            return None
+        return entry, jws, listed
+
+    def keeps_no_log(self, presentation: str) -> bool:
+        """Is the credential's issuer one the trust list names with its keys in its metadata
+        (so it comes without an anchor proof)?"""
+        return self._without_log(presentation) is not None
+
+    def recognised(self, presentation: str) -> bool:
+        """Is the credential's (not yet trusted) ``iss`` hosted here or on the trust list?"""
+        try:
+            iss = parse_compact(presentation.split("~", 1)[0]).payload.get("iss")
+        except SDJWTError:
+            return False
+        return self._issuers.hosted(iss) is not None or self._trusting.trust_list().issuer(iss) is not None
+
+    def _published(self, presentation: str) -> tuple[IssuerKeysEvidence, StatusEvidence | None, TrustList] | None:
+        """The published keys and the status list of an issuer without a log, or ``None`` when
+        the credential's issuer is not one. The status list is asked for only when the issuer
+        signed its address with one of those keys: never a URL someone merely wrote."""
+        found = self._without_log(presentation)
+        if found is None:
+            return None
+        entry, jws, listed = found
+        assert self._published_by is not None
+        keys = self._published_by.keys_for(entry, jws.header.get("kid"))
+        try:
+            reference = status_reference(jws.payload)
+        except SDJWTError:
+            reference = None  # the verifier reports the malformed reference itself
+        status = None
+        if reference is not None and keys.jwks is not None and _signed_by(jws, keys.jwks):
+            status = self._published_by.status_evidence(reference[1])
+        return keys, status, listed
+
     def verify(self, presentation: str, anchor_proof: dict[str, Any], *, key_binding: KeyBindingPolicy = KeyBindingPolicy(),
                allow_expired: bool = False, now: int | None = None) -> Report:
         now = self._clock.seconds() if now is None else now
+        published = self._published(presentation)
+        if published is not None:
+            keys, status, listed = published
+            return verify_credential(presentation, anchor_proof, trust=self.trust(), history=keys, status=status,
+                                     key_binding=key_binding, now=now, allow_expired=allow_expired, issuers=listed)
         head = self._log.read_head()  # the one read of the log: what was gathered under it is kept
         found = self.gathered(presentation, now, head=head)
         proof = self.with_log_anchors(anchor_proof, head) if found.own_log else anchor_proof
@@ -243,6 +307,9 @@ class EvidenceService:
                share: dict[str, Any], now: int | None = None) -> dict[str, Any]:
         """An offline bundle with the evidence as it stands now (the status list as read now)."""
         now = self._clock.seconds() if now is None else now
+        if self.keeps_no_log(presentation):
+            raise NotFoundError("the credential's issuer keeps no transparency log, so it cannot be checked offline: "
+                                "only with the issuer's server", code="bundle_unavailable")
         # the snapshot must be at least as new as the presentation (the KB-JWT's iat, read
         # unverified here: it only decides whether the list is signed again now)
         found = self.gathered(presentation, now, signed_since=presented_at(presentation))
@@ -258,3 +325,19 @@ class EvidenceService:
                             anchor_proof=self.with_log_anchors(anchor_proof) if found.own_log else anchor_proof,
                             history=history, status=found.status, log_key=found.log_key, policy=found.policy_text,
                             share=share, created_at=now)
+
+
+def _signed_by(jws: CompactJWS, jwks: dict[str, Any]) -> bool:
+    """Does one of the JWK Set's usable keys verify ``jws``? (Only to decide what to fetch: the
+    verifier judges the signature itself.)"""
+    keys = []
+    for jwk in jwks.get("keys") or []:
+        try:
+            keys.append(PublicKey.from_jwk(jwk))
+        except (SDJWTError, TypeError, AttributeError):
+            continue
+    kid = jws.header.get("kid")
+    try:
+        return jws.verify_with([k for k in keys if kid is None or k.kid in (None, kid)])
+    except SDJWTError:
+        return False

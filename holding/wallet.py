@@ -103,9 +103,11 @@ def require_confirmed(info: SessionInfo) -> None:
         raise ForbiddenError("confirm your e-mail address first (use the link we sent you)", code="email_unconfirmed")
 
 
-def parse_upload(text: str) -> tuple[str, dict[str, Any]]:
+def parse_upload(text: str) -> tuple[str, dict[str, Any] | None]:
     """What an owner may upload: the credential file an issuer delivered (JSON with
-    ``sd_jwt`` and ``anchor_proof``), or the compact SD-JWT followed by the anchor proof's JSON."""
+    ``sd_jwt`` and ``anchor_proof``), or the compact SD-JWT followed by the anchor proof's JSON,
+    or a bare SD-JWT (``jwt~d1~d2~``: proof ``None``), which only an issuer without a log
+    delivers (:meth:`WalletService.check` decides)."""
     text = (text or "").strip()
     if not text:
         raise InputError("paste or choose a credential file", code="credential_missing")
@@ -121,7 +123,7 @@ def parse_upload(text: str) -> tuple[str, dict[str, Any]]:
             if rest.strip() else None
     if not isinstance(sd_jwt, str) or "~" not in sd_jwt:
         raise InputError("no SD-JWT (issuer JWT~disclosures~) found", code="credential_malformed")
-    if not isinstance(proof, dict):
+    if proof is not None and not isinstance(proof, dict):
         raise InputError("the anchor proof is missing: upload the whole credential file", code="anchor_proof_missing")
     return sd_jwt.strip(), proof
 
@@ -141,8 +143,26 @@ class WalletService:
 
     # -- checks -------------------------------------------------------------------------
 
+    def _proof_or_none_needed(self, sd_jwt: str, anchor_proof: dict[str, Any] | None) -> dict[str, Any]:
+        """The anchor proof, or ``{}`` for a credential of a trusted issuer that keeps no log
+        (keys in its metadata): only those come without one."""
+        if anchor_proof is not None:
+            return anchor_proof
+        if self._evidence.keeps_no_log(sd_jwt):
+            return {}
+        if not self._evidence.recognised(sd_jwt):
+            try:
+                iss = open_sd_jwt(sd_jwt).claims.get("iss")
+            except SDJWTError:
+                iss = None
+            raise CredentialRefused(f"issuer not recognised: {str(iss)[:200]} is not on this server's trust list, "
+                                    "so its credential cannot be checked", code="issuer_not_recognised")
+        raise InputError("the anchor proof is missing: upload the whole credential file", code="anchor_proof_missing")
+
     def check(self, info: SessionInfo, sd_jwt: str, anchor_proof: dict[str, Any]) -> Report:
-        """Every holder-side check; raises :class:`CredentialRefused` naming what failed."""
+        """Every holder-side check; raises :class:`CredentialRefused` naming what failed. A
+        credential whose issuer signature could not be checked (its issuer's keys could not be
+        had) is refused too: nothing enters the wallet unverified."""
         try:
             view = open_sd_jwt(sd_jwt)
         except SDJWTError as exc:
@@ -155,7 +175,8 @@ class WalletService:
         if failed:
             raise CredentialRefused("the credential did not pass: " + "; ".join(f"{c.label}: {c.detail}" for c in failed), report)
         if report.status_of("issuer_signature") != "passed":  # e.g. the issuer's server could not be asked
-            why = next((c.detail for c in report.checks if c.name == "key_history"), "")
+            why = "; ".join(c.detail for c in report.checks
+                            if c.status == "unchecked" and c.name in ("issuer_keys", "key_history"))
             raise CredentialRefused(f"the credential could not be checked now ({why}); try again later", report,
                                     code="credential_unchecked")
         cnf = view.claims.get("cnf")
@@ -176,9 +197,11 @@ class WalletService:
 
     # -- entries ------------------------------------------------------------------------
 
-    def add(self, info: SessionInfo, sd_jwt: str, anchor_proof: dict[str, Any],
+    def add(self, info: SessionInfo, sd_jwt: str, anchor_proof: dict[str, Any] | None,
             source: str = "upload") -> tuple[WalletEntry, Report]:
+        """``anchor_proof`` ``None``: a bare SD-JWT, taken only from a trusted issuer without a log."""
         require_confirmed(info)
+        anchor_proof = self._proof_or_none_needed(sd_jwt, anchor_proof)
         report = self.check(info, sd_jwt, anchor_proof)
         entry = WalletEntry(new_id(), sd_jwt, anchor_proof, self._clock.seconds(), source)
         self._store_entry(info, entry)

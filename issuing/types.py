@@ -316,6 +316,18 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def readable_path(path: tuple[str | int, ...]) -> str:
+    """A claim path of a type this server has no definition for, in words: ``given_name`` is
+    "Given name", ``("address", "street_address")`` is "Address / Street address", a list index
+    is "item 1" (counting from one)."""
+    def word(part: str | int) -> str:
+        if isinstance(part, int):
+            return f"item {part + 1}"
+        spaced = " ".join(str(part).replace("_", " ").replace("-", " ").split())
+        return spaced[:1].upper() + spaced[1:] if spaced else str(part)
+    return " / ".join(word(p) for p in path)
+
+
 def field_rows(claims: dict[str, Any], ctype: CredentialType | None,
                disclosable: set[tuple[str | int, ...]] | None = None) -> list[FieldRow]:
     """One row per leaf claim (objects are opened, lists shown whole), in the type's order."""
@@ -329,7 +341,7 @@ def field_rows(claims: dict[str, Any], ctype: CredentialType | None,
             if isinstance(value, dict):
                 walk(value, path)
                 continue
-            label = ctype.label(path) if ctype else " / ".join(map(str, path))
+            label = ctype.label(path) if ctype else readable_path(path)
             rows.append(FieldRow(path, label, _text(value), bool(disclosable and path in disclosable)))
 
     walk(claims, ())

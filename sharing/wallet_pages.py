@@ -38,7 +38,9 @@ def _card(entry: WalletEntry, disclosable: set[tuple[str | int, ...]] | None = N
     claims = entry.claims
     return {
         "entry": entry, "type": ctype, "report": report, "claims": claims,
-        "type_name": ctype.name if ctype else claims.get("vct", "credential"),
+        "type_name": ctype.name if ctype else f"Credential of type {claims.get('vct', 'unknown')}",
+        # an issuer without a log (keys from its metadata): checkable only while its server answers
+        "no_log": report.status_of("issuer_keys") is not None,
         "issuer": report.issuer_name or claims.get("iss"),
         "fields": field_rows(claims, ctype, disclosable),
         "state": state,
@@ -63,14 +65,19 @@ def upload() -> Any:
     text = uploaded.read().decode("utf-8", "replace") if uploaded and uploaded.filename else request.form.get("credential", "")
     try:
         sd_jwt, proof = parse_upload(text)
-        entry, _ = services().wallet.add(owner, sd_jwt, proof)
+        entry, report = services().wallet.add(owner, sd_jwt, proof)
     except CredentialRefused as exc:
         problems = [c for c in (exc.report.checks if exc.report else []) if c.status == "failed"]
         return render_template("upload_refused.html", error=exc, problems=problems), 422
     except CredshareError as exc:
         flash(f"{exc.detail} [{exc.code}]", "error")
         return redirect(url_for("wallet.wallet"))
-    flash("The credential passed every check and is in your wallet.", "notice")
+    if report.status_of("issuer_keys") is not None:
+        flash("The credential is in your wallet: its issuer's signature and every field were checked. Its issuer "
+              "keeps no transparency log, so links to it show as incomplete, never as verified, and it can be "
+              "checked only while the issuer's server answers.", "notice")
+    else:
+        flash("The credential passed every check and is in your wallet.", "notice")
     return redirect(url_for("wallet.credential", entry_id=entry.id))
 
 

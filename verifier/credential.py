@@ -18,12 +18,22 @@ A presentation is trusted through this chain, each link one check in the report:
 6. ``credential_validity``: ``exp`` and ``nbf``, reported rather than enforced silently; an
    expired credential the holder shares as history is ``history``, never ``passed``.
 
+An SD-JWT VC issuer that is not a credshare server keeps no log: its keys are the ones its
+JWT VC Issuer Metadata publishes (draft-ietf-oauth-sd-jwt-vc, fetched by whoever gathers the
+evidence: :class:`IssuerKeysEvidence`). Then ``issuer_keys`` takes the place of
+``key_history`` (where the keys came from, and when), every anchoring check is ``unchecked``
+(:data:`NO_LOG`), so the outcome is at best ``incomplete``, never ``verified``; the trust list
+must name the issuer with its keys in its metadata; its status list is read live from the
+issuer and signed with those same keys, and ``status`` says so: no log proved when the list
+was made (:func:`_published_status_check`).
+
 Whoever calls this decides which log key and which witness policy to trust (``LogTrust``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -53,6 +63,7 @@ from credshare.foundation.errors import Stage
 from credshare.verifier.key_history import HISTORY_TYP, KeyRecord, key_valid_at
 from credshare.verifier.report import Report
 from credshare.verifier.trust_list import (
+    KeySource,
     LogTrust as LogTrust,  # re-exported: what the caller trusts
     TrustList,
 )
@@ -80,6 +91,26 @@ class KeyHistoryEvidence:
     @classmethod
     def unavailable(cls, problem: str) -> KeyHistoryEvidence:
         return cls("", {}, problem=problem)
+
+
+@dataclass(frozen=True)
+class IssuerKeysEvidence:
+    """The keys an issuer publishes in its JWT VC Issuer Metadata (or at its ``jwks_uri``), as
+    fetched from ``source_url`` at ``fetched_at``, for the issuer identified ``issuer``; or why
+    they could not be had (``problem``, ``jwks`` ``None``): ``invalid`` when the issuer's
+    answer broke the rules (a failed check), else it could not be asked (unchecked)."""
+
+    issuer: str
+    jwks: dict[str, Any] | None
+    source_url: str
+    fetched_at: int
+    problem: str = ""
+    invalid: bool = False
+
+    @property
+    def kids(self) -> frozenset[str]:
+        keys = self.jwks.get("keys") if isinstance(self.jwks, dict) else None
+        return frozenset(k["kid"] for k in keys or [] if isinstance(k, dict) and isinstance(k.get("kid"), str))
 
 
 @dataclass(frozen=True)
@@ -200,14 +231,15 @@ def _issuer_keys(records: Sequence[KeyRecord]) -> list[PublicKey]:
     return keys
 
 
-def _presentation_checks(presentation: str, records: list[KeyRecord] | None, policy: KeyBindingPolicy, now: int,
-                         report: Report) -> VerifiedSDJWT | None:
-    if records is None:
+def _presentation_checks(presentation: str, keys: list[PublicKey] | None, policy: KeyBindingPolicy, now: int,
+                         report: Report, no_keys: str = "no trusted issuer keys: the key history did not verify"
+                         ) -> VerifiedSDJWT | None:
+    if keys is None:
         for stage in _STAGES:
-            report.add(stage, "unchecked", "no trusted issuer keys: the key history did not verify")
+            report.add(stage, "unchecked", no_keys)
         return None
     try:
-        verified = verify_presentation(presentation, issuer_keys=jwks_resolver(_issuer_keys(records)), now=now,
+        verified = verify_presentation(presentation, issuer_keys=jwks_resolver(keys), now=now,
                                        key_binding=policy, expected_typ=VC_TYP, enforce_validity=False)
     except SDJWTError as exc:
         # the stage the refusal was raised in is the check it fails (disclosure/verification.py)
@@ -366,7 +398,7 @@ def verify_credential(
     anchor_proof: dict[str, Any],
     *,
     trust: LogTrust,
-    history: KeyHistoryEvidence | None,
+    history: KeyHistoryEvidence | IssuerKeysEvidence | None,
     status: StatusEvidence | None,
     key_binding: KeyBindingPolicy,
     now: int,
@@ -377,7 +409,12 @@ def verify_credential(
     """Every check on ``presentation`` (compact SD-JWT with its KB-JWT), in one report. An
     expired credential never passes its validity check: it is ``history`` (outcome
     ``verified_as_history`` when all else holds) with ``allow_expired`` (the holder's own view)
-    or when the holder signed ``{"history": true}`` in the KB-JWT's SHARE_CLAIM, else failed."""
+    or when the holder signed ``{"history": true}`` in the KB-JWT's SHARE_CLAIM, else failed.
+    With ``history`` an :class:`IssuerKeysEvidence` (an issuer without a log), ``anchor_proof``
+    and ``trust`` are not used: see :func:`_verify_with_published_keys`."""
+    if isinstance(history, IssuerKeysEvidence):
+        return _verify_with_published_keys(presentation, history, status=status, key_binding=key_binding, now=now,
+                                           issuers=issuers, allow_expired=allow_expired)
     report = Report(checked_at=now)
     found = _key_history(history, trust, report)
     records, history_payload = found if found else (None, {})
@@ -414,7 +451,8 @@ def verify_credential(
                 valid, why = key_valid_at(records, header.get("kid"), verdict.anchored_at)
                 report.add("issuer_key_valid", "passed" if valid else "failed", why)
 
-    verified = _presentation_checks(presentation, records, key_binding, now, report)
+    verified = _presentation_checks(presentation, None if records is None else _issuer_keys(records), key_binding,
+                                    now, report)
     if verified is None or records is None:
         _insert_after(report, "key_history", _unverified_issuer_trust(issuers, jwt))
         report.add("status", "unchecked", "not checked: the credential did not verify")
@@ -451,15 +489,128 @@ def _unverified_issuer_trust(issuers: TrustList, jwt: str) -> Check:
     return Check("issuer_trust", "unchecked", "not checked: the credential did not verify")
 
 
-def _issuer_trust(report: Report, issuers: TrustList, claims: dict[str, Any], log_origin: str) -> None:
+def _issuer_trust(report: Report, issuers: TrustList, claims: dict[str, Any], log_origin: str | None,
+                  after: str = "key_history", keys: KeySource | None = None) -> None:
     """Who vouches for the (verified) issuer: the ``issuer_trust`` check, listed right after the
-    key history; the issuer's name is then the trust list's, never the one it gives itself."""
-    check = issuers.check_issuer(claims.get("iss"), claims.get("vct"), log_origin)
-    _insert_after(report, "key_history", check)
+    key history (``after``); the issuer's name is then the trust list's, never the one it gives itself."""
+    check = issuers.check_issuer(claims.get("iss"), claims.get("vct"), log_origin, keys=keys)
+    _insert_after(report, after, check)
     entry = issuers.issuer(claims.get("iss"))
     if entry is not None and check.status == "passed":
         report.issuer_name = entry.name
         report.issuer_trust = entry.to_json()
+
+
+# -- issuers without a log: keys from their JWT VC Issuer Metadata ---------------------------
+
+NO_LOG = "the issuer keeps no transparency log: this credential cannot be checked without the issuer's server"
+# what an anchor proof would have shown (docs/anchor-proof.md), and the key's validity at anchoring
+_ANCHOR_CHECKS: tuple[str, ...] = ("proof_format", "checkpoint_signature", "inclusion", "witness_quorum", "chain_anchor",
+                                   "issuer_key_valid")
+
+
+def _published_keys(evidence: IssuerKeysEvidence, presentation: str, report: Report) -> list[PublicKey] | None:
+    """The ``issuer_keys`` check: the issuer's published keys, when they were had, are for the
+    issuer the credential names, and hold at least one usable key."""
+    fetched = f"from {evidence.source_url}, fetched {_date(evidence.fetched_at)}" if evidence.fetched_at else \
+        f"from {evidence.source_url}"
+    if evidence.jwks is None:
+        if evidence.invalid:
+            report.add("issuer_keys", "failed", f"the issuer's published metadata is not usable: {evidence.problem}")
+        else:
+            report.add("issuer_keys", "unchecked", f"could not be checked: {evidence.problem or 'no keys'} ({fetched})")
+        return None
+    try:
+        iss = parse_compact(presentation.split("~", 1)[0]).payload.get("iss")
+    except SDJWTError:
+        iss = None  # the signature check says why
+    if iss is not None and (not isinstance(iss, str) or not hmac.compare_digest(iss.encode(), evidence.issuer.encode())):
+        report.add("issuer_keys", "failed", f"the keys are those of {evidence.issuer}, not of the credential's issuer")
+        return None
+    keys = []
+    for jwk in evidence.jwks.get("keys") or []:
+        try:
+            keys.append(PublicKey.from_jwk(jwk))
+        except (SDJWTError, TypeError, AttributeError):
+            continue  # a key of another kind vouches for nothing
+    if not keys:
+        report.add("issuer_keys", "failed", f"the issuer publishes no key this verifier can use ({fetched})")
+        return None
+    report.add("issuer_keys", "passed", f"{len(keys)} key(s) the issuer publishes in its metadata, {fetched}; "
+               "not logged, so only its current keys are known")
+    return keys
+
+
+def _verify_with_published_keys(presentation: str, evidence: IssuerKeysEvidence, *, status: StatusEvidence | None,
+                                key_binding: KeyBindingPolicy, now: int, issuers: TrustList,
+                                allow_expired: bool) -> Report:
+    """A credential of an issuer without a log: its signature, disclosures and key binding with
+    the keys its metadata publishes, and who vouches for it; the anchoring checks cannot be
+    made (:data:`NO_LOG`), so the outcome is ``incomplete`` at best."""
+    report = Report(checked_at=now)
+    keys = _published_keys(evidence, presentation, report)
+    for name in _ANCHOR_CHECKS:
+        report.add(name, "unchecked", NO_LOG)
+    verified = _presentation_checks(presentation, keys, key_binding, now, report,
+                                    no_keys="no trusted issuer keys: the issuer's published keys were not had")
+    if verified is None or keys is None:
+        _insert_after(report, "issuer_keys", Check("issuer_trust", "unchecked", "not checked: the credential did not verify"))
+        report.add("status", "unchecked", "not checked: the credential did not verify")
+        return report
+    claims = verified.claims
+    report.issuer = claims.get("iss") if isinstance(claims.get("iss"), str) else None
+    _issuer_trust(report, issuers, claims, None, after="issuer_keys", keys="metadata")
+    report.vct = claims.get("vct") if isinstance(claims.get("vct"), str) else None
+    statement = (verified.key_binding or {}).get(SHARE_CLAIM)
+    if isinstance(statement, dict):
+        report.holder_statement = statement
+    _published_status_check(claims, keys, status, report)
+    _validity_check(claims, now, allow_expired or report.holder_statement.get("history") is True, report)
+    return report
+
+
+def _published_status_check(claims: dict[str, Any], keys: list[PublicKey], evidence: StatusEvidence | None,
+                            report: Report) -> None:
+    """The status of a credential of an issuer without a log (draft-ietf-oauth-status-list §8.3):
+    the token read from the issuer at ``evidence.as_of``, signed with a key it publishes now,
+    for the credential's ``uri``, not expired then, and not dated in the future. No log proves
+    when the list was made, and the check says so; a snapshot (offline) is not enough: without
+    a log its signing key cannot be judged later, so it is ``unchecked``."""
+    try:
+        reference = status_reference(claims)
+    except SDJWTError as exc:
+        report.add("status", "failed", exc.detail)
+        return
+    if reference is None:
+        report.add("status", "unchecked", "the credential names no status list")
+        return
+    index, uri = reference
+    if evidence is None or evidence.token is None:
+        report.add("status", "unchecked", f"status could not be checked: {evidence.problem if evidence else 'none given'}")
+        return
+    if evidence.snapshot:
+        report.add("status", "unchecked", "a saved copy of the status list of an issuer without a log cannot be "
+                   "judged: its signing key is only known while the issuer publishes it")
+        return
+    try:
+        token = read_status_list(evidence.token, keys=keys, uri=uri, now=evidence.as_of)
+        if token.iat > evidence.as_of + DEFAULT_SKEW_SECONDS:
+            raise SDJWTError(f"the status list is dated {_date(token.iat)}, after it was read", code="status_list_malformed")
+        value = token.status_list.get(index)
+    except SDJWTError as exc:
+        report.add("status", "failed", f"the status list does not verify: {exc.detail} [{exc.code}]")
+        return
+    report.status_as_of = token.iat
+    when = (f"as of {_date(token.iat)}, when the issuer signed the list (read from the issuer at "
+            f"{_date(evidence.as_of)}, signed with a key it publishes; no log proves when it was made)")
+    if value == VALID:
+        report.credential_status = "valid"
+        report.add("status", "passed", f"not revoked or suspended, {when}")
+    elif value in (INVALID, SUSPENDED):
+        report.credential_status = "revoked" if value == INVALID else "suspended"
+        report.add("status", "failed", f"the issuer has {report.credential_status} this credential, {when}")
+    else:
+        report.add("status", "failed", f"unknown status value {value:#x}, {when}")
 
 
 def trust_from_policy(policy_text: str | bytes, log_key: str | None = None) -> LogTrust:

@@ -46,6 +46,8 @@ MAX_TEXT = 200  # characters of a name or an accreditation label
 MAX_URL = 2048
 
 KeySource = Literal["log", "metadata", "x5c"]
+_KEYS_FROM: dict[str, str] = {"log": "a logged key history", "metadata": "its published issuer metadata",
+                              "x5c": "X.509 certificates"}
 _PEM = re.compile(r"-----BEGIN CERTIFICATE-----\s*([A-Za-z0-9+/=\s]+?)\s*-----END CERTIFICATE-----")
 
 
@@ -183,9 +185,11 @@ class TrustList:
                     return log, key
         return None
 
-    def check_issuer(self, iss: Any, vct: Any, log_origin: str | None) -> Check:
+    def check_issuer(self, iss: Any, vct: Any, log_origin: str | None, *, keys: KeySource | None = None) -> Check:
         """The ``issuer_trust`` check of a verified credential from ``iss`` of type ``vct``,
-        anchored in the log named ``log_origin`` (``None``: not logged)."""
+        anchored in the log named ``log_origin`` (``None``: not logged). ``keys``: where its
+        issuer keys were taken from, when not from a logged key history: the entry must say
+        the same (an issuer listed with a log is never judged by its metadata, nor the reverse)."""
         if not self.issuers:
             return Check("issuer_trust", "unchecked", "no trust list of issuers was given, so who vouches for "
                                                       f"{iss} is not known")
@@ -195,6 +199,10 @@ class TrustList:
         if vct not in entry.types:
             return Check("issuer_trust", "failed", f"{entry.name} is on your trust list, but not for credentials "
                                                    f"of type {vct}")
+        if keys is not None and entry.keys != keys:
+            return Check("issuer_trust", "failed", f"{entry.name} is on your trust list with its keys from "
+                                                   f"{_KEYS_FROM[entry.keys]}, but this credential's keys come from "
+                                                   f"{_KEYS_FROM[keys]}")
         if entry.keys == "log" and log_origin != entry.log:
             where = f"the log {log_origin}" if log_origin else "no log"
             return Check("issuer_trust", "failed", f"{entry.name} is on your trust list with its credentials in the "
