@@ -1,0 +1,39 @@
+"""A tiny test issuer site on 127.0.0.1: serves what ``ROUTES`` (a JSON file, read again on
+every request) maps each path to, ``{"/path": ["media/type", "file"]}``, and 404 otherwise.
+It stands in for the web server of an SD-JWT VC issuer that is not credshare (its JWT VC Issuer
+Metadata at /.well-known/jwt-vc-issuer/..., its status list), for
+tests/test_metadata_issuer_interop.py. Run as ``python tests/metadata_server.py ROUTES PORT``;
+prints ``ready`` once it listens."""
+
+from __future__ import annotations
+
+import json
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROUTES = Path(sys.argv[1])
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+        route = json.loads(ROUTES.read_text()).get(self.path.split("?", 1)[0])
+        if route is None:
+            self.send_error(404)
+            return
+        media, file = route
+        body = Path(file).read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Type", media)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+if __name__ == "__main__":
+    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), Handler)
+    print("ready", flush=True)
+    server.serve_forever()
