@@ -143,7 +143,7 @@ class WalletService:
 
     # -- checks -------------------------------------------------------------------------
 
-    def _proof_or_none_needed(self, sd_jwt: str, anchor_proof: dict[str, Any] | None) -> dict[str, Any]:
+    def _anchor_proof_for(self, sd_jwt: str, anchor_proof: dict[str, Any] | None) -> dict[str, Any]:
         """The anchor proof, or ``{}`` for a credential of a trusted issuer that keeps no log
         (keys in its metadata): only those come without one."""
         if anchor_proof is not None:
@@ -201,7 +201,7 @@ class WalletService:
             source: str = "upload") -> tuple[WalletEntry, Report]:
         """``anchor_proof`` ``None``: a bare SD-JWT, taken only from a trusted issuer without a log."""
         require_confirmed(info)
-        anchor_proof = self._proof_or_none_needed(sd_jwt, anchor_proof)
+        anchor_proof = self._anchor_proof_for(sd_jwt, anchor_proof)
         report = self.check(info, sd_jwt, anchor_proof)
         entry = WalletEntry(new_id(), sd_jwt, anchor_proof, self._clock.seconds(), source)
         self._store_entry(info, entry)
