@@ -88,7 +88,7 @@ def init_command(path: Path) -> None:
         _write(path, tomlkit.parse(_HEADER))
     except CredshareError as exc:
         fail(exc)
-    click.echo(f"created {path}")
+    click.echo(json.dumps({"created": str(path)}))
 
 
 @trust_group.command("add-log")

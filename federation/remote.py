@@ -186,20 +186,25 @@ class RemoteEvidence:
 
     # -- status lists ------------------------------------------------------------------
 
-    def status(self, issuer: TrustedIssuer, uri: str) -> RemoteStatus:
+    def status(self, issuer: TrustedIssuer, uri: str, signed_since: int = 0) -> RemoteStatus:
         """The status list token at ``uri`` with its anchor proof: the kept one while younger than
-        its ttl (and :attr:`status_max_age`), else fetched again; never an older copy."""
+        its ttl (and :attr:`status_max_age`) and signed no earlier than ``signed_since`` (an offline
+        bundle's snapshot must be at least as new as its presentation: the issuer is then asked
+        for a token signed since, ``?signed_since=``), else fetched again; never an older copy."""
         now = self._clock.seconds()
+        signed_since = max(0, min(signed_since, now))
         url = uri + STATUS_PROOF_SUFFIX
         if _origin(uri) != _origin(issuer.id):
             return RemoteStatus(StatusEvidence(None, now, f"could not be checked: the status list {uri} is not on "
                                                           f"the issuer's own server ({_host(issuer.id)})"), url, None)
         doc_id = f"status|{uri}"
         kept = self._docs.find_one({"_id": doc_id})
-        if kept is not None and now - int(kept.get("fetched_at", 0)) < int(kept.get("max_age", 0)):
+        if kept is not None and now - int(kept.get("fetched_at", 0)) < int(kept.get("max_age", 0)) \
+                and int(kept.get("iat", 0)) >= signed_since:
             return self._kept_status(kept, now)
         try:
-            token, proof, iat, ttl = self._status_from(self._json(url, MAX_STATUS_BYTES), uri)
+            asked = f"{url}?signed_since={signed_since}" if signed_since else url
+            token, proof, iat, ttl = self._status_from(self._json(asked, MAX_STATUS_BYTES), uri)
         except CredshareError as exc:
             return RemoteStatus(StatusEvidence(None, now, f"could not be checked: {_host(url)}: "
                                                           f"{exc.detail or exc.code}"), url, None)

@@ -188,7 +188,7 @@ class EvidenceService:
         hosted = self._issuers.hosted(iss)
         issuers = self._trusting.for_issuer(iss, hosted[1] if hosted else None)
         if hosted is None:
-            return self._gathered_remote(payload, issuers, now, own)
+            return self._gathered_remote(payload, issuers, now, own, signed_since)
         head = self._log.read_head() if head is None else head
         issuer_id = hosted[0]
         return Gathered(self._key_history(iss, issuer_id, head),
@@ -198,7 +198,7 @@ class EvidenceService:
         return self.trust(), self._log.signer.verifier.encode(), self._policy.to_text(), True
 
     def _gathered_remote(self, payload: dict[str, Any], issuers: TrustList, now: int,
-                         own: tuple[LogTrust, str, str, bool]) -> Gathered:
+                         own: tuple[LogTrust, str, str, bool], signed_since: int = 0) -> Gathered:
         """Evidence of an issuer not hosted here: fetched when the trust list names it with its
         keys in a listed log, under that log; otherwise none (the verifier says why)."""
         entry = issuers.issuer(payload.get("iss"))
@@ -218,7 +218,7 @@ class EvidenceService:
         except SDJWTError:
             reference = None  # the verifier reports the malformed reference itself
         if reference is not None:
-            status = self._remote.status(entry, reference[1]).evidence
+            status = self._remote.status(entry, reference[1], signed_since).evidence
         return Gathered(history, status, issuers, trust, key, log.policy.to_text() if log.policy else "", own_log)
 
     def current_status(self, claims: dict[str, Any], now: int) -> StatusEvidence | None:

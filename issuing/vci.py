@@ -44,7 +44,7 @@ from typing import Any, Iterable
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import PublicKey, parse_compact
 from credshare.foundation.clock import SYSTEM_CLOCK, Clock
-from credshare.foundation.errors import CredshareError
+from credshare.foundation.errors import CredshareError, NotFoundError
 from credshare.foundation.kdf import derive_key
 from credshare.foundation.sealing import Sealer
 from credshare.issuing.batch import BatchIssuer, RosterRejected, read_row
@@ -306,6 +306,17 @@ class CredentialOffers:
     def state(self, offer_id: str) -> str | None:
         doc = self._offers.find_one({"_id": str(offer_id)}, fields=["state"])
         return None if doc is None else str(doc["state"])
+
+    def describe(self, issuer_id: str, offer_id: str) -> dict[str, Any]:
+        """What the issuer may know of its own offer: its state and, once the credential was
+        issued, the credential's id (to revoke or suspend it later). Another issuer's offer reads
+        as unknown."""
+        doc = self._offers.find_one({"_id": str(offer_id), "issuer": issuer_id},
+                                    fields=["state", "expires_at", "issued_at", "credential_id"])
+        if doc is None:
+            raise NotFoundError("no such offer", code="offer_unknown")
+        return {"id": doc["_id"], "state": doc["state"], "expires_at": doc.get("expires_at"),
+                "issued_at": doc.get("issued_at"), "credential_id": doc.get("credential_id")}
 
 
 class _One:

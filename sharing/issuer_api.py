@@ -3,7 +3,8 @@ API issuer systems call with their API token (``Authorization: Bearer csi_...``)
 
 * ``GET /.well-known/jwt-vc-issuer/issuers/<id>`` — ``{"issuer", "jwks"}`` (SD-JWT VC §5)
 * ``GET /status/<id>/<n>`` — the signed ``statuslist+jwt``, cacheable for its ``ttl``
-* ``GET /status/<id>/<n>/proof`` — ``{"token", "anchor_proof"}``: that token and its proof in the log
+* ``GET /status/<id>/<n>/proof[?signed_since=T]`` — ``{"token", "anchor_proof"}``: that token and
+  its proof in the log (a token signed at or after ``T``, at most now, when asked)
 * ``GET /issuers/<id>/key-history`` — the latest signed key history and where it is logged
 * ``POST /api/v1/issuers/<id>/batches`` — ``{"type", "rows": [...]}`` → the credentials; an
   ``Idempotency-Key`` header (draft-ietf-httpapi-idempotency-key-header) makes a retry return
@@ -55,7 +56,11 @@ def status_list_proof(issuer_id: str, number: int) -> Response:
     """The token ``GET /status/<id>/<n>`` serves with its anchor proof (the token is a leaf of
     this server's log), in one JSON answer: what another server verifying the list needs."""
     svc = services()
-    token, index, size = svc.status.logged_token(issuer_id, number)
+    asked = request.args.get("signed_since", "0")
+    # a token signed no earlier than this (a bundle's snapshot must be as new as its presentation);
+    # at most now, so a list is signed again at most once a second whoever asks
+    signed_since = min(int(asked), svc.clock.seconds()) if asked.isdigit() and len(asked) <= 12 else 0
+    token, index, size = svc.status.logged_token(issuer_id, number, signed_since=signed_since)
     response = jsonify({"token": token, "anchor_proof": svc.log.anchor_proof(index, size)})
     response.headers["Cache-Control"] = f"public, max-age={TOKEN_TTL}"
     return response

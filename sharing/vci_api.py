@@ -8,6 +8,8 @@ Issuer systems (``Authorization: Bearer csi_...``, like the batch API):
   "offer_page", "mailed"}]}``. Each row's address is mailed the offer page; the ``tx_code``
   (PIN) is answered here only, for the issuer to send by another channel (text message, its
   portal, a letter).
+* ``GET /api/v1/issuers/<id>/offers/<offer id>`` — the offer's state and, once redeemed, the
+  ``credential_id`` the status API takes
 
 Wallets (OpenID4VCI; the Credential Issuer Identifier is ``<public URL>/issuers/<id>``, which
 is also its own OAuth authorization server):
@@ -118,6 +120,14 @@ def create_offers(issuer_id: str) -> tuple[Response, int]:
             "mailed": _mail(m.email, issuer["name"], ctype.name, offer_page(m.pre_authorized_code), m.expires_at)}
            for m in made]
     return _no_store(jsonify({"offers": out})), 201
+
+
+@bp.get("/api/v1/issuers/<issuer_id>/offers/<offer_id>")
+def offer_state(issuer_id: str, offer_id: str) -> Response:
+    """``{"id", "state", "expires_at", "issued_at", "credential_id"}``: an offer's state, and the
+    id of the credential it was redeemed for (what the status API takes)."""
+    _authenticate(issuer_id)
+    return _no_store(jsonify(services().vci.describe(issuer_id, offer_id)))
 
 
 # -- metadata -----------------------------------------------------------------------------------

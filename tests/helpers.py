@@ -12,6 +12,7 @@ import csv
 import email as email_parser
 import functools
 import http.client
+import http.cookiejar
 import json
 import os
 import re
@@ -19,6 +20,9 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from email import policy as email_policy
@@ -145,6 +149,44 @@ def trusting(bundle: dict[str, Any], *logs: TrustedLog) -> TrustList:
     origin = bundle["log"]["key"].split("+", 1)[0]
     return TrustList.of(logs, [TrustedIssuer(id=payload["iss"], name="Test issuer", accreditation="test",
                                              types=(payload["vct"],), log=origin)])
+
+
+# -- a person's HTTP client, for the tests that run real server processes ------------------
+
+class Browser:
+    """One HTTP client with its own cookies (a person): plain requests, answers whatever the status."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        url = path if path.startswith("http") else self.base + path
+        req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+        try:
+            with self.opener.open(req, timeout=60) as answer:
+                return answer.status, answer.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read()
+
+    def json(self, method: str, path: str, doc: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        body = None if doc is None else json.dumps(doc).encode()
+        status, raw = self.request(method, path, body, {"Content-Type": "application/json", **(headers or {})})
+        return status, json.loads(raw)
+
+    def form(self, path: str, fields: dict[str, str], page: str | None = None) -> tuple[int, str]:
+        """POST ``fields`` with the CSRF token of the form on ``page`` (default: ``path``)."""
+        status, html = self.request("GET", page or path)
+        match = _CSRF.search(html.decode())
+        assert status == 200 and match, (status, html[:500])
+        body = urllib.parse.urlencode({**fields, "csrf_token": match.group(1)}).encode()
+        status, html = self.request("POST", path, body, {"Content-Type": "application/x-www-form-urlencoded"})
+        return status, html.decode()
+
+    def csrf(self) -> str:
+        return self.json("GET", "/api/v1/session")[1]["csrf_token"]
+
 
 
 # -- a witness server process -------------------------------------------------------------

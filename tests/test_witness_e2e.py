@@ -16,14 +16,10 @@ from __future__ import annotations
 
 import email
 import email.policy
-import http.cookiejar
 import json
 import re
 import shutil
 import subprocess
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -38,7 +34,7 @@ from credshare.foundation.b64 import b64_decode
 from credshare.storage.keys import LOG_KEY_FILE
 from credshare.witnessing.service import origin_hash
 from tests.e2e.conftest import CREDSHARE, LiveServer, run_cli
-from tests.helpers import PASSWORD, THREE, WitnessProcess, degree_row
+from tests.helpers import PASSWORD, THREE, Browser, WitnessProcess, degree_row
 from tests.independent import cosignature as ref_cosignature, note as ref_note, policy as ref_policy
 
 pytestmark = pytest.mark.slow
@@ -65,41 +61,6 @@ class Witness(WitnessProcess):
         words = self.banner.split(" ")
         assert words[:2] == ["witness", self.name] and words[3:] == ["listening", "on", self.url], self.banner
         return NoteVerifier.decode(words[2], alg=COSIGNATURE_V1_ALG)
-
-
-class Browser:
-    """One HTTP client with its own cookies (a person): plain requests, answers whatever the status."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-        url = path if path.startswith("http") else self.base + path
-        req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-        try:
-            with self.opener.open(req, timeout=60) as answer:
-                return answer.status, answer.read()
-        except urllib.error.HTTPError as err:
-            return err.code, err.read()
-
-    def json(self, method: str, path: str, doc: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
-        body = None if doc is None else json.dumps(doc).encode()
-        status, raw = self.request(method, path, body, {"Content-Type": "application/json", **(headers or {})})
-        return status, json.loads(raw)
-
-    def form(self, path: str, fields: dict[str, str], page: str | None = None) -> tuple[int, str]:
-        """POST ``fields`` with the CSRF token of the form on ``page`` (default: ``path``)."""
-        status, html = self.request("GET", page or path)
-        match = _CSRF.search(html.decode())
-        assert status == 200 and match, (status, html[:500])
-        body = urllib.parse.urlencode({**fields, "csrf_token": match.group(1)}).encode()
-        status, html = self.request("POST", path, body, {"Content-Type": "application/x-www-form-urlencoded"})
-        return status, html.decode()
-
-    def csrf(self) -> str:
-        return self.json("GET", "/api/v1/session")[1]["csrf_token"]
 
 
 @dataclass
