@@ -396,3 +396,19 @@ def test_an_issuer_known_by_its_log_ignores_an_x5c_header_and_the_header_paramet
             issue({"iss": ISS, "vct": VCT}, signer=pki.signer, disclosable=[], header={name: "x"})
         with pytest.raises(SDJWTError):
             sign_status_list(StatusList.empty(8), uri=STATUS_URI, signer=pki.signer, iat=NOW, header={name: "x"})
+
+
+def test_a_critical_purpose_restriction_a_plain_http_issuer_and_an_absurd_time_are_refused(pki: PKI) -> None:
+    eku = x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH])
+    with pytest.raises(CertificateError) as caught:
+        certified_key(header(pki, x5c(pki.signing_cert(dns="board.example", extra=eku), pki.inter)), roots=pki.roots,
+                      iss=ISS, at=NOW)
+    assert caught.value.code == "x5c_critical_extension"
+    with pytest.raises(CertificateError) as caught:
+        certified_key(header(pki), roots=pki.roots, iss="http://board.example/issuers/state-board", at=NOW)
+    assert caught.value.code == "x5c_name_mismatch" and "not an https URL" in caught.value.detail
+    local = PKI(host="localhost")
+    assert certified_key(header(local), roots=local.roots, iss="http://localhost:5000/issuers/x", at=NOW)
+    with pytest.raises(CertificateError) as caught:
+        certified_key(header(pki), roots=pki.roots, iss=ISS, at=10**20)
+    assert caught.value.code == "x5c_not_valid_at"

@@ -56,10 +56,13 @@ _MAX_CERT_TEXT = 4 * -(-MAX_CERT_BYTES // 3)  # its base64 text
 # what may sign with a certified key (disclosure/jws.py allows these and ES512; HAIP asks for ES256)
 X5C_ALGS = frozenset({"ES256", "ES384", "EdDSA", "Ed25519"})
 _CURVES = {"secp256r1": "P-256", "secp384r1": "P-384"}
-# critical extensions understood: by this module's first pass, or by cryptography's (name constraints)
+# critical extensions understood: by this module's first pass, or by cryptography's (name constraints).
+# A critical extendedKeyUsage is not among them: no purpose is defined for signing credentials, so
+# a certificate restricted to some purpose is not taken as allowed this one.
 _UNDERSTOOD = frozenset({ExtensionOID.BASIC_CONSTRAINTS, ExtensionOID.KEY_USAGE, ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
-                         ExtensionOID.EXTENDED_KEY_USAGE, ExtensionOID.NAME_CONSTRAINTS,
-                         ExtensionOID.SUBJECT_KEY_IDENTIFIER, ExtensionOID.AUTHORITY_KEY_IDENTIFIER})
+                         ExtensionOID.NAME_CONSTRAINTS, ExtensionOID.SUBJECT_KEY_IDENTIFIER,
+                         ExtensionOID.AUTHORITY_KEY_IDENTIFIER})
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 
 CODES: dict[str, str] = {
     "x5c_missing": "the JWS header has no x5c certificate chain",
@@ -224,10 +227,16 @@ def _check_leaf(cert: x509.Certificate) -> None:
 
 
 def check_names_issuer(cert: x509.Certificate, iss: Any) -> None:
-    """SD-JWT VC: a URI SAN equal to ``iss``, or a dNSName SAN equal to its host (ASCII,
+    """SD-JWT VC: ``iss`` is an HTTPS URI (http only to a loopback host, for tests) and the
+    certificate has a URI SAN equal to it, or a dNSName SAN equal to its host (ASCII,
     case-insensitive; no wildcards)."""
-    parts = urlsplit(iss) if isinstance(iss, str) else None
-    host = parts.hostname if parts is not None and parts.scheme in ("https", "http") else None
+    host: str | None = None
+    try:
+        parts = urlsplit(iss) if isinstance(iss, str) else None
+        if parts is not None and (parts.scheme == "https" or parts.scheme == "http" and parts.hostname in _LOOPBACK):
+            host = parts.hostname
+    except ValueError:  # a malformed port or IPv6 literal
+        host = None
     if not host:
         raise CertificateError(f"the issuer identifier {iss!r} is not an https URL naming a host",
                                code="x5c_name_mismatch")
@@ -272,7 +281,7 @@ def _confirm_path(chain: list[x509.Certificate], roots: list[x509.Certificate], 
                 .build_client_verifier())
     try:
         verifier.verify(chain[0], chain[1:])
-    except VerificationError as exc:
+    except (VerificationError, ValueError, TypeError) as exc:
         why = str(exc).split(" (encountered processing", 1)[0][:300]
         raise CertificateError(f"the certificate chain does not validate: {why}", code="x5c_path_invalid") from None
 
@@ -289,7 +298,10 @@ def certified_key(header: Mapping[str, Any], *, roots: Sequence[bytes], iss: Any
     if len(certs) > 1 and any(hmac.compare_digest(certs[-1].tbs_certificate_bytes + certs[-1].signature,
                                                   r.tbs_certificate_bytes + r.signature) for r in trusted):
         certs = certs[:-1]  # the root itself, sent along: RFC 7515 allows it, HAIP leaves it out
-    when = datetime.fromtimestamp(at, timezone.utc)
+    try:
+        when = datetime.fromtimestamp(at, timezone.utc)
+    except (OverflowError, ValueError, OSError):
+        raise CertificateError(f"{at!r} is not a time a certificate can be judged at", code="x5c_not_valid_at") from None
     leaf = certs[0]
     _check_leaf(leaf)
     for number, cert in enumerate(certs):
