@@ -123,6 +123,7 @@ def issue(
     typ: str = VC_TYP,
     sd_alg: str = DEFAULT_SD_ALG,
     sd_array_size: int | Mapping[ClaimPath, int] | None = None,
+    header: Mapping[str, Any] | None = None,
 ) -> IssuedSDJWT:
     """Sign ``claims`` with the ``disclosable`` paths made selectively disclosable.
 
@@ -130,8 +131,13 @@ def issue(
     ``dc+sd-jwt`` (the default) the claims must carry a ``vct``. ``sd_array_size`` fixes the
     length ``_sd`` arrays are padded to: one size for all, or a size per object path (a
     credential type gives each object the number of disclosable claims it defines there).
+    ``header`` adds protected header parameters, such as the issuer's certificate chain
+    (``x5c``, RFC 7515 §4.1.6); ``alg``, ``typ`` and ``crit`` are the signer's and this function's.
     """
     hash_function(sd_alg)
+    extra = dict(header or {})
+    if {"alg", "typ", "crit"} & set(extra):
+        raise SDJWTError("alg, typ and crit are not set through header", code="claims_invalid")
     if not isinstance(claims, Mapping):
         raise SDJWTError("claims must be a JSON object", code="claims_invalid")
     patterns = [tuple(p) for p in disclosable]
@@ -152,5 +158,5 @@ def issue(
     if builder.unused:
         raise SDJWTError(f"no claim at {list(min(builder.unused, key=str))}", code="sd_path_unknown")
     payload[SD_ALG_KEY] = sd_alg
-    jwt = sign_compact({"typ": typ}, payload, signer)
+    jwt = sign_compact({**extra, "typ": typ}, payload, signer)
     return IssuedSDJWT(jwt, tuple(builder.disclosures))

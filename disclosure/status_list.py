@@ -122,7 +122,12 @@ class StatusListToken:
 def sign_status_list(
     status_list: StatusList, *, uri: str, signer: Signer, iat: int,
     exp: int | None = None, ttl: int | None = None, iss: str | None = None,
+    header: Mapping[str, Any] | None = None,
 ) -> str:
+    """A ``statuslist+jwt``; ``header`` adds protected header parameters (``x5c``, as HAIP has it)."""
+    extra = dict(header or {})
+    if {"alg", "typ", "crit"} & set(extra):
+        raise SDJWTError("alg, typ and crit are not set through header", code="status_list_malformed")
     payload: dict[str, Any] = {"sub": uri, "iat": iat, "status_list": status_list.to_json()}
     if iss is not None:
         payload["iss"] = iss
@@ -130,7 +135,7 @@ def sign_status_list(
         payload["exp"] = exp
     if ttl is not None:
         payload["ttl"] = ttl
-    return sign_compact({"typ": STATUS_LIST_TYP}, payload, signer)
+    return sign_compact({**extra, "typ": STATUS_LIST_TYP}, payload, signer)
 
 
 def read_status_list(token: str, *, keys: list[PublicKey], uri: str, now: int, skew_seconds: int = 30) -> StatusListToken:

@@ -16,8 +16,8 @@ from typing import Literal
 Status = Literal["passed", "failed", "unchecked", "history"]
 
 CheckName = Literal[
-    "trust_anchor", "key_history", "issuer_keys", "issuer_trust", "issuer_signature", "issuer_key_valid", "disclosures",
-    "key_binding",
+    "trust_anchor", "key_history", "issuer_keys", "issuer_certificate", "issuer_trust", "issuer_signature",
+    "issuer_key_valid", "disclosures", "key_binding",
     "proof_format", "checkpoint_signature", "inclusion", "witness_quorum", "chain_anchor", "status",
     "credential_validity", "link", "inclusion_mirror",
 ]
@@ -27,6 +27,7 @@ CHECK_LABELS: dict[str, str] = {
     "trust_anchor": "Log key is one the verifier trusts",
     "key_history": "Issuer key history (signed by the issuer and logged)",
     "issuer_keys": "Issuer keys (published in the issuer's metadata; not logged)",
+    "issuer_certificate": "Issuer certificate (leads to a root certificate on your trust list)",
     "issuer_trust": "Issuer is on the trust list, for this type of credential",
     "issuer_signature": "Issuer signature",
     "issuer_key_valid": "Issuer key valid when the credential was anchored",

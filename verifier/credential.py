@@ -27,6 +27,14 @@ must name the issuer with its keys in its metadata; its status list is read live
 issuer and signed with those same keys, and ``status`` says so: no log proved when the list
 was made (:func:`_published_status_check`).
 
+An issuer the trust list names by X.509 roots (``keys == "x5c"``, HAIP) has no key history
+either: its key is the one the credential's own ``x5c`` chain certifies (verifier/x5c.py), the
+``issuer_certificate`` check in place of ``key_history`` and ``issuer_key_valid``. The chain is
+judged when the credential was anchored, if its anchor proof verifies, else now; without an
+anchor proof the credential is not logged and its ``inclusion`` is ``unchecked``. Its status
+list token is judged by its own ``x5c`` chain, to the same roots and for the same issuer
+(:func:`_verify_certified`).
+
 Whoever calls this decides which log key and which witness policy to trust (``LogTrust``).
 """
 
@@ -65,8 +73,10 @@ from credshare.verifier.report import Report
 from credshare.verifier.trust_list import (
     KeySource,
     LogTrust as LogTrust,  # re-exported: what the caller trusts
+    TrustedIssuer,
     TrustList,
 )
+from credshare.verifier.x5c import CertificateError, certified_key
 
 SHARE_CLAIM = "credshare_share"  # KB-JWT claim: the holder's own statement about the share (history, withheld)
 
@@ -232,8 +242,10 @@ def _issuer_keys(records: Sequence[KeyRecord]) -> list[PublicKey]:
 
 
 def _presentation_checks(presentation: str, keys: list[PublicKey] | None, policy: KeyBindingPolicy, now: int,
-                         report: Report, no_keys: str = "no trusted issuer keys: the key history did not verify"
-                         ) -> VerifiedSDJWT | None:
+                         report: Report, no_keys: str = "no trusted issuer keys: the key history did not verify",
+                         signer: str | None = None) -> VerifiedSDJWT | None:
+    """``keys``: the trusted issuer keys (``None``: none, for the reason ``no_keys``);
+    ``signer``: how the signature check names the key (else by its ``kid``)."""
     if keys is None:
         for stage in _STAGES:
             report.add(stage, "unchecked", no_keys)
@@ -256,7 +268,8 @@ def _presentation_checks(presentation: str, keys: list[PublicKey] | None, policy
             else:
                 report.add(stage, "unchecked", "not checked: an earlier check failed")
         return None
-    report.add("issuer_signature", "passed", f"{verified.issuer_header.get('alg')} key {verified.issuer_header.get('kid')}")
+    report.add("issuer_signature", "passed", f"{verified.issuer_header.get('alg')} "
+               f"{signer or 'key ' + str(verified.issuer_header.get('kid'))}")
     report.add("disclosures", "passed", f"{len(verified.disclosed_paths)} disclosed field(s), each matching a signed digest")
     if verified.key_binding is not None:
         report.add("key_binding", "passed", f"signed by the holder key for audience {verified.key_binding.get('aud')}")
@@ -294,8 +307,8 @@ def _status_logged_at(evidence: StatusEvidence, trust: LogTrust) -> int:
     return verdict.anchored_at
 
 
-def _status_check(claims: dict[str, Any], records: list[KeyRecord], evidence: StatusEvidence | None, trust: LogTrust,
-                  report: Report, presented: int | None) -> None:
+def _status_check(claims: dict[str, Any], records: list[KeyRecord] | TrustedIssuer, evidence: StatusEvidence | None,
+                  trust: LogTrust, report: Report, presented: int | None) -> None:
     """The Token Status List entry (draft-ietf-oauth-status-list §5, §8.3), failing closed:
 
     * the token is a leaf of the log (its anchor proof, under the trusted log and witnesses),
@@ -306,7 +319,12 @@ def _status_check(claims: dict[str, Any], records: list[KeyRecord], evidence: St
       or for a snapshot when the holder presented: the KB-JWT's ``iat``);
     * a snapshot (offline bundle) must be signed no earlier than the presentation, or it says
       nothing about the credential when it was shared: ``unchecked``.
+
+    For an issuer known by X.509 roots (``records`` is its trust list entry) the token's signer
+    is the key its own ``x5c`` chain certifies, to the entry's roots and for the credential's
+    ``iss``, judged when the list was logged if its anchor proof is given, else when it was read.
     """
+    x5c = records if isinstance(records, TrustedIssuer) else None
     try:
         reference = status_reference(claims)
     except SDJWTError as exc:
@@ -322,25 +340,34 @@ def _status_check(claims: dict[str, Any], records: list[KeyRecord], evidence: St
     if evidence.source:
         report.status_from = evidence.source
     report.status_fetched_at = evidence.fetched_at if evidence.fetched_at is not None else evidence.as_of
-    if evidence.anchor_proof is None:
+    if evidence.anchor_proof is None and x5c is None:
         report.add("status", "unchecked", "the status list comes without the proof that it was logged, so its "
                    "signing key cannot be judged")
         return
     try:
-        logged_at = _status_logged_at(evidence, trust)
+        logged_at = _status_logged_at(evidence, trust) if evidence.anchor_proof is not None else None
         unverified = parse_compact(evidence.token)
         iat = unverified.payload.get("iat")
         if isinstance(iat, bool) or not isinstance(iat, int):
             raise SDJWTError("the status list token has no iat", code="status_list_malformed")
-        if iat > logged_at + DEFAULT_SKEW_SECONDS:
+        if logged_at is not None and iat > logged_at + DEFAULT_SKEW_SECONDS:
             raise SDJWTError(f"the status list is dated {_date(iat)}, after it was logged "
                              f"({_date(logged_at)})", code="status_list_malformed")
-        valid, why = key_valid_at(records, unverified.header.get("kid"), logged_at)
-        if not valid:
-            raise SDJWTError(f"judged when the list was logged ({_date(logged_at)}): {why}", code="issuer_key_unknown")
         when_read = (presented if presented is not None else iat) if evidence.snapshot else evidence.as_of
-        token = read_status_list(evidence.token, keys=_issuer_keys(records), uri=uri, now=when_read)
+        if x5c is not None:
+            keys = [certified_key(unverified.header, roots=x5c.x5c_roots, iss=claims.get("iss"),
+                                  at=logged_at if logged_at is not None else when_read).key]
+        else:
+            assert logged_at is not None and not isinstance(records, TrustedIssuer)
+            valid, why = key_valid_at(records, unverified.header.get("kid"), logged_at)
+            if not valid:
+                raise SDJWTError(f"judged when the list was logged ({_date(logged_at)}): {why}", code="issuer_key_unknown")
+            keys = _issuer_keys(records)
+        token = read_status_list(evidence.token, keys=keys, uri=uri, now=when_read)
         value = token.status_list.get(index)
+    except CertificateError as exc:
+        report.add("status", "failed", f"the status list's certificate does not verify: {exc.detail} [{exc.code}]")
+        return
     except SDJWTError as exc:
         if exc.code == "status_list_expired" and evidence.snapshot:
             report.add("status", "unchecked", "the status list in the bundle was no longer current when the share "
@@ -353,7 +380,8 @@ def _status_check(claims: dict[str, Any], records: list[KeyRecord], evidence: St
                    "presentation, so it says nothing about the credential when it was shared")
         return
     report.status_as_of = token.iat  # the issuer-signed time of the list, never an unsigned claim
-    when = f"as of {_date(token.iat)}, when the issuer signed the list (logged {_date(logged_at)})"
+    logged = f"logged {_date(logged_at)}" if logged_at is not None else "signed under its certificate, not logged"
+    when = f"as of {_date(token.iat)}, when the issuer signed the list ({logged})"
     if evidence.snapshot:
         when += " (a snapshot: later changes cannot be seen offline)"
     elif evidence.source:
@@ -395,7 +423,7 @@ def _validity_check(claims: dict[str, Any], now: int, allow_expired: bool, repor
 
 def verify_credential(
     presentation: str,
-    anchor_proof: dict[str, Any],
+    anchor_proof: dict[str, Any] | None,
     *,
     trust: LogTrust,
     history: KeyHistoryEvidence | IssuerKeysEvidence | None,
@@ -411,32 +439,28 @@ def verify_credential(
     ``verified_as_history`` when all else holds) with ``allow_expired`` (the holder's own view)
     or when the holder signed ``{"history": true}`` in the KB-JWT's SHARE_CLAIM, else failed.
     With ``history`` an :class:`IssuerKeysEvidence` (an issuer without a log), ``anchor_proof``
-    and ``trust`` are not used: see :func:`_verify_with_published_keys`."""
+    and ``trust`` are not used: see :func:`_verify_with_published_keys`. For an issuer the trust
+    list names by X.509 roots, ``history`` is not used and ``anchor_proof`` may be ``None`` (not
+    logged): see :func:`_verify_certified`; for any other a missing proof fails."""
     if isinstance(history, IssuerKeysEvidence):
         return _verify_with_published_keys(presentation, history, status=status, key_binding=key_binding, now=now,
                                            issuers=issuers, allow_expired=allow_expired)
+    certified_by = _certified_issuer(presentation, issuers)
+    if certified_by is not None:
+        return _verify_certified(presentation, certified_by, anchor_proof, trust=trust, status=status,
+                                 key_binding=key_binding, now=now, issuers=issuers, allow_expired=allow_expired,
+                                 chain_check=chain_check)
     report = Report(checked_at=now)
     found = _key_history(history, trust, report)
     records, history_payload = found if found else (None, {})
     report.issuer, report.issuer_name = history_payload.get("iss"), history_payload.get("name")
 
     jwt = presentation.split("~", 1)[0] if isinstance(presentation, str) else ""
-    try:
-        leaf = jwt.encode("ascii")
-    except UnicodeEncodeError:
-        leaf = b""
-    verdict = verify_anchor_proof(anchor_proof, leaf, log_key=trust.log_key, policy=trust.policy,
-                                  chain_check=chain_check or offline_chain_check)
-    for check in verdict.checks:
-        report.add(check.name, check.status, check.detail)
-    if trust.policy is None:
-        report.add("witness_quorum", "unchecked", "no trusted witness policy was given")
-    report.anchored_at = verdict.anchored_at
-    report.witnesses = [w.to_json() for w in verdict.witnesses]
+    _anchoring(report, jwt, anchor_proof or {}, trust, chain_check)
 
     if records is None:
         report.add("issuer_key_valid", "unchecked", "no trusted key history")
-    elif verdict.anchored_at is None:
+    elif report.anchored_at is None:
         report.add("issuer_key_valid", "unchecked", "the anchoring time is not proven")
     else:
         try:
@@ -448,7 +472,7 @@ def verify_credential(
             if payload.get("iss") != report.issuer:
                 report.add("issuer_key_valid", "failed", f"the credential's iss is not the key history's issuer {report.issuer}")
             else:
-                valid, why = key_valid_at(records, header.get("kid"), verdict.anchored_at)
+                valid, why = key_valid_at(records, header.get("kid"), report.anchored_at)
                 report.add("issuer_key_valid", "passed" if valid else "failed", why)
 
     verified = _presentation_checks(presentation, None if records is None else _issuer_keys(records), key_binding,
@@ -466,6 +490,93 @@ def verify_credential(
         report.holder_statement = statement
     kb_iat = (verified.key_binding or {}).get("iat")
     _status_check(claims, records, status, trust, report,
+                  kb_iat if isinstance(kb_iat, int) and not isinstance(kb_iat, bool) else None)
+    _validity_check(claims, now, allow_expired or report.holder_statement.get("history") is True, report)
+    return report
+
+
+def _anchoring(report: Report, jwt: str, anchor_proof: dict[str, Any], trust: LogTrust,
+               chain_check: ChainCheck | None) -> int | None:
+    """The credential's anchor proof checks, in the report; when the log signed it, once the
+    proof verified (``None``: not proven)."""
+    try:
+        leaf = jwt.encode("ascii")
+    except UnicodeEncodeError:
+        leaf = b""
+    verdict = verify_anchor_proof(anchor_proof, leaf, log_key=trust.log_key, policy=trust.policy,
+                                  chain_check=chain_check or offline_chain_check)
+    for check in verdict.checks:
+        report.add(check.name, check.status, check.detail)
+    if trust.policy is None:
+        report.add("witness_quorum", "unchecked", "no trusted witness policy was given")
+    report.anchored_at = verdict.anchored_at
+    report.witnesses = [w.to_json() for w in verdict.witnesses]
+    return verdict.anchored_at if verdict.verified else None
+
+
+# -- issuers known by X.509 roots: keys from the credential's own x5c chain ------------------
+
+def _certified_issuer(presentation: str, issuers: TrustList) -> TrustedIssuer | None:
+    """The trust list entry of the credential's (unverified) ``iss`` when it names that issuer
+    by X.509 roots: its keys then come from the credential's ``x5c`` only, never elsewhere."""
+    try:
+        iss = parse_compact(presentation.split("~", 1)[0]).payload.get("iss") if isinstance(presentation, str) else None
+    except SDJWTError:
+        return None
+    entry = issuers.issuer(iss)
+    return entry if entry is not None and entry.keys == "x5c" else None
+
+
+def _certificate(report: Report, entry: TrustedIssuer, jwt: str, anchor_proof: dict[str, Any] | None, trust: LogTrust,
+                 now: int, chain_check: ChainCheck | None) -> tuple[list[PublicKey] | None, str | None]:
+    """The ``issuer_certificate`` check (first in the report), then the anchoring if the
+    credential is logged. The chain is judged when the credential was anchored if that is
+    proven, else now."""
+    report.issuer = entry.id
+    at = len(report.checks)
+    if anchor_proof:
+        anchored = _anchoring(report, jwt, anchor_proof, trust, chain_check)
+    else:
+        anchored = None
+        report.add("inclusion", "unchecked", "the credential is not logged: it comes with no proof that it is in a "
+                   "transparency log, so when it was signed is not proven; its issuer's key is vouched for by its "
+                   "certificate alone")
+    judged = anchored if anchored is not None else now
+    when = f"when it was logged ({_date(judged)})" if anchored is not None else f"now ({_date(judged)})"
+    try:
+        certified = certified_key(parse_compact(jwt).header, roots=entry.x5c_roots, iss=entry.id, at=judged)
+    except (CertificateError, SDJWTError) as exc:
+        report.checks.insert(at, Check("issuer_certificate", "failed", f"judged {when}: {exc.detail} [{exc.code}]"))
+        return None, None
+    report.checks.insert(at, Check("issuer_certificate", "passed", f"{certified.describe()}; judged {when}"))
+    return [certified.key], f"key of the certificate {certified.subject}"
+
+
+def _verify_certified(presentation: str, entry: TrustedIssuer, anchor_proof: dict[str, Any] | None, *, trust: LogTrust,
+                      status: StatusEvidence | None, key_binding: KeyBindingPolicy, now: int, issuers: TrustList,
+                      allow_expired: bool, chain_check: ChainCheck | None) -> Report:
+    """A credential of an issuer known by X.509 roots: ``issuer_certificate``, the anchoring
+    (``unchecked`` when not logged), the presentation checks with the certified key, who
+    vouches for it, its status (its token's own ``x5c``) and validity."""
+    report = Report(checked_at=now)
+    jwt = presentation.split("~", 1)[0] if isinstance(presentation, str) else ""
+    keys, signer = _certificate(report, entry, jwt, anchor_proof, trust, now, chain_check)
+    verified = _presentation_checks(presentation, keys, key_binding, now, report,
+                                    no_keys="no trusted issuer keys: the certificate did not verify", signer=signer)
+    if verified is None or keys is None:
+        _insert_after(report, "issuer_certificate", Check("issuer_trust", "unchecked",
+                                                          "not checked: the credential did not verify"))
+        report.add("status", "unchecked", "not checked: the credential did not verify")
+        return report
+    claims = verified.claims
+    _issuer_trust(report, issuers, claims, trust.log_key.name if anchor_proof else None, after="issuer_certificate",
+                  keys="x5c")
+    report.vct = claims.get("vct") if isinstance(claims.get("vct"), str) else None
+    statement = (verified.key_binding or {}).get(SHARE_CLAIM)
+    if isinstance(statement, dict):
+        report.holder_statement = statement
+    kb_iat = (verified.key_binding or {}).get("iat")
+    _status_check(claims, entry, status, trust, report,
                   kb_iat if isinstance(kb_iat, int) and not isinstance(kb_iat, bool) else None)
     _validity_check(claims, now, allow_expired or report.holder_statement.get("history") is True, report)
     return report
