@@ -151,6 +151,17 @@ def trusting(bundle: dict[str, Any], *logs: TrustedLog) -> TrustList:
                                              types=(payload["vct"],), log=origin)])
 
 
+def trust_list_file(path: Path, bundle: dict[str, Any], policy_text: str) -> Path:
+    """A verifier's trust list file: the log of ``policy_text`` and, as :func:`trusting` does,
+    the issuer of ``bundle``'s credential for its type."""
+    payload = parse_compact(bundle["presentation"].split("~", 1)[0]).payload
+    origin = bundle["log"]["key"].split("+", 1)[0]
+    path.write_text(f'format = "credshare-trust-list/v1"\n\n[[log]]\npolicy = """\n{policy_text}"""\n\n'
+                    f'[[issuer]]\nid = "{payload["iss"]}"\nname = "Test issuer"\ntypes = ["{payload["vct"]}"]\n'
+                    f'log = "{origin}"\n')
+    return path
+
+
 # -- a person's HTTP client, for the tests that run real server processes ------------------
 
 class Browser:

@@ -44,6 +44,7 @@ from tests.helpers import (
     degree_row,
     independently_witnessed,
     statuses,
+    trust_list_file,
     trusting,
     witness_policy_text,
 )
@@ -421,8 +422,7 @@ def test_an_expired_credential_shared_as_history_is_never_a_green_verified(web, 
     assert json.loads(done.stdout)["outcome"] == "incomplete" and done.returncode == 1, done.stderr
     assert "development only (the log's own key)" in done.stderr
     path.write_text(json.dumps(independently_witnessed(bundle)))  # as a log with a real witness hands it out
-    trust = tmp_path / "trust.policy"
-    trust.write_text(witness_policy_text(svc.log.signer.verifier.encode()))
+    trust = trust_list_file(tmp_path / "trust.toml", bundle, witness_policy_text(svc.log.signer.verifier.encode()))
     done = subprocess.run([sys.executable, "-m", "credshare", "verify", str(path), "--trust", str(trust)],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert json.loads(done.stdout)["outcome"] == "verified_as_history", done.stderr
