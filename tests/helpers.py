@@ -32,7 +32,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from credshare.anchoring.cosignature import Cosigner, with_signature_lines
-from credshare.anchoring.note import Checkpoint, NoteVerifier
+from credshare.anchoring.note import COSIGNATURE_V1_ALG, Checkpoint, NoteVerifier
 from credshare.anchoring.policy import threshold_policy
 from credshare.cli import cli
 from credshare.disclosure.jws import parse_compact
@@ -231,6 +231,17 @@ class WitnessProcess:
             stop_process_group(self.proc)
             raise TimeoutError(f"no banner within {timeout}s")
         return found[0].strip()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def key(self) -> NoteVerifier:
+        """The vkey its banner prints: ``witness <NAME> <vkey> listening on <URL>``."""
+        words = self.banner.split(" ")
+        assert words[:2] == ["witness", self.name] and words[3:] == ["listening", "on", self.url], self.banner
+        return NoteVerifier.decode(words[2], alg=COSIGNATURE_V1_ALG)
 
     def post(self, body: bytes) -> tuple[int, str, bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)

@@ -33,7 +33,6 @@ from typing import Any, Iterator
 
 import pytest
 
-from credshare.anchoring.note import COSIGNATURE_V1_ALG, NoteVerifier
 from credshare.issuing.types import load_types
 from tests.e2e.conftest import CREDSHARE, LiveServer, run_cli
 from tests.helpers import PASSWORD, Browser, WitnessProcess, degree_row
@@ -50,15 +49,9 @@ STATUS_MAX_AGE = 2  # seconds the verifier keeps a fetched status list (CREDSHAR
 
 
 class Witness(WitnessProcess):
+    """``credshare witness serve``, the installed command itself."""
+
     PROGRAM = (str(CREDSHARE), "witness")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def key(self) -> NoteVerifier:
-        return NoteVerifier.decode(self.banner.split(" ")[2], alg=COSIGNATURE_V1_ALG)
 
 
 class Issuer:

@@ -13,69 +13,30 @@ from __future__ import annotations
 
 import email
 import email.policy
-import http.cookiejar
 import json
 import re
 import subprocess
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import CREDSHARE, LiveServer, run_cli
-from tests.helpers import PASSWORD, THREE, TYPES, degree_row, only_dev_witnessed
+from tests.helpers import PASSWORD, THREE, TYPES, Browser, degree_row, only_dev_witnessed
 
 pytestmark = pytest.mark.slow
 
 EMAIL = "dr.remote@example.org"
 SCHOOL, OTHER = "school", "other-school"
 STATUS_MAX_AGE = 2  # seconds B uses a status list fetched from A (CREDSHARE_REMOTE_STATUS_MAX_AGE)
-_CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
-
-
-class Client:
-    """One HTTP client with its own cookies: answers whatever the status."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-        url = path if path.startswith("http") else self.base + path
-        req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-        try:
-            with self.opener.open(req, timeout=60) as answer:
-                return answer.status, answer.read()
-        except urllib.error.HTTPError as err:
-            return err.code, err.read()
-
-    def json(self, method: str, path: str, doc: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
-        body = None if doc is None else json.dumps(doc).encode()
-        status, raw = self.request(method, path, body, {"Content-Type": "application/json", **(headers or {})})
-        return status, json.loads(raw)
-
-    def form(self, path: str, fields: dict[str, str]) -> tuple[int, str]:
-        status, html = self.request("GET", path)
-        match = _CSRF.search(html.decode())
-        assert status == 200 and match, (status, html[:500])
-        body = urllib.parse.urlencode({**fields, "csrf_token": match.group(1)}).encode()
-        status, html = self.request("POST", path, body, {"Content-Type": "application/x-www-form-urlencoded"})
-        return status, html.decode()
-
-    def csrf(self) -> dict[str, str]:
-        return {"X-CSRF-Token": self.json("GET", "/api/v1/session")[1]["csrf_token"]}
 
 
 def credshare(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(CREDSHARE), *args], env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
-def register(owner: Client, server: LiveServer) -> None:
+def register(owner: Browser, server: LiveServer) -> None:
     status, _ = owner.form("/register", {"email": EMAIL, "password": PASSWORD, "password_confirm": PASSWORD})
     assert status == 200, status
     (mail,) = (server.data_dir / "outbox").glob("*.eml")
@@ -88,9 +49,9 @@ def register(owner: Client, server: LiveServer) -> None:
 def opened(server: LiveServer, token: str) -> tuple[dict[str, Any], dict[str, str], str]:
     """A verifier opens the link on the JSON API and on the page: the report, each check's
     status on the page, and the page's outcome."""
-    status, shown = Client(server.url).json("GET", f"/api/v1/shares/{token}")
+    status, shown = Browser(server.url).json("GET", f"/api/v1/shares/{token}")
     assert status == 200, shown
-    status, html = Client(server.url).form(f"/s/{token}", {})
+    status, html = Browser(server.url).form(f"/s/{token}", {})
     assert status == 200, html[:2000]
     outcome = re.search(r'id="verdict" data-outcome="([a-z_]+)"', html)
     checks = dict(re.findall(r'<tr data-check="([a-z_]+)" data-status="([a-z_]+)"', html))
@@ -129,14 +90,14 @@ def test_a_wallet_on_another_server_holds_shares_and_verifies_a_credential_from_
         b.env.update(CREDSHARE_TRUST_LIST=str(trust_list), CREDSHARE_REMOTE_STATUS_MAX_AGE=str(STATUS_MAX_AGE))
         b.start()
 
-        owner = Client(b.url)
+        owner = Browser(b.url)
         register(owner, b)
         status, key = owner.json("GET", "/api/v1/wallet/holder-key")
         assert status == 200 and key["jwk"]["kty"], key
 
         def issue(issuer: str, token: str, n: int) -> list[dict[str, Any]]:
             doc = {"type": "medical-degree", "rows": [degree_row(i, email="", holder_jwk=key["jwk"]) for i in range(n)]}
-            status, answer = Client(a.url).json("POST", f"/api/v1/issuers/{issuer}/batches", doc,
+            status, answer = Browser(a.url).json("POST", f"/api/v1/issuers/{issuer}/batches", doc,
                                                 {"Authorization": f"Bearer {token}"})
             assert status == 201, (answer, a.log()[-3000:])
             return answer["credentials"]
@@ -146,10 +107,10 @@ def test_a_wallet_on_another_server_holds_shares_and_verifies_a_credential_from_
 
         def share(credential: dict[str, Any]) -> str:
             upload = {"sd_jwt": credential["sd_jwt"], "anchor_proof": credential["anchor_proof"]}
-            status, added = owner.json("POST", "/api/v1/wallet/credentials", upload, owner.csrf())
+            status, added = owner.json("POST", "/api/v1/wallet/credentials", upload, {"X-CSRF-Token": owner.csrf()})
             assert status == 201, (json.dumps(added, indent=1), b.log()[-3000:])
             status, link = owner.json("POST", f"/api/v1/wallet/credentials/{added['id']}/links",
-                                      {"fields": THREE[:1], "days": 7}, owner.csrf())
+                                      {"fields": THREE[:1], "days": 7}, {"X-CSRF-Token": owner.csrf()})
             assert status == 201, link
             return link["url"].rsplit("/", 1)[1]
 
@@ -167,7 +128,7 @@ def test_a_wallet_on_another_server_holds_shares_and_verifies_a_credential_from_
         assert report["issuer"]["vouched_for"]["log"] == log_origin, report
 
         # the offline bundle carries A's log and verifies with B's trust list, no server asked
-        status, bundle = Client(b.url).json("GET", f"/api/v1/shares/{link1}/bundle")
+        status, bundle = Browser(b.url).json("GET", f"/api/v1/shares/{link1}/bundle")
         assert status == 200, bundle
         assert bundle["log"]["key"].split("+", 1)[0] == log_origin and bundle["log"]["policy"] == policy.body.decode()
         (tmp_path / "bundle.json").write_text(json.dumps(bundle))
@@ -179,7 +140,7 @@ def test_a_wallet_on_another_server_holds_shares_and_verifies_a_credential_from_
         # 2. an issuer of A that is not on B's list: refused at upload, "issuer not recognised"
         status, refused = owner.json("POST", "/api/v1/wallet/credentials",
                                      {"sd_jwt": untrusted["sd_jwt"], "anchor_proof": untrusted["anchor_proof"]},
-                                     owner.csrf())
+                                     {"X-CSRF-Token": owner.csrf()})
         assert (status, refused["error"]) == (422, "credential_refused"), refused
         trust_check = [c for c in refused["checks"] if c["check"] == "issuer_trust"]
         assert [c["status"] for c in trust_check] == ["failed"], refused
@@ -188,7 +149,7 @@ def test_a_wallet_on_another_server_holds_shares_and_verifies_a_credential_from_
         # 3. A revokes the first: B shows it revoked once its copy of the list is older than its ttl
         before, _, _ = opened(b, link1)
         fetched = before["credential"]["status_fetched_at"]
-        status, answer = Client(a.url).json("POST", f"/api/v1/issuers/{SCHOOL}/credentials/"
+        status, answer = Browser(a.url).json("POST", f"/api/v1/issuers/{SCHOOL}/credentials/"
                                             f"{first['credential_id']}/status", {"status": "revoked"},
                                             {"Authorization": f"Bearer {token_a}"})
         assert status == 200, answer

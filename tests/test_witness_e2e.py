@@ -28,7 +28,7 @@ import pytest
 
 from credshare.anchoring import merkle
 from credshare.anchoring.cosignature import cosignatures
-from credshare.anchoring.note import COSIGNATURE_V1_ALG, Checkpoint, NoteSigner, NoteVerifier, open_checkpoint
+from credshare.anchoring.note import Checkpoint, NoteSigner, NoteVerifier, open_checkpoint
 from credshare.anchoring.witness import SIZE_CONTENT_TYPE, AddCheckpoint
 from credshare.foundation.b64 import b64_decode
 from credshare.storage.keys import LOG_KEY_FILE
@@ -50,17 +50,6 @@ class Witness(WitnessProcess):
     """``credshare witness serve``, the installed command itself."""
 
     PROGRAM = (str(CREDSHARE), "witness")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def key(self) -> NoteVerifier:
-        """The vkey its banner prints: ``witness <NAME> <vkey> listening on <URL>``."""
-        words = self.banner.split(" ")
-        assert words[:2] == ["witness", self.name] and words[3:] == ["listening", "on", self.url], self.banner
-        return NoteVerifier.decode(words[2], alg=COSIGNATURE_V1_ALG)
 
 
 @dataclass

@@ -307,6 +307,25 @@ def _status_logged_at(evidence: StatusEvidence, trust: LogTrust) -> int:
     return verdict.anchored_at
 
 
+def _status_to_check(claims: dict[str, Any], evidence: StatusEvidence | None,
+                     report: Report) -> tuple[int, str, StatusEvidence] | None:
+    """The credential's status list entry (index, uri) and the token read for it, or ``None``
+    when the check ends before the token (reported: a malformed reference fails; no reference,
+    or a list that could not be read, is unchecked)."""
+    try:
+        reference = status_reference(claims)
+    except SDJWTError as exc:
+        report.add("status", "failed", exc.detail)
+        return None
+    if reference is None:
+        report.add("status", "unchecked", "the credential names no status list")
+        return None
+    if evidence is None or evidence.token is None:
+        report.add("status", "unchecked", f"status could not be checked: {evidence.problem if evidence else 'none given'}")
+        return None
+    return reference[0], reference[1], evidence
+
+
 def _status_check(claims: dict[str, Any], records: list[KeyRecord] | TrustedIssuer, evidence: StatusEvidence | None,
                   trust: LogTrust, report: Report, presented: int | None) -> None:
     """The Token Status List entry (draft-ietf-oauth-status-list §5, §8.3), failing closed:
@@ -325,18 +344,11 @@ def _status_check(claims: dict[str, Any], records: list[KeyRecord] | TrustedIssu
     ``iss``, judged when the list was logged if its anchor proof is given, else when it was read.
     """
     x5c = records if isinstance(records, TrustedIssuer) else None
-    try:
-        reference = status_reference(claims)
-    except SDJWTError as exc:
-        report.add("status", "failed", exc.detail)
+    found = _status_to_check(claims, evidence, report)
+    if found is None:
         return
-    if reference is None:
-        report.add("status", "unchecked", "the credential names no status list")
-        return
-    index, uri = reference
-    if evidence is None or evidence.token is None:
-        report.add("status", "unchecked", f"the status list could not be read: {evidence.problem if evidence else 'none given'}")
-        return
+    index, uri, evidence = found
+    assert evidence.token is not None  # _status_to_check gives only a read token
     if evidence.source:
         report.status_from = evidence.source
     report.status_fetched_at = evidence.fetched_at if evidence.fetched_at is not None else evidence.as_of
@@ -687,18 +699,11 @@ def _published_status_check(claims: dict[str, Any], keys: list[PublicKey], evide
     for the credential's ``uri``, not expired then, and not dated in the future. No log proves
     when the list was made, and the check says so; a snapshot (offline) is not enough: without
     a log its signing key cannot be judged later, so it is ``unchecked``."""
-    try:
-        reference = status_reference(claims)
-    except SDJWTError as exc:
-        report.add("status", "failed", exc.detail)
+    found = _status_to_check(claims, evidence, report)
+    if found is None:
         return
-    if reference is None:
-        report.add("status", "unchecked", "the credential names no status list")
-        return
-    index, uri = reference
-    if evidence is None or evidence.token is None:
-        report.add("status", "unchecked", f"status could not be checked: {evidence.problem if evidence else 'none given'}")
-        return
+    index, uri, evidence = found
+    assert evidence.token is not None  # _status_to_check gives only a read token
     if evidence.snapshot:
         report.add("status", "unchecked", "a saved copy of the status list of an issuer without a log cannot be "
                    "judged: its signing key is only known while the issuer publishes it")
