@@ -26,7 +26,15 @@ from credshare.verifier.credential import SHARE_CLAIM
 from credshare.webapp import create_app
 from tests.conftest import ROOT, free_port, stop_process_group, wait_for_port
 from tests.e2e.conftest import CREDSHARE, LiveServer
-from tests.helpers import INDEPENDENT_WITNESS, TYPES, ListSink, degree_row, independently_witnessed, witness_policy_text
+from tests.helpers import (
+    INDEPENDENT_WITNESS,
+    TYPES,
+    ListSink,
+    degree_row,
+    independently_witnessed,
+    trust_list_file,
+    witness_policy_text,
+)
 
 pytestmark = pytest.mark.slow
 AUD, NONCE = "link-1", "nonce-1"
@@ -95,7 +103,8 @@ def test_a_bundle_verifies_from_a_mirror_after_the_log_is_gone(tmp_path: Path) -
     try:
         wait_for_port(port, static)
         url = f"http://127.0.0.1:{port}"
-        status, report, err = _verify(bundle, trust, url)
+        listed = trust_list_file(tmp_path / "trust.toml", json.loads(bundle.read_text()), trust.read_text())
+        status, report, err = _verify(bundle, listed, url)
         checks = _checks(report)
         assert checks["inclusion_mirror"] == "passed", err
         assert report["outcome"] == "incomplete" and checks["witness_quorum"] == "unchecked"  # dev witnesses only
@@ -104,9 +113,8 @@ def test_a_bundle_verifies_from_a_mirror_after_the_log_is_gone(tmp_path: Path) -
 
         # a verifier's own policy with an independent witness, whose cosignatures the bundle and
         # the mirror's checkpoint carry (added here, as a log with such a witness hands them out)
-        own = tmp_path / "own.policy"
-        own.write_text(witness_policy_text(log_key))
         bundle.write_text(json.dumps(independently_witnessed(json.loads(bundle.read_text()))))
+        own = trust_list_file(tmp_path / "own.toml", json.loads(bundle.read_text()), witness_policy_text(log_key))
         note = (out / "checkpoint").read_text()
         text = note.partition("\n\n")[0] + "\n"
         line = INDEPENDENT_WITNESS.cosign(text, Checkpoint.parse(text).signed_at or 1_700_000_000)
