@@ -20,7 +20,13 @@ their freshness), and is judged under the log the trust list names for it
 An issuer the trust list names with ``keys = metadata`` (an SD-JWT VC issuer that is not a
 credshare server) keeps no log: its keys come from its JWT VC Issuer Metadata and its status
 list from its server (federation/issuer_metadata.py), and there is no anchor proof to gather
-(:meth:`EvidenceService._published`)."""
+(:meth:`EvidenceService._published`).
+
+An issuer the trust list names by X.509 roots (``keys = x5c``, OpenID4VC HAIP) keeps no log
+either: its key is the one each credential's own ``x5c`` chain certifies (verifier/x5c.py).
+Its status list token is fetched from the issuer's server the same bounded way, but only once
+the credential's chain validated to a root on the list and its signature verified with the
+certified key (:meth:`EvidenceService._certified_status`)."""
 
 from __future__ import annotations
 
@@ -56,6 +62,7 @@ from credshare.verifier.credential import (
 )
 from credshare.verifier.report import Report
 from credshare.verifier.trust_list import TrustedIssuer, TrustList
+from credshare.verifier.x5c import CertificateError, certified_key
 
 EVIDENCE_CACHE = 2048  # gathered pieces kept: (kind, what, head size, head revision) each
 
@@ -242,9 +249,8 @@ class EvidenceService:
 
     def _without_log(self, presentation: str) -> tuple[TrustedIssuer, CompactJWS, TrustList] | None:
         """The trust list's entry for the credential's (not yet trusted) ``iss`` when it names an
-        issuer without a log that is not hosted here, with the issuer-signed JWT and the list."""
-        if self._published_by is None:
-            return None
+        issuer without a log that is not hosted here (its keys in its metadata, or certified by
+        X.509 roots), with the issuer-signed JWT and the list."""
         try:
             jws = parse_compact(presentation.split("~", 1)[0])
         except SDJWTError:
@@ -252,13 +258,15 @@ class EvidenceService:
         iss = jws.payload.get("iss")
         listed = self._trusting.trust_list()
         entry = listed.issuer(iss)
-        if entry is None or entry.keys != "metadata" or self._issuers.hosted(iss) is not None:
+        if entry is None or entry.keys not in ("metadata", "x5c") or self._issuers.hosted(iss) is not None:
             return None
+        if entry.keys == "metadata" and self._published_by is None:
+            return None  # no one to ask for its keys: judged as any issuer that is not known here
         return entry, jws, listed
 
     def keeps_no_log(self, presentation: str) -> bool:
-        """Is the credential's issuer one the trust list names with its keys in its metadata
-        (so it comes without an anchor proof)?"""
+        """Does the trust list say the credential's issuer keeps no log (its keys in its
+        metadata, or certified by X.509 roots), so its credentials come without an anchor proof?"""
         return self._without_log(presentation) is not None
 
     def recognised(self, presentation: str) -> bool:
@@ -269,13 +277,11 @@ class EvidenceService:
             return False
         return self._issuers.hosted(iss) is not None or self._trusting.trust_list().issuer(iss) is not None
 
-    def _published(self, presentation: str) -> tuple[IssuerKeysEvidence, StatusEvidence | None, TrustList] | None:
-        """The published keys and the status list of an issuer without a log, or ``None`` when
-        the credential's issuer is not one. The status list is asked for only when the issuer
-        signed its address with one of those keys: never a URL someone merely wrote."""
-        found = self._without_log(presentation)
-        if found is None:
-            return None
+    def _published(self, found: tuple[TrustedIssuer, CompactJWS, TrustList]
+                   ) -> tuple[IssuerKeysEvidence, StatusEvidence | None, TrustList]:
+        """The published keys and the status list of an issuer with its keys in its metadata.
+        The status list is asked for only when the issuer signed its address with one of those
+        keys: never a URL someone merely wrote."""
         entry, jws, listed = found
         assert self._published_by is not None
         keys = self._published_by.keys_for(entry, jws.header.get("kid"))
@@ -284,16 +290,41 @@ class EvidenceService:
         except SDJWTError:
             reference = None  # the verifier reports the malformed reference itself
         status = None
-        if reference is not None and keys.jwks is not None and _signed_by(jws, keys.jwks):
+        if reference is not None and keys.jwks is not None and _signed_by(jws, _jwks_keys(keys.jwks)):
             status = self._published_by.status_evidence(reference[1])
         return keys, status, listed
+
+    def _certified_status(self, entry: TrustedIssuer, jws: CompactJWS, now: int) -> StatusEvidence | None:
+        """The status list of a credential of an issuer known by X.509 roots, read from its
+        server (bounded, https outside loopback, no redirects): asked for only once the
+        credential's ``x5c`` chain validated to one of the entry's roots (judged ``now``) and
+        the certified key verifies its signature, so that no URL someone merely wrote into a
+        credential is ever fetched. ``None``: nothing to read (the verifier says why)."""
+        try:
+            reference = status_reference(jws.payload)
+        except SDJWTError:
+            return None  # the verifier reports the malformed reference itself
+        if reference is None or self._published_by is None:
+            return None
+        try:
+            key = certified_key(jws.header, roots=entry.x5c_roots, iss=entry.id, at=now).key
+        except (CertificateError, SDJWTError):
+            return None  # the verifier's issuer_certificate check says what is wrong
+        if not _signed_by(jws, [key]):
+            return None
+        return self._published_by.status_evidence(reference[1])
 
     def verify(self, presentation: str, anchor_proof: dict[str, Any], *, key_binding: KeyBindingPolicy = KeyBindingPolicy(),
                allow_expired: bool = False, now: int | None = None) -> Report:
         now = self._clock.seconds() if now is None else now
-        published = self._published(presentation)
-        if published is not None:
-            keys, status, listed = published
+        without_log = self._without_log(presentation)
+        if without_log is not None and without_log[0].keys == "x5c":
+            entry, jws, listed = without_log
+            return verify_credential(presentation, anchor_proof or None, trust=self.trust(), history=None,
+                                     status=self._certified_status(entry, jws, now), key_binding=key_binding, now=now,
+                                     allow_expired=allow_expired, issuers=listed, chain_check=self._chain_check)
+        if without_log is not None:
+            keys, status, listed = self._published(without_log)
             return verify_credential(presentation, anchor_proof, trust=self.trust(), history=keys, status=status,
                                      key_binding=key_binding, now=now, allow_expired=allow_expired, issuers=listed)
         head = self._log.read_head()  # the one read of the log: what was gathered under it is kept
@@ -327,15 +358,20 @@ class EvidenceService:
                             share=share, created_at=now)
 
 
-def _signed_by(jws: CompactJWS, jwks: dict[str, Any]) -> bool:
-    """Does one of the JWK Set's usable keys verify ``jws``? (Only to decide what to fetch: the
-    verifier judges the signature itself.)"""
+def _jwks_keys(jwks: dict[str, Any]) -> list[PublicKey]:
+    """The usable keys of a JWK Set (others are skipped)."""
     keys = []
     for jwk in jwks.get("keys") or []:
         try:
             keys.append(PublicKey.from_jwk(jwk))
         except (SDJWTError, TypeError, AttributeError):
             continue
+    return keys
+
+
+def _signed_by(jws: CompactJWS, keys: list[PublicKey]) -> bool:
+    """Does one of ``keys`` verify ``jws``? (Only to decide what to fetch: the verifier judges
+    the signature itself.)"""
     kid = jws.header.get("kid")
     try:
         return jws.verify_with([k for k in keys if kid is None or k.kid in (None, kid)])

@@ -107,7 +107,7 @@ def parse_upload(text: str) -> tuple[str, dict[str, Any] | None]:
     """What an owner may upload: the credential file an issuer delivered (JSON with
     ``sd_jwt`` and ``anchor_proof``), or the compact SD-JWT followed by the anchor proof's JSON,
     or a bare SD-JWT (``jwt~d1~d2~``: proof ``None``), which only an issuer without a log
-    delivers (:meth:`WalletService.check` decides)."""
+    (keys in its metadata or certified by X.509 roots) delivers (:meth:`WalletService.check` decides)."""
     text = (text or "").strip()
     if not text:
         raise InputError("paste or choose a credential file", code="credential_missing")
@@ -144,8 +144,8 @@ class WalletService:
     # -- checks -------------------------------------------------------------------------
 
     def _anchor_proof_for(self, sd_jwt: str, anchor_proof: dict[str, Any] | None) -> dict[str, Any]:
-        """The anchor proof, or ``{}`` for a credential of a trusted issuer that keeps no log
-        (keys in its metadata): only those come without one."""
+        """The anchor proof, or ``{}`` for a credential of an issuer the trust list says keeps no
+        log (keys in its metadata, or certified by X.509 roots): only those come without one."""
         if anchor_proof is not None:
             return anchor_proof
         if self._evidence.keeps_no_log(sd_jwt):
@@ -176,7 +176,7 @@ class WalletService:
             raise CredentialRefused("the credential did not pass: " + "; ".join(f"{c.label}: {c.detail}" for c in failed), report)
         if report.status_of("issuer_signature") != "passed":  # e.g. the issuer's server could not be asked
             why = "; ".join(c.detail for c in report.checks
-                            if c.status == "unchecked" and c.name in ("issuer_keys", "key_history"))
+                            if c.status == "unchecked" and c.name in ("issuer_keys", "key_history", "issuer_certificate"))
             raise CredentialRefused(f"the credential could not be checked now ({why}); try again later", report,
                                     code="credential_unchecked")
         cnf = view.claims.get("cnf")

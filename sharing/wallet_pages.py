@@ -19,6 +19,7 @@ from credshare.issuing.types import field_rows
 from credshare.sharing.context import login_required, services, signed_in_owner
 from credshare.sharing.display import day, parse_paths, when
 from credshare.sharing.qr import qr_svg
+from credshare.verifier.report import Report
 
 bp = Blueprint("wallet", __name__)
 
@@ -26,6 +27,13 @@ bp = Blueprint("wallet", __name__)
 
 def share_url(token: str) -> str:
     return f"{services().settings.public_url.rstrip('/')}/s/{token}"
+
+
+def not_logged(report: Report) -> bool:
+    """Is the credential from an issuer that keeps no log: keys from its metadata, or its key
+    certified by X.509 roots on a credential that comes without an anchor proof?"""
+    return report.status_of("issuer_keys") is not None or (
+        report.status_of("issuer_certificate") is not None and report.status_of("inclusion") != "passed")
 
 
 def _card(entry: WalletEntry, disclosable: set[tuple[str | int, ...]] | None = None) -> dict[str, Any]:
@@ -39,8 +47,8 @@ def _card(entry: WalletEntry, disclosable: set[tuple[str | int, ...]] | None = N
     return {
         "entry": entry, "type": ctype, "report": report, "claims": claims,
         "type_name": ctype.name if ctype else f"Credential of type {claims.get('vct', 'unknown')}",
-        # an issuer without a log (keys from its metadata): checkable only while its server answers
-        "no_log": report.status_of("issuer_keys") is not None,
+        # an issuer without a log (keys from its metadata or its certificate): checkable only while its server answers
+        "no_log": not_logged(report),
         "issuer": report.issuer_name or claims.get("iss"),
         "fields": field_rows(claims, ctype, disclosable),
         "state": state,
@@ -72,7 +80,7 @@ def upload() -> Any:
     except CredshareError as exc:
         flash(f"{exc.detail} [{exc.code}]", "error")
         return redirect(url_for("wallet.wallet"))
-    if report.status_of("issuer_keys") is not None:
+    if not_logged(report):
         flash("The credential is in your wallet: its issuer's signature and every field were checked. Its issuer "
               "keeps no transparency log, so links to it show as incomplete, never as verified, and it can be "
               "checked only while the issuer's server answers.", "notice")
