@@ -2,8 +2,10 @@
 every request) maps each path to, ``{"/path": ["media/type", "file"]}``, and 404 otherwise.
 It stands in for the web server of an SD-JWT VC issuer that is not credshare (its JWT VC Issuer
 Metadata at /.well-known/jwt-vc-issuer/..., its status list), for
-tests/test_metadata_issuer_interop.py. Run as ``python tests/metadata_server.py ROUTES PORT``;
-prints ``ready`` once it listens."""
+tests/test_metadata_issuer_interop.py, or of one known by X.509 roots (its status list), for
+tests/test_x5c_wallet.py. Run as ``python tests/metadata_server.py ROUTES PORT [REQUESTS]``;
+prints ``ready`` once it listens. With ``REQUESTS`` (a file), the path of every request is
+appended to it, one a line, so a test can tell what was asked for."""
 
 from __future__ import annotations
 
@@ -13,10 +15,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROUTES = Path(sys.argv[1])
+REQUESTS = Path(sys.argv[3]) if len(sys.argv) > 3 else None
 
 
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+        if REQUESTS is not None:
+            with REQUESTS.open("a") as out:
+                out.write(self.path.split("?", 1)[0] + "\n")
         route = json.loads(ROUTES.read_text()).get(self.path.split("?", 1)[0])
         if route is None:
             self.send_error(404)
