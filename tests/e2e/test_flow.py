@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import CREDSHARE, LiveServer, run_cli
-from tests.helpers import independently_witnessed, witness_policy_text
+from tests.helpers import independently_witnessed, trust_list_file, witness_policy_text
 
 pytestmark = pytest.mark.slow
 
@@ -179,11 +179,10 @@ def test_issue_upload_share_verify_revoke_and_verify_offline(new_context: Any, l
                              capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
     assert offline.returncode == 1 and json.loads(offline.stdout)["outcome"] == "incomplete", offline.stderr
     assert "development only (the log's own key)" in offline.stderr
-    # what a CVO keeps once: its own tlog-policy, naming the log key and an independent witness,
-    # whose cosignatures a log with such a witness hands out in the bundle (added here)
-    trust = tmp_path / "trust.policy"
-    trust.write_text(witness_policy_text(log_key))
+    # what a CVO keeps once: its own trust list, naming the log (key and an independent witness,
+    # whose cosignatures a log with such a witness hands out in the bundle: added here) and the issuer
     bundle.write_text(json.dumps(independently_witnessed(json.loads(bundle.read_text()))))
+    trust = trust_list_file(tmp_path / "trust.toml", json.loads(bundle.read_text()), witness_policy_text(log_key))
     offline = subprocess.run([str(CREDSHARE), "verify", str(bundle), "--trust", str(trust)],
                              capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
     assert offline.returncode == 0, offline.stdout + offline.stderr
