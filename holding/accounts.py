@@ -107,9 +107,9 @@ def _email_valid(email: str) -> bool:
 def check_password(password: str, *, what: str = "password") -> None:
     """Length rules (NIST SP 800-63B §5.1.1.2: long passphrases, no composition rules)."""
     if not isinstance(password, str) or len(password) < MIN_PASSWORD:
-        raise InputError(f"the {what} needs at least {MIN_PASSWORD} characters", code=f"{what}_too_short")
+        raise InputError(f"The {what} needs at least {MIN_PASSWORD} characters", code=f"{what}_too_short")
     if len(password) > MAX_PASSWORD:
-        raise InputError(f"the {what} may have at most {MAX_PASSWORD} characters", code=f"{what}_too_long")
+        raise InputError(f"The {what} may have at most {MAX_PASSWORD} characters", code=f"{what}_too_long")
 
 
 def token_id(token: str) -> str:
@@ -122,7 +122,7 @@ def _canonical(doc: dict[str, Any]) -> bytes:
 
 
 def _credentials_invalid() -> AuthenticationError:
-    return AuthenticationError("the e-mail address or the password is wrong", code="credentials_invalid")
+    return AuthenticationError("The e-mail address or the password is wrong", code="credentials_invalid")
 
 
 class OwnerDirectory:
@@ -177,13 +177,13 @@ class AccountService(OwnerDirectory):
         free again (its unconfirmed account goes)."""
         email = normalize_email(email)
         if not _email_valid(email):
-            raise InputError("enter a valid e-mail address", code="email_invalid")
+            raise InputError("Enter a valid e-mail address", code="email_invalid")
         check_password(password)
         existing = self._accounts.find_one({"email": email}, fields=["_id", "email_verified", "created_at"])
         if existing is not None:
             lapsed_at = existing["created_at"] + EMAIL_TOKEN_LIFETIME  # fixed at registration: resends move nothing
             if existing.get("email_verified") is not False or lapsed_at > self._clock.utcnow():
-                raise ConflictError("an account with this e-mail address exists; sign in instead", code="account_exists")
+                raise ConflictError("An account with this e-mail address exists; sign in instead", code="account_exists")
             # never confirmed within 48 hours of its registration: whoever made it did not show
             # they own the address, which is free again, however often they had the link resent.
             # An unconfirmed account holds nothing (it can neither add credentials nor make
@@ -207,7 +207,7 @@ class AccountService(OwnerDirectory):
         try:
             self._accounts.insert_one(doc)
         except DuplicateKeyError:  # registered concurrently between our check and our insert
-            raise ConflictError("an account with this e-mail address exists; sign in instead",
+            raise ConflictError("An account with this e-mail address exists; sign in instead",
                                 code="account_exists") from None
         return self._start_session(doc, data_key)
 
@@ -219,7 +219,7 @@ class AccountService(OwnerDirectory):
         email = normalize_email(email)
         attempt = self.limiter.take(self._limit_key("sign-in", email, client))
         if attempt is None:
-            raise RateLimitedError(f"too many failed sign-in attempts; try again in {self.limiter.retry_after()} s",
+            raise RateLimitedError(f"Too many failed sign-in attempts; try again in {self.limiter.retry_after()} s",
                                    code="rate_limited")
         account = self._accounts.find_one({"email": email}) if _email_valid(email) else None
         usable = isinstance(password, str) and 0 < len(password) <= MAX_PASSWORD
@@ -239,16 +239,16 @@ class AccountService(OwnerDirectory):
         check_password(new_password)
         account = self._accounts.find_one({"_id": account_id})
         if account is None:
-            raise NotFoundError("no such account", code="account_unknown")
+            raise NotFoundError("No such account", code="account_unknown")
         attempt = self.limiter.take(self._limit_key("change-password", account_id, ""))
         if attempt is None:
-            raise RateLimitedError(f"too many wrong passwords; try again in {self.limiter.retry_after()} s",
+            raise RateLimitedError(f"Too many wrong passwords; try again in {self.limiter.retry_after()} s",
                                    code="rate_limited")
         if not isinstance(old_password, str) or len(old_password) > MAX_PASSWORD:
             old_password = ""
         auth_key, wrap_key = self._derive(old_password, account["kdf"])
         if not vault.auth_matches(auth_key, account["auth_hash"]):
-            raise AuthenticationError("the current password is wrong", code="password_wrong")
+            raise AuthenticationError("The current password is wrong", code="password_wrong")
         self.limiter.give_back(attempt)  # only wrong passwords count
         stored_key = vault.open_sealed(wrap_key, account["wrapped_key"])
         if not hmac.compare_digest(stored_key, data_key):
@@ -261,14 +261,14 @@ class AccountService(OwnerDirectory):
             {"$set": {"kdf": self._kdf_doc(salt), "auth_hash": vault.auth_hash(new_auth),
                       "wrapped_key": vault.seal(new_wrap, data_key), "password_changed_at": self._clock.utcnow()}})
         if result.matched != 1:
-            raise ConflictError("the password was changed at the same time; sign in again", code="password_changed")
+            raise ConflictError("The password was changed at the same time; sign in again", code="password_changed")
         self.sign_out_everywhere(account_id, except_session=keep_session)
 
     def holder_signer(self, info: SessionInfo) -> Signer:
         """The owner's holder key (for Key Binding JWTs), opened with the session's data key."""
         account = self._accounts.find_one({"_id": info.account_id}, fields=["sealed_holder_key"])
         if account is None:
-            raise NotFoundError("no such account", code="account_unknown")
+            raise NotFoundError("No such account", code="account_unknown")
         private = json.loads(vault.open_sealed(info.data_key, account["sealed_holder_key"]))
         return Signer.from_jwk(private, HOLDER_ALG)
 
@@ -292,7 +292,7 @@ class AccountService(OwnerDirectory):
             {"_id": account_id, "email_verified": {"$ne": True}},
             {"$set": {"email_token": token_id(token), "email_token_expires": self._clock.utcnow() + EMAIL_TOKEN_LIFETIME}})
         if account is None:
-            raise InputError("this e-mail address is already confirmed", code="email_already_confirmed")
+            raise InputError("This e-mail address is already confirmed", code="email_already_confirmed")
         return token, account["email"]
 
     def confirm_email(self, token: str, account_id: str) -> str:
@@ -300,13 +300,13 @@ class AccountService(OwnerDirectory):
         scanner or by someone else confirms nothing) confirmed; returns it. A wrong, used or
         lapsed token, or one of another account, fails."""
         if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_LENGTH:
-            raise InputError("this confirmation link is not valid", code="email_token_invalid")
+            raise InputError("This confirmation link is not valid", code="email_token_invalid")
         account = self._accounts.find_one_and_update(
             {"_id": account_id, "email_token": token_id(token), "email_token_expires": {"$gt": self._clock.utcnow()}},
             {"$set": {"email_verified": True, "email_verified_at": self._clock.utcnow()},
              "$unset": {"email_token": "", "email_token_expires": ""}})
         if account is None:
-            raise InputError("this confirmation link is not valid, already used or too old", code="email_token_invalid")
+            raise InputError("This confirmation link is not valid, already used or too old", code="email_token_invalid")
         return account["email"]
 
     def mark_email_confirmed(self, account_id: str) -> None:
@@ -373,10 +373,10 @@ class AccountService(OwnerDirectory):
         caller under the data key; they are copied as they are and covered by the backup's MAC."""
         check_password(passphrase, what="passphrase")
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-            raise InputError("backup entries are a list of JSON objects", code="backup_invalid")
+            raise InputError("Backup entries are a list of JSON objects", code="backup_invalid")
         account = self._accounts.find_one({"_id": info.account_id}, fields=["sealed_holder_key"])
         if account is None:
-            raise NotFoundError("no such account", code="account_unknown")
+            raise NotFoundError("No such account", code="account_unknown")
         salt = vault.new_salt()
         _, wrap_key = vault.derive_wrap_key(passphrase, salt, self.params.ops, self.params.mem)
         doc: dict[str, Any] = {
@@ -391,13 +391,13 @@ class AccountService(OwnerDirectory):
         try:
             doc["mac"] = self._backup_mac(info.data_key, doc)
         except (TypeError, ValueError) as exc:
-            raise InputError("backup entries must be plain JSON", code="backup_invalid") from exc
+            raise InputError("Backup entries must be plain JSON", code="backup_invalid") from exc
         return doc
 
     def open_backup(self, doc: Any, passphrase: str) -> OpenedBackup:
         """Check and open a backup: ``(data_key, holder_private_jwk, entries)``. A malformed or
         altered document is ``backup_invalid``; a wrong passphrase ``backup_passphrase_wrong``."""
-        invalid = InputError("this is not a credshare vault backup, or it was altered", code="backup_invalid")
+        invalid = InputError("This is not a credshare vault backup, or it was altered", code="backup_invalid")
         if not isinstance(doc, dict) or doc.get("type") != BACKUP_TYPE:
             raise invalid
         kdf, entries = doc.get("kdf"), doc.get("entries")
@@ -417,7 +417,7 @@ class AccountService(OwnerDirectory):
         try:
             data_key = vault.open_sealed(wrap_key, doc["wrapped_key"])
         except VaultError:
-            raise InputError("the backup passphrase is wrong", code="backup_passphrase_wrong") from None
+            raise InputError("The backup passphrase is wrong", code="backup_passphrase_wrong") from None
         unsigned = {k: v for k, v in doc.items() if k != "mac"}
         if not hmac.compare_digest(self._backup_mac(data_key, unsigned).encode(), doc["mac"].encode("utf-8")):
             raise invalid

@@ -339,17 +339,17 @@ class EvidenceService:
         """An offline bundle with the evidence as it stands now (the status list as read now)."""
         now = self._clock.seconds() if now is None else now
         if self.keeps_no_log(presentation):
-            raise NotFoundError("the credential's issuer keeps no transparency log, so it cannot be checked offline: "
+            raise NotFoundError("The credential's issuer keeps no transparency log, so it cannot be checked offline: "
                                 "only with the issuer's server", code="bundle_unavailable")
         # the snapshot must be at least as new as the presentation (the KB-JWT's iat, read
         # unverified here: it only decides whether the list is signed again now)
         found = self.gathered(presentation, now, signed_since=presented_at(presentation))
         history = found.history
         if history is None:
-            raise NotFoundError("the credential's issuer is no longer known here: no bundle can be made",
+            raise NotFoundError("The credential's issuer is no longer known here: no bundle can be made",
                                 code="issuer_unknown")
         if history.problem:
-            raise NotFoundError(f"the issuer's key history {history.problem}: no bundle can be made",
+            raise NotFoundError(f"The issuer's key history {history.problem}: no bundle can be made",
                                 code="issuer_unavailable")
         # the key and policy of the log the credential is judged under: for information only
         return build_bundle(presentation=presentation, audience=audience, nonce=nonce, not_before=not_before,

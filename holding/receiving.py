@@ -74,23 +74,23 @@ def parse_offer_text(text: str) -> tuple[str | None, dict[str, Any] | None]:
     """``(offer URI, None)`` or ``(None, offer object)`` from what the owner pasted."""
     text = (text or "").strip()
     if not text:
-        raise InputError("paste the offer link from the issuer's e-mail or page", code="offer_missing")
+        raise InputError("Paste the offer link from the issuer's e-mail or page", code="offer_missing")
     if len(text) > MAX_OFFER_CHARS:
-        raise InputError("this is longer than any credential offer", code="offer_malformed")
+        raise InputError("This is longer than any credential offer", code="offer_malformed")
     parts = urlsplit(text)
     if parts.scheme in ("https", "http"):
         return text, None
     if parts.scheme != OFFER_SCHEME:
-        raise InputError("this is not a credential offer link (openid-credential-offer://...)", code="offer_malformed")
+        raise InputError("This is not a credential offer link (openid-credential-offer://...)", code="offer_malformed")
     query = parse_qs(parts.query, max_num_fields=4)
     by_reference, by_value = query.get("credential_offer_uri", []), query.get("credential_offer", [])
     if len(by_reference) + len(by_value) != 1:
-        raise InputError("a credential offer has one credential_offer_uri or one credential_offer", code="offer_malformed")
+        raise InputError("A credential offer has one credential_offer_uri or one credential_offer", code="offer_malformed")
     if by_reference:
         return by_reference[0], None
     offer = strict_json.loads_or_refuse(by_value[0], "offer_malformed", "the credential offer is not valid JSON")
     if not isinstance(offer, dict):
-        raise InputError("the credential offer is not a JSON object", code="offer_malformed")
+        raise InputError("The credential offer is not a JSON object", code="offer_malformed")
     return None, offer
 
 
@@ -125,9 +125,9 @@ class CredentialReceiver:
         issuer, configuration, code, wants_pin = self._read_offer(offer, uri)
         tx_code = (tx_code or "").strip()
         if wants_pin and not tx_code:
-            raise InputError("enter the PIN the issuer sent you separately", code="tx_code_missing")
+            raise InputError("Enter the PIN the issuer sent you separately", code="tx_code_missing")
         if len(tx_code) > MAX_TX_CODE_CHARS:
-            raise InputError("the PIN is too long", code="tx_code_invalid")
+            raise InputError("The PIN is too long", code="tx_code_invalid")
         metadata = self._issuer_metadata(issuer)
         endpoints = self._endpoints(issuer, metadata, configuration)
         token = self._token(endpoints["token"], code, tx_code if wants_pin else None)

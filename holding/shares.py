@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from credshare.disclosure.jws import Signer
+from credshare.disclosure.jws import Signer, parse_compact
 from credshare.disclosure.paths import ClaimPath
 from credshare.disclosure.presentation import HolderView, KeyBindingRequest, present, select_disclosures
 from credshare.disclosure.verification import KeyBindingPolicy
@@ -47,6 +47,7 @@ DEFAULT_DAYS, MAX_DAYS, DEFAULT_ATTEMPTS = 30, 366, 5
 MAX_VIEWS, MAX_PASSCODE_ATTEMPTS = 10_000, 10
 MAX_FIELDS, MAX_PATH_LENGTH = 200, 16  # fields chosen for one link; names and indices in one claim path
 MAX_RECIPIENT, MAX_PASSCODE = 200, 128
+GATE_PURPOSE = "share-gate"  # the key sealing what the gate shows (recipient label, type, issuer), apart from the fields
 GRANT_SECONDS = 30 * 60  # after a counted view (and the passcode), the bundle and receipt follow for this long
 KB_CLOCK_SLACK = 60
 PASSCODE_WAIT_SECONDS = 10.0  # a visitor waits this long for a passcode-check slot before being told to retry
@@ -81,12 +82,20 @@ class PasscodeNeeded(CredshareError):
 
 @dataclass(frozen=True)
 class Gate:
-    """A link before it is opened."""
+    """A link before it is opened: what it shares, in words a visitor can judge before a view
+    is counted. ``vct`` and ``iss`` are the credential's always-visible claims (SD-JWT VC §3.2.2.2),
+    read but not yet verified: the checks run when the link is opened. No field value is here."""
 
     link_id: str
     passcode: bool
     attempts_left: int | None
     granted: bool  # this client opened it within its grant: show it again without asking
+    recipient: str = ""
+    vct: str | None = None
+    iss: str | None = None
+    expires_at: int = 0
+    views_left: int | None = None  # None: no view limit
+    history: bool = False
 
 
 @dataclass(frozen=True)
@@ -163,24 +172,24 @@ def chosen_paths(view: HolderView, fields: Any) -> list[ClaimPath]:
     (``iss``, ``vct``, ``cnf``, ``status``, ... SD-JWT VC §3.2.2.2) and ``_sd`` digests are not
     fields one can choose."""
     if not isinstance(fields, (list, tuple)):
-        raise InputError("fields is a list of claim paths (lists of names)", code="share_fields_invalid")
+        raise InputError("Fields is a list of claim paths (lists of names)", code="share_fields_invalid")
     if not fields:
-        raise InputError("choose at least one field to share", code="share_fields_missing")
+        raise InputError("Choose at least one field to share", code="share_fields_missing")
     if len(fields) > MAX_FIELDS:
-        raise InputError(f"choose at most {MAX_FIELDS} fields", code="share_fields_invalid")
+        raise InputError(f"Choose at most {MAX_FIELDS} fields", code="share_fields_invalid")
     disclosable = {tuple(where) for where in view.processed.paths.values()}
     chosen: list[ClaimPath] = []
     for raw in fields:
         if (not isinstance(raw, (list, tuple)) or not 0 < len(raw) <= MAX_PATH_LENGTH
                 or not all(isinstance(p, str) or (isinstance(p, int) and not isinstance(p, bool)) for p in raw)):
-            raise InputError("each field is a claim path: a list of claim names and array indices",
+            raise InputError("Each field is a claim path: a list of claim names and array indices",
                              code="share_fields_invalid")
         path = tuple(raw)
         if path not in disclosable:
-            raise InputError("a chosen field is not one this credential lets you disclose (what is always "
+            raise InputError("A chosen field is not one this credential lets you disclose (what is always "
                              "visible, such as the issuer and the type, cannot be chosen)", code="share_field_not_disclosable")
         if path in chosen:
-            raise InputError(f"the field {'.'.join(map(str, path))} is chosen twice", code="share_fields_duplicate")
+            raise InputError(f"The field {'.'.join(map(str, path))} is chosen twice", code="share_fields_duplicate")
         chosen.append(path)
     return chosen
 
@@ -216,12 +225,32 @@ _NOT_STANDING_WARNING = {
                     "it is not verified. Confirm that you want to share it anyway.",
 }
 
+UNKNOWN_LINK = ("This link does not exist. Check that the address was copied completely, "
+                "or ask the physician for a new link.")
+
 _GONE = {
-    "revoked": ("share_revoked", "The owner revoked this link."),
-    "expired": ("share_expired", "This link has expired."),
-    "locked": ("share_locked", "This link is locked: too many wrong passcodes."),
-    "used up": ("share_used_up", "This link has been opened as many times as the owner allowed."),
+    "revoked": ("share_revoked", "The physician revoked this link. Ask them for a new link if you still need it."),
+    "expired": ("share_expired", "This link has expired. Ask the physician for a new link if you still need it."),
+    "locked": ("share_locked", "This link is locked: too many wrong passcodes were tried. "
+                               "Ask the physician for a new link."),
+    "used up": ("share_used_up", "This link has been opened as many times as the physician allowed. "
+                                 "Ask them for a new link if you still need it."),
 }
+
+
+def _gate_words(doc: dict[str, Any], token: str) -> dict[str, Any]:
+    """The recipient label, type and issuer a link's gate shows, opened with the token. A link
+    made before ``sealed_gate`` was kept is read from its sealed presentation: the label, and the
+    always-visible ``vct`` and ``iss`` of the issuer-signed JWT (no disclosure is decoded)."""
+    if doc.get("sealed_gate"):
+        told = json.loads(vault.open_sealed(vault.key_from_token(token, GATE_PURPOSE), doc["sealed_gate"]))
+        return told if isinstance(told, dict) else {}
+    shared = json.loads(vault.open_sealed(vault.key_from_token(token, "share"), doc["sealed_link"]))
+    try:
+        payload = parse_compact(str(shared["presentation"]).split("~", 1)[0]).payload
+    except CredshareError:
+        payload = {}
+    return {"recipient": shared.get("recipient"), "vct": payload.get("vct"), "iss": payload.get("iss")}
 
 
 class ShareService:
@@ -259,23 +288,23 @@ class ShareService:
         view = entry.view
         paths = chosen_paths(view, paths)
         if not _whole(days, 1, MAX_DAYS):
-            raise InputError(f"a link lasts 1 to {MAX_DAYS} days", code="share_expiry_invalid")
+            raise InputError(f"A link lasts 1 to {MAX_DAYS} days", code="share_expiry_invalid")
         recipient = _text(recipient, "share_recipient_invalid", "the recipient label is text").strip()
         if len(recipient) > MAX_RECIPIENT:
-            raise InputError(f"the recipient label is at most {MAX_RECIPIENT} characters", code="share_recipient_invalid")
+            raise InputError(f"The recipient label is at most {MAX_RECIPIENT} characters", code="share_recipient_invalid")
         passcode = _text(passcode, "share_passcode_invalid", "the passcode is text")
         if passcode and not 4 <= len(passcode) <= MAX_PASSCODE:
-            raise InputError(f"a passcode has 4 to {MAX_PASSCODE} characters", code="share_passcode_invalid")
+            raise InputError(f"A passcode has 4 to {MAX_PASSCODE} characters", code="share_passcode_invalid")
         if not _whole(attempts, 1, MAX_PASSCODE_ATTEMPTS):
-            raise InputError(f"allow 1 to {MAX_PASSCODE_ATTEMPTS} passcode attempts", code="share_passcode_invalid")
+            raise InputError(f"Allow 1 to {MAX_PASSCODE_ATTEMPTS} passcode attempts", code="share_passcode_invalid")
         if max_views is not None and not _whole(max_views, 1, MAX_VIEWS):
-            raise InputError(f"a view limit is 1 to {MAX_VIEWS}", code="share_views_invalid")
+            raise InputError(f"A view limit is 1 to {MAX_VIEWS}", code="share_views_invalid")
         if not isinstance(history, bool):
-            raise InputError("history is true or false", code="share_history_invalid")
+            raise InputError("History is true or false", code="share_history_invalid")
         acknowledge_status = _text(acknowledge_status, "share_acknowledge_invalid", "acknowledge_status is text")
         exp = entry.claims.get("exp")
         if isinstance(exp, (int, float)) and exp <= now and not history:
-            raise InputError("this credential has expired: share it as history, or not at all", code="credential_expired")
+            raise InputError("This credential has expired: share it as history, or not at all", code="credential_expired")
         standing = credential_state(self._wallet.status(entry))
         if standing in NOT_STANDING and acknowledge_status != standing:
             raise ConflictError(_NOT_STANDING_WARNING[standing], code="credential_" + standing.replace(" ", "_"))
@@ -295,6 +324,8 @@ class ShareService:
             "attempts_left": attempts if passcode else None,
             "passcode_slots": attempts if passcode else None, "passcode_held_at": 0,
             "sealed_link": vault.seal(vault.key_from_token(token, "share"), json.dumps(shared).encode()),
+            "sealed_gate": vault.seal(vault.key_from_token(token, GATE_PURPOSE), json.dumps(
+                {"recipient": recipient, "vct": entry.claims.get("vct"), "iss": entry.claims.get("iss")}).encode()),
             "sealed_owner": vault.seal(info.data_key, json.dumps(
                 {"token": token, "recipient": recipient, "paths": [list(p) for p in paths]}).encode()),
         }
@@ -303,7 +334,7 @@ class ShareService:
             # deleted (or being deleted) while this link was made: the deletion may have revoked the
             # credential's links before this one existed, so it revokes itself (see delete_credential)
             self._shares.update_one({"_id": link_id}, {"$set": {"revoked_at": now}})
-            raise NotFoundError("the credential was deleted while the link was being made: no link was made",
+            raise NotFoundError("The credential was deleted while the link was being made: no link was made",
                                 code="credential_unknown")
         return self._summary(info, doc, now, standing, with_access=False)
 
@@ -341,13 +372,13 @@ class ShareService:
     def get(self, info: SessionInfo, link_id: str) -> ShareSummary:
         doc = self._shares.find_one({"_id": str(link_id), "owner": info.account_id})
         if doc is None:
-            raise NotFoundError("no such link", code="share_unknown")
+            raise NotFoundError("No such link", code="share_unknown")
         return self._summary(info, doc, self._clock.seconds(), self._standing(info, {doc["credential"]})[doc["credential"]])
 
     def revoke(self, info: SessionInfo, link_id: str) -> None:
         """Revoke one of the owner's links, at once (idempotent)."""
         if self._shares.find_one({"_id": str(link_id), "owner": info.account_id}, fields=["_id"]) is None:
-            raise NotFoundError("no such link", code="share_unknown")
+            raise NotFoundError("No such link", code="share_unknown")
         self._shares.update_one({"_id": str(link_id), "owner": info.account_id, "revoked_at": None},
                                 {"$set": {"revoked_at": self._clock.seconds()}})
 
@@ -394,7 +425,7 @@ class ShareService:
     def _find(self, token: str) -> dict[str, Any]:
         doc = self._shares.find_one({"token_hash": token_hash(token or "")})
         if doc is None:
-            raise NotFoundError("this link does not exist", code="share_unknown")
+            raise NotFoundError(UNKNOWN_LINK, code="share_unknown")
         return doc
 
     def _refuse_if_gone(self, doc: dict[str, Any], state: str, client: tuple[str | None, str | None]) -> None:
@@ -412,8 +443,15 @@ class ShareService:
         state = state_of(doc, now)
         if not (state == "used up" and download and self._granted(doc["_id"], grant, now)):
             self._refuse_if_gone(doc, state, client)
+        told = _gate_words(doc, token)
+        max_views = doc.get("max_views")
         return Gate(doc["_id"], bool(doc.get("passcode_hash")), doc.get("attempts_left"),
-                    self._granted(doc["_id"], grant, now))
+                    self._granted(doc["_id"], grant, now), recipient=str(told.get("recipient") or ""),
+                    vct=told.get("vct") if isinstance(told.get("vct"), str) else None,
+                    iss=told.get("iss") if isinstance(told.get("iss"), str) else None,
+                    expires_at=int(doc["expires_at"]),
+                    views_left=max(0, max_views - doc.get("views", 0)) if max_views is not None else None,
+                    history=bool(doc.get("history")))
 
     def open(self, token: str, client: tuple[str | None, str | None], *, passcode: str | None = None,
              grant: str | None = None, download: bool = False, outcome: str = "viewed") -> tuple[OpenedShare, str]:
@@ -459,7 +497,7 @@ class ShareService:
         link_id = doc["_id"]
         if not passcode:
             self._log(link_id, client, "passcode asked")
-            raise PasscodeNeeded("this link needs the passcode the owner gave you", doc["attempts_left"],
+            raise PasscodeNeeded("This link needs a passcode: enter the one the physician gave you", doc["attempts_left"],
                                  code="passcode_required")
         self._hold_slot(doc, client)
         try:
@@ -474,8 +512,10 @@ class ShareService:
         left = int((spent or {}).get("attempts_left", 0))
         self._log(link_id, client, "wrong passcode" if left > 0 else "locked")
         if left <= 0:
-            raise ShareGone("Wrong passcode. This link is now locked.", code="share_locked")
-        raise PasscodeNeeded(f"wrong passcode: {left} attempt(s) left before the link locks", left, code="passcode_wrong")
+            raise ShareGone("Wrong passcode. This link is now locked: ask the physician for a new link.",
+                            code="share_locked")
+        raise PasscodeNeeded(f"Wrong passcode: {left} attempt(s) left before the link locks. Check the passcode with "
+                             "the physician and try again", left, code="passcode_wrong")
 
     def _hold_slot(self, doc: dict[str, Any], client: tuple[str | None, str | None]) -> None:
         """Take one passcode-check slot (an atomic conditional decrement), waiting up to

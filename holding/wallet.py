@@ -100,7 +100,7 @@ def require_confirmed(info: SessionInfo) -> None:
     """A wallet holds and shares credentials only once its owner has confirmed the e-mail
     address: until then the account may belong to someone who merely typed that address."""
     if not info.email_verified:
-        raise ForbiddenError("confirm your e-mail address first (use the link we sent you)", code="email_unconfirmed")
+        raise ForbiddenError("Confirm your e-mail address first (use the link we sent you)", code="email_unconfirmed")
 
 
 def parse_upload(text: str) -> tuple[str, dict[str, Any] | None]:
@@ -110,9 +110,9 @@ def parse_upload(text: str) -> tuple[str, dict[str, Any] | None]:
     (keys in its metadata or certified by X.509 roots) delivers (:meth:`WalletService.check` decides)."""
     text = (text or "").strip()
     if not text:
-        raise InputError("paste or choose a credential file", code="credential_missing")
+        raise InputError("Paste or choose a credential file", code="credential_missing")
     if len(text) > MAX_CREDENTIAL_CHARS:
-        raise InputError("the credential is larger than any credential this server accepts", code="credential_too_large")
+        raise InputError("The credential is larger than any credential this server accepts", code="credential_too_large")
     if text.startswith("{"):
         doc = strict_json.loads_or_refuse(text, "credential_malformed", "the credential file is not valid JSON")
         doc = doc if isinstance(doc, dict) else {}
@@ -122,9 +122,9 @@ def parse_upload(text: str) -> tuple[str, dict[str, Any] | None]:
         proof = strict_json.loads_or_refuse(rest, "credential_malformed", "the anchor proof after the SD-JWT is not valid JSON") \
             if rest.strip() else None
     if not isinstance(sd_jwt, str) or "~" not in sd_jwt:
-        raise InputError("no SD-JWT (issuer JWT~disclosures~) found", code="credential_malformed")
+        raise InputError("No SD-JWT (issuer JWT~disclosures~) found", code="credential_malformed")
     if proof is not None and not isinstance(proof, dict):
-        raise InputError("the anchor proof is missing: upload the whole credential file", code="anchor_proof_missing")
+        raise InputError("The anchor proof is missing: upload the whole credential file", code="anchor_proof_missing")
     return sd_jwt.strip(), proof
 
 
@@ -157,7 +157,7 @@ class WalletService:
                 iss = None
             raise CredentialRefused(f"issuer not recognised: {str(iss)[:200]} is not on this server's trust list, "
                                     "so its credential cannot be checked", code="issuer_not_recognised")
-        raise InputError("the anchor proof is missing: upload the whole credential file", code="anchor_proof_missing")
+        raise InputError("The anchor proof is missing: upload the whole credential file", code="anchor_proof_missing")
 
     def check(self, info: SessionInfo, sd_jwt: str, anchor_proof: dict[str, Any]) -> Report:
         """Every holder-side check; raises :class:`CredentialRefused` naming what failed. A
@@ -214,7 +214,7 @@ class WalletService:
                                       "sealed": vault.seal(info.data_key, json.dumps(
                                           {**entry.to_vault(), "id": entry.id, "owner": info.account_id}).encode())})
         except DuplicateKeyError:
-            raise InputError("this credential is already in your wallet", code="credential_duplicate") from None
+            raise InputError("This credential is already in your wallet", code="credential_duplicate") from None
 
     @staticmethod
     def _open(info: SessionInfo, doc: dict[str, Any]) -> WalletEntry | None:
@@ -237,7 +237,7 @@ class WalletService:
         doc = self._entries.find_one({"_id": str(entry_id), "owner": info.account_id})
         entry = self._open(info, doc) if doc is not None else None
         if entry is None:
-            raise NotFoundError("no such credential in your wallet", code="credential_unknown")
+            raise NotFoundError("No such credential in your wallet", code="credential_unknown")
         return entry
 
     def mark_deleting(self, info: SessionInfo, entry_id: str) -> None:
@@ -245,7 +245,7 @@ class WalletService:
         from now on :meth:`holds` is false, so a link made meanwhile revokes itself."""
         if self._entries.update_one({"_id": str(entry_id), "owner": info.account_id},
                                     {"$set": {"deleting_at": self._clock.seconds()}}).matched == 0:
-            raise NotFoundError("no such credential in your wallet", code="credential_unknown")
+            raise NotFoundError("No such credential in your wallet", code="credential_unknown")
 
     def holds(self, info: SessionInfo, entry_id: str) -> bool:
         """Is the entry still the owner's, and not being deleted?"""
@@ -254,7 +254,7 @@ class WalletService:
 
     def delete(self, info: SessionInfo, entry_id: str) -> None:
         if self._entries.delete_one({"_id": str(entry_id), "owner": info.account_id}) == 0:
-            raise NotFoundError("no such credential in your wallet", code="credential_unknown")
+            raise NotFoundError("No such credential in your wallet", code="credential_unknown")
 
     def status(self, entry: WalletEntry) -> Report:
         """The credential checked again now (no key binding), for the wallet page."""
@@ -282,7 +282,7 @@ class WalletService:
         if opened.holder_private_jwk and self.entries(info):
             current = self._accounts.holder_signer(info).public_jwk
             if current != Signer.from_jwk(opened.holder_private_jwk).public_jwk:
-                raise InputError("this wallet already holds credentials bound to its own key: restore the backup "
+                raise InputError("This wallet already holds credentials bound to its own key: restore the backup "
                                  "into a new, empty account", code="restore_conflict")
         if opened.holder_private_jwk:
             info = self._accounts.adopt_holder_key(info, opened.holder_private_jwk)
@@ -315,7 +315,7 @@ class WalletService:
     def accept_offer(self, info: SessionInfo, offer_id: str) -> tuple[WalletEntry, Report]:
         doc = self._offers.pending_one(offer_id, info.email)
         if doc is None:
-            raise NotFoundError("no such pending credential", code="offer_unknown")
+            raise NotFoundError("No such pending credential", code="offer_unknown")
         credential = json.loads(self._offer_sealer.open(doc["sealed_credential"]))
         entry, report = self.add(info, credential["sd_jwt"], credential["anchor_proof"], source="issuer")
         self._offers.accepted(doc["_id"], self._clock.seconds())
@@ -323,4 +323,4 @@ class WalletService:
 
     def decline_offer(self, info: SessionInfo, offer_id: str) -> None:
         if not self._offers.decline(offer_id, info.email):
-            raise NotFoundError("no such pending credential", code="offer_unknown")
+            raise NotFoundError("No such pending credential", code="offer_unknown")

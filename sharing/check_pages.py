@@ -43,9 +43,9 @@ def form() -> Response:
 
 def _inputs(link: Any, passcode: Any) -> tuple[str, str | None]:
     if not isinstance(link, str) or not link.strip() or len(link) > MAX_LINK_CHARS:
-        raise LinkCheckError("paste the share link the physician sent you", code="link_invalid")
+        raise LinkCheckError("Paste the share link the physician sent you", code="link_invalid")
     if passcode is not None and not isinstance(passcode, str):
-        raise InputError("the passcode is text", code="passcode_wrong")
+        raise InputError("The passcode is text", code="passcode_wrong")
     return link.strip(), passcode or None
 
 

@@ -112,7 +112,7 @@ def exempt(path: str) -> bool:
 
 
 def _refuse() -> tuple[Response | str, int]:
-    error = CsrfError("the request carries no valid CSRF token; reload the page and try again")
+    error = CsrfError("The request carries no valid CSRF token; reload the page and try again")
     if request.path.startswith("/api/"):
         return jsonify(error.to_dict()), error.http_status
     return render_template_string(_FAILURE_PAGE), error.http_status

@@ -7,8 +7,9 @@ An error is ``{"error": code, "detail": text}`` (plus fields such as ``attempts_
 * as JSON (``application/json``) on the machine routes (``/api/``, ``/healthz``, ``/log``,
   ``/.well-known/``, ``/issuers/``, ``/status/``) and to any client whose ``Accept`` header
   prefers ``application/json`` to ``text/html``;
-* otherwise as a page for people (``templates/error.html``): what happened in plain words,
-  what to do, and the code, with the same HTTP status.
+* otherwise as a page for people (``templates/error.html``, with the site header): what
+  happened in plain words, what to do, and a way home, with the same HTTP status; the code
+  sits only in the page's ``data-code`` attribute, never in its text.
 
 Codes: a CredshareError keeps its own (``share_unknown``, ``rate_limited``, ...). A werkzeug
 ``HTTPException`` gets one from :data:`HTTP_CODES` by status: an unknown route 404
@@ -60,6 +61,7 @@ _PLAIN_DETAIL: dict[int, str] = {
     400: "Your browser sent a request this server could not understand.",
     404: "There is no page at this address.",
     405: "This address belongs to a button on another page, so it cannot be opened directly.",
+    410: "What was at this address has been removed.",
     413: "What you sent is larger than this server accepts.",
     414: "The web address is longer than this server accepts.",
     500: "The server could not finish your request. Nothing you did caused this.",

@@ -18,8 +18,8 @@ from werkzeug.wrappers import Response as BaseResponse  # what redirect() return
 
 from credshare.foundation.errors import CredshareError, NotFoundError
 from credshare.holding.receipts import RECEIPT_KEYS_PATH
-from credshare.holding.shares import OpenedShare, PasscodeNeeded, ShareGone
-from credshare.issuing.types import field_rows
+from credshare.holding.shares import Gate, OpenedShare, PasscodeNeeded, ShareGone
+from credshare.issuing.types import field_rows, type_for_vct
 from credshare.sharing.context import client_address, services
 from credshare.sharing.display import day, when
 
@@ -77,9 +77,8 @@ def _html(token: str, handler: Callable[[OpenedShare], Response], *, passcode: s
             gate = services().shares.gate(token, _client())
         except (ShareGone, NotFoundError) as gone:  # used up or revoked meanwhile
             return _gone_page(gone)
-        body = render_template("share_gate.html", token=token, gate=gate, attempts_left=exc.attempts_left,
-                               error=exc if exc.code == "passcode_wrong" else None)
-        return make_response(body, 401)
+        return make_response(_gate_page(token, gate, exc.attempts_left,
+                                        error=exc if exc.code == "passcode_wrong" else None), 401)
     except (ShareGone, NotFoundError) as exc:
         return _gone_page(exc)
     except CredshareError as exc:
@@ -106,7 +105,19 @@ def show(token: str) -> BaseResponse:
         return _gone_page(exc)
     if gate.granted and request.method == "GET":
         return _html(token, lambda opened: _render_verification(token, opened))
-    return make_response(render_template("share_gate.html", token=token, gate=gate, attempts_left=gate.attempts_left))
+    return make_response(_gate_page(token, gate, gate.attempts_left))
+
+
+def _gate_page(token: str, gate: Gate, attempts_left: int | None, error: CredshareError | None = None) -> str:
+    """The gate names what is shared before a view is counted: the type in words, the recipient
+    label, the issuer when it is one hosted here (its name from this server's own registry, the
+    credential's signature being checked only once opened), the expiry and the views left."""
+    svc = services()
+    ctype = type_for_vct(svc.types, gate.vct)
+    hosted = svc.issuers.hosted(gate.iss)
+    return render_template("share_gate.html", token=token, gate=gate, attempts_left=attempts_left, error=error,
+                           type_name=ctype.name if ctype else None, issuer_name=hosted[1] if hosted else None,
+                           when=when)
 
 
 @bp.post("/s/<token>")

@@ -312,7 +312,7 @@ def test_web_sign_in_errors_look_the_same(client) -> None:
     wrong = sign_in(client, password="wrong password here")
     unknown = sign_in(client, email="nobody@example.org")
     assert wrong.status_code == unknown.status_code == 401
-    message = "the e-mail address or the password is wrong"
+    message = "The e-mail address or the password is wrong"
     assert message in wrong.get_data(as_text=True) and message in unknown.get_data(as_text=True)
     assert session_cookie(client) is None
 
@@ -325,7 +325,7 @@ def test_web_rate_limit_shows_429_on_the_form(client) -> None:
     res = sign_in(client)
     assert res.status_code == 429
     page = res.get_data(as_text=True)
-    assert "too many failed sign-in attempts" in page and "<form" in page
+    assert "Too many failed sign-in attempts" in page and "<form" in page
     assert session_cookie(client) is None
 
 
