@@ -125,7 +125,8 @@ def test_passcodes_and_gone_links_are_told_plainly(wallet, tmp_path: Path) -> No
     assert checker.check(f"{served.url}/s/{token}", "tulip-4812").report.outcome == "incomplete"
     post(client, f"/shares/{link_id}/revoke")
     status, page = _check(verifier, f"{served.url}/s/{token}", "tulip-4812")
-    assert status == 422 and 'data-code="share_revoked"' in page and "The physician revoked this link. Ask them for a new link" in page
+    assert status == 422 and 'data-code="share_revoked"' in page
+    assert "The physician revoked this link. Ask them for a new link" in page
 
 
 @pytest.mark.parametrize(("link", "code"), [
