@@ -11,6 +11,9 @@
   ``CREDSHARE_CHROMIUM`` names another binary. If there is none, the tests fail: they never skip.
 - ``new_context()`` (per test): a fresh browser context (own cookies and storage: one person) whose
   relative URLs resolve against ``live_server.url``. ``page`` is a page in a first such context.
+- ``register(page, server)`` signs a physician up in the browser and confirms the e-mail address
+  from the outbox; ``issue_file(server, tmp_path)`` makes an issuer and issues that physician a
+  medical degree, returning the credential file (importable, like ``run_cli``).
 - ``console_errors`` (per test): every console error and uncaught page error of every page of
   those contexts, as text.
 
@@ -20,9 +23,13 @@ are printed with the failure.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import email
+import email.policy
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -155,6 +162,51 @@ def run_cli(server: LiveServer, *args: Any, input: str | None = None, check: boo
         pytest.fail(f"`credshare {' '.join(argv[1:])}` exited {done.returncode}\n"
                     f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-3000:]}")
     return doc
+
+
+EMAIL, PASSWORD = "dr.avery@example.org", "a long and private password"
+CHOSEN = {"legal_name": "Legal name", "degree": "Degree", "conferral_date": "Date conferred"}
+ROW = {
+    "legal_name": "Avery Jordan Quinn", "given_name": "Avery", "family_name": "Quinn", "date_of_birth": "1991-04-12",
+    "medical_school.name": "Example University School of Medicine", "medical_school.city": "Boston",
+    "medical_school.country": "US", "degree": "MD", "attendance_start": "2012-08-01", "attendance_end": "2018-05-20",
+    "conferral_date": "2018-05-20", "accreditation": "LCME", "npi": "1234567893", "diploma_number": "D-424242",
+    "email": EMAIL,
+}
+
+
+def register(page: Any, server: LiveServer) -> None:
+    """Sign EMAIL up in the browser and confirm the address from the mail in the outbox."""
+    page.goto("/register")
+    page.get_by_label("E-mail address").fill(EMAIL)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Password again").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("link", name="Wallet").is_visible()
+    # the confirmation mail (no SMTP server configured: it lands in the data dir's outbox)
+    (mail,) = (server.data_dir / "outbox").glob("*.eml")
+    message = email.message_from_bytes(mail.read_bytes(), policy=email.policy.default)
+    assert message["To"] == EMAIL
+    link = re.search(r"http://\S+/confirm-email/\S+", message.get_content()).group(0)
+    page.goto(link)
+    page.get_by_role("button", name=f"Confirm {EMAIL}").click()
+    page.wait_for_load_state()
+    assert "is confirmed" in page.content()
+
+
+def issue_file(server: LiveServer, tmp_path: Path) -> Path:
+    """Create the issuer ``example-med`` and issue ROW's medical degree; returns the credential file."""
+    run_cli(server, "issuer", "create", "example-med", "--name", "Example University School of Medicine")
+    roster = tmp_path / "roster.csv"
+    with open(roster, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(ROW))
+        writer.writeheader()
+        writer.writerow(ROW)
+    out = tmp_path / "issued"
+    run_cli(server, "issue", "--issuer", "example-med", "--type", "medical-degree", roster, "--out", out)
+    (credential,) = out.glob("*.json")
+    return credential
 
 
 @pytest.fixture(scope="module")

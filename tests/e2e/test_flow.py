@@ -10,11 +10,7 @@ server is stopped and its data directory deleted, and `credshare verify` still a
 
 from __future__ import annotations
 
-import csv
-import email
-import email.policy
 import json
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,53 +18,10 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import CREDSHARE, LiveServer, run_cli
+from tests.e2e.conftest import CHOSEN, CREDSHARE, LiveServer, issue_file, register
 from tests.helpers import independently_witnessed, trust_list_file, witness_policy_text
 
 pytestmark = pytest.mark.slow
-
-EMAIL, PASSWORD = "dr.avery@example.org", "a long and private password"
-CHOSEN = {"legal_name": "Legal name", "degree": "Degree", "conferral_date": "Date conferred"}
-ROW = {
-    "legal_name": "Avery Jordan Quinn", "given_name": "Avery", "family_name": "Quinn", "date_of_birth": "1991-04-12",
-    "medical_school.name": "Example University School of Medicine", "medical_school.city": "Boston",
-    "medical_school.country": "US", "degree": "MD", "attendance_start": "2012-08-01", "attendance_end": "2018-05-20",
-    "conferral_date": "2018-05-20", "accreditation": "LCME", "npi": "1234567893", "diploma_number": "D-424242",
-    "email": EMAIL,
-}
-
-
-def register(page: Any, server: LiveServer) -> None:
-    page.goto("/register")
-    page.get_by_label("E-mail address").fill(EMAIL)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_label("Password again").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    page.wait_for_load_state()
-    assert page.get_by_role("link", name="Wallet").is_visible()
-    # the confirmation mail (no SMTP server configured: it lands in the data dir's outbox)
-    (mail,) = (server.data_dir / "outbox").glob("*.eml")
-    message = email.message_from_bytes(mail.read_bytes(), policy=email.policy.default)
-    assert message["To"] == EMAIL
-    link = re.search(r"http://\S+/confirm-email/\S+", message.get_content()).group(0)
-    page.goto(link)
-    page.get_by_role("button", name=f"Confirm {EMAIL}").click()
-    page.wait_for_load_state()
-    assert "is confirmed" in page.content()
-
-
-def issue_file(server: LiveServer, tmp_path: Path) -> Path:
-    run_cli(server, "issuer", "create", "example-med", "--name", "Example University School of Medicine")
-    roster = tmp_path / "roster.csv"
-    with open(roster, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(ROW))
-        writer.writeheader()
-        writer.writerow(ROW)
-    out = tmp_path / "issued"
-    run_cli(server, "issue", "--issuer", "example-med", "--type", "medical-degree", roster, "--out", out)
-    (credential,) = out.glob("*.json")
-    return credential
-
 
 def test_issue_upload_share_verify_revoke_and_verify_offline(new_context: Any, live_server: LiveServer,
                                                              console_errors: list[str], tmp_path: Path) -> None:
