@@ -3,14 +3,16 @@ width (1280 px) and a phone width (390 px): none scrolls sideways (issue 14: "no
 scroll on any page"), and axe-core, the accessibility engine from npm (node_modules/axe-core),
 finds no serious or critical WCAG 2.1 A/AA violation on any of them.
 
-The walk: home, register, sign-in, wallet, a credential with its share form, the new link (URL,
-QR), the links list, one link with its access log, the account page; the share gate, the
+The walk: home, register, sign-in, the wallet with an error message, a refused upload, the
+wallet, a credential with its share form, the new link (URL, QR), the links list, one link with
+its access log, the account page; the share gate (and again after a wrong passcode), the
 verifier page, the receipt, the /check form and a /check result (this server checking its own
 link over HTTP), the link once revoked (410); an error page (404).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +103,26 @@ def test_every_page_fits_a_phone_and_passes_axe(new_context: Any, live_server: L
     walk.check(physician, "register")
     register(physician, live_server)
     credential_file = issue_file(live_server, tmp_path)
+    not_a_credential = tmp_path / "diploma-scan.json"
+    not_a_credential.write_text('{"this": "is not a credential"}')
+    physician.goto("/wallet")
+    physician.get_by_label("Credential file").set_input_files(str(not_a_credential))
+    physician.get_by_role("button", name="Check and add").click()
+    physician.wait_for_load_state()
+    assert physician.locator(".error").count() >= 1
+    walk.check(physician, "wallet with a message")
+    doc = json.loads(credential_file.read_text())  # the issuer's signature spoilt: refused with its checks
+    jwt, _, rest = doc["sd_jwt"].partition("~")
+    head, payload, signature = jwt.split(".")
+    signature = signature[:20] + ("A" if signature[20] != "A" else "B") + signature[21:]
+    doc["sd_jwt"] = f"{head}.{payload}.{signature}~{rest}"
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(doc))
+    physician.get_by_label("Credential file").set_input_files(str(tampered))
+    with physician.expect_response(lambda r: r.url.endswith("/wallet/upload")) as refused:
+        physician.get_by_role("button", name="Check and add").click()
+    assert refused.value.status == 422
+    walk.check(physician, "upload refused")
     physician.goto("/wallet")
     physician.get_by_label("Credential file").set_input_files(str(credential_file))
     physician.get_by_role("button", name="Check and add").click()
@@ -129,6 +151,11 @@ def test_every_page_fits_a_phone_and_passes_axe(new_context: Any, live_server: L
     verifier.goto(url)
     assert verifier.get_by_label("Passcode").count() == 1
     walk.check(verifier, "share gate")
+    verifier.get_by_label("Passcode").fill("0000")
+    verifier.get_by_role("button", name="Open").click()
+    verifier.wait_for_load_state()
+    assert "attempt(s) left" in verifier.content()
+    walk.check(verifier, "share gate after a wrong passcode")
     verifier.get_by_label("Passcode").fill(PASSCODE)
     verifier.get_by_role("button", name="Open").click()
     verifier.wait_for_load_state()
@@ -160,7 +187,7 @@ def test_every_page_fits_a_phone_and_passes_axe(new_context: Any, live_server: L
     assert gone is not None and gone.status == 410
     walk.check(verifier, "revoked link")
 
-    assert len(walk.seen) == 16, walk.seen
+    assert len(walk.seen) == 19, walk.seen
     assert (walk.overflow, walk.violations) == ([], []), (
         "pages wider than the viewport:\n" + "\n".join(walk.overflow)
         + "\naxe-core violations (serious or critical):\n" + "\n".join(walk.violations))
