@@ -253,6 +253,20 @@ def issuer(svc) -> str:
 
 
 @pytest.fixture
+def listed_wallet(tmp_path: Path, clock: ManualClock):
+    """A wallet's instance on ``clock`` whose CREDSHARE_TRUST_LIST is a file the test writes
+    (empty at first): the app and that file's path."""
+    trust = tmp_path / "trust.toml"
+    trust.write_text('format = "credshare-trust-list/v1"\n')
+    config = {"CREDSHARE_DATA_DIR": str(tmp_path / "data"), "CREDSHARE_ARGON2_PROFILE": "test",
+              "CREDSHARE_PUBLIC_URL": "http://localhost", "CREDSHARE_LOCAL_WITNESSES": "2",
+              "CREDSHARE_TRUST_LIST": str(trust)}
+    services = build_services(load_settings({**config}), clock=clock)
+    yield create_app({**config, "TESTING": True}, services=services), trust
+    services.store.close()
+
+
+@pytest.fixture
 def web_app(tmp_path: Path, clock: ManualClock):
     """The wallet's instance on ``clock``: http://localhost, the fast Argon2 profile, three local
     witnesses, Flask's TESTING."""

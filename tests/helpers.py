@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -198,6 +199,23 @@ class Browser:
     def csrf(self) -> str:
         return self.json("GET", "/api/v1/session")[1]["csrf_token"]
 
+
+
+def register_and_confirm(owner: Browser, data_dir: Path, email: str) -> None:
+    """Register on ``owner``'s server, then confirm the address from the mail in the server's
+    outbox (``data_dir``/outbox: no SMTP server configured), waiting at most 10 s for it."""
+    status, _ = owner.form("/register", {"email": email, "password": PASSWORD, "password_confirm": PASSWORD})
+    assert status == 200, status
+    deadline = time.monotonic() + 10
+    mails: list[Path] = []
+    while not mails and time.monotonic() < deadline:
+        mails = list((data_dir / "outbox").glob("*.eml"))
+        time.sleep(0.1)
+    assert mails, f"no confirmation mail in {data_dir / 'outbox'}"
+    message = email_parser.message_from_bytes(mails[0].read_bytes(), policy=email_policy.default)
+    link = re.search(r"http://\S+/confirm-email/[A-Za-z0-9_-]+", message.get_content()).group(0)
+    status, html = owner.form(link, {})
+    assert status == 200 and "is confirmed" in html, html[:2000]
 
 
 # -- a witness server process -------------------------------------------------------------

@@ -35,7 +35,7 @@ import pytest
 
 from credshare.issuing.types import load_types
 from tests.e2e.conftest import CREDSHARE, LiveServer, run_cli
-from tests.helpers import PASSWORD, Browser, WitnessProcess, degree_row
+from tests.helpers import Browser, WitnessProcess, degree_row, register_and_confirm
 
 pytestmark = pytest.mark.slow
 
@@ -113,20 +113,6 @@ def trust_list(tmp: Path, name: str, issuers: list[tuple[Issuer, str, str, str, 
         run_cli(runner, "trust", "add-issuer", path, "--id", issuer.iss(issuer_id), "--name", label,
                 "--accreditation", accreditation, "--type", vct, "--log", issuer.origin)
     return path
-
-
-def confirm(owner: Browser, server: LiveServer) -> None:
-    status, _ = owner.form("/register", {"email": EMAIL, "password": PASSWORD, "password_confirm": PASSWORD})
-    assert status == 200, status
-    deadline = time.monotonic() + 10
-    mails: list[Path] = []
-    while not mails and time.monotonic() < deadline:
-        mails = list((server.data_dir / "outbox").glob("*.eml"))
-        time.sleep(0.1)
-    text = email.message_from_bytes(mails[0].read_bytes(), policy=email.policy.default).get_content()
-    link = re.search(r"http://\S+/confirm-email/[A-Za-z0-9_-]+", text).group(0)
-    status, html = owner.form(link, {})
-    assert status == 200 and "is confirmed" in html, html[:2000]
 
 
 def offer_page_from_mail(issuer: Issuer) -> str:
@@ -237,7 +223,7 @@ def started(tmp_path: Path) -> Iterator[dict[str, Any]]:
 def test_a_physician_shares_credentials_of_two_issuers_that_a_verifier_checks_by_its_own_list(started) -> None:
     school, board, wallet, verifier = started["school"], started["board"], started["wallet"], started["verifier"]
     owner = Browser(wallet.url)
-    confirm(owner, wallet)
+    register_and_confirm(owner, wallet.data_dir, EMAIL)
 
     # the school mails its offer; the board and the third issuer give the physician an offer code
     degree_offer = school.offer("medical-degree", degree_row(3, email=EMAIL))

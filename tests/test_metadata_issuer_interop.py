@@ -21,11 +21,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from credshare.compose import build_services
-from credshare.foundation.clock import ManualClock
-from credshare.foundation.config import load_settings
 from credshare.holding.accounts import OwnerDirectory
-from credshare.webapp import create_app
 from tests.conftest import ROOT, free_port, stop_process_group, wait_for_port
 from tests.helpers import create_link, owner_client, post
 
@@ -102,24 +98,12 @@ def site(tmp_path: Path) -> Iterator[IssuerSite]:
     found.stop()
 
 
-@pytest.fixture
-def wallet_app(tmp_path: Path, clock: ManualClock):
-    trust = tmp_path / "trust.toml"
-    trust.write_text(EMPTY_TRUST_LIST)
-    config = {"CREDSHARE_DATA_DIR": str(tmp_path / "data"), "CREDSHARE_ARGON2_PROFILE": "test",
-              "CREDSHARE_PUBLIC_URL": "http://localhost", "CREDSHARE_LOCAL_WITNESSES": "2",
-              "CREDSHARE_TRUST_LIST": str(trust)}
-    services = build_services(load_settings({**config}), clock=clock)
-    yield create_app({**config, "TESTING": True}, services=services), trust
-    services.store.close()
-
-
 def upload(client, credential: str):
     return post(client, "/wallet/upload", {"credential": credential})
 
 
-def test_an_independent_sd_jwt_vc_is_taken_only_when_trusted_and_shares_as_incomplete(site, wallet_app, clock) -> None:
-    app, trust = wallet_app
+def test_an_independent_sd_jwt_vc_is_taken_only_when_trusted_and_shares_as_incomplete(site, listed_wallet, clock) -> None:
+    app, trust = listed_wallet
     svc = app.extensions["credshare"]
     client = owner_client(app, EMAIL)
     holder_jwk = OwnerDirectory(svc.store).wallet_keys([EMAIL])[EMAIL]

@@ -11,8 +11,6 @@ interfaces are used: A's issuer API, B's owner API, B's verifier JSON and page, 
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
 import re
 import subprocess
@@ -23,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import CREDSHARE, LiveServer, run_cli
-from tests.helpers import PASSWORD, THREE, TYPES, Browser, degree_row, only_dev_witnessed
+from tests.helpers import THREE, TYPES, Browser, degree_row, only_dev_witnessed, register_and_confirm
 
 pytestmark = pytest.mark.slow
 
@@ -34,16 +32,6 @@ STATUS_MAX_AGE = 2  # seconds B uses a status list fetched from A (CREDSHARE_REM
 
 def credshare(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(CREDSHARE), *args], env=env, capture_output=True, text=True, timeout=120, check=False)
-
-
-def register(owner: Browser, server: LiveServer) -> None:
-    status, _ = owner.form("/register", {"email": EMAIL, "password": PASSWORD, "password_confirm": PASSWORD})
-    assert status == 200, status
-    (mail,) = (server.data_dir / "outbox").glob("*.eml")
-    message = email.message_from_bytes(mail.read_bytes(), policy=email.policy.default)
-    link = re.search(r"http://\S+/confirm-email/[A-Za-z0-9_-]+", message.get_content()).group(0)
-    status, html = owner.form(link, {})
-    assert status == 200 and "is confirmed" in html, html[:2000]
 
 
 def opened(server: LiveServer, token: str) -> tuple[dict[str, Any], dict[str, str], str]:
@@ -91,7 +79,7 @@ def test_a_wallet_on_another_server_holds_shares_and_verifies_a_credential_from_
         b.start()
 
         owner = Browser(b.url)
-        register(owner, b)
+        register_and_confirm(owner, b.data_dir, EMAIL)
         status, key = owner.json("GET", "/api/v1/wallet/holder-key")
         assert status == 200 and key["jwk"]["kty"], key
 

@@ -14,8 +14,6 @@ independent reference written from the C2SP text (tests/independent) and with ou
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
 import re
 import shutil
@@ -34,7 +32,7 @@ from credshare.foundation.b64 import b64_decode
 from credshare.storage.keys import LOG_KEY_FILE
 from credshare.witnessing.service import origin_hash
 from tests.e2e.conftest import CREDSHARE, LiveServer, run_cli
-from tests.helpers import PASSWORD, THREE, Browser, WitnessProcess, degree_row
+from tests.helpers import THREE, Browser, WitnessProcess, degree_row, register_and_confirm
 from tests.independent import cosignature as ref_cosignature, note as ref_note, policy as ref_policy
 
 pytestmark = pytest.mark.slow
@@ -137,17 +135,6 @@ def lines_by(note: str, key_name: str) -> int:
     return sum(1 for line in note.partition("\n\n")[2].splitlines() if line.startswith(f"\u2014 {key_name} "))
 
 
-def register(owner: Browser, server: LiveServer) -> None:
-    """Register, then confirm the address from the mail in the outbox (no SMTP server configured)."""
-    status, _ = owner.form("/register", {"email": EMAIL, "password": PASSWORD, "password_confirm": PASSWORD})
-    assert status == 200, status
-    (mail,) = (server.data_dir / "outbox").glob("*.eml")
-    message = email.message_from_bytes(mail.read_bytes(), policy=email.policy.default)
-    link = re.search(r"http://\S+/confirm-email/[A-Za-z0-9_-]+", message.get_content()).group(0)
-    status, html = owner.form(link, {})
-    assert status == 200 and "is confirmed" in html, html[:2000]
-
-
 def credshare(server: LiveServer, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(CREDSHARE), *args], env=server.env, capture_output=True, text=True, timeout=120,
                           check=False)
@@ -171,7 +158,7 @@ def world(tmp_path: Path) -> Iterator[World]:
         world.with_server(log)
         world.api_token = run_cli(log, "issuer", "create", ISSUER, "--name", "Example University School of Medicine")[
             "api_token"]
-        register(world.owner, log)
+        register_and_confirm(world.owner, log.data_dir, EMAIL)
         yield world
     finally:
         log.stop()

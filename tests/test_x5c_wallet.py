@@ -32,14 +32,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 from jwcrypto import jwk as jwcrypto_jwk
 
-from credshare.compose import build_services
 from credshare.disclosure.issuance import issue
 from credshare.disclosure.jws import Signer
 from credshare.disclosure.status_list import INVALID, StatusList, sign_status_list
 from credshare.foundation.b64 import b64_encode
-from credshare.foundation.clock import ManualClock
-from credshare.foundation.config import load_settings
-from credshare.webapp import create_app
 from tests.conftest import ROOT, free_port, stop_process_group, wait_for_port
 from tests.helpers import create_link, csrf_from, open_link, owner_client, post
 
@@ -148,18 +144,6 @@ def site(tmp_path: Path) -> Iterator[BoardSite]:
     found.stop()
 
 
-@pytest.fixture
-def wallet_app(tmp_path: Path, clock: ManualClock):
-    trust = tmp_path / "trust.toml"
-    trust.write_text(TRUST_HEAD)
-    config = {"CREDSHARE_DATA_DIR": str(tmp_path / "data"), "CREDSHARE_ARGON2_PROFILE": "test",
-              "CREDSHARE_PUBLIC_URL": "http://localhost", "CREDSHARE_LOCAL_WITNESSES": "2",
-              "CREDSHARE_TRUST_LIST": str(trust)}
-    services = build_services(load_settings({**config}), clock=clock)
-    yield create_app({**config, "TESTING": True}, services=services), trust
-    services.store.close()
-
-
 def trust_entry(site: BoardSite, root_pem: str) -> str:
     return (TRUST_HEAD + f'\n[[issuer]]\nid = "{site.iss}"\nname = "State Medical Board"\n'
             f'accreditation = "state medical board"\ntypes = ["{VCT}"]\nx5c_roots = [\'\'\'\n{root_pem}\'\'\']\n')
@@ -169,8 +153,8 @@ def upload(client, credential: str):
     return post(client, "/wallet/upload", {"credential": credential})
 
 
-def test_a_wallet_takes_a_credential_of_a_trusted_x5c_issuer_and_its_link_is_incomplete(site, wallet_app) -> None:
-    app, trust = wallet_app
+def test_a_wallet_takes_a_credential_of_a_trusted_x5c_issuer_and_its_link_is_incomplete(site, listed_wallet) -> None:
+    app, trust = listed_wallet
     client = owner_client(app, EMAIL)
     holder = client.get("/api/v1/wallet/holder-key")
     assert holder.status_code == 200, holder.get_data(as_text=True)

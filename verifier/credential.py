@@ -495,16 +495,23 @@ def verify_credential(
         return report
     claims = verified.claims
     _issuer_trust(report, issuers, claims, trust.log_key.name)
-    report.vct = claims.get("vct") if isinstance(claims.get("vct"), str) else None
-    # what the holder signed about this share, in the KB-JWT (SHARE_CLAIM): only then is it trusted
+    kb_iat = _presented(report, verified)
+    _status_check(claims, records, status, trust, report, kb_iat)
+    _validity_check(claims, now, allow_expired or report.holder_statement.get("history") is True, report)
+    return report
+
+
+def _presented(report: Report, verified: VerifiedSDJWT) -> int | None:
+    """What the verified presentation tells the report: the credential type, and what the holder
+    signed about this share in the KB-JWT (SHARE_CLAIM: only there is it trusted). Returns the
+    KB-JWT's ``iat``, when the holder presented it (``None`` without one)."""
+    vct = verified.claims.get("vct")
+    report.vct = vct if isinstance(vct, str) else None
     statement = (verified.key_binding or {}).get(SHARE_CLAIM)
     if isinstance(statement, dict):
         report.holder_statement = statement
     kb_iat = (verified.key_binding or {}).get("iat")
-    _status_check(claims, records, status, trust, report,
-                  kb_iat if isinstance(kb_iat, int) and not isinstance(kb_iat, bool) else None)
-    _validity_check(claims, now, allow_expired or report.holder_statement.get("history") is True, report)
-    return report
+    return kb_iat if isinstance(kb_iat, int) and not isinstance(kb_iat, bool) else None
 
 
 def _anchoring(report: Report, jwt: str, anchor_proof: dict[str, Any], trust: LogTrust,
@@ -583,13 +590,8 @@ def _verify_certified(presentation: str, entry: TrustedIssuer, anchor_proof: dic
     claims = verified.claims
     _issuer_trust(report, issuers, claims, trust.log_key.name if anchor_proof else None, after="issuer_certificate",
                   keys="x5c")
-    report.vct = claims.get("vct") if isinstance(claims.get("vct"), str) else None
-    statement = (verified.key_binding or {}).get(SHARE_CLAIM)
-    if isinstance(statement, dict):
-        report.holder_statement = statement
-    kb_iat = (verified.key_binding or {}).get("iat")
-    _status_check(claims, entry, status, trust, report,
-                  kb_iat if isinstance(kb_iat, int) and not isinstance(kb_iat, bool) else None)
+    kb_iat = _presented(report, verified)
+    _status_check(claims, entry, status, trust, report, kb_iat)
     _validity_check(claims, now, allow_expired or report.holder_statement.get("history") is True, report)
     return report
 
@@ -683,10 +685,7 @@ def _verify_with_published_keys(presentation: str, evidence: IssuerKeysEvidence,
     claims = verified.claims
     report.issuer = claims.get("iss") if isinstance(claims.get("iss"), str) else None
     _issuer_trust(report, issuers, claims, None, after="issuer_keys", keys="metadata")
-    report.vct = claims.get("vct") if isinstance(claims.get("vct"), str) else None
-    statement = (verified.key_binding or {}).get(SHARE_CLAIM)
-    if isinstance(statement, dict):
-        report.holder_statement = statement
+    _presented(report, verified)
     _published_status_check(claims, keys, status, report)
     _validity_check(claims, now, allow_expired or report.holder_statement.get("history") is True, report)
     return report
