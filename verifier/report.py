@@ -16,6 +16,7 @@ from credshare.foundation.checks import (
     Check as Check,
     Status as Status,
 )
+from credshare.verifier.verdict import verdict
 
 Outcome = Literal["verified", "verified_as_history", "not_verified", "incomplete"]
 
@@ -71,6 +72,7 @@ class Report:
     def to_json(self) -> dict[str, Any]:
         return {
             "outcome": self.outcome,
+            "verdict": verdict(self).to_json(),
             "checked_at": self.checked_at,
             "issuer": {"id": self.issuer, "name": self.issuer_name, "vouched_for": self.issuer_trust},
             "vct": self.vct,
