@@ -21,7 +21,7 @@ https, or http to loopback only; 2 s to connect, 5 s in all, bounded bodies, no 
   origin (scheme, host and port of its identifier), so a credential cannot make this server ask
   anywhere else. A token is used for its ``ttl`` claim (:data:`DEFAULT_STATUS_TTL` without one),
   at most :attr:`RemoteEvidence.status_max_age` seconds; then it is fetched again, and when that
-  fails the status is "could not be checked: <host> ..." (``unchecked``), never an older copy.
+  fails the status is unchecked (the problem names the host and why), never an older copy.
   A token older (``iat``) than one fetched before is refused as well: a list cannot roll back.
 
 Nothing fetched is trusted here beyond what it takes to choose what to keep: the verifier checks
@@ -195,7 +195,7 @@ class RemoteEvidence:
         signed_since = max(0, min(signed_since, now))
         url = uri + STATUS_PROOF_SUFFIX
         if _origin(uri) != _origin(issuer.id):
-            return RemoteStatus(StatusEvidence(None, now, f"could not be checked: the status list {uri} is not on "
+            return RemoteStatus(StatusEvidence(None, now, f"the status list {uri} is not on "
                                                           f"the issuer's own server ({_host(issuer.id)})"), url, None)
         doc_id = f"status|{uri}"
         kept = self._docs.find_one({"_id": doc_id})
@@ -206,10 +206,10 @@ class RemoteEvidence:
             asked = f"{url}?signed_since={signed_since}" if signed_since else url
             token, proof, iat, ttl = self._status_from(self._json(asked, MAX_STATUS_BYTES), uri)
         except CredshareError as exc:
-            return RemoteStatus(StatusEvidence(None, now, f"could not be checked: {_host(url)}: "
+            return RemoteStatus(StatusEvidence(None, now, f"{_host(url)}: "
                                                           f"{exc.detail or exc.code}"), url, None)
         if kept is not None and _int(kept.get("iat")) is not None and iat < int(kept["iat"]):
-            return RemoteStatus(StatusEvidence(None, now, f"could not be checked: {_host(url)} now serves a status "
+            return RemoteStatus(StatusEvidence(None, now, f"{_host(url)} now serves a status "
                                                           f"list signed {_date(iat)}, older than the one fetched "
                                                           f"before (signed {_date(int(kept['iat']))})"), url, None)
         record = {"kind": "status", "issuer": issuer.id, "url": url, "uri": uri, "token": token, "anchor_proof": proof,

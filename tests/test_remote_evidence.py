@@ -155,7 +155,7 @@ def test_a_status_list_is_kept_for_its_ttl_and_never_used_past_it(world) -> None
     clock.advance(31)  # past status_max_age (60, below the token's own ttl of 300)
     fake.down = True
     down = remote.status(world["entry"], uri)
-    assert down.evidence.token is None and down.evidence.problem.startswith("could not be checked: credshare.test")
+    assert down.evidence.token is None and down.evidence.problem.startswith("credshare.test: ")
     fake.down = False
     fresh = remote.status(world["entry"], uri)
     assert fresh.evidence.token and fresh.fetched_at == clock.seconds()
@@ -187,7 +187,7 @@ def test_status_garbage_and_other_origins_are_unchecked(world) -> None:
                  json.dumps({"token": good["token"], "anchor_proof": []}).encode()):
         fake.answers[proof_url] = Answer(200, "application/json", body)
         got = remote.status(world["entry"], uri)
-        assert got.evidence.token is None and got.evidence.problem.startswith("could not be checked"), body
+        assert got.evidence.token is None and got.evidence.problem.startswith("credshare.test"), body
     fake.answers[proof_url] = Answer(200, "application/json", b" " * (MAX_STATUS_BYTES + 1))
     got = remote.status(world["entry"], uri)
     assert "more than" in got.evidence.problem
@@ -236,7 +236,7 @@ def test_a_real_answer_too_large_or_redirecting_is_unchecked(clock, handler) -> 
         remote = RemoteEvidence(store, clock=clock)  # the real fetch
         entry = TrustedIssuer(id=f"{base}/issuers/x", name="X", accreditation="", types=("t",), log="o")
         got = remote.status(entry, f"{base}/status/x/1")
-        assert got.evidence.token is None and got.evidence.problem.startswith("could not be checked: 127.0.0.1")
+        assert got.evidence.token is None and got.evidence.problem.startswith("127.0.0.1")
         assert ("more than" if handler is _Big else "redirects elsewhere") in got.evidence.problem, got.evidence.problem
     finally:
         server.shutdown()
@@ -302,3 +302,14 @@ def test_a_remote_issuer_down_on_first_contact_is_unchecked_never_verified(walle
     with pytest.raises(CredentialRefused) as refused:
         wallet.wallet.check(None, credential["sd_jwt"], credential["anchor_proof"])  # type: ignore[arg-type]
     assert refused.value.code == "credential_unchecked" and "could not be checked" in refused.value.detail
+
+
+def test_a_remote_status_list_that_cannot_be_read_says_so_once(wallet_side, clock) -> None:
+    _, wallet, fake, credential = wallet_side
+    assert statuses(wallet.evidence.verify(credential["sd_jwt"], credential["anchor_proof"]))["status"] == "passed"
+    clock.advance(400)  # past the status list's kept age (300 s), within the key history's (3600 s)
+    fake.down = True
+    status = next(c for c in wallet.evidence.verify(credential["sd_jwt"], credential["anchor_proof"]).checks
+                  if c.name == "status")
+    assert status.status == "unchecked" and status.detail.startswith("status could not be checked: credshare.test")
+    assert status.detail.count("could not be checked") == 1, status.detail
