@@ -168,9 +168,9 @@ class CredentialOffers:
             return None
         return doc if doc["state"] == "offered" and doc["expires_at"] > self._clock.seconds() else None
 
-    def offer_object(self, issuer_id: str | None, code: str) -> tuple[str, dict[str, Any]] | None:
-        """The Credential Offer (§4.1.1) the code stands for, with its issuer id, while it can be
-        redeemed; ``None`` when it is unknown, used, locked or lapsed."""
+    def offer_object(self, issuer_id: str | None, code: str) -> tuple[str, dict[str, Any], int] | None:
+        """The Credential Offer (§4.1.1) the code stands for, with its issuer id and when it
+        lapses, while it can be redeemed; ``None`` when it is unknown, used, locked or lapsed."""
         doc = self._live(issuer_id, code)
         if doc is None:
             return None
@@ -181,7 +181,8 @@ class CredentialOffers:
             "grants": {PRE_AUTHORIZED_GRANT: {
                 "pre-authorized_code": code,
                 "tx_code": {"input_mode": "numeric", "length": TX_CODE_LENGTH,
-                            "description": "the 6-digit PIN the issuer sent you separately (not in the e-mail)"}}}}
+                            "description": "the 6-digit PIN the issuer sent you separately (not in the e-mail)"}}}}, \
+            int(doc["expires_at"])
 
     # -- token endpoint (§6) --------------------------------------------------------------------
 

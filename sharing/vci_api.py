@@ -48,7 +48,7 @@ from credshare.issuing.vci import (
     configuration_id,
 )
 from credshare.sharing.context import client_address, services
-from credshare.sharing.display import day
+from credshare.sharing.display import day, when
 from credshare.sharing.issuer_api import MAX_API_ROWS, _authenticate
 from credshare.sharing.json_body import json_object
 from credshare.sharing.qr import qr_svg
@@ -218,10 +218,11 @@ def offer(code: str) -> tuple[str, int]:
     found = svc.vci.offer_object(None, code)
     if found is None:
         return render_template("offer.html", offer=None), 410
-    issuer_id, body = found
+    issuer_id, body, expires_at = found
     issuer = svc.issuers.get(issuer_id)
     ctype = next((t for t in svc.types.values() if configuration_id(t) == body["credential_configuration_ids"][0]), None)
     link = offer_link(str(body["credential_issuer"]), code)
     return render_template("offer.html", offer=body, issuer_name=issuer["name"],
                            type_name=ctype.name if ctype else body["credential_configuration_ids"][0], link=link,
+                           expires_at=expires_at, when=when,
                            qr=qr_svg(link, label="QR code of the credential offer, for a wallet app")), 200

@@ -13,6 +13,7 @@ import re
 import threading
 import time
 import urllib.parse
+from datetime import datetime, timezone
 from email import policy as email_policy
 from pathlib import Path
 from typing import Any, Iterator
@@ -107,6 +108,8 @@ def test_an_offer_mailed_to_the_physician_is_received_bound_to_the_wallet_key(se
     assert offer["tx_code"] not in mail_text  # the PIN goes by another channel
     html = served.test_client().get(page).get_data(as_text=True)
     assert 'id="offer-link" href="openid-credential-offer://?credential_offer_uri=' in html and "<svg" in html
+    until = datetime.fromtimestamp(svc.clock.seconds() + OFFER_SECONDS, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    assert f'<strong id="offer-expires">{until}</strong>' in html  # the physician is told until when
     link = offer_code_on_page(served, page)
     code = pre_authorized_code(link)
     dump = json.dumps(list(svc.store.collection("vci_offers").find({})), default=str)
