@@ -3,7 +3,8 @@ width (1280 px) and a phone width (390 px): none scrolls sideways (issue 14: "no
 scroll on any page"), and axe-core, the accessibility engine from npm (node_modules/axe-core),
 finds no serious or critical WCAG 2.1 A/AA violation on any of them.
 
-The walk: home, register, sign-in, the wallet with an error message, a refused upload, the
+The walk: home, register, sign-in, an issuer's credential offer (OpenID4VCI) mailed to the
+physician, the wallet with an error message, a refused upload, the
 wallet, a credential with its share form, the new link (URL, QR), the links list, one link with
 its access log, the account page; the share gate (and again after a wrong passcode), the
 verifier page, the receipt, the /check form and a /check result (this server checking its own
@@ -13,13 +14,15 @@ link over HTTP), the link once revoked (410); an error page (404).
 from __future__ import annotations
 
 import json
+import re
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import ROOT
-from tests.e2e.conftest import CHOSEN, LiveServer, issue_file, register
+from tests.e2e.conftest import CHOSEN, ROW, LiveServer, issue_file, register, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -53,6 +56,23 @@ _AXE_RUN = """async (tags) => {
         })),
     };
 }"""
+
+
+def offer_page(server: LiveServer) -> str:
+    """The issuer's system offers the physician a credential (OpenID4VCI, issuing/vci.py): the path
+    of the offer page mailed to them."""
+    token = run_cli(server, "issuer", "new-token", "example-med")["api_token"]
+    request = urllib.request.Request(
+        f"{server.url}/api/v1/issuers/example-med/offers", method="POST",
+        data=json.dumps({"type": "medical-degree", "rows": [ROW]}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert answer.status == 201
+    for mail in sorted((server.data_dir / "outbox").glob("*.eml"), key=lambda p: p.stat().st_mtime, reverse=True):
+        found = re.search(r"http://127\.0\.0\.1:\d+(/offer/[A-Za-z0-9_-]+)", mail.read_text(errors="replace"))
+        if found:
+            return found.group(1)
+    raise AssertionError("no offer mailed")
 
 
 class Walk:
@@ -103,6 +123,9 @@ def test_every_page_fits_a_phone_and_passes_axe(new_context: Any, live_server: L
     walk.check(physician, "register")
     register(physician, live_server)
     credential_file = issue_file(live_server, tmp_path)
+    physician.goto(offer_page(live_server))
+    assert physician.locator("#offer-expires").count() == 1
+    walk.check(physician, "credential offer")
     not_a_credential = tmp_path / "diploma-scan.json"
     not_a_credential.write_text('{"this": "is not a credential"}')
     physician.goto("/wallet")
@@ -187,7 +210,7 @@ def test_every_page_fits_a_phone_and_passes_axe(new_context: Any, live_server: L
     assert gone is not None and gone.status == 410
     walk.check(verifier, "revoked link")
 
-    assert len(walk.seen) == 19, walk.seen
+    assert len(walk.seen) == 20, walk.seen
     assert (walk.overflow, walk.violations) == ([], []), (
         "pages wider than the viewport:\n" + "\n".join(walk.overflow)
         + "\naxe-core violations (serious or critical):\n" + "\n".join(walk.violations))
