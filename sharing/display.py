@@ -33,3 +33,26 @@ def day(ts: int | float | None) -> str:
     if ts is None:
         return "—"
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d")
+
+
+def exact(ts: int | float | None) -> str:
+    """A moment to the second, as people read it (UTC)."""
+    if ts is None:
+        return "—"
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def iso(ts: int | float | None) -> str:
+    """A moment as a ``<time datetime>`` value (RFC 3339, UTC); empty when there is none."""
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(int(ts), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def sentence(text: str) -> str:
+    """A message part as a sentence: a capital first letter and a closing full stop."""
+    text = (text or "").strip()
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?" else text + "."

@@ -15,14 +15,23 @@ from werkzeug.wrappers import Response as BaseResponse  # what redirect() return
 
 from credshare.foundation.errors import CredshareError, InputError, NotFoundError
 from credshare.holding.wallet import NOT_STANDING, CredentialRefused, WalletEntry, credential_state, parse_upload
-from credshare.issuing.types import field_rows
+from credshare.issuing.types import CredentialType, field_rows
+from credshare.sharing.access_log import browser_name, outcome_words
 from credshare.sharing.context import login_required, services, signed_in_owner
-from credshare.sharing.display import day, parse_paths, when
+from credshare.sharing.display import day, exact, iso, parse_paths, sentence, when
 from credshare.sharing.qr import qr_svg
 from credshare.verifier.report import Report
 
 bp = Blueprint("wallet", __name__)
 
+UNKNOWN_TYPE = "Credential of a type this site does not describe"
+PAGE_HELPERS = {"day": day, "when": when, "exact": exact, "iso": iso}
+
+
+def refused(message: str, code: str) -> None:
+    """An error message for the next page: the words for the physician, the stable code kept
+    as data beside them (``data-code``, as the JSON API's ``error``), never in the text."""
+    flash(message, f"error:{code}")
 
 
 def share_url(token: str) -> str:
@@ -36,6 +45,20 @@ def not_logged(report: Report) -> bool:
         report.status_of("issuer_certificate") is not None and report.status_of("inclusion") != "passed")
 
 
+def number_fact(claims: dict[str, Any], ctype: CredentialType | None) -> dict[str, str] | None:
+    """The credential's own number, when it has one (license, DEA, diploma, certificate
+    number, program ID): the first top-level field of the type, in its order, whose name
+    ends in ``_number`` or ``_id`` and that this credential holds. It tells two credentials
+    of one type apart."""
+    specs = [(spec.path[0], spec.label) for spec in ctype.claims if len(spec.path) == 1] if ctype else []
+    for key, label in specs:
+        value = claims.get(key)
+        if (key.endswith("_number") or key.endswith("_id")) and isinstance(value, (str, int)) and not isinstance(value, bool):
+            if str(value).strip():
+                return {"label": label, "value": str(value)}
+    return None
+
+
 def _card(entry: WalletEntry, disclosable: set[tuple[str | int, ...]] | None = None) -> dict[str, Any]:
     """What the wallet shows of one credential: issuer, type, fields (marked when
     ``disclosable``), and status checked now."""
@@ -46,7 +69,9 @@ def _card(entry: WalletEntry, disclosable: set[tuple[str | int, ...]] | None = N
     claims = entry.claims
     return {
         "entry": entry, "type": ctype, "report": report, "claims": claims,
-        "type_name": ctype.name if ctype else f"Credential of type {claims.get('vct', 'unknown')}",
+        "type_name": ctype.name if ctype else UNKNOWN_TYPE,
+        "number": number_fact(claims, ctype),
+        "issued_at": claims.get("iat") if isinstance(claims.get("iat"), int) else None,
         # an issuer without a log (keys from its metadata or its certificate): checkable only while its server answers
         "no_log": not_logged(report),
         "issuer": report.issuer_name or claims.get("iss"),
@@ -62,7 +87,22 @@ def wallet() -> str:
     owner = signed_in_owner()
     svc = services()
     cards = [_card(e) for e in svc.wallet.entries(owner)]
-    return render_template("wallet.html", cards=cards, offers=svc.wallet.offers(owner), day=day, when=when)
+    offers = [{**offer, "type_name": _type_name(offer.get("type")), "issuer_name": _issuer_name(offer.get("issuer"))}
+              for offer in svc.wallet.offers(owner)]
+    return render_template("wallet.html", cards=cards, offers=offers, **PAGE_HELPERS)
+
+
+def _type_name(slug: Any) -> str:
+    ctype = services().types.get(slug) if isinstance(slug, str) else None
+    return ctype.name if ctype else UNKNOWN_TYPE
+
+
+def _issuer_name(issuer_id: Any) -> str:
+    """An issuer hosted here, by its name (a delivery names its issuer by id)."""
+    try:
+        return str(services().issuers.get(str(issuer_id)).get("name") or issuer_id)
+    except CredshareError:
+        return str(issuer_id or "an issuer")
 
 
 @bp.post("/wallet/upload")
@@ -78,7 +118,8 @@ def upload() -> Any:
         problems = [c for c in (exc.report.checks if exc.report else []) if c.status == "failed"]
         return render_template("upload_refused.html", error=exc, problems=problems), 422
     except CredshareError as exc:
-        flash(f"{exc.detail} [{exc.code}]", "error")
+        refused(f"Nothing was added. {sentence(exc.detail)} Choose the credential file your issuer gave you "
+                "(or paste it) and try again.", exc.code)
         return redirect(url_for("wallet.wallet"))
     if not_logged(report):
         flash("The credential is in your wallet: its issuer's signature and every field were checked. Its issuer "
@@ -102,7 +143,8 @@ def receive() -> Any:
     except CredshareError as exc:
         if exc.http_status >= 500 and exc.code != "remote_unavailable":
             raise
-        flash(f"Nothing was received: {exc.detail} [{exc.code}]", "error")
+        refused(f"Nothing was received. {sentence(exc.detail)} Check the offer code and the PIN and try again, "
+                "or ask the issuer for a new offer.", exc.code)
         return redirect(url_for("wallet.wallet"))
     flash("The issuer's credential passed every check and is in your wallet.", "notice")
     return redirect(url_for("wallet.credential", entry_id=entry.id))
@@ -141,7 +183,7 @@ def credential(entry_id: str) -> str:
     entry = _entry_or_404(entry_id)
     card = _card(entry, {tuple(p) for p in entry.view.processed.paths.values()})
     links = services().shares.list(signed_in_owner(), credential=entry.id)
-    return render_template("credential.html", card=card, links=links, day=day, when=when)
+    return render_template("credential.html", card=card, links=links, share_url=share_url, **PAGE_HELPERS)
 
 
 @bp.post("/wallet/<entry_id>/delete")
@@ -150,7 +192,8 @@ def delete(entry_id: str) -> Any:
     owner = signed_in_owner()
     entry = _entry_or_404(entry_id)
     if request.form.get("confirm") != "yes":
-        flash("Tick the box to confirm the deletion: it cannot be undone.", "error")
+        refused("Nothing was deleted. Tick the box to confirm the deletion (it cannot be undone), then press "
+                "the button again.", "delete_not_confirmed")
         return redirect(url_for("wallet.credential", entry_id=entry.id))
     revoked = services().shares.delete_credential(owner, entry.id)
     flash(f"The credential was deleted and its {revoked} active link(s) revoked.", "notice")
@@ -183,7 +226,9 @@ def create_share(entry_id: str) -> Any:
     except CredshareError as exc:
         if exc.http_status >= 500:
             raise
-        flash(f"The link was not created: {exc.detail} [{exc.code}]", "error")
+        next_step = ("" if exc.code.startswith("credential_") and exc.http_status == 409
+                     else " Correct the form below and create the link again.")
+        refused(f"The link was not created. {sentence(exc.detail)}{next_step}", exc.code)
         if exc.code == "credential_unknown":  # deleted meanwhile
             return redirect(url_for("wallet.wallet"))
         return redirect(url_for("wallet.credential", entry_id=entry.id))
@@ -199,8 +244,8 @@ def shares() -> str:
     names = {}
     for entry in services().wallet.entries(owner):
         ctype = services().wallet.credential_type(entry)
-        names[entry.id] = ctype.name if ctype else entry.claims.get("vct", "credential")
-    return render_template("shares.html", links=links, names=names, day=day, when=when)
+        names[entry.id] = ctype.name if ctype else UNKNOWN_TYPE
+    return render_template("shares.html", links=links, names=names, share_url=share_url, **PAGE_HELPERS)
 
 
 @bp.get("/shares/<link_id>")
@@ -216,12 +261,25 @@ def share(link_id: str) -> str:
     except NotFoundError:
         ctype = None  # the credential was deleted (and the link revoked with it)
     labels = [ctype.label(tuple(p)) if ctype else ".".join(map(str, p)) for p in link.paths]
-    return render_template("share.html", link=link, url=url, qr=qr_svg(url), labels=labels, day=day, when=when)
+    access = [{**a, "browser": browser_name(a.get("user_agent")), "words": outcome_words(a.get("outcome"))}
+              for a in link.access]
+    return render_template("share.html", link=link, url=url, qr=qr_svg(url), labels=labels, access=access,
+                           type_name=ctype.name if ctype else None, share_url=share_url, **PAGE_HELPERS)
 
 
 @bp.post("/shares/<link_id>/revoke")
 @login_required
 def revoke(link_id: str) -> BaseResponse:
+    """Revoke a link, once the physician confirmed it (``confirm=yes``, the button inside the
+    page's "Revoke this link" step): a post without it revokes nothing and says so."""
+    if request.form.get("confirm") != "yes":
+        try:
+            services().shares.get(signed_in_owner(), link_id)
+        except NotFoundError:
+            abort(404)
+        refused("Nothing was revoked. To revoke the link, open \"Revoke this link\" and press "
+                "\"Revoke this link now\".", "revoke_not_confirmed")
+        return redirect(url_for("wallet.share", link_id=link_id))
     try:
         services().shares.revoke(signed_in_owner(), link_id)
     except NotFoundError:

@@ -155,7 +155,7 @@ def test_a_gone_link_says_which_and_what_to_do(app, owner_and_entry, clock, stat
     link_id, token = create_link(owner, entry_id, **form)
     visitor = app.test_client()
     if state == "revoked":
-        assert post(owner, f"/shares/{link_id}/revoke").status_code == 302
+        assert post(owner, f"/shares/{link_id}/revoke", {"confirm": "yes"}).status_code == 302
     elif state == "used up":
         assert visitor.get(f"/api/v1/shares/{token}").status_code == 200
     elif state == "expired":

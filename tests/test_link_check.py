@@ -127,7 +127,7 @@ def test_passcodes_and_gone_links_are_told_plainly(wallet, tmp_path: Path) -> No
             checker.check(f"{served.url}/s/{token}", passcode)
         assert err.value.code == code
     assert checker.check(f"{served.url}/s/{token}", "tulip-4812").report.outcome == "incomplete"
-    post(client, f"/shares/{link_id}/revoke")
+    post(client, f"/shares/{link_id}/revoke", {"confirm": "yes"})
     status, page = _check(verifier, f"{served.url}/s/{token}", "tulip-4812")
     assert status == 422 and 'data-code="share_revoked"' in page
     assert "The physician revoked this link. Ask them for a new link" in page

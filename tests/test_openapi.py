@@ -272,7 +272,7 @@ def test_unknown_and_revoked_links_match_the_schema_on_every_share_path(app, sha
     for path in SHARE_PATHS:
         unknown = check_response(spec, path, api.get(path.replace("{token}", "A" * 43), headers=PASSCODE), 404)
         assert unknown["error"] == "share_unknown"
-    assert post(owner, f"/shares/{link_id}/revoke").status_code == 302
+    assert post(owner, f"/shares/{link_id}/revoke", {"confirm": "yes"}).status_code == 302
     for path in SHARE_PATHS:
         gone = check_response(spec, path, api.get(path.replace("{token}", token), headers=PASSCODE), 410)
         assert gone["error"] == "share_revoked"

@@ -119,7 +119,7 @@ def test_the_json_api_bundle_and_receipt(app, svc, shared) -> None:
 
 def test_revoked_link_gives_410_at_once(app, shared) -> None:
     owner, _, link_id, token = shared
-    assert post(owner, f"/shares/{link_id}/revoke").status_code == 302
+    assert post(owner, f"/shares/{link_id}/revoke", {"confirm": "yes"}).status_code == 302
     gone = app.test_client().get(f"/s/{token}")
     assert gone.status_code == 410 and "revoked" in gone.get_data(as_text=True)
     assert app.test_client().head(f"/s/{token}").status_code == 410
@@ -193,7 +193,7 @@ def test_one_owner_never_reaches_anothers_credentials_or_links(app, svc, shared)
     assert other.get(f"/wallet/{entry_id}").status_code == 404
     assert other.get(f"/shares/{link_id}").status_code == 404
     assert post(other, f"/wallet/{entry_id}/shares", {"field": json.dumps(["degree"])}).status_code == 404
-    assert post(other, f"/shares/{link_id}/revoke").status_code == 404
+    assert post(other, f"/shares/{link_id}/revoke", {"confirm": "yes"}).status_code == 404
     assert post(other, f"/wallet/{entry_id}/delete", {"confirm": "yes"}).status_code == 404
     assert "Avery" not in other.get("/wallet").get_data(as_text=True)
     assert link_id not in other.get("/shares").get_data(as_text=True)
@@ -608,7 +608,7 @@ def test_the_form_goes_through_the_same_checks(app, svc) -> None:
                          ([["degree"]] * 300, "share_fields_invalid"), (["[" * 5000 + "]" * 5000], "share_fields_invalid")):
         data = {"field": [f if isinstance(f, str) else json.dumps(f) for f in fields], "days": "30"}
         page = post(owner, f"/wallet/{entry_id}/shares", data, follow_redirects=True).get_data(as_text=True)
-        assert f"[{code}]" in page, code
+        assert f'data-code="{code}"' in page and f"[{code}]" not in page, code
     assert svc.store.collection("shares").count() == 0
     link_id, _ = create_link(owner, entry_id, paths=[["degree"]], recipient="FCVS", passcode="tulip-4812")
     assert svc.shares.get(svc.accounts.session(owner.get_cookie("credshare_session").value), link_id).paths == [["degree"]]
@@ -624,7 +624,7 @@ def test_sharing_a_revoked_credential_asks_first_and_every_link_shows_the_creden
     page = api.get(f"/wallet/{entry_id}").get_data(as_text=True)
     assert 'id="status-warning"' in page and 'name="acknowledge_status" value="revoked"' in page
     refused = post(api, f"/wallet/{entry_id}/shares", {"field": json.dumps(["degree"]), "days": "30"}, follow_redirects=True)
-    assert "[credential_revoked]" in refused.get_data(as_text=True) and links.count() == 1
+    assert 'data-code="credential_revoked"' in refused.get_data(as_text=True) and links.count() == 1
     made_id, _ = create_link(api, entry_id, paths=[["degree"]], acknowledge_status="revoked")
     share_page = api.get(f"/shares/{made_id}").get_data(as_text=True)
     assert 'data-credential-state="revoked"' in share_page and 'id="credential-warning"' in share_page

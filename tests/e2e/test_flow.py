@@ -112,6 +112,7 @@ def test_issue_upload_share_verify_revoke_and_verify_offline(new_context: Any, l
     physician.reload()
     assert physician.locator('[data-outcome="viewed"]').count() >= 1
     assert physician.locator('[data-outcome="wrong passcode"]').count() == 1
+    physician.locator("#revoke-step > summary").click()  # revoking asks first
     physician.get_by_role("button", name="Revoke this link now").click()
     physician.wait_for_load_state()
     assert physician.locator("#link-state").get_attribute("data-state") == "revoked"

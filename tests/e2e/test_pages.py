@@ -4,11 +4,11 @@ scroll on any page"), and axe-core, the accessibility engine from npm (node_modu
 finds no serious or critical WCAG 2.1 A/AA violation on any of them.
 
 The walk: home, register, sign-in, an issuer's credential offer (OpenID4VCI) mailed to the
-physician, the wallet with an error message, a refused upload, the
-wallet, a credential with its share form, the new link (URL, QR), the links list, one link with
-its access log, the account page; the share gate (and again after a wrong passcode), the
-verifier page, the receipt, the /check form and a /check result (this server checking its own
-link over HTTP), the link once revoked (410); an error page (404).
+physician, the wallet with an error message, a refused upload, the wallet (and a card unfolded), a
+credential with its share form, the new link (URL, QR), the links list, one link with its access
+log (its Copy button tried), the account page, the revoke step; the share gate (and again after a
+wrong passcode), the verifier page, the receipt, the /check form and a /check result (this server
+checking its own link over HTTP), the link once revoked (410); an error page (404).
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def test_every_page_fits_a_phone_and_passes_axe(new_context: Any, live_server: L
     assert missing is not None and missing.status == 404
     walk.check(anonymous, "404 page")
 
-    physician = new_context().new_page()
+    physician = new_context(permissions=["clipboard-read", "clipboard-write"]).new_page()
     physician.goto("/register")
     walk.check(physician, "register")
     register(physician, live_server)
@@ -155,6 +155,11 @@ def test_every_page_fits_a_phone_and_passes_axe(new_context: Any, live_server: L
     physician.goto("/wallet")
     assert physician.locator(f'a[href="{credential_page.removeprefix(live_server.url)}"]').count() >= 1
     walk.check(physician, "wallet")
+    card = physician.locator("article.card").first
+    assert card.locator("details.card-fields dl.fields").is_hidden()  # folded: type, issuer, status, expiry
+    card.locator("details.card-fields > summary").click()
+    assert card.locator("details.card-fields dl.fields").is_visible()
+    walk.check(physician, "wallet with a card unfolded")
     physician.goto(credential_page)
     assert physician.locator("#share-form").count() == 1
     walk.check(physician, "credential and share form")
@@ -200,9 +205,16 @@ def test_every_page_fits_a_phone_and_passes_axe(new_context: Any, live_server: L
     physician.goto(link_page)
     assert physician.locator('[data-outcome="viewed"]').count() >= 1
     walk.check(physician, "one link and its access log")
+    # the Copy button (static/copy.js) copies the address and says so to a screen reader
+    physician.get_by_role("button", name="Copy the link").click()
+    physician.wait_for_function("document.getElementById('copy-status').textContent === 'Copied'")
+    assert physician.evaluate("navigator.clipboard.readText()") == url
     physician.goto("/account")
     walk.check(physician, "account")
     physician.goto(link_page)
+    assert physician.get_by_role("button", name="Revoke this link now").is_hidden()  # behind its confirmation step
+    physician.locator("#revoke-step > summary").click()
+    walk.check(physician, "revoke confirmation")
     physician.get_by_role("button", name="Revoke this link now").click()
     physician.wait_for_load_state()
     assert physician.locator("#link-state").get_attribute("data-state") == "revoked"
@@ -210,7 +222,7 @@ def test_every_page_fits_a_phone_and_passes_axe(new_context: Any, live_server: L
     assert gone is not None and gone.status == 410
     walk.check(verifier, "revoked link")
 
-    assert len(walk.seen) == 20, walk.seen
+    assert len(walk.seen) == 22, walk.seen
     assert (walk.overflow, walk.violations) == ([], []), (
         "pages wider than the viewport:\n" + "\n".join(walk.overflow)
         + "\naxe-core violations (serious or critical):\n" + "\n".join(walk.violations))
