@@ -6,8 +6,9 @@ finds no serious or critical WCAG 2.1 A/AA violation on any of them.
 The walk: home, register, sign-in, the wallet with an error message, a refused upload, the
 wallet, a credential with its share form, the new link (URL, QR), the links list, one link with
 its access log, the account page; the share gate (and again after a wrong passcode), the
-verifier page, the receipt, the /check form and a /check result (this server checking its own
-link over HTTP), the link once revoked (410); an error page (404).
+verifier page (and again with its technical checks unfolded), the receipt, the /check form and a
+/check result (this server checking its own link over HTTP; unfolded too), the link once revoked
+(410); an error page (404).
 """
 
 from __future__ import annotations
@@ -161,6 +162,9 @@ def test_every_page_fits_a_phone_and_passes_axe(new_context: Any, live_server: L
     verifier.wait_for_load_state()
     assert verifier.locator("#verdict").count() == 1
     walk.check(verifier, "verifier page")
+    verifier.locator("#checks > summary").click()  # the technical checks, unfolded, fit a phone too
+    assert verifier.locator('tr[data-check="issuer_signature"]').is_visible()
+    walk.check(verifier, "verifier page, checks unfolded")
     verifier.goto(url + "/receipt")
     walk.check(verifier, "receipt")
     verifier.goto("/check")
@@ -171,6 +175,8 @@ def test_every_page_fits_a_phone_and_passes_axe(new_context: Any, live_server: L
     verifier.wait_for_load_state()
     assert verifier.locator("[data-outcome]").count() >= 1, verifier.content()[:2000]
     walk.check(verifier, "check result")
+    verifier.locator("#checks > summary").click()
+    walk.check(verifier, "check result, checks unfolded")
 
     physician.goto("/shares")
     walk.check(physician, "links list")
@@ -187,7 +193,7 @@ def test_every_page_fits_a_phone_and_passes_axe(new_context: Any, live_server: L
     assert gone is not None and gone.status == 410
     walk.check(verifier, "revoked link")
 
-    assert len(walk.seen) == 19, walk.seen
+    assert len(walk.seen) == 21, walk.seen
     assert (walk.overflow, walk.violations) == ([], []), (
         "pages wider than the viewport:\n" + "\n".join(walk.overflow)
         + "\naxe-core violations (serious or critical):\n" + "\n".join(walk.violations))
