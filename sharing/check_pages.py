@@ -16,10 +16,11 @@ from werkzeug.wrappers import Response
 
 from credshare.federation.link_check import CheckedLink, LinkCheckError
 from credshare.foundation.errors import InputError
-from credshare.issuing.types import field_rows, type_for_vct
+from credshare.issuing.types import type_for_vct
 from credshare.sharing.context import services
 from credshare.sharing.display import day, when
 from credshare.sharing.json_body import json_object
+from credshare.sharing.report_view import shown_report
 
 bp = Blueprint("check", __name__)
 MAX_LINK_CHARS = 2048
@@ -28,11 +29,9 @@ MAX_LINK_CHARS = 2048
 def _page(checked: CheckedLink | None = None, error: LinkCheckError | None = None, link: str = "",
           status: int = 200) -> Response:
     svc = services()
-    ctype = type_for_vct(svc.types, checked.report.vct) if checked else None
-    fields = field_rows(checked.report.claims, ctype) if checked else []
+    shown = shown_report(checked.report, type_for_vct(svc.types, checked.report.vct)) if checked else None
     body = render_template("check.html", checked=checked, report=checked.report if checked else None, error=error,
-                           link=link, fields=fields, type_name=(ctype.name if ctype else checked.report.vct)
-                           if checked else None, trust_problem=svc.trusting.problem(), when=when, day=day)
+                           link=link, shown=shown, trust_problem=svc.trusting.problem(), when=when, day=day)
     return make_response(body, status)
 
 

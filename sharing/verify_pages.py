@@ -19,9 +19,10 @@ from werkzeug.wrappers import Response as BaseResponse  # what redirect() return
 from credshare.foundation.errors import CredshareError, NotFoundError
 from credshare.holding.receipts import RECEIPT_KEYS_PATH
 from credshare.holding.shares import Gate, OpenedShare, PasscodeNeeded, ShareGone
-from credshare.issuing.types import field_rows, type_for_vct
+from credshare.issuing.types import type_for_vct
 from credshare.sharing.context import client_address, services
 from credshare.sharing.display import day, when
+from credshare.sharing.report_view import shown_report
 
 bp = Blueprint("verify", __name__)
 GRANT_COOKIE = "credshare_grant"
@@ -90,8 +91,8 @@ def _html(token: str, handler: Callable[[OpenedShare], Response], *, passcode: s
 def _render_verification(token: str, opened: OpenedShare) -> Response:
     ctype = services().receipts.credential_type(opened)
     return make_response(render_template(
-        "verify.html", token=token, opened=opened, report=opened.report, fields=field_rows(opened.report.claims, ctype),
-        type_name=ctype.name if ctype else opened.report.vct, when=when, day=day))
+        "verify.html", token=token, opened=opened, report=opened.report, shown=shown_report(opened.report, ctype),
+        when=when, day=day))
 
 
 @bp.get("/s/<token>")

@@ -115,6 +115,15 @@ def test_an_issuer_the_verifier_does_not_list_is_not_recognised(wallet, tmp_path
     assert checked.report.outcome == "not_verified" and statuses(checked.report)["issuer_trust"] == "failed"
     status, page = _check(verifier, f"{served.url}/s/{token}")
     assert 'data-outcome="not_verified"' in page and "<strong>not recognised</strong>: issuer not recognised" in page
+    # the verdict in words, the reason first, on the page and in the JSON alike
+    assert re.search(r'<h1 id="verdict-heading"><span class="symbol" aria-hidden="true">✗</span> Not verified: '
+                     r'Medical degree</h1>\s*<p class="reason" id="verdict-reason">Issuer not recognised: ', page), page
+    assert re.search(r'data-question="issuer" data-answer="no">\s*<dt>Is the issuer recognised\?</dt>', page)
+    api = verifier.test_client()
+    body = api.post("/api/v1/checks", json={"link": f"{served.url}/s/{token}"},
+                    headers={"X-CSRF-Token": csrf_from(api, "/check")}).get_json()["verification"]["verdict"]
+    assert body["state"] == "not_verified" and body["reason"].startswith("Issuer not recognised: ")
+    assert body["answers"][0] == {**body["answers"][0], "question": "issuer", "answer": "no"}
 
 
 def test_passcodes_and_gone_links_are_told_plainly(wallet, tmp_path: Path) -> None:

@@ -270,7 +270,7 @@ def _presentation_checks(presentation: str, keys: list[PublicKey] | None, policy
         return None
     report.add("issuer_signature", "passed", f"{verified.issuer_header.get('alg')} "
                f"{signer or 'key ' + str(verified.issuer_header.get('kid'))}")
-    report.add("disclosures", "passed", f"{len(verified.disclosed_paths)} disclosed field(s), each matching a signed digest")
+    report.add("disclosures", "passed", _disclosures_detail(verified.claims, verified.disclosed_paths))
     if verified.key_binding is not None:
         report.add("key_binding", "passed", f"signed by the holder key for audience {verified.key_binding.get('aud')}")
     elif policy.required:  # pragma: no cover - verify_presentation refuses this itself
@@ -278,6 +278,39 @@ def _presentation_checks(presentation: str, keys: list[PublicKey] | None, policy
     report.claims = verified.claims
     report.disclosed_paths = [list(p) for p in verified.disclosed_paths]
     return verified
+
+
+def fields_shown(claims: dict[str, Any], disclosed: list[Any]) -> int:
+    """How many fields a reader sees for ``disclosed`` (RFC 9901 section 7.1 claim paths): a
+    disclosed group (an object such as a medical school) is not a field itself but the fields
+    it holds are, and a list is one field however many of its elements were disclosed."""
+    shown: set[tuple[Any, ...]] = set()
+
+    def leaves(node: Any, path: tuple[Any, ...]) -> None:
+        if isinstance(node, dict) and node:
+            for name, value in node.items():
+                leaves(value, path + (name,))
+        else:
+            shown.add(path)
+
+    for path in disclosed:
+        cut: list[Any] = []
+        node: Any = claims
+        for part in path:
+            if not isinstance(part, str) or not isinstance(node, dict):
+                break  # an array element: the list is the field
+            cut.append(part)
+            node = node.get(part)
+        leaves(node, tuple(cut))
+    return len(shown)
+
+
+def _disclosures_detail(claims: dict[str, Any], disclosed: list[Any]) -> str:
+    count, fields = len(disclosed), fields_shown(claims, disclosed)
+    if fields == count:
+        return f"{count} disclosed field(s), each matching a signed digest"
+    return (f"{fields} field(s) shown, from {count} disclosures (a group of fields, or a list, is disclosed "
+            f"itself and each of its parts again), each matching a signed digest")
 
 
 def presented_at(presentation: Any) -> int:

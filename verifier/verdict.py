@@ -123,6 +123,17 @@ def _explained(check: Check) -> str:
     return (f"{check.label}: {check.detail}" if check.detail else check.label).rstrip(". ")
 
 
+def _open_words(check: Check, report: Report) -> str:
+    """What could not be checked, in a sentence without its final stop: a witness quorum met
+    only by the log's own development witnesses is said in plain words (their names and the
+    quorum stay in the check's detail, for experts); any other check is its label and detail."""
+    if (check.name == "witness_quorum" and report.witnesses
+            and all(w.get("development_only") for w in report.witnesses)):
+        return ("Witness cosignatures: no independent witness has confirmed the log that records it, only the "
+                f"log's own {len(report.witnesses)} development witness(es)")
+    return _explained(check)
+
+
 def grouped_checks(report: Report) -> list[tuple[Question, list[Check]]]:
     """The report's checks under their questions, in reader order (``CHECK_ORDER``)."""
     placed: dict[Question, list[Check]] = {q: [] for q in CHECK_ORDER}
@@ -157,9 +168,10 @@ def _issuer_words(report: Report, answer: Answer, checks: list[Check]) -> str:
     name = report.issuer_name or report.issuer or "the issuer"
     if answer == "yes":
         vouched = report.issuer_trust or {}
-        how = vouched.get("accreditation") or "a recognised issuer"
+        how = vouched.get("accreditation")
         by = vouched.get("vouched_by")
-        return f"Yes. {name} is recognised as {how}" + (f" (on {by})." if by else ".")
+        return (f"Yes. {name} is recognised" + (f" as {how}" if how else "")
+                + (f", on {by}" if by else "") + ", for this type of credential.")
     if answer == "no":
         failed = _first(checks, "failed")
         if failed is not None and failed.name == "issuer_trust":
@@ -171,7 +183,7 @@ def _issuer_words(report: Report, answer: Answer, checks: list[Check]) -> str:
     return "Not checked."
 
 
-def _record_words(answer: Answer, checks: list[Check]) -> str:
+def _record_words(report: Report, answer: Answer, checks: list[Check]) -> str:
     if answer == "yes":
         passed = {c.name for c in checks if c.status == "passed"}
         said = [words for name, words in (
@@ -188,7 +200,7 @@ def _record_words(answer: Answer, checks: list[Check]) -> str:
         return f"No. {_explained(failed)}." if failed else "No."
     if answer == "unknown":
         open_check = _first(checks, "unchecked")
-        return f"Not fully. {_explained(open_check)}." if open_check else "Not fully."
+        return f"Not fully. {_open_words(open_check, report)}." if open_check else "Not fully."
     return "Not checked."
 
 
@@ -234,7 +246,7 @@ def verdict(report: Report, type_name: str | None = None) -> Verdict:
         if question == "issuer":
             words = _issuer_words(report, answer, checks)
         elif question == "record":
-            words = _record_words(answer, checks)
+            words = _record_words(report, answer, checks)
         elif question == "current":
             words = _current_words(report, answer, checks)
         else:
@@ -252,7 +264,7 @@ def verdict(report: Report, type_name: str | None = None) -> Verdict:
     elif state == "incomplete":
         headline = f"Could not be fully checked{kind}"
         open_check = _first(ordered, "unchecked")
-        reason = (f"Nothing failed, but this could not be checked: {_explained(open_check)}." if open_check
+        reason = (f"Nothing failed, but this could not be checked: {_open_words(open_check, report)}." if open_check
                   else "Nothing failed, but some checks could not be made.")
     else:
         headline = f"Not verified{kind}"

@@ -68,6 +68,12 @@ def test_issue_upload_share_verify_revoke_and_verify_offline(new_context: Any, l
     page_text = verifier.content()
     for hidden in ("1991-04-12", "D-424242", "1234567893", "Boston"):
         assert hidden not in page_text, hidden
+    # the verdict first, in words; the technical checks folded under it until the reader unfolds them
+    assert verifier.locator("#verdict h1").inner_text().endswith("Could not be fully checked: Medical degree")
+    assert verifier.locator("#answers [data-answer]").count() == 4
+    assert not verifier.locator('tr[data-check="issuer_signature"]').is_visible()
+    verifier.get_by_text("technical checks").click()
+    assert verifier.locator('tr[data-check="issuer_signature"]').is_visible()
     checks = verifier.locator("tr[data-check]")
     statuses = {checks.nth(i).get_attribute("data-check"): checks.nth(i).get_attribute("data-status")
                 for i in range(checks.count())}

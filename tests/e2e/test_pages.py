@@ -7,8 +7,9 @@ The walk: home, register, sign-in, an issuer's credential offer (OpenID4VCI) mai
 physician, the wallet with an error message, a refused upload, the wallet (and a card unfolded), a
 credential with its share form, the new link (URL, QR), the links list, one link with its access
 log (its Copy button tried), the account page, the revoke step; the share gate (and again after a
-wrong passcode), the verifier page, the receipt, the /check form and a /check result (this server
-checking its own link over HTTP), the link once revoked (410); an error page (404).
+wrong passcode), the verifier page (and again with its technical checks unfolded), the receipt,
+the /check form and a /check result (this server checking its own link over HTTP; unfolded too),
+the link once revoked (410); an error page (404).
 """
 
 from __future__ import annotations
@@ -189,6 +190,9 @@ def test_every_page_fits_a_phone_and_passes_axe(new_context: Any, live_server: L
     verifier.wait_for_load_state()
     assert verifier.locator("#verdict").count() == 1
     walk.check(verifier, "verifier page")
+    verifier.locator("#checks > summary").click()  # the technical checks, unfolded, fit a phone too
+    assert verifier.locator('tr[data-check="issuer_signature"]').is_visible()
+    walk.check(verifier, "verifier page, checks unfolded")
     verifier.goto(url + "/receipt")
     walk.check(verifier, "receipt")
     verifier.goto("/check")
@@ -199,6 +203,8 @@ def test_every_page_fits_a_phone_and_passes_axe(new_context: Any, live_server: L
     verifier.wait_for_load_state()
     assert verifier.locator("[data-outcome]").count() >= 1, verifier.content()[:2000]
     walk.check(verifier, "check result")
+    verifier.locator("#checks > summary").click()
+    walk.check(verifier, "check result, checks unfolded")
 
     physician.goto("/shares")
     walk.check(physician, "links list")
@@ -222,7 +228,7 @@ def test_every_page_fits_a_phone_and_passes_axe(new_context: Any, live_server: L
     assert gone is not None and gone.status == 410
     walk.check(verifier, "revoked link")
 
-    assert len(walk.seen) == 22, walk.seen
+    assert len(walk.seen) == 24, walk.seen
     assert (walk.overflow, walk.violations) == ([], []), (
         "pages wider than the viewport:\n" + "\n".join(walk.overflow)
         + "\naxe-core violations (serious or critical):\n" + "\n".join(walk.violations))
