@@ -6,12 +6,15 @@ between tries (``issuing.anchor_schedule.backoff``: 30 s, 60 s, 120 s ... capped
 This module owns the ``notify_deliveries`` collection. A delivery's ``_id`` is the event it
 tells (e.g. ``link-opened:<link id>``), so an event queued twice is delivered once. A try is
 taken by compare-and-set on the delivery (``owner``, ``lease_until``), so of several processes
-running :meth:`Deliveries.run_once` exactly one sends it. Webhook answers are read to at most
+running :meth:`Deliveries.run_once` exactly one sends it. What is sent (address or URL,
+subject, body) is sealed at rest under a key of the server's secret (``sealed``), and dropped
+once the delivery is final: a database dump shows no recipient label or address. Webhook answers are read to at most
 :data:`MAX_ANSWER_BYTES`; webhook URLs and mail bodies are never logged (they may carry a
 subscriber's secret)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -20,6 +23,7 @@ from typing import Any
 from credshare.foundation.clock import SYSTEM_CLOCK, Clock
 from credshare.foundation.errors import CredshareError, DuplicateKeyError
 from credshare.foundation.http_client import check_remote_url, request
+from credshare.foundation.sealing import Sealer
 from credshare.issuing.anchor_schedule import backoff
 from credshare.storage import Store
 from credshare.storage.mail import Mailer
@@ -47,9 +51,10 @@ class Tried:
 
 
 class Deliveries:
-    def __init__(self, store: Store, mailer: Mailer, *, max_attempts: int = MAX_ATTEMPTS,
+    def __init__(self, store: Store, mailer: Mailer, sealer: Sealer, *, max_attempts: int = MAX_ATTEMPTS,
                  clock: Clock = SYSTEM_CLOCK) -> None:
         self._deliveries = store.collection(DELIVERIES)
+        self._sealer = sealer
         self._mailer = mailer
         self._max_attempts = max_attempts
         self._clock = clock
@@ -57,10 +62,11 @@ class Deliveries:
 
     # -- queueing -------------------------------------------------------------------------
 
-    def _queue(self, delivery_id: str, doc: dict[str, Any]) -> bool:
+    def _queue(self, delivery_id: str, kind: str, what: dict[str, str]) -> bool:
         now = self._clock.now()
+        sealed = self._sealer.seal(json.dumps(what).encode())
         try:
-            self._deliveries.insert_one({"_id": delivery_id, **doc, "state": "pending", "attempts": 0,
+            self._deliveries.insert_one({"_id": delivery_id, "kind": kind, "sealed": sealed, "state": "pending", "attempts": 0,
                                          "next_try": now, "last_error": None, "queued_at": now,
                                          "delivered_at": None, "owner": None, "lease_until": 0.0})
         except DuplicateKeyError:
@@ -69,13 +75,13 @@ class Deliveries:
 
     def mail(self, delivery_id: str, to: str, subject: str, body: str) -> bool:
         """Queue an e-mail; False when ``delivery_id`` was queued before (nothing is added)."""
-        return self._queue(delivery_id, {"kind": "email", "to": to, "subject": subject, "body": body})
+        return self._queue(delivery_id, "email", {"to": to, "subject": subject, "body": body})
 
     def webhook(self, delivery_id: str, url: str, jws: str) -> bool:
         """Queue a webhook POST of ``jws``; the URL must pass ``check_remote_url`` (https, or
         http to this machine only). False when ``delivery_id`` was queued before."""
         check_remote_url(url)
-        return self._queue(delivery_id, {"kind": "webhook", "to": url, "body": jws})
+        return self._queue(delivery_id, "webhook", {"to": url, "body": jws})
 
     def get(self, delivery_id: str) -> dict[str, Any] | None:
         """A delivery's state: ``state``, ``attempts``, ``next_try``, ``last_error``, ``delivered_at``."""
@@ -111,11 +117,11 @@ class Deliveries:
             {"$set": {"owner": token, "lease_until": now + LEASE_SECONDS}}, return_document="after")
         return taken if taken is not None and taken.get("owner") == token else None
 
-    def _send(self, doc: dict[str, Any]) -> None:
+    def _send(self, doc: dict[str, Any], what: dict[str, str]) -> None:
         if doc["kind"] == "email":
-            self._mailer.send(doc["to"], doc["subject"], doc["body"])
+            self._mailer.send(what["to"], what["subject"], what["body"])
             return
-        answer = request("POST", check_remote_url(doc["to"]), body=doc["body"].encode("ascii"),
+        answer = request("POST", check_remote_url(what["to"]), body=what["body"].encode("ascii"),
                          content_type=WEBHOOK_TYPE, max_bytes=MAX_ANSWER_BYTES)
         if not 200 <= answer.status < 300:
             why = "redirects elsewhere (not followed)" if 300 <= answer.status < 400 else f"answered {answer.status}"
@@ -123,25 +129,31 @@ class Deliveries:
 
     def _try(self, doc: dict[str, Any], now: float) -> Tried:
         delivery_id = doc["_id"]
+        what: dict[str, str] = {}
         try:
-            self._send(doc)
+            what = json.loads(self._sealer.open(doc["sealed"]))
+            self._send(doc, what)
         except CredshareError as exc:
-            return self._failed(doc, now, exc.code, exc.detail)
+            return self._failed(doc, what.get("to", ""), now, exc.code, exc.detail)
         except Exception as exc:  # noqa: BLE001 - one recipient's failure must never stop the others
-            return self._failed(doc, now, "delivery_failed", f"unexpected {type(exc).__name__}")
-        self._deliveries.update_one({"_id": delivery_id, "owner": doc["owner"]}, {"$set": {
-            "state": "delivered", "attempts": int(doc["attempts"]) + 1, "delivered_at": now, "owner": None}})
+            return self._failed(doc, what.get("to", ""), now, "delivery_failed", f"unexpected {type(exc).__name__}")
+        self._deliveries.update_one({"_id": delivery_id, "owner": doc["owner"]}, {
+            "$set": {"state": "delivered", "attempts": int(doc["attempts"]) + 1, "delivered_at": now, "owner": None},
+            "$unset": {"sealed": ""}})
         return Tried(delivery_id, "delivered")
 
-    def _failed(self, doc: dict[str, Any], now: float, code: str, detail: str) -> Tried:
+    def _failed(self, doc: dict[str, Any], to: str, now: float, code: str, detail: str) -> Tried:
         attempts = int(doc["attempts"]) + 1
         final = attempts >= self._max_attempts
         next_try = None if final else now + backoff(attempts)
-        if doc["kind"] == "webhook":
-            detail = detail.replace(doc["to"], "the webhook URL")  # the URL may carry the subscriber's secret
-        self._deliveries.update_one({"_id": doc["_id"], "owner": doc["owner"]}, {"$set": {
+        if to:
+            detail = detail.replace(to, "the recipient")  # a webhook URL may carry the subscriber's secret
+        update: dict[str, Any] = {"$set": {
             "state": "failed" if final else "pending", "attempts": attempts, "next_try": next_try,
-            "last_error": {"code": code, "detail": detail[:300], "at": now}, "owner": None}})
+            "last_error": {"code": code, "detail": detail[:300], "at": now}, "owner": None}}
+        if final:
+            update["$unset"] = {"sealed": ""}
+        self._deliveries.update_one({"_id": doc["_id"], "owner": doc["owner"]}, update)
         _log.warning("delivery %s (%s) failed, attempt %d of %d: %s", doc["_id"], doc["kind"], attempts,
                      self._max_attempts, code)
         return Tried(doc["_id"], "failed" if final else "retry", error=code, next_try=next_try)

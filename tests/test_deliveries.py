@@ -13,9 +13,12 @@ import pytest
 
 from credshare.foundation.clock import ManualClock
 from credshare.foundation.http_client import RemoteError
+from credshare.foundation.sealing import Sealer
 from credshare.holding.deliveries import Deliveries, DeliveryThread
 from credshare.storage import open_store
 from credshare.storage.mail import Outbox
+
+SEALER = Sealer.for_purpose("test-secret", "notify-deliveries")
 
 
 class Hook:
@@ -53,7 +56,7 @@ class Hook:
 def outbox(tmp_path: Path, clock: ManualClock) -> Iterator[tuple[Deliveries, Path]]:
     store = open_store(None, tmp_path / "data")
     directory = tmp_path / "data" / "outbox"
-    yield Deliveries(store, Outbox(directory, "credshare@example.org"), clock=clock), directory
+    yield Deliveries(store, Outbox(directory, "credshare@example.org"), SEALER, clock=clock), directory
     store.close()
 
 
@@ -82,6 +85,7 @@ def test_an_email_is_sent_once_per_event(outbox: tuple[Deliveries, Path]) -> Non
     assert len(mails) == 1 and b"Subject: Your link was opened" in mails[0].read_bytes()
     assert deliveries.run_once() == [] and len(list(directory.glob("*.eml"))) == 1
     assert deliveries.get("link-opened:abc")["state"] == "delivered"
+    assert "dr@example.org" not in str(deliveries._deliveries.find())  # sealed while queued, dropped once sent
 
 
 def test_a_webhook_is_posted_as_jose(outbox: tuple[Deliveries, Path], hook_ok: Hook) -> None:
@@ -112,6 +116,8 @@ def test_a_failing_webhook_backs_off_and_ends_failed(outbox: tuple[Deliveries, P
     assert state["state"] == "failed" and state["attempts"] == 6
     assert state["last_error"]["code"] == "webhook_refused" and "500" in state["last_error"]["detail"]
     assert "s3cr3t" not in str(state)
+    stored = deliveries._deliveries.find_one({"_id": "status:2"})
+    assert "sealed" not in stored and "s3cr3t" not in str(stored)  # final: what was to be sent is gone
     clock.advance(3600)
     assert deliveries.run_once() == []  # failed for good
 
@@ -125,7 +131,7 @@ def test_plain_http_only_to_this_machine(outbox: tuple[Deliveries, Path]) -> Non
 def test_one_process_takes_a_delivery(tmp_path: Path, clock: ManualClock, hook_ok: Hook) -> None:
     stores = [open_store(None, tmp_path / "data") for _ in range(2)]
     try:
-        a, b = (Deliveries(s, Outbox(tmp_path / "out", "x@example.org"), clock=clock) for s in stores)
+        a, b = (Deliveries(s, Outbox(tmp_path / "out", "x@example.org"), SEALER, clock=clock) for s in stores)
         a.webhook("status:4", hook_ok.url, "a.b.c")
         assert b._take("status:4", clock.now()) is not None
         assert a.run_once() == []  # leased by the other
