@@ -89,13 +89,16 @@ def worker_app() -> Any:
     one is configured (one per worker; its lease makes exactly one act), stopped at exit."""
     import atexit
 
+    from credshare.holding.deliveries import DeliveryThread
     from credshare.issuing.anchor_schedule import AnchorThread
     from credshare.webapp import create_app
 
     app = create_app()
-    schedule = app.extensions["credshare"].anchor_schedule
+    svc = app.extensions["credshare"]
+    schedule = svc.anchor_schedule
     if schedule is not None:
         atexit.register(AnchorThread(schedule).start().stop)
+    atexit.register(DeliveryThread(svc.notifications_run).start().stop)  # each delivery is leased: one sends it
     return app
 
 

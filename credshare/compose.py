@@ -31,7 +31,9 @@ from credshare.foundation.clock import Clock, SystemClock
 from credshare.foundation.config import Settings, load_settings
 from credshare.foundation.errors import ConfigError
 from credshare.holding.accounts import AccountService, OwnerDirectory
+from credshare.holding.deliveries import Deliveries
 from credshare.holding.evidence import EvidenceService
+from credshare.holding.notifications import PhysicianNotices
 from credshare.holding.receipts import ReceiptService
 from credshare.holding.receiving import CredentialReceiver
 from credshare.holding.shares import ShareService
@@ -292,7 +294,31 @@ class AppServices:
     def shares(self) -> ShareService:
         with self._lock:
             return ShareService(self.store, self.evidence, self.wallet, secret_key=self.settings.secret_key,
-                                kdf=profile_params(self.settings.argon2_profile), clock=self.clock)
+                                kdf=profile_params(self.settings.argon2_profile), clock=self.clock,
+                                listener=self._link_event)
+
+    def _link_event(self, kind: str, account_id: str, link_id: str, facts: dict[str, Any]) -> None:
+        self.physician_notices.link_event(kind, account_id, link_id, facts)
+
+    @cached_property
+    def deliveries(self) -> Deliveries:
+        """The outbox of notification e-mails and webhooks (holding/deliveries.py)."""
+        with self._lock:
+            from credshare.foundation.sealing import Sealer
+
+            return Deliveries(self.store, self.mailer, Sealer.for_purpose(self.settings.secret_key, "notify-deliveries"),
+                              clock=self.clock)
+
+    @cached_property
+    def physician_notices(self) -> PhysicianNotices:
+        """The e-mails a physician is sent about their links (holding/notifications.py)."""
+        with self._lock:
+            return PhysicianNotices(self.store, self.deliveries, self.types, public_url=self.settings.public_url,
+                                    clock=self.clock)
+
+    def notifications_run(self) -> None:
+        """One round of the notification thread: deliver what is due."""
+        self.deliveries.run_once()
 
     @cached_property
     def receipts(self) -> ReceiptService:

@@ -137,6 +137,11 @@ class OwnerDirectory:
     def has_account(self, email: str) -> bool:
         return self._accounts.find_one({"email": normalize_email(email)}, fields=["_id"]) is not None
 
+    def confirmed_email(self, account_id: str) -> str | None:
+        """The account's e-mail address once its owner confirmed it (None before, or no such account)."""
+        doc = self._accounts.find_one({"_id": str(account_id)}, fields=["email", "email_verified"])
+        return doc["email"] if doc is not None and doc.get("email_verified") is True else None
+
     def confirmed_owners(self, emails: list[str]) -> set[str]:
         """The addresses among ``emails`` (normalized) whose owners confirmed them here."""
         if not emails:

@@ -24,7 +24,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from credshare.disclosure.jws import Signer, parse_compact
 from credshare.disclosure.paths import ClaimPath
@@ -53,6 +53,10 @@ KB_CLOCK_SLACK = 60
 PASSCODE_WAIT_SECONDS = 10.0  # a visitor waits this long for a passcode-check slot before being told to retry
 PASSCODE_POLL_SECONDS = 0.02
 PASSCODE_HOLD_SECONDS = 120  # a slot held longer than this was left by a process that died mid-check
+
+# (kind, owner account id, link id, facts): told when a link is opened the first time
+# ("link_opened"), used up ("link_used_up") or locked ("link_locked"); see holding/notifications.py
+LinkListener = Callable[[str, str, str, dict[str, Any]], None]
 
 
 class ShareGone(CredshareError):
@@ -255,8 +259,9 @@ def _gate_words(doc: dict[str, Any], token: str) -> dict[str, Any]:
 
 class ShareService:
     def __init__(self, store: Store, evidence: EvidenceService, wallet: WalletService, *, secret_key: str,
-                 kdf: vault.KdfParams, clock: Clock = SYSTEM_CLOCK) -> None:
+                 kdf: vault.KdfParams, clock: Clock = SYSTEM_CLOCK, listener: LinkListener | None = None) -> None:
         self._clock = clock
+        self._listener = listener
         self._store = store
         self._shares = store.collection(SHARES)
         self._access = store.collection(ACCESS)
@@ -476,6 +481,8 @@ class ShareService:
             doc = self._count_view(doc, client, logged)
             new_grant = self.grant(link_id, now)
         shared = json.loads(vault.open_sealed(vault.key_from_token(token, "share"), doc["sealed_link"]))
+        if not granted:
+            self._tell_view(doc, token, shared)
         policy = KeyBindingPolicy(required=True, audience=link_id, nonce=shared["nonce"],
                                   max_age_seconds=max(0, now - doc["created_at"]) + KB_CLOCK_SLACK)
         report = self._evidence.verify(shared["presentation"], shared["anchor_proof"], key_binding=policy, now=now)
@@ -486,6 +493,21 @@ class ShareService:
                              doc["created_at"], doc["expires_at"], doc["views"], doc.get("max_views"),
                              shared["presentation"], shared["anchor_proof"], shared["nonce"])
         return opened, new_grant
+
+    def _tell(self, kind: str, doc: dict[str, Any], facts: dict[str, Any]) -> None:
+        if self._listener is not None:
+            self._listener(kind, doc["owner"], doc["_id"], facts)
+
+    def _tell_view(self, doc: dict[str, Any], token: str, shared: dict[str, Any]) -> None:
+        """After a counted view: the first one, and the last one allowed, are told to the owner."""
+        views, limit = doc.get("views", 0), doc.get("max_views")
+        if views != 1 and views != limit:
+            return
+        facts = {"recipient": shared.get("recipient") or "", "vct": _gate_words(doc, token).get("vct")}
+        if views == 1:
+            self._tell("link_opened", doc, facts)
+        if limit is not None and views == limit:
+            self._tell("link_used_up", doc, facts)
 
     def _check_passcode(self, doc: dict[str, Any], passcode: str | None, client: tuple[str | None, str | None]) -> None:
         """The budget (``attempts_left``) goes down only for a wrong passcode. A check in progress
@@ -512,6 +534,8 @@ class ShareService:
         left = int((spent or {}).get("attempts_left", 0))
         self._log(link_id, client, "wrong passcode" if left > 0 else "locked")
         if left <= 0:
+            if left == 0:  # the wrong passcode that locked it (one only: the budget goes down one at a time)
+                self._tell("link_locked", doc, {})
             raise ShareGone("Wrong passcode. This link is now locked: ask the physician for a new link.",
                             code="share_locked")
         raise PasscodeNeeded(f"Wrong passcode: {left} attempt(s) left before the link locks. Check the passcode with "

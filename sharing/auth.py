@@ -8,7 +8,8 @@ used only for flash messages, never for anything secret. Every form here is CSRF
 :mod:`sharing.csrf` before its view runs.
 
 * ``GET/POST /register``, ``GET/POST /sign-in``, ``POST /sign-out``
-* ``GET /account``, ``POST /account/password``, ``POST /account/sign-out-everywhere``
+* ``GET /account``, ``POST /account/password``, ``POST /account/sign-out-everywhere``,
+  ``POST /account/notifications`` (which e-mails the owner is sent: holding/notifications.py)
 * ``POST /account/backup`` (a JSON attachment), ``POST /account/restore``
 """
 
@@ -189,7 +190,11 @@ def sign_out() -> BaseResponse:
 
 
 def _account_page(status: int = 200, **context: Any) -> tuple[str, int]:
-    return render_template("account.html", owner=signed_in_owner(), **context), status
+    from credshare.holding.notifications import KINDS
+
+    owner = signed_in_owner()
+    notices = services().physician_notices.preferences(owner.account_id)
+    return render_template("account.html", owner=owner, notices=notices, notice_names=KINDS, **context), status
 
 
 @bp.get("/account")
@@ -213,6 +218,16 @@ def change_password() -> BaseResponse | tuple[str, int]:
             raise
         return _account_page(exc.http_status, error=exc.detail, error_code=exc.code)
     flash("Your password is changed. Every other session was signed out.")
+    return redirect(url_for("auth.account"))
+
+
+@bp.post("/account/notifications")
+@login_required
+def notifications() -> BaseResponse:
+    """The e-mails the owner wants: the checked boxes are on, every other kind off."""
+    owner = signed_in_owner()
+    services().physician_notices.set_preferences(owner.account_id, request.form.getlist("notice"))
+    flash("Your e-mail notifications are saved.")
     return redirect(url_for("auth.account"))
 
 

@@ -1,0 +1,88 @@
+"""What a physician is told by e-mail (issue 14): a link opened for the first time, locked by
+wrong passcodes, used up; each kind can be turned off on the account page (all on by default).
+
+This module owns the ``notify_prefs`` collection (one document per account: the kinds turned
+off). Mails go through the outbox (holding/deliveries.py), once per event. A mail never carries
+a shared field value or a secret: only what the server legitimately holds when the event
+happens (the recipient label and the credential type in words during an open), when it
+happened, and where to look (``/shares/<link id>``)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Mapping
+
+from credshare.foundation.clock import SYSTEM_CLOCK, Clock
+from credshare.holding.accounts import OwnerDirectory
+from credshare.holding.deliveries import Deliveries
+from credshare.issuing.types import CredentialType, type_for_vct
+from credshare.storage import Store
+
+PREFS = "notify_prefs"
+KINDS: dict[str, str] = {  # kind -> what the account page calls it
+    "link_opened": "A link of mine is opened for the first time",
+    "link_locked": "A link of mine is locked by wrong passcodes",
+    "link_used_up": "A link of mine has been opened as many times as I allowed",
+}
+MAX_LABEL = 80  # of a recipient label quoted in a mail
+
+
+def _when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
+
+
+class PhysicianNotices:
+    def __init__(self, store: Store, deliveries: Deliveries, types: Mapping[str, CredentialType], *,
+                 public_url: str, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._prefs = store.collection(PREFS)
+        self._owners = OwnerDirectory(store)
+        self._deliveries = deliveries
+        self._types = types
+        self._base = public_url.rstrip("/")
+        self._clock = clock
+
+    # -- preferences ----------------------------------------------------------------------
+
+    def preferences(self, account_id: str) -> dict[str, bool]:
+        """Each kind and whether it is on."""
+        off = set((self._prefs.find_one({"_id": str(account_id)}) or {}).get("off") or [])
+        return {kind: kind not in off for kind in KINDS}
+
+    def set_preferences(self, account_id: str, on: Any) -> dict[str, bool]:
+        """Turn on the kinds in ``on`` and off every other one (unknown names are ignored)."""
+        wanted = {str(k) for k in on} if isinstance(on, (list, tuple, set)) else set()
+        off = sorted(kind for kind in KINDS if kind not in wanted)
+        self._prefs.update_one({"_id": str(account_id)}, {"$set": {"off": off}}, upsert=True)
+        return self.preferences(account_id)
+
+    # -- events ---------------------------------------------------------------------------
+
+    def link_event(self, kind: str, account_id: str, link_id: str, facts: Mapping[str, Any]) -> bool:
+        """Queue the mail for ``kind`` about link ``link_id`` of ``account_id`` (once per link and
+        kind); False when it is off, already told, or the owner has no confirmed address."""
+        if kind not in KINDS or not self.preferences(account_id)[kind]:
+            return False
+        to = self._owners.confirmed_email(account_id)
+        if to is None:
+            return False
+        at = _when(self._clock.now())
+        kind_of = type_for_vct(self._types, facts.get("vct"))
+        what = f"your {kind_of.name} link" if kind_of is not None else "a link to one of your credentials"
+        label = str(facts.get("recipient") or "").strip()[:MAX_LABEL]
+        for_whom = f' (made for "{label}")' if label else ""
+        page = f"{self._base}/shares/{link_id}"
+        if kind == "link_opened":
+            subject = "Your credential link was opened"
+            said = (f"Someone opened {what}{for_whom} for the first time, at {at}.\n\n"
+                    "If you expected this, there is nothing to do. If you did not, revoke the link now:")
+        elif kind == "link_locked":
+            subject = "Your credential link is locked"
+            said = (f"{what[0].upper()}{what[1:]}{for_whom} was locked at {at}: too many wrong passcodes "
+                    "were tried.\n\nNobody can open it any more. If your recipient still needs it, make a new "
+                    "link and give them the passcode again. See who tried:")
+        else:
+            subject = "Your credential link is used up"
+            said = (f"{what[0].upper()}{what[1:]}{for_whom} was opened for the last time you allowed, at {at}.\n\n"
+                    "It can no longer be opened. If your recipient needs it again, make a new link:")
+        body = f"{said}\n{page}\n\nYou can turn these e-mails off on your account page: {self._base}/account\n"
+        return self._deliveries.mail(f"{kind}:{link_id}", to, subject, body)

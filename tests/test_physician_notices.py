@@ -1,0 +1,84 @@
+"""holding/notifications.py through the web app: the physician's e-mails about their links
+land in ``<data dir>/outbox`` at the right moment, once, and not when turned off."""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy as email_policy
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import accept_delivery, create_link, csrf_from, issue_to, open_link, owner_client
+
+OWNER = "dr.notices@example.org"
+
+
+@pytest.fixture
+def owner(web_app, web_svc):
+    client = owner_client(web_app, OWNER)
+    issue_to(web_svc, OWNER)
+    return client, accept_delivery(client)
+
+
+def mails_to(app, to: str) -> list[tuple[str, str]]:
+    """(subject, body) of each message in the outbox to ``to``, oldest first."""
+    svc = app.extensions["credshare"]
+    svc.deliveries.run_once()
+    outbox = Path(svc.settings.data_dir) / "outbox"
+    found = []
+    for path in sorted(outbox.glob("*.eml")):
+        message = message_from_bytes(path.read_bytes(), policy=email_policy.default)
+        if message["To"] == to and not message["Subject"].startswith("Confirm"):
+            found.append((str(message["Subject"]), message.get_content()))
+    return found
+
+
+def test_first_open_and_last_view_are_told_once(web_app, owner) -> None:
+    client, entry_id = owner
+    link_id, token = create_link(client, entry_id, recipient="St. Mary's Medical Staff Office", max_views="2")
+    assert mails_to(web_app, OWNER) == []  # made, not opened
+    verifier = web_app.test_client()
+    assert open_link(verifier, token).status_code == 200
+    told = mails_to(web_app, OWNER)
+    assert [s for s, _ in told] == ["Your credential link was opened"]
+    body = told[0][1]
+    assert "St. Mary's Medical Staff Office" in body and f"http://localhost/shares/{link_id}" in body
+    assert "Medical degree" in body and "Avery" not in body  # the type in words, never a field value
+    assert open_link(web_app.test_client(), token).status_code == 200  # the second and last view
+    assert [s for s, _ in mails_to(web_app, OWNER)] == ["Your credential link was opened",
+                                                        "Your credential link is used up"]
+    assert web_app.test_client().get(f"/s/{token}").status_code == 410  # used up; nothing more is told
+    assert len(mails_to(web_app, OWNER)) == 2
+
+
+def test_a_locked_link_is_told(web_app, owner) -> None:
+    client, entry_id = owner
+    _, token = create_link(client, entry_id, passcode="tulip-4812", attempts="2")
+    api = web_app.test_client()
+    for _ in range(3):
+        api.get(f"/api/v1/shares/{token}", headers={"X-Share-Passcode": "nope"})
+    assert [s for s, _ in mails_to(web_app, OWNER)] == ["Your credential link is locked"]
+
+
+def test_turned_off_is_not_sent(web_app, web_svc, owner) -> None:
+    client, entry_id = owner
+    account = web_svc.store.collection("accounts").find_one({"email": OWNER})["_id"]
+    prefs = web_svc.physician_notices.set_preferences(account, ["link_used_up"])
+    assert prefs == {"link_opened": False, "link_locked": False, "link_used_up": True}
+    _, token = create_link(client, entry_id, max_views="1")
+    assert open_link(web_app.test_client(), token).status_code == 200
+    assert [s for s, _ in mails_to(web_app, OWNER)] == ["Your credential link is used up"]
+
+
+def test_the_account_page_turns_them_off(web_app, owner) -> None:
+    client, entry_id = owner
+    page = client.get("/account").get_data(as_text=True)
+    assert page.count('name="notice"') == 3 and page.count(" checked") >= 3
+    answer = client.post("/account/notifications", data={"notice": ["link_locked"],
+                                                         "csrf_token": csrf_from(client, "/account")})
+    assert answer.status_code == 302
+    page = client.get("/account").get_data(as_text=True)
+    assert 'value="link_locked" checked' in page and 'value="link_opened" checked' not in page
+    _, token = create_link(client, entry_id)
+    assert open_link(web_app.test_client(), token).status_code == 200
+    assert mails_to(web_app, OWNER) == []
