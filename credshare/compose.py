@@ -37,6 +37,7 @@ from credshare.holding.notifications import PhysicianNotices
 from credshare.holding.receipts import ReceiptService
 from credshare.holding.receiving import CredentialReceiver
 from credshare.holding.shares import ShareService
+from credshare.holding.subscriptions import Subscriptions
 from credshare.holding.vault import profile_params
 from credshare.holding.wallet import WalletService
 from credshare.issuing.anchor_schedule import AnchorSchedule
@@ -316,8 +317,22 @@ class AppServices:
             return PhysicianNotices(self.store, self.deliveries, self.types, public_url=self.settings.public_url,
                                     clock=self.clock)
 
+    @cached_property
+    def subscriptions(self) -> Subscriptions:
+        """CVO status subscriptions and the status watch (holding/subscriptions.py)."""
+        with self._lock:
+            from credshare.foundation.sealing import Sealer
+
+            return Subscriptions(self.store, self.evidence, self.deliveries,
+                                 Sealer.for_purpose(self.settings.secret_key, "status-subscriptions"), self.types,
+                                 link_state=self.shares.link_state, signer=lambda: self.receipt_signer,
+                                 public_url=self.settings.public_url,
+                                 check_seconds=self.settings.status_watch_seconds, clock=self.clock)
+
     def notifications_run(self) -> None:
-        """One round of the notification thread: deliver what is due."""
+        """One round of the notification thread: the status watch queues what changed, then
+        what is due is delivered."""
+        self.subscriptions.run_once()
         self.deliveries.run_once()
 
     @cached_property

@@ -29,6 +29,7 @@ from credshare.sharing import (
     log_api,
     owner_api,
     request_log,
+    subscribe_pages,
     tiles_api,
     vci_api,
     verify_pages,
@@ -76,6 +77,7 @@ def create_app(config: Mapping[str, Any] | None = None, services: AppServices | 
     app.register_blueprint(auth.bp)
     app.register_blueprint(wallet_pages.bp)
     app.register_blueprint(verify_pages.bp)
+    app.register_blueprint(subscribe_pages.bp)
     app.register_blueprint(check_pages.bp)
     app.register_blueprint(owner_api.bp)
     return app

@@ -45,6 +45,8 @@
 |                        |                | own ttl)                                          |
 | CREDSHARE_REMOTE_HISTORY_MAX_AGE | 3600 | seconds a key history fetched from another      |
 |                        |                | server is used before it is fetched again         |
+| CREDSHARE_STATUS_WATCH_SECONDS | 60   | seconds between two status checks of a credential |
+|                        |                | a CVO subscribed to (holding/subscriptions.py)    |
 | CREDSHARE_TRUSTED_PROXIES | 0           | reverse proxies in front of the server; their     |
 |                        |                | X-Forwarded-For/-Proto/-Host are believed (werk-  |
 |                        |                | zeug ProxyFix); 0 → those headers are ignored     |
@@ -67,7 +69,7 @@ ENV_VARS = (
     "CREDSHARE_ARGON2_PROFILE", "CREDSHARE_SMTP_URL", "CREDSHARE_MAIL_FROM", "CREDSHARE_ETH_RPC",
     "CREDSHARE_TRUSTED_PROXIES", "CREDSHARE_WITNESS_POLICY", "CREDSHARE_TRUST_LIST", "CREDSHARE_ANCHOR_RPC",
     "CREDSHARE_ANCHOR_KEY_FILE",    "CREDSHARE_ANCHOR_EVERY_CHECKPOINTS", "CREDSHARE_ANCHOR_EVERY_MINUTES",
-    "CREDSHARE_REMOTE_STATUS_MAX_AGE", "CREDSHARE_REMOTE_HISTORY_MAX_AGE",
+    "CREDSHARE_REMOTE_STATUS_MAX_AGE", "CREDSHARE_REMOTE_HISTORY_MAX_AGE", "CREDSHARE_STATUS_WATCH_SECONDS",
 )
 MAX_TRUSTED_PROXIES = 5
 ARGON2_PROFILES = ("interactive", "test")  # their parameters are in holding.vault.PROFILES
@@ -97,6 +99,7 @@ class Settings:
     anchor_every_minutes: int = 0  # 0: not by time
     remote_status_max_age: int = 300  # seconds a status list fetched from another server is used (<= its ttl)
     remote_history_max_age: int = 3600  # seconds a key history fetched from another server is used
+    status_watch_seconds: int = 60  # between two status checks of a subscribed credential
 
     @property
     def anchor_schedule_on(self) -> bool:
@@ -142,6 +145,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         trust_list=_existing_file(env, "CREDSHARE_TRUST_LIST"),
         remote_status_max_age=_small_int(env, "CREDSHARE_REMOTE_STATUS_MAX_AGE", 300, 1, 86_400),
         remote_history_max_age=_small_int(env, "CREDSHARE_REMOTE_HISTORY_MAX_AGE", 3600, 1, 7 * 86_400),
+        status_watch_seconds=_small_int(env, "CREDSHARE_STATUS_WATCH_SECONDS", 60, 1, 86_400),
         **_anchor_schedule(env),
     )
 

@@ -104,6 +104,9 @@ def _email_valid(email: str) -> bool:
             and not any(c.isspace() or ord(c) < 32 or c in ',;:<>()[]"\\' for c in email))
 
 
+email_valid = _email_valid  # the one check of an address, for other services (e.g. a CVO's subscription)
+
+
 def check_password(password: str, *, what: str = "password") -> None:
     """Length rules (NIST SP 800-63B §5.1.1.2: long passphrases, no composition rules)."""
     if not isinstance(password, str) or len(password) < MIN_PASSWORD:

@@ -403,6 +403,12 @@ class ShareService:
         self._wallet.delete(info, entry_id)
         return revoked
 
+    def link_state(self, link_id: str, now: int) -> str | None:
+        """A link's state (:func:`state_of`) for a watcher that holds no token; ``None`` when
+        the link is gone."""
+        doc = self._shares.find_one({"_id": str(link_id)})
+        return None if doc is None else state_of(doc, now)
+
     # -- verifier side ------------------------------------------------------------------
 
     def _log(self, link_id: str, client: tuple[str | None, str | None], outcome: str) -> None:

@@ -10,7 +10,10 @@ Another site can neither read the token nor compute it without the secret.
 Exempt, by explicit list: the issuer API under ``/api/v1/issuers/``, which authenticates with a
 bearer token and uses no cookies, so a forged cross-site request has nothing to ride on; and the
 OpenID4VCI endpoints wallets call (``/issuers/<id>/oid4vci/token|nonce|credential``), which
-authenticate with a pre-authorized code, a nonce or a bearer token and read no cookie either.
+authenticate with a pre-authorized code, a nonce or a bearer token and read no cookie either;
+and a CVO's subscription API (``/api/v1/shares/<token>/subscriptions``,
+``/api/v1/subscriptions/<id>``), which reads headers only (the share grant or passcode, the
+subscription secret).
 
 A refused request gets 400 ``csrf_invalid`` (JSON under ``/api/``, a page otherwise) and
 changes nothing: the check runs before any view.
@@ -104,7 +107,10 @@ def token_valid() -> bool:
     return hmac.compare_digest(_token_for(binding).encode("ascii"), sent.encode("utf-8"))
 
 
-_EXEMPT_PATHS = re.compile(r"/issuers/[a-z0-9-]{2,63}/oid4vci/(token|nonce|credential)")
+# and a CVO's status subscription API, which reads no cookie: the share grant or passcode
+# (X-Share-Grant, X-Share-Passcode) and the subscription secret (X-Subscription-Secret) are headers
+_EXEMPT_PATHS = re.compile(r"/issuers/[a-z0-9-]{2,63}/oid4vci/(token|nonce|credential)"
+                           r"|/api/v1/shares/[A-Za-z0-9_-]{1,128}/subscriptions|/api/v1/subscriptions/[A-Za-z0-9_-]{1,64}")
 
 
 def exempt(path: str) -> bool:

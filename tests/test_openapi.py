@@ -88,12 +88,12 @@ def _pointer(*parts: str) -> str:
     return "/".join(quote(p.replace("~", "~0").replace("/", "~1"), safe="~") for p in parts)
 
 
-def schema_ref(spec: dict[str, Any], path: str, status: int) -> str:
-    """The URI of the schema documented for ``GET path`` answering ``status`` (exactly that
-    status: a response that only ``default`` would cover is a test failure)."""
-    responses = spec["paths"][path]["get"]["responses"]
-    assert str(status) in responses, f"GET {path} does not document status {status}"
-    location: tuple[str, ...] = ("paths", path, "get", "responses", str(status))
+def schema_ref(spec: dict[str, Any], path: str, status: int, method: str = "get") -> str:
+    """The URI of the schema documented for ``GET path`` (or ``method``) answering ``status``
+    (exactly that status: a response that only ``default`` would cover is a test failure)."""
+    responses = spec["paths"][path][method]["responses"]
+    assert str(status) in responses, f"{method.upper()} {path} does not document status {status}"
+    location: tuple[str, ...] = ("paths", path, method, "responses", str(status))
     response = responses[str(status)]
     if "$ref" in response:
         prefix = "#/components/responses/"
@@ -113,12 +113,13 @@ def validator(spec: dict[str, Any], ref: str) -> Draft202012Validator:
     return Draft202012Validator({"$ref": ref}, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
-def check_response(spec: dict[str, Any], path: str, response: Any, status: int) -> Any:
+def check_response(spec: dict[str, Any], path: str, response: Any, status: int, method: str = "get") -> Any:
     """Assert the status, that the body is JSON, and that it matches the documented schema."""
     assert response.status_code == status, (response.status_code, response.get_data(as_text=True)[:500])
     assert response.mimetype == "application/json"
     body = response.get_json()
-    errors = sorted(validator(spec, schema_ref(spec, path, status)).iter_errors(body), key=lambda e: list(e.path))
+    errors = sorted(validator(spec, schema_ref(spec, path, status, method)).iter_errors(body),
+                    key=lambda e: list(e.path))
     assert not errors, [f"{list(e.absolute_path)}: {e.message}" for e in errors]
     return body
 
@@ -150,8 +151,9 @@ def test_the_document_is_valid_openapi_3_1(spec) -> None:
 
 
 def test_every_json_route_of_the_verifier_is_documented_with_its_parameters(app, spec) -> None:
-    routes = {rule.rule.replace("<token>", "{token}") for rule in app.url_map.iter_rules()
-              if rule.endpoint.startswith(("verify.", "check.")) and rule.rule.startswith(("/api/", "/.well-known/"))}
+    routes = {rule.rule.replace("<token>", "{token}").replace("<sub_id>", "{id}") for rule in app.url_map.iter_rules()
+              if rule.endpoint.startswith(("verify.", "check.", "subscribe."))
+              and rule.rule.startswith(("/api/", "/.well-known/"))}
     assert routes == set(spec["paths"])
     params = spec["components"]["parameters"]
     assert params["SharePasscode"]["in"] == "header" and params["SharePasscode"]["name"] == "X-Share-Passcode"
@@ -434,3 +436,34 @@ def test_the_schema_refuses_altered_answers(app, shared, spec) -> None:
     # a 410 body with a passcode error code is refused too
     assert refused(spec, schema_ref(spec, SHOW, 410), {"error": "passcode_wrong", "detail": ""})
     assert not refused(spec, schema_ref(spec, SHOW, 410), {"error": "share_expired", "detail": ""})
+
+
+SUBSCRIBE, SUBSCRIPTION = "/api/v1/shares/{token}/subscriptions", "/api/v1/subscriptions/{id}"
+
+
+def test_a_status_subscription_and_its_event_match_the_schema(app, svc, shared, spec) -> None:
+    import json as json_module
+
+    _, _, link_id, token = shared
+    api = app.test_client()
+    path = f"/api/v1/shares/{token}/subscriptions"
+    check_response(spec, SUBSCRIBE, api.post(path, json={"webhook": "https://a.example/h"}), 401, "post")
+    made = check_response(spec, SUBSCRIBE, api.post(path, json={"webhook": "http://127.0.0.1:9/hook"}, headers=PASSCODE),
+                          201, "post")
+    assert made["link"] == link_id and made["subscription"]["state"] == "active"
+    grant = {"X-Share-Grant": made and api.get(f"/api/v1/shares/{token}", headers=PASSCODE).headers["X-Share-Grant"]}
+    check_response(spec, SUBSCRIBE, api.post(path, json={"email": "x"}, headers=grant), 400, "post")
+    secret = {"X-Subscription-Secret": made["secret"]}
+    one = f"/api/v1/subscriptions/{made['id']}"
+    assert check_response(spec, SUBSCRIPTION, api.get(one, headers=secret), 200)["status"] == "valid"
+    check_response(spec, SUBSCRIPTION, api.get(one, headers={"X-Subscription-Secret": "no"}), 404)
+    record = svc.store.collection("credentials").find_one({})
+    svc.status.set_status("example-med", record["status_list"], record["status_idx"], "revoked")
+    svc.clock.advance(61)
+    assert svc.subscriptions.run_once() == [(made["id"], "revoked")]
+    queued = svc.store.collection("notify_deliveries").find_one({"kind": "webhook"})
+    event = parse_compact(json_module.loads(svc.deliveries._sealer.open(queued["sealed"]))["body"]).payload
+    assert not refused(spec, component_ref("StatusEvent"), event) and event["status"] == "revoked"
+    assert refused(spec, component_ref("StatusEvent"), {**event, "token": token})
+    ended = check_response(spec, SUBSCRIPTION, api.delete(one, headers=secret), 200, "delete")
+    assert ended["state"] == "unsubscribed" and ended["status"] == "revoked"
