@@ -289,7 +289,15 @@ class AppServices:
         with self._lock:
             return WalletService(self.store, self.evidence, self.types,
                                  Sealer.for_purpose(self.settings.secret_key, OFFER_PURPOSE), self.accounts,
-                                 clock=self.clock)
+                                 clock=self.clock, listener=self._wallet_event)
+
+    def _wallet_event(self, event: str, account_id: str, entry_id: str, facts: dict[str, Any]) -> None:
+        """A credential added to a wallet is watched for its owner; a deleted one no longer."""
+        if event == "added":
+            self.subscriptions.watch_credential(account_id, entry_id, facts["sd_jwt"], facts["anchor_proof"],
+                                                facts["report"])
+        elif event == "deleted":
+            self.subscriptions.unwatch_credential(entry_id)
 
     @cached_property
     def shares(self) -> ShareService:
@@ -327,7 +335,8 @@ class AppServices:
                                  Sealer.for_purpose(self.settings.secret_key, "status-subscriptions"), self.types,
                                  link_state=self.shares.link_state, signer=lambda: self.receipt_signer,
                                  public_url=self.settings.public_url,
-                                 check_seconds=self.settings.status_watch_seconds, clock=self.clock)
+                                 check_seconds=self.settings.status_watch_seconds,
+                                 owner_listener=self.physician_notices.credential_event, clock=self.clock)
 
     def notifications_run(self) -> None:
         """One round of the notification thread: the status watch queues what changed, then

@@ -1,5 +1,7 @@
 """What a physician is told by e-mail (issue 14): a link opened for the first time, locked by
-wrong passcodes, used up; each kind can be turned off on the account page (all on by default).
+wrong passcodes, used up; an issuer revoked, suspended or reinstated one of their credentials
+(seen by the status watch, holding/subscriptions.py); each kind can be turned off on the
+account page (all on by default).
 
 This module owns the ``notify_prefs`` collection (one document per account: the kinds turned
 off). Mails go through the outbox (holding/deliveries.py), once per event. A mail never carries
@@ -23,6 +25,7 @@ KINDS: dict[str, str] = {  # kind -> what the account page calls it
     "link_opened": "A link of mine is opened for the first time",
     "link_locked": "A link of mine is locked by wrong passcodes",
     "link_used_up": "A link of mine has been opened as many times as I allowed",
+    "credential_status": "An issuer revokes, suspends or reinstates one of my credentials",
 }
 MAX_LABEL = 80  # of a recipient label quoted in a mail
 
@@ -86,3 +89,27 @@ class PhysicianNotices:
                     "It can no longer be opened. If your recipient needs it again, make a new link:")
         body = f"{said}\n{page}\n\nYou can turn these e-mails off on your account page: {self._base}/account\n"
         return self._deliveries.mail(f"{kind}:{link_id}", to, subject, body)
+
+    def credential_event(self, event: str, account_id: str, entry_id: str, facts: Mapping[str, Any]) -> bool:
+        """Queue the mail telling that the issuer revoked, suspended or reinstated one of the
+        physician's credentials (``event``), once per change (``facts["event_id"]``); False when
+        it is off or the owner has no confirmed address. The type in words, never a field value."""
+        if event not in ("revoked", "suspended", "reinstated") or not self.preferences(account_id)["credential_status"]:
+            return False
+        to = self._owners.confirmed_email(account_id)
+        if to is None:
+            return False
+        at = _when(self._clock.now())
+        kind_of = type_for_vct(self._types, facts.get("vct"))
+        what = f"your {kind_of.name} credential" if kind_of is not None else "one of your credentials"
+        page = f"{self._base}/wallet/{entry_id}"
+        if event == "reinstated":
+            subject = "Your credential is valid again"
+            said = (f"The issuer of {what} has lifted its {facts.get('previous') or 'revocation or suspension'}: "
+                    f"it is valid again (seen at {at}).\n\nLinks to it show it valid again. See it:")
+        else:
+            subject = f"Your credential was {event} by its issuer"
+            said = (f"The issuer has {event} {what} (seen at {at}).\n\nAnyone who opens a link to it is told so. "
+                    "If you think this is a mistake, contact the issuer. See it and its links:")
+        body = f"{said}\n{page}\n\nYou can turn these e-mails off on your account page: {self._base}/account\n"
+        return self._deliveries.mail(f"credential_{event}:{facts.get('event_id')}", to, subject, body)

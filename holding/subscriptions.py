@@ -6,7 +6,11 @@ monitoring of licenses and sanctions (NCQA credentialing standards).
 
 This module owns the ``status_subscriptions`` collection and the status watch
 (:meth:`Subscriptions.run_once`), run by the notification thread before the outbox
-(holding/deliveries.py) delivers what it queued.
+(holding/deliveries.py) delivers what it queued. The same watch serves the physician: each
+credential added to a wallet is watched for its owner too (kind ``owner``, recorded when it is
+added, the one moment the server holds it outside the owner's vault; dropped when it is
+deleted), and a revocation, suspension or reinstatement is handed to the owner listener
+(holding/notifications.py), which mails it unless the physician turned that off.
 
 * What the watch needs is kept sealed under a key of the server's secret (``sealed``): the
   issuer-signed JWT without any disclosure (so no field value), its anchor proof, and the
@@ -27,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -51,8 +56,12 @@ MAX_PER_LINK = 5  # active subscriptions on one link
 CHECK_SECONDS = 60
 BATCH = 100  # subscriptions checked by one run_once
 WATCHED = ("valid", "revoked", "suspended")
+_log = logging.getLogger(__name__)
 
 LinkState = Callable[[str, int], str | None]  # (link id, now) -> holding.shares.state_of, None when it is gone
+OwnerListener = Callable[[str, str, str, dict[str, Any]], Any]  # (event, account id, wallet entry id, facts)
+OWNER_KIND = "owner"  # a physician's own credential, watched for them
+OWNER_EVENTS = ("revoked", "suspended", "reinstated")
 
 
 def _hash(secret: str) -> str:
@@ -98,7 +107,10 @@ class Subscribed:
 class Subscriptions:
     def __init__(self, store: Store, evidence: EvidenceService, deliveries: Deliveries, sealer: Sealer,
                  types: Mapping[str, CredentialType], *, link_state: LinkState, signer: Callable[[], Signer],
-                 public_url: str, check_seconds: int = CHECK_SECONDS, clock: Clock = SYSTEM_CLOCK) -> None:
+                 public_url: str, check_seconds: int = CHECK_SECONDS, owner_listener: OwnerListener | None = None,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
+        """``owner_listener`` is told each change of a physician's own credential (holding/notifications.py)."""
+        self._owner_listener = owner_listener
         self._subs = store.collection(SUBSCRIPTIONS)
         self._evidence = evidence
         self._deliveries = deliveries
@@ -148,7 +160,7 @@ class Subscriptions:
     def _own(self, sub_id: str, secret: str) -> dict[str, Any]:
         doc = self._subs.find_one({"_id": str(sub_id)}) if isinstance(sub_id, str) and len(sub_id) <= 64 else None
         sent = secret if isinstance(secret, str) and len(secret) <= 128 else ""
-        if doc is None or not hmac.compare_digest(doc["secret_hash"].encode(), _hash(sent).encode()):
+        if doc is None or not hmac.compare_digest(str(doc.get("secret_hash") or "").encode(), _hash(sent).encode()):
             raise NotFoundError("No such subscription (check that the whole address was copied)",
                                 code="subscription_unknown")
         return doc
@@ -180,6 +192,27 @@ class Subscriptions:
                                                 "$unset": {"sealed": ""}, "$inc": {"seq": 1}})
         return ended is not None
 
+    # -- the physician's own credentials -------------------------------------------------------
+
+    def watch_credential(self, account_id: str, entry_id: str, sd_jwt: str, anchor_proof: dict[str, Any] | None,
+                         report: Report) -> None:
+        """Watch a credential just added to ``account_id``'s wallet (the only moment the server
+        holds it outside the owner's vault): its issuer-signed JWT without disclosures and its
+        anchor proof, sealed under the server's key, so the physician can be told when the
+        issuer revokes, suspends or reinstates it (if they keep that e-mail on)."""
+        now = self._clock.seconds()
+        status, expired = seen_in(report, now)
+        watch = {"jwt": sd_jwt.split("~", 1)[0], "anchor_proof": anchor_proof or {}}
+        self._subs.insert_one({
+            "_id": secrets.token_urlsafe(12), "kind": OWNER_KIND, "account": str(account_id), "entry": str(entry_id),
+            "sealed": self._sealer.seal(json.dumps(watch).encode()), "vct": report.vct, "iss": report.issuer,
+            "status": status or "unknown", "expired": expired, "state": "active", "seq": 0,
+            "next_check": now + self._every, "created_at": now, "ended_at": None, "last_delivery": None})
+
+    def unwatch_credential(self, entry_id: str) -> int:
+        """The credential left the wallet: nothing of it is kept for the watch."""
+        return self._subs.delete_many({"kind": OWNER_KIND, "entry": str(entry_id)})
+
     # -- the watch --------------------------------------------------------------------------
 
     def run_once(self, now: int | None = None) -> list[tuple[str, str]]:
@@ -190,27 +223,35 @@ class Subscriptions:
         told: list[tuple[str, str]] = []
         reports: dict[str, tuple[str | None, bool] | None] = {}
         for doc in due:
-            event = self._check(doc, now, reports)
+            try:
+                event = self._check(doc, now, reports)
+            except Exception:  # noqa: BLE001 - one subscription's trouble must never stop the others
+                _log.exception("status watch: subscription %s could not be checked", doc["_id"])
+                self._subs.update_one({"_id": doc["_id"], "seq": doc["seq"]},
+                                      {"$set": {"next_check": now + self._every}})
+                continue
             if event is not None:
                 told.append((doc["_id"], event))
         return told
 
     def _check(self, doc: dict[str, Any], now: int, reports: dict[str, tuple[str | None, bool] | None]) -> str | None:
-        link_state = self._link_state(doc["link"], now) or "deleted"
         watch = json.loads(self._sealer.open(doc["sealed"]))
         before = word(doc.get("status"), bool(doc.get("expired")))
+        owner = doc["kind"] == OWNER_KIND
+        link_state = "active" if owner else self._link_state(doc["link"], now) or "deleted"
         if link_state != "active":
             if not self._end(doc, "ended", now):
                 return None  # another process did
             self._tell(doc, watch, "link_ended", before, before, now, link_state=link_state)
             return "link_ended"
-        if doc["link"] not in reports:
+        what = f"entry:{doc['entry']}" if owner else f"link:{doc['link']}"  # one verification per credential a run
+        if what not in reports:
             try:
                 report = self._evidence.verify(watch["jwt"] + "~", watch["anchor_proof"], allow_expired=True, now=now)
-                reports[doc["link"]] = seen_in(report, now)
+                reports[what] = seen_in(report, now)
             except CredshareError:
-                reports[doc["link"]] = None  # could not be checked: no change
-        seen = reports[doc["link"]]
+                reports[what] = None  # could not be checked: no change
+        seen = reports[what]
         status = doc.get("status")
         expired = bool(doc.get("expired"))
         if seen is not None:
@@ -222,6 +263,12 @@ class Subscriptions:
         if moved is None or after == before:
             return None
         kind = event_kind(after)
+        if owner:
+            if kind not in OWNER_EVENTS or self._owner_listener is None:
+                return None  # the physician is told of the issuer's decisions, not of an expiry they can read
+            self._owner_listener(kind, doc["account"], doc["entry"], {"vct": doc.get("vct"), "previous": before,
+                                                                      "event_id": f"{doc['_id']}.{doc['seq']}"})
+            return kind
         self._tell(doc, watch, kind, before, after, now)
         return kind
 

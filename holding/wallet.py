@@ -16,8 +16,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import PublicKey, Signer
@@ -35,6 +36,9 @@ from credshare.storage import Store, new_id
 from credshare.verifier.report import Report
 
 WALLET = "wallet_credentials"
+# (event "added" / "deleted", owner account id, entry id, facts): see holding/subscriptions.py
+EntryListener = Callable[[str, str, str, dict[str, Any]], None]
+_log = logging.getLogger(__name__)
 MAX_CREDENTIAL_CHARS = 256 * 1024
 
 
@@ -130,7 +134,10 @@ def parse_upload(text: str) -> tuple[str, dict[str, Any] | None]:
 
 class WalletService:
     def __init__(self, store: Store, evidence: EvidenceService, types: dict[str, CredentialType], offer_sealer: Sealer,
-                 accounts: AccountService, *, clock: Clock = SYSTEM_CLOCK) -> None:
+                 accounts: AccountService, *, clock: Clock = SYSTEM_CLOCK, listener: EntryListener | None = None) -> None:
+        """``listener`` is told when an entry is ``added`` (with its SD-JWT, anchor proof and
+        report: the status watch keeps what it needs) or ``deleted``."""
+        self._listener = listener
         self._clock = clock
         self._entries = store.collection(WALLET)
         self._accounts = accounts
@@ -205,7 +212,16 @@ class WalletService:
         report = self.check(info, sd_jwt, anchor_proof)
         entry = WalletEntry(new_id(), sd_jwt, anchor_proof, self._clock.seconds(), source)
         self._store_entry(info, entry)
+        self._tell("added", info, entry.id, {"sd_jwt": sd_jwt, "anchor_proof": anchor_proof, "report": report})
         return entry, report
+
+    def _tell(self, event: str, info: SessionInfo, entry_id: str, facts: dict[str, Any]) -> None:
+        if self._listener is None:
+            return
+        try:
+            self._listener(event, info.account_id, entry_id, facts)
+        except CredshareError as exc:  # the credential is in the wallet (or gone) either way
+            _log.warning("wallet: the %s entry could not be told to the status watch: %s", event, exc.code)
 
     def _store_entry(self, info: SessionInfo, entry: WalletEntry) -> None:
         try:
@@ -255,6 +271,7 @@ class WalletService:
     def delete(self, info: SessionInfo, entry_id: str) -> None:
         if self._entries.delete_one({"_id": str(entry_id), "owner": info.account_id}) == 0:
             raise NotFoundError("No such credential in your wallet", code="credential_unknown")
+        self._tell("deleted", info, str(entry_id), {})
 
     def status(self, entry: WalletEntry) -> Report:
         """The credential checked again now (no key binding), for the wallet page."""

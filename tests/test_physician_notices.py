@@ -64,7 +64,7 @@ def test_turned_off_is_not_sent(web_app, web_svc, owner) -> None:
     client, entry_id = owner
     account = web_svc.store.collection("accounts").find_one({"email": OWNER})["_id"]
     prefs = web_svc.physician_notices.set_preferences(account, ["link_used_up"])
-    assert prefs == {"link_opened": False, "link_locked": False, "link_used_up": True}
+    assert prefs == {"link_opened": False, "link_locked": False, "link_used_up": True, "credential_status": False}
     _, token = create_link(client, entry_id, max_views="1")
     assert open_link(web_app.test_client(), token).status_code == 200
     assert [s for s, _ in mails_to(web_app, OWNER)] == ["Your credential link is used up"]
@@ -73,7 +73,7 @@ def test_turned_off_is_not_sent(web_app, web_svc, owner) -> None:
 def test_the_account_page_turns_them_off(web_app, owner) -> None:
     client, entry_id = owner
     page = client.get("/account").get_data(as_text=True)
-    assert page.count('name="notice"') == 3 and page.count(" checked") >= 3
+    assert page.count('name="notice"') == 4 and page.count(" checked") >= 4
     answer = client.post("/account/notifications", data={"notice": ["link_locked"],
                                                          "csrf_token": csrf_from(client, "/account")})
     assert answer.status_code == 302
@@ -82,3 +82,45 @@ def test_the_account_page_turns_them_off(web_app, owner) -> None:
     _, token = create_link(client, entry_id)
     assert open_link(web_app.test_client(), token).status_code == 200
     assert mails_to(web_app, OWNER) == []
+
+
+def watch_round(svc, clock) -> None:
+    """One round of the notification thread, a minute later (the status watch is due)."""
+    clock.advance(61)
+    svc.notifications_run()
+
+
+def test_the_issuer_revoking_and_reinstating_a_credential_is_told(web_app, web_svc, owner, clock) -> None:
+    client, entry_id = owner
+    record = web_svc.store.collection("credentials").find_one({})
+    watch_round(web_svc, clock)
+    assert mails_to(web_app, OWNER) == []  # nothing changed
+    web_svc.status.set_status("example-med", record["status_list"], record["status_idx"], "revoked")
+    watch_round(web_svc, clock)
+    watch_round(web_svc, clock)
+    told = mails_to(web_app, OWNER)
+    assert [s for s, _ in told] == ["Your credential was revoked by its issuer"]  # once
+    assert "Medical degree" in told[0][1] and f"http://localhost/wallet/{entry_id}" in told[0][1]
+    assert "Avery" not in told[0][1]
+    web_svc.status.set_status("example-med", record["status_list"], record["status_idx"], "valid")
+    watch_round(web_svc, clock)
+    assert [s for s, _ in mails_to(web_app, OWNER)][1:] == ["Your credential is valid again"]
+    stored = str(web_svc.store.collection("status_subscriptions").find())
+    assert "Avery" not in stored and OWNER not in stored  # sealed: no field value, no address
+
+
+def test_a_credential_status_mail_turned_off_or_deleted_is_not_sent(web_app, web_svc, owner, clock) -> None:
+    client, entry_id = owner
+    account = web_svc.store.collection("accounts").find_one({"email": OWNER})["_id"]
+    web_svc.physician_notices.set_preferences(account, ["link_opened"])
+    record = web_svc.store.collection("credentials").find_one({})
+    web_svc.status.set_status("example-med", record["status_list"], record["status_idx"], "suspended")
+    watch_round(web_svc, clock)
+    assert mails_to(web_app, OWNER) == []  # turned off
+    web_svc.physician_notices.set_preferences(account, ["credential_status"])
+    assert client.post(f"/wallet/{entry_id}/delete", data={"csrf_token": csrf_from(client, "/wallet"),
+                                                           "confirm": "yes"}).status_code == 302
+    assert web_svc.store.collection("status_subscriptions").count({"entry": entry_id}) == 0
+    web_svc.status.set_status("example-med", record["status_list"], record["status_idx"], "revoked")
+    watch_round(web_svc, clock)
+    assert mails_to(web_app, OWNER) == []  # deleted: no longer watched
