@@ -339,9 +339,15 @@ class AppServices:
                                  owner_listener=self.physician_notices.credential_event, clock=self.clock)
 
     def notifications_run(self) -> None:
-        """One round of the notification thread: the status watch queues what changed, then
-        what is due is delivered."""
+        """One round of the notification thread: the status watch queues what changed, links
+        about to expire and credentials waiting in a wallet are told, then what is due is
+        delivered."""
+        from credshare.issuing.offers import WalletOffers
+
         self.subscriptions.run_once()
+        self.shares.tell_expiring(self.clock.seconds())
+        names = {str(d["_id"]): str(d.get("name") or d["_id"]) for d in self.issuers.all()}
+        self.physician_notices.tell_deliveries(WalletOffers(self.store), names)
         self.deliveries.run_once()
 
     @cached_property

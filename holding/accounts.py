@@ -145,6 +145,11 @@ class OwnerDirectory:
         doc = self._accounts.find_one({"_id": str(account_id)}, fields=["email", "email_verified"])
         return doc["email"] if doc is not None and doc.get("email_verified") is True else None
 
+    def confirmed_account(self, email: str) -> str | None:
+        """The id of the account that confirmed ``email`` (None: none did)."""
+        doc = self._accounts.find_one({"email": normalize_email(email), "email_verified": True}, fields=["_id"])
+        return str(doc["_id"]) if doc is not None else None
+
     def confirmed_owners(self, emails: list[str]) -> set[str]:
         """The addresses among ``emails`` (normalized) whose owners confirmed them here."""
         if not emails:

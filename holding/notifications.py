@@ -1,7 +1,8 @@
 """What a physician is told by e-mail (issue 14): a link opened for the first time, locked by
-wrong passcodes, used up; an issuer revoked, suspended or reinstated one of their credentials
-(seen by the status watch, holding/subscriptions.py); each kind can be turned off on the
-account page (all on by default).
+wrong passcodes, used up, expiring within a day; an issuer revoked, suspended or reinstated
+one of their credentials (seen by the status watch, holding/subscriptions.py); a credential an
+issuer delivered waits in their wallet; each kind can be turned off on the account page (all on
+by default).
 
 This module owns the ``notify_prefs`` collection (one document per account: the kinds turned
 off). Mails go through the outbox (holding/deliveries.py), once per event. A mail never carries
@@ -17,6 +18,7 @@ from typing import Any, Mapping
 from credshare.foundation.clock import SYSTEM_CLOCK, Clock
 from credshare.holding.accounts import OwnerDirectory
 from credshare.holding.deliveries import Deliveries
+from credshare.issuing.offers import WalletOffers
 from credshare.issuing.types import CredentialType, type_for_vct
 from credshare.storage import Store
 
@@ -25,7 +27,9 @@ KINDS: dict[str, str] = {  # kind -> what the account page calls it
     "link_opened": "A link of mine is opened for the first time",
     "link_locked": "A link of mine is locked by wrong passcodes",
     "link_used_up": "A link of mine has been opened as many times as I allowed",
+    "link_expiring": "A link of mine will expire within a day",
     "credential_status": "An issuer revokes, suspends or reinstates one of my credentials",
+    "delivery_waiting": "An issuer delivered a credential to my wallet that waits for me",
 }
 MAX_LABEL = 80  # of a recipient label quoted in a mail
 
@@ -78,6 +82,11 @@ class PhysicianNotices:
             subject = "Your credential link was opened"
             said = (f"Someone opened {what}{for_whom} for the first time, at {at}.\n\n"
                     "If you expected this, there is nothing to do. If you did not, revoke the link now:")
+        elif kind == "link_expiring":
+            subject = "Your credential link expires soon"
+            made = f", made {_when(float(facts['created_at']))}," if facts.get("created_at") else ""
+            said = (f"One of your links{made} expires at {_when(float(facts.get('expires_at') or 0))}. After that "
+                    "nobody can open it.\n\nIf your recipient still needs it, make a new link before then:")
         elif kind == "link_locked":
             subject = "Your credential link is locked"
             said = (f"{what[0].upper()}{what[1:]}{for_whom} was locked at {at}: too many wrong passcodes "
@@ -113,3 +122,26 @@ class PhysicianNotices:
                     "If you think this is a mistake, contact the issuer. See it and its links:")
         body = f"{said}\n{page}\n\nYou can turn these e-mails off on your account page: {self._base}/account\n"
         return self._deliveries.mail(f"credential_{event}:{facts.get('event_id')}", to, subject, body)
+
+    def tell_deliveries(self, offers: WalletOffers, issuer_names: Mapping[str, str], limit: int = 200) -> int:
+        """Tell each owner of a credential an issuer delivered to their wallet and that waits to be
+        accepted (once per delivery); returns how many mails were queued."""
+        queued = 0
+        for doc in offers.untold(limit):
+            if not offers.told(doc["_id"], int(self._clock.now())):
+                continue  # another process tells it
+            account = self._owners.confirmed_account(str(doc.get("email") or ""))
+            if account is None or not self.preferences(account)["delivery_waiting"]:
+                continue
+            to = self._owners.confirmed_email(account)
+            if to is None:
+                continue
+            kind_of = self._types.get(str(doc.get("type")))
+            what = f"a {kind_of.name} credential" if kind_of is not None else "a credential"
+            issuer = issuer_names.get(str(doc.get("issuer"))) or "An issuer"
+            body = (f"{issuer} delivered {what} to your wallet at {_when(float(doc.get('offered_at') or 0))}. "
+                    f"It waits for you to accept or decline it.\n\nSign in and see it on your wallet page:\n"
+                    f"{self._base}/wallet\n\nYou can turn these e-mails off on your account page: {self._base}/account\n")
+            if self._deliveries.mail(f"delivery_waiting:{doc['_id']}", to, "A credential is waiting in your wallet", body):
+                queued += 1
+        return queued

@@ -48,6 +48,7 @@ MAX_VIEWS, MAX_PASSCODE_ATTEMPTS = 10_000, 10
 MAX_FIELDS, MAX_PATH_LENGTH = 200, 16  # fields chosen for one link; names and indices in one claim path
 MAX_RECIPIENT, MAX_PASSCODE = 200, 128
 GATE_PURPOSE = "share-gate"  # the key sealing what the gate shows (recipient label, type, issuer), apart from the fields
+EXPIRING_SECONDS = 24 * 3600  # the owner is told when an open link expires within this (holding/notifications.py)
 GRANT_SECONDS = 30 * 60  # after a counted view (and the passcode), the bundle and receipt follow for this long
 KB_CLOCK_SLACK = 60
 PASSCODE_WAIT_SECONDS = 10.0  # a visitor waits this long for a passcode-check slot before being told to retry
@@ -55,7 +56,8 @@ PASSCODE_POLL_SECONDS = 0.02
 PASSCODE_HOLD_SECONDS = 120  # a slot held longer than this was left by a process that died mid-check
 
 # (kind, owner account id, link id, facts): told when a link is opened the first time
-# ("link_opened"), used up ("link_used_up") or locked ("link_locked"); see holding/notifications.py
+# ("link_opened"), used up ("link_used_up"), locked ("link_locked") or expires within a day
+# ("link_expiring", from :meth:`ShareService.tell_expiring`); see holding/notifications.py
 LinkListener = Callable[[str, str, str, dict[str, Any]], None]
 
 
@@ -402,6 +404,22 @@ class ShareService:
         revoked = self.revoke_for_credential(info, entry_id)
         self._wallet.delete(info, entry_id)
         return revoked
+
+    def tell_expiring(self, now: int, within: int = EXPIRING_SECONDS, limit: int = 200) -> int:
+        """Tell the owner of each open link that expires within ``within`` seconds (once per
+        link: ``expiring_told`` is set by compare-and-set, so one process tells it). Returns how many."""
+        told = 0
+        soon = self._shares.find({"revoked_at": None, "expiring_told": None,
+                                  "expires_at": {"$gt": now, "$lte": now + within}}, limit=limit)
+        for doc in soon:
+            if self._shares.find_one_and_update({"_id": doc["_id"], "expiring_told": None},
+                                                {"$set": {"expiring_told": now}}) is None:
+                continue
+            # a link made to last a day or less is not "about to expire": its owner chose that
+            if state_of(doc, now) == "active" and doc["created_at"] < doc["expires_at"] - within:
+                self._tell("link_expiring", doc, {"expires_at": int(doc["expires_at"]), "created_at": doc["created_at"]})
+                told += 1
+        return told
 
     def link_state(self, link_id: str, now: int) -> str | None:
         """A link's state (:func:`state_of`) for a watcher that holds no token; ``None`` when

@@ -49,6 +49,16 @@ class WalletOffers:
         self._offers.update_one({"_id": str(offer_id)}, {"$set": {"state": "accepted", "accepted_at": at},
                                                          "$unset": {"sealed_credential": ""}})
 
+    def untold(self, limit: int) -> list[dict[str, Any]]:
+        """Pending offers whose owner was not told yet (holding/notifications.py), oldest first."""
+        return self._offers.find({"state": "offered", "told_at": None}, sort=[("offered_at", 1)], limit=limit,
+                                 fields=["_id", "email", "issuer", "type", "offered_at"])
+
+    def told(self, offer_id: str, at: int) -> bool:
+        """Mark the owner told of an offer; False when another process did first (it tells)."""
+        return self._offers.find_one_and_update({"_id": str(offer_id), "told_at": None},
+                                                {"$set": {"told_at": at}}) is not None
+
     def decline(self, offer_id: str, email: str) -> bool:
         """Decline a pending offer to ``email`` (its sealed copy goes); False when there is none."""
         moved = self._offers.update_one({"_id": str(offer_id), "email": email, "state": "offered"},

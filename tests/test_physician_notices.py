@@ -64,7 +64,8 @@ def test_turned_off_is_not_sent(web_app, web_svc, owner) -> None:
     client, entry_id = owner
     account = web_svc.store.collection("accounts").find_one({"email": OWNER})["_id"]
     prefs = web_svc.physician_notices.set_preferences(account, ["link_used_up"])
-    assert prefs == {"link_opened": False, "link_locked": False, "link_used_up": True, "credential_status": False}
+    assert prefs == {"link_opened": False, "link_locked": False, "link_used_up": True, "link_expiring": False,
+                     "credential_status": False, "delivery_waiting": False}
     _, token = create_link(client, entry_id, max_views="1")
     assert open_link(web_app.test_client(), token).status_code == 200
     assert [s for s, _ in mails_to(web_app, OWNER)] == ["Your credential link is used up"]
@@ -73,7 +74,7 @@ def test_turned_off_is_not_sent(web_app, web_svc, owner) -> None:
 def test_the_account_page_turns_them_off(web_app, owner) -> None:
     client, entry_id = owner
     page = client.get("/account").get_data(as_text=True)
-    assert page.count('name="notice"') == 4 and page.count(" checked") >= 4
+    assert page.count('name="notice"') == 6 and page.count(" checked") >= 6
     answer = client.post("/account/notifications", data={"notice": ["link_locked"],
                                                          "csrf_token": csrf_from(client, "/account")})
     assert answer.status_code == 302
@@ -124,3 +125,33 @@ def test_a_credential_status_mail_turned_off_or_deleted_is_not_sent(web_app, web
     web_svc.status.set_status("example-med", record["status_list"], record["status_idx"], "revoked")
     watch_round(web_svc, clock)
     assert mails_to(web_app, OWNER) == []  # deleted: no longer watched
+
+
+def test_a_link_about_to_expire_is_told_once(web_app, web_svc, owner, clock) -> None:
+    client, entry_id = owner
+    link_id, _ = create_link(client, entry_id, days="2")
+    create_link(client, entry_id, days="1")  # made to last a day: never "about to expire"
+    watch_round(web_svc, clock)
+    assert mails_to(web_app, OWNER) == []
+    clock.advance(24 * 3600)
+    watch_round(web_svc, clock)
+    watch_round(web_svc, clock)
+    told = mails_to(web_app, OWNER)
+    assert [s for s, _ in told] == ["Your credential link expires soon"]
+    assert f"http://localhost/shares/{link_id}" in told[0][1]
+
+
+def test_a_delivery_waiting_is_told_once_and_not_when_off(web_app, web_svc, clock) -> None:
+    owner_client(web_app, OWNER)
+    issue_to(web_svc, OWNER)
+    watch_round(web_svc, clock)
+    watch_round(web_svc, clock)
+    told = mails_to(web_app, OWNER)
+    assert [s for s, _ in told] == ["A credential is waiting in your wallet"]
+    assert "Example University School of Medicine delivered a Medical degree credential" in told[0][1]
+    assert "Avery" not in told[0][1]
+    account = web_svc.store.collection("accounts").find_one({"email": OWNER})["_id"]
+    web_svc.physician_notices.set_preferences(account, [])
+    issue_to(web_svc, OWNER)
+    watch_round(web_svc, clock)
+    assert len(mails_to(web_app, OWNER)) == 1

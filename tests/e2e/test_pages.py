@@ -206,6 +206,15 @@ def test_every_page_fits_a_phone_and_passes_axe(new_context: Any, live_server: L
     walk.check(verifier, "check result")
     verifier.locator("#checks > summary").click()
     walk.check(verifier, "check result, checks unfolded")
+    verifier.goto(url)  # within its grant: the verification again, and its status subscription form
+    verifier.get_by_label("E-mail address or webhook address").fill("monitoring@cvo.example.org")
+    verifier.get_by_role("button", name="Subscribe").click()
+    verifier.wait_for_load_state()
+    address = verifier.locator("#unsubscribe-link").get_attribute("href") or ""
+    walk.check(verifier, "status subscription made")
+    verifier.goto("/subscriptions/" + address.split("/subscriptions/", 1)[1])
+    assert verifier.locator("#subscription-state").get_attribute("data-state") == "active"
+    walk.check(verifier, "status subscription page")
 
     physician.goto("/shares")
     walk.check(physician, "links list")
@@ -229,7 +238,7 @@ def test_every_page_fits_a_phone_and_passes_axe(new_context: Any, live_server: L
     assert gone is not None and gone.status == 410
     walk.check(verifier, "revoked link")
 
-    assert len(walk.seen) == 24, walk.seen
+    assert len(walk.seen) == 26, walk.seen
     assert (walk.overflow, walk.violations) == ([], []), (
         "pages wider than the viewport:\n" + "\n".join(walk.overflow)
         + "\naxe-core violations (serious or critical):\n" + "\n".join(walk.violations))
