@@ -19,7 +19,16 @@ from werkzeug.wrappers import Request, Response
 
 from credshare.disclosure.jws import PublicKey, parse_compact
 from credshare.holding.subscriptions import EVENT_TYP, MAX_PER_LINK
-from tests.helpers import accept_delivery, create_link, csrf_from, issue_to, open_link, owner_client, post
+from tests.helpers import (
+    accept_delivery,
+    create_link,
+    csrf_from,
+    issue_license,
+    issue_to,
+    open_link,
+    owner_client,
+    post,
+)
 
 OWNER = "dr.watched@example.org"
 CVO = "monitoring@cvo.example.org"
@@ -225,3 +234,32 @@ def test_subscribing_is_bounded_and_checked(web_app, web_svc, shared) -> None:
     answer = stranger.post(f"/s/{token}/subscribe", data={"channel": "email", "target": CVO,
                                                           "csrf_token": csrf_from(stranger, f"/s/{token}")})
     assert answer.status_code == 302 and answer.headers["Location"].endswith(f"/s/{token}")
+
+
+def test_could_not_be_checked_is_not_a_change(web_app, web_svc, shared, receiver, clock) -> None:
+    _, _, token, _ = shared
+    subscribe_on_page(web_app, token, "webhook", receiver.url)
+    issuers = web_svc.store.collection("issuers")
+    gone = issuers.find_one({"_id": "example-med"})
+    issuers.delete_one({"_id": "example-med"})  # the issuer is no longer known here: no status can be read
+    watch(web_svc, clock)
+    assert receiver.received == []
+    issuers.insert_one(gone)
+    watch(web_svc, clock)
+    assert receiver.received == []  # known again and still valid: nothing changed
+
+
+def test_the_credential_expiring_is_told(web_app, web_svc, receiver, clock) -> None:
+    import time as time_module
+
+    client = owner_client(web_app, OWNER)
+    ends = time_module.strftime("%Y-%m-%d", time_module.gmtime(clock.now() + 3 * 86400))
+    issue_license(web_svc, OWNER, ends)
+    entry_id = accept_delivery(client)
+    _, token = create_link(client, entry_id, paths=[["license_number"]])
+    subscribe_on_page(web_app, token, "webhook", receiver.url)
+    watch(web_svc, clock)
+    assert receiver.received == []
+    watch(web_svc, clock, 4 * 86400)
+    assert [(e["event"], e["previous"], e["status"]) for e in events(web_svc, receiver)] == [
+        ("expired", "valid", "expired")]
