@@ -44,7 +44,7 @@ class ReceiptService:
         self._verifier = verifier
         self._signer = signer
         self._receipts = store.collection(RECEIPTS)
-        self._per_link = RateLimiter(store, "receipts-per-link", RECEIPTS_PER_LINK_PER_HOUR, 3600, clock=clock)
+        self.per_link = RateLimiter(store, "receipts-per-link", RECEIPTS_PER_LINK_PER_HOUR, 3600, clock=clock)
 
     def credential_type(self, opened: OpenedShare) -> CredentialType | None:
         return type_for_vct(self._types, opened.report.vct)
@@ -87,9 +87,9 @@ class ReceiptService:
         """The signed receipt of this verification (``by``: who verified, from
         :func:`verifier.receipt.verified_by`): its payload, the JWS, and where its key is
         published. Kept for the re-check address; refused past the per-link bound."""
-        if self._per_link.take(opened.link_id) is None:
+        if self.per_link.take(opened.link_id) is None:
             raise RateLimitedError(f"Too many receipts were made for this link; try again in "
-                                   f"{self._per_link.retry_after() // 60 + 1} minutes.")
+                                   f"{self.per_link.retry_after() // 60 + 1} minutes.")
         ctype = self.credential_type(opened)
         payload = receipt_payload(opened.report, verifier=self._verifier, link=self.link(opened),
                                   fields=self.fields(opened), withheld=opened.withheld,

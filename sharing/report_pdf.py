@@ -43,7 +43,7 @@ def render_pdf(html: str, *, attachment: str, attachment_name: str, paper: Paper
     weasyprint = _weasyprint()
     from weasyprint.urls import URLFetcher, URLFetchingError
 
-    class _NoFetch(URLFetcher):  # type: ignore[misc]  # WeasyPrint ships no types
+    class _NoFetch(URLFetcher):  # WeasyPrint ships no types (pyproject: ignore_missing_imports)
         def fetch(self, url: str, headers: Any = None) -> Any:
             raise URLFetchingError("the report fetches nothing")
 

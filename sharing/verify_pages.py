@@ -16,14 +16,14 @@ from typing import Any, Callable
 from flask import Blueprint, Response, jsonify, make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse  # what redirect() returns; flask's Response is one
 
-from credshare.foundation.errors import CredshareError, InputError, NotFoundError
+from credshare.foundation.errors import CredshareError, InputError, NotFoundError, RateLimitedError
 from credshare.holding.receipts import RECEIPT_KEYS_PATH
 from credshare.holding.shares import Gate, OpenedShare, PasscodeNeeded, ShareGone
 from credshare.issuing.types import field_rows, type_for_vct
 from credshare.sharing.context import client_address, services
 from credshare.sharing.display import day, when
 from credshare.sharing.qr import qr_svg
-from credshare.sharing.report_pdf import Paper, render_pdf
+from credshare.sharing.report_pdf import Paper, PdfUnavailableError, render_pdf
 from credshare.verifier.receipt import VERIFIED_BY_MAX, verified_by
 
 bp = Blueprint("verify", __name__)
@@ -161,12 +161,25 @@ def _report_context(doc: dict[str, Any]) -> dict[str, Any]:
             "qr": qr_svg(r["recheck"], scale=3, label="QR code of the address to re-check this report")}
 
 
+def _problem_page(exc: CredshareError) -> Response:
+    """A report that could not be made (or a re-check address that shows none), said as such:
+    not the link's gone page."""
+    return make_response(render_template("receipt_problem.html", error=exc), exc.http_status)
+
+
 def _receipt_or_error(token: str, page: Callable[[OpenedShare, dict[str, str | None] | None], Response]) -> BaseResponse:
     try:
         by = _verified_by()
     except InputError as exc:
-        return _gone_page(exc)
-    return _html(token, lambda opened: page(opened, by), download=True, outcome="receipt")
+        return _problem_page(exc)
+
+    def made(opened: OpenedShare) -> Response:
+        try:
+            return page(opened, by)
+        except (RateLimitedError, PdfUnavailableError) as exc:
+            return _problem_page(exc)
+
+    return _html(token, made, download=True, outcome="receipt")
 
 
 @bp.get("/s/<token>/receipt")
@@ -223,7 +236,7 @@ def receipt_check(jti: str) -> BaseResponse:
     try:
         doc = services().receipts.stored(jti)
     except NotFoundError as exc:
-        return _gone_page(exc)
+        return _problem_page(exc)
     return make_response(render_template("receipt_check.html", **_report_context(doc)))
 
 
