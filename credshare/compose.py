@@ -355,7 +355,7 @@ class AppServices:
         """What a verifier takes away from an opened link: the JSON view, the bundle, the receipt."""
         with self._lock:
             return ReceiptService(self.evidence, self.types, verifier=self.settings.public_url,
-                                  signer=lambda: self.receipt_signer)
+                                  signer=lambda: self.receipt_signer, store=self.store, clock=self.clock)
 
     @cached_property
     def receipt_signer(self) -> Signer:

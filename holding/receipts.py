@@ -4,21 +4,33 @@ bundle (verifier/bundle.py), and the verification receipt, signed by this server
 JWS (RFC 7515) of type ``credshare-receipt+jwt`` (verifier/receipt.py) with its key published
 as a JWK set at ``/.well-known/credshare-receipt-keys``.
 
+Every receipt signed is kept (collection ``receipts``, by its ``jti``), so the printed report's
+re-check address (``/receipts/<jti>``) can show the signed receipt again without the link's
+token, which is a bearer secret and is never printed. Receipts cost a signature, a stored
+document and, for the PDF, a rendering: :data:`RECEIPTS_PER_LINK_PER_HOUR` bound them per link.
+
 The web layer (sharing/verify_pages.py) opens the link (:meth:`ShareService.open`, which counts
 the view) and renders what these methods return.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
-from credshare.disclosure.jws import Signer
+from credshare.disclosure.errors import SDJWTError
+from credshare.disclosure.jws import PublicKey, Signer
+from credshare.foundation.clock import SYSTEM_CLOCK, Clock
+from credshare.foundation.errors import NotFoundError, RateLimitedError
 from credshare.holding.evidence import EvidenceService
 from credshare.holding.shares import OpenedShare
 from credshare.issuing.types import CredentialType, field_rows, type_for_vct
-from credshare.verifier.receipt import receipt_payload, sign_receipt
+from credshare.storage.rate_limit import RateLimiter
+from credshare.storage.store import Store
+from credshare.verifier.receipt import JTI_PATTERN, read_receipt, receipt_payload, sign_receipt
 
 RECEIPT_KEYS_PATH = "/.well-known/credshare-receipt-keys"
+RECEIPTS = "receipts"
+RECEIPTS_PER_LINK_PER_HOUR = 30
 
 
 class ReceiptService:
@@ -26,11 +38,13 @@ class ReceiptService:
     receipt key (loaded on first use: only a receipt needs it)."""
 
     def __init__(self, evidence: EvidenceService, types: dict[str, CredentialType], *, verifier: str,
-                 signer: Callable[[], Signer]) -> None:
+                 signer: Callable[[], Signer], store: Store, clock: Clock = SYSTEM_CLOCK) -> None:
         self._evidence = evidence
         self._types = types
         self._verifier = verifier
         self._signer = signer
+        self._receipts = store.collection(RECEIPTS)
+        self.per_link = RateLimiter(store, "receipts-per-link", RECEIPTS_PER_LINK_PER_HOUR, 3600, clock=clock)
 
     def credential_type(self, opened: OpenedShare) -> CredentialType | None:
         return type_for_vct(self._types, opened.report.vct)
@@ -46,6 +60,17 @@ class ReceiptService:
         return [{"path": list(r.path), "label": r.label, "value": r.value}
                 for r in field_rows(opened.report.claims, self.credential_type(opened))]
 
+    def physician(self, opened: OpenedShare) -> str | None:
+        """The physician's name when it was disclosed: every type's first claim is the holder's
+        name (``licensee_name``, ``diplomate_name``, ...)."""
+        ctype = self.credential_type(opened)
+        if ctype is None or not ctype.claims or not ctype.claims[0].path[-1].endswith("_name"):
+            return None
+        node: Any = opened.report.claims
+        for key in ctype.claims[0].path:
+            node = node.get(key) if isinstance(node, dict) else None
+        return node if isinstance(node, str) and node.strip() else None
+
     def verification(self, opened: OpenedShare) -> dict[str, Any]:
         """The JSON answer to a verifier's API open: the link, the fields and every check."""
         return {"link": self.link(opened), "fields": self.fields(opened), "fields_withheld": opened.withheld,
@@ -58,10 +83,37 @@ class ReceiptService:
             not_before=opened.created_at, share={"history": opened.history, "withheld": opened.withheld,
                                                  **self.link(opened)})
 
-    def receipt(self, opened: OpenedShare) -> dict[str, Any]:
-        """The signed receipt of this verification: its payload, the JWS, and where its key is published."""
+    def receipt(self, opened: OpenedShare, by: Mapping[str, str | None] | None = None) -> dict[str, Any]:
+        """The signed receipt of this verification (``by``: who verified, from
+        :func:`verifier.receipt.verified_by`): its payload, the JWS, and where its key is
+        published. Kept for the re-check address; refused past the per-link bound."""
+        if self.per_link.take(opened.link_id) is None:
+            raise RateLimitedError(f"Too many receipts were made for this link; try again in "
+                                   f"{self.per_link.retry_after() // 60 + 1} minutes.")
+        ctype = self.credential_type(opened)
         payload = receipt_payload(opened.report, verifier=self._verifier, link=self.link(opened),
-                                  fields=self.fields(opened), withheld=opened.withheld)
+                                  fields=self.fields(opened), withheld=opened.withheld,
+                                  type_name=ctype.name if ctype else None, physician=self.physician(opened), by=by)
         signer = self._signer()
-        return {"receipt": payload, "jws": sign_receipt(payload, signer), "kid": signer.kid,
+        jws = sign_receipt(payload, signer)
+        self._receipts.insert_one({"_id": payload["jti"], "jws": jws, "link_id": opened.link_id, "iat": payload["iat"]})
+        return self._document(payload, jws, signer)
+
+    def _document(self, payload: dict[str, Any], jws: str, signer: Signer) -> dict[str, Any]:
+        return {"receipt": payload, "jws": jws, "kid": signer.kid,
                 "keys": f"{self._verifier.rstrip('/')}{RECEIPT_KEYS_PATH}"}
+
+    def stored(self, jti: str) -> dict[str, Any]:
+        """A receipt this server signed, by its id, checked again against the receipt key
+        (a stored document altered since fails); NotFoundError when there is none."""
+        doc = self._receipts.find_one({"_id": jti}) if isinstance(jti, str) and JTI_PATTERN.fullmatch(jti) else None
+        if doc is None:
+            raise NotFoundError("No receipt with this id was made here.", code="receipt_unknown")
+        signer = self._signer()
+        try:
+            payload = read_receipt(str(doc.get("jws", "")), [PublicKey.from_jwk({**signer.public_jwk, "kid": signer.kid})])
+        except SDJWTError as exc:
+            raise NotFoundError("This receipt's signature does not verify.", code="receipt_invalid") from exc
+        if payload.get("jti") != jti:
+            raise NotFoundError("This receipt's signature does not verify.", code="receipt_invalid")
+        return self._document(payload, str(doc["jws"]), signer)

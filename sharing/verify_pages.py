@@ -16,13 +16,16 @@ from typing import Any, Callable
 from flask import Blueprint, Response, jsonify, make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse  # what redirect() returns; flask's Response is one
 
-from credshare.foundation.errors import CredshareError, NotFoundError
+from credshare.foundation.errors import CredshareError, InputError, NotFoundError, RateLimitedError
 from credshare.holding.receipts import RECEIPT_KEYS_PATH
 from credshare.holding.shares import Gate, OpenedShare, PasscodeNeeded, ShareGone
 from credshare.issuing.types import type_for_vct
 from credshare.sharing.context import client_address, services
 from credshare.sharing.display import day, when
+from credshare.sharing.qr import qr_svg
+from credshare.sharing.report_pdf import Paper, PdfUnavailableError, render_pdf
 from credshare.sharing.report_view import shown_report
+from credshare.verifier.receipt import VERIFIED_BY_MAX, verified_by
 
 bp = Blueprint("verify", __name__)
 GRANT_COOKIE = "credshare_grant"
@@ -140,21 +143,102 @@ def bundle(token: str) -> BaseResponse:
                  outcome="bundle downloaded")
 
 
+def _verified_by() -> dict[str, str | None] | None:
+    """Who verified, as typed in the report page's form (``?verified_by_name=&verified_by_org=``);
+    InputError (400) when it is not short plain text."""
+    return verified_by(request.args.get("verified_by_name"), request.args.get("verified_by_org"))
+
+
+def _by_query(by: dict[str, str | None] | None) -> dict[str, str]:
+    """The form's values as a query again, for the PDF and JSON links of the same report."""
+    if not by:
+        return {}
+    return {k: v for k, v in (("verified_by_name", by.get("name")), ("verified_by_org", by.get("organisation"))) if v}
+
+
+def _report_context(doc: dict[str, Any]) -> dict[str, Any]:
+    r = doc["receipt"]
+    return {"doc": doc, "r": r, "when": when, "day": day,
+            "qr": qr_svg(r["recheck"], scale=3, label="QR code of the address to re-check this report")}
+
+
+def _problem_page(exc: CredshareError) -> Response:
+    """A report that could not be made (or a re-check address that shows none), said as such:
+    not the link's gone page."""
+    return make_response(render_template("receipt_problem.html", error=exc), exc.http_status)
+
+
+def _receipt_or_error(token: str, page: Callable[[OpenedShare, dict[str, str | None] | None], Response]) -> BaseResponse:
+    try:
+        by = _verified_by()
+    except InputError as exc:
+        return _problem_page(exc)
+
+    def made(opened: OpenedShare) -> Response:
+        try:
+            return page(opened, by)
+        except (RateLimitedError, PdfUnavailableError) as exc:
+            return _problem_page(exc)
+
+    return _html(token, made, download=True, outcome="receipt")
+
+
 @bp.get("/s/<token>/receipt")
 def receipt(token: str) -> BaseResponse:
-    def page(opened: OpenedShare) -> Response:
-        doc = services().receipts.receipt(opened)
-        ctype = services().receipts.credential_type(opened)
-        return make_response(render_template("receipt.html", doc=doc, r=doc["receipt"], token=token, when=when, day=day,
-                                             type_name=ctype.name if ctype else None))
+    """The one-page verification report, with the form for "verified by" and the Print button."""
+    def page(opened: OpenedShare, by: dict[str, str | None] | None) -> Response:
+        doc = services().receipts.receipt(opened, by)
+        return make_response(render_template("receipt.html", token=token, by=by, query=_by_query(by),
+                                             max_len=VERIFIED_BY_MAX, **_report_context(doc)))
 
-    return _html(token, page, download=True, outcome="receipt")
+    return _receipt_or_error(token, page)
 
 
 @bp.get("/s/<token>/receipt.json")
 def receipt_json(token: str) -> BaseResponse:
-    return _html(token, lambda o: _download(services().receipts.receipt(o), f"credshare-receipt-{o.link_id}.json"),
-                 download=True, outcome="receipt")
+    return _receipt_or_error(token, lambda o, by: _download(services().receipts.receipt(o, by),
+                                                            f"credshare-receipt-{o.link_id}.json"))
+
+
+def report_file_name(doc: dict[str, Any]) -> str:
+    r = doc["receipt"]
+    return f"credshare-report-{r['link']['id']}-{day(r['iat'])}"
+
+
+def report_pdf(doc: dict[str, Any], paper: Paper = "a4") -> bytes:
+    """The receipt document ``doc`` (ReceiptService.receipt) as the printable report's PDF: the
+    report on page one, the appendix after it, the JWS attached; its title says the verdict."""
+    title = f"Verification report: {doc['receipt']['verdict']['headline']}"
+    html = render_template("receipt_pdf.html", title=title, **_report_context({**doc, "attached": True}))
+    return render_pdf(html, attachment=doc["jws"], attachment_name=f"{report_file_name(doc)}.receipt.jws", paper=paper)
+
+
+@bp.get("/s/<token>/receipt.pdf")
+def receipt_pdf(token: str) -> BaseResponse:
+    """The same report as a PDF (``?paper=letter`` for US Letter, A4 otherwise), the signed
+    receipt attached; counted against the link's receipt bound like the page."""
+    paper: Paper = "letter" if request.args.get("paper") == "letter" else "a4"
+
+    def pdf(opened: OpenedShare, by: dict[str, str | None] | None) -> Response:
+        doc = services().receipts.receipt(opened, by)
+        name = report_file_name(doc)
+        response = make_response(report_pdf(doc, paper))
+        response.mimetype = "application/pdf"
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
+        return response
+
+    return _receipt_or_error(token, pdf)
+
+
+@bp.get("/receipts/<jti>")
+def receipt_check(jti: str) -> BaseResponse:
+    """The re-check address a printed report carries: the receipt as this server signed it,
+    its signature verified again now. By the receipt's id, never by the link's token."""
+    try:
+        doc = services().receipts.stored(jti)
+    except NotFoundError as exc:
+        return _problem_page(exc)
+    return make_response(render_template("receipt_check.html", **_report_context(doc)))
 
 
 @bp.get(RECEIPT_KEYS_PATH)
@@ -204,4 +288,8 @@ def api_bundle(token: str) -> Any:
 
 @bp.get("/api/v1/shares/<token>/receipt")
 def api_receipt(token: str) -> Any:
-    return _api(token, lambda o: jsonify(services().receipts.receipt(o)), download=True, outcome="receipt (API)")
+    try:
+        by = _verified_by()
+    except InputError as exc:
+        return jsonify(exc.to_dict()), exc.http_status
+    return _api(token, lambda o: jsonify(services().receipts.receipt(o, by)), download=True, outcome="receipt (API)")

@@ -196,6 +196,18 @@ def test_every_page_fits_a_phone_and_passes_axe(new_context: Any, live_server: L
     walk.check(verifier, "verifier page, checks unfolded")
     verifier.goto(url + "/receipt")
     walk.check(verifier, "receipt")
+    # the report's Print button: shown by its script, pressed from the keyboard (window.print counted)
+    verifier.evaluate("window.printed = 0; window.print = () => { window.printed += 1; }; window.clicks = 0;"
+                      "document.addEventListener('click', () => { window.clicks += 1; }, true)")
+    printing = verifier.get_by_role("button", name="Print")
+    assert printing.is_visible()
+    printing.focus()
+    verifier.keyboard.press("Enter")
+    assert verifier.evaluate("[window.printed, window.clicks]") == [1, 1]
+    jti = verifier.locator("#report-recheck-url").inner_text().rsplit("/", 1)[1]
+    verifier.goto(f"/receipts/{jti}")
+    assert "This receipt is genuine" in verifier.content()
+    walk.check(verifier, "receipt re-check")
     verifier.goto("/check")
     walk.check(verifier, "check form")
     verifier.locator("#link").fill(url)
@@ -238,7 +250,7 @@ def test_every_page_fits_a_phone_and_passes_axe(new_context: Any, live_server: L
     assert gone is not None and gone.status == 410
     walk.check(verifier, "revoked link")
 
-    assert len(walk.seen) == 26, walk.seen
+    assert len(walk.seen) == 27, walk.seen
     assert (walk.overflow, walk.violations) == ([], []), (
         "pages wider than the viewport:\n" + "\n".join(walk.overflow)
         + "\naxe-core violations (serious or critical):\n" + "\n".join(walk.violations))
