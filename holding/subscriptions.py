@@ -13,9 +13,10 @@ deleted), and a revocation, suspension or reinstatement is handed to the owner l
 (holding/notifications.py), which mails it unless the physician turned that off.
 
 * What the watch needs is kept sealed under a key of the server's secret (``sealed``): the
-  issuer-signed JWT without any disclosure (so no field value), its anchor proof, and the
-  subscriber's address or webhook URL. In clear: the link id, the credential type, the state
-  last seen, when to look again.
+  issuer-signed JWT without any disclosure (so no field value), its anchor proof, the
+  credential type and the subscriber's address or webhook URL; dropped when the subscription
+  ends. In clear: the link id (or the wallet entry and its account), the state last seen, when
+  to look again.
 * Status is read again through :meth:`EvidenceService.verify` (key history, signature,
   anchor and status list checked each time, a remote issuer's caches applying), never from the
   raw token alone. "Could not be checked" is not a change: the state last seen stays.
@@ -147,12 +148,12 @@ class Subscriptions:
                                 code="subscriptions_full")
         status, expired = seen_in(opened.report, now)
         watch = {"jwt": opened.presentation.split("~", 1)[0], "anchor_proof": opened.anchor_proof,
-                 "to": email or webhook}
+                 "to": email or webhook, "vct": opened.report.vct}
         sub_id, secret = secrets.token_urlsafe(12), secrets.token_urlsafe(32)
         self._subs.insert_one({
             "_id": sub_id, "link": opened.link_id, "kind": "email" if email else "webhook",
             "secret_hash": _hash(secret), "sealed": self._sealer.seal(json.dumps(watch).encode()),
-            "vct": opened.report.vct, "iss": opened.report.issuer, "status": status or "unknown", "expired": expired,
+            "status": status or "unknown", "expired": expired,
             "state": "active", "seq": 0, "next_check": now + self._every, "created_at": now, "ended_at": None,
             "last_delivery": None})
         return Subscribed(sub_id, secret, "email" if email else "webhook", opened.link_id)
@@ -171,9 +172,10 @@ class Subscriptions:
         doc = self._own(sub_id, secret)
         delivery = self._deliveries.get(doc["last_delivery"]) if doc.get("last_delivery") else None
         failing = delivery is not None and delivery["state"] == "failed"
-        ctype = type_for_vct(self._types, doc.get("vct"))
+        vct = json.loads(self._sealer.open(doc["sealed"])).get("vct") if doc.get("sealed") else None
+        ctype = type_for_vct(self._types, vct)
         return {"id": doc["_id"], "kind": doc["kind"], "state": doc["state"], "link": doc["link"],
-                "vct": doc.get("vct"), "type": ctype.name if ctype else None,
+                "vct": vct, "type": ctype.name if ctype else None,
                 "status": word(doc.get("status"), bool(doc.get("expired"))), "created_at": doc["created_at"],
                 "ended_at": doc.get("ended_at"), "failing": failing,
                 "last_error": delivery["last_error"] if failing and delivery else None,
@@ -202,10 +204,10 @@ class Subscriptions:
         issuer revokes, suspends or reinstates it (if they keep that e-mail on)."""
         now = self._clock.seconds()
         status, expired = seen_in(report, now)
-        watch = {"jwt": sd_jwt.split("~", 1)[0], "anchor_proof": anchor_proof or {}}
+        watch = {"jwt": sd_jwt.split("~", 1)[0], "anchor_proof": anchor_proof or {}, "vct": report.vct}
         self._subs.insert_one({
             "_id": secrets.token_urlsafe(12), "kind": OWNER_KIND, "account": str(account_id), "entry": str(entry_id),
-            "sealed": self._sealer.seal(json.dumps(watch).encode()), "vct": report.vct, "iss": report.issuer,
+            "sealed": self._sealer.seal(json.dumps(watch).encode()),
             "status": status or "unknown", "expired": expired, "state": "active", "seq": 0,
             "next_check": now + self._every, "created_at": now, "ended_at": None, "last_delivery": None})
 
@@ -266,7 +268,7 @@ class Subscriptions:
         if owner:
             if kind not in OWNER_EVENTS or self._owner_listener is None:
                 return None  # the physician is told of the issuer's decisions, not of an expiry they can read
-            self._owner_listener(kind, doc["account"], doc["entry"], {"vct": doc.get("vct"), "previous": before,
+            self._owner_listener(kind, doc["account"], doc["entry"], {"vct": watch.get("vct"), "previous": before,
                                                                       "event_id": f"{doc['_id']}.{doc['seq']}"})
             return kind
         self._tell(doc, watch, kind, before, after, now)
@@ -275,8 +277,8 @@ class Subscriptions:
     def _tell(self, doc: dict[str, Any], watch: dict[str, Any], kind: str, previous: str, status: str, now: int,
               link_state: str | None = None) -> None:
         jti = f"{doc['_id']}.{doc['seq']}"
-        ctype = type_for_vct(self._types, doc.get("vct"))
-        payload: dict[str, Any] = {"jti": jti, "sub": doc["_id"], "link": doc["link"], "vct": doc.get("vct"),
+        ctype = type_for_vct(self._types, watch.get("vct"))
+        payload: dict[str, Any] = {"jti": jti, "sub": doc["_id"], "link": doc["link"], "vct": watch.get("vct"),
                                    "type": ctype.name if ctype else None, "event": kind, "previous": previous,
                                    "status": status, "at": now, "iss": self._base}
         if link_state is not None:

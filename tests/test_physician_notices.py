@@ -108,6 +108,7 @@ def test_the_issuer_revoking_and_reinstating_a_credential_is_told(web_app, web_s
     assert [s for s, _ in mails_to(web_app, OWNER)][1:] == ["Your credential is valid again"]
     stored = str(web_svc.store.collection("status_subscriptions").find())
     assert "Avery" not in stored and OWNER not in stored  # sealed: no field value, no address
+    assert web_svc.types["medical-degree"].vct not in stored  # nor which type of credential the account holds
 
 
 def test_a_credential_status_mail_turned_off_or_deleted_is_not_sent(web_app, web_svc, owner, clock) -> None:

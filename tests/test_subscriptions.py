@@ -140,6 +140,7 @@ def test_a_webhook_is_told_when_the_issuer_revokes_and_reinstates(web_app, web_s
                                                                                ("reinstated", "valid")]
     stored = str(web_svc.store.collection("status_subscriptions").find())
     assert receiver.url not in stored and "Avery" not in stored  # sealed at rest
+    assert web_svc.types["medical-degree"].vct not in stored  # the type too, as the link keeps it
 
 
 def test_an_email_subscriber_is_told_in_words_and_can_unsubscribe(web_app, web_svc, shared, clock) -> None:
