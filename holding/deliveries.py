@@ -1,7 +1,7 @@
 """The outbox of notifications: e-mails (RFC 5322, through storage/mail.py) and webhook POSTs
 (a compact JWS, RFC 7515 §7.1, as ``application/jose``) waiting to be delivered, each tried
 until it is delivered or has failed :data:`MAX_ATTEMPTS` times, with exponential back-off
-between tries (``issuing.anchor_schedule.backoff``: 30 s, 60 s, 120 s ... capped).
+between tries (``foundation.periodic.backoff``: 30 s, 60 s, 120 s ... capped).
 
 This module owns the ``notify_deliveries`` collection. A delivery's ``_id`` is the event it
 tells (e.g. ``link-opened:<link id>``), so an event queued twice is delivered once. A try is
@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from credshare.foundation.clock import SYSTEM_CLOCK, Clock
 from credshare.foundation.errors import CredshareError, DuplicateKeyError
 from credshare.foundation.http_client import check_remote_url, request
+from credshare.foundation.periodic import PeriodicThread, backoff
 from credshare.foundation.sealing import Sealer
-from credshare.issuing.anchor_schedule import backoff
 from credshare.storage import Store
 from credshare.storage.mail import Mailer
 from credshare.storage.tlog import lease_owner
@@ -159,33 +158,10 @@ class Deliveries:
         return Tried(doc["_id"], "failed" if final else "retry", error=code, next_try=next_try)
 
 
-class DeliveryThread:
+class DeliveryThread(PeriodicThread):
     """Runs ``work()`` (e.g. the status watch, then :meth:`Deliveries.run_once`) every
     ``interval`` seconds in a daemon thread until :meth:`stop`."""
 
-    def __init__(self, work: Any, interval: float = WAKE_SECONDS, name: str = "credshare-notifications") -> None:
-        self._work = work
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    def start(self) -> DeliveryThread:
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._work()
-            except Exception:  # noqa: BLE001 - the store may be briefly away; look again later
-                _log.exception("notifications: a run failed")
-            self._stop.wait(self._interval)
+    def __init__(self, work: Callable[[], object], interval: float = WAKE_SECONDS,
+                 name: str = "credshare-notifications") -> None:
+        super().__init__(work, interval, name)

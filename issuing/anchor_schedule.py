@@ -27,7 +27,6 @@ Every time is read from the injected clock (foundation/clock.py): tests move it.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -35,24 +34,16 @@ from credshare.anchoring.chain import ChainAnchor
 from credshare.anchoring.note import Checkpoint, split_note
 from credshare.foundation.clock import SYSTEM_CLOCK, Clock
 from credshare.foundation.errors import CredshareError, DuplicateKeyError
+from credshare.foundation.periodic import PeriodicThread, backoff
 from credshare.storage import Store
 from credshare.storage.tlog import TransparencyLog, lease_owner, lease_owner_gone
 
 STATE = "anchor_schedule"  # one document per log origin
-BACKOFF_FIRST = 30.0  # seconds before the first retry
-BACKOFF_MAX = 30 * 60.0  # never longer between retries
 LEASE_SECONDS = 900.0  # longer than a publish can take (receipt wait + requests)
 WAKE_SECONDS = 15.0  # how often the thread looks
 
 Publish = Callable[[str, int, bytes], ChainAnchor]  # (origin, tree size, root hash) -> the anchor
 _log = logging.getLogger(__name__)
-
-
-def backoff(attempts: int) -> float:
-    """Seconds to wait after ``attempts`` failures in a row: 30 s, 60 s, 120 s ... up to 30 min."""
-    if attempts <= 0:
-        return 0.0
-    return min(BACKOFF_MAX, BACKOFF_FIRST * 2.0 ** min(attempts - 1, 32))
 
 
 @dataclass(frozen=True)
@@ -214,34 +205,10 @@ class AnchorSchedule:
         return None
 
 
-class AnchorThread:
-    """Runs ``schedule.run_once`` every ``interval`` seconds in a daemon thread until :meth:`stop`."""
+class AnchorThread(PeriodicThread):
+    """Runs ``schedule.run_once`` every ``interval`` seconds in a daemon thread until :meth:`stop`
+    (a publish in progress at stop is left to finish or die with the process; its lease is then
+    taken over)."""
 
     def __init__(self, schedule: AnchorSchedule, interval: float = WAKE_SECONDS) -> None:
-        self._schedule = schedule
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="credshare-anchor-schedule", daemon=True)
-
-    def start(self) -> AnchorThread:
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Ask the thread to stop and wait for it (up to ``timeout`` s: a publish in progress is
-        left to finish or die with the process; its lease is then taken over)."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._schedule.run_once()
-            except Exception:  # noqa: BLE001 - the store may be briefly away; look again later
-                _log.exception("anchor schedule: run_once failed")
-            self._stop.wait(self._interval)
+        super().__init__(schedule.run_once, interval, "credshare-anchor-schedule")

@@ -28,7 +28,8 @@ from credshare.compose import AppServices
 from credshare.foundation.clock import ManualClock
 from credshare.foundation.config import load_settings
 from credshare.foundation.errors import ConfigError
-from credshare.issuing.anchor_schedule import BACKOFF_MAX, STATE, AnchorSchedule, AnchorThread, backoff
+from credshare.foundation.periodic import BACKOFF_MAX, backoff
+from credshare.issuing.anchor_schedule import STATE, AnchorSchedule, AnchorThread
 from credshare.storage import Store, open_store
 from credshare.storage.tlog import TransparencyLog
 from tests.conftest import GANACHE, Ganache, _await_chain_id, _rpc, free_port, services_on, stop_process_group
