@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any
+from typing import Any, Callable, Generic, TypeVar, cast, overload
 
 from credshare.anchoring.chain import ChainAnchor
 from credshare.anchoring.errors import AnchoringError
@@ -69,6 +68,41 @@ def build_services(settings: Settings | None = None, clock: Clock | None = None)
     return services
 
 
+T = TypeVar("T")
+
+
+class component(Generic[T]):  # noqa: N801 - used as a decorator, like the cached_property it replaces
+    """A service of :class:`AppServices`, built on first use and kept, under the instance's one
+    lock (``_lock``, reentrant: building one service may build others). functools'
+    ``cached_property`` took a lock of its own per service, so a thread building service A
+    (holding A's lock, wanting the root's) and one building B (holding the root's, wanting A's)
+    waited on each other for ever; one lock for all cannot be taken in two orders."""
+
+    def __init__(self, build: Callable[[Any], T]) -> None:
+        self._build = build
+        self._name = build.__name__
+        self.__doc__ = build.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, obj: None, objtype: type | None = None) -> component[T]: ...
+    @overload
+    def __get__(self, obj: object, objtype: type | None = None) -> T: ...
+
+    def __get__(self, obj: object | None, objtype: type | None = None) -> T | component[T]:
+        if obj is None:
+            return self
+        kept = obj.__dict__
+        if self._name in kept:  # the instance attribute shadows this (non-data) descriptor once set
+            return cast(T, kept[self._name])
+        with cast(AppServices, obj)._lock:
+            if self._name not in kept:
+                kept[self._name] = self._build(obj)
+            return cast(T, kept[self._name])
+
+
 @dataclass
 class AppServices:
     settings: Settings
@@ -76,11 +110,11 @@ class AppServices:
     clock: Clock = field(default_factory=SystemClock)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
-    @cached_property
+    @component
     def deployment(self) -> DeploymentRecord:
         return DeploymentRecord(self.store, clock=self.clock)
 
-    @cached_property
+    @component
     def log(self) -> TransparencyLog:
         from credshare.storage.keys import load_local_witnesses, load_log_signer
 
@@ -96,7 +130,7 @@ class AppServices:
                 clock=self.clock,
             )
 
-    @cached_property
+    @component
     def remote_policy(self) -> Policy | None:
         """The remote witnesses to ask (``CREDSHARE_WITNESS_POLICY``), each with its submission URL."""
         path = self.settings.witness_policy
@@ -113,7 +147,7 @@ class AppServices:
             raise ConfigError(f"CREDSHARE_WITNESS_POLICY {path}: no submission URL for {', '.join(unreachable)}")
         return policy
 
-    @cached_property
+    @component
     def trust_policy(self) -> Policy:
         """The log's own suggestion of what to trust (tlog-policy, ``GET /log/trust``): its key,
         and the remote witnesses with their quorum; without a witness policy, the local
@@ -131,13 +165,13 @@ class AppServices:
                      {log.origin: log_url}, remote.witness_urls)
         return parse_policy(own.to_text())
 
-    @cached_property
+    @component
     def cosigning(self) -> WitnessRequests:
         """Asks the remote witnesses to cosign each new checkpoint (nobody, without a policy)."""
         with self._lock:
             return WitnessRequests(self.store, self.log, self.remote_policy, clock=self.clock)
 
-    @cached_property
+    @component
     def anchor_schedule(self) -> AnchorSchedule | None:
         """Chain anchors on a schedule (``CREDSHARE_ANCHOR_EVERY_CHECKPOINTS``/``_MINUTES``),
         published through ``CREDSHARE_ANCHOR_RPC`` from the account of ``CREDSHARE_ANCHOR_KEY_FILE``;
@@ -164,51 +198,51 @@ class AppServices:
             return AnchorSchedule(self.store, self.log, publish, every_checkpoints=settings.anchor_every_checkpoints,
                                   every_minutes=settings.anchor_every_minutes, clock=self.clock)
 
-    @cached_property
+    @component
     def types(self) -> dict[str, CredentialType]:
         return load_types()
 
-    @cached_property
+    @component
     def issuers(self) -> IssuerRegistry:
         with self._lock:
             return IssuerRegistry(self.store, self.settings.secret_key, self.log, self.settings.public_url,
                                   cosigning=self.cosigning, clock=self.clock)
 
-    @cached_property
+    @component
     def status(self) -> StatusService:
         with self._lock:
             return StatusService(self.store, self.issuers, self.log, cosigning=self.cosigning, clock=self.clock)
 
-    @cached_property
+    @component
     def token_failures(self) -> RateLimiter:
         """Failed issuer API-token attempts per issuer and client address."""
         return RateLimiter(self.store, "issuer-token-failures", TOKEN_FAILURES_PER_MINUTE, 60, clock=self.clock)
 
-    @cached_property
+    @component
     def batches(self) -> BatchIssuer:
         with self._lock:
             return BatchIssuer(self.store, self.issuers, self.status, self.log, owners=OwnerDirectory,
                                store_uri=self.settings.mongodb_uri, data_dir=self.settings.data_dir,
                                secret_key=self.settings.secret_key, cosigning=self.cosigning, clock=self.clock)
 
-    @cached_property
+    @component
     def vci(self) -> CredentialOffers:
         """OpenID4VCI offers of the issuers hosted here (issuing/vci.py)."""
         with self._lock:
             return CredentialOffers(self.store, self.issuers, self.batches, self.types,
                                     secret_key=self.settings.secret_key, clock=self.clock)
 
-    @cached_property
+    @component
     def vci_failures(self) -> RateLimiter:
         """Failed pre-authorized codes, PINs and access tokens per issuer and client address."""
         return RateLimiter(self.store, "vci-failures", TOKEN_FAILURES_PER_MINUTE, 60, clock=self.clock)
 
-    @cached_property
+    @component
     def vci_nonces(self) -> RateLimiter:
         """OpenID4VCI nonces handed out per client address (120 a minute)."""
         return RateLimiter(self.store, "vci-nonces", 120, 60, clock=self.clock)
 
-    @cached_property
+    @component
     def receiver(self) -> CredentialReceiver:
         """Receiving credentials by OpenID4VCI offers into the wallets here, from trusted issuers
         (the trust list, and the issuers hosted on this server)."""
@@ -220,7 +254,7 @@ class AppServices:
         with self._lock:
             return CredentialReceiver(self.wallet, self.accounts, trust_for, clock=self.clock)
 
-    @cached_property
+    @component
     def evidence(self) -> EvidenceService:
         """Verification evidence from this server's log, issuers and status lists."""
         with self._lock:
@@ -228,13 +262,13 @@ class AppServices:
                                    trusting=self.trusting, chain_check=self.chain_check, remote=self.remote_evidence,
                                    clock=self.clock, published=self.issuer_metadata)
 
-    @cached_property
+    @component
     def issuer_metadata(self) -> IssuerMetadataService:
         """Keys (JWT VC Issuer Metadata) and status lists of trusted issuers that keep no log."""
         with self._lock:
             return IssuerMetadataService(self.store, clock=self.clock)
 
-    @cached_property
+    @component
     def chain_check(self) -> ChainCheck | None:
         """Looks chain anchors up on ``CREDSHARE_ETH_RPC`` (none: anchors are listed, not checked)."""
         if not self.settings.eth_rpc_urls:
@@ -243,20 +277,20 @@ class AppServices:
 
         return chain_checker(self.settings.eth_rpc_urls)
 
-    @cached_property
+    @component
     def link_checker(self) -> LinkChecker:
         """Share links made on other servers, checked by this server's trust list."""
         return LinkChecker(self.trusting, chain_check=self.chain_check, fresh_status=self.evidence.current_status,
                            clock=self.clock)
 
-    @cached_property
+    @component
     def remote_evidence(self) -> RemoteEvidence:
         """Key histories and status lists of trusted issuers hosted on other servers, fetched
         over HTTP and cached (``CREDSHARE_REMOTE_STATUS_MAX_AGE``, ``_HISTORY_MAX_AGE``)."""
         return RemoteEvidence(self.store, status_max_age=self.settings.remote_status_max_age,
                               history_max_age=self.settings.remote_history_max_age, clock=self.clock)
 
-    @cached_property
+    @component
     def trusting(self) -> TrustService:
         """Whom this server recognises: ``CREDSHARE_TRUST_LIST``, its own log and its own issuers."""
         path = self.settings.trust_list
@@ -269,19 +303,19 @@ class AppServices:
             except TrustListError as exc:
                 raise ConfigError(f"CREDSHARE_TRUST_LIST {path}: {exc.detail}") from exc
 
-    @cached_property
+    @component
     def sign_in_failures(self) -> RateLimiter:
         """Failed owner sign-ins (and wrong current passwords) per e-mail and client address."""
         return RateLimiter(self.store, "sign-in-failures", SIGN_IN_FAILURES_PER_MINUTE, 60, clock=self.clock)
 
-    @cached_property
+    @component
     def accounts(self) -> AccountService:
         with self._lock:
             return AccountService(self.store, profile=self.settings.argon2_profile,
                                   secret_key=self.settings.secret_key, limiter=self.sign_in_failures,
                                   clock=self.clock)
 
-    @cached_property
+    @component
     def wallet(self) -> WalletService:
         from credshare.foundation.sealing import Sealer
         from credshare.issuing.batch import OFFER_PURPOSE
@@ -299,7 +333,7 @@ class AppServices:
         elif event == "deleted":
             self.subscriptions.unwatch_credential(entry_id)
 
-    @cached_property
+    @component
     def shares(self) -> ShareService:
         with self._lock:
             return ShareService(self.store, self.evidence, self.wallet, secret_key=self.settings.secret_key,
@@ -309,7 +343,7 @@ class AppServices:
     def _link_event(self, kind: str, account_id: str, link_id: str, facts: dict[str, Any]) -> None:
         self.physician_notices.link_event(kind, account_id, link_id, facts)
 
-    @cached_property
+    @component
     def deliveries(self) -> Deliveries:
         """The outbox of notification e-mails and webhooks (holding/deliveries.py)."""
         with self._lock:
@@ -318,14 +352,14 @@ class AppServices:
             return Deliveries(self.store, self.mailer, Sealer.for_purpose(self.settings.secret_key, "notify-deliveries"),
                               clock=self.clock)
 
-    @cached_property
+    @component
     def physician_notices(self) -> PhysicianNotices:
         """The e-mails a physician is sent about their links (holding/notifications.py)."""
         with self._lock:
             return PhysicianNotices(self.store, self.deliveries, self.types, public_url=self.settings.public_url,
                                     clock=self.clock)
 
-    @cached_property
+    @component
     def subscriptions(self) -> Subscriptions:
         """CVO status subscriptions and the status watch (holding/subscriptions.py)."""
         with self._lock:
@@ -350,30 +384,30 @@ class AppServices:
         self.physician_notices.tell_deliveries(WalletOffers(self.store), names)
         self.deliveries.run_once()
 
-    @cached_property
+    @component
     def receipts(self) -> ReceiptService:
         """What a verifier takes away from an opened link: the JSON view, the bundle, the receipt."""
         with self._lock:
             return ReceiptService(self.evidence, self.types, verifier=self.settings.public_url,
                                   signer=lambda: self.receipt_signer, store=self.store, clock=self.clock)
 
-    @cached_property
+    @component
     def receipt_signer(self) -> Signer:
         from credshare.storage.keys import load_receipt_signer
 
         with self._lock:
             return load_receipt_signer(self.settings.data_dir)
 
-    @cached_property
+    @component
     def mailer(self) -> Mailer:
         return make_mailer(self.settings.smtp_url, self.settings.mail_from, self.settings.data_dir)
 
-    @cached_property
+    @component
     def confirmation_mails(self) -> RateLimiter:
         """E-mail confirmation links sent per account (5 an hour)."""
         return RateLimiter(self.store, "confirmation-mails", 5, 3600, clock=self.clock)
 
-    @cached_property
+    @component
     def registrations(self) -> RateLimiter:
         """Account registrations per client address (20 an hour)."""
         return RateLimiter(self.store, "registrations", 20, 3600, clock=self.clock)
