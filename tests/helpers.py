@@ -435,3 +435,30 @@ def source_of(rel: Path) -> str:
 def tree_of(rel: Path) -> ast.Module:
     """The parsed module (shared by the tests that read the code: parse once per run)."""
     return ast.parse(source_of(rel))
+
+
+class WebhookReceiver:
+    """A webhook endpoint on 127.0.0.1 (a werkzeug server in a thread) answering ``status`` to
+    every POST; keeps (content type, body bytes) of each. ``close()`` stops it."""
+
+    def __init__(self, status: int = 204, path: str = "/credshare-events") -> None:
+        from werkzeug.serving import make_server
+        from werkzeug.wrappers import Request, Response
+
+        self.status = status
+        self.received: list[tuple[str, bytes]] = []
+
+        @Request.application
+        def app(req: Request) -> Response:
+            self.received.append((req.content_type or "", req.get_data()))
+            return Response("", status=self.status)
+
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}{path}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)

@@ -5,9 +5,8 @@ is retried with growing delays (the clock is moved) and ends failed, with its la
 from __future__ import annotations
 
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
 
@@ -17,39 +16,9 @@ from credshare.foundation.sealing import Sealer
 from credshare.holding.deliveries import Deliveries, DeliveryThread
 from credshare.storage import open_store
 from credshare.storage.mail import Outbox
+from tests.helpers import WebhookReceiver
 
 SEALER = Sealer.for_purpose("test-secret", "notify-deliveries")
-
-
-class Hook:
-    """A webhook receiver on 127.0.0.1 answering ``status``; keeps what it was sent."""
-
-    def __init__(self, status: int) -> None:
-        self.status = status
-        self.received: list[tuple[str, bytes]] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                length = int(self.headers.get("Content-Length") or 0)
-                hook.received.append((self.headers.get("Content-Type") or "", self.rfile.read(length)))
-                self.send_response(hook.status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook?secret=s3cr3t"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
 
 
 @pytest.fixture
@@ -61,15 +30,15 @@ def outbox(tmp_path: Path, clock: ManualClock) -> Iterator[tuple[Deliveries, Pat
 
 
 @pytest.fixture
-def hook_500() -> Iterator[Hook]:
-    hook = Hook(500)
+def hook_500() -> Iterator[WebhookReceiver]:
+    hook = WebhookReceiver(500, "/hook?secret=s3cr3t")
     yield hook
     hook.close()
 
 
 @pytest.fixture
-def hook_ok() -> Iterator[Hook]:
-    hook = Hook(204)
+def hook_ok() -> Iterator[WebhookReceiver]:
+    hook = WebhookReceiver(204, "/hook?secret=s3cr3t")
     yield hook
     hook.close()
 
@@ -88,14 +57,14 @@ def test_an_email_is_sent_once_per_event(outbox: tuple[Deliveries, Path]) -> Non
     assert "dr@example.org" not in str(deliveries._deliveries.find())  # sealed while queued, dropped once sent
 
 
-def test_a_webhook_is_posted_as_jose(outbox: tuple[Deliveries, Path], hook_ok: Hook) -> None:
+def test_a_webhook_is_posted_as_jose(outbox: tuple[Deliveries, Path], hook_ok: WebhookReceiver) -> None:
     deliveries, _ = outbox
     assert deliveries.webhook("status:1", hook_ok.url, "aaa.bbb.ccc")
     assert [t.result for t in deliveries.run_once()] == ["delivered"]
     assert hook_ok.received == [("application/jose", b"aaa.bbb.ccc")]
 
 
-def test_a_failing_webhook_backs_off_and_ends_failed(outbox: tuple[Deliveries, Path], hook_500: Hook,
+def test_a_failing_webhook_backs_off_and_ends_failed(outbox: tuple[Deliveries, Path], hook_500: WebhookReceiver,
                                                      clock: ManualClock) -> None:
     deliveries, _ = outbox
     deliveries.webhook("status:2", hook_500.url, "aaa.bbb.ccc")
@@ -128,7 +97,7 @@ def test_plain_http_only_to_this_machine(outbox: tuple[Deliveries, Path]) -> Non
         deliveries.webhook("status:3", "http://example.org/hook", "a.b.c")
 
 
-def test_one_process_takes_a_delivery(tmp_path: Path, clock: ManualClock, hook_ok: Hook) -> None:
+def test_one_process_takes_a_delivery(tmp_path: Path, clock: ManualClock, hook_ok: WebhookReceiver) -> None:
     stores = [open_store(None, tmp_path / "data") for _ in range(2)]
     try:
         a, b = (Deliveries(s, Outbox(tmp_path / "out", "x@example.org"), SEALER, clock=clock) for s in stores)

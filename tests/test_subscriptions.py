@@ -8,18 +8,16 @@ link ending sends a last notice."""
 from __future__ import annotations
 
 import re
-import threading
 from email import message_from_bytes, policy as email_policy
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
 
 from credshare.disclosure.jws import PublicKey, parse_compact
 from credshare.holding.subscriptions import EVENT_TYP, MAX_PER_LINK
 from tests.helpers import (
+    WebhookReceiver,
     accept_delivery,
     create_link,
     csrf_from,
@@ -34,32 +32,9 @@ OWNER = "dr.watched@example.org"
 CVO = "monitoring@cvo.example.org"
 
 
-class Receiver:
-    """A webhook endpoint on 127.0.0.1 (a werkzeug server in a thread) answering ``status``."""
-
-    def __init__(self, status: int = 204) -> None:
-        self.status = status
-        self.received: list[tuple[str, str]] = []
-
-        @Request.application
-        def app(req: Request) -> Response:
-            self.received.append((req.content_type or "", req.get_data(as_text=True)))
-            return Response("", status=self.status)
-
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/credshare-events"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    hook = Receiver()
+def receiver() -> Iterator[WebhookReceiver]:
+    hook = WebhookReceiver()
     yield hook
     hook.close()
 
@@ -94,14 +69,14 @@ def watch(svc, clock, seconds: float = 61) -> None:
     svc.notifications_run()
 
 
-def events(svc, hook: Receiver) -> list[dict[str, Any]]:
+def events(svc, hook: WebhookReceiver) -> list[dict[str, Any]]:
     """Each JWS received, verified with the key the server publishes for its receipts."""
     keys = svc.receipt_signer
     published = PublicKey.from_jwk({**keys.public_jwk, "kid": keys.kid})
     out = []
     for content_type, jws in hook.received:
         assert content_type == "application/jose"
-        parsed = parse_compact(jws)
+        parsed = parse_compact(jws.decode())
         assert parsed.header["typ"] == EVENT_TYP and parsed.verify_with([published])
         out.append(parsed.payload)
     return out
@@ -170,7 +145,7 @@ def test_an_email_subscriber_is_told_in_words_and_can_unsubscribe(web_app, web_s
 
 def test_a_failing_webhook_is_retried_and_reported(web_app, web_svc, shared, clock) -> None:
     _, _, token, record = shared
-    hook = Receiver(500)
+    hook = WebhookReceiver(500)
     try:
         cvo = web_app.test_client()
         opened = cvo.get(f"/api/v1/shares/{token}")
