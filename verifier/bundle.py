@@ -18,6 +18,12 @@ Members (docs/bundle.md):
   so nothing in it counts. What the holder states about the share (shared as history, fields
   withheld) counts only as signed in the KB-JWT (verifier/credential.py, ``SHARE_CLAIM``).
 
+A Blockcerts record travels in the same type with ``format`` ``"blockcerts"`` (absent: the
+SD-JWT bundle above) and one evidence member, ``blockcerts`` (blockcerts/evidence.py
+``evidence_to_json``: the record as issued, the issuer profile snapshot, the revocation list and
+status list snapshots, each with where and when it was read), plus ``share`` for display only.
+It carries no transaction lookups: whoever verifies asks their own blockchain endpoints.
+
 Trust comes from outside the bundle: the verifier's own trust list (verifier/trust_list.py)
 names the logs it trusts (each a C2SP tlog-policy, as ``GET /log/trust`` serves it, or a log key
 alone) and the issuers it recognises; a bundle under any other log fails ``trust_anchor``, one
@@ -31,6 +37,7 @@ from typing import Any, Callable
 
 from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.tlog_proof import build_tlog_proof
+from credshare.blockcerts.evidence import BlockcertsEvidence, evidence_to_json
 from credshare.disclosure.verification import KeyBindingPolicy
 from credshare.foundation.b64 import b64_decode
 from credshare.foundation.checks import Check
@@ -51,6 +58,7 @@ from credshare.verifier.trust_list import (
 
 BUNDLE_TYPE = "credshare-verification-bundle/v1"
 KB_CLOCK_SLACK = 60
+BLOCKCERTS_FORMAT = "blockcerts"
 
 
 class BundleError(InputError):
@@ -78,6 +86,19 @@ def build_bundle(
         "log": {"key": log_key, "policy": policy},
         "share": share,
     }
+
+
+def build_blockcerts_bundle(evidence: BlockcertsEvidence, *, share: dict[str, Any],
+                            created_at: int | None = None) -> dict[str, Any]:
+    """The bundle of a Blockcerts record shared by link: the record and the issuer's documents as
+    they were read (snapshots), never the transaction lookups. ``created_at``: when the server
+    made it (unsigned, like the rest of the envelope)."""
+    doc: dict[str, Any] = {"type": BUNDLE_TYPE, "format": BLOCKCERTS_FORMAT}
+    if created_at is not None:
+        doc["created_at"] = created_at
+    doc["blockcerts"] = evidence_to_json(evidence)
+    doc["share"] = share
+    return doc
 
 
 def _member(doc: dict[str, Any], name: str, kind: type | tuple[type, ...], *, non_empty: bool = False) -> Any:
