@@ -31,7 +31,7 @@ from credshare.foundation.config import Settings, load_settings
 from credshare.foundation.errors import ConfigError
 from credshare.holding.accounts import AccountService, OwnerDirectory
 from credshare.holding.deliveries import Deliveries
-from credshare.holding.evidence import EvidenceService
+from credshare.holding.evidence import BlockcertsGathering, EvidenceService
 from credshare.holding.notifications import PhysicianNotices
 from credshare.holding.receipts import ReceiptService
 from credshare.holding.receiving import CredentialReceiver
@@ -260,7 +260,14 @@ class AppServices:
         with self._lock:
             return EvidenceService(self.issuers, self.status, self.log, policy=self.trust_policy,
                                    trusting=self.trusting, chain_check=self.chain_check, remote=self.remote_evidence,
-                                   clock=self.clock, published=self.issuer_metadata)
+                                   clock=self.clock, published=self.issuer_metadata, blockcerts=self.blockcerts_sources)
+
+    @component
+    def blockcerts_sources(self) -> BlockcertsGathering | None:
+        """Where Blockcerts records' evidence is gathered: issuer profiles, revocation and
+        status lists over HTTP, anchoring transactions on the configured endpoints
+        (federation/blockcerts_sources.py). ``None``: nothing is fetched."""
+        return None
 
     @component
     def issuer_metadata(self) -> IssuerMetadataService:
@@ -329,7 +336,7 @@ class AppServices:
         """A credential added to a wallet is watched for its owner; a deleted one no longer."""
         if event == "added":
             self.subscriptions.watch_credential(account_id, entry_id, facts["sd_jwt"], facts["anchor_proof"],
-                                                facts["report"])
+                                                facts["report"], blockcerts=facts.get("evidence"))
         elif event == "deleted":
             self.subscriptions.unwatch_credential(entry_id)
 

@@ -26,17 +26,27 @@ An issuer the trust list names by X.509 roots (``keys = x5c``, OpenID4VC HAIP) k
 either: its key is the one each credential's own ``x5c`` chain certifies (verifier/x5c.py).
 Its status list token is fetched from the issuer's server the same bounded way, but only once
 the credential's chain validated to a root on the list and its signature verified with the
-certified key (:meth:`EvidenceService._certified_status`)."""
+certified key (:meth:`EvidenceService._certified_status`).
+
+A Blockcerts record (issue 15) keeps no log of ours: its evidence is the record with the
+issuer's documents as they were read (blockcerts/evidence.py), gathered through the Blockcerts
+sources (federation/blockcerts_sources.py: the issuer profile fetched once, on arrival, and kept
+as a snapshot; the revocation list or StatusList2021 credential read again on every check; the
+anchoring transactions looked up on the configured endpoints) and judged by
+verifier/blockcerts.py against this server's trust list (:meth:`EvidenceService.verify_blockcerts`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Protocol
 
 from credshare.anchoring.cosignature import with_signature_lines
 from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.note import split_note
 from credshare.anchoring.policy import Policy
+from credshare.blockcerts.errors import BlockcertsError
+from credshare.blockcerts.evidence import Anchor, BlockcertsEvidence, Snapshot, TransactionLookup, evidence_from_json
+from credshare.blockcerts.record import parse_record
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import CompactJWS, PublicKey, parse_compact
 from credshare.disclosure.status_list import status_reference
@@ -46,11 +56,12 @@ from credshare.federation.remote import RemoteEvidence
 from credshare.federation.trust import TrustService
 from credshare.foundation.cache import BoundedCache
 from credshare.foundation.clock import SYSTEM_CLOCK, Clock
-from credshare.foundation.errors import CredshareError, NotFoundError
+from credshare.foundation.errors import CredshareError, InputError, NotFoundError
 from credshare.issuing.issuers import IssuerRegistry
 from credshare.issuing.status import StatusService
 from credshare.storage.tlog import LogHead, TransparencyLog
-from credshare.verifier.bundle import build_bundle
+from credshare.verifier.blockcerts import blockcerts_report
+from credshare.verifier.bundle import build_blockcerts_bundle, build_bundle
 from credshare.verifier.credential import (
     ChainCheck,
     IssuerKeysEvidence,
@@ -65,6 +76,16 @@ from credshare.verifier.trust_list import TrustedIssuer, TrustList
 from credshare.verifier.x5c import CertificateError, certified_key
 
 EVIDENCE_CACHE = 2048  # gathered pieces kept: (kind, what, head size, head revision) each
+
+
+class BlockcertsGathering(Protocol):
+    """Where a Blockcerts record's evidence comes from (federation/blockcerts_sources.py
+    ``BlockcertsSources``): the issuer's documents (``profile`` given: kept, not fetched again)
+    and the anchoring transactions, looked up on the configured endpoints."""
+
+    def gather(self, document: dict[str, Any], *, now: int, profile: Snapshot | None = None) -> BlockcertsEvidence: ...
+
+    def lookup(self, anchor: Anchor, now: int) -> TransactionLookup: ...
 
 
 @dataclass(frozen=True)
@@ -85,12 +106,16 @@ class Gathered:
 class EvidenceService:
     def __init__(self, issuers: IssuerRegistry, status: StatusService, log: TransparencyLog, policy: Policy,
                  trusting: TrustService, chain_check: ChainCheck | None = None, *, remote: RemoteEvidence | None = None,
-                 clock: Clock = SYSTEM_CLOCK, published: IssuerMetadataService | None = None) -> None:
+                 clock: Clock = SYSTEM_CLOCK, published: IssuerMetadataService | None = None,
+                 blockcerts: BlockcertsGathering | None = None) -> None:
         """``policy``: the tlog-policy this server judges its own log's witnesses by (the one
         it suggests at ``GET /log/trust``); ``trusting``: whom it recognises as issuers;
         ``remote``: how evidence is fetched from other servers (``None``: never);
-        ``published``: keys and status lists of issuers without a log (none asked without it)."""
+        ``published``: keys and status lists of issuers without a log (none asked without it);
+        ``blockcerts``: where Blockcerts evidence is gathered (``None``: nothing is fetched, a
+        kept record is judged by the snapshots it was kept with)."""
         self._clock = clock
+        self._blockcerts = blockcerts
         self._published_by = published
         self._issuers, self._status, self._log, self._policy = issuers, status, log, policy
         self._trusting = trusting
@@ -356,6 +381,53 @@ class EvidenceService:
                             anchor_proof=self.with_log_anchors(anchor_proof) if found.own_log else anchor_proof,
                             history=history, status=found.status, log_key=found.log_key, policy=found.policy_text,
                             share=share, created_at=now)
+
+
+    # -- Blockcerts records (issue 15) -------------------------------------------------------
+
+    def _with_lookups(self, evidence: BlockcertsEvidence, now: int) -> BlockcertsEvidence:
+        """The evidence with a lookup of each anchor on a public chain the record names, asked of
+        the configured endpoints (a test anchor is never looked up; the verifier flags it)."""
+        if self._blockcerts is None or evidence.lookups:
+            return evidence
+        try:
+            anchors = parse_record(evidence.document).anchors
+        except BlockcertsError:
+            return evidence  # the verifier says what is wrong with the record
+        return replace(evidence, lookups=tuple(self._blockcerts.lookup(a, now) for a in anchors if not a.test))
+
+    def blockcerts_arrival(self, document: dict[str, Any], *, now: int | None = None
+                           ) -> tuple[Report, BlockcertsEvidence]:
+        """A Blockcerts record arriving in a wallet: its evidence gathered now (the issuer
+        profile fetched, once), judged against this server's trust list."""
+        now = self._clock.seconds() if now is None else now
+        if self._blockcerts is None:
+            evidence = BlockcertsEvidence(document, profile_problem="this server fetches no issuer profiles")
+        else:
+            evidence = self._with_lookups(self._blockcerts.gather(document, now=now), now)
+        return blockcerts_report(evidence, self._trusting.trust_list(), now=now), evidence
+
+    def verify_blockcerts(self, kept: dict[str, Any], *, now: int | None = None) -> tuple[Report, BlockcertsEvidence]:
+        """A kept Blockcerts record (``evidence_to_json``: a wallet entry, a share link, a
+        status watch) checked again now: the issuer profile as it was kept, the revocation or
+        status list read again (what cannot be read now is said so, never taken from the old
+        snapshot), the anchors looked up, all judged against this server's trust list. Returns
+        the report and the evidence it was judged by (what a bundle carries)."""
+        now = self._clock.seconds() if now is None else now
+        evidence = evidence_from_json(kept)
+        if evidence is None:
+            raise InputError("The kept Blockcerts record is unreadable", code="blockcerts_invalid")
+        if self._blockcerts is not None:
+            fresh = self._blockcerts.gather(evidence.document, now=now, profile=evidence.issuer_profile)
+            if evidence.issuer_profile is None:  # never had one: it is not fetched now either
+                fresh = replace(fresh, issuer_profile=None, profile_problem=evidence.profile_problem)
+            evidence = self._with_lookups(fresh, now)
+        return blockcerts_report(evidence, self._trusting.trust_list(), now=now), evidence
+
+    def blockcerts_bundle(self, evidence: BlockcertsEvidence, *, share: dict[str, Any],
+                          now: int | None = None) -> dict[str, Any]:
+        """The offline bundle of a shared Blockcerts record: the evidence it was just judged by."""
+        return build_blockcerts_bundle(evidence, share=share, created_at=self._clock.seconds() if now is None else now)
 
 
 def _jwks_keys(jwks: dict[str, Any]) -> list[PublicKey]:

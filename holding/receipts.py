@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
+from credshare.blockcerts.errors import BlockcertsError
+from credshare.blockcerts.record import parse_record
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import PublicKey, Signer
 from credshare.foundation.clock import SYSTEM_CLOCK, Clock
@@ -31,6 +33,18 @@ from credshare.verifier.receipt import JTI_PATTERN, read_receipt, receipt_payloa
 RECEIPT_KEYS_PATH = "/.well-known/credshare-receipt-keys"
 RECEIPTS = "receipts"
 RECEIPTS_PER_LINK_PER_HOUR = 30
+
+
+def blockcerts_recipient(opened: OpenedShare) -> str | None:
+    """The recipient a shared Blockcerts record names (``recipientProfile.name`` in v2,
+    ``credentialSubject.name`` in v3), when the record reads; ``None`` otherwise."""
+    if opened.evidence is None:
+        return None
+    try:
+        named = parse_record(opened.evidence.document).recipient_name
+    except BlockcertsError:
+        return None
+    return named if isinstance(named, str) and named.strip() else None
 
 
 class ReceiptService:
@@ -60,9 +74,21 @@ class ReceiptService:
         return [{"path": list(r.path), "label": r.label, "value": r.value}
                 for r in field_rows(opened.report.claims, self.credential_type(opened))]
 
+    def type_name(self, opened: OpenedShare) -> str | None:
+        """The credential type in words: the type this server describes, or the one a Blockcerts
+        record names itself (``Report.type_name``)."""
+        ctype = self.credential_type(opened)
+        if ctype is not None:
+            return ctype.name
+        named = getattr(opened.report, "type_name", None)
+        return named if isinstance(named, str) and named.strip() else None
+
     def physician(self, opened: OpenedShare) -> str | None:
         """The physician's name when it was disclosed: every type's first claim is the holder's
-        name (``licensee_name``, ``diplomate_name``, ...)."""
+        name (``licensee_name``, ``diplomate_name``, ...); a Blockcerts record, shared whole,
+        names its recipient."""
+        if opened.is_blockcerts:
+            return blockcerts_recipient(opened)
         ctype = self.credential_type(opened)
         if ctype is None or not ctype.claims or not ctype.claims[0].path[-1].endswith("_name"):
             return None
@@ -77,7 +103,11 @@ class ReceiptService:
                 "verification": opened.report.to_json()}
 
     def bundle(self, opened: OpenedShare) -> dict[str, Any]:
-        """The offline bundle: the presentation with everything needed to check it again later."""
+        """The offline bundle: the presentation with everything needed to check it again later;
+        a Blockcerts record with the issuer's documents it was just judged by."""
+        if opened.is_blockcerts and opened.evidence is not None:
+            return self._evidence.blockcerts_bundle(opened.evidence, share={"history": opened.history, "withheld": 0,
+                                                                            **self.link(opened)})
         return self._evidence.bundle(
             opened.presentation, opened.anchor_proof, audience=opened.link_id, nonce=opened.nonce,
             not_before=opened.created_at, share={"history": opened.history, "withheld": opened.withheld,
@@ -90,10 +120,9 @@ class ReceiptService:
         if self.per_link.take(opened.link_id) is None:
             raise RateLimitedError(f"Too many receipts were made for this link; try again in "
                                    f"{self.per_link.retry_after() // 60 + 1} minutes.")
-        ctype = self.credential_type(opened)
         payload = receipt_payload(opened.report, verifier=self._verifier, link=self.link(opened),
                                   fields=self.fields(opened), withheld=opened.withheld,
-                                  type_name=ctype.name if ctype else None, physician=self.physician(opened), by=by)
+                                  type_name=self.type_name(opened), physician=self.physician(opened), by=by)
         signer = self._signer()
         jws = sign_receipt(payload, signer)
         self._receipts.insert_one({"_id": payload["jti"], "jws": jws, "link_id": opened.link_id, "iat": payload["iat"]})

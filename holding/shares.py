@@ -12,6 +12,12 @@ holds the link, until it expires, is revoked, is locked by wrong passcodes or is
   the budget's slots, so parallel guesses never run more checks than the budget, and a right
   passcode is never answered "locked". Slots and views are taken with atomic conditional updates.
 * Every open is logged for the owner: time, truncated client address, user agent, outcome.
+
+A Blockcerts record (issue 15) has no selective disclosure and no holder key: it is shared
+whole, as the evidence the wallet kept (``{"format": "blockcerts", "evidence", "recipient",
+"withheld": 0}``, sealed the same way), every link option applying; opening the link checks it
+again now (:meth:`EvidenceService.verify_blockcerts`: the revocation or status list read again,
+the anchors looked up), and the link check is added as for any credential.
 """
 
 from __future__ import annotations
@@ -26,17 +32,19 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
+from credshare.blockcerts.evidence import BlockcertsEvidence
 from credshare.disclosure.jws import Signer, parse_compact
 from credshare.disclosure.paths import ClaimPath
 from credshare.disclosure.presentation import HolderView, KeyBindingRequest, present, select_disclosures
 from credshare.disclosure.verification import KeyBindingPolicy
+from credshare.foundation.checks import Check
 from credshare.foundation.clock import SYSTEM_CLOCK, Clock
 from credshare.foundation.errors import ConflictError, CredshareError, InputError, NotFoundError, RateLimitedError
 from credshare.foundation.kdf import derive_key
 from credshare.holding import vault
 from credshare.holding.accounts import SessionInfo
 from credshare.holding.evidence import EvidenceService
-from credshare.holding.wallet import NOT_STANDING, WalletEntry, WalletService, credential_state, require_confirmed
+from credshare.holding.wallet import BLOCKCERTS, NOT_STANDING, SD_JWT_VC, WalletEntry, WalletService, credential_state, require_confirmed
 from credshare.issuing.issuers import token_hash
 from credshare.storage import Store
 from credshare.verifier.credential import SHARE_CLAIM
@@ -102,6 +110,8 @@ class Gate:
     expires_at: int = 0
     views_left: int | None = None  # None: no view limit
     history: bool = False
+    format: str = SD_JWT_VC
+    type_name: str | None = None  # a Blockcerts record's own type name (read, not yet verified)
 
 
 @dataclass(frozen=True)
@@ -120,6 +130,13 @@ class OpenedShare:
     presentation: str = field(repr=False)
     anchor_proof: dict[str, Any] = field(repr=False)
     nonce: str = field(repr=False)
+    format: str = SD_JWT_VC
+    # a Blockcerts record: the evidence it was judged by in this open (what its bundle carries)
+    evidence: BlockcertsEvidence | None = field(default=None, repr=False)
+
+    @property
+    def is_blockcerts(self) -> bool:
+        return self.format == BLOCKCERTS
 
 
 @dataclass(frozen=True)
@@ -198,6 +215,28 @@ def chosen_paths(view: HolderView, fields: Any) -> list[ClaimPath]:
             raise InputError(f"The field {'.'.join(map(str, path))} is chosen twice", code="share_fields_duplicate")
         chosen.append(path)
     return chosen
+
+
+def whole_record(fields: Any) -> None:
+    """A Blockcerts record is shared whole: no field list (``None`` or empty) or ``"all"``;
+    any choice of fields is refused, never silently widened."""
+    if fields is None or fields == "all" or (isinstance(fields, (list, tuple)) and not fields):
+        return
+    raise InputError("A Blockcerts record is shared whole: its fields cannot be chosen one by one "
+                     "(leave the fields out, or send \"all\")", code="share_fields_not_selectable")
+
+
+def as_history(report: Report) -> None:
+    """A record the owner shares as history: its validity having ended is ``history``, never
+    ``passed`` nor ``failed`` (the link was made so by its owner, on this server)."""
+    for i, check in enumerate(report.checks):
+        if check.name == "credential_validity" and check.status == "failed":
+            report.checks[i] = Check(check.name, "history", check.detail, **_code_of(check))
+
+
+def _code_of(check: Check) -> dict[str, Any]:
+    code = getattr(check, "code", None)
+    return {"code": code} if code else {}
 
 
 def truncate_address(address: str | None) -> str:
@@ -292,8 +331,12 @@ class ShareService:
         owner should know before sending it (:class:`ConflictError` ``credential_revoked``, ...)."""
         now = self._clock.seconds() if now is None else now
         require_confirmed(info)
-        view = entry.view
-        paths = chosen_paths(view, paths)
+        if entry.is_blockcerts:
+            whole_record(paths)
+            view, paths = None, []
+        else:
+            view = entry.view
+            paths = chosen_paths(view, paths)
         if not _whole(days, 1, MAX_DAYS):
             raise InputError(f"A link lasts 1 to {MAX_DAYS} days", code="share_expiry_invalid")
         recipient = _text(recipient, "share_recipient_invalid", "the recipient label is text").strip()
@@ -309,7 +352,7 @@ class ShareService:
         if not isinstance(history, bool):
             raise InputError("History is true or false", code="share_history_invalid")
         acknowledge_status = _text(acknowledge_status, "share_acknowledge_invalid", "acknowledge_status is text")
-        exp = entry.claims.get("exp")
+        exp = entry.record.expires_at if entry.is_blockcerts else entry.claims.get("exp")
         if isinstance(exp, (int, float)) and exp <= now and not history:
             raise InputError("This credential has expired: share it as history, or not at all", code="credential_expired")
         standing = credential_state(self._wallet.status(entry))
@@ -317,12 +360,21 @@ class ShareService:
             raise ConflictError(_NOT_STANDING_WARNING[standing], code="credential_" + standing.replace(" ", "_"))
 
         link_id, token, nonce = secrets.token_urlsafe(12), secrets.token_urlsafe(32), secrets.token_urlsafe(16)
-        chosen = select_disclosures(view, paths)
-        withheld = len(view.disclosures) - len(chosen)
-        statement = {"history": bool(history), "withheld": withheld}
-        presentation = present(entry.sd_jwt, paths, KeyBindingRequest(holder, link_id, nonce, now, {SHARE_CLAIM: statement}))
-        shared = {"presentation": presentation, "anchor_proof": entry.anchor_proof, "nonce": nonce,
-                  "recipient": recipient, "withheld": withheld}
+        shared: dict[str, Any]
+        if view is None:  # a Blockcerts record, shared whole
+            record = entry.record
+            shared = {"format": BLOCKCERTS, "evidence": entry.evidence, "recipient": recipient, "withheld": 0}
+            told = {"recipient": recipient, "vct": None, "iss": record.issuer_id, "format": BLOCKCERTS,
+                    "type_name": record.type_name}
+        else:
+            chosen = select_disclosures(view, paths)
+            withheld = len(view.disclosures) - len(chosen)
+            statement = {"history": bool(history), "withheld": withheld}
+            presentation = present(entry.sd_jwt, paths,
+                                   KeyBindingRequest(holder, link_id, nonce, now, {SHARE_CLAIM: statement}))
+            shared = {"presentation": presentation, "anchor_proof": entry.anchor_proof, "nonce": nonce,
+                      "recipient": recipient, "withheld": withheld}
+            told = {"recipient": recipient, "vct": entry.claims.get("vct"), "iss": entry.claims.get("iss")}
         doc: dict[str, Any] = {
             "_id": link_id, "token_hash": token_hash(token), "owner": info.account_id, "credential": entry.id,
             "created_at": now, "expires_at": now + days * 86400, "revoked_at": None, "views": 0,
@@ -331,8 +383,7 @@ class ShareService:
             "attempts_left": attempts if passcode else None,
             "passcode_slots": attempts if passcode else None, "passcode_held_at": 0,
             "sealed_link": vault.seal(vault.key_from_token(token, "share"), json.dumps(shared).encode()),
-            "sealed_gate": vault.seal(vault.key_from_token(token, GATE_PURPOSE), json.dumps(
-                {"recipient": recipient, "vct": entry.claims.get("vct"), "iss": entry.claims.get("iss")}).encode()),
+            "sealed_gate": vault.seal(vault.key_from_token(token, GATE_PURPOSE), json.dumps(told).encode()),
             "sealed_owner": vault.seal(info.data_key, json.dumps(
                 {"token": token, "recipient": recipient, "paths": [list(p) for p in paths]}).encode()),
         }
@@ -480,7 +531,9 @@ class ShareService:
                     iss=told.get("iss") if isinstance(told.get("iss"), str) else None,
                     expires_at=int(doc["expires_at"]),
                     views_left=max(0, max_views - doc.get("views", 0)) if max_views is not None else None,
-                    history=bool(doc.get("history")))
+                    history=bool(doc.get("history")),
+                    format=BLOCKCERTS if told.get("format") == BLOCKCERTS else SD_JWT_VC,
+                    type_name=told.get("type_name") if isinstance(told.get("type_name"), str) else None)
 
     def open(self, token: str, client: tuple[str | None, str | None], *, passcode: str | None = None,
              grant: str | None = None, download: bool = False, outcome: str = "viewed") -> tuple[OpenedShare, str]:
@@ -507,15 +560,22 @@ class ShareService:
         shared = json.loads(vault.open_sealed(vault.key_from_token(token, "share"), doc["sealed_link"]))
         if not granted:
             self._tell_view(doc, token, shared)
-        policy = KeyBindingPolicy(required=True, audience=link_id, nonce=shared["nonce"],
-                                  max_age_seconds=max(0, now - doc["created_at"]) + KB_CLOCK_SLACK)
-        report = self._evidence.verify(shared["presentation"], shared["anchor_proof"], key_binding=policy, now=now)
+        evidence: BlockcertsEvidence | None = None
+        if shared.get("format") == BLOCKCERTS:
+            report, evidence = self._evidence.verify_blockcerts(shared["evidence"], now=now)
+            if doc.get("history"):
+                as_history(report)
+        else:
+            policy = KeyBindingPolicy(required=True, audience=link_id, nonce=shared["nonce"],
+                                      max_age_seconds=max(0, now - doc["created_at"]) + KB_CLOCK_SLACK)
+            report = self._evidence.verify(shared["presentation"], shared["anchor_proof"], key_binding=policy, now=now)
         views = f"view {doc['views']} of {doc['max_views']}" if doc.get("max_views") else f"{doc['views']} view(s)"
         until = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(doc['expires_at']))
         report.add("link", "passed", f"active until {until}; {views}")
         opened = OpenedShare(link_id, report, shared["recipient"], shared["withheld"], bool(doc.get("history")),
                              doc["created_at"], doc["expires_at"], doc["views"], doc.get("max_views"),
-                             shared["presentation"], shared["anchor_proof"], shared["nonce"])
+                             shared.get("presentation", ""), shared.get("anchor_proof") or {}, shared.get("nonce", ""),
+                             format=BLOCKCERTS if evidence is not None else SD_JWT_VC, evidence=evidence)
         return opened, new_grant
 
     def _tell(self, kind: str, doc: dict[str, Any], facts: dict[str, Any]) -> None:

@@ -20,6 +20,9 @@ deleted), and a revocation, suspension or reinstatement is handed to the owner l
 * Status is read again through :meth:`EvidenceService.verify` (key history, signature,
   anchor and status list checked each time, a remote issuer's caches applying), never from the
   raw token alone. "Could not be checked" is not a change: the state last seen stays.
+  A Blockcerts record (shared whole, so there is no field to leave out) is watched by the
+  evidence it was kept with, sealed the same way, and read again through
+  :meth:`EvidenceService.verify_blockcerts` (its revocation or status list fetched anew).
 * A webhook body is a compact JWS (RFC 7515 §7.1) of type ``credshare-status-event+jwt``,
   signed with the server's receipt key (published at ``/.well-known/credshare-receipt-keys``),
   its payload ``{jti, sub, link, vct, type, event, previous, status, at, iss}``; an e-mail
@@ -38,6 +41,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from credshare.blockcerts.evidence import evidence_to_json
 from credshare.disclosure.jws import Signer, sign_compact
 from credshare.foundation.clock import SYSTEM_CLOCK, Clock
 from credshare.foundation.errors import ConflictError, CredshareError, InputError, NotFoundError
@@ -47,6 +51,7 @@ from credshare.holding.accounts import email_valid, normalize_email
 from credshare.holding.deliveries import Deliveries
 from credshare.holding.evidence import EvidenceService
 from credshare.holding.shares import OpenedShare
+from credshare.holding.wallet import BLOCKCERTS
 from credshare.issuing.types import CredentialType, type_for_vct
 from credshare.storage import Store
 from credshare.verifier.report import Report
@@ -63,6 +68,13 @@ LinkState = Callable[[str, int], str | None]  # (link id, now) -> holding.shares
 OwnerListener = Callable[[str, str, str, dict[str, Any]], Any]  # (event, account id, wallet entry id, facts)
 OWNER_KIND = "owner"  # a physician's own credential, watched for them
 OWNER_EVENTS = ("revoked", "suspended", "reinstated")
+
+
+def _blockcerts_watch(evidence: dict[str, Any], report: Report) -> dict[str, Any]:
+    """What the watch keeps of a Blockcerts record: its evidence (to check it again) and its
+    type name (for the notice's words)."""
+    named = getattr(report, "type_name", None)
+    return {"format": BLOCKCERTS, "evidence": evidence, "type_name": named if isinstance(named, str) else None}
 
 
 def _hash(secret: str) -> str:
@@ -147,8 +159,10 @@ class Subscriptions:
             raise ConflictError(f"This link already has {MAX_PER_LINK} subscriptions: unsubscribe one first",
                                 code="subscriptions_full")
         status, expired = seen_in(opened.report, now)
-        watch = {"jwt": opened.presentation.split("~", 1)[0], "anchor_proof": opened.anchor_proof,
-                 "to": email or webhook, "vct": opened.report.vct}
+        watch: dict[str, Any] = {"jwt": opened.presentation.split("~", 1)[0], "anchor_proof": opened.anchor_proof,
+                                 "to": email or webhook, "vct": opened.report.vct}
+        if opened.is_blockcerts and opened.evidence is not None:
+            watch.update(_blockcerts_watch(evidence_to_json(opened.evidence), opened.report))
         sub_id, secret = secrets.token_urlsafe(12), secrets.token_urlsafe(32)
         self._subs.insert_one({
             "_id": sub_id, "link": opened.link_id, "kind": "email" if email else "webhook",
@@ -197,14 +211,17 @@ class Subscriptions:
     # -- the physician's own credentials -------------------------------------------------------
 
     def watch_credential(self, account_id: str, entry_id: str, sd_jwt: str, anchor_proof: dict[str, Any] | None,
-                         report: Report) -> None:
+                         report: Report, blockcerts: dict[str, Any] | None = None) -> None:
         """Watch a credential just added to ``account_id``'s wallet (the only moment the server
         holds it outside the owner's vault): its issuer-signed JWT without disclosures and its
         anchor proof, sealed under the server's key, so the physician can be told when the
-        issuer revokes, suspends or reinstates it (if they keep that e-mail on)."""
+        issuer revokes, suspends or reinstates it (if they keep that e-mail on). ``blockcerts``:
+        a Blockcerts record's kept evidence, watched in place of an SD-JWT."""
         now = self._clock.seconds()
         status, expired = seen_in(report, now)
-        watch = {"jwt": sd_jwt.split("~", 1)[0], "anchor_proof": anchor_proof or {}, "vct": report.vct}
+        watch: dict[str, Any] = {"jwt": sd_jwt.split("~", 1)[0], "anchor_proof": anchor_proof or {}, "vct": report.vct}
+        if blockcerts is not None:
+            watch.update(_blockcerts_watch(blockcerts, report))
         self._subs.insert_one({
             "_id": secrets.token_urlsafe(12), "kind": OWNER_KIND, "account": str(account_id), "entry": str(entry_id),
             "sealed": self._sealer.seal(json.dumps(watch).encode()),
@@ -249,7 +266,11 @@ class Subscriptions:
         what = f"entry:{doc['entry']}" if owner else f"link:{doc['link']}"  # one verification per credential a run
         if what not in reports:
             try:
-                report = self._evidence.verify(watch["jwt"] + "~", watch["anchor_proof"], allow_expired=True, now=now)
+                if watch.get("format") == BLOCKCERTS:
+                    report = self._evidence.verify_blockcerts(watch["evidence"], now=now)[0]
+                else:
+                    report = self._evidence.verify(watch["jwt"] + "~", watch["anchor_proof"], allow_expired=True,
+                                                   now=now)
                 reports[what] = seen_in(report, now)
             except CredshareError:
                 reports[what] = None  # could not be checked: no change
@@ -279,7 +300,8 @@ class Subscriptions:
         jti = f"{doc['_id']}.{doc['seq']}"
         ctype = type_for_vct(self._types, watch.get("vct"))
         payload: dict[str, Any] = {"jti": jti, "sub": doc["_id"], "link": doc["link"], "vct": watch.get("vct"),
-                                   "type": ctype.name if ctype else None, "event": kind, "previous": previous,
+                                   "type": ctype.name if ctype else watch.get("type_name"), "event": kind,
+                                   "previous": previous,
                                    "status": status, "at": now, "iss": self._base}
         if link_state is not None:
             payload["link_state"] = link_state
@@ -292,7 +314,7 @@ class Subscriptions:
         self._subs.update_one({"_id": doc["_id"]}, {"$set": {"last_delivery": delivery_id}})
 
     def _words(self, event: dict[str, Any], ctype: CredentialType | None) -> tuple[str, str]:
-        what = f"The {ctype.name} credential" if ctype else "The credential"
+        what = f"The {event['type']} credential" if event.get("type") else "The credential"
         at = _when(event["at"])
         link = f"shared with you through credshare link {event['link']}"
         if event["event"] == "link_ended":

@@ -9,6 +9,14 @@ A credential is checked in full before anything is stored (RFC 9901 §7.2, holde
 issuer signature and every disclosure; then the issuer key at anchoring time, the anchor
 proof, and the status list), and it must be bound (``cnf.jwk``) to the owner's holder key,
 or the owner could never present it with key binding. Any failed check refuses it whole.
+
+A Blockcerts record (v2 ``MerkleProof2017``, v3 ``MerkleProof2019``; blockcerts/record.py) is
+taken the same way: its evidence is gathered on arrival (the issuer profile fetched once and kept
+as a snapshot, the revocation or status list; :meth:`EvidenceService.blockcerts_arrival`) and the
+record judged against this server's trust list; any failed check refuses it whole, a check that
+cannot be made here (a test anchor, a chain without an endpoint) is stored and shown as such. It
+is sealed in the vault with its evidence (``format`` ``"blockcerts"``), and it is shared whole:
+a Blockcerts record has no selective disclosure.
 """
 
 from __future__ import annotations
@@ -18,8 +26,11 @@ import hmac
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
+from credshare.blockcerts.errors import BlockcertsError
+from credshare.blockcerts.evidence import evidence_to_json
+from credshare.blockcerts.record import BlockcertsRecord, looks_like_blockcerts, parse_record
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import PublicKey, Signer
 from credshare.disclosure.presentation import HolderView, open_sd_jwt
@@ -40,6 +51,10 @@ WALLET = "wallet_credentials"
 EntryListener = Callable[[str, str, str, dict[str, Any]], None]
 _log = logging.getLogger(__name__)
 MAX_CREDENTIAL_CHARS = 256 * 1024
+SD_JWT_VC, BLOCKCERTS = "sd-jwt-vc", "blockcerts"  # WalletEntry.format
+# the checks a Blockcerts record must pass on arrival: they need no network (the record's own
+# hash and Merkle path) or its issuer's profile; without them nothing is known of the record
+BLOCKCERTS_REQUIRED = ("document_hash", "merkle_proof", "issuer_profile")
 
 
 class CredentialRefused(InputError):
@@ -61,24 +76,54 @@ class CredentialRefused(InputError):
 
 @dataclass(frozen=True)
 class WalletEntry:
-    """One credential as its owner sees it (opened from the vault)."""
+    """One credential as its owner sees it (opened from the vault). ``format`` ``"blockcerts"``:
+    a Blockcerts record, kept as its evidence (blockcerts/evidence.py ``evidence_to_json``: the
+    record and the issuer's documents as read on arrival); ``sd_jwt`` is then empty."""
 
     id: str
     sd_jwt: str
     anchor_proof: dict[str, Any]
     added_at: int
     source: str
+    format: str = SD_JWT_VC
+    evidence: dict[str, Any] | None = None
+
+    @property
+    def is_blockcerts(self) -> bool:
+        return self.format == BLOCKCERTS
 
     @property
     def view(self) -> HolderView:
+        if self.is_blockcerts:
+            raise InputError("A Blockcerts record has no SD-JWT: it is shared whole", code="blockcerts_shared_whole")
         return open_sd_jwt(self.sd_jwt)
 
     @property
+    def record(self) -> BlockcertsRecord:
+        """The Blockcerts record, read from the kept document (it passed every check on arrival)."""
+        if not self.is_blockcerts or self.evidence is None:
+            raise InputError("This credential is not a Blockcerts record", code="credential_not_blockcerts")
+        return parse_record(self.evidence.get("document"))
+
+    @property
     def claims(self) -> dict[str, Any]:
-        return self.view.claims
+        """The SD-JWT's claims (all disclosed); a Blockcerts record's fields, by their labels."""
+        return dict(self.record.fields) if self.is_blockcerts else self.view.claims
 
     def to_vault(self) -> dict[str, Any]:
-        return {"sd_jwt": self.sd_jwt, "anchor_proof": self.anchor_proof, "added_at": self.added_at, "source": self.source}
+        kept = {"sd_jwt": self.sd_jwt, "anchor_proof": self.anchor_proof, "added_at": self.added_at, "source": self.source}
+        if self.is_blockcerts:  # an SD-JWT entry is sealed as it always was
+            kept.update({"format": self.format, "evidence": self.evidence})
+        return kept
+
+
+class Upload(NamedTuple):
+    """What an owner uploaded: an SD-JWT with its anchor proof (``None``: a bare SD-JWT), or a
+    Blockcerts record (``blockcerts``: its JSON document; ``sd_jwt`` empty)."""
+
+    sd_jwt: str
+    anchor_proof: dict[str, Any] | None
+    blockcerts: dict[str, Any] | None = None
 
 
 # States in which a link would show verifiers a credential that does not stand: the owner is
@@ -107,11 +152,12 @@ def require_confirmed(info: SessionInfo) -> None:
         raise ForbiddenError("Confirm your e-mail address first (use the link we sent you)", code="email_unconfirmed")
 
 
-def parse_upload(text: str) -> tuple[str, dict[str, Any] | None]:
+def parse_upload(text: str) -> Upload:
     """What an owner may upload: the credential file an issuer delivered (JSON with
     ``sd_jwt`` and ``anchor_proof``), or the compact SD-JWT followed by the anchor proof's JSON,
     or a bare SD-JWT (``jwt~d1~d2~``: proof ``None``), which only an issuer without a log
-    (keys in its metadata or certified by X.509 roots) delivers (:meth:`WalletService.check` decides)."""
+    (keys in its metadata or certified by X.509 roots) delivers (:meth:`WalletService.check` decides);
+    or a Blockcerts record, its JSON as issued (``blockcerts/record.py looks_like_blockcerts``)."""
     text = (text or "").strip()
     if not text:
         raise InputError("Paste or choose a credential file", code="credential_missing")
@@ -120,6 +166,8 @@ def parse_upload(text: str) -> tuple[str, dict[str, Any] | None]:
     if text.startswith("{"):
         doc = strict_json.loads_or_refuse(text, "credential_malformed", "the credential file is not valid JSON")
         doc = doc if isinstance(doc, dict) else {}
+        if looks_like_blockcerts(doc):
+            return Upload("", None, doc)
         sd_jwt, proof = doc.get("sd_jwt"), doc.get("anchor_proof")
     else:
         sd_jwt, _, rest = text.partition("\n")
@@ -129,7 +177,7 @@ def parse_upload(text: str) -> tuple[str, dict[str, Any] | None]:
         raise InputError("No SD-JWT (issuer JWT~disclosures~) found", code="credential_malformed")
     if proof is not None and not isinstance(proof, dict):
         raise InputError("The anchor proof is missing: upload the whole credential file", code="anchor_proof_missing")
-    return sd_jwt.strip(), proof
+    return Upload(sd_jwt.strip(), proof)
 
 
 class WalletService:
@@ -198,9 +246,52 @@ class WalletService:
                                     "shared from this wallet", report, code="holder_key_mismatch")
         return report
 
+    def check_blockcerts(self, document: dict[str, Any], now: int | None = None,
+                         kept: dict[str, Any] | None = None) -> tuple[Report, dict[str, Any]]:
+        """Every check of a Blockcerts record on arrival, against this server's trust list; raises
+        :class:`CredentialRefused` naming what failed. Returns the report and the evidence to
+        keep (the issuer profile snapshot read now, never fetched again for this record;
+        ``kept``: the evidence a backup carried, its profile snapshot kept as it is). A record
+        whose hash, Merkle path or issuer profile could not be checked now is refused too (try
+        again later); a check that cannot be made here at all (a test anchor, no endpoint for
+        its chain) is not: it is stored and shown as unchecked."""
+        try:
+            parse_record(document)
+        except BlockcertsError as exc:
+            raise CredentialRefused(f"this is not a well-formed Blockcerts record: {exc.detail}",
+                                    code=exc.code) from None
+        if kept is not None:
+            report, evidence = self._evidence.verify_blockcerts({**kept, "document": document}, now=now)
+        else:
+            report, evidence = self._evidence.blockcerts_arrival(document, now=now)
+        failed = [c for c in report.checks if c.status == "failed"]
+        if failed:
+            # the failed checks carry their own codes (``checks[].code``), as the report lists them
+            raise CredentialRefused("the record did not pass: " + "; ".join(f"{c.label}: {c.detail}" for c in failed),
+                                    report)
+        missing = [c for c in report.checks if c.name in BLOCKCERTS_REQUIRED and c.status != "passed"]
+        if missing or any(report.status_of(name) is None for name in BLOCKCERTS_REQUIRED):
+            why = "; ".join(f"{c.label}: {c.detail}" for c in missing) or "a required check was not made"
+            raise CredentialRefused(f"the record could not be checked now ({why}); try again later", report,
+                                    code="credential_unchecked")
+        return report, evidence_to_json(evidence)
+
     def _fingerprint(self, info: SessionInfo, sd_jwt: str) -> str:
         key = vault.subkey(info.data_key, "wallet-fingerprint")
         return hmac.new(key, sd_jwt.split("~", 1)[0].encode("ascii", "replace"), hashlib.sha256).hexdigest()
+
+    def _record_fingerprint(self, info: SessionInfo, document: dict[str, Any]) -> str:
+        """The keyed digest a Blockcerts record is refused twice by: its id and the SHA-256 of the
+        record as issued (canonical JSON), under the owner's key (the store learns neither)."""
+        key = vault.subkey(info.data_key, "wallet-fingerprint")
+        digest = hashlib.sha256(json.dumps(document, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+        record_id = str(document.get("id") or "")
+        return hmac.new(key, f"{BLOCKCERTS}|{record_id}|{digest}".encode(), hashlib.sha256).hexdigest()
+
+    def fingerprint_of(self, info: SessionInfo, entry: WalletEntry) -> str:
+        if entry.is_blockcerts:
+            return self._record_fingerprint(info, (entry.evidence or {}).get("document") or {})
+        return self._fingerprint(info, entry.sd_jwt)
 
     # -- entries ------------------------------------------------------------------------
 
@@ -215,6 +306,26 @@ class WalletService:
         self._tell("added", info, entry.id, {"sd_jwt": sd_jwt, "anchor_proof": anchor_proof, "report": report})
         return entry, report
 
+    def add_upload(self, info: SessionInfo, upload: Upload, source: str = "upload") -> tuple[WalletEntry, Report]:
+        """What :func:`parse_upload` read: an SD-JWT credential or a Blockcerts record."""
+        if upload.blockcerts is not None:
+            return self.add_blockcerts(info, upload.blockcerts, source=source)
+        return self.add(info, upload.sd_jwt, upload.anchor_proof, source=source)
+
+    def add_blockcerts(self, info: SessionInfo, document: dict[str, Any], source: str = "upload",
+                       kept: dict[str, Any] | None = None) -> tuple[WalletEntry, Report]:
+        """Check a Blockcerts record (:meth:`check_blockcerts`) and keep it sealed with its
+        evidence. ``kept``: the evidence a backup carried (its issuer profile snapshot is kept,
+        never fetched anew: the record is judged by the profile it arrived with)."""
+        require_confirmed(info)
+        now = self._clock.seconds()
+        report, evidence = self.check_blockcerts(document, now, kept)
+        entry = WalletEntry(new_id(), "", {}, now, source, format=BLOCKCERTS, evidence=evidence)
+        self._store_entry(info, entry)
+        self._tell("added", info, entry.id, {"sd_jwt": "", "anchor_proof": {}, "report": report, "format": BLOCKCERTS,
+                                             "evidence": evidence})
+        return entry, report
+
     def _tell(self, event: str, info: SessionInfo, entry_id: str, facts: dict[str, Any]) -> None:
         if self._listener is None:
             return
@@ -226,7 +337,7 @@ class WalletService:
     def _store_entry(self, info: SessionInfo, entry: WalletEntry) -> None:
         try:
             self._entries.insert_one({"_id": entry.id, "owner": info.account_id,
-                                      "fingerprint": self._fingerprint(info, entry.sd_jwt),
+                                      "fingerprint": self.fingerprint_of(info, entry),
                                       "sealed": vault.seal(info.data_key, json.dumps(
                                           {**entry.to_vault(), "id": entry.id, "owner": info.account_id}).encode())})
         except DuplicateKeyError:
@@ -242,6 +353,9 @@ class WalletService:
             return None
         if data.get("id") != doc["_id"] or data.get("owner") != info.account_id:
             return None
+        if data.get("format", SD_JWT_VC) == BLOCKCERTS:
+            return WalletEntry(doc["_id"], "", {}, data["added_at"], data["source"], format=BLOCKCERTS,
+                               evidence=data.get("evidence"))
         return WalletEntry(doc["_id"], data["sd_jwt"], data["anchor_proof"], data["added_at"], data["source"])
 
     def entries(self, info: SessionInfo) -> list[WalletEntry]:
@@ -274,10 +388,17 @@ class WalletService:
         self._tell("deleted", info, str(entry_id), {})
 
     def status(self, entry: WalletEntry) -> Report:
-        """The credential checked again now (no key binding), for the wallet page."""
+        """The credential checked again now (no key binding), for the wallet page; a Blockcerts
+        record with its revocation or status list read again (:meth:`EvidenceService.verify_blockcerts`)."""
+        if entry.is_blockcerts:
+            return self._evidence.verify_blockcerts(entry.evidence or {})[0]
         return self._evidence.verify(entry.sd_jwt, entry.anchor_proof, allow_expired=True)
 
     def credential_type(self, entry: WalletEntry) -> CredentialType | None:
+        """The type this server describes (an SD-JWT VC's ``vct``); none for a Blockcerts record,
+        which names its own type (``record.type_name``)."""
+        if entry.is_blockcerts:
+            return None
         return type_for_vct(self._types, entry.claims.get("vct"))
 
     # -- backup -------------------------------------------------------------------------
@@ -313,7 +434,10 @@ class WalletService:
         for item in entries:
             try:
                 data = strict_json.loads(vault.open_sealed(data_key, str(item.get("sealed"))))  # sealed by the uploader
-                self.add(info, data["sd_jwt"], data["anchor_proof"], source="backup")
+                if data.get("format", SD_JWT_VC) == BLOCKCERTS:
+                    self.add_blockcerts(info, data["evidence"]["document"], source="backup", kept=data["evidence"])
+                else:
+                    self.add(info, data["sd_jwt"], data["anchor_proof"], source="backup")
                 added += 1
             except (CredshareError, KeyError, TypeError, ValueError):
                 continue

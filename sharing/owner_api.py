@@ -51,14 +51,17 @@ def credentials() -> Response:
     for entry in svc.wallet.entries(signed_in_owner()):
         ctype = svc.wallet.credential_type(entry)
         report = svc.wallet.status(entry)
-        disclosable = {tuple(p) for p in entry.view.processed.paths.values()}
-        out.append({
+        disclosable = set() if entry.is_blockcerts else {tuple(p) for p in entry.view.processed.paths.values()}
+        item = {
             "id": entry.id, "type": ctype.slug if ctype else None, "vct": entry.claims.get("vct"),
             "issuer": {"id": report.issuer, "name": report.issuer_name}, "added_at": entry.added_at,
             "status": report.credential_status, "outcome": report.outcome, "expires_at": report.expires_at,
             "fields": [{"path": list(r.path), "label": r.label, "value": r.value, "disclosable": r.disclosable}
                        for r in field_rows(entry.claims, ctype, disclosable)],
-        })
+        }
+        if entry.is_blockcerts:  # shared whole: no field is disclosable on its own
+            item.update({"vct": None, "format": entry.format, "type_name": entry.record.type_name})
+        out.append(item)
     return jsonify({"credentials": out})
 
 
@@ -75,11 +78,13 @@ def holder_key() -> Response:
 def add_credential() -> Any:
     body = request.get_data(as_text=True)
     try:
-        sd_jwt, proof = parse_upload(body)
-        entry, report = services().wallet.add(signed_in_owner(), sd_jwt, proof)
+        entry, report = services().wallet.add_upload(signed_in_owner(), parse_upload(body))
     except CredentialRefused as exc:
         return jsonify(exc.to_dict()), exc.http_status
-    return jsonify({"id": entry.id, "checks": [c.to_json() for c in report.checks]}), 201
+    added: dict[str, Any] = {"id": entry.id, "checks": [c.to_json() for c in report.checks]}
+    if entry.is_blockcerts:
+        added.update({"format": entry.format, "outcome": report.outcome})
+    return jsonify(added), 201
 
 
 @bp.delete("/wallet/credentials/<entry_id>")

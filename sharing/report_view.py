@@ -36,6 +36,7 @@ class ShownReport:
     physician: str | None
     fields: list[FieldRow]
     groups: tuple[CheckGroup, ...]
+    whole: bool = False  # a Blockcerts record: shared whole, no field chosen or withheld
 
     @property
     def check_count(self) -> int:
@@ -63,8 +64,13 @@ def _physician(fields: list[FieldRow], ctype: CredentialType | None) -> str | No
     return next((row.value for row in fields if tuple(row.path) == first), None)
 
 
-def shown_report(report: Report, ctype: CredentialType | None) -> ShownReport:
+def shown_report(report: Report, ctype: CredentialType | None, *, physician: str | None = None) -> ShownReport:
+    """``physician``: the holder's name when the caller read it elsewhere (a Blockcerts record
+    names its recipient; a type this server describes names the person in its first claim)."""
     fields = field_rows(report.claims, ctype)
-    type_name = ctype.name if ctype else None
+    whole = getattr(report, "credential_format", "sd-jwt-vc") == "blockcerts"
+    named = getattr(report, "type_name", None) if whole else None
+    type_name = ctype.name if ctype else (named if isinstance(named, str) and named.strip() else None)
     groups = tuple(CheckGroup(q, QUESTIONS[q], tuple(checks)) for q, checks in grouped_checks(report) if checks)
-    return ShownReport(verdict(report, type_name), type_name, _physician(fields, ctype), fields, groups)
+    return ShownReport(verdict(report, type_name), type_name, physician or _physician(fields, ctype), fields, groups,
+                       whole)

@@ -92,10 +92,11 @@ def _html(token: str, handler: Callable[[OpenedShare], Response], *, passcode: s
 
 
 def _render_verification(token: str, opened: OpenedShare) -> Response:
-    ctype = services().receipts.credential_type(opened)
+    receipts = services().receipts
+    ctype = receipts.credential_type(opened)
+    shown = shown_report(opened.report, ctype, physician=receipts.physician(opened) if opened.is_blockcerts else None)
     return make_response(render_template(
-        "verify.html", token=token, opened=opened, report=opened.report, shown=shown_report(opened.report, ctype),
-        when=when, day=day))
+        "verify.html", token=token, opened=opened, report=opened.report, shown=shown, when=when, day=day))
 
 
 @bp.get("/s/<token>")
@@ -120,7 +121,7 @@ def _gate_page(token: str, gate: Gate, attempts_left: int | None, error: Credsha
     ctype = type_for_vct(svc.types, gate.vct)
     hosted = svc.issuers.hosted(gate.iss)
     return render_template("share_gate.html", token=token, gate=gate, attempts_left=attempts_left, error=error,
-                           type_name=ctype.name if ctype else None, issuer_name=hosted[1] if hosted else None,
+                           type_name=ctype.name if ctype else gate.type_name, issuer_name=hosted[1] if hosted else None,
                            when=when)
 
 

@@ -59,9 +59,35 @@ def number_fact(claims: dict[str, Any], ctype: CredentialType | None) -> dict[st
     return None
 
 
+def _blockcerts_card(entry: WalletEntry) -> dict[str, Any]:
+    """A Blockcerts record as the wallet shows it: the type and issuer it names, its dates, its
+    fields (none disclosable: it is shared whole) and its status checked now."""
+    record = entry.record
+    report = services().wallet.status(entry)
+    state = credential_state(report)
+    return {
+        "entry": entry, "type": None, "report": report, "claims": {}, "blockcerts": True,
+        "type_name": record.type_name or UNKNOWN_TYPE, "number": None, "issued_at": record.issued_at,
+        "no_log": False, "issuer": report.issuer_name or record.issuer_name or record.issuer_id,
+        "recipient": record.recipient_name, "fields": field_rows(dict(record.fields), None),
+        "state": state, "asks_before_sharing": state in NOT_STANDING,
+        "unchecked": [c for c in report.checks if c.status == "unchecked"],
+    }
+
+
+def type_name_of(entry: WalletEntry) -> str:
+    """A wallet entry's type in words: the type this server describes, a Blockcerts record's own."""
+    if entry.is_blockcerts:
+        return entry.record.type_name or UNKNOWN_TYPE
+    ctype = services().wallet.credential_type(entry)
+    return ctype.name if ctype else UNKNOWN_TYPE
+
+
 def _card(entry: WalletEntry, disclosable: set[tuple[str | int, ...]] | None = None) -> dict[str, Any]:
     """What the wallet shows of one credential: issuer, type, fields (marked when
     ``disclosable``), and status checked now."""
+    if entry.is_blockcerts:
+        return _blockcerts_card(entry)
     svc = services()
     ctype = svc.wallet.credential_type(entry)
     report = svc.wallet.status(entry)
@@ -78,6 +104,7 @@ def _card(entry: WalletEntry, disclosable: set[tuple[str | int, ...]] | None = N
         "fields": field_rows(claims, ctype, disclosable),
         "state": state,
         "asks_before_sharing": state in NOT_STANDING,
+        "blockcerts": False,
     }
 
 
@@ -112,8 +139,7 @@ def upload() -> Any:
     uploaded = request.files.get("file")
     text = uploaded.read().decode("utf-8", "replace") if uploaded and uploaded.filename else request.form.get("credential", "")
     try:
-        sd_jwt, proof = parse_upload(text)
-        entry, report = services().wallet.add(owner, sd_jwt, proof)
+        entry, report = services().wallet.add_upload(owner, parse_upload(text))
     except CredentialRefused as exc:
         problems = [c for c in (exc.report.checks if exc.report else []) if c.status == "failed"]
         return render_template("upload_refused.html", error=exc, problems=problems), 422
@@ -121,13 +147,26 @@ def upload() -> Any:
         refused(f"Nothing was added. {sentence(exc.detail)} Choose the credential file your issuer gave you "
                 "(or paste it) and try again.", exc.code)
         return redirect(url_for("wallet.wallet"))
-    if not_logged(report):
+    if entry.is_blockcerts:
+        flash(blockcerts_added_words(report), "notice")
+    elif not_logged(report):
         flash("The credential is in your wallet: its issuer's signature and every field were checked. Its issuer "
               "keeps no transparency log, so links to it show as incomplete, never as verified, and it can be "
               "checked only while the issuer's server answers.", "notice")
     else:
         flash("The credential passed every check and is in your wallet.", "notice")
     return redirect(url_for("wallet.credential", entry_id=entry.id))
+
+
+def blockcerts_added_words(report: Report) -> str:
+    """What the physician is told when a Blockcerts record entered the wallet: every check
+    passed, or nothing failed and what could not be checked (a test anchor, say)."""
+    open_checks = [c for c in report.checks if c.status == "unchecked"]
+    if not open_checks:
+        return "The Blockcerts record passed every check and is in your wallet. It is shared whole, never field by field."
+    said = "; ".join(f"{c.label.lower()}: {c.detail.rstrip('. ')}" if c.detail else c.label.lower() for c in open_checks)
+    return (f"The Blockcerts record is in your wallet: nothing failed, but this could not be checked: {said}. "
+            "Links to it show as could not be fully checked, never as verified. It is shared whole, never field by field.")
 
 
 @bp.post("/wallet/receive")
@@ -181,7 +220,7 @@ def _entry_or_404(entry_id: str) -> WalletEntry:
 @login_required
 def credential(entry_id: str) -> str:
     entry = _entry_or_404(entry_id)
-    card = _card(entry, {tuple(p) for p in entry.view.processed.paths.values()})
+    card = _card(entry, None if entry.is_blockcerts else {tuple(p) for p in entry.view.processed.paths.values()})
     links = services().shares.list(signed_in_owner(), credential=entry.id)
     return render_template("credential.html", card=card, links=links, share_url=share_url, **PAGE_HELPERS)
 
@@ -241,10 +280,7 @@ def create_share(entry_id: str) -> Any:
 def shares() -> str:
     owner = signed_in_owner()
     links = services().shares.list(owner)
-    names = {}
-    for entry in services().wallet.entries(owner):
-        ctype = services().wallet.credential_type(entry)
-        names[entry.id] = ctype.name if ctype else UNKNOWN_TYPE
+    names = {entry.id: type_name_of(entry) for entry in services().wallet.entries(owner)}
     return render_template("shares.html", links=links, names=names, share_url=share_url, **PAGE_HELPERS)
 
 
@@ -257,14 +293,17 @@ def share(link_id: str) -> str:
         abort(404)
     url = share_url(link.token)
     try:
-        ctype = services().wallet.credential_type(services().wallet.get(signed_in_owner(), link.credential))
+        held: WalletEntry | None = services().wallet.get(signed_in_owner(), link.credential)
     except NotFoundError:
-        ctype = None  # the credential was deleted (and the link revoked with it)
+        held = None  # the credential was deleted (and the link revoked with it)
+    ctype = services().wallet.credential_type(held) if held is not None else None
+    whole = held is not None and held.is_blockcerts
     labels = [ctype.label(tuple(p)) if ctype else ".".join(map(str, p)) for p in link.paths]
     access = [{**a, "browser": browser_name(a.get("user_agent")), "words": outcome_words(a.get("outcome"))}
               for a in link.access]
+    type_name = type_name_of(held) if held is not None and (whole or ctype) else None
     return render_template("share.html", link=link, url=url, qr=qr_svg(url), labels=labels, access=access,
-                           type_name=ctype.name if ctype else None, share_url=share_url, **PAGE_HELPERS)
+                           type_name=type_name, whole=whole, share_url=share_url, **PAGE_HELPERS)
 
 
 @bp.post("/shares/<link_id>/revoke")
