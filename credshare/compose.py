@@ -263,11 +263,13 @@ class AppServices:
                                    clock=self.clock, published=self.issuer_metadata, blockcerts=self.blockcerts_sources)
 
     @component
-    def blockcerts_sources(self) -> BlockcertsGathering | None:
+    def blockcerts_sources(self) -> BlockcertsGathering:
         """Where Blockcerts records' evidence is gathered: issuer profiles, revocation and
-        status lists over HTTP, anchoring transactions on the configured endpoints
-        (federation/blockcerts_sources.py). ``None``: nothing is fetched."""
-        return None
+        status lists over bounded HTTP, anchoring transactions on the endpoints of
+        ``CREDSHARE_BLOCKCERTS_ENDPOINTS`` (federation/blockcerts_sources.py)."""
+        from credshare.federation.blockcerts_sources import BlockcertsSources
+
+        return BlockcertsSources(self.settings.blockcerts_endpoints)
 
     @component
     def issuer_metadata(self) -> IssuerMetadataService:

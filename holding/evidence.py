@@ -44,9 +44,7 @@ from credshare.anchoring.cosignature import with_signature_lines
 from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.note import split_note
 from credshare.anchoring.policy import Policy
-from credshare.blockcerts.errors import BlockcertsError
-from credshare.blockcerts.evidence import Anchor, BlockcertsEvidence, Snapshot, TransactionLookup, evidence_from_json
-from credshare.blockcerts.record import parse_record
+from credshare.blockcerts.evidence import BlockcertsEvidence, Snapshot, evidence_from_json
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import CompactJWS, PublicKey, parse_compact
 from credshare.disclosure.status_list import status_reference
@@ -81,11 +79,9 @@ EVIDENCE_CACHE = 2048  # gathered pieces kept: (kind, what, head size, head revi
 class BlockcertsGathering(Protocol):
     """Where a Blockcerts record's evidence comes from (federation/blockcerts_sources.py
     ``BlockcertsSources``): the issuer's documents (``profile`` given: kept, not fetched again)
-    and the anchoring transactions, looked up on the configured endpoints."""
+    and a lookup of each anchor on the configured endpoints."""
 
     def gather(self, document: dict[str, Any], *, now: int, profile: Snapshot | None = None) -> BlockcertsEvidence: ...
-
-    def lookup(self, anchor: Anchor, now: int) -> TransactionLookup: ...
 
 
 @dataclass(frozen=True)
@@ -385,34 +381,29 @@ class EvidenceService:
 
     # -- Blockcerts records (issue 15) -------------------------------------------------------
 
-    def _with_lookups(self, evidence: BlockcertsEvidence, now: int) -> BlockcertsEvidence:
-        """The evidence with a lookup of each anchor on a public chain the record names, asked of
-        the configured endpoints (a test anchor is never looked up; the verifier flags it)."""
-        if self._blockcerts is None or evidence.lookups:
-            return evidence
-        try:
-            anchors = parse_record(evidence.document).anchors
-        except BlockcertsError:
-            return evidence  # the verifier says what is wrong with the record
-        return replace(evidence, lookups=tuple(self._blockcerts.lookup(a, now) for a in anchors if not a.test))
-
     def blockcerts_arrival(self, document: dict[str, Any], *, now: int | None = None
                            ) -> tuple[Report, BlockcertsEvidence]:
         """A Blockcerts record arriving in a wallet: its evidence gathered now (the issuer
-        profile fetched, once), judged against this server's trust list."""
+        profile fetched, once), judged against this server's trust list, as its holder sees it
+        (an expired record is ``history``, as with ``allow_expired``)."""
         now = self._clock.seconds() if now is None else now
         if self._blockcerts is None:
             evidence = BlockcertsEvidence(document, profile_problem="this server fetches no issuer profiles")
         else:
-            evidence = self._with_lookups(self._blockcerts.gather(document, now=now), now)
-        return blockcerts_report(evidence, self._trusting.trust_list(), now=now), evidence
+            evidence = self._blockcerts.gather(document, now=now)
+        report = blockcerts_report(evidence, self._trusting.trust_list(), now=now)
+        expired_as_history(report)
+        return report, evidence
 
-    def verify_blockcerts(self, kept: dict[str, Any], *, now: int | None = None) -> tuple[Report, BlockcertsEvidence]:
+    def verify_blockcerts(self, kept: dict[str, Any], *, now: int | None = None,
+                          allow_expired: bool = False) -> tuple[Report, BlockcertsEvidence]:
         """A kept Blockcerts record (``evidence_to_json``: a wallet entry, a share link, a
         status watch) checked again now: the issuer profile as it was kept, the revocation or
         status list read again (what cannot be read now is said so, never taken from the old
-        snapshot), the anchors looked up, all judged against this server's trust list. Returns
-        the report and the evidence it was judged by (what a bundle carries)."""
+        snapshot), the anchors looked up, all judged against this server's trust list. With
+        ``allow_expired`` (the holder's own view, or a link made to share it as history) an
+        expired record's validity is ``history``, never ``passed``. Returns the report and the
+        evidence it was judged by (what a bundle carries)."""
         now = self._clock.seconds() if now is None else now
         evidence = evidence_from_json(kept)
         if evidence is None:
@@ -421,13 +412,25 @@ class EvidenceService:
             fresh = self._blockcerts.gather(evidence.document, now=now, profile=evidence.issuer_profile)
             if evidence.issuer_profile is None:  # never had one: it is not fetched now either
                 fresh = replace(fresh, issuer_profile=None, profile_problem=evidence.profile_problem)
-            evidence = self._with_lookups(fresh, now)
-        return blockcerts_report(evidence, self._trusting.trust_list(), now=now), evidence
+            evidence = fresh
+        report = blockcerts_report(evidence, self._trusting.trust_list(), now=now)
+        if allow_expired:
+            expired_as_history(report)
+        return report, evidence
 
     def blockcerts_bundle(self, evidence: BlockcertsEvidence, *, share: dict[str, Any],
                           now: int | None = None) -> dict[str, Any]:
         """The offline bundle of a shared Blockcerts record: the evidence it was just judged by."""
         return build_blockcerts_bundle(evidence, share=share, created_at=self._clock.seconds() if now is None else now)
+
+
+def expired_as_history(report: Report) -> None:
+    """A Blockcerts record whose validity ended (``credential_validity`` failed with
+    ``credential_expired``) as a record of the past: ``history``, never ``passed`` (as
+    verifier/credential.py's ``allow_expired``). A record not yet valid stays failed."""
+    for i, check in enumerate(report.checks):
+        if check.name == "credential_validity" and check.status == "failed" and check.code == "credential_expired":
+            report.checks[i] = replace(check, status="history")
 
 
 def _jwks_keys(jwks: dict[str, Any]) -> list[PublicKey]:

@@ -37,7 +37,6 @@ from credshare.disclosure.jws import Signer, parse_compact
 from credshare.disclosure.paths import ClaimPath
 from credshare.disclosure.presentation import HolderView, KeyBindingRequest, present, select_disclosures
 from credshare.disclosure.verification import KeyBindingPolicy
-from credshare.foundation.checks import Check
 from credshare.foundation.clock import SYSTEM_CLOCK, Clock
 from credshare.foundation.errors import ConflictError, CredshareError, InputError, NotFoundError, RateLimitedError
 from credshare.foundation.kdf import derive_key
@@ -224,19 +223,6 @@ def whole_record(fields: Any) -> None:
         return
     raise InputError("A Blockcerts record is shared whole: its fields cannot be chosen one by one "
                      "(leave the fields out, or send \"all\")", code="share_fields_not_selectable")
-
-
-def as_history(report: Report) -> None:
-    """A record the owner shares as history: its validity having ended is ``history``, never
-    ``passed`` nor ``failed`` (the link was made so by its owner, on this server)."""
-    for i, check in enumerate(report.checks):
-        if check.name == "credential_validity" and check.status == "failed":
-            report.checks[i] = Check(check.name, "history", check.detail, **_code_of(check))
-
-
-def _code_of(check: Check) -> dict[str, Any]:
-    code = getattr(check, "code", None)
-    return {"code": code} if code else {}
 
 
 def truncate_address(address: str | None) -> str:
@@ -562,9 +548,8 @@ class ShareService:
             self._tell_view(doc, token, shared)
         evidence: BlockcertsEvidence | None = None
         if shared.get("format") == BLOCKCERTS:
-            report, evidence = self._evidence.verify_blockcerts(shared["evidence"], now=now)
-            if doc.get("history"):
-                as_history(report)
+            report, evidence = self._evidence.verify_blockcerts(shared["evidence"], now=now,
+                                                                allow_expired=bool(doc.get("history")))
         else:
             policy = KeyBindingPolicy(required=True, audience=link_id, nonce=shared["nonce"],
                                       max_age_seconds=max(0, now - doc["created_at"]) + KB_CLOCK_SLACK)

@@ -261,7 +261,8 @@ class WalletService:
             raise CredentialRefused(f"this is not a well-formed Blockcerts record: {exc.detail}",
                                     code=exc.code) from None
         if kept is not None:
-            report, evidence = self._evidence.verify_blockcerts({**kept, "document": document}, now=now)
+            report, evidence = self._evidence.verify_blockcerts({**kept, "document": document}, now=now,
+                                                                allow_expired=True)
         else:
             report, evidence = self._evidence.blockcerts_arrival(document, now=now)
         failed = [c for c in report.checks if c.status == "failed"]
@@ -391,7 +392,7 @@ class WalletService:
         """The credential checked again now (no key binding), for the wallet page; a Blockcerts
         record with its revocation or status list read again (:meth:`EvidenceService.verify_blockcerts`)."""
         if entry.is_blockcerts:
-            return self._evidence.verify_blockcerts(entry.evidence or {})[0]
+            return self._evidence.verify_blockcerts(entry.evidence or {}, allow_expired=True)[0]
         return self._evidence.verify(entry.sd_jwt, entry.anchor_proof, allow_expired=True)
 
     def credential_type(self, entry: WalletEntry) -> CredentialType | None:
