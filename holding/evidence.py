@@ -391,9 +391,7 @@ class EvidenceService:
             evidence = BlockcertsEvidence(document, profile_problem="this server fetches no issuer profiles")
         else:
             evidence = self._blockcerts.gather(document, now=now)
-        report = blockcerts_report(evidence, self._trusting.trust_list(), now=now)
-        expired_as_history(report)
-        return report, evidence
+        return blockcerts_report(evidence, self._trusting.trust_list(), now=now, history=True), evidence
 
     def verify_blockcerts(self, kept: dict[str, Any], *, now: int | None = None,
                           allow_expired: bool = False) -> tuple[Report, BlockcertsEvidence]:
@@ -413,24 +411,12 @@ class EvidenceService:
             if evidence.issuer_profile is None:  # never had one: it is not fetched now either
                 fresh = replace(fresh, issuer_profile=None, profile_problem=evidence.profile_problem)
             evidence = fresh
-        report = blockcerts_report(evidence, self._trusting.trust_list(), now=now)
-        if allow_expired:
-            expired_as_history(report)
-        return report, evidence
+        return blockcerts_report(evidence, self._trusting.trust_list(), now=now, history=allow_expired), evidence
 
     def blockcerts_bundle(self, evidence: BlockcertsEvidence, *, share: dict[str, Any],
                           now: int | None = None) -> dict[str, Any]:
         """The offline bundle of a shared Blockcerts record: the evidence it was just judged by."""
         return build_blockcerts_bundle(evidence, share=share, created_at=self._clock.seconds() if now is None else now)
-
-
-def expired_as_history(report: Report) -> None:
-    """A Blockcerts record whose validity ended (``credential_validity`` failed with
-    ``credential_expired``) as a record of the past: ``history``, never ``passed`` (as
-    verifier/credential.py's ``allow_expired``). A record not yet valid stays failed."""
-    for i, check in enumerate(report.checks):
-        if check.name == "credential_validity" and check.status == "failed" and check.code == "credential_expired":
-            report.checks[i] = replace(check, status="history")
 
 
 def _jwks_keys(jwks: dict[str, Any]) -> list[PublicKey]:

@@ -80,8 +80,8 @@ class ReceiptService:
         ctype = self.credential_type(opened)
         if ctype is not None:
             return ctype.name
-        named = getattr(opened.report, "type_name", None)
-        return named if isinstance(named, str) and named.strip() else None
+        named = opened.report.type_name
+        return named if named and named.strip() else None
 
     def physician(self, opened: OpenedShare) -> str | None:
         """The physician's name when it was disclosed: every type's first claim is the holder's

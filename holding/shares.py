@@ -43,7 +43,15 @@ from credshare.foundation.kdf import derive_key
 from credshare.holding import vault
 from credshare.holding.accounts import SessionInfo
 from credshare.holding.evidence import EvidenceService
-from credshare.holding.wallet import BLOCKCERTS, NOT_STANDING, SD_JWT_VC, WalletEntry, WalletService, credential_state, require_confirmed
+from credshare.holding.wallet import (
+    BLOCKCERTS,
+    NOT_STANDING,
+    SD_JWT_VC,
+    WalletEntry,
+    WalletService,
+    credential_state,
+    require_confirmed,
+)
 from credshare.issuing.issuers import token_hash
 from credshare.storage import Store
 from credshare.verifier.credential import SHARE_CLAIM

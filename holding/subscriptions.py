@@ -73,8 +73,7 @@ OWNER_EVENTS = ("revoked", "suspended", "reinstated")
 def _blockcerts_watch(evidence: dict[str, Any], report: Report) -> dict[str, Any]:
     """What the watch keeps of a Blockcerts record: its evidence (to check it again) and its
     type name (for the notice's words)."""
-    named = getattr(report, "type_name", None)
-    return {"format": BLOCKCERTS, "evidence": evidence, "type_name": named if isinstance(named, str) else None}
+    return {"format": BLOCKCERTS, "evidence": evidence, "type_name": report.type_name}
 
 
 def _hash(secret: str) -> str:

@@ -68,9 +68,9 @@ def shown_report(report: Report, ctype: CredentialType | None, *, physician: str
     """``physician``: the holder's name when the caller read it elsewhere (a Blockcerts record
     names its recipient; a type this server describes names the person in its first claim)."""
     fields = field_rows(report.claims, ctype)
-    whole = getattr(report, "credential_format", "sd-jwt-vc") == "blockcerts"
-    named = getattr(report, "type_name", None) if whole else None
-    type_name = ctype.name if ctype else (named if isinstance(named, str) and named.strip() else None)
+    whole = report.credential_format == "blockcerts"
+    named = report.type_name if whole else None
+    type_name = ctype.name if ctype else (named if named and named.strip() else None)
     groups = tuple(CheckGroup(q, QUESTIONS[q], tuple(checks)) for q, checks in grouped_checks(report) if checks)
     return ShownReport(verdict(report, type_name), type_name, physician or _physician(fields, ctype), fields, groups,
                        whole)
