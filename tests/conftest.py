@@ -276,6 +276,26 @@ def web_app(tmp_path: Path, clock: ManualClock):
 
 
 @pytest.fixture
+def blockcerts_wallet(tmp_path: Path, clock: ManualClock):
+    """A wallet's instance on ``clock`` (as ``web_app``) whose trust list recognises the two
+    Blockcerts issuers of tests/fixtures/blockcerts, and whose Blockcerts sources reach their
+    servers through ``tests.helpers.BlockcertsSites``: the app and the sites."""
+    from credshare.federation.blockcerts_sources import BlockcertsSources
+    from tests.helpers import BLOCKCERTS_TRUST_LIST, BlockcertsSites
+
+    trust = tmp_path / "trust.toml"
+    trust.write_text(BLOCKCERTS_TRUST_LIST)
+    config = {"CREDSHARE_DATA_DIR": str(tmp_path / "data"), "CREDSHARE_ARGON2_PROFILE": "test",
+              "CREDSHARE_PUBLIC_URL": "http://localhost", "CREDSHARE_LOCAL_WITNESSES": "3",
+              "CREDSHARE_TRUST_LIST": str(trust)}
+    services = services_on(config, clock)
+    sites = BlockcertsSites()
+    services.__dict__["blockcerts_sources"] = BlockcertsSources(fetch=sites)  # before the evidence service is built
+    yield create_app({**config, "TESTING": True}, services=services), sites
+    services.store.close()
+
+
+@pytest.fixture
 def web_svc(web_app):
     """``web_app``'s services, with the issuer example-med created."""
     svc = web_app.extensions["credshare"]

@@ -463,3 +463,52 @@ class WebhookReceiver:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(5)
+
+
+# -- Blockcerts issuers' web servers (tests/fixtures/blockcerts) ---------------------------------
+
+BLOCKCERTS_FIXTURES = ROOT / "tests" / "fixtures" / "blockcerts"
+NORTHFIELD = "https://northfield-med.example/blockcerts/issuer.json"
+NORTHFIELD_REVOCATION = "https://northfield-med.example/blockcerts/revocation-list.json"
+LAKESIDE = "https://lakeside-residency.example/blockcerts/issuer.json"
+LAKESIDE_REVOCATION = "https://lakeside-residency.example/blockcerts/revocation-list.json"
+BLOCKCERTS_TRUST_LIST = f'''format = "credshare-trust-list/v1"
+
+[[issuer]]
+id = "{NORTHFIELD}"
+name = "Northfield School of Medicine"
+accreditation = "LCME-accredited school"
+keys = "blockcerts"
+
+[[issuer]]
+id = "{LAKESIDE}"
+name = "Lakeside Residency Program"
+accreditation = "ACGME-accredited program"
+keys = "blockcerts"
+'''
+
+
+def blockcerts_fixture(name: str) -> dict[str, Any]:
+    return json.loads((BLOCKCERTS_FIXTURES / name).read_text(encoding="utf-8"))
+
+
+class BlockcertsSites:
+    """The Blockcerts issuers' servers as federation/blockcerts_sources.py's ``fetch`` reaches
+    them: each URL answered with a fixture file (``serve``: which file, ``None``: 404), every
+    URL asked kept in ``fetched``. The gathering code under test is the real one."""
+
+    def __init__(self) -> None:
+        self.serve: dict[str, str | None] = {
+            NORTHFIELD: "issuer-profile.json", NORTHFIELD_REVOCATION: "revocation-list.json",
+            LAKESIDE: "issuer-profile-v2.json", LAKESIDE_REVOCATION: "revocation-list-v2.json"}
+        self.fetched: list[str] = []
+
+    def __call__(self, url: str, *, max_bytes: int, media_types: tuple[str, ...] = (),
+                 accept: str | None = None) -> Any:
+        from credshare.foundation.http_client import Answer, RemoteError
+
+        self.fetched.append(url)
+        name = self.serve.get(url)
+        if name is None:
+            raise RemoteError(f"{url}: answered 404")
+        return Answer(200, "application/json", (BLOCKCERTS_FIXTURES / name).read_bytes()[:max_bytes])
