@@ -34,6 +34,7 @@ from credshare.verifier.bundle import BUNDLE_TYPE, TrustedLog, verify_bundle
 from credshare.verifier.receipt import read_receipt
 from credshare.verifier.report import CHECK_LABELS, Outcome, Report, Status
 from tests.helpers import (
+    BLOCKCERTS_FIXTURES,
     OWNER,
     accept_delivery,
     create_link,
@@ -468,3 +469,31 @@ def test_a_status_subscription_and_its_event_match_the_schema(app, svc, shared, 
     assert refused(spec, component_ref("StatusEvent"), {**event, "token": token})
     ended = check_response(spec, SUBSCRIPTION, api.delete(one, headers=secret), 200, "delete")
     assert ended["state"] == "unsubscribed" and ended["status"] == "revoked"
+
+
+def test_a_shared_blockcerts_record_its_bundle_and_receipt_match_the_schema(blockcerts_wallet, spec) -> None:
+    """A Blockcerts record shared by link (tests/test_blockcerts_wallet.py): the report with its
+    Blockcerts checks and their codes, the Blockcerts bundle and the receipt, as documented."""
+    app, _ = blockcerts_wallet
+    owner = owner_client(app, OWNER)
+    token = owner.get("/api/v1/session").get_json()["csrf_token"]
+    record = (BLOCKCERTS_FIXTURES / "v3-doctor-of-medicine.json").read_text()
+    added = owner.post("/api/v1/wallet/credentials", data=record, headers={"X-CSRF-Token": token})
+    assert added.status_code == 201, added.get_json()
+    link = owner.post(f"/api/v1/wallet/credentials/{added.get_json()['id']}/links", json={"passcode": PASSCODE_TEXT},
+                      headers={"X-CSRF-Token": token})
+    share = link.get_json()["url"].rsplit("/", 1)[1]
+    api = app.test_client()
+    opened = api.get(f"/api/v1/shares/{share}", headers=PASSCODE)
+    body = check_response(spec, SHOW, opened, 200)
+    report = body["verification"]
+    assert report["format"] == "blockcerts" and report["outcome"] == "incomplete" and body["fields_withheld"] == 0
+    anchor = next(c for c in report["checks"] if c["check"] == "blockchain_anchor")
+    assert anchor["status"] == "unchecked" and anchor["code"] == "blockcerts_test_anchor"
+    grant = {"X-Share-Grant": grant_of(spec, opened)}
+    bundle = check_response(spec, BUNDLE, api.get(f"/api/v1/shares/{share}/bundle", headers=grant), 200)
+    assert bundle["format"] == "blockcerts" and bundle["blockcerts"]["issuer_profile"] is not None
+    assert refused(spec, component_ref("BlockcertsBundle"), {**bundle, "format": "sd-jwt-vc"})
+    assert refused(spec, component_ref("Bundle"), bundle)  # never taken for an SD-JWT bundle
+    receipt = check_response(spec, RECEIPT, api.get(f"/api/v1/shares/{share}/receipt", headers=grant), 200)
+    assert receipt["receipt"]["credential"]["type_name"] == "Doctor of Medicine"
