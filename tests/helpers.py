@@ -512,3 +512,14 @@ class BlockcertsSites:
         if name is None:
             raise RemoteError(f"{url}: answered 404")
         return Answer(200, "application/json", (BLOCKCERTS_FIXTURES / name).read_bytes()[:max_bytes])
+
+
+def blockcerts_fixtures_script() -> Any:
+    """scripts/blockcerts_fixtures.py as a module (its venv maker, unsigned records, profiles)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("blockcerts_fixtures", ROOT / "scripts" / "blockcerts_fixtures.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

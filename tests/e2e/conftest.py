@@ -16,6 +16,9 @@
   medical degree, returning the credential file (importable, like ``run_cli``).
 - ``console_errors`` (per test): every console error and uncaught page error of every page of
   those contexts, as text.
+- ``Walk``: checks each page it is shown at a desktop and a phone width (no sideways scroll,
+  no serious or critical axe-core violation) and collects what is wrong (tests/e2e/test_pages.py,
+  tests/e2e/test_blockcerts.py).
 
 When a test fails, each of its open pages is saved as a PNG in the test's tmp_path and the paths
 are printed with the failure.
@@ -162,6 +165,70 @@ def run_cli(server: LiveServer, *args: Any, input: str | None = None, check: boo
         pytest.fail(f"`credshare {' '.join(argv[1:])}` exited {done.returncode}\n"
                     f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-3000:]}")
     return doc
+
+
+# -- the page walk: no page scrolls sideways, axe-core finds no serious violation ---------------------
+
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+WIDTHS = (1280, 390)
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+# the elements wider than the viewport, to name them when a page scrolls sideways
+_OVERFLOW = """() => {
+    const width = document.documentElement.clientWidth;
+    const wide = [];
+    for (const el of document.querySelectorAll('body *')) {
+        const box = el.getBoundingClientRect();
+        if (box.right > width + 0.5 && box.width > 0) {
+            wide.push(`${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}`
+                      + `${el.className && typeof el.className === 'string' ? '.' + el.className.split(' ').join('.') : ''}`
+                      + ` right=${Math.round(box.right)}`);
+        }
+    }
+    return {scrollWidth: document.documentElement.scrollWidth, wide: wide.slice(0, 12)};
+}"""
+
+_AXE_RUN = """async (tags) => {
+    const result = await axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']});
+    return {
+        passed: result.passes.length,
+        violations: result.violations.filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => ({
+            id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ') + ': ' + (n.failureSummary || '').replace(/\\s+/g, ' ')),
+        })),
+    };
+}"""
+
+
+class Walk:
+    """Checks each page it is shown at every width and collects what is wrong, so that one run
+    names every overflowing page and every violation, not just the first."""
+
+    def __init__(self) -> None:
+        self.axe = AXE.read_text()
+        self.seen: list[str] = []
+        self.overflow: list[str] = []
+        self.violations: list[str] = []
+        self.rules: set[tuple[str, int, str]] = set()  # (page, width, axe rule id) of each violation
+
+    def check(self, page: Any, name: str) -> None:
+        page.wait_for_load_state()
+        self.seen.append(name)
+        # the page's own CSP forbids inline scripts; a CDP evaluation is not a page script
+        if page.evaluate("typeof window.axe") != "object":
+            page.evaluate(self.axe + "\n;undefined")
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 900})
+            measured = page.evaluate(_OVERFLOW)
+            if measured["scrollWidth"] > width:
+                self.overflow.append(f"{name} at {width} px: {measured['scrollWidth']} px wide; {measured['wide']}")
+            audit = page.evaluate(_AXE_RUN, AXE_TAGS)
+            if audit["passed"] < 5:  # axe ran its rules (a page always passes some: lang, title, ...)
+                self.violations.append(f"{name} at {width} px: axe passed only {audit['passed']} rules")
+            for v in audit["violations"]:
+                self.rules.add((name, width, v["id"]))
+                self.violations.append(f"{name} at {width} px: {v['impact']} {v['id']} ({v['help']}): {v['nodes']}")
+
 
 
 EMAIL, PASSWORD = "dr.avery@example.org", "a long and private password"

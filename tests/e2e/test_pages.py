@@ -23,42 +23,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import ROOT
-from tests.e2e.conftest import CHOSEN, ROW, LiveServer, issue_file, register, run_cli
+from tests.e2e.conftest import AXE, CHOSEN, ROW, WIDTHS, LiveServer, Walk, issue_file, register, run_cli
 
 pytestmark = pytest.mark.slow
 
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-WIDTHS = (1280, 390)
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 PASSCODE = "4812"
-
-# the elements wider than the viewport, to name them when a page scrolls sideways
-_OVERFLOW = """() => {
-    const width = document.documentElement.clientWidth;
-    const wide = [];
-    for (const el of document.querySelectorAll('body *')) {
-        const box = el.getBoundingClientRect();
-        if (box.right > width + 0.5 && box.width > 0) {
-            wide.push(`${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}`
-                      + `${el.className && typeof el.className === 'string' ? '.' + el.className.split(' ').join('.') : ''}`
-                      + ` right=${Math.round(box.right)}`);
-        }
-    }
-    return {scrollWidth: document.documentElement.scrollWidth, wide: wide.slice(0, 12)};
-}"""
-
-_AXE_RUN = """async (tags) => {
-    const result = await axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']});
-    return {
-        passed: result.passes.length,
-        violations: result.violations.filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => ({
-            id: v.id, impact: v.impact, help: v.help,
-            nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ') + ': ' + (n.failureSummary || '').replace(/\\s+/g, ' ')),
-        })),
-    };
-}"""
-
 
 def offer_page(server: LiveServer) -> str:
     """The issuer's system offers the physician a credential (OpenID4VCI, issuing/vci.py): the path
@@ -75,36 +44,6 @@ def offer_page(server: LiveServer) -> str:
         if found:
             return found.group(1)
     raise AssertionError("no offer mailed")
-
-
-class Walk:
-    """Checks each page it is shown at every width and collects what is wrong, so that one run
-    names every overflowing page and every violation, not just the first."""
-
-    def __init__(self) -> None:
-        self.axe = AXE.read_text()
-        self.seen: list[str] = []
-        self.overflow: list[str] = []
-        self.violations: list[str] = []
-        self.rules: set[tuple[str, int, str]] = set()  # (page, width, axe rule id) of each violation
-
-    def check(self, page: Any, name: str) -> None:
-        page.wait_for_load_state()
-        self.seen.append(name)
-        # the page's own CSP forbids inline scripts; a CDP evaluation is not a page script
-        if page.evaluate("typeof window.axe") != "object":
-            page.evaluate(self.axe + "\n;undefined")
-        for width in WIDTHS:
-            page.set_viewport_size({"width": width, "height": 900})
-            measured = page.evaluate(_OVERFLOW)
-            if measured["scrollWidth"] > width:
-                self.overflow.append(f"{name} at {width} px: {measured['scrollWidth']} px wide; {measured['wide']}")
-            audit = page.evaluate(_AXE_RUN, AXE_TAGS)
-            if audit["passed"] < 5:  # axe ran its rules (a page always passes some: lang, title, ...)
-                self.violations.append(f"{name} at {width} px: axe passed only {audit['passed']} rules")
-            for v in audit["violations"]:
-                self.rules.add((name, width, v["id"]))
-                self.violations.append(f"{name} at {width} px: {v['impact']} {v['id']} ({v['help']}): {v['nodes']}")
 
 
 def test_every_page_fits_a_phone_and_passes_axe(new_context: Any, live_server: LiveServer, tmp_path: Path) -> None:
