@@ -379,3 +379,21 @@ def test_a_deleted_record_revokes_its_links(app) -> None:
     assert deleted.status_code == 302
     assert app.test_client().get(f"/api/v1/shares/{token}").get_json()["error"] == "share_revoked"
     assert PASSWORD  # the owner signed in with it
+
+
+@pytest.mark.slow
+def test_the_printable_report_and_its_pdf_of_a_shared_record(app) -> None:
+    from pypdf import PdfReader
+
+    owner = owner_client(app, OWNER)
+    _, token = make_link(owner, added(owner, MD))
+    verifier = app.test_client()
+    assert open_link(verifier, token).status_code == 200
+    page = verifier.get(f"/s/{token}/receipt").get_data(as_text=True)
+    assert "Could not be fully checked: Doctor of Medicine" in page and "Dr. Amara Okafor" in page
+    assert "Blockcerts record (shared whole)" in page
+    response = verifier.get(f"/s/{token}/receipt.pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    text = " ".join(" ".join(p.extract_text().split()) for p in PdfReader(io.BytesIO(response.data)).pages)
+    assert "Could not be fully checked: Doctor of Medicine" in text and "Dr. Amara Okafor" in text
+    assert "Northfield School of Medicine" in text and "Test anchor (mockchain)" in text

@@ -29,6 +29,16 @@ METHOD = ("Primary-source verification of an SD-JWT VC (RFC 9901) shared through
 METHOD_IN_WORDS = ("Checked now against its primary source: the issuer's digital signature, each field shown "
                    "against what the issuer signed, the physician's own key for this link, the credential's "
                    "record in a log confirmed by witnesses, and the issuer's list of revoked credentials.")
+# a Blockcerts record (issue 15): no holder key, no field choice, its batch anchored on a blockchain
+BLOCKCERTS_METHOD = ("Primary-source verification of a Blockcerts record (v2 MerkleProof2017 or v3 MerkleProof2019) "
+                     "shared whole through a credshare link: the record's JSON-LD URDNA2015 SHA-256 hash against "
+                     "the issuer's batch, its Merkle path to the batch's root, the root in the anchoring blockchain "
+                     "transaction as configured endpoints report it (a test chain is never counted), the issuing "
+                     "key in the issuer profile kept when the record entered the wallet, and the issuer's "
+                     "revocation list or StatusList2021 read now.")
+BLOCKCERTS_METHOD_IN_WORDS = ("Checked now against its primary source: the record exactly as the issuer issued it, "
+                              "its place in the batch the issuer recorded on a blockchain, the issuer's published "
+                              "keys, and the issuer's list of revoked records.")
 VERIFIED_BY_MAX = 100  # characters, for each of the name and the organisation
 JTI_PATTERN = re.compile(r"[A-Za-z0-9_-]{22}")  # secrets.token_urlsafe(16)
 
@@ -61,18 +71,20 @@ def receipt_payload(report: Report, *, verifier: str, link: Mapping[str, Any], f
     """The receipt's payload; ``recheck`` is where this server shows the signed receipt again
     (by its ``jti``, never by the link's token)."""
     jti = secrets.token_urlsafe(16)
+    blockcerts = report.credential_format == "blockcerts"
     return {
         "iss": verifier,
         "iat": report.checked_at,
         "jti": jti,
         "outcome": report.outcome,
         "verdict": verdict(report, type_name).to_json(),
-        "method": METHOD,
-        "method_in_words": METHOD_IN_WORDS,
+        "method": BLOCKCERTS_METHOD if blockcerts else METHOD,
+        "method_in_words": BLOCKCERTS_METHOD_IN_WORDS if blockcerts else METHOD_IN_WORDS,
         "verified_by": dict(by) if by else None,
         "physician": physician,
         "source": {"issuer": report.issuer, "name": report.issuer_name, "recognised_as": report.issuer_trust},
-        "credential": {"vct": report.vct, "type_name": type_name, "anchored_at": report.anchored_at,
+        "credential": {"vct": report.vct, "format": report.credential_format, "type_name": type_name,
+                       "anchored_at": report.anchored_at,
                        "status": report.credential_status, "status_as_of": report.status_as_of,
                        "expires_at": report.expires_at},
         "fields_verified": fields,
