@@ -3,7 +3,8 @@ and files, the ``credshare`` CLI, a list sink for issued credentials, the check 
 verification report (and the witnesses behind it: the test log's own development witnesses,
 an independent test witness's cosignatures added to a bundle), an owner's steps in the browser
 (register, confirm the address, accept a delivery, make and open a share link), a ``credshare
-witness serve`` process, threads released together, and the package's modules."""
+witness serve`` process, a static web site on 127.0.0.1 (:class:`StaticSite`), threads released
+together, the package's modules, and a Blockcerts batch issued by cert-issuer on ganache."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ from credshare.disclosure.jws import parse_compact
 from credshare.foundation.errors import CredshareError
 from credshare.issuing.types import load_types
 from credshare.verifier.trust_list import TrustedIssuer, TrustedLog, TrustList
-from tests.conftest import ROOT, free_port, stop_process_group
+from tests.conftest import ROOT, free_port, stop_process_group, wait_for_port
 
 TYPES = load_types()
 EMAIL = "Dr.Ada@Example.org"
@@ -289,6 +290,52 @@ class WitnessProcess:
         self._log.close()
 
 
+class StaticSite:
+    """tests/metadata_server.py on 127.0.0.1 in its own process group: :meth:`serve` puts a
+    body at a path (``GET``, and ``POST`` answered the same); :meth:`asked` lists the paths
+    requested so far."""
+
+    SCRIPT = ROOT / "tests" / "metadata_server.py"
+
+    def __init__(self, root: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.root, self.port = root, free_port()
+        self.routes, self.requests = root / "routes.json", root / "requests.log"
+        self.routes.write_text("{}")
+        self.requests.write_text("")
+        self._log = open(root / "site.log", "ab")
+        self.proc = subprocess.Popen([sys.executable, str(self.SCRIPT), str(self.routes), str(self.port),
+                                      str(self.requests)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self._log,
+                                     start_new_session=True)
+        wait_for_port(self.port, self.proc, timeout=30)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def serve(self, path: str, body: str | bytes, media: str = "application/json") -> str:
+        """Serve ``body`` at ``path`` from now on; returns its URL."""
+        file = self.root / ("body" + path.replace("/", "_"))
+        file.write_bytes(body.encode() if isinstance(body, str) else body)
+        routes = json.loads(self.routes.read_text())
+        routes[path] = [media, str(file)]
+        self.routes.write_text(json.dumps(routes))
+        return self.url + path
+
+    def forget(self, path: str) -> None:
+        """Answer 404 at ``path`` from now on."""
+        routes = json.loads(self.routes.read_text())
+        routes.pop(path, None)
+        self.routes.write_text(json.dumps(routes))
+
+    def asked(self) -> list[str]:
+        return self.requests.read_text().split()
+
+    def stop(self) -> None:
+        stop_process_group(self.proc)
+        self._log.close()
+
+
 # -- an owner in the browser (Flask's test client) ------------------------------------------
 
 def csrf_from(client, path: str = "/sign-in") -> str:
@@ -397,7 +444,8 @@ def race(n: int, attempt: Callable[[int], str], timeout: float = 120.0) -> Count
 # -- the package's modules (tests/test_layers.py, tests/test_clock.py) ------------------------
 
 # each top-level folder of the package and its layer
-FOLDERS = {"foundation": "foundation", "disclosure": "core", "anchoring": "core", "verifier": "core", "blockcerts": "core", "storage": "storage",
+FOLDERS = {"foundation": "foundation", "disclosure": "core", "anchoring": "core", "verifier": "core", "blockcerts": "core",
+           "storage": "storage",
            "issuing": "service", "holding": "service", "witnessing": "service",
            "federation": "service", "sharing": "web"}
 
