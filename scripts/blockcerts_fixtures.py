@@ -39,7 +39,9 @@ Usage::
 file: it runs cert-schema's ``normalize_jsonld(doc, detect_unmapped_fields=True)`` (what
 cert-issuer 3.13.1 hashes with) in the ``v3`` venv, with a document loader that serves only
 cert-schema's preloaded contexts (any other URL is an error, never a fetch), and reports
-``{"sha256": hex}`` or ``{"error": text}`` per file (tests/test_blockcerts_crosscheck.py).
+``{"sha256": hex, "target_hash": ...}`` or ``{"error": "unmapped_fields" | "unknown_context" |
+"other", "detail": text}`` per file, with the ``target_hash`` the record claims (read with this
+script's own decoder) (tests/test_blockcerts_crosscheck.py).
 """
 
 from __future__ import annotations
@@ -443,6 +445,20 @@ def v3_receipt(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def claimed_target_hash(doc: dict[str, Any]) -> str | None:
+    """The targetHash a record claims: v2 ``signature.targetHash``, v3 the MerkleProof2019
+    proofValue's (the proof itself, or the last one of a proof list that is a Merkle proof)."""
+    if isinstance(doc.get("signature"), dict):
+        return doc["signature"].get("targetHash")
+    proofs = doc.get("proof")
+    for proof in reversed(proofs if isinstance(proofs, list) else [proofs]):
+        if isinstance(proof, dict) and "proofValue" in proof and (
+                proof.get("cryptosuite") == "merkle-proof-2019" or "MerkleProof2019" in (
+                    proof.get("type"), proof.get("chainedProofType"))):
+            return v3_receipt({"proof": proof}).get("targetHash")
+    return None
+
+
 # --- tampering -----------------------------------------------------------------------------------
 
 def tampered(v3: dict[str, dict[str, Any]], v2: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -663,10 +679,17 @@ def _cert_schema_hash_main(files: list[str]) -> None:
             nquads = jsonld_helpers.normalize_jsonld(unsigned, document_loader=offline_loader,
                                                      detect_unmapped_fields=True)
         except Exception as exc:  # noqa: BLE001 - reported, the caller judges
-            result[os.path.basename(name)] = {"error": f"{type(exc).__name__}: {exc}"}
+            text = str(exc)
+            kind = ("unmapped_fields" if "Unmapped fields are" in text else
+                    "unknown_context" if "unknown context (not preloaded" in text else "other")
+            result[os.path.basename(name)] = {"error": kind, "detail": text[:4000]}
             continue
         result[os.path.basename(name)] = {"sha256": hashlib.sha256(nquads.encode("utf-8")).hexdigest(),
                                           "nquads_lines": nquads.count("\n")}
+    for name in files:   # what each record claims (read with this script's decoder, not Blockcerts')
+        with open(name, encoding="utf-8") as f:
+            doc = json.load(f)
+        result[os.path.basename(name)]["target_hash"] = claimed_target_hash(doc)
     json.dump(result, sys.stdout, indent=1)
 
 
