@@ -510,3 +510,60 @@ class WebhookReceiver:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(5)
+
+
+# -- a Blockcerts batch anchored on a local chain -------------------------------------------------
+
+# cert-issuer 3.13.1 signs Ethereum transactions with ``SignedTransaction.raw_transaction``
+# (eth-account >= 0.13), but its own pins (eth-utils < 3, hence web3 6) install eth-account
+# 0.11, whose attribute is ``rawTransaction``: run it with that one name aliased, nothing else
+# changed (the venv itself is left as scripts/blockcerts_fixtures.py made it)
+CERT_ISSUER_ETH_SHIM = """\
+import sys
+import eth_account.datastructures as signed
+if not hasattr(signed.SignedTransaction, "raw_transaction"):
+    signed.SignedTransaction.raw_transaction = property(lambda self: self.rawTransaction)
+from cert_issuer.__main__ import cert_issuer_main
+sys.argv[0] = "cert-issuer"
+cert_issuer_main()
+"""
+
+
+def blockcerts_fixtures_script() -> Any:
+    """scripts/blockcerts_fixtures.py as a module (its venv maker, unsigned records, profiles)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("blockcerts_fixtures", ROOT / "scripts" / "blockcerts_fixtures.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def issue_on_ganache(rpc_url: str, private_key: str, address: str, records: dict[str, dict[str, Any]], *,
+                     verification_method: str, workdir: Path) -> tuple[dict[str, dict[str, Any]], float]:
+    """Blockcerts v3 records issued as one batch by cert-issuer 3.13.1 (the venv of
+    scripts/blockcerts_fixtures.py, made on first use) on a ganache node posing as Ethereum Sepolia
+    (chain id 11155111: ``chain = ethereum_sepolia``, ``sepolia_rpc_url`` the node), signed with
+    the node's funded account (``private_key`` in the key file, ``address`` the issuing address).
+    Returns the issued records by file name, and the seconds cert-issuer took."""
+    fixtures = blockcerts_fixtures_script()
+    venv = fixtures.ensure_venv(fixtures.DEFAULT_CACHE, "v3", fixtures.CERT_ISSUER_V3)
+    for sub in ("unsigned", "signed", "blockchain", "work", "usb"):
+        (workdir / sub).mkdir(parents=True, exist_ok=True)
+    key_file = workdir / "usb" / "pk.txt"
+    key_file.write_text(private_key.removeprefix("0x") + "\n")
+    key_file.chmod(0o600)
+    for name, doc in records.items():
+        (workdir / "unsigned" / name).write_text(json.dumps(doc, indent=2))
+    (workdir / "conf.ini").write_text("\n".join([
+        f"issuing_address = {address}", f"verification_method = {verification_method}",
+        "unsigned_certificates_dir = unsigned", "signed_certificates_dir = signed",
+        "blockchain_certificates_dir = blockchain", "work_dir = work", "usb_name = usb", "key_file = pk.txt",
+        "chain = ethereum_sepolia", f"sepolia_rpc_url = {rpc_url}", "no_safe_mode"]) + "\n")
+    started = time.monotonic()
+    run = subprocess.run([str(venv / "bin" / "python"), "-c", CERT_ISSUER_ETH_SHIM, "-c", "conf.ini"], cwd=workdir,
+                         capture_output=True, text=True, timeout=300)
+    took = time.monotonic() - started
+    assert run.returncode == 0, f"cert-issuer failed ({run.returncode}):\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    return {name: json.loads((workdir / "blockchain" / name).read_text()) for name in records}, took

@@ -3,7 +3,8 @@ blockcerts_sources.py): issuer profile, revocation list and status list snapshot
 site (tests/metadata_server.py in its own process group); anchoring transactions from an
 Esplora-shaped site serving the recorded transaction of cert-verifier-js' mainnet fixture, from a
 Bitcoin Core-shaped JSON-RPC answer, and from ganache posing as Ethereum Sepolia (chain id
-11155111); and the endpoint configuration (``CREDSHARE_BLOCKCERTS_ENDPOINTS``)."""
+11155111); the endpoint configuration (``CREDSHARE_BLOCKCERTS_ENDPOINTS``); and genuine records
+issued by cert-issuer 3.13.1 on that ganache, gathered and verified end to end."""
 
 from __future__ import annotations
 
@@ -17,10 +18,13 @@ import pytest
 
 from credshare.blockcerts.evidence import Anchor, Snapshot
 from credshare.federation.blockcerts_sources import MAX_SNAPSHOT_BYTES, BlockcertsSources, fetch_snapshot
+from credshare.foundation.b64 import b64url_encode
 from credshare.foundation.config import load_settings, parse_blockcerts_endpoints
 from credshare.foundation.errors import ConfigError, CredshareError
+from credshare.verifier.blockcerts import blockcerts_report
+from credshare.verifier.trust_list import TrustList
 from tests.conftest import ROOT, Ganache, free_port
-from tests.helpers import StaticSite
+from tests.helpers import StaticSite, blockcerts_fixtures_script, issue_on_ganache
 
 FIXTURES = ROOT / "tests" / "fixtures" / "blockcerts"
 MAINNET = json.loads((ROOT / "tests" / "fixtures" / "blockcerts-chain" / "cvjs-v2-mainnet-valid-2.0.json").read_text())
@@ -377,3 +381,59 @@ def test_an_ethereum_transaction_not_yet_mined_refutes_the_anchor(ganache_sepoli
         assert pending.refuted and "unconfirmed" in pending.problem
     finally:
         w3.provider.make_request("miner_start", [])  # type: ignore[arg-type]
+
+
+# -- genuine records anchored on a (local) chain by cert-issuer ----------------------------------------
+
+@pytest.mark.slow  # cert-issuer (its venv is made on first use: about a minute of pip) and ganache
+def test_records_cert_issuer_anchors_on_ganache_verify_with_the_lookup(ganache_sepolia: Ganache, site: StaticSite,
+                                                                         tmp_path: Path) -> None:
+    from eth_account import Account
+
+    fixtures = blockcerts_fixtures_script()
+    profile_url, revocations_url = site.url + "/issuer.json", site.url + "/revocation-list.json"
+    method = profile_url + "#key-1"
+    public = Account.from_key(ganache_sepolia.private_key)._key_obj.public_key.to_bytes()  # x || y
+    profile = fixtures.v3_profile({"address": ganache_sepolia.address, "x": b64url_encode(public[:32]),
+                                   "y": b64url_encode(public[32:])}, revoked=False)
+    profile.update(id=profile_url, revocationList=revocations_url, assertionMethod=[method])
+    profile["verificationMethod"][0].update(id=method, controller=profile_url)
+    site.serve("/issuer.json", json.dumps(profile))
+    site.serve("/revocation-list.json", json.dumps(fixtures.revocation_list(revocations_url, profile_url, [])))
+    unsigned = {name: {**doc, "issuer": profile_url} for name, doc in fixtures.unsigned_v3().items()
+                if not name.startswith("v3-acls")}
+    issued, took = issue_on_ganache(ganache_sepolia.url, ganache_sepolia.private_key, ganache_sepolia.address,
+                                    unsigned, verification_method=method, workdir=tmp_path / "cert-issuer")
+    print(f"cert-issuer issued {len(issued)} records on ganache in {took:.1f} s")
+    assert len(issued) == 2
+    trusted = TrustList.from_text(f'format = "credshare-trust-list/v1"\n[[issuer]]\nid = "{profile_url}"\n'
+                                  'name = "Northfield School of Medicine"\nkeys = "blockcerts"\n')
+    sources = BlockcertsSources({"ethereumSepolia": (ganache_sepolia.url,)})
+    now = int(time.time())
+    for name, record in issued.items():
+        (anchor,) = [lk.anchor for lk in sources.gather(record, now=now, lookups=True).lookups]
+        assert anchor.chain == "ethereumSepolia" and not anchor.test and anchor.txid.startswith("0x"), name
+        evidence = sources.gather(record, now=now)
+        (lookup,) = evidence.lookups
+        assert lookup.transaction is not None and lookup.transaction.sender == ganache_sepolia.address.lower()
+        report = blockcerts_report(evidence, trusted, now=now)
+        assert {c.name: c.status for c in report.checks if c.status != "passed"} == {}, report.to_json()["checks"]
+        assert report.outcome == "verified" and report.anchored_at == lookup.transaction.time
+    record = next(iter(issued.values()))
+    # the same record: without an endpoint the anchor is unchecked; tampered, the hash fails
+    unchecked = blockcerts_report(BlockcertsSources().gather(record, now=now), trusted, now=now)
+    assert unchecked.outcome == "incomplete"
+    assert {c.name: c.status for c in unchecked.checks if c.status != "passed"} == {
+        "blockchain_anchor": "unchecked", "issuer_key_valid": "unchecked"}
+    tampered = copy.deepcopy(record)
+    tampered["credentialSubject"]["name"] = "Dr. Someone Else"
+    failed = blockcerts_report(sources.gather(tampered, now=now), trusted, now=now)
+    assert failed.outcome == "not_verified" and any(c.name == "document_hash" and c.status == "failed"
+                                                    for c in failed.checks)
+    # the issuer revokes the key before the anchor time: the lookup's block time makes it fail
+    profile["publicKey"][0]["revoked"] = "2026-01-01T00:00:00+00:00"
+    site.serve("/issuer.json", json.dumps(profile))
+    revoked = blockcerts_report(sources.gather(record, now=now), trusted, now=now)
+    assert revoked.outcome == "not_verified"
+    assert [(c.name, c.code) for c in revoked.checks if c.status == "failed"] == [("issuer_key_valid",
+                                                                                    "blockcerts_key_revoked")]
