@@ -1,6 +1,6 @@
 """A Blockcerts record in a real browser, end to end (issue 15, item 2): a medical school's web
-server (``python -m http.server`` on 127.0.0.1, in its own process group) publishes its issuer
-profile and revocation list; cert-issuer 3.13.1 (the venv of scripts/blockcerts_fixtures.py,
+server (tests/helpers.py ``StaticSite`` on 127.0.0.1, in its own process group) publishes its
+issuer profile and revocation list; cert-issuer 3.13.1 (the venv of scripts/blockcerts_fixtures.py,
 made on first use) issues the physician's Doctor of Medicine on its mockchain, naming that
 server; the real server (``credshare serve``) recognises the school on its trust list. The
 physician uploads the file, shares it with a passcode, and a credentialing specialist opens
@@ -10,17 +10,14 @@ phone width (no sideways scroll, no serious axe-core violation)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import free_port, stop_process_group, wait_for_port
 from tests.e2e.conftest import AXE, LiveServer, Walk, register
-from tests.helpers import blockcerts_fixtures_script
+from tests.helpers import StaticSite, blockcerts_fixtures_script
 
 pytestmark = pytest.mark.slow
 
@@ -31,12 +28,12 @@ FIXTURE_BASE = "https://northfield-med.example/blockcerts/"  # where the fixture
 class School:
     """The school's web server and the record it issued."""
 
-    def __init__(self, site: Path, base: str, record: Path) -> None:
-        self.site, self.base, self.record = site, base, record
+    def __init__(self, site: StaticSite, record: Path) -> None:
+        self.site, self.record = site, record
 
     @property
     def profile_url(self) -> str:
-        return f"{self.base}issuer.json"
+        return f"{self.site.url}/issuer.json"
 
 
 def _moved(doc: Any, base: str) -> Any:
@@ -46,28 +43,22 @@ def _moved(doc: Any, base: str) -> Any:
 
 @pytest.fixture(scope="module")
 def school(tmp_path_factory: pytest.TempPathFactory) -> Iterator[School]:
-    site = tmp_path_factory.mktemp("school")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}/"
-    server = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port),
-                               "--directory", str(site)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    site = StaticSite(tmp_path_factory.mktemp("school"))
     try:
-        wait_for_port(port, server)
+        base = f"{site.url}/"
         fixtures = blockcerts_fixtures_script()
         venv = fixtures.ensure_venv(fixtures.DEFAULT_CACHE, "v3", fixtures.CERT_ISSUER_V3)
         key = fixtures.issuing_key(fixtures.NORTHFIELD_KEY_SEED)
         unsigned = _moved(fixtures.unsigned_v3()["v3-doctor-of-medicine.json"], base)
-        profile = _moved(fixtures.v3_profile(key, revoked=False), base)
-        (site / "issuer.json").write_text(json.dumps(profile))
-        (site / "revocation-list.json").write_text(json.dumps(
+        site.serve("/issuer.json", json.dumps(_moved(fixtures.v3_profile(key, revoked=False), base)))
+        site.serve("/revocation-list.json", json.dumps(
             fixtures.revocation_list(f"{base}revocation-list.json", f"{base}issuer.json", [])))
         issued = fixtures.issue(venv, {"md.json": unsigned}, key["address"], f"{base}issuer.json#key-1")["md.json"]
         record = tmp_path_factory.mktemp("downloads") / "doctor-of-medicine.json"
         record.write_text(json.dumps(issued, indent=2))
-        yield School(site, base, record)
+        yield School(site, record)
     finally:
-        stop_process_group(server)
+        site.stop()
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +145,7 @@ def test_a_blockcerts_record_uploaded_shared_with_a_passcode_and_opened(new_cont
     assert bundle["format"] == "blockcerts"
     assert bundle["blockcerts"]["document"] == json.loads(school.record.read_text())
     assert bundle["blockcerts"]["issuer_profile"]["source_url"] == school.profile_url
+    assert "/revocation-list.json" in school.site.asked()  # read again when the link was opened
     verifier.goto(url + "/receipt")
     assert "Doctor of Medicine" in verifier.content()
     walk.check(verifier, "Blockcerts receipt")
