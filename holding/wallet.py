@@ -246,25 +246,19 @@ class WalletService:
                                     "shared from this wallet", report, code="holder_key_mismatch")
         return report
 
-    def check_blockcerts(self, document: dict[str, Any], now: int | None = None,
-                         kept: dict[str, Any] | None = None) -> tuple[Report, dict[str, Any]]:
+    def check_blockcerts(self, document: dict[str, Any], now: int | None = None) -> tuple[Report, dict[str, Any]]:
         """Every check of a Blockcerts record on arrival, against this server's trust list; raises
         :class:`CredentialRefused` naming what failed. Returns the report and the evidence to
-        keep (the issuer profile snapshot read now, never fetched again for this record;
-        ``kept``: the evidence a backup carried, its profile snapshot kept as it is). A record
-        whose hash, Merkle path or issuer profile could not be checked now is refused too (try
-        again later); a check that cannot be made here at all (a test anchor, no endpoint for
-        its chain) is not: it is stored and shown as unchecked."""
+        keep (the issuer profile snapshot read now, never fetched again for this record). A
+        record whose hash, Merkle path or issuer profile could not be checked now is refused too
+        (try again later); a check that cannot be made here at all (a test anchor, no endpoint
+        for its chain) is not: it is stored and shown as unchecked."""
         try:
             parse_record(document)
         except BlockcertsError as exc:
             raise CredentialRefused(f"this is not a well-formed Blockcerts record: {exc.detail}",
                                     code=exc.code) from None
-        if kept is not None:
-            report, evidence = self._evidence.verify_blockcerts({**kept, "document": document}, now=now,
-                                                                allow_expired=True)
-        else:
-            report, evidence = self._evidence.blockcerts_arrival(document, now=now)
+        report, evidence = self._evidence.blockcerts_arrival(document, now=now)
         failed = [c for c in report.checks if c.status == "failed"]
         if failed:
             # the failed checks carry their own codes (``checks[].code``), as the report lists them
@@ -313,14 +307,12 @@ class WalletService:
             return self.add_blockcerts(info, upload.blockcerts, source=source)
         return self.add(info, upload.sd_jwt, upload.anchor_proof, source=source)
 
-    def add_blockcerts(self, info: SessionInfo, document: dict[str, Any], source: str = "upload",
-                       kept: dict[str, Any] | None = None) -> tuple[WalletEntry, Report]:
-        """Check a Blockcerts record (:meth:`check_blockcerts`) and keep it sealed with its
-        evidence. ``kept``: the evidence a backup carried (its issuer profile snapshot is kept,
-        never fetched anew: the record is judged by the profile it arrived with)."""
+    def add_blockcerts(self, info: SessionInfo, document: dict[str, Any],
+                       source: str = "upload") -> tuple[WalletEntry, Report]:
+        """Check a Blockcerts record (:meth:`check_blockcerts`) and keep it sealed with its evidence."""
         require_confirmed(info)
         now = self._clock.seconds()
-        report, evidence = self.check_blockcerts(document, now, kept)
+        report, evidence = self.check_blockcerts(document, now)
         entry = WalletEntry(new_id(), "", {}, now, source, format=BLOCKCERTS, evidence=evidence)
         self._store_entry(info, entry)
         self._tell("added", info, entry.id, {"sd_jwt": "", "anchor_proof": {}, "report": report, "format": BLOCKCERTS,
@@ -436,7 +428,9 @@ class WalletService:
             try:
                 data = strict_json.loads(vault.open_sealed(data_key, str(item.get("sealed"))))  # sealed by the uploader
                 if data.get("format", SD_JWT_VC) == BLOCKCERTS:
-                    self.add_blockcerts(info, data["evidence"]["document"], source="backup", kept=data["evidence"])
+                    # the record arrives again: a backup is its owner's file, so the issuer profile
+                    # snapshot in it is the owner's word, never taken for the issuer's (fetched anew)
+                    self.add_blockcerts(info, data["evidence"]["document"], source="backup")
                 else:
                     self.add(info, data["sd_jwt"], data["anchor_proof"], source="backup")
                 added += 1

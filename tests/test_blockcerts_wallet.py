@@ -200,7 +200,7 @@ def test_the_vault_and_the_store_hold_no_field_of_the_record_in_clear(app, svc) 
         assert secret not in dump
 
 
-def test_an_encrypted_backup_carries_the_record_and_its_profile_snapshot(app, sites) -> None:
+def test_an_encrypted_backup_carries_the_records_checked_again_on_restore(app, sites) -> None:
     owner = owner_client(app, OWNER)
     added(owner, MD)
     added(owner, RESIDENCY)
@@ -213,13 +213,30 @@ def test_an_encrypted_backup_carries_the_record_and_its_profile_snapshot(app, si
         "backup": (io.BytesIO(backup.data), "backup.json"), "passphrase": passphrase,
         "csrf_token": csrf_from(fresh, "/account")}, content_type="multipart/form-data", follow_redirects=True)
     assert "Restored 2 entr" in restored.get_data(as_text=True)
-    assert sites.fetched.count(NORTHFIELD) == profile_fetches  # the kept snapshot came with it
+    # the backup is its owner's file: the profile snapshot in it is not taken for the issuer's
+    assert sites.fetched.count(NORTHFIELD) == profile_fetches + 1
     listed = fresh.get("/api/v1/wallet/credentials").get_json()["credentials"]
     assert sorted(c["type_name"] for c in listed) == ["Doctor of Medicine", "Residency completion"]
     assert all(c["format"] == "blockcerts" for c in listed)
     # and a link from the restored wallet opens
     _, token = make_link(fresh, next(c["id"] for c in listed if c["type_name"] == "Doctor of Medicine"))
     assert app.test_client().get(f"/api/v1/shares/{token}").get_json()["verification"]["format"] == "blockcerts"
+
+
+def test_a_backup_whose_record_no_longer_checks_restores_without_it(app, sites) -> None:
+    owner = owner_client(app, OWNER)
+    added(owner, MD)
+    added(owner, RESIDENCY)
+    passphrase = "a long backup passphrase"
+    backup = post(owner, "/account/backup", {"passphrase": passphrase, "passphrase_confirm": passphrase})
+    sites.serve[NORTHFIELD] = "issuer-profile-key-revoked.json"  # as the school publishes it now
+    fresh = owner_client(app, "ada.new@example.org")
+    restored = fresh.post("/account/restore", data={
+        "backup": (io.BytesIO(backup.data), "backup.json"), "passphrase": passphrase,
+        "csrf_token": csrf_from(fresh, "/account")}, content_type="multipart/form-data", follow_redirects=True)
+    assert "Restored 1 entr" in restored.get_data(as_text=True)
+    listed = fresh.get("/api/v1/wallet/credentials").get_json()["credentials"]
+    assert [c["type_name"] for c in listed] == ["Residency completion"]
 
 
 # -- share links -----------------------------------------------------------------------------------
