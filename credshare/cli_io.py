@@ -21,15 +21,18 @@ def fail(exc: CredshareError) -> NoReturn:
     sys.exit(1)
 
 
-def read_bytes(path: str) -> bytes:
+def read_bytes(path: str, max_bytes: int | None = None) -> bytes:
     """A file's bytes; ``-`` reads standard input. A file that cannot be read is a
-    ``file_unreadable`` error (never a traceback)."""
+    ``file_unreadable`` error (never a traceback), one longer than ``max_bytes`` (when given) a
+    ``file_too_large`` error, refused before more than ``max_bytes + 1`` bytes are read."""
     try:
         with click.open_file(path, "rb") as fh:
-            data: bytes = fh.read()
-            return data
+            data: bytes = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
     except OSError as exc:
         raise CredshareError(f"cannot read {path}: {exc.strerror}", code="file_unreadable") from None
+    if max_bytes is not None and len(data) > max_bytes:
+        raise CredshareError(f"{path} is larger than {max_bytes // 1024} KiB", code="file_too_large")
+    return data
 
 
 def read_text(path: str) -> str:
@@ -40,8 +43,8 @@ def read_text(path: str) -> str:
         raise CredshareError(f"{path} is not UTF-8 text", code="file_unreadable") from None
 
 
-def read_json(path: str, what: str, code: str) -> Any:
-    return strict_json.loads_or_refuse(read_bytes(path), code, f"{what} is not UTF-8 JSON")
+def read_json(path: str, what: str, code: str, max_bytes: int | None = None) -> Any:
+    return strict_json.loads_or_refuse(read_bytes(path, max_bytes), code, f"{what} is not UTF-8 JSON")
 
 
 def read_json_list(path: str, member: str, what: str, code: str) -> list[Any]:
@@ -61,3 +64,20 @@ def rpc_chain_check(rpc_urls: tuple[str, ...] | list[str]) -> Any:
     from credshare.anchoring.ethereum import chain_checker
 
     return chain_checker(list(rpc_urls))
+
+
+def blockcerts_lookup(endpoints: tuple[str, ...] | list[str]) -> Any:
+    """The Blockcerts anchor lookup over the given ``CHAIN=URL`` endpoints (chain in the
+    Blockcerts vocabulary: ``bitcoinMainnet``, ``ethereumMainnet``, ...; more than one per chain
+    must agree), or None without any: the anchor is then listed unchecked."""
+    if not endpoints:
+        return None
+    by_chain: dict[str, list[str]] = {}
+    for item in endpoints:
+        chain, sep, url = item.partition("=")
+        if not sep or not chain.strip() or not url.strip():
+            raise CredshareError(f"--blockcerts-endpoint {item!r} is not CHAIN=URL", code="endpoint_invalid")
+        by_chain.setdefault(chain.strip(), []).append(url.strip())
+    from credshare.federation.blockcerts_sources import anchor_lookup
+
+    return anchor_lookup(by_chain)
