@@ -20,6 +20,7 @@ CheckName = Literal[
     "issuer_key_valid", "disclosures", "key_binding",
     "proof_format", "checkpoint_signature", "inclusion", "witness_quorum", "chain_anchor", "status",
     "credential_validity", "link", "inclusion_mirror",
+    "issuer_profile", "document_hash", "merkle_proof", "blockchain_anchor",
 ]
 
 # Every check a report may hold, with its human label (reports list checks in the order they ran).
@@ -42,18 +43,30 @@ CHECK_LABELS: dict[str, str] = {
     "credential_validity": "Credential validity period",
     "link": "Share link validity",
     "inclusion_mirror": "Inclusion in the log as a mirror serves it (C2SP tlog-tiles)",
+    # Blockcerts records (blockcerts/verification.py)
+    "issuer_profile": "Issuer profile (the issuer's published keys, as fetched and kept)",
+    "document_hash": "Record unchanged (its JSON-LD hash is the one the issuer anchored)",
+    "merkle_proof": "Record is in the issuer's anchored batch (Merkle proof)",
+    "blockchain_anchor": "Batch recorded on a blockchain",
 }
 
 
 @dataclass(frozen=True)
 class Check:
+    """``code``: for a check that did not pass, the stable machine-readable reason (an error
+    code of the one hierarchy), when there is one more precise than the check's name."""
+
     name: str
     status: Status
     detail: str = ""
+    code: str = ""
 
     @property
     def label(self) -> str:
         return CHECK_LABELS.get(self.name, self.name)
 
     def to_json(self) -> dict[str, str]:
-        return {"check": self.name, "label": self.label, "status": self.status, "detail": self.detail}
+        out = {"check": self.name, "label": self.label, "status": self.status, "detail": self.detail}
+        if self.code:
+            out["code"] = self.code
+        return out

@@ -397,7 +397,8 @@ def race(n: int, attempt: Callable[[int], str], timeout: float = 120.0) -> Count
 # -- the package's modules (tests/test_layers.py, tests/test_clock.py) ------------------------
 
 # each top-level folder of the package and its layer
-FOLDERS = {"foundation": "foundation", "disclosure": "core", "anchoring": "core", "verifier": "core", "blockcerts": "core", "storage": "storage",
+FOLDERS = {"foundation": "foundation", "disclosure": "core", "anchoring": "core", "verifier": "core", "blockcerts": "core",
+           "storage": "storage",
            "issuing": "service", "holding": "service", "witnessing": "service",
            "federation": "service", "sharing": "web"}
 

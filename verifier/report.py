@@ -45,9 +45,12 @@ class Report:
     witnesses: list[dict[str, Any]] = field(default_factory=list)
     # the trust list entry that vouches for the issuer (TrustedIssuer.to_json), once issuer_trust passed
     issuer_trust: dict[str, Any] | None = None
+    # what was verified: an SD-JWT VC presentation, or a Blockcerts record (shared whole: every field shown)
+    credential_format: Literal["sd-jwt-vc", "blockcerts"] = "sd-jwt-vc"
+    type_name: str | None = None  # the record's own name for its type (Blockcerts: "Doctor of Medicine"); SD-JWT: None
 
-    def add(self, name: str, status: Status, detail: str = "") -> None:
-        self.checks.append(Check(name, status, detail))
+    def add(self, name: str, status: Status, detail: str = "", code: str = "") -> None:
+        self.checks.append(Check(name, status, detail, code))
 
     def status_of(self, name: str) -> Status | None:
         found = [c.status for c in self.checks if c.name == name]
@@ -76,6 +79,8 @@ class Report:
             "checked_at": self.checked_at,
             "issuer": {"id": self.issuer, "name": self.issuer_name, "vouched_for": self.issuer_trust},
             "vct": self.vct,
+            "format": self.credential_format,
+            "type_name": self.type_name,
             "anchored_at": self.anchored_at,
             "credential": {"status": self.credential_status, "status_as_of": self.status_as_of,
                            "status_from": self.status_from, "status_fetched_at": self.status_fetched_at,

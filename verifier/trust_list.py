@@ -10,7 +10,10 @@ One TOML file (RFC-less, TOML 1.0), kept by the operator and never taken from wh
   the credential ``types`` (``vct`` values) it may issue, and where its keys are proven:
   ``log`` (the origin of a listed log holding its signed key history), ``metadata`` (the URL of
   its JWT VC Issuer Metadata, SD-JWT VC §5; keys not logged) or ``x5c_roots`` (PEM roots its
-  ``x5c`` chains must lead to, as HAIP requires).
+  ``x5c`` chains must lead to, as HAIP requires); or ``keys = "blockcerts"``: a Blockcerts issuer,
+  ``id`` its issuer profile URL, optionally ``addresses``, the issuing addresses the operator pins
+  (the one that anchored a record must be among them); ``types`` does not apply (Blockcerts
+  records carry no ``vct``).
 
 A bare tlog-policy file is read as a trust list of that one log and no issuers, so trust files
 of earlier versions keep working for logs; the JSON trust file of older versions is refused
@@ -45,9 +48,10 @@ MAX_TYPES = 64
 MAX_TEXT = 200  # characters of a name or an accreditation label
 MAX_URL = 2048
 
-KeySource = Literal["log", "metadata", "x5c"]
+KeySource = Literal["log", "metadata", "x5c", "blockcerts"]
 _KEYS_FROM: dict[str, str] = {"log": "a logged key history", "metadata": "its published issuer metadata",
-                              "x5c": "X.509 certificates"}
+                              "x5c": "X.509 certificates", "blockcerts": "its Blockcerts issuer profile"}
+MAX_ADDRESSES = 32
 _PEM = re.compile(r"-----BEGIN CERTIFICATE-----\s*([A-Za-z0-9+/=\s]+?)\s*-----END CERTIFICATE-----")
 
 
@@ -127,10 +131,15 @@ class TrustedIssuer:
     metadata: str | None = None  # its JWT VC Issuer Metadata URL (keys: metadata, not logged)
     x5c_roots: tuple[bytes, ...] = field(default=(), repr=False)  # DER roots its x5c chains lead to
     vouched_by: str = "your trust list"
+    blockcerts: bool = False  # a Blockcerts issuer: ``id`` is its issuer profile URL
+    addresses: tuple[str, ...] = ()  # Blockcerts issuing addresses the operator pins (none: the profile's)
 
     @property
     def keys(self) -> KeySource:
-        """Where its keys are proven: a logged key history, X.509 roots, or its metadata."""
+        """Where its keys are proven: a logged key history, X.509 roots, its metadata, or its
+        Blockcerts issuer profile."""
+        if self.blockcerts:
+            return "blockcerts"
         if self.log is not None:
             return "log"
         return "x5c" if self.x5c_roots else "metadata"
@@ -208,6 +217,26 @@ class TrustList:
             return Check("issuer_trust", "failed", f"{entry.name} is on your trust list with its credentials in the "
                                                    f"log {entry.log}, but this one is anchored in {where}")
         label = f" ({entry.accreditation})" if entry.accreditation else ""
+        return Check("issuer_trust", "passed", f"{entry.name}{label}, on {entry.vouched_by}")
+
+    def check_blockcerts_issuer(self, profile_url: str, anchored_by: str | None) -> Check:
+        """The ``issuer_trust`` check of a Blockcerts record whose issuer profile is
+        ``profile_url``, anchored by the address ``anchored_by`` (``None``: no confirmed transaction)."""
+        if not self.issuers:
+            return Check("issuer_trust", "unchecked", "no trust list of issuers was given, so who vouches for "
+                                                      f"{profile_url} is not known")
+        entry = self.issuer(profile_url)
+        if entry is None:
+            return Check("issuer_trust", "failed", f"issuer not recognised: {profile_url} is not on your trust list")
+        if entry.keys != "blockcerts":
+            return Check("issuer_trust", "failed", f"{entry.name} is on your trust list with its keys from "
+                                                   f"{_KEYS_FROM[entry.keys]}, not for Blockcerts records")
+        label = f" ({entry.accreditation})" if entry.accreditation else ""
+        if entry.addresses and anchored_by is not None and not any(
+                hmac.compare_digest(a.lower().encode(), anchored_by.lower().encode()) for a in entry.addresses):
+            return Check("issuer_trust", "failed", f"{entry.name} is on your trust list, but the record was anchored by "
+                                                   f"{anchored_by[:100]}, not one of the addresses it pins",
+                         "blockcerts_address_not_pinned")
         return Check("issuer_trust", "passed", f"{entry.name}{label}, on {entry.vouched_by}")
 
     # -- the file ----------------------------------------------------------------------
@@ -306,10 +335,12 @@ def _log(number: int, item: Mapping[str, Any]) -> TrustedLog:
 
 def _issuer(number: int, item: Mapping[str, Any]) -> TrustedIssuer:
     where = f"issuer {number}"
-    unknown = set(item) - {"id", "name", "accreditation", "types", "log", "metadata", "x5c_roots"}
+    unknown = set(item) - {"id", "name", "accreditation", "types", "log", "metadata", "x5c_roots", "keys", "addresses"}
     if unknown:
         raise TrustListError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
     issuer_id = str(_text(item, "id", where, limit=MAX_URL))
+    if "keys" in item or "addresses" in item:
+        return _blockcerts_issuer(where, issuer_id, item)
     types = item.get("types")
     if not isinstance(types, list) or not types or len(types) > MAX_TYPES \
             or not all(isinstance(t, str) and t.strip() and len(t) <= MAX_URL for t in types):
@@ -322,6 +353,22 @@ def _issuer(number: int, item: Mapping[str, Any]) -> TrustedIssuer:
                                                                                 required=False) or "",
         types=tuple(t.strip() for t in types), log=_text(item, "log", where, required=False, limit=MAX_URL),
         metadata=_url(item, "metadata", where), x5c_roots=tuple(_pem_der(r, f"{where} ({issuer_id})") for r in roots))
+
+
+def _blockcerts_issuer(where: str, issuer_id: str, item: Mapping[str, Any]) -> TrustedIssuer:
+    if item.get("keys") != "blockcerts":
+        raise TrustListError(f'{where} ({issuer_id}): keys is "blockcerts" (a Blockcerts issuer) or absent')
+    extra = set(item) & {"types", "log", "metadata", "x5c_roots"}
+    if extra:
+        raise TrustListError(f"{where} ({issuer_id}): a Blockcerts issuer has no {', '.join(sorted(extra))}")
+    _url(item, "id", where, required=True)
+    addresses = item.get("addresses", [])
+    if not isinstance(addresses, list) or len(addresses) > MAX_ADDRESSES or not all(
+            isinstance(a, str) and a.strip() and len(a) <= 100 and a.strip().isalnum() for a in addresses):
+        raise TrustListError(f"{where} ({issuer_id}): addresses is a list of at most {MAX_ADDRESSES} issuing addresses")
+    return TrustedIssuer(id=issuer_id, name=str(_text(item, "name", where)),
+                         accreditation=_text(item, "accreditation", where, required=False) or "", types=(),
+                         blockcerts=True, addresses=tuple(a.strip() for a in addresses))
 
 
 def _pem_der(text: str, where: str) -> bytes:

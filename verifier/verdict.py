@@ -46,10 +46,10 @@ QUESTIONS: dict[Question, str] = {
 # Each check under the question it helps answer, in the order a reader follows; a check a
 # report holds that is not named here (none today) is shown last, under "record".
 CHECK_ORDER: dict[Question, tuple[str, ...]] = {
-    "issuer": ("issuer_trust", "issuer_certificate", "key_history", "issuer_keys"),
-    "record": ("issuer_signature", "issuer_key_valid", "disclosures", "key_binding", "trust_anchor",
-               "checkpoint_signature", "inclusion", "witness_quorum", "inclusion_mirror", "chain_anchor",
-               "proof_format"),
+    "issuer": ("issuer_trust", "issuer_certificate", "key_history", "issuer_keys", "issuer_profile"),
+    "record": ("issuer_signature", "document_hash", "merkle_proof", "blockchain_anchor", "issuer_key_valid", "disclosures",
+               "key_binding", "trust_anchor", "checkpoint_signature", "inclusion", "witness_quorum", "inclusion_mirror",
+               "chain_anchor", "proof_format"),
     "current": ("credential_validity", "status"),
     "link": ("link",),
 }
@@ -73,6 +73,10 @@ CHECK_EXPLANATIONS: dict[str, str] = {
     "credential_validity": "The credential is within its validity period.",
     "status": "The issuer has not revoked or suspended the credential, on the status list it publishes.",
     "link": "The physician's share link is active: not revoked, expired or used up.",
+    "issuer_profile": "The issuer's profile (its published keys), as fetched from the issuer and kept, is the record's.",
+    "document_hash": "The record is exactly as issued: not one word of it was changed.",
+    "merkle_proof": "The record belongs to the batch of records the issuer recorded together.",
+    "blockchain_anchor": "The issuer recorded that batch on a public blockchain, which fixes who recorded it and when.",
 }
 
 @dataclass(frozen=True)
