@@ -66,18 +66,24 @@ def rpc_chain_check(rpc_urls: tuple[str, ...] | list[str]) -> Any:
     return chain_checker(list(rpc_urls))
 
 
-def blockcerts_lookup(endpoints: tuple[str, ...] | list[str]) -> Any:
-    """The Blockcerts anchor lookup over the given ``CHAIN=URL`` endpoints (chain in the
-    Blockcerts vocabulary: ``bitcoinMainnet``, ``ethereumMainnet``, ...; more than one per chain
-    must agree), or None without any: the anchor is then listed unchecked."""
-    if not endpoints:
-        return None
+
+def blockcerts_sources(endpoints: tuple[str, ...] | list[str]) -> Any:
+    """Blockcerts' gathering over HTTP (federation/blockcerts_sources.py), with the anchor
+    lookups on the given ``CHAIN=URL`` endpoints (repeated per chain: all of them must agree;
+    checked as ``CREDSHARE_BLOCKCERTS_ENDPOINTS`` is: a known chain, never a test chain)."""
+    from credshare.federation.blockcerts_sources import BlockcertsSources
+    from credshare.foundation.config import parse_blockcerts_endpoints
+
     by_chain: dict[str, list[str]] = {}
     for item in endpoints:
-        chain, sep, url = item.partition("=")
-        if not sep or not chain.strip() or not url.strip():
-            raise CredshareError(f"--blockcerts-endpoint {item!r} is not CHAIN=URL", code="endpoint_invalid")
-        by_chain.setdefault(chain.strip(), []).append(url.strip())
-    from credshare.federation.blockcerts_sources import anchor_lookup
-
-    return anchor_lookup(by_chain)
+        chain, sep, url = (part.strip() for part in item.partition("="))
+        if not sep or not chain or not url or "," in url or ";" in url:
+            raise CredshareError(f"--blockcerts-endpoint takes CHAIN=URL, one URL each (got {item[:40]!r}...)",
+                                 code="endpoint_invalid")
+        by_chain.setdefault(chain, []).append(url)
+    text = ";".join(f"{chain}={','.join(urls)}" for chain, urls in by_chain.items())
+    try:
+        parsed = parse_blockcerts_endpoints(text, "--blockcerts-endpoint")
+    except CredshareError as exc:
+        raise CredshareError(exc.detail, code="endpoint_invalid") from None
+    return BlockcertsSources(parsed)

@@ -6,10 +6,12 @@ A Blockcerts record is judged with what is given beside it, never fetched: ``--i
 FILE`` (the issuer's profile, its issuing keys: without it the key cannot be judged) and
 ``--revocation-list FILE`` (the Open Badges revocation list the profile names, or the v3
 record's StatusList2021 credential), each kept as a snapshot ``file:<name>`` read now (a
-Blockcerts bundle carries its own: these replace them). The anchor is looked up only on the
-endpoints given (``--blockcerts-endpoint CHAIN=URL``, repeatable; the only network use); a
-test anchor (mockchain, regtest) never, so its outcome is at best ``incomplete``. What was not
-available is said in the checks and in the summary.
+Blockcerts bundle carries its own: these replace them). ``--fetch`` asks for the network: what
+was not given is fetched once from the URLs the record and its profile name
+(federation/blockcerts_sources.py). The anchor is looked up only on the endpoints given
+(``--blockcerts-endpoint CHAIN=URL``, repeatable); a test anchor (mockchain, regtest) never,
+so its outcome is at best ``incomplete``. What was not available is said in the checks and in
+the summary.
 
 Exit status: 0 when the outcome is ``verified``, 3 when it is ``verified_as_history`` (an
 expired credential the holder shares as history, everything else verified), 1 otherwise
@@ -37,6 +39,7 @@ import os
 import sys
 from dataclasses import replace
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +49,7 @@ from credshare.blockcerts.errors import BlockcertsError
 from credshare.blockcerts.evidence import BlockcertsEvidence, Snapshot
 from credshare.blockcerts.issuer_profile import revocation_list_url
 from credshare.blockcerts.record import looks_like_blockcerts, parse_record
-from credshare.cli_io import blockcerts_lookup, fail, read_bytes, read_json, rpc_chain_check
+from credshare.cli_io import blockcerts_sources, fail, read_bytes, read_json, rpc_chain_check
 from credshare.foundation.clock import SYSTEM_CLOCK
 from credshare.foundation.errors import CredshareError, InputError
 from credshare.log_mirror import Fetch, mirror_fetch
@@ -118,9 +121,10 @@ def _not_given(what: str, url: str | None, option: str) -> str:
 
 
 def _with_files(evidence: BlockcertsEvidence, profile_file: str | None, list_file: str | None,
-                now: int) -> BlockcertsEvidence:
+                now: int, sources: Any | None) -> BlockcertsEvidence:
     """``evidence`` with the documents given from files in place of what it had (a bare record
-    has nothing: what it needs and was not given is said as the member's problem)."""
+    has nothing: what it needs and was not given is said as the member's problem), and, with
+    ``sources`` (``--fetch``), what is still missing fetched from the URLs the record names."""
     changes: dict[str, Any] = {}
     if profile_file:
         changes.update(issuer_profile=_snapshot(profile_file, "the issuer profile", BLOCKCERTS_LIMITS["issuer_profile"],
@@ -132,6 +136,8 @@ def _with_files(evidence: BlockcertsEvidence, profile_file: str | None, list_fil
         else:
             changes.update(revocation_list=listed, revocation_problem="")
     evidence = replace(evidence, **changes)
+    if sources is not None:
+        evidence = _fetched(evidence, sources, now)
     if evidence.issuer_profile is None and not evidence.profile_problem:
         evidence = replace(evidence, profile_problem=_not_given("the issuer profile", None, "--issuer-profile"))
     try:
@@ -144,10 +150,26 @@ def _with_files(evidence: BlockcertsEvidence, profile_file: str | None, list_fil
     if named_list and evidence.revocation_list is None and not evidence.revocation_problem:
         evidence = replace(evidence, revocation_problem=_not_given("the revocation list", named_list,
                                                                     "--revocation-list"))
-    if record.status_list_url and evidence.status_list is None and not evidence.status_problem:
-        evidence = replace(evidence, status_problem=_not_given("the status list", record.status_list_url,
-                                                                "--revocation-list"))
+    status_url = record.status_entries[0].url if record.status_entries else None
+    if status_url and evidence.status_list is None and not evidence.status_problem:
+        evidence = replace(evidence, status_problem=_not_given("the status list", status_url, "--revocation-list"))
     return evidence
+
+
+def _fetched(evidence: BlockcertsEvidence, sources: Any, now: int) -> BlockcertsEvidence:
+    """What ``evidence`` lacks, fetched (``--fetch``): the snapshots it has are kept."""
+    try:
+        found = sources.gather(evidence.document, now=now, profile=evidence.issuer_profile, lookups=False)
+    except BlockcertsError:
+        return evidence  # no record to fetch for: the report says what is wrong with it
+    changes: dict[str, Any] = {}
+    if evidence.issuer_profile is None:
+        changes.update(issuer_profile=found.issuer_profile, profile_problem=found.profile_problem)
+    if evidence.revocation_list is None:
+        changes.update(revocation_list=found.revocation_list, revocation_problem=found.revocation_problem)
+    if evidence.status_list is None:
+        changes.update(status_list=found.status_list, status_problem=found.status_problem)
+    return replace(evidence, **changes)
 
 
 def _not_available(evidence: BlockcertsEvidence | None) -> list[str]:
@@ -157,15 +179,16 @@ def _not_available(evidence: BlockcertsEvidence | None) -> list[str]:
 
 
 def _check(doc: Any, *, trusted: TrustList, now: int, chain_check: Any, mirror: Fetch | None,
-           profile_file: str | None, list_file: str | None,
-           endpoints: tuple[str, ...]) -> tuple[Report, BlockcertsEvidence | None]:
+           profile_file: str | None, list_file: str | None, endpoints: tuple[str, ...],
+           fetch: bool) -> tuple[Report, BlockcertsEvidence | None]:
     """The report on ``doc`` (a bundle, or a bare Blockcerts record), and the Blockcerts evidence
     it was made from (``None``: an SD-JWT bundle)."""
     is_bundle = isinstance(doc, dict) and doc.get("type") == BUNDLE_TYPE
     if is_bundle and doc.get("format") != BLOCKCERTS_FORMAT:
-        if profile_file or list_file or endpoints:
-            raise InputError("--issuer-profile, --revocation-list and --blockcerts-endpoint are for a Blockcerts "
-                             "record or bundle; this bundle holds an SD-JWT credential", code="option_not_applicable")
+        if profile_file or list_file or endpoints or fetch:
+            raise InputError("--issuer-profile, --revocation-list, --fetch and --blockcerts-endpoint are for a "
+                             "Blockcerts record or bundle; this bundle holds an SD-JWT credential",
+                             code="option_not_applicable")
         return verify_bundle(doc, trusted=trusted, now=now, chain_check=chain_check, mirror=mirror), None
     if is_bundle:
         evidence = blockcerts_evidence(doc.get("blockcerts"))
@@ -173,8 +196,12 @@ def _check(doc: Any, *, trusted: TrustList, now: int, chain_check: Any, mirror: 
         evidence = blockcerts_evidence({"document": doc})
     else:
         raise BundleError(f"neither a {BUNDLE_TYPE} document nor a Blockcerts record")
-    evidence = _with_files(evidence, profile_file, list_file, now)
-    return verify_blockcerts(evidence, trusted=trusted, now=now, lookup=blockcerts_lookup(endpoints)), evidence
+    sources = blockcerts_sources(endpoints) if endpoints or fetch else None
+    evidence = _with_files(evidence, profile_file, list_file, now, sources if fetch else None)
+    lookup = None
+    if sources is not None and endpoints:
+        lookup = partial(sources.lookup, now=now)
+    return verify_blockcerts(evidence, trusted=trusted, now=now, lookup=lookup), evidence
 
 
 @click.command("verify")
@@ -194,9 +221,12 @@ def _check(doc: Any, *, trusted: TrustList, now: int, chain_check: Any, mirror: 
               help="Blockcerts: the issuer's revocation list, or the record's StatusList2021 credential, from a file.")
 @click.option("--blockcerts-endpoint", "endpoints", multiple=True, metavar="CHAIN=URL",
               help="Blockcerts: a blockchain endpoint to look the anchor up on, e.g. ethereumMainnet=URL (repeat).")
+@click.option("--fetch", is_flag=True,
+              help="Blockcerts: fetch what was not given (issuer profile, revocation or status list) from the "
+                   "URLs the record names (the network; offline is the default).")
 def verify_command(bundle: str, trust_files: tuple[str, ...], log_keys: tuple[str, ...], rpc_urls: tuple[str, ...],
                    at: int | None, mirror_url: str | None, listed_mirrors: bool, profile_file: str | None,
-                   list_file: str | None, endpoints: tuple[str, ...]) -> None:
+                   list_file: str | None, endpoints: tuple[str, ...], fetch: bool) -> None:
     """Verify an offline bundle or a Blockcerts record; print the report as JSON (a summary goes to stderr)."""
     try:
         trusted = TrustList()
@@ -210,7 +240,7 @@ def verify_command(bundle: str, trust_files: tuple[str, ...], log_keys: tuple[st
         mirror = mirror_fetch(mirror_url) if mirror_url else _listed_mirror(trusted, doc) if listed_mirrors else None
         report, evidence = _check(doc, trusted=trusted, now=SYSTEM_CLOCK.seconds() if at is None else at,
                                   chain_check=rpc_chain_check(rpc_urls), mirror=mirror, profile_file=profile_file,
-                                  list_file=list_file, endpoints=endpoints)
+                                  list_file=list_file, endpoints=endpoints, fetch=fetch)
     except CredshareError as exc:
         fail(exc)
     body = report.to_json()
