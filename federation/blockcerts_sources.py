@@ -43,11 +43,13 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from credshare.anchoring.chain import redact_endpoint_url
 from credshare.blockcerts.evidence import Anchor, BlockcertsEvidence, Snapshot, Transaction, TransactionLookup
+from credshare.blockcerts.issuer_profile import revocation_list_url
+from credshare.blockcerts.record import parse_record
 from credshare.federation.remote import RemoteAnswerError
 from credshare.foundation import strict_json
 from credshare.foundation.b64 import b64_encode
 from credshare.foundation.config import BITCOIND_PREFIX, BLOCKCERTS_BITCOIN_CHAINS, BLOCKCERTS_ETHEREUM_CHAINS
-from credshare.foundation.errors import CredshareError, InputError
+from credshare.foundation.errors import CredshareError
 from credshare.foundation.http_client import Answer, check_remote_url, fetch as http_fetch, request as http_request
 
 MAX_SNAPSHOT_BYTES = 256 * 1024  # an issuer profile, a revocation list, a status list credential
@@ -84,7 +86,8 @@ def _int(value: Any) -> int | None:
 
 def _why(exc: CredshareError, url: str, label: str) -> str:
     """An error's words with the endpoint's URL (which may hold a key) replaced by its label."""
-    return (exc.detail or exc.code).replace(url, label)
+    words = exc.detail or exc.code
+    return words.removeprefix(f"{url}: ").replace(url, label)
 
 
 # -- snapshots ------------------------------------------------------------------------------
@@ -102,64 +105,6 @@ def fetch_snapshot(url: str, now: int, *, fetch: Fetch = http_fetch) -> Snapshot
     if not isinstance(document, dict):
         raise RemoteAnswerError(f"{url}: the answer is not a JSON object")
     return Snapshot(document, url, now)
-
-
-# -- what the record names (until the core's parse_record lands) -----------------------------
-
-@dataclass(frozen=True)
-class _Named:
-    issuer_id: str | None
-    revocation_list_url: str | None
-    status_list_url: str | None
-    anchors: tuple[Anchor, ...]
-
-
-def _named(document: Any) -> _Named:
-    """The URLs and anchors a record names (the core's ``parse_record`` once it is there)."""
-    try:
-        from credshare.blockcerts.record import parse_record  # type: ignore[import-not-found]  # noqa: PLC0415
-    except ImportError:
-        return _named_here(document)
-    record = parse_record(document)
-    return _Named(record.issuer_id, record.revocation_list_url, record.status_list_url, tuple(record.anchors))
-
-
-_V2_CHAINS = {"BTCOpReturn": "bitcoinMainnet", "ETHData": "ethereumMainnet", "Mock": "mockchain"}
-
-
-def _named_here(document: Any) -> _Named:
-    """Until blockcerts/record.py lands: v2 ``badge.issuer`` and ``signature.anchors``; v3
-    ``issuer`` and ``credentialStatus`` (its anchors are inside the CBOR proofValue: none here)."""
-    if not isinstance(document, dict) or not isinstance(document.get("signature") or document.get("proof"), (dict, list)):
-        raise InputError("not a Blockcerts record", code="blockcerts_invalid")
-    signature = document.get("signature")
-    if isinstance(signature, dict):
-        issuer = (document.get("badge") or {}).get("issuer") if isinstance(document.get("badge"), dict) else None
-        issuer = issuer if isinstance(issuer, dict) else {}
-        anchors = []
-        for a in signature.get("anchors") or []:
-            if isinstance(a, dict) and isinstance(a.get("sourceId"), str):
-                chain = _text(a.get("chain")) or _V2_CHAINS.get(str(a.get("type")), "")
-                anchors.append(Anchor(chain, a["sourceId"], chain in ("mockchain", "bitcoinRegtest")))
-        return _Named(issuer.get("id") if isinstance(issuer.get("id"), str) else None,
-                      issuer.get("revocationList") if isinstance(issuer.get("revocationList"), str) else None,
-                      None, tuple(anchors))
-    issuer = document.get("issuer")
-    issuer_id = issuer if isinstance(issuer, str) else issuer.get("id") if isinstance(issuer, dict) else None
-    status = document.get("credentialStatus")
-    status = status[0] if isinstance(status, list) and status else status
-    status_url = status.get("statusListCredential") if isinstance(status, dict) else None
-    return _Named(issuer_id if isinstance(issuer_id, str) else None, None,
-                  status_url if isinstance(status_url, str) else None, ())
-
-
-def _profile_revocation_list(profile: dict[str, Any]) -> str | None:
-    try:
-        from credshare.blockcerts.issuer_profile import revocation_list_url  # type: ignore[import-not-found]  # noqa: PLC0415
-    except ImportError:
-        url = profile.get("revocationList")
-        return url if isinstance(url, str) else None
-    return revocation_list_url(profile)
 
 
 # -- transactions ---------------------------------------------------------------------------
@@ -206,13 +151,13 @@ class BlockcertsSources:
         names, the StatusList2021 credential a v3 record names, and (``lookups``) one lookup per
         anchor. Raises ``BlockcertsError`` for a document that is no Blockcerts record; what
         cannot be fetched is a ``*_problem``."""
-        named = _named(document)
+        named = parse_record(document)
         profile_problem = ""
         if profile is None:
             profile, profile_problem = self._snapshot(named.issuer_id, "the issuer profile", now)
         revocation_url = named.revocation_list_url
         if profile is not None:
-            revocation_url = _profile_revocation_list(profile.document) or revocation_url
+            revocation_url = revocation_list_url(profile.document) or revocation_url
         revocation_list, revocation_problem = (None, "") if revocation_url is None else \
             self._snapshot(revocation_url, "the revocation list", now)
         status_list, status_problem = (None, "") if named.status_list_url is None else \
