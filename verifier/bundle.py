@@ -33,15 +33,21 @@ used for checking.
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from typing import Any, Callable
 
 from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.tlog_proof import build_tlog_proof
-from credshare.blockcerts.evidence import BlockcertsEvidence, evidence_to_json
+from credshare.blockcerts.errors import BlockcertsError
+from credshare.blockcerts.evidence import Anchor, BlockcertsEvidence, TransactionLookup, evidence_from_json, evidence_to_json
+from credshare.blockcerts.record import parse_record
 from credshare.disclosure.verification import KeyBindingPolicy
+from credshare.foundation import strict_json
 from credshare.foundation.b64 import b64_decode
 from credshare.foundation.checks import Check
 from credshare.foundation.errors import InputError
+from credshare.verifier.blockcerts import blockcerts_report
 from credshare.verifier.credential import (
     ChainCheck,
     KeyHistoryEvidence,
@@ -59,6 +65,22 @@ from credshare.verifier.trust_list import (
 BUNDLE_TYPE = "credshare-verification-bundle/v1"
 KB_CLOCK_SLACK = 60
 BLOCKCERTS_FORMAT = "blockcerts"
+SD_JWT_FORMAT = "sd-jwt-vc"  # a bundle without ``format`` is one
+MAX_BUNDLE_BYTES = 2 * 1024 * 1024  # a whole bundle file, as read (the Blockcerts members below fit in it)
+# the Blockcerts members, each as compact UTF-8 JSON: a record as cert-issuer writes it is a few KiB
+# (an embedded image can make it tens); an issuer profile lists keys; a revocation list grows
+# with every revoked record; a StatusList2021 credential of 131,072 entries is a few KiB compressed
+BLOCKCERTS_LIMITS: dict[str, int] = {
+    "document": 256 * 1024,
+    "issuer_profile": 256 * 1024,
+    "revocation_list": 1024 * 1024,
+    "status_list": 256 * 1024,
+}
+_MEMBER_NAMES = {"document": "Blockcerts record", "issuer_profile": "issuer profile snapshot",
+                 "revocation_list": "revocation list snapshot", "status_list": "status list snapshot"}
+MAX_PROBLEM = 500  # characters of a member's "why it could not be had"
+MAX_LOOKUPS = 8  # anchors looked up per record (cert-issuer writes one)
+Lookup = Callable[[Anchor], TransactionLookup]
 
 
 class BundleError(InputError):
@@ -110,9 +132,71 @@ def _member(doc: dict[str, Any], name: str, kind: type | tuple[type, ...], *, no
     return value
 
 
+def _bounded_member(value: Any, name: str, limit: int) -> None:
+    """Refuse a Blockcerts member over ``limit`` bytes (compact UTF-8 JSON) or nested deeper than
+    the strict JSON limit, whoever parsed it."""
+    what = f"the {_MEMBER_NAMES[name]} (blockcerts.{name})"
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        raise BundleError(f"{what} is not JSON") from None
+    if len(text.encode("utf-8")) > limit:
+        raise BundleError(f"{what} is larger than {limit // 1024} KiB", code="bundle_member_too_large")
+    strict_json.check_depth(text)
+
+
+def blockcerts_evidence(member: Any) -> BlockcertsEvidence:
+    """The evidence of a bundle's ``blockcerts`` member (or of a record and the snapshots given
+    beside it, as ``evidence_to_json`` writes them), bounded: every member within its size
+    (``bundle_member_too_large``), a snapshot either null or ``{document, source_url,
+    fetched_at}``, a problem a string (else ``bundle_malformed``). Nothing in it is trusted:
+    the checks judge the record and the snapshots."""
+    if not isinstance(member, dict):
+        raise BundleError("the bundle's blockcerts is missing or not an object")
+    if not isinstance(member.get("document"), dict):
+        raise BundleError("the bundle's blockcerts.document (the record) is missing or not an object")
+    for name, limit in BLOCKCERTS_LIMITS.items():
+        value = member.get(name)
+        if value is None:
+            continue
+        _bounded_member(value, name, limit)
+        if name != "document" and not (isinstance(value, dict) and isinstance(value.get("document"), dict)
+                                       and isinstance(value.get("source_url"), str)
+                                       and type(value.get("fetched_at")) is int):
+            raise BundleError(f"the {_MEMBER_NAMES[name]} (blockcerts.{name}) is not a snapshot "
+                              "(document, source_url, fetched_at)")
+    for name in ("profile_problem", "revocation_problem", "status_problem"):
+        problem = member.get(name, "")
+        if not isinstance(problem, str) or len(problem) > MAX_PROBLEM:
+            raise BundleError(f"the bundle's blockcerts.{name} is not a short text")
+    evidence = evidence_from_json(member)
+    assert evidence is not None  # the document is an object
+    return evidence
+
+
+def verify_blockcerts(evidence: BlockcertsEvidence, *, trusted: TrustList, now: int,
+                      lookup: Lookup | None = None) -> Report:
+    """The Blockcerts report (verifier/blockcerts.py) on bounded evidence, with the record's
+    anchors looked up through ``lookup`` (a blockchain endpoint; test anchors never: they are
+    no public chain). Without ``lookup`` the anchor is listed unchecked. A record that cannot be
+    parsed is looked up nowhere: its report says why."""
+    return _blockcerts_report(blockcerts_evidence(evidence_to_json(evidence)), trusted=trusted, now=now, lookup=lookup)
+
+
+def _blockcerts_report(evidence: BlockcertsEvidence, *, trusted: TrustList, now: int, lookup: Lookup | None) -> Report:
+    lookups: tuple[TransactionLookup, ...] = ()
+    if lookup is not None:
+        try:
+            anchors = parse_record(evidence.document).anchors
+        except BlockcertsError:
+            anchors = ()
+        lookups = tuple(lookup(a) for a in anchors[:MAX_LOOKUPS] if not a.test)
+    return blockcerts_report(replace(evidence, lookups=lookups), trusted, now=now)
+
+
 def verify_bundle(doc: Any, *, trusted: TrustList, now: int, chain_check: ChainCheck | None = None,
                   mirror: Callable[[str], bytes | None] | None = None,
-                  fresh_status: StatusEvidence | None = None) -> Report:
+                  fresh_status: StatusEvidence | None = None, lookup: Lookup | None = None) -> Report:
     """Verify a bundle against the caller's trust list: the logs it trusts and the issuers it
     recognises (verifier/trust_list.py). Only the bundle's log key is taken from it, and only
     to find which trusted log it claims; the witness policy always comes from the caller.
@@ -120,9 +204,19 @@ def verify_bundle(doc: Any, *, trusted: TrustList, now: int, chain_check: ChainC
     ``inclusion_mirror`` check (verifier/mirror.py). ``fresh_status``: the issuer's status list
     as the caller read it now (a verifier that can reach the issuer), checked instead of the
     bundle's snapshot. A malformed bundle raises
-    :class:`BundleError`; anything that parses gets a full report."""
+    :class:`BundleError`; anything that parses gets a full report.
+
+    A Blockcerts bundle (``format`` ``"blockcerts"``) gets the Blockcerts report instead
+    (:func:`verify_blockcerts`; ``lookup``: the anchors' blockchain endpoints, ``chain_check``,
+    ``mirror`` and ``fresh_status`` do not apply to it); any other ``format`` is refused
+    (``bundle_format_unknown``)."""
     if not isinstance(doc, dict) or doc.get("type") != BUNDLE_TYPE:
         raise BundleError(f"not a {BUNDLE_TYPE} document")
+    if doc.get("format", SD_JWT_FORMAT) != SD_JWT_FORMAT:
+        if doc["format"] != BLOCKCERTS_FORMAT:
+            raise BundleError("the bundle's format is not one this verifier knows (blockcerts, or sd-jwt-vc: the "
+                              "default)", code="bundle_format_unknown")
+        return _blockcerts_report(blockcerts_evidence(doc.get("blockcerts")), trusted=trusted, now=now, lookup=lookup)
     presentation = _member(doc, "presentation", str)
     kb = _member(doc, "key_binding", dict)
     log = _member(doc, "log", dict)
