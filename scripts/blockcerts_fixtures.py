@@ -23,7 +23,7 @@ glob2 0.6: ``glob2/fnmatch.py`` puts the inline flags last, ``res + '\\Z(?ms)'``
 Python 3.11's ``re`` refuses; the fix moves them first) and ``v2`` with ``cert-issuer==2.0.48``;
 the unsigned records and a ``conf.ini`` (``chain = mockchain``, ``no_safe_mode``) are written to
 a temporary directory and cert-issuer runs there, inside ``unshare -n`` (no network at all) where
-the system allows it. pip needs PyPI the first time (about 2 minutes for both venvs).
+the system allows it. pip needs PyPI the first time (two to three minutes for both venvs).
 
 What is not reproducible: cert-issuer 3.x writes the v3 ``proof.id`` (a random ``urn:uuid``) and
 ``proof.created`` (the time of issue). Everything else is deterministic: the records' ids and
@@ -324,20 +324,24 @@ def fix_glob2(venv: Path) -> None:
 def ensure_venv(cache: Path, name: str, requirement: str) -> Path:
     """``cache/name``: a venv with ``requirement`` installed (a marker file records a finished
     install; an unfinished one is rebuilt)."""
+    import fcntl
     venv = cache / name
     marker = venv / "credshare-installed.txt"
-    if marker.is_file() and marker.read_text(encoding="utf-8").strip() == requirement:
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / f".{name}.lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)     # two test processes: one builds, the other waits
+        if marker.is_file() and marker.read_text(encoding="utf-8").strip() == requirement:
+            return venv
+        if venv.exists():
+            shutil.rmtree(venv)
+        _log(f"creating {venv} with {requirement} (pip, about a minute)")
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", requirement],
+                       check=True)
+        if name == "v3":
+            fix_glob2(venv)
+        marker.write_text(requirement + "\n", encoding="utf-8")
         return venv
-    if venv.exists():
-        shutil.rmtree(venv)
-    _log(f"creating {venv} with {requirement} (pip, about a minute)")
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", requirement],
-                   check=True)
-    if name == "v3":
-        fix_glob2(venv)
-    marker.write_text(requirement + "\n", encoding="utf-8")
-    return venv
 
 
 def _offline_prefix() -> list[str]:

@@ -4,7 +4,7 @@ ours, on every record in tests/fixtures/blockcerts/ (genuine and tampered).
 Theirs: cert-schema's ``normalize_jsonld(doc, detect_unmapped_fields=True)`` (what cert-issuer
 3.13.1 hashes with: JSON-LD URDNA2015 N-Quads, the ``http://fallback.org/`` vocabulary trick for
 unmapped fields), run in the cert-issuer venv that scripts/blockcerts_fixtures.py makes under
-``.cache/cert-issuer/`` (created here when missing: pip from PyPI, about a minute), offline: only
+``.cache/cert-issuer/`` (created here when missing: pip from PyPI, two to three minutes), offline: only
 cert-schema's preloaded contexts. Ours: ``credshare.blockcerts.jsonld.document_hash``.
 """
 
