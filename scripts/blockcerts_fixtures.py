@@ -39,9 +39,8 @@ Usage::
 file: it runs cert-schema's ``normalize_jsonld(doc, detect_unmapped_fields=True)`` (what
 cert-issuer 3.13.1 hashes with) in the ``v3`` venv, with a document loader that serves only
 cert-schema's preloaded contexts (any other URL is an error, never a fetch), and reports
-``{"sha256": hex, "target_hash": ...}`` or ``{"error": "unmapped_fields" | "unknown_context" |
-"other", "detail": text}`` per file, with the ``target_hash`` the record claims (read with this
-script's own decoder) (tests/test_blockcerts_crosscheck.py).
+``{"sha256": hex}`` or ``{"error": "unmapped_fields" | "unknown_context" | "other", "detail":
+text}`` per file (tests/test_blockcerts_crosscheck.py).
 """
 
 from __future__ import annotations
@@ -126,17 +125,9 @@ def b58encode(data: bytes) -> str:
     return "1" * (len(data) - len(data.lstrip(b"\0"))) + out
 
 
-def b58decode(text: str) -> bytes:
-    n = 0
-    for ch in text:
-        n = n * 58 + _B58.index(ch)
-    raw = n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b""
-    return b"\0" * (len(text) - len(text.lstrip("1"))) + raw
-
-
 def _b64url(data: bytes) -> str:
-    import base64  # a generator script, outside the package (foundation/b64.py is the app's)
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    from credshare.foundation.b64 import b64url_encode  # not at the top: the cert-issuer venv runs this file too
+    return b64url_encode(data)
 
 
 def issuing_key(seed: bytes) -> dict[str, str]:
@@ -393,9 +384,11 @@ def issue(venv: Path, records: dict[str, dict[str, Any]], issuing_address: str,
 
 def decode_proof_value(proof_value: str) -> list[list[Any]]:
     import cbor2
+
+    from credshare.blockcerts.proof import base58btc_decode
     if not proof_value.startswith("z"):
         raise ValueError("proofValue is not multibase base58btc")
-    return cbor2.loads(b58decode(proof_value[1:]))
+    return cbor2.loads(base58btc_decode(proof_value[1:]))
 
 
 def encode_proof_value(pairs: list[list[Any]]) -> str:
@@ -447,20 +440,6 @@ def v3_receipt(record: dict[str, Any]) -> dict[str, Any]:
         elif key == 3:
             out["path"] = [{("left" if d == 0 else "right"): _hex_item(h)} for d, h in value]
     return out
-
-
-def claimed_target_hash(doc: dict[str, Any]) -> str | None:
-    """The targetHash a record claims: v2 ``signature.targetHash``, v3 the MerkleProof2019
-    proofValue's (the proof itself, or the last one of a proof list that is a Merkle proof)."""
-    if isinstance(doc.get("signature"), dict):
-        return doc["signature"].get("targetHash")
-    proofs = doc.get("proof")
-    for proof in reversed(proofs if isinstance(proofs, list) else [proofs]):
-        if isinstance(proof, dict) and "proofValue" in proof and (
-                proof.get("cryptosuite") == "merkle-proof-2019" or "MerkleProof2019" in (
-                    proof.get("type"), proof.get("chainedProofType"))):
-            return v3_receipt({"proof": proof}).get("targetHash")
-    return None
 
 
 # --- tampering -----------------------------------------------------------------------------------
@@ -700,10 +679,6 @@ def _cert_schema_hash_main(files: list[str]) -> None:
             continue
         result[os.path.basename(name)] = {"sha256": hashlib.sha256(nquads.encode("utf-8")).hexdigest(),
                                           "nquads_lines": nquads.count("\n")}
-    for name in files:   # what each record claims (read with this script's decoder, not Blockcerts')
-        with open(name, encoding="utf-8") as f:
-            doc = json.load(f)
-        result[os.path.basename(name)]["target_hash"] = claimed_target_hash(doc)
     json.dump(result, sys.stdout, indent=1)
 
 
