@@ -113,14 +113,14 @@ def canonical_nquads(document: dict[str, Any]) -> str:
                                   code="jsonld_context_unknown", stage="document_hash") from None
         raise BlockcertsError(f"The record is not valid JSON-LD ({str(exc).splitlines()[0][:200]})",
                               code="jsonld_invalid", stage="document_hash") from None
+    if _RELATIVE_BASE in dataset:
+        raise BlockcertsError("The record uses a relative identifier, which the record's hash would leave out",
+                              code="jsonld_relative_iri", stage="document_hash")
     if FALLBACK_VOCAB in dataset:
         names = sorted({line.split("<" + FALLBACK_VOCAB, 1)[1].split(">", 1)[0]
                         for line in dataset.splitlines() if "<" + FALLBACK_VOCAB in line})
         raise BlockcertsError(f"The record has fields its JSON-LD contexts do not define ({', '.join(names)[:200]}): "
                               "the issuer's hash would not cover them", code="jsonld_unmapped_field", stage="document_hash")
-    if _RELATIVE_BASE in dataset:
-        raise BlockcertsError("The record uses a relative identifier, which the record's hash would leave out",
-                              code="jsonld_relative_iri", stage="document_hash")
     if len(set(_BLANK.findall(dataset))) > MAX_BLANK_NODES:
         raise BlockcertsError(f"The record has more than {MAX_BLANK_NODES} unnamed parts", code="jsonld_too_complex",
                               stage="document_hash")
