@@ -535,10 +535,10 @@ EXPECT: dict[str, dict[str, Any]] = {
                                                       "code": "credential_expired",
                                                       "issuer_profile": "cvjs-issuer-blockcerts.json"},
     "cvjs-v3-testnet-v3--tampered.json": {
-        "expect": "fail", "check": "document_hash", "code": "jsonld_unmapped_field", "cert_schema": "differs",
-        "note": "its id and its claim's id are relative IRIs and the claim's type 'Blockcerts' is defined by no "
-                "context; Blockcerts drops the relative nodes' triples (so it sees no unmapped field) and reports "
-                "a hash mismatch; resolved against a base, the unmapped type shows first"},
+        "expect": "fail", "check": "document_hash", "code": "jsonld_relative_iri", "cert_schema": "differs",
+        "note": "its id and its claim's id are relative IRIs (and the claim's type 'Blockcerts' is defined by no "
+                "context); Blockcerts drops the relative nodes' triples, so it sees no unmapped field, and "
+                "reports a hash mismatch"},
 }
 
 CVJS_FILES = {
