@@ -16,8 +16,7 @@ from typing import Any
 
 import pytest
 
-from credshare.blockcerts.evidence import evidence_from_json
-from credshare.verifier.blockcerts import blockcerts_report
+from credshare.verifier.bundle import verify_bundle
 from credshare.verifier.trust_list import TrustList
 from tests.helpers import (
     BLOCKCERTS_FIXTURES,
@@ -277,10 +276,11 @@ def test_a_link_with_every_option_opens_to_the_whole_record_checked_again(app, s
     assert doc["blockcerts"]["issuer_profile"]["source_url"] == NORTHFIELD
     assert doc["blockcerts"]["revocation_list"]["source_url"] == NORTHFIELD_REVOCATION
     assert doc["share"]["recipient"] == "St. Mary's Medical Staff Office" and doc["share"]["withheld"] == 0
-    # the bundle verifies offline to the same outcome
-    offline = blockcerts_report(evidence_from_json(doc["blockcerts"]), TrustList.from_text(BLOCKCERTS_TRUST_LIST),
-                                now=app.extensions["credshare"].clock.seconds())
+    # the bundle verifies offline (credshare verify's verify_bundle) to the same outcome
+    offline = verify_bundle(doc, trusted=TrustList.from_text(BLOCKCERTS_TRUST_LIST),
+                            now=app.extensions["credshare"].clock.seconds())
     assert offline.outcome == "incomplete" and offline.status_of("document_hash") == "passed"
+    assert offline.status_of("issuer_trust") == offline.status_of("status") == "passed"
     receipt = verifier.get(f"/s/{token}/receipt.json")
     assert receipt.status_code == 200
     signed = json.loads(receipt.data)["receipt"]
