@@ -35,13 +35,11 @@ RECEIPTS = "receipts"
 RECEIPTS_PER_LINK_PER_HOUR = 30
 
 
-def blockcerts_recipient(opened: OpenedShare) -> str | None:
-    """The recipient a shared Blockcerts record names (``recipientProfile.name`` in v2,
+def blockcerts_recipient(document: Any) -> str | None:
+    """The recipient a Blockcerts record names (``recipientProfile.name`` in v2,
     ``credentialSubject.name`` in v3), when the record reads; ``None`` otherwise."""
-    if opened.evidence is None:
-        return None
     try:
-        named = parse_record(opened.evidence.document).recipient_name
+        named = parse_record(document).recipient_name
     except BlockcertsError:
         return None
     return named if isinstance(named, str) and named.strip() else None
@@ -88,7 +86,7 @@ class ReceiptService:
         name (``licensee_name``, ``diplomate_name``, ...); a Blockcerts record, shared whole,
         names its recipient."""
         if opened.is_blockcerts:
-            return blockcerts_recipient(opened)
+            return blockcerts_recipient(opened.evidence.document) if opened.evidence is not None else None
         ctype = self.credential_type(opened)
         if ctype is None or not ctype.claims or not ctype.claims[0].path[-1].endswith("_name"):
             return None

@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 
 from credshare.federation.link_check import CheckedLink, LinkCheckError
 from credshare.foundation.errors import InputError
+from credshare.holding.receipts import blockcerts_recipient
 from credshare.issuing.types import type_for_vct
 from credshare.sharing.context import services
 from credshare.sharing.display import day, when
@@ -29,7 +30,11 @@ MAX_LINK_CHARS = 2048
 def _page(checked: CheckedLink | None = None, error: LinkCheckError | None = None, link: str = "",
           status: int = 200) -> Response:
     svc = services()
-    shown = shown_report(checked.report, type_for_vct(svc.types, checked.report.vct)) if checked else None
+    shown = None
+    if checked is not None:
+        carried = checked.bundle.get("blockcerts") if checked.report.credential_format == "blockcerts" else None
+        named = blockcerts_recipient(carried.get("document")) if isinstance(carried, dict) else None
+        shown = shown_report(checked.report, type_for_vct(svc.types, checked.report.vct), physician=named)
     body = render_template("check.html", checked=checked, report=checked.report if checked else None, error=error,
                            link=link, shown=shown, trust_problem=svc.trusting.problem(), when=when, day=day)
     return make_response(body, status)

@@ -195,3 +195,31 @@ def test_the_check_api_answers_match_the_schema(wallet, tmp_path: Path) -> None:
     valid("400", malformed.get_json())
     with pytest.raises(jsonschema.ValidationError):
         valid("200", {**good.get_json(), "extra": 1})
+
+
+def test_a_blockcerts_record_shared_elsewhere_is_checked_in_the_same_verdict_style(blockcerts_wallet,
+                                                                                   tmp_path: Path) -> None:
+    """A Blockcerts record shared from another wallet server (tests/test_blockcerts_wallet.py):
+    its bundle judged by this server's trust list, shown as the link's own page shows it."""
+    from tests.helpers import BLOCKCERTS_FIXTURES, BLOCKCERTS_TRUST_LIST
+
+    app, _ = blockcerts_wallet
+    client = owner_client(app, EMAIL)
+    added = post(client, "/wallet/upload", {"credential": (BLOCKCERTS_FIXTURES / "v3-doctor-of-medicine.json").read_text()})
+    entry_id = added.headers["Location"].rsplit("/", 1)[1]
+    made = post(client, f"/wallet/{entry_id}/shares", {"days": "30", "passcode": "tulip-4812"})
+    link_page = client.get(made.headers["Location"]).get_data(as_text=True)
+    token = re.search(r'value="http://localhost/s/([A-Za-z0-9_-]+)"', link_page).group(1)
+    served = Served(app)
+    try:
+        trust = tmp_path / "trust.toml"
+        trust.write_text(BLOCKCERTS_TRUST_LIST)
+        status, page = _check(_verifier(tmp_path, trust), f"{served.url}/s/{token}", "tulip-4812")
+    finally:
+        served.stop()
+    assert status == 200, page
+    assert 'data-outcome="incomplete"' in page and "Could not be fully checked: Doctor of Medicine" in page
+    assert "Test anchor (mockchain)" in page and "Blockcerts record (shared whole)" in page
+    assert 'data-check="document_hash" data-status="passed"' in page
+    assert 'data-check="issuer_trust" data-status="passed"' in page and "Northfield School of Medicine" in page
+    assert 'id="physician">Dr. Amara Okafor<' in page
