@@ -73,8 +73,8 @@ class PhysicianNotices:
         if to is None:
             return False
         at = _when(self._clock.now())
-        kind_of = type_for_vct(self._types, facts.get("vct"))
-        what = f"your {kind_of.name} link" if kind_of is not None else "a link to one of your credentials"
+        name = _type_name(self._types, facts)
+        what = f"your {name} link" if name else "a link to one of your credentials"
         label = str(facts.get("recipient") or "").strip()[:MAX_LABEL]
         for_whom = f' (made for "{label}")' if label else ""
         page = f"{self._base}/shares/{link_id}"
@@ -109,8 +109,8 @@ class PhysicianNotices:
         if to is None:
             return False
         at = _when(self._clock.now())
-        kind_of = type_for_vct(self._types, facts.get("vct"))
-        what = f"your {kind_of.name} credential" if kind_of is not None else "one of your credentials"
+        name = _type_name(self._types, facts)
+        what = f"your {name} credential" if name else "one of your credentials"
         page = f"{self._base}/wallet/{entry_id}"
         if event == "reinstated":
             subject = "Your credential is valid again"
@@ -145,3 +145,13 @@ class PhysicianNotices:
             if self._deliveries.mail(f"delivery_waiting:{doc['_id']}", to, "A credential is waiting in your wallet", body):
                 queued += 1
         return queued
+
+
+def _type_name(types: Mapping[str, CredentialType], facts: Mapping[str, Any]) -> str | None:
+    """The credential type in words: the type this server describes (``vct``), or the one a
+    Blockcerts record names itself (``type_name``, plain text of at most 100 characters)."""
+    kind_of = type_for_vct(types, facts.get("vct"))
+    if kind_of is not None:
+        return kind_of.name
+    named = facts.get("type_name")
+    return " ".join(named.split())[:100] or None if isinstance(named, str) else None

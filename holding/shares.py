@@ -580,7 +580,8 @@ class ShareService:
         views, limit = doc.get("views", 0), doc.get("max_views")
         if views != 1 and views != limit:
             return
-        facts = {"recipient": shared.get("recipient") or "", "vct": _gate_words(doc, token).get("vct")}
+        told = _gate_words(doc, token)
+        facts = {"recipient": shared.get("recipient") or "", "vct": told.get("vct"), "type_name": told.get("type_name")}
         if views == 1:
             self._tell("link_opened", doc, facts)
         if limit is not None and views == limit:

@@ -289,6 +289,7 @@ class Subscriptions:
             if kind not in OWNER_EVENTS or self._owner_listener is None:
                 return None  # the physician is told of the issuer's decisions, not of an expiry they can read
             self._owner_listener(kind, doc["account"], doc["entry"], {"vct": watch.get("vct"), "previous": before,
+                                                                      "type_name": watch.get("type_name"),
                                                                       "event_id": f"{doc['_id']}.{doc['seq']}"})
             return kind
         self._tell(doc, watch, kind, before, after, now)

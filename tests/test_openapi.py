@@ -497,3 +497,4 @@ def test_a_shared_blockcerts_record_its_bundle_and_receipt_match_the_schema(bloc
     assert refused(spec, component_ref("Bundle"), bundle)  # never taken for an SD-JWT bundle
     receipt = check_response(spec, RECEIPT, api.get(f"/api/v1/shares/{share}/receipt", headers=grant), 200)
     assert receipt["receipt"]["credential"]["type_name"] == "Doctor of Medicine"
+    assert receipt["receipt"]["credential"]["format"] == "blockcerts"

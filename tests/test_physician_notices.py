@@ -3,12 +3,13 @@ land in ``<data dir>/outbox`` at the right moment, once, and not when turned off
 
 from __future__ import annotations
 
+import re
 from email import message_from_bytes, policy as email_policy
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import accept_delivery, create_link, csrf_from, issue_to, open_link, owner_client
+from tests.helpers import accept_delivery, create_link, csrf_from, issue_to, open_link, owner_client, post
 
 OWNER = "dr.notices@example.org"
 
@@ -156,3 +157,27 @@ def test_a_delivery_waiting_is_told_once_and_not_when_off(web_app, web_svc, cloc
     issue_to(web_svc, OWNER)
     watch_round(web_svc, clock)
     assert len(mails_to(web_app, OWNER)) == 1
+
+
+def test_a_blockcerts_record_is_named_by_its_own_type_in_the_mails(blockcerts_wallet) -> None:
+    """A Blockcerts record names its type itself ("Doctor of Medicine"): its link's first open and
+    the school revoking it are told by that name, never with a field value."""
+    from tests.helpers import BLOCKCERTS_FIXTURES, NORTHFIELD_REVOCATION
+
+    app, sites = blockcerts_wallet
+    svc = app.extensions["credshare"]
+    client = owner_client(app, OWNER)
+    added = post(client, "/wallet/upload", {"credential": (BLOCKCERTS_FIXTURES / "v3-doctor-of-medicine.json").read_text()})
+    entry_id = added.headers["Location"].rsplit("/", 1)[1]
+    made = post(client, f"/wallet/{entry_id}/shares", {"days": "30", "recipient": "Mercy MSO"})
+    token = re.search(r'value="http://localhost/s/([A-Za-z0-9_-]+)"', client.get(made.headers["Location"]).get_data(
+        as_text=True)).group(1)
+    assert open_link(app.test_client(), token).status_code == 200
+    ((subject, body),) = mails_to(app, OWNER)
+    assert subject == "Your credential link was opened" and "your Doctor of Medicine link (made for \"Mercy MSO\")" in body
+    sites.serve[NORTHFIELD_REVOCATION] = "revocation-list-revoked.json"
+    svc.clock.advance(3600)
+    svc.subscriptions.run_once()
+    subject, body = mails_to(app, OWNER)[-1]
+    assert subject == "Your credential was revoked by its issuer" and "your Doctor of Medicine credential" in body
+    assert "Okafor" not in body

@@ -83,7 +83,7 @@ def receipt_payload(report: Report, *, verifier: str, link: Mapping[str, Any], f
         "verified_by": dict(by) if by else None,
         "physician": physician,
         "source": {"issuer": report.issuer, "name": report.issuer_name, "recognised_as": report.issuer_trust},
-        "credential": {"vct": report.vct, "format": report.credential_format, "type_name": type_name,
+        "credential": {"vct": report.vct, **({"format": "blockcerts"} if blockcerts else {}), "type_name": type_name,
                        "anchored_at": report.anchored_at,
                        "status": report.credential_status, "status_as_of": report.status_as_of,
                        "expires_at": report.expires_at},
