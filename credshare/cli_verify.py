@@ -60,7 +60,7 @@ from credshare.verifier.bundle import (
     MAX_BUNDLE_BYTES,
     BundleError,
     blockcerts_evidence,
-    verify_blockcerts,
+    verify_blockcerts_evidence,
     verify_bundle,
 )
 from credshare.verifier.report import Report
@@ -209,7 +209,7 @@ def _check(doc: Any, *, trusted: TrustList, now: int, chain_check: Any, mirror: 
     lookup = None
     if sources is not None and endpoints:
         lookup = partial(sources.lookup, now=now)
-    return verify_blockcerts(evidence, trusted=trusted, now=now, lookup=lookup), evidence
+    return verify_blockcerts_evidence(evidence, trusted=trusted, now=now, lookup=lookup), evidence
 
 
 @click.command("verify")
