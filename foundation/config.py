@@ -27,6 +27,13 @@
 | CREDSHARE_ETH_RPC      | (unset)        | Ethereum JSON-RPC URLs (comma-separated) to check |
 |                        |                | chain anchors on when verifying; unset → listed   |
 |                        |                | as not checked                                    |
+| CREDSHARE_BLOCKCERTS_ENDPOINTS | (unset) | where Blockcerts anchors are looked up:          |
+|                        |                | `chain=URL[,URL...]` entries separated by `;`,    |
+|                        |                | chain in the Blockcerts vocabulary (ethereum-     |
+|                        |                | Mainnet, ethereumSepolia, bitcoinMainnet, ...);   |
+|                        |                | Ethereum: JSON-RPC URLs; Bitcoin: Esplora REST    |
+|                        |                | base URLs, or bitcoind+http(s)://user:pass@host   |
+|                        |                | for Bitcoin Core JSON-RPC; unset → not checked    |
 | CREDSHARE_ANCHOR_RPC   | (unset)        | Ethereum JSON-RPC URL scheduled chain anchors are |
 |                        |                | published through                                 |
 | CREDSHARE_ANCHOR_KEY_FILE | (unset)     | file (mode 0600) with the anchoring account's     |
@@ -59,8 +66,10 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
 
 from credshare.foundation.errors import ConfigError
+from credshare.foundation.http_client import LOOPBACK_HOSTS
 
 SECRET_KEY_FILENAME = "secret_key"
 ENV_VARS = (
@@ -70,6 +79,7 @@ ENV_VARS = (
     "CREDSHARE_TRUSTED_PROXIES", "CREDSHARE_WITNESS_POLICY", "CREDSHARE_TRUST_LIST", "CREDSHARE_ANCHOR_RPC",
     "CREDSHARE_ANCHOR_KEY_FILE",    "CREDSHARE_ANCHOR_EVERY_CHECKPOINTS", "CREDSHARE_ANCHOR_EVERY_MINUTES",
     "CREDSHARE_REMOTE_STATUS_MAX_AGE", "CREDSHARE_REMOTE_HISTORY_MAX_AGE", "CREDSHARE_STATUS_WATCH_SECONDS",
+    "CREDSHARE_BLOCKCERTS_ENDPOINTS",
 )
 MAX_TRUSTED_PROXIES = 5
 ARGON2_PROFILES = ("interactive", "test")  # their parameters are in holding.vault.PROFILES
@@ -100,6 +110,8 @@ class Settings:
     remote_status_max_age: int = 300  # seconds a status list fetched from another server is used (<= its ttl)
     remote_history_max_age: int = 3600  # seconds a key history fetched from another server is used
     status_watch_seconds: int = 60  # between two status checks of a subscribed credential
+    # Blockcerts chain name -> endpoint URLs its anchors are looked up on (URLs may hold API keys)
+    blockcerts_endpoints: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
 
     @property
     def anchor_schedule_on(self) -> bool:
@@ -146,8 +158,62 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         remote_status_max_age=_small_int(env, "CREDSHARE_REMOTE_STATUS_MAX_AGE", 300, 1, 86_400),
         remote_history_max_age=_small_int(env, "CREDSHARE_REMOTE_HISTORY_MAX_AGE", 3600, 1, 7 * 86_400),
         status_watch_seconds=_small_int(env, "CREDSHARE_STATUS_WATCH_SECONDS", 60, 1, 86_400),
+        blockcerts_endpoints=parse_blockcerts_endpoints(env.get("CREDSHARE_BLOCKCERTS_ENDPOINTS") or ""),
         **_anchor_schedule(env),
     )
+
+
+#: Blockcerts chains whose anchors can be looked up (the Blockcerts vocabulary, as in
+#: blockchain-certificates/explorer-lookup); ``mockchain`` and ``bitcoinRegtest`` are test
+#: chains, never looked up.
+BLOCKCERTS_ETHEREUM_CHAINS = ("ethereumMainnet", "ethereumSepolia", "ethereumGoerli", "ethereumRopsten",
+                              "ethereumRinkeby")
+BLOCKCERTS_BITCOIN_CHAINS = ("bitcoinMainnet", "bitcoinTestnet")
+BLOCKCERTS_TEST_CHAINS = ("mockchain", "bitcoinRegtest")
+BITCOIND_PREFIX = "bitcoind+"  # a Bitcoin Core JSON-RPC endpoint (else: an Esplora REST base URL)
+MAX_BLOCKCERTS_ENDPOINTS = 8  # per chain
+
+
+def parse_blockcerts_endpoints(text: str, what: str = "CREDSHARE_BLOCKCERTS_ENDPOINTS") -> dict[str, tuple[str, ...]]:
+    """``chain=URL[,URL...][;chain=URL...]`` as a mapping chain -> URLs. Ethereum chains take
+    JSON-RPC URLs; Bitcoin chains Esplora REST base URLs or ``bitcoind+http(s)://`` Bitcoin Core
+    JSON-RPC URLs. Messages name the chain, never a URL (it may hold an API key)."""
+    endpoints: dict[str, tuple[str, ...]] = {}
+    for entry in (e.strip() for e in text.split(";")):
+        if not entry:
+            continue
+        chain, sep, urls_text = (part.strip() for part in entry.partition("="))
+        if not sep:
+            raise ConfigError(f"{what}: each entry is chain=URL[,URL...], got one without '='")
+        if chain in BLOCKCERTS_TEST_CHAINS:
+            raise ConfigError(f"{what}: {chain} is a test chain; its anchors are never looked up")
+        if chain not in BLOCKCERTS_ETHEREUM_CHAINS + BLOCKCERTS_BITCOIN_CHAINS:
+            known = ", ".join(BLOCKCERTS_ETHEREUM_CHAINS + BLOCKCERTS_BITCOIN_CHAINS)
+            raise ConfigError(f"{what}: unknown chain {chain[:40]!r} (one of {known})")
+        if chain in endpoints:
+            raise ConfigError(f"{what}: {chain} is named twice; list its URLs in one entry")
+        urls = tuple(u.strip() for u in urls_text.split(",") if u.strip())
+        if not urls or len(urls) > MAX_BLOCKCERTS_ENDPOINTS or len(set(urls)) != len(urls):
+            raise ConfigError(f"{what}: {chain} needs 1 to {MAX_BLOCKCERTS_ENDPOINTS} different URLs")
+        for url in urls:
+            plain = url[len(BITCOIND_PREFIX):] if url.startswith(BITCOIND_PREFIX) else url
+            if url != plain and chain not in BLOCKCERTS_BITCOIN_CHAINS:
+                raise ConfigError(f"{what}: {chain}: a bitcoind+ URL is for Bitcoin chains only")
+            if not plain.startswith(("https://", "http://")) or any(c.isspace() for c in plain) or len(plain) > 2048:
+                raise ConfigError(f"{what}: {chain}: every endpoint is an http(s) URL")
+            try:
+                parts = urlsplit(plain)
+                parts.port  # noqa: B018 - raises for a port that is no number
+            except ValueError:
+                raise ConfigError(f"{what}: {chain}: every endpoint is an http(s) URL") from None
+            if not parts.hostname:
+                raise ConfigError(f"{what}: {chain}: every endpoint is an http(s) URL")
+            if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+                raise ConfigError(f"{what}: {chain}: an endpoint is https (plain http only to this machine)")
+            if parts.username is not None and url == plain:
+                raise ConfigError(f"{what}: {chain}: only bitcoind+ URLs take a user and password")
+        endpoints[chain] = urls
+    return endpoints
 
 
 MAX_ANCHOR_EVERY_CHECKPOINTS = 1_000_000

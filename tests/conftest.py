@@ -4,6 +4,7 @@ factories for the storage contract suite, and services on a clock the test moves
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -107,8 +108,9 @@ class Ganache:
     address: str
 
 
-def _await_chain_id(url: str, port: int, proc: subprocess.Popen, log_path: Path) -> None:
-    """Wait until the node answers eth_chainId (ganache's default, 1337); fail with its log otherwise."""
+def _await_chain_id(url: str, port: int, proc: subprocess.Popen, log_path: Path, expected: int = 1337) -> None:
+    """Wait until the node answers eth_chainId (``expected``: ganache's default, 1337); fail with
+    its log otherwise."""
     try:
         wait_for_port(port, proc, timeout=90)
         deadline = time.monotonic() + 30
@@ -122,30 +124,31 @@ def _await_chain_id(url: str, port: int, proc: subprocess.Popen, log_path: Path)
                 time.sleep(0.2)
     except Exception as exc:  # noqa: BLE001
         pytest.fail(f"ganache did not come up ({exc}); log:\n{log_path.read_text(errors='replace')[-2000:]}")
-    assert chain_id == 1337, chain_id
+    assert chain_id == expected, chain_id
 
 
-@pytest.fixture(scope="session")
-def ganache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ganache]:
-    """ganache 7 on 127.0.0.1 with the deterministic wallet. The first account's key is read
-    from the file ganache writes (--wallet.accountKeysPath) and checked against eth_accounts;
-    the account is then locked in the node, so only locally signed transactions get in."""
+@contextlib.contextmanager
+def _ganache_node(workdir: Path, chain_id: int | None = None) -> Iterator[Ganache]:
+    """ganache 7 on 127.0.0.1 with the deterministic wallet (on ``chain_id``, default 1337). The
+    first account's key is read from the file ganache writes (--wallet.accountKeysPath) and
+    checked against eth_accounts; the account is then locked in the node, so only locally
+    signed transactions get in."""
     if not os.access(GANACHE, os.X_OK):
         pytest.fail(f"{GANACHE.relative_to(ROOT)} is missing: run `npm ci` in {ROOT} to install ganache")
-    workdir = tmp_path_factory.mktemp("ganache")
     keys_file = workdir / "keys.json"
     port = free_port()
     log_path = workdir / "ganache.log"
+    chain = ["--chain.chainId", str(chain_id)] if chain_id is not None else []
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [str(GANACHE), "--server.host", "127.0.0.1", "--server.port", str(port), "--server.ws", "false",
              "--wallet.deterministic", "--wallet.accountKeysPath", str(keys_file),
-             "--database.dbPath", str(workdir / "db"), "--logging.quiet"],
+             "--database.dbPath", str(workdir / "db"), "--logging.quiet", *chain],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir, start_new_session=True,
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            _await_chain_id(url, port, proc, log_path)
+            _await_chain_id(url, port, proc, log_path, 1337 if chain_id is None else chain_id)
             from eth_account import Account
             from web3 import Web3
 
@@ -158,6 +161,24 @@ def ganache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ganache]:
             yield Ganache(url, key, Web3.to_checksum_address(first))
         finally:
             stop_process_group(proc)
+
+
+@pytest.fixture(scope="session")
+def ganache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ganache]:
+    """ganache 7 on 127.0.0.1 (chain id 1337), see :func:`_ganache_node`."""
+    with _ganache_node(tmp_path_factory.mktemp("ganache")) as node:
+        yield node
+
+
+SEPOLIA_CHAIN_ID = 11155111
+
+
+@pytest.fixture(scope="session")
+def ganache_sepolia(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ganache]:
+    """ganache 7 on 127.0.0.1 posing as Ethereum Sepolia (chain id 11155111), so a Blockcerts
+    issuer (cert-issuer ``chain = ethereum_sepolia``) signs for it and a lookup accepts it."""
+    with _ganache_node(tmp_path_factory.mktemp("ganache-sepolia"), SEPOLIA_CHAIN_ID) as node:
+        yield node
 
 
 StoreOpener = Callable[[], Store]

@@ -3,7 +3,8 @@ and files, the ``credshare`` CLI, a list sink for issued credentials, the check 
 verification report (and the witnesses behind it: the test log's own development witnesses,
 an independent test witness's cosignatures added to a bundle), an owner's steps in the browser
 (register, confirm the address, accept a delivery, make and open a share link), a ``credshare
-witness serve`` process, threads released together, and the package's modules."""
+witness serve`` process, a static web site on 127.0.0.1 (:class:`StaticSite`), threads released
+together, the package's modules, and a Blockcerts batch issued by cert-issuer on ganache."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ from credshare.disclosure.jws import parse_compact
 from credshare.foundation.errors import CredshareError
 from credshare.issuing.types import load_types
 from credshare.verifier.trust_list import TrustedIssuer, TrustedLog, TrustList
-from tests.conftest import ROOT, free_port, stop_process_group
+from tests.conftest import ROOT, free_port, stop_process_group, wait_for_port
 
 TYPES = load_types()
 EMAIL = "Dr.Ada@Example.org"
@@ -289,6 +290,52 @@ class WitnessProcess:
         self._log.close()
 
 
+class StaticSite:
+    """tests/metadata_server.py on 127.0.0.1 in its own process group: :meth:`serve` puts a
+    body at a path (``GET``, and ``POST`` answered the same); :meth:`asked` lists the paths
+    requested so far."""
+
+    SCRIPT = ROOT / "tests" / "metadata_server.py"
+
+    def __init__(self, root: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.root, self.port = root, free_port()
+        self.routes, self.requests = root / "routes.json", root / "requests.log"
+        self.routes.write_text("{}")
+        self.requests.write_text("")
+        self._log = open(root / "site.log", "ab")
+        self.proc = subprocess.Popen([sys.executable, str(self.SCRIPT), str(self.routes), str(self.port),
+                                      str(self.requests)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self._log,
+                                     start_new_session=True)
+        wait_for_port(self.port, self.proc, timeout=30)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def serve(self, path: str, body: str | bytes, media: str = "application/json") -> str:
+        """Serve ``body`` at ``path`` from now on; returns its URL."""
+        file = self.root / ("body" + path.replace("/", "_"))
+        file.write_bytes(body.encode() if isinstance(body, str) else body)
+        routes = json.loads(self.routes.read_text())
+        routes[path] = [media, str(file)]
+        self.routes.write_text(json.dumps(routes))
+        return self.url + path
+
+    def forget(self, path: str) -> None:
+        """Answer 404 at ``path`` from now on."""
+        routes = json.loads(self.routes.read_text())
+        routes.pop(path, None)
+        self.routes.write_text(json.dumps(routes))
+
+    def asked(self) -> list[str]:
+        return self.requests.read_text().split()
+
+    def stop(self) -> None:
+        stop_process_group(self.proc)
+        self._log.close()
+
+
 # -- an owner in the browser (Flask's test client) ------------------------------------------
 
 def csrf_from(client, path: str = "/sign-in") -> str:
@@ -463,3 +510,60 @@ class WebhookReceiver:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(5)
+
+
+# -- a Blockcerts batch anchored on a local chain -------------------------------------------------
+
+# cert-issuer 3.13.1 signs Ethereum transactions with ``SignedTransaction.raw_transaction``
+# (eth-account >= 0.13), but its own pins (eth-utils < 3, hence web3 6) install eth-account
+# 0.11, whose attribute is ``rawTransaction``: run it with that one name aliased, nothing else
+# changed (the venv itself is left as scripts/blockcerts_fixtures.py made it)
+CERT_ISSUER_ETH_SHIM = """\
+import sys
+import eth_account.datastructures as signed
+if not hasattr(signed.SignedTransaction, "raw_transaction"):
+    signed.SignedTransaction.raw_transaction = property(lambda self: self.rawTransaction)
+from cert_issuer.__main__ import cert_issuer_main
+sys.argv[0] = "cert-issuer"
+cert_issuer_main()
+"""
+
+
+def blockcerts_fixtures_script() -> Any:
+    """scripts/blockcerts_fixtures.py as a module (its venv maker, unsigned records, profiles)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("blockcerts_fixtures", ROOT / "scripts" / "blockcerts_fixtures.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def issue_on_ganache(rpc_url: str, private_key: str, address: str, records: dict[str, dict[str, Any]], *,
+                     verification_method: str, workdir: Path) -> tuple[dict[str, dict[str, Any]], float]:
+    """Blockcerts v3 records issued as one batch by cert-issuer 3.13.1 (the venv of
+    scripts/blockcerts_fixtures.py, made on first use) on a ganache node posing as Ethereum Sepolia
+    (chain id 11155111: ``chain = ethereum_sepolia``, ``sepolia_rpc_url`` the node), signed with
+    the node's funded account (``private_key`` in the key file, ``address`` the issuing address).
+    Returns the issued records by file name, and the seconds cert-issuer took."""
+    fixtures = blockcerts_fixtures_script()
+    venv = fixtures.ensure_venv(fixtures.DEFAULT_CACHE, "v3", fixtures.CERT_ISSUER_V3)
+    for sub in ("unsigned", "signed", "blockchain", "work", "usb"):
+        (workdir / sub).mkdir(parents=True, exist_ok=True)
+    key_file = workdir / "usb" / "pk.txt"
+    key_file.write_text(private_key.removeprefix("0x") + "\n")
+    key_file.chmod(0o600)
+    for name, doc in records.items():
+        (workdir / "unsigned" / name).write_text(json.dumps(doc, indent=2))
+    (workdir / "conf.ini").write_text("\n".join([
+        f"issuing_address = {address}", f"verification_method = {verification_method}",
+        "unsigned_certificates_dir = unsigned", "signed_certificates_dir = signed",
+        "blockchain_certificates_dir = blockchain", "work_dir = work", "usb_name = usb", "key_file = pk.txt",
+        "chain = ethereum_sepolia", f"sepolia_rpc_url = {rpc_url}", "no_safe_mode"]) + "\n")
+    started = time.monotonic()
+    run = subprocess.run([str(venv / "bin" / "python"), "-c", CERT_ISSUER_ETH_SHIM, "-c", "conf.ini"], cwd=workdir,
+                         capture_output=True, text=True, timeout=300)
+    took = time.monotonic() - started
+    assert run.returncode == 0, f"cert-issuer failed ({run.returncode}):\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    return {name: json.loads((workdir / "blockchain" / name).read_text()) for name in records}, took

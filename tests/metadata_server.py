@@ -5,7 +5,9 @@ Metadata at /.well-known/jwt-vc-issuer/..., its status list), for
 tests/test_metadata_issuer_interop.py, or of one known by X.509 roots (its status list), for
 tests/test_x5c_wallet.py. Run as ``python tests/metadata_server.py ROUTES PORT [REQUESTS]``;
 prints ``ready`` once it listens. With ``REQUESTS`` (a file), the path of every request is
-appended to it, one a line, so a test can tell what was asked for."""
+appended to it, one a line, so a test can tell what was asked for. A ``POST`` (its body read
+and dropped) is answered like a ``GET`` of its path: a JSON-RPC endpoint that serves one fixed
+answer (tests/test_blockcerts_sources.py, Bitcoin Core's ``getrawtransaction``)."""
 
 from __future__ import annotations
 
@@ -34,6 +36,11 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def do_POST(self) -> None:  # noqa: N802
+        length = self.headers.get("Content-Length", "0")
+        self.rfile.read(int(length) if length.isdigit() else 0)
+        self.do_GET()
 
     def log_message(self, *_args: object) -> None:
         pass
