@@ -5,6 +5,7 @@ verifier names in ``CREDSHARE_TRUST_LIST`` and ``credshare verify --trust`` read
     credshare trust add-log FILE POLICY [--mirror URL ...]
     credshare trust add-issuer FILE --id ISS --name NAME --type VCT [--type ...]
                                     [--accreditation LABEL] (--log ORIGIN | --metadata URL | --x5c-root PEM)
+    credshare trust add-issuer FILE --id PROFILE_URL --name NAME --blockcerts [--address ADDR ...]
     credshare trust remove-issuer FILE ISS
     credshare trust show FILE
 
@@ -119,18 +120,25 @@ def add_log_command(path: Path, policy: str, mirrors: tuple[str, ...]) -> None:
 @click.option("--id", "issuer_id", required=True, help="The issuer's identifier: the iss of its credentials.")
 @click.option("--name", required=True, help="Its name as your staff know it.")
 @click.option("--accreditation", default="", help='Who accredits it, e.g. "LCME-accredited school", "state medical board".')
-@click.option("--type", "types", multiple=True, required=True, help="A credential type (vct) it may issue (repeat).")
+@click.option("--type", "types", multiple=True, help="A credential type (vct) it may issue (repeat).")
 @click.option("--log", "log_origin", default=None, help="Origin of the listed log that holds its key history.")
 @click.option("--metadata", default=None, help="URL of its JWT VC Issuer Metadata (keys not logged).")
 @click.option("--x5c-root", "roots", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="A PEM root certificate its x5c chains lead to (repeat).")
+@click.option("--blockcerts", is_flag=True, help="A Blockcerts issuer: --id is its issuer profile URL.")
+@click.option("--address", "addresses", multiple=True,
+              help="With --blockcerts: an issuing address to pin (repeat); the one that anchored a record must be one.")
 def add_issuer_command(path: Path, issuer_id: str, name: str, accreditation: str, types: tuple[str, ...],
-                       log_origin: str | None, metadata: str | None, roots: tuple[str, ...]) -> None:
-    """Recognise an issuer, for the credential types it may issue."""
+                       log_origin: str | None, metadata: str | None, roots: tuple[str, ...], blockcerts: bool,
+                       addresses: tuple[str, ...]) -> None:
+    """Recognise an issuer, for the credential types it may issue (or a Blockcerts issuer)."""
     try:
-        if sum(bool(x) for x in (log_origin, metadata, roots)) > 1:
-            raise TrustListError("give one of --log, --metadata, --x5c-root: where the issuer's keys are proven",
-                                 code="request_invalid")
+        if sum(bool(x) for x in (log_origin, metadata, roots, blockcerts)) > 1:
+            raise TrustListError("give one of --log, --metadata, --x5c-root, --blockcerts: where the issuer's keys are "
+                                 "proven", code="request_invalid")
+        if blockcerts == bool(types) or (addresses and not blockcerts):
+            raise TrustListError("an SD-JWT VC issuer needs --type (repeat); a --blockcerts issuer takes none, and "
+                                 "--address is for --blockcerts only", code="request_invalid")
         doc = _load(path)
         if TrustList.from_text(tomlkit.dumps(doc)).issuer(issuer_id) is not None:
             raise TrustListError(f"{issuer_id} is listed already: remove it first", code="trust_entry_exists")
@@ -138,7 +146,12 @@ def add_issuer_command(path: Path, issuer_id: str, name: str, accreditation: str
         table["id"], table["name"] = issuer_id, name
         if accreditation:
             table["accreditation"] = accreditation
-        table["types"] = list(types)
+        if blockcerts:
+            table["keys"] = "blockcerts"
+            if addresses:
+                table["addresses"] = list(addresses)
+        else:
+            table["types"] = list(types)
         if log_origin:
             table["log"] = log_origin
         if metadata:

@@ -115,3 +115,4 @@ def test_the_committed_fixtures_are_what_the_script_makes(tmp_path):
         differs_only_in_proof_id_and_time.append(name)
     # exactly the v3 records (genuine and tampered) carry run-specific fields
     assert differs_only_in_proof_id_and_time == sorted(n for n in made if "v3-" in n)
+

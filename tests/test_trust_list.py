@@ -398,3 +398,20 @@ def test_fetch_takes_a_200_of_the_expected_type_and_never_follows_a_redirect() -
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def test_trust_add_issuer_lists_a_blockcerts_issuer_by_its_profile(tmp_path: Path) -> None:
+    path = tmp_path / "trust.toml"
+    assert _run("init", str(path)).exit_code == 0
+    profile = "https://northfield-med.example/blockcerts/issuer.json"
+    before = path.read_bytes()
+    for args in (("--type", VCT, "--blockcerts"), ("--address", "15LKgztu9j1zTMinA9yraxyXWbydgtVxxt"), ()):
+        refused = _run("add-issuer", str(path), "--id", profile, "--name", "Northfield", *args)
+        assert refused.exit_code == 1 and json.loads(refused.stdout)["error"] == "request_invalid", args
+        assert path.read_bytes() == before
+    made = _run("add-issuer", str(path), "--id", profile, "--name", "Northfield School of Medicine", "--blockcerts",
+                "--address", "15LKgztu9j1zTMinA9yraxyXWbydgtVxxt")
+    assert made.exit_code == 0, made.output
+    entry = TrustList.from_text(path.read_bytes()).issuer(profile)
+    assert entry.keys == "blockcerts" and entry.addresses == ("15LKgztu9j1zTMinA9yraxyXWbydgtVxxt",)
+    assert json.loads(made.stdout)["issuers"][0]["keys"] == "blockcerts"
