@@ -83,6 +83,17 @@ def _source(snapshot: Snapshot) -> str:
     return f"fetched from {snapshot.source_url[:300]} on {_minute(snapshot.fetched_at)}"
 
 
+def _is_for(snapshot: Snapshot, url: str | None) -> bool:
+    """Whether ``snapshot`` is the document at ``url``: fetched from there, or given by the
+    verifier as a file (whose own ``id``, when it has one, must be that URL)."""
+    if url is None:
+        return snapshot.source_url.startswith("file:")
+    if snapshot.source_url.startswith("file:"):
+        stated = snapshot.document.get("id")
+        return not isinstance(stated, str) or _same(stated, url)
+    return _same(snapshot.source_url, url)
+
+
 def _integrity(result: BlockcertsResult, evidence: BlockcertsEvidence, receipt: MerkleReceipt) -> None:
     try:
         digest = document_hash(evidence.document)
@@ -217,7 +228,7 @@ def _key(result: BlockcertsResult, evidence: BlockcertsEvidence, record: Blockce
 def _status_list(result: BlockcertsResult, evidence: BlockcertsEvidence, record: BlockcertsRecord) -> None:
     snapshot = evidence.status_list
     entry_url = record.status_entries[0].url
-    if snapshot is None or not _same(snapshot.source_url, entry_url):
+    if snapshot is None or not _is_for(snapshot, entry_url):
         result.add("status", "unchecked", evidence.status_problem or f"The status list {entry_url[:300]} was not read",
                    "status_unavailable")
         return
@@ -266,6 +277,10 @@ def _status(result: BlockcertsResult, evidence: BlockcertsEvidence, record: Bloc
         else:
             result.add("status", "unchecked", evidence.revocation_problem or "The issuer's revocation list was not read",
                        "status_unavailable")
+        return
+    if not _is_for(snapshot, url):
+        result.add("status", "failed", f"The revocation list given was read from {snapshot.source_url[:300]}, not from the "
+                   f"one the issuer names ({str(url)[:300]})", "blockcerts_revocation_list_mismatch")
         return
     issuer = snapshot.document.get("issuer")
     issuer = issuer.get("id") if isinstance(issuer, dict) else issuer

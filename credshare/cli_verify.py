@@ -60,7 +60,7 @@ from credshare.verifier.bundle import (
     MAX_BUNDLE_BYTES,
     BundleError,
     blockcerts_evidence,
-    verify_blockcerts,
+    verify_blockcerts_evidence,
     verify_bundle,
 )
 from credshare.verifier.report import Report
@@ -151,10 +151,6 @@ def _with_files(evidence: BlockcertsEvidence, profile_file: str | None, list_fil
         evidence = replace(evidence, revocation_problem=_not_given("the revocation list", named_list,
                                                                     "--revocation-list"))
     status_url = record.status_entries[0].url if record.status_entries else None
-    given = evidence.status_list
-    if status_url and given is not None and given.source_url != status_url and not evidence.status_problem:
-        evidence = replace(evidence, status_problem=f"the status list given ({given.source_url[:100]}) is judged only "
-                                                    f"as fetched from {status_url[:300]} (--fetch)")
     if status_url and evidence.status_list is None and not evidence.status_problem:
         evidence = replace(evidence, status_problem=_not_given("the status list", status_url, "--revocation-list"))
     return evidence
@@ -209,7 +205,7 @@ def _check(doc: Any, *, trusted: TrustList, now: int, chain_check: Any, mirror: 
     lookup = None
     if sources is not None and endpoints:
         lookup = partial(sources.lookup, now=now)
-    return verify_blockcerts(evidence, trusted=trusted, now=now, lookup=lookup), evidence
+    return verify_blockcerts_evidence(evidence, trusted=trusted, now=now, lookup=lookup), evidence
 
 
 @click.command("verify")

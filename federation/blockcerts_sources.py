@@ -176,7 +176,8 @@ class BlockcertsSources:
         try:
             return fetch_snapshot(url, now, fetch=self._fetch), ""
         except CredshareError as exc:
-            return None, f"{what} could not be fetched from {_host(url)}: {exc.detail or exc.code}"[:500]
+            words = (exc.detail or exc.code).removeprefix(f"{url}: ")
+            return None, f"{what} could not be fetched from {_host(url)}: {words}"[:500]
 
     # -- anchors -----------------------------------------------------------------------------
 

@@ -66,8 +66,10 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
 
 from credshare.foundation.errors import ConfigError
+from credshare.foundation.http_client import LOOPBACK_HOSTS
 
 SECRET_KEY_FILENAME = "secret_key"
 ENV_VARS = (
@@ -199,6 +201,17 @@ def parse_blockcerts_endpoints(text: str, what: str = "CREDSHARE_BLOCKCERTS_ENDP
                 raise ConfigError(f"{what}: {chain}: a bitcoind+ URL is for Bitcoin chains only")
             if not plain.startswith(("https://", "http://")) or any(c.isspace() for c in plain) or len(plain) > 2048:
                 raise ConfigError(f"{what}: {chain}: every endpoint is an http(s) URL")
+            try:
+                parts = urlsplit(plain)
+                parts.port  # noqa: B018 - raises for a port that is no number
+            except ValueError:
+                raise ConfigError(f"{what}: {chain}: every endpoint is an http(s) URL") from None
+            if not parts.hostname:
+                raise ConfigError(f"{what}: {chain}: every endpoint is an http(s) URL")
+            if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+                raise ConfigError(f"{what}: {chain}: an endpoint is https (plain http only to this machine)")
+            if parts.username is not None and url == plain:
+                raise ConfigError(f"{what}: {chain}: only bitcoind+ URLs take a user and password")
         endpoints[chain] = urls
     return endpoints
 

@@ -396,3 +396,22 @@ def test_trust_list_blockcerts_entries_are_checked() -> None:
             TrustList.from_text(f'format = "credshare-trust-list/v1"\n[[issuer]]\nid = "{V2_PROFILE}"\nname = "L"\n'
                                 f'{extra}\n' + ('keys = "blockcerts"\n' if "keys" not in extra else ""))
         assert fragment in caught.value.detail
+
+
+def test_lists_count_only_as_the_documents_the_record_and_profile_name() -> None:
+    listed = _status_list_record(set())
+    doc = load("v3-doctor-of-medicine.json")
+    doc["credentialStatus"] = {"type": "StatusList2021Entry", "statusPurpose": "revocation", "statusListIndex": "3",
+                               "statusListCredential": listed["id"]}
+    for source, expected in ((f"file:{listed['id'].rsplit('/', 1)[1]}", "passed"),
+                             ("https://elsewhere.example/list.json", "unchecked")):
+        evidence = BlockcertsEvidence(doc, snapshot("issuer-profile.json"), status_list=Snapshot(listed, source, NOW))
+        assert {c.name: c.status for c in verify_blockcerts(evidence, now=NOW).checks}["status"] == expected, source
+    profile = snapshot("issuer-profile.json")
+    assert profile is not None
+    for source, status, code in (("https://elsewhere.example/revocations.json", "failed", "blockcerts_revocation_list_mismatch"),
+                                 ("file:revocation-list.json", "passed", ""),
+                                 (profile.document["revocationList"], "passed", "")):
+        evidence = BlockcertsEvidence(load("v3-doctor-of-medicine.json"), profile,
+                                      revocation_list=Snapshot(load("revocation-list.json"), source, NOW))
+        assert {c.name: (c.status, c.code) for c in verify_blockcerts(evidence, now=NOW).checks}["status"] == (status, code)

@@ -25,7 +25,7 @@ from credshare.verifier.bundle import (
     BUNDLE_TYPE,
     BundleError,
     build_blockcerts_bundle,
-    verify_blockcerts,
+    verify_blockcerts_evidence,
     verify_bundle,
 )
 from credshare.verifier.trust_list import TrustList
@@ -89,7 +89,7 @@ def test_a_bundle_verifies_as_the_record_does_with_the_test_anchor_left_incomple
     assert report.outcome == "incomplete" and report.credential_format == "blockcerts"
     assert report.issuer == (V2_PROFILE if version == "v2" else V3_PROFILE) and report.credential_status == "valid"
     # the same report the record gets without a bundle
-    direct = verify_blockcerts(evidence, trusted=TRUST, now=NOW)
+    direct = verify_blockcerts_evidence(evidence, trusted=TRUST, now=NOW)
     assert direct.to_json() == report.to_json()
 
 
@@ -392,14 +392,14 @@ def test_fetch_takes_only_what_was_not_given_from_the_urls_the_record_names() ->
     fetched = _with_files(BlockcertsEvidence(record), None, None, NOW, sources)
     assert sorted(asked) == sorted(served)
     assert fetched.issuer_profile is not None and fetched.issuer_profile.source_url == V3_PROFILE
-    assert statuses(verify_blockcerts(fetched, trusted=TRUST, now=NOW))["status"] == ("failed", "blockcerts_revoked")
+    assert statuses(verify_blockcerts_evidence(fetched, trusted=TRUST, now=NOW))["status"] == ("failed", "blockcerts_revoked")
     # a list given from a file is kept, whatever the issuer serves
     asked.clear()
     given = FIXTURES / CASES["v3"][2]
     kept = _with_files(BlockcertsEvidence(record), None, str(given), NOW, sources)
     assert V3_PROFILE in asked
     assert kept.revocation_list is not None and kept.revocation_list.source_url == "file:revocation-list.json"
-    assert statuses(verify_blockcerts(kept, trusted=TRUST, now=NOW))["status"][0] == "passed"
+    assert statuses(verify_blockcerts_evidence(kept, trusted=TRUST, now=NOW))["status"][0] == "passed"
     # all given: nothing is asked
     asked.clear()
     _with_files(BlockcertsEvidence(record), str(FIXTURES / CASES["v3"][1]), str(given), NOW, sources)

@@ -415,3 +415,28 @@ def test_trust_add_issuer_lists_a_blockcerts_issuer_by_its_profile(tmp_path: Pat
     entry = TrustList.from_text(path.read_bytes()).issuer(profile)
     assert entry.keys == "blockcerts" and entry.addresses == ("15LKgztu9j1zTMinA9yraxyXWbydgtVxxt",)
     assert json.loads(made.stdout)["issuers"][0]["keys"] == "blockcerts"
+
+
+def test_a_url_from_outside_is_never_asked_at_a_local_or_private_address() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    port = server.server_address[1]
+    try:
+        for host in ("127.0.0.1", "localhost"):
+            with pytest.raises(http_client.RemoteError) as caught:
+                http_client.fetch(f"http://{host}:{port}/doc", max_bytes=100, public_only=True)
+            assert caught.value.code == "remote_address_refused"
+        allowed = http_client.fetch(f"http://127.0.0.1:{port}/doc", max_bytes=100, public_only=True,
+                                    allowed_hosts=frozenset({"127.0.0.1"}))  # a test rig, allowed by the operator by name
+        assert allowed.body == b'{"ok": true}'
+        assert http_client.fetch(f"http://127.0.0.1:{port}/doc", max_bytes=100).status == 200  # the operator's own URLs
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    for address in ("10.1.2.3", "192.168.0.10", "169.254.169.254", "100.64.0.1", "::1", "fd00::1", "0.0.0.0"):
+        with pytest.raises(http_client.RemoteError) as caught:
+            http_client.public_address(address, 443)
+        assert caught.value.code == "remote_address_refused", address
+    assert http_client.public_address("93.184.215.14", 443) == "93.184.215.14"

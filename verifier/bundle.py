@@ -174,7 +174,7 @@ def blockcerts_evidence(member: Any) -> BlockcertsEvidence:
     return evidence
 
 
-def verify_blockcerts(evidence: BlockcertsEvidence, *, trusted: TrustList, now: int,
+def verify_blockcerts_evidence(evidence: BlockcertsEvidence, *, trusted: TrustList, now: int,
                       lookup: Lookup | None = None) -> Report:
     """The Blockcerts report (verifier/blockcerts.py) on bounded evidence, with the record's
     anchors looked up through ``lookup`` (a blockchain endpoint; test anchors never: they are
@@ -207,7 +207,7 @@ def verify_bundle(doc: Any, *, trusted: TrustList, now: int, chain_check: ChainC
     :class:`BundleError`; anything that parses gets a full report.
 
     A Blockcerts bundle (``format`` ``"blockcerts"``) gets the Blockcerts report instead
-    (:func:`verify_blockcerts`; ``lookup``: the anchors' blockchain endpoints, ``chain_check``,
+    (:func:`verify_blockcerts_evidence`; ``lookup``: the anchors' blockchain endpoints, ``chain_check``,
     ``mirror`` and ``fresh_status`` do not apply to it); any other ``format`` is refused
     (``bundle_format_unknown``)."""
     if not isinstance(doc, dict) or doc.get("type") != BUNDLE_TYPE:
