@@ -44,7 +44,9 @@ from credshare.anchoring.cosignature import with_signature_lines
 from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.note import split_note
 from credshare.anchoring.policy import Policy
+from credshare.blockcerts.errors import BlockcertsError
 from credshare.blockcerts.evidence import BlockcertsEvidence, Snapshot, evidence_from_json
+from credshare.blockcerts.record import parse_record
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import CompactJWS, PublicKey, parse_compact
 from credshare.disclosure.status_list import status_reference
@@ -381,17 +383,32 @@ class EvidenceService:
 
     # -- Blockcerts records (issue 15) -------------------------------------------------------
 
+    @staticmethod
+    def _recognised_blockcerts(document: dict[str, Any], trusted: TrustList) -> bool:
+        """Is the record's (not yet proven) issuer a Blockcerts issuer on the trust list? Only
+        then are its issuer's documents asked for: never a URL an unknown record merely names."""
+        try:
+            entry = trusted.issuer(parse_record(document).issuer_id)
+        except BlockcertsError:
+            return False
+        return entry is not None and entry.keys == "blockcerts"
+
     def blockcerts_arrival(self, document: dict[str, Any], *, now: int | None = None
                            ) -> tuple[Report, BlockcertsEvidence]:
         """A Blockcerts record arriving in a wallet: its evidence gathered now (the issuer
         profile fetched, once), judged against this server's trust list, as its holder sees it
-        (an expired record is ``history``, as with ``allow_expired``)."""
+        (an expired record is ``history``, as with ``allow_expired``). A record of an issuer
+        the list does not recognise is judged with nothing fetched (``issuer_trust`` fails)."""
         now = self._clock.seconds() if now is None else now
+        trusted = self._trusting.trust_list()
         if self._blockcerts is None:
             evidence = BlockcertsEvidence(document, profile_problem="this server fetches no issuer profiles")
+        elif not self._recognised_blockcerts(document, trusted):
+            evidence = BlockcertsEvidence(document, profile_problem="not fetched: the issuer is not on this server's "
+                                                                    "trust list")
         else:
             evidence = self._blockcerts.gather(document, now=now)
-        return blockcerts_report(evidence, self._trusting.trust_list(), now=now, history=True), evidence
+        return blockcerts_report(evidence, trusted, now=now, history=True), evidence
 
     def verify_blockcerts(self, kept: dict[str, Any], *, now: int | None = None,
                           allow_expired: bool = False) -> tuple[Report, BlockcertsEvidence]:
@@ -401,17 +418,23 @@ class EvidenceService:
         snapshot), the anchors looked up, all judged against this server's trust list. With
         ``allow_expired`` (the holder's own view, or a link made to share it as history) an
         expired record's validity is ``history``, never ``passed``. Returns the report and the
-        evidence it was judged by (what a bundle carries)."""
+        evidence it was judged by (what a bundle carries). Nothing is fetched for a record whose
+        issuer the list no longer recognises, or that was kept without a profile."""
         now = self._clock.seconds() if now is None else now
         evidence = evidence_from_json(kept)
         if evidence is None:
             raise InputError("The kept Blockcerts record is unreadable", code="blockcerts_invalid")
+        trusted = self._trusting.trust_list()
         if self._blockcerts is not None:
-            fresh = self._blockcerts.gather(evidence.document, now=now, profile=evidence.issuer_profile)
-            if evidence.issuer_profile is None:  # never had one: it is not fetched now either
-                fresh = replace(fresh, issuer_profile=None, profile_problem=evidence.profile_problem)
-            evidence = fresh
-        return blockcerts_report(evidence, self._trusting.trust_list(), now=now, history=allow_expired), evidence
+            if evidence.issuer_profile is not None and self._recognised_blockcerts(evidence.document, trusted):
+                evidence = self._blockcerts.gather(evidence.document, now=now, profile=evidence.issuer_profile)
+            else:
+                why = "not read again: the issuer is not on this server's trust list, or its profile was never had"
+                evidence = replace(
+                    evidence, lookups=(),
+                    revocation_list=None, revocation_problem=why if evidence.revocation_list else evidence.revocation_problem,
+                    status_list=None, status_problem=why if evidence.status_list else evidence.status_problem)
+        return blockcerts_report(evidence, trusted, now=now, history=allow_expired), evidence
 
     def blockcerts_bundle(self, evidence: BlockcertsEvidence, *, share: dict[str, Any],
                           now: int | None = None) -> dict[str, Any]:

@@ -160,6 +160,11 @@ def test_a_record_of_an_issuer_whose_key_was_revoked_or_that_is_not_recognised_i
     foreign = api(owner, "POST", "/api/v1/wallet/credentials",
                   data=(BLOCKCERTS_FIXTURES / "cvjs-v2-mocknet-valid-2.0.json").read_text())
     assert foreign.status_code == 422 and check(foreign.get_json()["checks"], "issuer_trust")["status"] == "failed"
+    # an issuer this server does not recognise: nothing the record names is fetched
+    named = blockcerts_fixture("cvjs-v2-mocknet-valid-2.0.json")["badge"]["issuer"]
+    assert named["id"] not in sites.fetched and named.get("revocationList") not in sites.fetched
+    assert all(url.startswith(("https://northfield-med.example/", "https://lakeside-residency.example/"))
+               for url in sites.fetched)
     assert owner.get("/api/v1/wallet/credentials").get_json()["credentials"] == []
 
 
@@ -386,6 +391,22 @@ def test_the_status_watch_follows_a_shared_record_and_the_physicians_own(app, sv
     events = svc.subscriptions.run_once()
     assert sorted(kind for _, kind in events) == ["revoked", "revoked"]  # the CVO's and the physician's own
     assert subscribed.get_json()["id"] in {sub_id for sub_id, _ in events}
+
+
+def test_a_record_whose_issuer_left_the_trust_list_is_not_verified_and_nothing_is_fetched(app, svc, sites,
+                                                                                         tmp_path) -> None:
+    owner = owner_client(app, OWNER)
+    _, token = make_link(owner, added(owner, MD))
+    trust = tmp_path / "trust.toml"
+    trust.write_text(BLOCKCERTS_TRUST_LIST.split("[[issuer]]")[0] + "[[issuer]]" + BLOCKCERTS_TRUST_LIST.split("[[issuer]]")[2])
+    svc.clock.advance(5)
+    trust.touch()
+    assert svc.trusting.trust_list().issuer(NORTHFIELD) is None  # the operator no longer lists the school
+    asked = len(sites.fetched)
+    report = app.test_client().get(f"/api/v1/shares/{token}").get_json()["verification"]
+    assert report["outcome"] == "not_verified" and check(report["checks"], "issuer_trust")["status"] == "failed"
+    assert check(report["checks"], "status")["status"] != "passed"  # the old snapshot is not taken for now
+    assert len(sites.fetched) == asked
 
 
 def test_a_deleted_record_revokes_its_links(app) -> None:
