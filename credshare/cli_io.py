@@ -7,6 +7,7 @@ scripts read one JSON document whatever happened.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any, NoReturn
 
@@ -72,7 +73,7 @@ def blockcerts_sources(endpoints: tuple[str, ...] | list[str]) -> Any:
     lookups on the given ``CHAIN=URL`` endpoints (repeated per chain: all of them must agree;
     checked as ``CREDSHARE_BLOCKCERTS_ENDPOINTS`` is: a known chain, never a test chain)."""
     from credshare.federation.blockcerts_sources import BlockcertsSources
-    from credshare.foundation.config import parse_blockcerts_endpoints
+    from credshare.foundation.config import parse_blockcerts_endpoints, parse_fetch_allow_hosts
 
     by_chain: dict[str, list[str]] = {}
     for item in endpoints:
@@ -86,4 +87,4 @@ def blockcerts_sources(endpoints: tuple[str, ...] | list[str]) -> Any:
         parsed = parse_blockcerts_endpoints(text, "--blockcerts-endpoint")
     except CredshareError as exc:
         raise CredshareError(exc.detail, code="endpoint_invalid") from None
-    return BlockcertsSources(parsed)
+    return BlockcertsSources(parsed, allowed_hosts=parse_fetch_allow_hosts(os.environ.get("CREDSHARE_FETCH_ALLOW_HOSTS", "")))

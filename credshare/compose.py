@@ -269,7 +269,7 @@ class AppServices:
         ``CREDSHARE_BLOCKCERTS_ENDPOINTS`` (federation/blockcerts_sources.py)."""
         from credshare.federation.blockcerts_sources import BlockcertsSources
 
-        return BlockcertsSources(self.settings.blockcerts_endpoints)
+        return BlockcertsSources(self.settings.blockcerts_endpoints, allowed_hosts=self.settings.fetch_allow_hosts)
 
     @component
     def issuer_metadata(self) -> IssuerMetadataService:

@@ -6,7 +6,9 @@ judges them, with no network).
 
 Snapshots (:func:`fetch_snapshot`): ``GET`` of the URL the record or the profile names,
 through :func:`credshare.foundation.http_client.fetch` (https, or http to loopback only;
-2 s to connect, 5 s in all, at most :data:`MAX_SNAPSHOT_BYTES`, no redirects), parsed as strict
+2 s to connect, 5 s in all, at most :data:`MAX_SNAPSHOT_BYTES`, no redirects; the URL came
+from the record, so only to public addresses, ``public_only``, unless the operator allows a
+host by name, ``CREDSHARE_FETCH_ALLOW_HOSTS``), parsed as strict
 JSON (foundation/strict_json.py) that must be an object. A revocation list is fetched whole,
 never with Blockcerts' ``?assertionId=``: the issuer does not learn which record is checked.
 
@@ -92,10 +94,13 @@ def _why(exc: CredshareError, url: str, label: str) -> str:
 
 # -- snapshots ------------------------------------------------------------------------------
 
-def fetch_snapshot(url: str, now: int, *, fetch: Fetch = http_fetch) -> Snapshot:
-    """The JSON object at ``url`` as fetched now. Raises :class:`RemoteError` (cannot be
-    asked, answered other than 200, too big) or :class:`RemoteAnswerError` (not a JSON object)."""
-    answer = fetch(check_remote_url(url), max_bytes=MAX_SNAPSHOT_BYTES, accept=SNAPSHOT_ACCEPT)
+def fetch_snapshot(url: str, now: int, *, fetch: Fetch = http_fetch, allowed_hosts: frozenset[str] = frozenset()
+                   ) -> Snapshot:
+    """The JSON object at ``url`` as fetched now, from a public address (or a host in
+    ``allowed_hosts``). Raises :class:`RemoteError` (cannot be asked, a private address,
+    answered other than 200, too big) or :class:`RemoteAnswerError` (not a JSON object)."""
+    answer = fetch(check_remote_url(url), max_bytes=MAX_SNAPSHOT_BYTES, accept=SNAPSHOT_ACCEPT, public_only=True,
+                   allowed_hosts=allowed_hosts)
     if len(answer.body) > MAX_SNAPSHOT_BYTES:  # a fetch that did not hold to its bound
         raise RemoteAnswerError(f"{url}: the answer is more than {MAX_SNAPSHOT_BYTES} bytes")
     try:
@@ -130,11 +135,15 @@ class BlockcertsSources:
     """Gathers a Blockcerts record's evidence. ``endpoints``: chain name -> endpoint URLs
     (:attr:`Settings.blockcerts_endpoints`); ``fetch`` / ``request``: how other servers are
     asked (foundation.http_client's, tests may give their own); ``min_confirmations``: blocks
-    an anchoring transaction must be under (counting its own) to count as in the chain."""
+    an anchoring transaction must be under (counting its own) to count as in the chain;
+    ``allowed_hosts``: local or private hosts a record's URLs may name all the same
+    (:attr:`Settings.fetch_allow_hosts`; the endpoints are the operator's and never checked so)."""
 
     def __init__(self, endpoints: Mapping[str, tuple[str, ...]] | None = None, *, fetch: Fetch = http_fetch,
-                 request: Request = http_request, min_confirmations: int = 1) -> None:
+                 request: Request = http_request, min_confirmations: int = 1,
+                 allowed_hosts: frozenset[str] = frozenset()) -> None:
         self._endpoints = {chain: tuple(urls) for chain, urls in (endpoints or {}).items()}
+        self._allowed_hosts = allowed_hosts
         self._fetch, self._request = fetch, request
         self.min_confirmations = max(1, min_confirmations)
 
@@ -174,7 +183,7 @@ class BlockcertsSources:
             return None, (f"{what} could not be fetched: the issuer is a DID ({url[:80]}), which is not resolved "
                           "here; give the issuer profile as a file")
         try:
-            return fetch_snapshot(url, now, fetch=self._fetch), ""
+            return fetch_snapshot(url, now, fetch=self._fetch, allowed_hosts=self._allowed_hosts), ""
         except CredshareError as exc:
             words = (exc.detail or exc.code).removeprefix(f"{url}: ")
             return None, f"{what} could not be fetched from {_host(url)}: {words}"[:500]

@@ -62,6 +62,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +113,9 @@ class Settings:
     status_watch_seconds: int = 60  # between two status checks of a subscribed credential
     # Blockcerts chain name -> endpoint URLs its anchors are looked up on (URLs may hold API keys)
     blockcerts_endpoints: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    # hosts a URL that came from outside (a Blockcerts record's issuer URL) may name although they
+    # are this machine or a private network (a test rig's 127.0.0.1); none: only public addresses
+    fetch_allow_hosts: frozenset[str] = frozenset()
 
     @property
     def anchor_schedule_on(self) -> bool:
@@ -159,8 +163,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         remote_history_max_age=_small_int(env, "CREDSHARE_REMOTE_HISTORY_MAX_AGE", 3600, 1, 7 * 86_400),
         status_watch_seconds=_small_int(env, "CREDSHARE_STATUS_WATCH_SECONDS", 60, 1, 86_400),
         blockcerts_endpoints=parse_blockcerts_endpoints(env.get("CREDSHARE_BLOCKCERTS_ENDPOINTS") or ""),
+        fetch_allow_hosts=parse_fetch_allow_hosts(env.get("CREDSHARE_FETCH_ALLOW_HOSTS") or ""),
         **_anchor_schedule(env),
     )
+
+
+def parse_fetch_allow_hosts(text: str) -> frozenset[str]:
+    """``CREDSHARE_FETCH_ALLOW_HOSTS``: comma-separated host names or addresses (at most 16)."""
+    hosts = [h.strip().lower() for h in text.split(",") if h.strip()]
+    if len(hosts) > 16 or not all(re.fullmatch(r"[a-z0-9.:-]{1,253}", h) for h in hosts):
+        raise ConfigError("CREDSHARE_FETCH_ALLOW_HOSTS is a comma-separated list of at most 16 host names or addresses")
+    return frozenset(hosts)
 
 
 #: Blockcerts chains whose anchors can be looked up (the Blockcerts vocabulary, as in

@@ -551,9 +551,10 @@ class BlockcertsSites:
         self.fetched: list[str] = []
 
     def __call__(self, url: str, *, max_bytes: int, media_types: tuple[str, ...] = (),
-                 accept: str | None = None) -> Any:
+                 accept: str | None = None, public_only: bool = False, allowed_hosts: frozenset[str] = frozenset()) -> Any:
         from credshare.foundation.http_client import Answer, RemoteError
 
+        assert public_only, "a URL a record names is asked only at a public address"
         self.fetched.append(url)
         name = self.serve.get(url)
         if name is None:

@@ -34,6 +34,7 @@ MAINNET_ROOT = MAINNET["signature"]["merkleRoot"]
 ISSUER_ADDRESS = "1AwdUWQzJgfDDjeKtpPzMfYMHejFBrxZfo"
 BLOCK_TIME = 1518049414  # 2018-02-08, about when the fixture was issued
 NOW = 1796000000
+LOCAL = frozenset({"127.0.0.1"})  # the test sites: allowed by name, as CREDSHARE_FETCH_ALLOW_HOSTS would
 
 
 def load(name: str) -> dict[str, Any]:
@@ -116,16 +117,19 @@ def test_endpoints_configuration_is_parsed_and_refused_when_wrong(tmp_path: Path
 
 def test_a_snapshot_is_the_json_object_fetched_and_nothing_else(site: StaticSite) -> None:
     url = site.serve("/issuer.json", json.dumps(load("issuer-profile-v2.json")), media="text/plain")
-    snap = fetch_snapshot(url, NOW)
+    with pytest.raises(CredshareError) as private:
+        fetch_snapshot(url, NOW)  # a URL a record names, on this machine: not asked unless allowed by name
+    assert private.value.code == "remote_address_refused"
+    snap = fetch_snapshot(url, NOW, allowed_hosts=LOCAL)
     assert snap == Snapshot(load("issuer-profile-v2.json"), url, NOW)
     for path, body in [("/list.json", "[1, 2]"), ("/dup.json", '{"a": 1, "a": 2}'), ("/html", "<html>oops</html>"),
                        ("/deep.json", "[" * 40 + "]" * 40)]:
         with pytest.raises(CredshareError):
-            fetch_snapshot(site.serve(path, body), NOW)
+            fetch_snapshot(site.serve(path, body), NOW, allowed_hosts=LOCAL)
     with pytest.raises(CredshareError, match="more than 262144"):
-        fetch_snapshot(site.serve("/big.json", json.dumps({"pad": "x" * MAX_SNAPSHOT_BYTES})), NOW)
+        fetch_snapshot(site.serve("/big.json", json.dumps({"pad": "x" * MAX_SNAPSHOT_BYTES})), NOW, allowed_hosts=LOCAL)
     with pytest.raises(CredshareError, match="answered 404"):
-        fetch_snapshot(site.url + "/nothing-here.json", NOW)
+        fetch_snapshot(site.url + "/nothing-here.json", NOW, allowed_hosts=LOCAL)
     with pytest.raises(CredshareError, match="https is required"):
         fetch_snapshot("http://issuer.example/profile.json", NOW)
 
@@ -154,7 +158,7 @@ def serve_profile(site: StaticSite) -> dict[str, Any]:
 def test_gather_fetches_the_profile_and_the_revocation_list_it_names(site: StaticSite) -> None:
     profile = serve_profile(site)
     record = v2_record_at(site)
-    evidence = BlockcertsSources().gather(record, now=NOW)
+    evidence = BlockcertsSources(allowed_hosts=LOCAL).gather(record, now=NOW)
     assert evidence.document == record
     assert evidence.issuer_profile == Snapshot(profile, site.url + "/issuer.json", NOW) and not evidence.profile_problem
     assert evidence.revocation_list == Snapshot(load("revocation-list-v2-revoked.json"), site.url + "/revocations.json",
@@ -169,25 +173,25 @@ def test_gather_uses_a_given_profile_and_fetches_no_other(site: StaticSite) -> N
     site.serve("/revocations.json", json.dumps(load("revocation-list-v2.json")))
     given = Snapshot({**load("issuer-profile-v2.json"), "revocationList": site.url + "/revocations.json"},
                      "file:issuer-profile-v2.json", NOW - 60)
-    evidence = BlockcertsSources().gather(v2_record_at(site), now=NOW, profile=given)
+    evidence = BlockcertsSources(allowed_hosts=LOCAL).gather(v2_record_at(site), now=NOW, profile=given)
     assert evidence.issuer_profile is given and evidence.revocation_list is not None
     assert site.asked() == ["/revocations.json"]
 
 
 def test_a_profile_404_is_a_problem_and_the_records_own_revocation_list_is_used(site: StaticSite) -> None:
     site.serve("/embedded-revocations.json", json.dumps(load("revocation-list-v2.json")))
-    evidence = BlockcertsSources().gather(v2_record_at(site), now=NOW)
+    evidence = BlockcertsSources(allowed_hosts=LOCAL).gather(v2_record_at(site), now=NOW)
     assert evidence.issuer_profile is None
     assert evidence.profile_problem == f"the issuer profile could not be fetched from 127.0.0.1:{site.port}: answered 404"
     assert evidence.revocation_list is not None and evidence.revocation_list.source_url.endswith("/embedded-revocations.json")
-    none_named = BlockcertsSources().gather(v2_record_at(site, revocation_in_record=False), now=NOW)
+    none_named = BlockcertsSources(allowed_hosts=LOCAL).gather(v2_record_at(site, revocation_in_record=False), now=NOW)
     assert none_named.revocation_list is None and none_named.revocation_problem == ""  # names none: no problem
 
 
 def test_an_oversize_revocation_list_is_a_problem_not_a_snapshot(site: StaticSite) -> None:
     serve_profile(site)
     site.serve("/revocations.json", json.dumps({"type": "RevocationList", "pad": "x" * MAX_SNAPSHOT_BYTES}))
-    evidence = BlockcertsSources().gather(v2_record_at(site), now=NOW)
+    evidence = BlockcertsSources(allowed_hosts=LOCAL).gather(v2_record_at(site), now=NOW)
     assert evidence.issuer_profile is not None and evidence.revocation_list is None
     assert "the revocation list could not be fetched" in evidence.revocation_problem
     assert "more than 262144" in evidence.revocation_problem
@@ -203,12 +207,12 @@ def test_a_v3_status_list_is_fetched_and_a_did_issuer_is_not_resolved(site: Stat
     status_list = {"@context": ["https://www.w3.org/2018/credentials/v1"], "type": ["VerifiableCredential",
                    "StatusList2021Credential"], "credentialSubject": {"type": "StatusList2021", "encodedList": "H4sI"}}
     site.serve("/status-list.json", json.dumps(status_list))
-    evidence = BlockcertsSources().gather(record, now=NOW, lookups=False)
+    evidence = BlockcertsSources(allowed_hosts=LOCAL).gather(record, now=NOW, lookups=False)
     assert evidence.status_list == Snapshot(status_list, site.url + "/status-list.json", NOW)
     assert evidence.issuer_profile is not None and evidence.lookups == ()
     record["issuer"] = "did:ion:EiA_Z6LQILbB2zj_eVrqfQ2xDm4HNqeJUw5Kj2Z7bFOOeQ"
     site.requests.write_text("")
-    did = BlockcertsSources().gather(record, now=NOW, lookups=False)
+    did = BlockcertsSources(allowed_hosts=LOCAL).gather(record, now=NOW, lookups=False)
     assert did.issuer_profile is None and "is a DID" in did.profile_problem
     assert site.asked() == ["/status-list.json"]
 
@@ -216,7 +220,7 @@ def test_a_v3_status_list_is_fetched_and_a_did_issuer_is_not_resolved(site: Stat
 def test_a_document_that_is_no_blockcerts_record_is_refused() -> None:
     for doc in ({"hello": "world"}, ["not", "an", "object"]):
         with pytest.raises(CredshareError):
-            BlockcertsSources().gather(doc, now=NOW)  # type: ignore[arg-type]
+            BlockcertsSources(allowed_hosts=LOCAL).gather(doc, now=NOW)  # type: ignore[arg-type]
 
 
 # -- Bitcoin: Esplora -----------------------------------------------------------------------------
@@ -410,7 +414,7 @@ def test_records_cert_issuer_anchors_on_ganache_verify_with_the_lookup(ganache_s
     assert len(issued) == 2
     trusted = TrustList.from_text(f'format = "credshare-trust-list/v1"\n[[issuer]]\nid = "{profile_url}"\n'
                                   'name = "Northfield School of Medicine"\nkeys = "blockcerts"\n')
-    sources = BlockcertsSources({"ethereumSepolia": (ganache_sepolia.url,)})
+    sources = BlockcertsSources({"ethereumSepolia": (ganache_sepolia.url,)}, allowed_hosts=LOCAL)
     now = int(time.time())
     for name, record in issued.items():
         (anchor,) = [lk.anchor for lk in sources.gather(record, now=now, lookups=True).lookups]
@@ -423,7 +427,7 @@ def test_records_cert_issuer_anchors_on_ganache_verify_with_the_lookup(ganache_s
         assert report.outcome == "verified" and report.anchored_at == lookup.transaction.time
     record = next(iter(issued.values()))
     # the same record: without an endpoint the anchor is unchecked; tampered, the hash fails
-    unchecked = blockcerts_report(BlockcertsSources().gather(record, now=now), trusted, now=now)
+    unchecked = blockcerts_report(BlockcertsSources(allowed_hosts=LOCAL).gather(record, now=now), trusted, now=now)
     assert unchecked.outcome == "incomplete"
     assert {c.name: c.status for c in unchecked.checks if c.status != "passed"} == {
         "blockchain_anchor": "unchecked", "issuer_key_valid": "unchecked"}
@@ -439,3 +443,12 @@ def test_records_cert_issuer_anchors_on_ganache_verify_with_the_lookup(ganache_s
     assert revoked.outcome == "not_verified"
     assert [(c.name, c.code) for c in revoked.checks if c.status == "failed"] == [("issuer_key_valid",
                                                                                     "blockcerts_key_revoked")]
+
+
+def test_the_hosts_a_record_may_name_although_local_are_the_operators_by_name(tmp_path: Path) -> None:
+    base = {"CREDSHARE_DATA_DIR": str(tmp_path), "CREDSHARE_SECRET_KEY": "s" * 40}
+    assert load_settings(base).fetch_allow_hosts == frozenset()
+    assert load_settings({**base, "CREDSHARE_FETCH_ALLOW_HOSTS": "127.0.0.1, Issuer.Internal"}).fetch_allow_hosts == \
+        frozenset({"127.0.0.1", "issuer.internal"})
+    with pytest.raises(ConfigError):
+        load_settings({**base, "CREDSHARE_FETCH_ALLOW_HOSTS": "http://127.0.0.1/"})
