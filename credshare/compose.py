@@ -290,7 +290,7 @@ class AppServices:
     def link_checker(self) -> LinkChecker:
         """Share links made on other servers, checked by this server's trust list."""
         return LinkChecker(self.trusting, chain_check=self.chain_check, fresh_status=self.evidence.current_status,
-                           clock=self.clock)
+                           clock=self.clock, allowed_hosts=self.settings.fetch_allow_hosts)
 
     @component
     def remote_evidence(self) -> RemoteEvidence:
@@ -359,7 +359,7 @@ class AppServices:
             from credshare.foundation.sealing import Sealer
 
             return Deliveries(self.store, self.mailer, Sealer.for_purpose(self.settings.secret_key, "notify-deliveries"),
-                              clock=self.clock)
+                              clock=self.clock, allowed_hosts=self.settings.fetch_allow_hosts)
 
     @component
     def physician_notices(self) -> PhysicianNotices:

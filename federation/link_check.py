@@ -5,7 +5,9 @@ trust list (verifier/trust_list.py), never by what the wallet server says of it.
 
 The bundle is fetched from ``GET <wallet>/api/v1/shares/<token>/bundle`` (the passcode in
 ``X-Share-Passcode``), through :func:`credshare.foundation.http_client.request`: https outside
-loopback, bounded in time and size, redirects never followed, strict JSON bounded in depth.
+loopback, bounded in time and size, redirects never followed, strict JSON bounded in depth; the
+link was pasted by a visitor, so it is asked only at a public address unless the operator
+allows its host by name (``CREDSHARE_FETCH_ALLOW_HOSTS``).
 Fetching it counts as one view of the link, as opening it would. The status list is read again
 from the issuer when a ``fresh_status`` source is given (a verifier that can reach the issuer);
 otherwise, or when the issuer cannot be reached, the report says the status is the bundle's
@@ -72,11 +74,13 @@ def bundle_url(link: str) -> tuple[str, str]:
 class LinkChecker:
     def __init__(self, trusting: TrustService, *, chain_check: ChainCheck | None = None,
                  fresh_status: FreshStatus | None = None, clock: Clock = SYSTEM_CLOCK,
-                 request: Callable[..., http_client.Answer] = http_client.request) -> None:
+                 request: Callable[..., http_client.Answer] = http_client.request,
+                 allowed_hosts: frozenset[str] = frozenset()) -> None:
         """``fresh_status(claims, now)``: the issuer's current status list for a credential with
-        those (unverified) claims, as evidence to check, or ``None`` when none can be had."""
+        those (unverified) claims, as evidence to check, or ``None`` when none can be had;
+        ``allowed_hosts``: local or private hosts a pasted link may name all the same."""
         self._trusting, self._chain_check, self._fresh_status = trusting, chain_check, fresh_status
-        self._clock, self._request = clock, request
+        self._clock, self._request, self._allowed_hosts = clock, request, allowed_hosts
 
     def fetch_bundle(self, link: str, passcode: str | None) -> tuple[str, dict[str, Any]]:
         base, url = bundle_url(link)
@@ -86,7 +90,8 @@ class LinkChecker:
                 raise LinkCheckError("that is not a passcode", code="passcode_wrong")
             headers["X-Share-Passcode"] = passcode
         try:
-            answer = self._request("GET", url, max_bytes=MAX_BUNDLE_BYTES, headers=headers)
+            answer = self._request("GET", url, max_bytes=MAX_BUNDLE_BYTES, headers=headers, public_only=True,
+                                   allowed_hosts=self._allowed_hosts)
         except http_client.RemoteError as exc:
             raise LinkCheckError(f"the server that made the link could not be asked: {exc.detail}",
                                  code="wallet_unreachable") from None

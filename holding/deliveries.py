@@ -51,7 +51,10 @@ class Tried:
 
 class Deliveries:
     def __init__(self, store: Store, mailer: Mailer, sealer: Sealer, *, max_attempts: int = MAX_ATTEMPTS,
-                 clock: Clock = SYSTEM_CLOCK) -> None:
+                 clock: Clock = SYSTEM_CLOCK, allowed_hosts: frozenset[str] = frozenset()) -> None:
+        """``allowed_hosts``: local or private hosts a webhook URL may name all the same (a
+        subscriber gave the URL: it is otherwise posted to at public addresses only)."""
+        self._allowed_hosts = allowed_hosts
         self._deliveries = store.collection(DELIVERIES)
         self._sealer = sealer
         self._mailer = mailer
@@ -121,7 +124,8 @@ class Deliveries:
             self._mailer.send(what["to"], what["subject"], what["body"])
             return
         answer = request("POST", check_remote_url(what["to"]), body=what["body"].encode("ascii"),
-                         content_type=WEBHOOK_TYPE, max_bytes=MAX_ANSWER_BYTES)
+                         content_type=WEBHOOK_TYPE, max_bytes=MAX_ANSWER_BYTES, public_only=True,
+                         allowed_hosts=self._allowed_hosts)
         if not 200 <= answer.status < 300:
             why = "redirects elsewhere (not followed)" if 300 <= answer.status < 400 else f"answered {answer.status}"
             raise CredshareError(f"the webhook {why}", code="webhook_refused")

@@ -222,9 +222,14 @@ def clock() -> ManualClock:
     return ManualClock()
 
 
+LOCAL_PEERS = {"CREDSHARE_FETCH_ALLOW_HOSTS": "127.0.0.1"}
+
+
 def services_on(env: Mapping[str, str], clock: ManualClock) -> AppServices:
-    """The services ``create_app(env)`` would build, on ``clock``: ``create_app(env, services=...)``."""
-    return build_services(load_settings({**os.environ, **env}), clock=clock)
+    """The services ``create_app(env)`` would build, on ``clock``: ``create_app(env, services=...)``.
+    The other organisations of a test (webhook receivers, issuers' sites) are on this machine:
+    allowed by name for URLs from outside, unless ``env`` says otherwise."""
+    return build_services(load_settings({**os.environ, **LOCAL_PEERS, **env}), clock=clock)
 
 
 @pytest.fixture
@@ -282,7 +287,7 @@ def listed_wallet(tmp_path: Path, clock: ManualClock):
     config = {"CREDSHARE_DATA_DIR": str(tmp_path / "data"), "CREDSHARE_ARGON2_PROFILE": "test",
               "CREDSHARE_PUBLIC_URL": "http://localhost", "CREDSHARE_LOCAL_WITNESSES": "2",
               "CREDSHARE_TRUST_LIST": str(trust)}
-    services = build_services(load_settings({**config}), clock=clock)
+    services = build_services(load_settings({**LOCAL_PEERS, **config}), clock=clock)
     yield create_app({**config, "TESTING": True}, services=services), trust
     services.store.close()
 

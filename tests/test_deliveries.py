@@ -25,7 +25,8 @@ SEALER = Sealer.for_purpose("test-secret", "notify-deliveries")
 def outbox(tmp_path: Path, clock: ManualClock) -> Iterator[tuple[Deliveries, Path]]:
     store = open_store(None, tmp_path / "data")
     directory = tmp_path / "data" / "outbox"
-    yield Deliveries(store, Outbox(directory, "credshare@example.org"), SEALER, clock=clock), directory
+    yield Deliveries(store, Outbox(directory, "credshare@example.org"), SEALER, clock=clock,
+                     allowed_hosts=frozenset({"127.0.0.1"})), directory  # the test webhooks: on this machine
     store.close()
 
 
@@ -64,6 +65,19 @@ def test_a_webhook_is_posted_as_jose(outbox: tuple[Deliveries, Path], hook_ok: W
     assert hook_ok.received == [("application/jose", b"aaa.bbb.ccc")]
 
 
+def test_a_webhook_to_this_machine_is_never_posted_unless_the_operator_allows_it(
+        tmp_path: Path, clock: ManualClock, hook_ok: WebhookReceiver) -> None:
+    store = open_store(None, tmp_path / "strict")
+    try:
+        strict = Deliveries(store, Outbox(tmp_path / "out", "x@example.org"), SEALER, clock=clock)
+        assert strict.webhook("status:local", hook_ok.url, "aaa.bbb.ccc")
+        (tried,) = strict.run_once()
+        assert tried.error == "remote_address_refused" and hook_ok.received == []
+        assert "private or local address" in strict.get("status:local")["last_error"]["detail"]
+    finally:
+        store.close()
+
+
 def test_a_failing_webhook_backs_off_and_ends_failed(outbox: tuple[Deliveries, Path], hook_500: WebhookReceiver,
                                                      clock: ManualClock) -> None:
     deliveries, _ = outbox
@@ -100,7 +114,8 @@ def test_plain_http_only_to_this_machine(outbox: tuple[Deliveries, Path]) -> Non
 def test_one_process_takes_a_delivery(tmp_path: Path, clock: ManualClock, hook_ok: WebhookReceiver) -> None:
     stores = [open_store(None, tmp_path / "data") for _ in range(2)]
     try:
-        a, b = (Deliveries(s, Outbox(tmp_path / "out", "x@example.org"), SEALER, clock=clock) for s in stores)
+        a, b = (Deliveries(s, Outbox(tmp_path / "out", "x@example.org"), SEALER, clock=clock,
+                           allowed_hosts=frozenset({"127.0.0.1"})) for s in stores)
         a.webhook("status:4", hook_ok.url, "a.b.c")
         assert b._take("status:4", clock.now()) is not None
         assert a.run_once() == []  # leased by the other

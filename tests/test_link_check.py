@@ -69,8 +69,11 @@ def _trust_list(wallet_app: Any, path: Path, *, listed: bool = True) -> Path:
     return path
 
 
-def _verifier(tmp_path: Path, trust: Path) -> Any:
-    return create_app({"CREDSHARE_DATA_DIR": str(tmp_path / "verifier"), "CREDSHARE_TRUST_LIST": str(trust)})
+def _verifier(tmp_path: Path, trust: Path, *, allow_local: bool = True) -> Any:
+    """A verifier-only server; the wallet server of these tests is on this machine, allowed by name
+    (a link a visitor pastes is otherwise asked only at a public address)."""
+    return create_app({"CREDSHARE_DATA_DIR": str(tmp_path / "verifier"), "CREDSHARE_TRUST_LIST": str(trust),
+                       **({"CREDSHARE_FETCH_ALLOW_HOSTS": "127.0.0.1"} if allow_local else {})})
 
 
 def _check(verifier: Any, link: str, passcode: str | None = None) -> tuple[int, str]:
@@ -223,3 +226,17 @@ def test_a_blockcerts_record_shared_elsewhere_is_checked_in_the_same_verdict_sty
     assert 'data-check="document_hash" data-status="passed"' in page
     assert 'data-check="issuer_trust" data-status="passed"' in page and "Northfield School of Medicine" in page
     assert 'id="physician">Dr. Amara Okafor<' in page
+
+
+def test_a_pasted_link_to_this_machine_is_never_asked_unless_the_operator_allows_it(wallet, tmp_path: Path) -> None:
+    """Server-side request forgery: a visitor's link naming a local or private address would make
+    the verifier ask its own network. Refused before anything is sent: the link's views are untouched."""
+    app, served, client = wallet
+    link_id, token = create_link(client, _entry(client), paths=[["degree"]])
+    verifier = _verifier(tmp_path, _trust_list(app, tmp_path / "trust.toml"), allow_local=False)
+    api = verifier.test_client()
+    body = api.post("/api/v1/checks", json={"link": f"{served.url}/s/{token}"},
+                    headers={"X-CSRF-Token": csrf_from(api, "/check")})
+    assert body.status_code == 422 and body.get_json()["error"] == "wallet_unreachable"
+    assert "private or local address" in body.get_json()["detail"]
+    assert client.get(f"/api/v1/links/{link_id}").get_json()["views"] == 0

@@ -79,6 +79,9 @@ class LiveServer:
             CREDSHARE_DATA_DIR=str(data_dir),
             CREDSHARE_PUBLIC_URL=self.url,
             CREDSHARE_ARGON2_PROFILE="test",
+            # the other organisations of a test run (wallets a verifier checks links of, schools'
+            # sites) are on this machine: allowed by name for URLs that came from outside
+            CREDSHARE_FETCH_ALLOW_HOSTS="127.0.0.1",
         )
         self.env: dict[str, str] = env
         self.log_path = data_dir.parent / f"server-{self.port}.log"

@@ -70,7 +70,6 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, school: School) -> Ite
                      'name = "Northfield School of Medicine"\naccreditation = "LCME-accredited school"\n'
                      'keys = "blockcerts"\n')
     server.env["CREDSHARE_TRUST_LIST"] = str(trust)
-    server.env["CREDSHARE_FETCH_ALLOW_HOSTS"] = "127.0.0.1"  # the school's site: a URL the record names, on this machine
     try:
         server.start()
         yield server
