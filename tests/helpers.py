@@ -485,12 +485,29 @@ def tree_of(rel: Path) -> ast.Module:
     return ast.parse(source_of(rel))
 
 
-class WebhookReceiver:
-    """A webhook endpoint on 127.0.0.1 (a werkzeug server in a thread) answering ``status`` to
-    every POST; keeps (content type, body bytes) of each. ``close()`` stops it."""
+class ServedApp:
+    """A WSGI app served on 127.0.0.1 by a werkzeug server in a thread (``url``: its base);
+    ``close()`` stops it."""
+
+    def __init__(self, app: Any) -> None:
+        from werkzeug.serving import make_server
+
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.base = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+class WebhookReceiver(ServedApp):
+    """A webhook endpoint answering ``status`` to every POST at ``url``; keeps (content type,
+    body bytes) of each."""
 
     def __init__(self, status: int = 204, path: str = "/credshare-events") -> None:
-        from werkzeug.serving import make_server
         from werkzeug.wrappers import Request, Response
 
         self.status = status
@@ -501,15 +518,8 @@ class WebhookReceiver:
             self.received.append((req.content_type or "", req.get_data()))
             return Response("", status=self.status)
 
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}{path}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        super().__init__(app)
+        self.url = self.base + path
 
 
 # -- Blockcerts issuers' web servers (tests/fixtures/blockcerts) ---------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
-import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -29,6 +28,7 @@ from credshare.verifier.bundle import (
     verify_bundle,
 )
 from credshare.verifier.trust_list import TrustList
+from tests.helpers import ServedApp
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "blockcerts"
@@ -232,12 +232,11 @@ def test_the_callers_lookup_is_asked_for_a_chain_anchor_never_for_a_test_anchor(
 
 # -- credshare verify FILE, a real process ---------------------------------------------------------------
 
-class Esplora:
-    """An Esplora REST stand-in on 127.0.0.1 (a werkzeug server in a thread): ``GET /tx/<txid>``
-    answers the one transaction it knows, 404 for any other."""
+class Esplora(ServedApp):
+    """An Esplora REST stand-in: ``GET /tx/<txid>`` answers the one transaction it knows, 404
+    for any other."""
 
     def __init__(self, tx: dict[str, Any]) -> None:
-        from werkzeug.serving import make_server
         from werkzeug.wrappers import Request, Response
 
         self.asked: list[str] = []
@@ -249,15 +248,8 @@ class Esplora:
                 return Response(json.dumps(tx), mimetype="application/json")
             return Response("Transaction not found", status=404)
 
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        super().__init__(app)
+        self.url = self.base
 
 
 @pytest.fixture

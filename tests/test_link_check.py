@@ -6,39 +6,22 @@ thread); tests/test_many_organisations.py runs every organisation as its own pro
 from __future__ import annotations
 
 import re
-import threading
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from werkzeug.serving import make_server
 
 from credshare.federation.link_check import LinkCheckError, bundle_url
 from credshare.foundation.errors import InputError
 from credshare.webapp import create_app
 from tests.conftest import free_port
-from tests.helpers import create_link, csrf_from, issue_to, owner_client, post, statuses
+from tests.helpers import ServedApp, create_link, csrf_from, issue_to, owner_client, post, statuses
 
 EMAIL = "dr.lee@example.org"
 
 
-class Served:
-    """A Flask app served on 127.0.0.1 by werkzeug in a thread."""
-
-    def __init__(self, app: Any) -> None:
-        self._server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
-
-
 @pytest.fixture(scope="module")
-def wallet(tmp_path_factory) -> Iterator[tuple[Any, Served, Any]]:
+def wallet(tmp_path_factory) -> Iterator[tuple[Any, ServedApp, Any]]:
     """The physician's wallet server (hosting the school as an issuer too), with one credential."""
     app = create_app({"CREDSHARE_DATA_DIR": str(tmp_path_factory.mktemp("wallet") / "data"),
                       "CREDSHARE_ARGON2_PROFILE": "test", "CREDSHARE_PUBLIC_URL": "http://localhost", "TESTING": True})
@@ -49,9 +32,9 @@ def wallet(tmp_path_factory) -> Iterator[tuple[Any, Served, Any]]:
     page = client.get("/wallet").get_data(as_text=True)
     offer = re.search(r'data-offer="([^"]+)"', page).group(1)
     post(client, f"/wallet/offers/{offer}/accept")
-    served = Served(app)
+    served = ServedApp(app)
     yield app, served, client
-    served.stop()
+    served.close()
 
 
 def _entry(client) -> str:
@@ -89,7 +72,7 @@ def test_a_verifier_only_server_checks_a_link_by_its_own_trust_list(wallet, tmp_
     app, served, client = wallet
     _, token = create_link(client, _entry(client), paths=[["degree"]], recipient="Mercy Hospital MSO")
     verifier = _verifier(tmp_path, _trust_list(app, tmp_path / "trust.toml"))
-    status, page = _check(verifier, f"{served.url}/s/{token}")
+    status, page = _check(verifier, f"{served.base}/s/{token}")
     assert status == 200, page
     assert 'data-outcome="incomplete"' in page  # the wallet's log has development witnesses only
     assert re.search(r'id="issuer-trust" data-status="passed">LCME-accredited school, for this type of credential',
@@ -98,7 +81,7 @@ def test_a_verifier_only_server_checks_a_link_by_its_own_trust_list(wallet, tmp_
     assert 'data-path="degree"' in page and 'data-path="legal_name"' not in page  # only the shared field
     assert "prepared for <strong>Mercy Hospital MSO</strong>" in page
     api = verifier.test_client()
-    body = api.post("/api/v1/checks", json={"link": f"{served.url}/s/{token}"},
+    body = api.post("/api/v1/checks", json={"link": f"{served.base}/s/{token}"},
                     headers={"X-CSRF-Token": csrf_from(api, "/check")})
     report = body.get_json()["verification"]
     assert body.status_code == 200 and report["issuer"]["vouched_for"]["name"] == "Example School of Medicine"
@@ -114,16 +97,16 @@ def test_an_issuer_the_verifier_does_not_list_is_not_recognised(wallet, tmp_path
     app, served, client = wallet
     _, token = create_link(client, _entry(client), paths=[["degree"]])
     verifier = _verifier(tmp_path, _trust_list(app, tmp_path / "trust.toml", listed=False))
-    checked = verifier.extensions["credshare"].link_checker.check(f"{served.url}/s/{token}")
+    checked = verifier.extensions["credshare"].link_checker.check(f"{served.base}/s/{token}")
     assert checked.report.outcome == "not_verified" and statuses(checked.report)["issuer_trust"] == "failed"
-    status, page = _check(verifier, f"{served.url}/s/{token}")
+    status, page = _check(verifier, f"{served.base}/s/{token}")
     assert 'data-outcome="not_verified"' in page and "<strong>not recognised</strong>: issuer not recognised" in page
     # the verdict in words, the reason first, on the page and in the JSON alike
     assert re.search(r'<h1 id="verdict-heading"><span class="symbol" aria-hidden="true">✗</span> Not verified: '
                      r'Medical degree</h1>\s*<p class="reason" id="verdict-reason">Issuer not recognised: ', page), page
     assert re.search(r'data-question="issuer" data-answer="no">\s*<dt>Is the issuer recognised\?</dt>', page)
     api = verifier.test_client()
-    body = api.post("/api/v1/checks", json={"link": f"{served.url}/s/{token}"},
+    body = api.post("/api/v1/checks", json={"link": f"{served.base}/s/{token}"},
                     headers={"X-CSRF-Token": csrf_from(api, "/check")}).get_json()["verification"]["verdict"]
     assert body["state"] == "not_verified" and body["reason"].startswith("Issuer not recognised: ")
     assert body["answers"][0] == {**body["answers"][0], "question": "issuer", "answer": "no"}
@@ -136,11 +119,11 @@ def test_passcodes_and_gone_links_are_told_plainly(wallet, tmp_path: Path) -> No
     link_id, token = create_link(client, _entry(client), paths=[["degree"]], passcode="tulip-4812", attempts="5")
     for passcode, code in ((None, "passcode_required"), ("wrong-one", "passcode_wrong")):
         with pytest.raises(LinkCheckError) as err:
-            checker.check(f"{served.url}/s/{token}", passcode)
+            checker.check(f"{served.base}/s/{token}", passcode)
         assert err.value.code == code
-    assert checker.check(f"{served.url}/s/{token}", "tulip-4812").report.outcome == "incomplete"
+    assert checker.check(f"{served.base}/s/{token}", "tulip-4812").report.outcome == "incomplete"
     post(client, f"/shares/{link_id}/revoke", {"confirm": "yes"})
-    status, page = _check(verifier, f"{served.url}/s/{token}", "tulip-4812")
+    status, page = _check(verifier, f"{served.base}/s/{token}", "tulip-4812")
     assert status == 422 and 'data-code="share_revoked"' in page
     assert "The physician revoked this link. Ask them for a new link" in page
 
@@ -188,7 +171,7 @@ def test_the_check_api_answers_match_the_schema(wallet, tmp_path: Path) -> None:
         ref = f"urn:spec#/paths/~1api~1v1~1checks/post/responses/{status}/content/application~1json/schema"
         jsonschema.Draft202012Validator({"$ref": ref}, registry=registry).validate(body)
 
-    good = api.post("/api/v1/checks", json={"link": f"{served.url}/s/{token}"}, headers=csrf)
+    good = api.post("/api/v1/checks", json={"link": f"{served.base}/s/{token}"}, headers=csrf)
     valid("200", good.get_json())
     bad = api.post("/api/v1/checks", json={"link": "https://x.example/nope"}, headers=csrf)
     assert bad.status_code == 422 and bad.get_json()["error"] == "link_invalid"
@@ -213,13 +196,13 @@ def test_a_blockcerts_record_shared_elsewhere_is_checked_in_the_same_verdict_sty
     made = post(client, f"/wallet/{entry_id}/shares", {"days": "30", "passcode": "tulip-4812"})
     link_page = client.get(made.headers["Location"]).get_data(as_text=True)
     token = re.search(r'value="http://localhost/s/([A-Za-z0-9_-]+)"', link_page).group(1)
-    served = Served(app)
+    served = ServedApp(app)
     try:
         trust = tmp_path / "trust.toml"
         trust.write_text(BLOCKCERTS_TRUST_LIST)
-        status, page = _check(_verifier(tmp_path, trust), f"{served.url}/s/{token}", "tulip-4812")
+        status, page = _check(_verifier(tmp_path, trust), f"{served.base}/s/{token}", "tulip-4812")
     finally:
-        served.stop()
+        served.close()
     assert status == 200, page
     assert 'data-outcome="incomplete"' in page and "Could not be fully checked: Doctor of Medicine" in page
     assert "Test anchor (mockchain)" in page and "Blockcerts record (shared whole)" in page
@@ -235,7 +218,7 @@ def test_a_pasted_link_to_this_machine_is_never_asked_unless_the_operator_allows
     link_id, token = create_link(client, _entry(client), paths=[["degree"]])
     verifier = _verifier(tmp_path, _trust_list(app, tmp_path / "trust.toml"), allow_local=False)
     api = verifier.test_client()
-    body = api.post("/api/v1/checks", json={"link": f"{served.url}/s/{token}"},
+    body = api.post("/api/v1/checks", json={"link": f"{served.base}/s/{token}"},
                     headers={"X-CSRF-Token": csrf_from(api, "/check")})
     assert body.status_code == 422 and body.get_json()["error"] == "wallet_unreachable"
     assert "private or local address" in body.get_json()["detail"]
