@@ -71,7 +71,7 @@ def _blockcerts_card(entry: WalletEntry) -> dict[str, Any]:
         "no_log": False, "issuer": report.issuer_name or record.issuer_name or record.issuer_id,
         "recipient": record.recipient_name, "fields": field_rows(dict(record.fields), None),
         "state": state, "asks_before_sharing": state in NOT_STANDING,
-        "unchecked": [c for c in report.checks if c.status == "unchecked"],
+        "unchecked": blockcerts_open_words(report),
     }
 
 
@@ -158,15 +158,35 @@ def upload() -> Any:
     return redirect(url_for("wallet.credential", entry_id=entry.id))
 
 
+# What a physician is told of a Blockcerts check that could not be made, by its code (the
+# verifier's page keeps the technical detail); a check with no words here is named by its label.
+_OPEN_WORDS = {
+    "blockcerts_test_anchor": "it was recorded on a test chain, not a public blockchain, so nothing proves who issued it "
+                              "or when",
+    "blockcerts_key_unproven": "",  # follows from the anchor: said once, by the anchor's words
+    "blockcerts_anchor_not_looked_up": "this server is not set up to look its blockchain record up",
+    "blockcerts_anchor_unavailable": "its blockchain record could not be looked up just now",
+    "blockcerts_no_revocation_list": "its issuer publishes no revocation list, so whether it was revoked cannot be known",
+    "status_unavailable": "its issuer's revocation list could not be read just now",
+    "blockcerts_profile_unavailable": "its issuer's profile could not be read",
+}
+
+
+def blockcerts_open_words(report: Report) -> list[str]:
+    """The checks of a Blockcerts record that could not be made, each in a physician's words."""
+    words = [_OPEN_WORDS.get(c.code, c.label[:1].lower() + c.label[1:]) for c in report.checks if c.status == "unchecked"]
+    return [w for w in dict.fromkeys(words) if w]
+
+
 def blockcerts_added_words(report: Report) -> str:
     """What the physician is told when a Blockcerts record entered the wallet: every check
     passed, or nothing failed and what could not be checked (a test anchor, say)."""
-    open_checks = [c for c in report.checks if c.status == "unchecked"]
-    if not open_checks:
+    open_words = blockcerts_open_words(report)
+    if not open_words:
         return "The Blockcerts record passed every check and is in your wallet. It is shared whole, never field by field."
-    said = "; ".join(f"{c.label.lower()}: {c.detail.rstrip('. ')}" if c.detail else c.label.lower() for c in open_checks)
-    return (f"The Blockcerts record is in your wallet: nothing failed, but this could not be checked: {said}. "
-            "Links to it show as could not be fully checked, never as verified. It is shared whole, never field by field.")
+    return (f"The Blockcerts record is in your wallet. Nothing failed, but not everything could be checked: "
+            f"{'; '.join(open_words)}. Links to it show as “could not be fully checked”, never as verified. "
+            "It is shared whole, never field by field.")
 
 
 @bp.post("/wallet/receive")

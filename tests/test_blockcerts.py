@@ -104,6 +104,7 @@ def test_genuine_mockchain_records_are_incomplete_and_say_test_anchor_first() ->
         assert body["verdict"]["state"] == "incomplete"
         assert "Test anchor (mockchain), not a public chain" in body["verdict"]["reason"]
         assert body["issuer"]["vouched_for"]["keys"] == "blockcerts"
+        assert body["verdict"]["answers"][0]["words"].endswith("on your trust list as a Blockcerts issuer.")
         assert body["claims"]["Recipient"] and body["type_name"] and body["type_name"] != "Blockcerts record"
 
 

@@ -174,8 +174,9 @@ def _issuer_words(report: Report, answer: Answer, checks: list[Check]) -> str:
         vouched = report.issuer_trust or {}
         how = vouched.get("accreditation")
         by = vouched.get("vouched_by")
+        scope = " as a Blockcerts issuer" if report.credential_format == "blockcerts" else ", for this type of credential"
         return (f"Yes. {name} is recognised" + (f" as {how}" if how else "")
-                + (f", on {by}" if by else "") + ", for this type of credential.")
+                + (f", on {by}" if by else "") + scope + ".")
     if answer == "no":
         failed = _first(checks, "failed")
         if failed is not None and failed.name == "issuer_trust":

@@ -225,6 +225,10 @@ class Walk:
             measured = page.evaluate(_OVERFLOW)
             if measured["scrollWidth"] > width:
                 self.overflow.append(f"{name} at {width} px: {measured['scrollWidth']} px wide; {measured['wide']}")
+            shots = os.environ.get("CREDSHARE_E2E_SHOTS")  # a directory: each page at each width, for a person
+            if shots:
+                slug = re.sub(r"[^a-z0-9]+", "-", name.lower())
+                page.screenshot(path=str(Path(shots) / f"{len(self.seen):02d}-{slug}-{width}.png"), full_page=True)
             audit = page.evaluate(_AXE_RUN, AXE_TAGS)
             if audit["passed"] < 5:  # axe ran its rules (a page always passes some: lang, title, ...)
                 self.violations.append(f"{name} at {width} px: axe passed only {audit['passed']} rules")
