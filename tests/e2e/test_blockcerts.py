@@ -4,19 +4,22 @@ issuer profile and revocation list; cert-issuer 3.13.1 (the venv of scripts/bloc
 made on first use) issues the physician's Doctor of Medicine on its mockchain, naming that
 server; the real server (``credshare serve``) recognises the school on its trust list. The
 physician uploads the file, shares it with a passcode, and a credentialing specialist opens
-the link and takes the offline bundle. Each Blockcerts page is walked at a desktop and a
+the link and takes the offline bundle, which then verifies with ``credshare verify`` once the
+wallet server and the school's site are gone. Each Blockcerts page is walked at a desktop and a
 phone width (no sideways scroll, no serious axe-core violation)."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import AXE, LiveServer, Walk, register
+from tests.e2e.conftest import AXE, CREDSHARE, LiveServer, Walk, register
 from tests.helpers import StaticSite, blockcerts_fixtures_script
 
 pytestmark = pytest.mark.slow
@@ -154,3 +157,21 @@ def test_a_blockcerts_record_uploaded_shared_with_a_passcode_and_opened(new_cont
     assert (walk.overflow, walk.violations) == ([], []), (
         "pages wider than the viewport:\n" + "\n".join(walk.overflow)
         + "\naxe-core violations (serious or critical):\n" + "\n".join(walk.violations))
+
+    # later: the wallet server and the school's site are gone; the bundle verifies from the CVO's
+    # own trust list alone, to the page's verdict, with every record check the page made
+    on_page = {row.get_attribute("data-check"): row.get_attribute("data-status")
+               for row in verifier.locator("tr[data-check]").all()}
+    saved = tmp_path / "bundle.json"
+    saved.write_text(json.dumps(bundle))
+    live_server.stop()
+    school.site.stop()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CREDSHARE_")}
+    done = subprocess.run([str(CREDSHARE), "verify", str(saved), "--trust", str(live_server.data_dir.parent / "trust.toml")],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL)
+    offline = json.loads(done.stdout)
+    assert done.returncode == 1 and offline["outcome"] == "incomplete", done.stdout + done.stderr
+    statuses = {c["check"]: c["status"] for c in offline["checks"]}
+    assert statuses == {name: status for name, status in on_page.items() if name != "link"}, (statuses, on_page)
+    assert statuses["document_hash"] == statuses["issuer_trust"] == statuses["status"] == "passed"
+    assert statuses["blockchain_anchor"] == "unchecked"
