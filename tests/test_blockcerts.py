@@ -416,3 +416,23 @@ def test_lists_count_only_as_the_documents_the_record_and_profile_name() -> None
         evidence = BlockcertsEvidence(load("v3-doctor-of-medicine.json"), profile,
                                       revocation_list=Snapshot(load("revocation-list.json"), source, NOW))
         assert {c.name: (c.status, c.code) for c in verify_blockcerts(evidence, now=NOW).checks}["status"] == (status, code)
+
+
+def test_on_a_chain_a_changed_root_and_a_changed_path_fail_differently() -> None:
+    """Offline, on a test chain, both only break the path (``blockcerts_merkle_path_mismatch``);
+    with the transaction, a changed root also contradicts the anchor, a changed path does not."""
+    doc, anchor = _on_chain("v2-residency-completion.json")
+    root = read_receipt(doc).merkle_root
+
+    def failed(changed: dict[str, Any]) -> dict[str, str]:
+        evidence = _evidence(changed, anchor, data=root, sender=V2_ADDRESS, at=JUNE_2025, profile="issuer-profile-v2.json",
+                             revocations="revocation-list-v2.json")
+        return {c.name: c.code for c in verify_blockcerts(evidence, now=NOW).checks if c.status == "failed"}
+
+    rooted = copy.deepcopy(doc)
+    rooted["signature"]["merkleRoot"] = load("tampered-v2-root-changed.json")["signature"]["merkleRoot"]
+    pathed = copy.deepcopy(doc)
+    pathed["signature"]["proof"] = load("tampered-v2-path-changed.json")["signature"]["proof"]
+    assert failed(rooted) == {"merkle_proof": "blockcerts_merkle_path_mismatch",
+                              "blockchain_anchor": "blockcerts_anchor_mismatch"}
+    assert failed(pathed) == {"merkle_proof": "blockcerts_merkle_path_mismatch"}
