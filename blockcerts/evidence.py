@@ -20,14 +20,18 @@ from typing import Any
 class Snapshot:
     """A JSON document from the issuer's server (issuer profile, revocation list, status list
     credential), as fetched from ``source_url`` at ``fetched_at`` (unix seconds), or given by
-    the verifier from a file (``source_url`` ``file:<name>``, ``fetched_at`` when it was read)."""
+    the verifier from a file (``source_url`` ``file:<name>``, ``fetched_at`` when it was read).
+    ``kept_by``: who fetched it, when not the verifier itself (a bundle's snapshots were fetched
+    by the wallet server it came from; issuer documents are unsigned, so that is its word)."""
 
     document: dict[str, Any]
     source_url: str
     fetched_at: int
+    kept_by: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"document": self.document, "source_url": self.source_url, "fetched_at": self.fetched_at}
+        out = {"document": self.document, "source_url": self.source_url, "fetched_at": self.fetched_at}
+        return {**out, "kept_by": self.kept_by} if self.kept_by else out
 
     @classmethod
     def from_json(cls, doc: Any) -> Snapshot | None:
@@ -38,7 +42,8 @@ class Snapshot:
         document, url, at = doc.get("document"), doc.get("source_url"), doc.get("fetched_at")
         if not isinstance(document, dict) or not isinstance(url, str) or type(at) is not int:
             return None
-        return cls(document, url, at)
+        kept_by = doc.get("kept_by")
+        return cls(document, url, at, kept_by[:200] if isinstance(kept_by, str) else "")
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ from credshare.verifier.bundle import (
     BLOCKCERTS_LIMITS,
     BUNDLE_TYPE,
     MAX_BUNDLE_BYTES,
+    SHARER,
     BundleError,
     blockcerts_evidence,
     verify_blockcerts_evidence,
@@ -195,7 +196,7 @@ def _check(doc: Any, *, trusted: TrustList, now: int, chain_check: Any, mirror: 
                              code="option_not_applicable")
         return verify_bundle(doc, trusted=trusted, now=now, chain_check=chain_check, mirror=mirror), None
     if is_bundle:
-        evidence = blockcerts_evidence(doc.get("blockcerts"))
+        evidence = blockcerts_evidence(doc.get("blockcerts"), kept_by=SHARER)
     elif looks_like_blockcerts(doc):
         evidence = blockcerts_evidence({"document": doc})
     else:

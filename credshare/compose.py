@@ -290,7 +290,8 @@ class AppServices:
     def link_checker(self) -> LinkChecker:
         """Share links made on other servers, checked by this server's trust list."""
         return LinkChecker(self.trusting, chain_check=self.chain_check, fresh_status=self.evidence.current_status,
-                           clock=self.clock, allowed_hosts=self.settings.fetch_allow_hosts)
+                           clock=self.clock, allowed_hosts=self.settings.fetch_allow_hosts,
+                           blockcerts=self.blockcerts_sources)
 
     @component
     def remote_evidence(self) -> RemoteEvidence:

@@ -12,22 +12,29 @@ Fetching it counts as one view of the link, as opening it would. The status list
 from the issuer when a ``fresh_status`` source is given (a verifier that can reach the issuer);
 otherwise, or when the issuer cannot be reached, the report says the status is the bundle's
 snapshot, as of when the issuer signed it.
+
+A Blockcerts bundle's issuer documents (profile, revocation list) are unsigned, and the wallet
+server fetched them: with ``blockcerts`` sources, this server fetches them again itself from the
+issuer the record names (if its trust list recognises that issuer) and looks the anchor up on
+its own endpoints; what it cannot fetch stays the wallet server's copy, and the report says so.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from credshare.blockcerts.errors import BlockcertsError
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import parse_compact
 from credshare.federation.trust import TrustService
 from credshare.foundation import http_client, strict_json
 from credshare.foundation.clock import SYSTEM_CLOCK, Clock
 from credshare.foundation.errors import CredshareError, InputError
-from credshare.verifier.bundle import verify_bundle
+from credshare.verifier.blockcerts import blockcerts_report, recognised_issuer
+from credshare.verifier.bundle import BLOCKCERTS_FORMAT, SHARER, blockcerts_evidence, verify_bundle
 from credshare.verifier.credential import ChainCheck, StatusEvidence
 from credshare.verifier.report import Report
 
@@ -75,10 +82,13 @@ class LinkChecker:
     def __init__(self, trusting: TrustService, *, chain_check: ChainCheck | None = None,
                  fresh_status: FreshStatus | None = None, clock: Clock = SYSTEM_CLOCK,
                  request: Callable[..., http_client.Answer] = http_client.request,
-                 allowed_hosts: frozenset[str] = frozenset()) -> None:
+                 allowed_hosts: frozenset[str] = frozenset(), blockcerts: Any = None) -> None:
         """``fresh_status(claims, now)``: the issuer's current status list for a credential with
         those (unverified) claims, as evidence to check, or ``None`` when none can be had;
-        ``allowed_hosts``: local or private hosts a pasted link may name all the same."""
+        ``allowed_hosts``: local or private hosts a pasted link may name all the same;
+        ``blockcerts``: the Blockcerts sources (federation/blockcerts_sources.py) a Blockcerts
+        record's issuer documents are fetched again with (``None``: the bundle's copies only)."""
+        self._blockcerts = blockcerts
         self._trusting, self._chain_check, self._fresh_status = trusting, chain_check, fresh_status
         self._clock, self._request, self._allowed_hosts = clock, request, allowed_hosts
 
@@ -113,6 +123,8 @@ class LinkChecker:
         """Fetch the link's bundle and verify it now by this server's trust list."""
         base, bundle = self.fetch_bundle(link, passcode)
         now = self._clock.seconds()
+        if isinstance(bundle, dict) and bundle.get("format") == BLOCKCERTS_FORMAT and self._blockcerts is not None:
+            return CheckedLink(link.strip(), base, bundle, self._blockcerts_report(bundle, now))
         fresh = None
         if self._fresh_status is not None:
             claims = _unverified_claims(bundle)
@@ -120,6 +132,22 @@ class LinkChecker:
         report = verify_bundle(bundle, trusted=self._trusting.trust_list(), now=now, chain_check=self._chain_check,
                                fresh_status=fresh)
         return CheckedLink(link.strip(), base, bundle, report)
+
+
+    def _blockcerts_report(self, bundle: dict[str, Any], now: int) -> Report:
+        """A Blockcerts bundle, judged with the issuer's documents fetched again here."""
+        kept = blockcerts_evidence(bundle.get("blockcerts"), kept_by=SHARER)
+        trusted = self._trusting.trust_list()
+        if not recognised_issuer(kept.document, trusted):
+            return blockcerts_report(kept, trusted, now=now)
+        try:
+            fresh = self._blockcerts.gather(kept.document, now=now)
+        except BlockcertsError:
+            return blockcerts_report(kept, trusted, now=now)
+        return blockcerts_report(replace(
+            fresh, issuer_profile=fresh.issuer_profile or kept.issuer_profile,
+            revocation_list=fresh.revocation_list or kept.revocation_list,
+            status_list=fresh.status_list or kept.status_list), trusted, now=now)
 
 
 def _unverified_claims(bundle: dict[str, Any]) -> dict[str, Any] | None:

@@ -44,9 +44,7 @@ from credshare.anchoring.cosignature import with_signature_lines
 from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.note import split_note
 from credshare.anchoring.policy import Policy
-from credshare.blockcerts.errors import BlockcertsError
 from credshare.blockcerts.evidence import BlockcertsEvidence, Snapshot, evidence_from_json
-from credshare.blockcerts.record import parse_record
 from credshare.disclosure.errors import SDJWTError
 from credshare.disclosure.jws import CompactJWS, PublicKey, parse_compact
 from credshare.disclosure.status_list import status_reference
@@ -60,7 +58,7 @@ from credshare.foundation.errors import CredshareError, InputError, NotFoundErro
 from credshare.issuing.issuers import IssuerRegistry
 from credshare.issuing.status import StatusService
 from credshare.storage.tlog import LogHead, TransparencyLog
-from credshare.verifier.blockcerts import blockcerts_report
+from credshare.verifier.blockcerts import blockcerts_report, recognised_issuer
 from credshare.verifier.bundle import build_blockcerts_bundle, build_bundle
 from credshare.verifier.credential import (
     ChainCheck,
@@ -383,16 +381,6 @@ class EvidenceService:
 
     # -- Blockcerts records (issue 15) -------------------------------------------------------
 
-    @staticmethod
-    def _recognised_blockcerts(document: dict[str, Any], trusted: TrustList) -> bool:
-        """Is the record's (not yet proven) issuer a Blockcerts issuer on the trust list? Only
-        then are its issuer's documents asked for: never a URL an unknown record merely names."""
-        try:
-            entry = trusted.issuer(parse_record(document).issuer_id)
-        except BlockcertsError:
-            return False
-        return entry is not None and entry.keys == "blockcerts"
-
     def blockcerts_arrival(self, document: dict[str, Any], *, now: int | None = None
                            ) -> tuple[Report, BlockcertsEvidence]:
         """A Blockcerts record arriving in a wallet: its evidence gathered now (the issuer
@@ -403,7 +391,7 @@ class EvidenceService:
         trusted = self._trusting.trust_list()
         if self._blockcerts is None:
             evidence = BlockcertsEvidence(document, profile_problem="this server fetches no issuer profiles")
-        elif not self._recognised_blockcerts(document, trusted):
+        elif not recognised_issuer(document, trusted):
             evidence = BlockcertsEvidence(document, profile_problem="not fetched: the issuer is not on this server's "
                                                                     "trust list")
         else:
@@ -426,7 +414,7 @@ class EvidenceService:
             raise InputError("The kept Blockcerts record is unreadable", code="blockcerts_invalid")
         trusted = self._trusting.trust_list()
         if self._blockcerts is not None:
-            if evidence.issuer_profile is not None and self._recognised_blockcerts(evidence.document, trusted):
+            if evidence.issuer_profile is not None and recognised_issuer(evidence.document, trusted):
                 evidence = self._blockcerts.gather(evidence.document, now=now, profile=evidence.issuer_profile)
             else:
                 why = "not read again: the issuer is not on this server's trust list, or its profile was never had"

@@ -82,15 +82,22 @@ def test_a_bundle_verifies_as_the_record_does_with_the_test_anchor_left_incomple
     assert "lookups" not in bundle["blockcerts"]
     report = verify_bundle(as_read(bundle), trusted=TRUST, now=NOW)
     checks = statuses(report)
-    assert [name for name, (status, _) in checks.items() if status != "passed"] == ["blockchain_anchor", "issuer_key_valid"]
-    assert checks["blockchain_anchor"] == ("unchecked", "blockcerts_test_anchor")
-    assert {"proof_format", "issuer_trust", "document_hash", "merkle_proof", "issuer_profile", "status",
-            "credential_validity"} <= set(checks)
+    # the issuer's documents in a bundle were fetched by the wallet server: its word, not the verifier's
+    assert {name: code for name, (status, code) in checks.items() if status != "passed"} == {
+        "issuer_profile": "blockcerts_profile_from_sharer", "blockchain_anchor": "blockcerts_test_anchor",
+        "issuer_key_valid": "blockcerts_key_unproven", "status": "blockcerts_status_from_sharer"}
+    assert {"proof_format", "issuer_trust", "document_hash", "merkle_proof", "credential_validity"} <= set(checks)
     assert report.outcome == "incomplete" and report.credential_format == "blockcerts"
     assert report.issuer == (V2_PROFILE if version == "v2" else V3_PROFILE) and report.credential_status == "valid"
-    # the same report the record gets without a bundle
+    # the record with the verifier's own copies of the same documents: the same report, but what it fetched itself passes
     direct = verify_blockcerts_evidence(evidence, trusted=TRUST, now=NOW)
-    assert direct.to_json() == report.to_json()
+    assert [c.name for c in direct.checks] == [c.name for c in report.checks]
+    assert {name for name, (status, _) in statuses(direct).items() if status != "passed"} == {
+        "blockchain_anchor", "issuer_key_valid"}
+    # pinned addresses: the trust list says which address may anchor, so the sharer's profile may date the key
+    pinned = TrustList.from_text(TRUST_TEXT.replace('keys = "blockcerts"',
+                                                    'keys = "blockcerts"\naddresses = ["1BoatSLRHtKNngkdXEeobR76b53LETtpyT"]'))
+    assert statuses(verify_bundle(as_read(bundle), trusted=pinned, now=NOW))["issuer_profile"][0] == "passed"
 
 
 def test_a_bundle_without_format_is_still_the_sd_jwt_bundle() -> None:
@@ -189,7 +196,7 @@ def test_members_at_their_size_limit_are_judged() -> None:
     room = BLOCKCERTS_LIMITS["issuer_profile"] - len(json.dumps(profile, separators=(",", ":")).encode())
     profile["document"]["padding"] = _padding(room - len(',"padding":""'))
     report = verify_bundle(bundle, trusted=TRUST, now=NOW)
-    assert statuses(report)["issuer_profile"][0] == "passed"
+    assert statuses(report)["issuer_profile"] == ("unchecked", "blockcerts_profile_from_sharer")  # read, judged
     profile["document"]["padding"] += "x"
     with pytest.raises(BundleError):
         verify_bundle(bundle, trusted=TRUST, now=NOW)
@@ -222,7 +229,12 @@ def test_the_callers_lookup_is_asked_for_a_chain_anchor_never_for_a_test_anchor(
         "unchecked", "blockcerts_anchor_not_looked_up")
     report = verify_bundle(chained, trusted=TRUST, now=NOW, lookup=lookup)
     assert asked == [Anchor("bitcoinMainnet", TX, False)]
-    assert report.outcome == "verified" and report.anchored_at == JUNE_2025
+    assert report.anchored_at == JUNE_2025 and statuses(report)["blockchain_anchor"][0] == "passed"
+    # still the wallet server's profile and list: incomplete until the verifier has its own copies
+    assert report.outcome == "incomplete" and {n for n, (s, _) in statuses(report).items() if s != "passed"} == {
+        "issuer_profile", "issuer_key_valid", "status"}
+    own = verify_blockcerts_evidence(evidence_of("v2", record=record), trusted=TRUST, now=NOW, lookup=lookup)
+    assert own.outcome == "verified"
 
     def refuted(anchor: Anchor) -> TransactionLookup:
         return TransactionLookup(anchor, problem="transaction is not on the chain", refuted=True)
@@ -331,6 +343,11 @@ def test_cli_exits_0_only_for_a_verified_record(trust_file: Path, esplora: Esplo
         share=SHARE)))
     code, out, _ = verify(bundle, "--revocation-list", revocations, "--trust", trust_file, "--at", NOW,
                           "--blockcerts-endpoint", f"bitcoinMainnet={esplora.url}")
+    assert (code, out["outcome"]) == (1, "incomplete")  # the profile is the wallet server's copy
+    assert {c["check"]: c.get("code") for c in out["checks"] if c["status"] != "passed"} == {
+        "issuer_profile": "blockcerts_profile_from_sharer", "issuer_key_valid": "blockcerts_profile_from_sharer"}
+    code, out, _ = verify(bundle, "--issuer-profile", profile, "--revocation-list", revocations, "--trust", trust_file,
+                          "--at", NOW, "--blockcerts-endpoint", f"bitcoinMainnet={esplora.url}")
     assert (code, out["outcome"]) == (0, "verified")
     code, out, _ = verify(bundle, "--trust", trust_file, "--at", NOW)  # no anchor lookup, no revocation list
     assert (code, out["outcome"]) == (1, "incomplete")

@@ -287,7 +287,8 @@ def test_a_link_with_every_option_opens_to_the_whole_record_checked_again(app, s
     offline = verify_bundle(doc, trusted=TrustList.from_text(BLOCKCERTS_TRUST_LIST),
                             now=app.extensions["credshare"].clock.seconds())
     assert offline.outcome == "incomplete" and offline.status_of("document_hash") == "passed"
-    assert offline.status_of("issuer_trust") == offline.status_of("status") == "passed"
+    assert offline.status_of("issuer_trust") == "passed"
+    assert offline.status_of("status") == "unchecked"  # the wallet server's copy of the list: its word
     receipt = verifier.get(f"/s/{token}/receipt.json")
     assert receipt.status_code == 200
     signed = json.loads(receipt.data)["receipt"]
@@ -437,3 +438,40 @@ def test_the_printable_report_and_its_pdf_of_a_shared_record(app) -> None:
     text = " ".join(" ".join(p.extract_text().split()) for p in PdfReader(io.BytesIO(response.data)).pages)
     assert "Could not be fully checked: Doctor of Medicine" in text and "Dr. Amara Okafor" in text
     assert "Northfield School of Medicine" in text and "Test anchor (mockchain)" in text
+
+
+# -- a verifier-only server checking the link ------------------------------------------------------
+
+def test_a_verifier_server_fetches_the_issuers_documents_itself(app, tmp_path, clock) -> None:
+    """/check on another server: the bundle's profile and revocation list are the wallet server's
+    copies (unsigned), so the verifier reads the issuer's own again; what it cannot read stays
+    the wallet's word, never passed."""
+    from credshare.federation.blockcerts_sources import BlockcertsSources
+    from credshare.webapp import create_app
+    from tests.conftest import services_on
+    from tests.helpers import BlockcertsSites, ServedApp
+
+    owner = owner_client(app, OWNER)
+    _, token = make_link(owner, added(owner, MD))
+    wallet = ServedApp(app)
+    trust = tmp_path / "verifier-trust.toml"
+    trust.write_text(BLOCKCERTS_TRUST_LIST)
+    config = {"CREDSHARE_DATA_DIR": str(tmp_path / "verifier"), "CREDSHARE_TRUST_LIST": str(trust),
+              "CREDSHARE_ARGON2_PROFILE": "test"}
+    services = services_on(config, clock)
+    own = BlockcertsSites()  # the verifier's own way to the issuers' servers
+    services.__dict__["blockcerts_sources"] = BlockcertsSources(fetch=own)
+    verifier = create_app({**config, "TESTING": True}, services=services)
+    try:
+        link = f"{wallet.base}/s/{token}"
+        checked = verifier.extensions["credshare"].link_checker.check(link)
+        assert NORTHFIELD in own.fetched and NORTHFIELD_REVOCATION in own.fetched
+        assert checked.report.status_of("issuer_profile") == checked.report.status_of("status") == "passed"
+        assert checked.report.outcome == "incomplete"  # the test anchor, as everywhere
+        own.serve[NORTHFIELD_REVOCATION] = None  # the issuer's list cannot be read now
+        again = verifier.extensions["credshare"].link_checker.check(link)
+        status = next(c for c in again.report.checks if c.name == "status")
+        assert (status.status, status.code) == ("unchecked", "blockcerts_status_from_sharer")
+    finally:
+        wallet.close()
+        services.store.close()

@@ -6,14 +6,57 @@ operator pins addresses, the anchoring address among them).
 
 A Blockcerts record is shared whole: every field it holds is shown (``claims``), and no holder
 key binds it to whoever shares it (the link does, for a link).
+
+Issuer profiles and revocation lists are unsigned: one the verifier did not fetch itself (a
+bundle's snapshots, ``Snapshot.kept_by``) is the sharer's word. A check that passed on it is
+``unchecked`` here: the issuing key, unless the operator pins the issuer's addresses on the trust
+list (then the list, not the profile, says which address may anchor), and the status always
+(``blockcerts_profile_from_sharer``, ``blockcerts_status_from_sharer``). The verifier's own copy
+(``credshare verify --issuer-profile``, ``--revocation-list``, ``--fetch``; a verifier server
+reading them again) is judged as fetched.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
+from credshare.blockcerts.errors import BlockcertsError
 from credshare.blockcerts.evidence import BlockcertsEvidence
+from credshare.blockcerts.record import parse_record
 from credshare.blockcerts.verification import verify_blockcerts
+from credshare.foundation.checks import Check
 from credshare.verifier.report import Report
 from credshare.verifier.trust_list import TrustList
+
+
+def recognised_issuer(document: Any, trusted: TrustList) -> bool:
+    """Is the (not yet proven) issuer a record names a Blockcerts issuer on the trust list? Only
+    then are the issuer's documents asked for: never a URL an unknown record merely names."""
+    try:
+        entry = trusted.issuer(parse_record(document).issuer_id)
+    except BlockcertsError:
+        return False
+    return entry is not None and entry.keys == "blockcerts"
+
+
+def _sharers_word(checks: list[Check], evidence: BlockcertsEvidence, pinned: bool) -> list[Check]:
+    """The checks, with what passed only on a snapshot the sharer kept made ``unchecked``."""
+    profile = evidence.issuer_profile
+    listed = evidence.status_list or evidence.revocation_list
+    out = []
+    for check in checks:
+        if check.status == "passed" and profile is not None and profile.kept_by and not pinned \
+                and check.name in ("issuer_profile", "issuer_key_valid"):
+            check = replace(check, status="unchecked", code="blockcerts_profile_from_sharer", detail=(
+                f"{check.detail}; but the profile was fetched by {profile.kept_by}, not by you: pin the issuer's "
+                "addresses on your trust list, or give its profile yourself (--issuer-profile FILE, or --fetch)"))
+        elif check.status == "passed" and check.name == "status" and listed is not None and listed.kept_by:
+            check = replace(check, status="unchecked", code="blockcerts_status_from_sharer", detail=(
+                f"{check.detail}; but the list was read by {listed.kept_by}, not by you: read it yourself "
+                "(--revocation-list FILE, or --fetch)"))
+        out.append(check)
+    return out
 
 
 def blockcerts_report(evidence: BlockcertsEvidence, trusted: TrustList, *, now: int, history: bool = False) -> Report:
@@ -25,8 +68,9 @@ def blockcerts_report(evidence: BlockcertsEvidence, trusted: TrustList, *, now: 
         report.checks = list(result.checks)
         return report
     trust = trusted.check_blockcerts_issuer(record.issuer_id, result.anchored_by)
-    report.checks = [result.checks[0], trust, *result.checks[1:]]
     entry = trusted.issuer(record.issuer_id)
+    pinned = trust.status == "passed" and entry is not None and bool(entry.addresses)
+    report.checks = _sharers_word([result.checks[0], trust, *result.checks[1:]], evidence, pinned)
     report.issuer = record.issuer_id
     report.issuer_name = entry.name if trust.status == "passed" and entry is not None else result.issuer_name
     report.issuer_trust = entry.to_json() if trust.status == "passed" and entry is not None else None

@@ -40,7 +40,14 @@ from typing import Any, Callable
 from credshare.anchoring.errors import AnchoringError
 from credshare.anchoring.tlog_proof import build_tlog_proof
 from credshare.blockcerts.errors import BlockcertsError
-from credshare.blockcerts.evidence import Anchor, BlockcertsEvidence, TransactionLookup, evidence_from_json, evidence_to_json
+from credshare.blockcerts.evidence import (
+    Anchor,
+    BlockcertsEvidence,
+    Snapshot,
+    TransactionLookup,
+    evidence_from_json,
+    evidence_to_json,
+)
 from credshare.blockcerts.record import parse_record
 from credshare.disclosure.verification import KeyBindingPolicy
 from credshare.foundation import strict_json
@@ -145,12 +152,16 @@ def _bounded_member(value: Any, name: str, limit: int) -> None:
     strict_json.check_depth(text)
 
 
-def blockcerts_evidence(member: Any) -> BlockcertsEvidence:
+SHARER = "the wallet server it was shared from"  # who fetched a bundle's issuer documents
+
+
+def blockcerts_evidence(member: Any, *, kept_by: str = "") -> BlockcertsEvidence:
     """The evidence of a bundle's ``blockcerts`` member (or of a record and the snapshots given
     beside it, as ``evidence_to_json`` writes them), bounded: every member within its size
     (``bundle_member_too_large``), a snapshot either null or ``{document, source_url,
     fetched_at}``, a problem a string (else ``bundle_malformed``). Nothing in it is trusted:
-    the checks judge the record and the snapshots."""
+    the checks judge the record and the snapshots. ``kept_by``: who fetched the snapshots (a
+    bundle's: :data:`SHARER`), set on every one of them whatever the member says."""
     if not isinstance(member, dict):
         raise BundleError("the bundle's blockcerts is missing or not an object")
     if not isinstance(member.get("document"), dict):
@@ -171,7 +182,13 @@ def blockcerts_evidence(member: Any) -> BlockcertsEvidence:
             raise BundleError(f"the bundle's blockcerts.{name} is not a short text")
     evidence = evidence_from_json(member)
     assert evidence is not None  # the document is an object
-    return evidence
+    if not kept_by:
+        return evidence
+
+    def kept(snapshot: Snapshot | None) -> Snapshot | None:
+        return replace(snapshot, kept_by=kept_by) if snapshot is not None else None
+    return replace(evidence, issuer_profile=kept(evidence.issuer_profile), revocation_list=kept(evidence.revocation_list),
+                   status_list=kept(evidence.status_list))
 
 
 def verify_blockcerts_evidence(evidence: BlockcertsEvidence, *, trusted: TrustList, now: int,
@@ -216,7 +233,8 @@ def verify_bundle(doc: Any, *, trusted: TrustList, now: int, chain_check: ChainC
         if doc["format"] != BLOCKCERTS_FORMAT:
             raise BundleError("the bundle's format is not one this verifier knows (blockcerts, or sd-jwt-vc: the "
                               "default)", code="bundle_format_unknown")
-        return _blockcerts_report(blockcerts_evidence(doc.get("blockcerts")), trusted=trusted, now=now, lookup=lookup)
+        return _blockcerts_report(blockcerts_evidence(doc.get("blockcerts"), kept_by=SHARER), trusted=trusted, now=now,
+                                  lookup=lookup)
     presentation = _member(doc, "presentation", str)
     kb = _member(doc, "key_binding", dict)
     log = _member(doc, "log", dict)
