@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, free_port, stop_process_group
-from tests.helpers import only_dev_witnessed
+from tests.helpers import only_dev_witnessed, python_files, tree_of
 
 pytestmark = pytest.mark.slow
 
@@ -123,11 +123,9 @@ def test_the_code_imports_its_packages_only_under_the_credshare_name() -> None:
 
     bare = {"storage", "sharing", "disclosure", "anchoring", "issuing", "holding", "verifier", "blockcerts", "app"}
     found = []
-    for path in ROOT.rglob("*.py"):
-        if any(part in {".venv", "node_modules", "build"} for part in path.relative_to(ROOT).parts):
-            continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for path in python_files(with_tests=True):  # ours only: never a venv, node_modules or a cache of tools
+        for node in ast.walk(tree_of(path)):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
-            found += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in bare]
+            found += [f"{path}: {n}" for n in names if n.split(".")[0] in bare]
     assert found == []
