@@ -269,7 +269,8 @@ class AppServices:
         ``CREDSHARE_BLOCKCERTS_ENDPOINTS`` (federation/blockcerts_sources.py)."""
         from credshare.federation.blockcerts_sources import BlockcertsSources
 
-        return BlockcertsSources(self.settings.blockcerts_endpoints, allowed_hosts=self.settings.fetch_allow_hosts)
+        return BlockcertsSources(self.settings.blockcerts_endpoints, allowed_hosts=self.settings.fetch_allow_hosts,
+                                 max_age=self.settings.remote_status_max_age)
 
     @component
     def issuer_metadata(self) -> IssuerMetadataService:

@@ -27,6 +27,11 @@ explorer-lookup reads them:
   later, so that the first input's ``prevout`` names the sender: the address of an output is
   no sender, anyone can pay to the issuer's address).
 
+What was fetched or looked up is kept for ``max_age`` seconds (``CREDSHARE_REMOTE_STATUS_MAX_AGE``;
+0: never kept), a failure for at most :data:`FAILED_SECONDS`, so a wallet page listing many
+records, or an issuer that is down, does not cost a fetch (and its timeout) per record and view;
+a kept snapshot still says when it was fetched.
+
 Every endpoint of the chain is asked; all that answer must agree, else the lookup says
 "endpoints disagree" (unchecked, never passed). An answer that disproves the anchor
 (unknown transaction, unconfirmed) is a refutation. Test anchors (mockchain, bitcoinRegtest)
@@ -50,6 +55,7 @@ from credshare.blockcerts.record import parse_record
 from credshare.federation.remote import RemoteAnswerError
 from credshare.foundation import strict_json
 from credshare.foundation.b64 import b64_encode
+from credshare.foundation.cache import BoundedCache
 from credshare.foundation.config import BITCOIND_PREFIX, BLOCKCERTS_BITCOIN_CHAINS, BLOCKCERTS_ETHEREUM_CHAINS
 from credshare.foundation.errors import CredshareError
 from credshare.foundation.http_client import Answer, check_remote_url, fetch as http_fetch, request as http_request
@@ -59,6 +65,8 @@ MAX_TX_BYTES = 256 * 1024  # one transaction (or one JSON-RPC answer about it)
 MAX_JSON_DEPTH = 16  # a profile's keys, a signed status list credential: a handful of levels
 SNAPSHOT_ACCEPT = "application/ld+json, application/json;q=0.9, */*;q=0.1"
 FUTURE_SLACK = 2 * 3600  # seconds a block time may lie ahead of this server's clock
+FAILED_SECONDS = 60  # a failed fetch or lookup is tried again after this, not on every page
+MAX_KEPT = 1024  # snapshots and lookups kept (BoundedCache: least recently used dropped first)
 
 #: EIP-155 chain ids of the Ethereum chains in the Blockcerts vocabulary: an endpoint on
 #: another chain is not asked.
@@ -141,9 +149,11 @@ class BlockcertsSources:
 
     def __init__(self, endpoints: Mapping[str, tuple[str, ...]] | None = None, *, fetch: Fetch = http_fetch,
                  request: Request = http_request, min_confirmations: int = 1,
-                 allowed_hosts: frozenset[str] = frozenset()) -> None:
+                 allowed_hosts: frozenset[str] = frozenset(), max_age: int = 0) -> None:
         self._endpoints = {chain: tuple(urls) for chain, urls in (endpoints or {}).items()}
         self._allowed_hosts = allowed_hosts
+        self._max_age = max(0, max_age)
+        self._kept: BoundedCache[tuple[int, Any, bool]] = BoundedCache(MAX_KEPT)
         self._fetch, self._request = fetch, request
         self.min_confirmations = max(1, min_confirmations)
 
@@ -176,9 +186,30 @@ class BlockcertsSources:
                                   revocation_list=revocation_list, revocation_problem=revocation_problem,
                                   status_list=status_list, status_problem=status_problem, lookups=found)
 
+    def _remembered(self, key: tuple[str, ...], now: int, make: Callable[[], tuple[Any, bool]]) -> Any:
+        """``make()``'s value (with whether it succeeded), kept for ``max_age`` seconds if it did,
+        else for at most :data:`FAILED_SECONDS`."""
+        found = self._kept.get(key) if self._max_age else None
+        if found is not None:
+            at, value, ok = found
+            if 0 <= now - at < (self._max_age if ok else min(self._max_age, FAILED_SECONDS)):
+                return value
+        value, ok = make()
+        if self._max_age:
+            self._kept.put(key, (now, value, ok))
+        return value
+
     def _snapshot(self, url: str | None, what: str, now: int) -> tuple[Snapshot | None, str]:
         if not url:
             return None, f"{what} could not be fetched: the record names no URL for it"
+
+        def fetch() -> tuple[tuple[Snapshot | None, str], bool]:
+            found = self._fetched(url, what, now)
+            return found, found[0] is not None
+        kept: tuple[Snapshot | None, str] = self._remembered(("snapshot", url), now, fetch)
+        return kept
+
+    def _fetched(self, url: str, what: str, now: int) -> tuple[Snapshot | None, str]:
         if url.startswith("did:"):
             return None, (f"{what} could not be fetched: the issuer is a DID ({url[:80]}), which is not resolved "
                           "here; give the issuer profile as a file")
@@ -192,6 +223,14 @@ class BlockcertsSources:
 
     def lookup(self, anchor: Anchor, now: int) -> TransactionLookup:
         """``anchor``'s transaction on every endpoint configured for its chain (see the module)."""
+
+        def look() -> tuple[TransactionLookup, bool]:
+            found = self._looked_up(anchor, now)
+            return found, found.transaction is not None
+        kept: TransactionLookup = self._remembered(("lookup", anchor.chain, anchor.txid), now, look)
+        return kept
+
+    def _looked_up(self, anchor: Anchor, now: int) -> TransactionLookup:
         if anchor.test:
             return TransactionLookup(anchor, problem=f"test anchor ({anchor.chain}), not a public chain: not looked up")
         urls = self._endpoints.get(anchor.chain, ())

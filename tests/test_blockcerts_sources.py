@@ -452,3 +452,38 @@ def test_the_hosts_a_record_may_name_although_local_are_the_operators_by_name(tm
         frozenset({"127.0.0.1", "issuer.internal"})
     with pytest.raises(ConfigError):
         load_settings({**base, "CREDSHARE_FETCH_ALLOW_HOSTS": "http://127.0.0.1/"})
+
+
+def test_what_was_fetched_or_looked_up_is_kept_for_max_age_and_a_failure_briefly() -> None:
+    """A wallet page of many records, or an issuer that is down, costs one fetch per document
+    and minute, not one per record and view; a kept snapshot still says when it was fetched."""
+    from credshare.foundation.http_client import Answer, RemoteError
+
+    record = json.loads((FIXTURES / "v2-residency-completion.json").read_text())
+    profile_url = record["badge"]["issuer"]["id"]
+    asked: list[str] = []
+    down = {"now": False}
+
+    def fetch(url: str, **_: Any) -> Answer:
+        asked.append(url)
+        if down["now"]:
+            raise RemoteError(f"{url}: timed out")
+        name = "issuer-profile-v2.json" if url == profile_url else "revocation-list-v2.json"
+        return Answer(200, "application/json", (FIXTURES / name).read_bytes())
+
+    sources = BlockcertsSources(fetch=fetch, max_age=300)
+    first = sources.gather(record, now=NOW, lookups=False)
+    assert len(asked) == 2 and first.issuer_profile is not None and first.issuer_profile.fetched_at == NOW
+    again = sources.gather(record, now=NOW + 299, lookups=False)
+    assert len(asked) == 2 and again.issuer_profile == first.issuer_profile  # kept, dated as fetched
+    down["now"] = True
+    later = sources.gather(record, now=NOW + 300, lookups=False)
+    assert len(asked) == 4 and later.issuer_profile is None and "timed out" in later.profile_problem
+    sources.gather(record, now=NOW + 359, lookups=False)
+    assert len(asked) == 4  # the failure kept for a minute
+    down["now"] = False
+    assert sources.gather(record, now=NOW + 360, lookups=False).issuer_profile is not None and len(asked) == 6
+    uncached = BlockcertsSources(fetch=fetch)  # max_age 0: every gathering fetches
+    uncached.gather(record, now=NOW, lookups=False)
+    uncached.gather(record, now=NOW, lookups=False)
+    assert len(asked) == 10
