@@ -20,7 +20,7 @@ from typing import Any, Literal
 from credshare.blockcerts.errors import BlockcertsError
 from credshare.blockcerts.evidence import Anchor
 from credshare.blockcerts.jsonld import is_merkle_proof
-from credshare.blockcerts.proof import read_receipt
+from credshare.blockcerts.proof import MerkleReceipt, read_receipt
 
 MAX_FIELDS = 40
 MAX_TEXT = 500
@@ -50,9 +50,13 @@ class BlockcertsRecord:
     expires_at: int | None
     valid_from: int | None
     fields: dict[str, Any]
-    anchors: tuple[Anchor, ...]
+    receipt: MerkleReceipt  # its Merkle proof (blockcerts/proof.py), read once with the rest
     revocation_list_url: str | None
     status_entries: tuple[StatusEntry, ...] = field(default_factory=tuple)
+
+    @property
+    def anchors(self) -> tuple[Anchor, ...]:
+        return self.receipt.anchors
 
     @property
     def status_list_url(self) -> str | None:
@@ -144,7 +148,7 @@ def _v2(doc: dict[str, Any]) -> BlockcertsRecord:
         version="v2", id=str(doc.get("id", ""))[:200], issuer_id=issuer_id[:2048], issuer_name=_text(issuer.get("name")),
         type_name=_text(badge.get("name")) or "Blockcerts record", recipient_name=name,
         issued_at=parse_time(doc.get("issuedOn"), "issuedOn"), expires_at=parse_time(doc.get("expires"), "expires"),
-        valid_from=None, fields=fields, anchors=read_receipt(doc).anchors,
+        valid_from=None, fields=fields, receipt=read_receipt(doc),
         revocation_list_url=_text(issuer.get("revocationList")))
 
 
@@ -200,7 +204,7 @@ def _v3(doc: dict[str, Any]) -> BlockcertsRecord:
         issuer_name=_text(issuer.get("name")) if isinstance(issuer, dict) else None,
         type_name=_v3_type_name(doc, subject), recipient_name=recipient,
         issued_at=parse_time(issued, "the issuance date"), expires_at=parse_time(expires, "the expiry date"),
-        valid_from=parse_time(doc.get("validFrom"), "validFrom"), fields=fields, anchors=read_receipt(doc).anchors,
+        valid_from=parse_time(doc.get("validFrom"), "validFrom"), fields=fields, receipt=read_receipt(doc),
         revocation_list_url=None, status_entries=_status_entries(doc.get("credentialStatus")))
 
 

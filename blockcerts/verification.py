@@ -40,7 +40,7 @@ from credshare.blockcerts.issuer_profile import (
     status_bit,
 )
 from credshare.blockcerts.jsonld import document_hash
-from credshare.blockcerts.proof import MerkleReceipt, merkle_root, read_receipt
+from credshare.blockcerts.proof import MerkleReceipt, merkle_root
 from credshare.blockcerts.record import BlockcertsRecord, parse_record, parse_time
 from credshare.foundation.checks import Check, Status
 
@@ -234,8 +234,8 @@ def _status_list(result: BlockcertsResult, evidence: BlockcertsEvidence, record:
         return
     listed = snapshot.document
     try:
-        issuer = parse_record(listed).issuer_id
-        receipt = read_receipt(listed)
+        listed_record = parse_record(listed)
+        issuer, receipt = listed_record.issuer_id, listed_record.receipt
         intact = _same(document_hash(listed), receipt.target_hash) and _same(
             merkle_root(receipt.target_hash, receipt.path), receipt.merkle_root)
     except BlockcertsError as exc:
@@ -321,7 +321,7 @@ def verify_blockcerts(evidence: BlockcertsEvidence, *, now: int, history: bool =
     record of the past, so an expiry is reported as ``history`` rather than failed."""
     try:
         record = parse_record(evidence.document)
-        receipt = read_receipt(evidence.document)
+        receipt = record.receipt
     except BlockcertsError as exc:
         result = BlockcertsResult(None)
         result.add("proof_format", "failed", exc.detail, exc.code)
