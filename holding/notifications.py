@@ -64,12 +64,14 @@ class PhysicianNotices:
 
     # -- events ---------------------------------------------------------------------------
 
+    def _addressee(self, account_id: str, switch: str) -> str | None:
+        """The owner's confirmed address, when the owner has one and keeps ``switch`` on."""
+        return self._owners.confirmed_email(account_id) if self.preferences(account_id)[switch] else None
+
     def link_event(self, kind: str, account_id: str, link_id: str, facts: Mapping[str, Any]) -> bool:
         """Queue the mail for ``kind`` about link ``link_id`` of ``account_id`` (once per link and
         kind); False when it is off, already told, or the owner has no confirmed address."""
-        if kind not in KINDS or not self.preferences(account_id)[kind]:
-            return False
-        to = self._owners.confirmed_email(account_id)
+        to = self._addressee(account_id, kind) if kind in KINDS else None
         if to is None:
             return False
         at = _when(self._clock.now())
@@ -103,9 +105,7 @@ class PhysicianNotices:
         """Queue the mail telling that the issuer revoked, suspended or reinstated one of the
         physician's credentials (``event``), once per change (``facts["event_id"]``); False when
         it is off or the owner has no confirmed address. The type in words, never a field value."""
-        if event not in ("revoked", "suspended", "reinstated") or not self.preferences(account_id)["credential_status"]:
-            return False
-        to = self._owners.confirmed_email(account_id)
+        to = self._addressee(account_id, "credential_status") if event in ("revoked", "suspended", "reinstated") else None
         if to is None:
             return False
         at = _when(self._clock.now())

@@ -194,17 +194,25 @@ class TrustList:
                     return log, key
         return None
 
-    def check_issuer(self, iss: Any, vct: Any, log_origin: str | None, *, keys: KeySource | None = None) -> Check:
-        """The ``issuer_trust`` check of a verified credential from ``iss`` of type ``vct``,
-        anchored in the log named ``log_origin`` (``None``: not logged). ``keys``: where its
-        issuer keys were taken from, when not from a logged key history: the entry must say
-        the same (an issuer listed with a log is never judged by its metadata, nor the reverse)."""
+    def _listed(self, iss: Any) -> TrustedIssuer | Check:
+        """The entry naming ``iss``, or the ``issuer_trust`` check when there is none: unchecked
+        without a list of issuers, failed ("issuer not recognised") when the list does not name it."""
         if not self.issuers:
             return Check("issuer_trust", "unchecked", "no trust list of issuers was given, so who vouches for "
                                                       f"{iss} is not known")
         entry = self.issuer(iss)
         if entry is None:
             return Check("issuer_trust", "failed", f"issuer not recognised: {iss} is not on your trust list")
+        return entry
+
+    def check_issuer(self, iss: Any, vct: Any, log_origin: str | None, *, keys: KeySource | None = None) -> Check:
+        """The ``issuer_trust`` check of a verified credential from ``iss`` of type ``vct``,
+        anchored in the log named ``log_origin`` (``None``: not logged). ``keys``: where its
+        issuer keys were taken from, when not from a logged key history: the entry must say
+        the same (an issuer listed with a log is never judged by its metadata, nor the reverse)."""
+        entry = self._listed(iss)
+        if isinstance(entry, Check):
+            return entry
         if vct not in entry.types:
             return Check("issuer_trust", "failed", f"{entry.name} is on your trust list, but not for credentials "
                                                    f"of type {vct}")
@@ -222,12 +230,9 @@ class TrustList:
     def check_blockcerts_issuer(self, profile_url: str, anchored_by: str | None) -> Check:
         """The ``issuer_trust`` check of a Blockcerts record whose issuer profile is
         ``profile_url``, anchored by the address ``anchored_by`` (``None``: no confirmed transaction)."""
-        if not self.issuers:
-            return Check("issuer_trust", "unchecked", "no trust list of issuers was given, so who vouches for "
-                                                      f"{profile_url} is not known")
-        entry = self.issuer(profile_url)
-        if entry is None:
-            return Check("issuer_trust", "failed", f"issuer not recognised: {profile_url} is not on your trust list")
+        entry = self._listed(profile_url)
+        if isinstance(entry, Check):
+            return entry
         if entry.keys != "blockcerts":
             return Check("issuer_trust", "failed", f"{entry.name} is on your trust list with its keys from "
                                                    f"{_KEYS_FROM[entry.keys]}, not for Blockcerts records")
