@@ -268,6 +268,7 @@ def test_a_link_with_every_option_opens_to_the_whole_record_checked_again(app, s
     assert "Could not be fully checked: Doctor of Medicine" in page and "Test anchor (mockchain)" in page
     assert "Blockcerts record (shared whole)" in page and 'id="physician">Dr. Amara Okafor<' in page
     assert "Northfield School of Medicine" in page and "Graduation date" in page
+    assert ', as a Blockcerts issuer <span class="help">(on ' in page  # "Recognised as": no credential types for Blockcerts
     for question, names in {"issuer": ("issuer_trust", "issuer_profile"),
                             "record": ("document_hash", "merkle_proof", "blockchain_anchor", "issuer_key_valid"),
                             "current": ("status", "credential_validity"), "link": ("link",)}.items():
